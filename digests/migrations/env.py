@@ -1,0 +1,44 @@
+"""Alembic environment: runs on the connection our code hands over, or on DATABASE_URL.
+
+`digests.db.upgrade()` passes its own connection (so the app, the CLI and the tests migrate the
+exact database they use); the bare `alembic` command falls back to the settings.
+"""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import SQLModel
+
+import digests.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from digests.db import async_url
+from digests.settings import Settings
+
+target_metadata = SQLModel.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_standalone() -> None:
+    engine = create_async_engine(async_url(Settings().database_url), poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run)
+    await engine.dispose()
+
+
+given = context.config.attributes.get("connection")
+if given is not None:
+    _run(given)
+else:
+    asyncio.run(_run_standalone())

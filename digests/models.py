@@ -1,0 +1,111 @@
+"""SQLModel tables. Schema changes go through Alembic (`digests/migrations/`), never create_all."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware now, in UTC: the only clock the store writes."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC out, on SQLite (which keeps no zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; attach a zone first")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _json_list() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+# The author's post as it stands now; its earlier versions are PostRevision rows.
+class Post(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # One post per source item: the Hexo slug (`link` or file stem), else derived from the feed
+    # entry's link or the page URL. Unique across sources so `/publish SLUG` is unambiguous.
+    slug: str = Field(unique=True, max_length=300)
+    source: str = Field(max_length=16)  # hexo | feed | page | admin
+    source_ref: str = Field(default="", sa_type=Text)  # file path, feed entry id, or URL
+    url: str | None = Field(default=None, sa_type=Text)
+    title: str = Field(sa_type=Text)
+    published_at: datetime = _ts(index=True)
+    updated_at: datetime | None = _ts(default=None)
+    categories: list[str] = _json_list()
+    tags: list[str] = _json_list()
+    abstract: str = Field(default="", sa_type=Text)
+    body_markdown: str = Field(sa_type=Text)
+    body_text: str = Field(sa_type=Text)
+    links: list[dict[str, str]] = _json_list()  # [{"text", "url"}] in reading order
+    images: list[dict[str, str]] = _json_list()  # [{"alt", "url"}]
+    # Gated: the author protected it (front-matter password) or it reached us encrypted. The
+    # blog's own password is not stored: the bot's access periods are the access control.
+    gated: bool = False
+    encrypted: bool = False
+    content_hash: str = Field(max_length=64)
+    revision: int = 1
+    # Set on every new revision; the summarizer clears it once a digest matches this revision.
+    digest_stale: bool = True
+    created_at: datetime = _ts(default_factory=utcnow)
+    ingested_at: datetime = _ts(default_factory=utcnow)
+
+
+# A superseded or current version of a post, kept so edits can be audited and re-digested.
+class PostRevision(SQLModel, table=True):
+    __tablename__ = "post_revision"
+    __table_args__ = (UniqueConstraint("post_id", "revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("post.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    revision: int
+    title: str = Field(sa_type=Text)
+    body_markdown: str = Field(sa_type=Text)
+    content_hash: str = Field(max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A polled feed: its HTTP validators make the next poll a cheap conditional GET.
+class Source(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(unique=True, max_length=2000)
+    etag: str | None = Field(default=None, sa_type=Text)
+    last_modified: str | None = Field(default=None, sa_type=Text)
+    last_polled_at: datetime | None = _ts(default=None)
+    last_status: str = Field(default="", sa_type=Text)

@@ -1,0 +1,58 @@
+"""Typed settings, read from the environment and `.env`, built once in the entry point.
+
+Every setting is documented in `.env.example`; later features add their fields here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///data/digestbot.db"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    """Accept `a,b,c` from the environment as well as a real list."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the bot is configured with; secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    timezone: str = "Asia/Shanghai"
+    posts_dir: Path | None = None
+    feed_urls: CommaList = Field(default_factory=list)
+    feed_passwords: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    poll_interval_minutes: int = Field(default=15, ge=1)
+    http_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    _split = field_validator("feed_urls", "feed_passwords", mode="before")(_split_commas)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The zone naive post dates and schedules are read in."""
+        return ZoneInfo(self.timezone)
+
+    def passwords(self) -> list[str]:
+        """The plain feed passwords, for the decrypter only."""
+        return [p.get_secret_value() for p in self.feed_passwords]
