@@ -1,0 +1,154 @@
+"""The `digestbot` command: the admin's toolbox and the bot's entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from bot.container import Services, open_services
+from digests import db, service
+from digests.ingest.core import ingest as ingest_targets
+from digests.settings import Settings
+
+T = TypeVar("T")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "posts"
+
+app = typer.Typer(help="Research-digest bot for Telegram and WeChat.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _configure(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
+) -> None:
+    """Settings come from the environment and `.env`; see `.env.example`."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        ctx.obj = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        typer.echo(f"configuration error: {problems}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with open_services(settings) as services:
+            return await job(services)
+
+    return asyncio.run(main())
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files, folders, feed URLs or page URLs; none = POSTS_DIR and FEED_URLS."
+        ),
+    ] = None,
+    password: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--password", "-p", help="A password that may open encrypted posts (repeatable)."
+        ),
+    ] = None,
+) -> None:
+    """Ingest posts; one line per item: new|updated|unchanged|failed  slug  title or reason."""
+    settings: Settings = ctx.obj
+    chosen = targets or service.configured_sources(settings)
+    if not chosen:
+        typer.echo("nothing to ingest: give paths or URLs, or set POSTS_DIR / FEED_URLS", err=True)
+        raise typer.Exit(2)
+
+    async def job(services: Services) -> int:
+        failures = 0
+        async for outcome in ingest_targets(chosen, services.ingest_context(password)):
+            failures += outcome.failed
+            typer.echo(outcome.line())
+        return failures
+
+    raise typer.Exit(1 if _run(settings, job) else 0)
+
+
+@app.command()
+def posts(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+) -> None:
+    """List stored posts, newest first."""
+    settings: Settings = ctx.obj
+    rows = _run(settings, lambda s: service.list_posts(s.ingest_context(), limit=limit))
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        typer.echo(_post_line(row))
+    typer.echo(f"{len(rows)} post(s)")
+
+
+def _post_line(row: dict[str, Any]) -> str:
+    lock = "[gated]" if row["gated"] else "       "
+    when = row["published_at"][:16].replace("T", " ")
+    return f"{when}  {lock}  {row['slug']}  {row['title']}"
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply every pending migration (the app also does this at start)."""
+    settings: Settings = ctx.obj
+
+    async def main() -> None:
+        async with db.open_engine(settings.database_url) as engine:
+            await db.upgrade(engine)
+
+    asyncio.run(main())
+    typer.echo(f"database at head: {db.async_url(settings.database_url).render_as_string()}")
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Offline tour: ingest the sample posts into the local store and list them."""
+    settings: Settings = ctx.obj
+
+    async def job(services: Services) -> None:
+        typer.echo(f"== ingest {EXAMPLES} into {settings.database_url}")
+        async for outcome in ingest_targets([str(EXAMPLES)], services.ingest_context()):
+            typer.echo(outcome.line())
+        typer.echo("== posts, newest first")
+        for row in await service.list_posts(services.ingest_context()):
+            typer.echo(_post_line(row))
+
+    _run(settings, job)
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the bot. For now it prints what is configured; channels come with later issues."""
+    settings: Settings = ctx.obj
+    shown = settings.model_dump(exclude={"feed_passwords"})
+    shown["feed_passwords"] = f"{len(settings.feed_passwords)} configured"
+    for key, value in shown.items():
+        typer.echo(f"{key.upper()}={value}")
+    typer.echo("no channel is configured yet (Telegram and WeChat arrive in later releases)")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,34 @@
+"""The errors the domain raises; each message is a sentence fit to show the admin.
+
+    DigestbotError
+     ├── RejectedInput         a post or source we will not take, and why
+     │    └── NoFittingPassword   encrypted, and none of the known passwords opens it
+     └── FetchFailed           a URL could not be fetched (network error or HTTP error status)
+
+Channels catch DigestbotError and show its message; anything else is a bug, logged in full.
+"""
+
+from __future__ import annotations
+
+
+class DigestbotError(Exception):
+    """Base of every error whose message is meant for a person."""
+
+
+class RejectedInput(DigestbotError):
+    """The input is malformed or incomplete; nothing of it was stored."""
+
+
+class NoFittingPassword(RejectedInput):
+    """An encrypted post that none of the known passwords decrypts."""
+
+    def __init__(self, tried: int) -> None:
+        super().__init__(
+            f"encrypted; none of the known passwords opens it ({tried} tried)"
+            if tried
+            else "encrypted; no password is configured (FEED_PASSWORDS or --password)"
+        )
+
+
+class FetchFailed(DigestbotError):
+    """A remote source did not answer with usable content."""

@@ -1,0 +1,187 @@
+"""One ingest() for every source: files, folders, feed URLs and page URLs.
+
+Each post is stored in its own transaction, so a bad item never stops the batch and never
+leaves half a post. Unchanged posts are recognised by content hash in one query per batch and
+cost no write at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from digests import store
+from digests.errors import DigestbotError
+from digests.ingest import feed, page
+from digests.ingest.draft import Draft, Outcome
+from digests.ingest.hexo import MARKDOWN_SUFFIXES, read_post_file
+from digests.ingest.text import markdown_to_text
+from digests.models import Post, PostRevision, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestContext:
+    """What ingestion needs from the outside, opened once by the caller."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    tz: ZoneInfo
+    passwords: Sequence[str] = ()
+
+
+async def ingest(targets: Sequence[str], ctx: IngestContext) -> AsyncIterator[Outcome]:
+    """Ingest files, folders (their *.md, recursively), feed URLs and page URLs, in order."""
+    for target in targets:
+        if target.startswith(("http://", "https://")):
+            async for outcome in _ingest_url(target, ctx):
+                yield outcome
+            continue
+        files = await asyncio.to_thread(_post_files, Path(target))
+        if files is None:
+            yield Outcome("failed", target, "no such file or folder")
+            continue
+        async for outcome in _ingest_files(files, ctx):
+            yield outcome
+
+
+def _post_files(path: Path) -> list[Path] | None:
+    """A folder's markdown files (recursively, in name order), a file itself, or None."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in MARKDOWN_SUFFIXES)
+    return [path] if path.is_file() else None
+
+
+async def _ingest_files(files: list[Path], ctx: IngestContext) -> AsyncIterator[Outcome]:
+    drafts: list[Draft] = []
+    for path in files:
+        try:
+            drafts.append(read_post_file(path, tz=ctx.tz))
+        except (DigestbotError, OSError) as exc:
+            yield Outcome("failed", str(path), _reason(exc))
+    async for outcome in save_drafts(drafts, ctx):
+        yield outcome
+
+
+async def _ingest_url(url: str, ctx: IngestContext) -> AsyncIterator[Outcome]:
+    async with ctx.sessions() as session:
+        known = await store.get_or_create_source(session=session, url=url)
+        validators = feed.conditional_headers(known)
+    try:
+        response = await feed.fetch(ctx.http, url, headers=validators)
+    except DigestbotError as exc:
+        yield Outcome("failed", url, str(exc))
+        return
+    if response.status_code == 304:
+        yield Outcome("unchanged", url, "feed not modified since the last poll (304)")
+        return
+    if not feed.looks_like_feed(response):
+        try:
+            draft = page.parse_page(response.text, url=url, passwords=ctx.passwords, tz=ctx.tz)
+        except DigestbotError as exc:
+            yield Outcome("failed", url, str(exc))
+            return
+        async for outcome in save_drafts([draft], ctx):
+            yield outcome
+        return
+    drafts, failures = feed.parse_feed(response.content, url=url, passwords=ctx.passwords)
+    for outcome in failures:
+        yield outcome
+    all_stored = not failures
+    async for outcome in save_drafts(drafts, ctx):
+        all_stored = all_stored and not outcome.failed
+        yield outcome
+    # Keep the validators only when every entry was taken: otherwise the next poll would get
+    # a 304 and never retry the entry a newly added password could open.
+    async with ctx.sessions() as session, session.begin():
+        source = await store.get_or_create_source(session=session, url=url)
+        feed.remember(source, response if all_stored else None)
+
+
+async def save_drafts(drafts: list[Draft], ctx: IngestContext) -> AsyncIterator[Outcome]:
+    """Store drafts one transaction each; unchanged ones are skipped after one lookup."""
+    async with ctx.sessions() as session:
+        known = await store.get_post_fingerprints(session=session, slugs=(d.slug for d in drafts))
+    seen: dict[str, str] = {}
+    for draft in drafts:
+        if draft.slug in seen:
+            yield Outcome(
+                "failed",
+                draft.source_ref or draft.slug,
+                f"slug {draft.slug!r} is already used by {seen[draft.slug]}",
+            )
+            continue
+        seen[draft.slug] = draft.source_ref or draft.slug
+        if known.get(draft.slug) == (draft.content_hash, draft.source):
+            yield Outcome("unchanged", draft.slug, draft.title)
+            continue
+        yield await save_draft(draft, ctx.sessions)
+        await asyncio.sleep(0)  # a long batch must not starve the bot's other work
+
+
+async def save_draft(draft: Draft, sessions: async_sessionmaker[AsyncSession]) -> Outcome:
+    """Create, revise or leave one post, in one transaction."""
+    for attempt in (1, 2):
+        try:
+            async with sessions() as session, session.begin():
+                return await _write(session, draft)
+        except IntegrityError:
+            if attempt == 2:  # another process inserted this slug between our read and write
+                raise
+            log.info("slug %s was created concurrently; retrying as an update", draft.slug)
+    raise AssertionError("unreachable")
+
+
+async def _write(session: AsyncSession, draft: Draft) -> Outcome:
+    post = await store.get_post_by_slug(session=session, slug=draft.slug)
+    if post is not None and post.source != draft.source:
+        # Same slug from another source (the folder and the feed of one blog): the first
+        # source owns the post, so the two renderings never flip-flop as revisions.
+        return Outcome("unchanged", draft.slug, f"{post.title} (kept from {post.source})")
+    if post is not None and post.content_hash == draft.content_hash:
+        return Outcome("unchanged", draft.slug, post.title)
+    plain = markdown_to_text(draft.body_markdown)
+    fields: dict[str, Any] = {
+        "title": draft.title, "url": draft.url, "source_ref": draft.source_ref,
+        "published_at": draft.published_at, "updated_at": draft.updated_at,
+        "categories": draft.categories, "tags": draft.tags, "abstract": draft.abstract,
+        "body_markdown": draft.body_markdown, "body_text": plain.text, "links": plain.links,
+        "images": plain.images, "gated": draft.gated, "encrypted": draft.encrypted,
+        "content_hash": draft.content_hash, "digest_stale": True, "ingested_at": utcnow(),
+    }  # fmt: skip
+    status: str
+    if post is None:
+        post, status = Post(slug=draft.slug, source=draft.source, **fields), "new"
+    else:
+        post.sqlmodel_update({**fields, "revision": post.revision + 1})
+        status = "updated"
+    session.add(post)
+    await session.flush()
+    assert post.id is not None
+    session.add(
+        PostRevision(
+            post_id=post.id,
+            revision=post.revision,
+            title=draft.title,
+            body_markdown=draft.body_markdown,
+            content_hash=draft.content_hash,
+        )
+    )
+    return Outcome("new" if status == "new" else "updated", draft.slug, draft.title)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return f"cannot read the file: {exc.strerror or exc}"
+    return str(exc)

@@ -1,0 +1,131 @@
+"""Hexo markdown posts: YAML front matter + markdown body → Draft.
+
+Hexo's front matter is loose (dates as YAML timestamps or strings, categories as a string, a
+list or nested lists), so each field is normalised here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import frontmatter
+import yaml
+
+from digests.errors import RejectedInput
+from digests.ingest.draft import Draft, slug_from_url
+
+MAX_POST_BYTES = 2 * 1024 * 1024
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d %H:%M:%S")
+
+
+def read_post_file(path: Path, *, tz: ZoneInfo) -> Draft:
+    """Read and parse one post file; RejectedInput says why it cannot be taken."""
+    size = path.stat().st_size
+    if size > MAX_POST_BYTES:
+        raise RejectedInput(f"file is {size / 1048576:.1f} MB; posts over 2 MB are refused")
+    return parse_post(path.read_bytes(), stem=path.stem, source_ref=str(path), tz=tz)
+
+
+def parse_post(
+    raw: bytes, *, stem: str, source_ref: str, tz: ZoneInfo, source: str = "hexo"
+) -> Draft:
+    """Parse a Hexo post's bytes (front matter + markdown)."""
+    text = decode_text(raw)
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise RejectedInput(f"front matter is not valid YAML{line}") from exc
+    except (ValueError, TypeError, AttributeError) as exc:  # front matter that is not a mapping
+        raise RejectedInput("front matter is not a set of `key: value` lines") from exc
+    meta: dict[str, Any] = post.metadata
+    body = post.content.strip()
+    title = _text(meta.get("title")) or _first_heading(body)
+    if not title:
+        raise RejectedInput("no title: the front matter has none and the body has no heading")
+    if meta.get("date") in (None, ""):
+        raise RejectedInput("no date: add `date: YYYY-MM-DD HH:MM:SS` to the front matter")
+    password = _text(meta.get("password"))
+    encrypted = meta.get("encrypted") is True
+    return Draft(
+        slug=slug_from_url(_text(meta.get("link") or meta.get("slug"))) or stem,
+        source=source,
+        source_ref=source_ref,
+        title=title,
+        published_at=parse_date(meta["date"], tz=tz, field="date"),
+        updated_at=parse_date(meta["updated"], tz=tz, field="updated")
+        if meta.get("updated")
+        else None,
+        categories=_names(meta.get("categories")),
+        tags=_names(meta.get("tags")),
+        abstract=_text(meta.get("abstract")) or _text(meta.get("description")),
+        body_markdown=body,
+        gated=bool(password) or encrypted,
+        encrypted=encrypted,
+    )
+
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 (BOM tolerated), else GB18030 (older Chinese editors); binary data is refused."""
+    if b"\x00" in raw[:8192]:
+        raise RejectedInput("binary file, not a markdown post")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise RejectedInput("text is neither UTF-8 nor GB18030") from exc
+
+
+def parse_date(value: Any, *, tz: ZoneInfo, field: str) -> datetime:
+    """A front-matter date as an aware datetime; naive values are in `tz`."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    else:
+        parsed = _parse_date_text(str(value).strip(), field)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def _parse_date_text(text: str, field: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise RejectedInput(f"{field} {text!r} is not a date (use YYYY-MM-DD HH:MM:SS)")
+
+
+def _names(value: Any) -> list[str]:
+    """Categories/tags: a string, a list, or Hexo's nested lists for hierarchies, flattened."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        names: list[str] = []
+        for item in value:
+            names.extend(name for name in _names(item) if name not in names)
+        return names
+    return [str(value).strip()]
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _first_heading(body: str) -> str:
+    match = _HEADING.search(body)
+    return match.group(1).strip() if match else ""

@@ -1,0 +1,59 @@
+"""Query functions: keyword-only, taking the session; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from digests.models import Post, PostRevision, Source
+
+_IN_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+
+
+async def get_post_by_slug(*, session: AsyncSession, slug: str) -> Post | None:
+    """The post with this slug, if any."""
+    result = await session.exec(select(Post).where(Post.slug == slug))
+    return result.first()
+
+
+async def get_post_fingerprints(
+    *, session: AsyncSession, slugs: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """slug → (content hash, source) for the known ones: lets a batch skip unchanged posts."""
+    wanted = list(dict.fromkeys(slugs))
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        rows = await session.exec(
+            select(Post.slug, Post.content_hash, Post.source).where(col(Post.slug).in_(chunk))
+        )
+        found.update((slug, (digest, source)) for slug, digest, source in rows)
+    return found
+
+
+async def list_posts(*, session: AsyncSession, limit: int | None = None) -> Sequence[Post]:
+    """Posts newest first."""
+    query = select(Post).order_by(col(Post.published_at).desc(), col(Post.id).desc()).limit(limit)
+    return (await session.exec(query)).all()
+
+
+async def list_revisions(*, session: AsyncSession, post_id: int) -> Sequence[PostRevision]:
+    """A post's revisions, oldest first."""
+    query = (
+        select(PostRevision)
+        .where(PostRevision.post_id == post_id)
+        .order_by(col(PostRevision.revision))
+    )
+    return (await session.exec(query)).all()
+
+
+async def get_or_create_source(*, session: AsyncSession, url: str) -> Source:
+    """The polling state of a feed URL, created on first use (not yet flushed)."""
+    result = await session.exec(select(Source).where(Source.url == url))
+    source = result.first()
+    if source is None:
+        source = Source(url=url)
+        session.add(source)
+    return source
