@@ -1,0 +1,32 @@
+# The README's commands. Only Python 3.11+ is assumed: uv is bootstrapped into .tools/ if missing.
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := .tools/bin/uv
+endif
+
+.PHONY: demo test lint bench clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv>=0.5,<1"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+demo: .venv/.synced  ## ingest the sample posts into ./data (SQLite) and list them, offline
+	$(UV) run digestbot demo
+
+lint: .venv/.synced
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy bot digests
+
+test: lint  ## lint, then the suite on SQLite and (when reachable) PostgreSQL
+	$(UV) run pytest
+
+bench: .venv/.synced
+	$(UV) run python bench/ingest.py
+
+clean:
+	rm -rf .venv .tools data .pytest_cache .ruff_cache .mypy_cache
