@@ -1,0 +1,132 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable) and a loopback
+HTTP server standing in for the blog."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from digests import db
+from digests.ingest.core import IngestContext
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+POSTGRES_UP = _postgres_up()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind; PostgreSQL gets a database per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if not POSTGRES_UP:
+        if os.environ.get("REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is required (REQUIRE_POSTGRES) but 127.0.0.1:5432 is down")
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a database migrated to head."""
+    async with db.open_engine(database_url) as engine:
+        await db.upgrade(engine)
+        yield engine
+
+
+@pytest.fixture
+async def ctx(engine: AsyncEngine) -> AsyncIterator[IngestContext]:
+    """Ingestion wired to the test database and a real HTTP client."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        yield IngestContext(
+            sessions=db.make_sessionmaker(engine), http=http, tz=SHANGHAI, passwords=["ld2602"]
+        )
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Blog:
+    """A loopback HTTP server: tests set `routes`, read `requests` (path, headers)."""
+
+    base: str
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+@pytest.fixture
+def blog() -> Iterator[Blog]:
+    """Serve `blog.routes` on 127.0.0.1; conditional GET is honoured like a real server."""
+    state = Blog(base="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests.append((self.path, dict(self.headers.items())))
+            route = state.routes.get(self.path, Route(404, b"not found"))
+            etag = route.headers.get("ETag")
+            if route.status == 200 and etag and self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(route.status)
+            for key, value in route.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            self.wfile.write(route.body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()

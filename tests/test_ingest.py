@@ -1,0 +1,136 @@
+"""Storing posts: new, unchanged, revised; one transaction per post; a bad file never stops a
+batch. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import func, select
+
+from digests import store
+from digests.ingest.core import IngestContext, ingest, save_draft
+from digests.ingest.draft import Draft, Outcome
+from digests.models import Post, PostRevision
+from tests.conftest import EXAMPLES
+
+POST = """---
+title: {title}
+date: 2026-03-02 09:30:00
+link: weekly
+categories: [投研]
+---
+
+## 本周风险
+
+美国CPI周五公布。{extra}
+"""
+
+
+async def run(ctx: IngestContext, *targets: str | Path) -> list[Outcome]:
+    return [o async for o in ingest([str(t) for t in targets], ctx)]
+
+
+async def count(ctx: IngestContext, model: type) -> int:
+    async with ctx.sessions() as session:
+        return (await session.exec(select(func.count()).select_from(model))).one()
+
+
+async def test_seed_post_is_stored_with_plain_text_links_and_images(ctx: IngestContext) -> None:
+    """The seed post lands whole: markdown, plain text, its link and image, gated."""
+    [outcome] = await run(ctx, EXAMPLES / "2-10-zhui-zong.md")
+    assert outcome.line().split()[:2] == ["new", "2-10-zhui-zong"]
+    async with ctx.sessions() as session:
+        post = await store.get_post_by_slug(session=session, slug="2-10-zhui-zong")
+    assert post is not None and post.gated and post.revision == 1 and post.digest_stale
+    assert "小熊团队" in post.body_text and "**" not in post.body_text
+    assert post.links[0]["text"] == "字节概念"
+    assert post.images[0]["url"].endswith(".webp")
+    assert post.published_at.isoformat() == "2026-02-12T05:27:29+00:00"
+
+
+async def test_reingesting_unchanged_content_writes_nothing(ctx: IngestContext) -> None:
+    """Second run reports unchanged and adds no revision."""
+    await run(ctx, EXAMPLES)
+    again = await run(ctx, EXAMPLES)
+    assert {o.status for o in again} == {"unchanged"}
+    assert await count(ctx, PostRevision) == await count(ctx, Post)
+
+
+async def test_changed_content_becomes_a_new_revision_and_marks_digest_stale(
+    ctx: IngestContext, tmp_path: Path
+) -> None:
+    """An edit keeps history: revision 2 exists beside revision 1, and the digest is stale."""
+    path = tmp_path / "weekly.md"
+    path.write_text(POST.format(title="周报", extra=""), encoding="utf-8")
+    assert [o.status for o in await run(ctx, path)] == ["new"]
+    async with ctx.sessions() as session, session.begin():
+        post = await store.get_post_by_slug(session=session, slug="weekly")
+        assert post is not None
+        post.digest_stale = False  # as if summarised
+    path.write_text(POST.format(title="周报（修订）", extra="非农周三。"), encoding="utf-8")
+    [outcome] = await run(ctx, path)
+    assert (outcome.status, outcome.detail) == ("updated", "周报（修订）")
+    async with ctx.sessions() as session:
+        post = await store.get_post_by_slug(session=session, slug="weekly")
+        assert post is not None
+        revisions = await store.list_revisions(session=session, post_id=post.id or 0)
+    assert post.revision == 2 and post.digest_stale and "非农周三" in post.body_text
+    assert [(r.revision, r.title) for r in revisions] == [(1, "周报"), (2, "周报（修订）")]
+
+
+async def test_whitespace_only_edits_are_not_revisions(ctx: IngestContext, tmp_path: Path) -> None:
+    """CRLF line endings and trailing spaces do not make a new revision."""
+    path = tmp_path / "weekly.md"
+    text = POST.format(title="周报", extra="")
+    path.write_text(text, encoding="utf-8")
+    await run(ctx, path)
+    path.write_bytes(text.replace("\n", "  \r\n").encode())
+    assert [o.status for o in await run(ctx, path)] == ["unchanged"]
+
+
+async def test_bad_files_fail_alone_and_the_batch_goes_on(
+    ctx: IngestContext, tmp_path: Path
+) -> None:
+    """Broken, dateless, binary and duplicate-slug files each fail with a reason; good ones land."""
+    (tmp_path / "a-good.md").write_text(POST.format(title="好", extra=""), encoding="utf-8")
+    (tmp_path / "b-broken.md").write_text("---\ntitle: [x\n---\n", encoding="utf-8")
+    (tmp_path / "c-nodate.md").write_text("---\ntitle: 无日期\n---\n正文", encoding="utf-8")
+    (tmp_path / "d-binary.md").write_bytes(b"\x00\x01\x02")
+    (tmp_path / "e-same-link.md").write_text(POST.format(title="重复", extra=""), "utf-8")
+    (tmp_path / "notes.txt").write_text("not a post", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "nested.md").write_text(
+        "---\ntitle: 子目录\ndate: 2026-01-05\n---\n正文", encoding="utf-8"
+    )
+    outcomes = await run(ctx, tmp_path, tmp_path / "missing.md")
+    by_status = {(o.status, Path(o.slug).name) for o in outcomes}
+    assert ("new", "weekly") in by_status and ("new", "nested") in by_status
+    failed = {Path(o.slug).name: o.detail for o in outcomes if o.failed}
+    assert set(failed) == {
+        "b-broken.md",
+        "c-nodate.md",
+        "d-binary.md",
+        "e-same-link.md",
+        "missing.md",
+    }
+    assert "not valid YAML" in failed["b-broken.md"]
+    assert "no date" in failed["c-nodate.md"]
+    assert "already used by" in failed["e-same-link.md"]
+    assert await count(ctx, Post) == 2 and await count(ctx, PostRevision) == 2
+
+
+async def test_same_slug_from_another_source_keeps_the_first(ctx: IngestContext) -> None:
+    """A post first ingested from the folder is not overwritten by another source's rendering."""
+    await run(ctx, EXAMPLES / "2-10-zhui-zong.md")
+    async with ctx.sessions() as session:
+        post = await store.get_post_by_slug(session=session, slug="2-10-zhui-zong")
+    assert post is not None
+    other = Draft(
+        slug=post.slug,
+        source="feed",
+        title="x",
+        published_at=post.published_at,
+        body_markdown="different",
+    )
+    outcome = await save_draft(other, ctx.sessions)
+    assert outcome.status == "unchanged" and "kept from hexo" in outcome.detail
