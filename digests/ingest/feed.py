@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax import SAXException
 
 import feedparser
 import httpx
@@ -80,8 +81,10 @@ def parse_feed(
     # sanitize_html=False: the sanitizer would delete the <script id="hbeData"> that carries
     # the encrypted post; we never render feed HTML, we convert it to markdown.
     parsed = feedparser.parse(content, sanitize_html=False, resolve_relative_uris=False)
-    if parsed.bozo and not parsed.entries:
-        problem = getattr(parsed, "bozo_exception", "unreadable")
+    problem = parsed.get("bozo_exception")
+    # Not well-formed XML (a truncated or broken feed) is refused whole: half a feed's entries
+    # are not to be trusted, and the whole feed is retried on the next poll.
+    if isinstance(problem, SAXException) or (parsed.bozo and not parsed.entries):
         return [], [Outcome("failed", url, f"not a valid RSS/Atom feed: {problem}")]
     drafts: list[Draft] = []
     failures: list[Outcome] = []
@@ -105,7 +108,10 @@ def entry_slug(entry: Any) -> str:
 
 def _entry_draft(entry: Any, *, slug: str, passwords: Sequence[str]) -> Draft:
     title = (entry.get("title") or "").strip()
-    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    # Test the keys before reading them: feedparser maps a missing one to the other, warning.
+    published = entry["published_parsed"] if "published_parsed" in entry else None
+    updated = entry["updated_parsed"] if "updated_parsed" in entry else None
+    stamp = published or updated
     if not title:
         raise RejectedInput("entry has no title")
     if stamp is None:
@@ -115,7 +121,6 @@ def _entry_draft(entry: Any, *, slug: str, passwords: Sequence[str]) -> Draft:
     encrypted = hbe.is_encrypted(html)
     if encrypted:
         html = hbe.decrypt_html(html, passwords)
-    updated = entry.get("updated_parsed")
     return Draft(
         slug=slug,
         source="feed",

@@ -1,0 +1,129 @@
+"""Feeds and pages over real loopback HTTP: RSS 2.0, Atom, conditional GET, errors."""
+
+from __future__ import annotations
+
+from digests.ingest.core import IngestContext, ingest
+from digests.ingest.draft import Outcome
+from tests.conftest import Blog, Route
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>投研</title><link>https://blog.example.com/</link>
+<item><title>周一复盘</title><link>https://blog.example.com/monday-review/</link>
+<guid>https://blog.example.com/monday-review/</guid>
+<pubDate>Mon, 02 Mar 2026 01:30:00 GMT</pubDate><category>投研</category>
+<description><![CDATA[<p>算力链继续走强，<strong>天孚通信</strong>领涨。</p>
+<p><a href="https://example.com/x">原文</a></p>]]></description></item>
+<item><title>没有日期</title><link>https://blog.example.com/no-date/</link>
+<description>x</description></item>
+</channel></rss>"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>投研</title><id>urn:blog</id>
+<updated>2026-03-03T12:00:00+08:00</updated>
+<entry><title>周二复盘</title><id>urn:uuid:2</id>
+<link href="https://blog.example.com/tuesday-review/"/>
+<published>2026-03-03T20:00:00+08:00</published><updated>2026-03-03T20:00:00+08:00</updated>
+<content type="html">&lt;p&gt;CPI周五公布&lt;/p&gt;</content></entry></feed>"""
+
+
+async def run(ctx: IngestContext, url: str) -> list[Outcome]:
+    return [o async for o in ingest([url], ctx)]
+
+
+async def test_rss_entries_become_posts_and_a_bad_entry_fails_alone(
+    ctx: IngestContext, blog: Blog
+) -> None:
+    """RSS 2.0: the dated entry lands, the dateless one fails with its reason."""
+    blog.routes["/rss2.xml"] = Route(body=RSS.encode(), headers={"Content-Type": "application/xml"})
+    outcomes = await run(ctx, blog.url("/rss2.xml"))
+    assert [(o.status, o.slug) for o in outcomes] == [
+        ("failed", "no-date"),
+        ("new", "monday-review"),
+    ]
+    assert "no date" in outcomes[0].detail
+    async with ctx.sessions() as session:
+        from digests import store
+
+        post = await store.get_post_by_slug(session=session, slug="monday-review")
+    assert post is not None and post.source == "feed" and not post.gated
+    assert "天孚通信领涨" in post.body_text and post.categories == ["投研"]
+    assert post.links == [{"text": "原文", "url": "https://example.com/x"}]
+
+
+async def test_atom_feed_served_as_text_plain_is_recognised(ctx: IngestContext, blog: Blog) -> None:
+    """Atom works and a feed is recognised by its bytes even with a wrong content type."""
+    blog.routes["/atom.xml"] = Route(body=ATOM.encode(), headers={"Content-Type": "text/plain"})
+    [outcome] = await run(ctx, blog.url("/atom.xml"))
+    assert (outcome.status, outcome.slug) == ("new", "tuesday-review")
+
+
+async def test_conditional_get_uses_the_etag_and_a_304_changes_nothing(
+    ctx: IngestContext, blog: Blog
+) -> None:
+    """The second poll sends If-None-Match and the 304 reports the feed unchanged."""
+    blog.routes["/atom.xml"] = Route(
+        body=ATOM.encode(),
+        headers={
+            "Content-Type": "application/atom+xml",
+            "ETag": '"v1"',
+            "Last-Modified": "Tue, 03 Mar 2026 12:00:00 GMT",
+        },
+    )
+    await run(ctx, blog.url("/atom.xml"))
+    [outcome] = await run(ctx, blog.url("/atom.xml"))
+    assert outcome.status == "unchanged" and "304" in outcome.detail
+    sent = blog.requests[-1][1]
+    assert sent.get("If-None-Match") == '"v1"'
+    assert sent.get("If-Modified-Since") == "Tue, 03 Mar 2026 12:00:00 GMT"
+
+
+async def test_validators_are_not_kept_when_an_entry_failed(ctx: IngestContext, blog: Blog) -> None:
+    """A feed with a failed entry is fetched in full next time, so nothing is lost."""
+    blog.routes["/rss2.xml"] = Route(
+        body=RSS.encode(), headers={"Content-Type": "application/xml", "ETag": '"r1"'}
+    )
+    await run(ctx, blog.url("/rss2.xml"))
+    await run(ctx, blog.url("/rss2.xml"))
+    assert "If-None-Match" not in blog.requests[-1][1]
+
+
+async def test_server_error_and_invalid_xml_fail_with_one_clear_line(
+    ctx: IngestContext, blog: Blog
+) -> None:
+    """HTTP 500, invalid XML and an unreachable host each give one failed line."""
+    blog.routes["/500.xml"] = Route(status=500, body=b"oops")
+    blog.routes["/bad.xml"] = Route(
+        body=b"<?xml version='1.0'?><rss><channel><item>",
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    outcomes = [
+        o
+        async for o in ingest(
+            [blog.url("/500.xml"), blog.url("/bad.xml"), "http://127.0.0.1:9/feed.xml"], ctx
+        )
+    ]
+    assert [o.status for o in outcomes] == ["failed"] * 3
+    assert "HTTP 500" in outcomes[0].detail
+    assert "not a valid RSS/Atom feed" in outcomes[1].detail
+    assert "cannot fetch" in outcomes[2].detail
+
+
+async def test_plain_web_page_is_extracted(ctx: IngestContext, blog: Blog) -> None:
+    """A page URL: the article text is extracted, navigation dropped, the date read from meta."""
+    article = "".join(
+        f"<p>第{i}段：算力租赁订单涨价，IDC 方向受益，继续跟踪。</p>" for i in range(8)
+    )
+    page = f"""<html><head><title>IDC 跟踪 | 投研</title>
+    <meta property="article:published_time" content="2026-03-04T21:00:00+08:00"></head>
+    <body><nav><a href="/">首页</a><a href="/about">关于</a></nav>
+    <article><h1>IDC 跟踪</h1>{article}</article><footer>版权所有</footer></body></html>"""
+    blog.routes["/idc-track/"] = Route(body=page.encode(), headers={"Content-Type": "text/html"})
+    [outcome] = await run(ctx, blog.url("/idc-track/"))
+    assert (outcome.status, outcome.slug) == ("new", "idc-track")
+    async with ctx.sessions() as session:
+        from digests import store
+
+        post = await store.get_post_by_slug(session=session, slug="idc-track")
+    assert post is not None and post.source == "page"
+    assert "算力租赁订单涨价" in post.body_text and "版权所有" not in post.body_text
+    assert post.published_at.isoformat() == "2026-03-04T13:00:00+00:00"
