@@ -108,9 +108,9 @@ def entry_slug(entry: Any) -> str:
 
 def _entry_draft(entry: Any, *, slug: str, passwords: Sequence[str]) -> Draft:
     title = (entry.get("title") or "").strip()
-    # Test the keys before reading them: feedparser maps a missing one to the other, warning.
-    published = entry["published_parsed"] if "published_parsed" in entry else None
-    updated = entry["updated_parsed"] if "updated_parsed" in entry else None
+    # dict.get, not entry.get: feedparser's own maps a missing key to the other, with a warning.
+    published = dict.get(entry, "published_parsed")
+    updated = dict.get(entry, "updated_parsed")
     stamp = published or updated
     if not title:
         raise RejectedInput("entry has no title")
