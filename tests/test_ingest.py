@@ -3,15 +3,16 @@ batch. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import func, select
 
 from digests import store
-from digests.ingest.core import IngestContext, ingest, save_draft
+from digests.ingest.core import IngestContext, ingest, save_draft, save_drafts
 from digests.ingest.draft import Draft, Outcome
 from digests.models import Post, PostRevision
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, SHANGHAI
 
 POST = """---
 title: {title}
@@ -134,3 +135,23 @@ async def test_same_slug_from_another_source_keeps_the_first(ctx: IngestContext)
     )
     outcome = await save_draft(other, ctx.sessions)
     assert outcome.status == "unchanged" and "kept from hexo" in outcome.detail
+
+
+async def test_a_post_the_database_refuses_fails_alone_in_a_bulk_insert(
+    ctx: IngestContext,
+) -> None:
+    """When a chunk's transaction fails, its posts are retried singly: only the bad one fails."""
+    when = datetime(2026, 3, 1, 9, tzinfo=SHANGHAI)
+    drafts = [
+        Draft(slug="ok-1", source="hexo", title="一", published_at=when, body_markdown="正文"),
+        Draft(slug="bad", source="hexo", title="坏", published_at=None,  # type: ignore[arg-type]
+              body_markdown="NOT NULL violated"),
+        Draft(slug="ok-2", source="hexo", title="二", published_at=when, body_markdown="正文"),
+    ]
+    drafts[1].__dict__["content_hash"] = "x" * 64  # the hash would need the date
+    outcomes = [o async for o in save_drafts(drafts, ctx)]
+    assert [(o.status, o.slug) for o in outcomes] == [
+        ("new", "ok-1"), ("failed", "bad"), ("new", "ok-2")
+    ]
+    assert "database refused" in outcomes[1].detail
+    assert await count(ctx, Post) == 2 and await count(ctx, PostRevision) == 2

@@ -16,19 +16,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
 from digests.errors import DigestbotError
 from digests.ingest import feed, page
-from digests.ingest.draft import Draft, Outcome
+from digests.ingest.draft import Draft, Outcome, Status
 from digests.ingest.hexo import MARKDOWN_SUFFIXES, read_post_file
 from digests.ingest.text import markdown_to_text
 from digests.models import Post, PostRevision, utcnow
 
 log = logging.getLogger(__name__)
+POSTS = Post.__table__  # type: ignore[attr-defined]  # SQLModel does not type __table__
+REVISIONS = PostRevision.__table__  # type: ignore[attr-defined]
+_CHUNK = 200  # new posts per transaction in a bulk import
 
 
 @dataclass
@@ -110,37 +114,77 @@ async def _ingest_url(url: str, ctx: IngestContext) -> AsyncIterator[Outcome]:
 
 
 async def save_drafts(drafts: list[Draft], ctx: IngestContext) -> AsyncIterator[Outcome]:
-    """Store drafts one transaction each; unchanged ones are skipped after one lookup."""
+    """Store drafts; outcomes come back in input order.
+
+    Unchanged posts are recognised from one lookup and cost no write. Posts not yet known are
+    inserted together, whole posts per transaction (a post and its first revision), in chunks;
+    if a chunk's transaction fails, its posts are retried one transaction each, so one bad
+    post never takes the others down and none is half-written.
+    """
     async with ctx.sessions() as session:
         known = await store.get_post_fingerprints(session=session, slugs=(d.slug for d in drafts))
     seen: dict[str, str] = {}
-    for draft in drafts:
-        if draft.slug in seen:
-            yield Outcome(
-                "failed",
-                draft.source_ref or draft.slug,
-                f"slug {draft.slug!r} is already used by {seen[draft.slug]}",
-            )
-            continue
-        seen[draft.slug] = draft.source_ref or draft.slug
-        if known.get(draft.slug) == (draft.content_hash, draft.source):
-            yield Outcome("unchanged", draft.slug, draft.title)
-            continue
-        yield await save_draft(draft, ctx.sessions)
+    for start in range(0, len(drafts), _CHUNK):
+        outcomes: list[Outcome | Draft] = []
+        for draft in drafts[start : start + _CHUNK]:
+            where = draft.source_ref or draft.slug
+            if draft.slug in seen:
+                message = f"slug {draft.slug!r} is already used by {seen[draft.slug]}"
+                outcomes.append(Outcome("failed", where, message))
+                continue
+            seen[draft.slug] = where
+            if known.get(draft.slug) == (draft.content_hash, draft.source):
+                outcomes.append(Outcome("unchanged", draft.slug, draft.title))
+            elif draft.slug in known:
+                outcomes.append(await save_draft(draft, ctx.sessions))
+            else:
+                outcomes.append(draft)  # new: inserted with the chunk below
+        fresh = [item for item in outcomes if isinstance(item, Draft)]
+        if fresh and not await _insert_together(fresh, ctx.sessions):
+            for draft in fresh:
+                outcomes[outcomes.index(draft)] = await save_draft(draft, ctx.sessions)
+        for item in outcomes:
+            yield item if isinstance(item, Outcome) else Outcome("new", item.slug, item.title)
         await asyncio.sleep(0)  # a long batch must not starve the bot's other work
 
 
+async def _insert_together(drafts: list[Draft], sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """Insert new posts and their first revisions in one transaction; False if it failed."""
+    now = utcnow()
+    rows = [{"slug": d.slug, "source": d.source, "revision": 1, "created_at": now, **_fields(d)}
+            for d in drafts]  # fmt: skip
+    try:
+        async with sessions() as session, session.begin():
+            conn = await session.connection()
+            inserted = await conn.execute(
+                insert(POSTS).returning(POSTS.c.id, sort_by_parameter_order=True), rows
+            )
+            revisions = [
+                _revision_row(post_id, 1, d) for (post_id,), d in zip(inserted, drafts, strict=True)
+            ]
+            await conn.execute(insert(REVISIONS), revisions)
+    except SQLAlchemyError as exc:
+        log.info("batch insert of %d posts failed (%s); storing them one by one", len(drafts), exc)
+        return False
+    return True
+
+
 async def save_draft(draft: Draft, sessions: async_sessionmaker[AsyncSession]) -> Outcome:
-    """Create, revise or leave one post, in one transaction."""
+    """Create, revise or leave one post, in one transaction; a refused write is an Outcome."""
     for attempt in (1, 2):
         try:
             async with sessions() as session, session.begin():
                 return await _write(session, draft)
-        except IntegrityError:
-            if attempt == 2:  # another process inserted this slug between our read and write
-                raise
-            log.info("slug %s was created concurrently; retrying as an update", draft.slug)
-    raise AssertionError("unreachable")
+        except IntegrityError as exc:
+            if attempt == 1 and "slug" in str(exc.orig):  # created meanwhile by another process
+                log.info("slug %s was created concurrently; retrying as an update", draft.slug)
+                continue
+            error: DBAPIError = exc
+        except DBAPIError as exc:
+            error = exc
+        log.warning("database refused post %s: %s", draft.slug, error)
+        break
+    return Outcome("failed", draft.slug, f"the database refused it: {type(error.orig).__name__}")
 
 
 async def _write(session: AsyncSession, draft: Draft) -> Outcome:
@@ -151,8 +195,24 @@ async def _write(session: AsyncSession, draft: Draft) -> Outcome:
         return Outcome("unchanged", draft.slug, f"{post.title} (kept from {post.source})")
     if post is not None and post.content_hash == draft.content_hash:
         return Outcome("unchanged", draft.slug, post.title)
+    if post is None:
+        post = Post(slug=draft.slug, source=draft.source, **_fields(draft))
+        status: Status = "new"
+    else:
+        post.sqlmodel_update({**_fields(draft), "revision": post.revision + 1})
+        status = "updated"
+    session.add(post)
+    await session.flush()
+    assert post.id is not None
+    conn = await session.connection()
+    await conn.execute(insert(REVISIONS), [_revision_row(post.id, post.revision, draft)])
+    return Outcome(status, draft.slug, draft.title)
+
+
+def _fields(draft: Draft) -> dict[str, Any]:
+    """A post's columns from a draft (rendering its plain text)."""
     plain = markdown_to_text(draft.body_markdown)
-    fields: dict[str, Any] = {
+    return {
         "title": draft.title, "url": draft.url, "source_ref": draft.source_ref,
         "published_at": draft.published_at, "updated_at": draft.updated_at,
         "categories": draft.categories, "tags": draft.tags, "abstract": draft.abstract,
@@ -160,25 +220,12 @@ async def _write(session: AsyncSession, draft: Draft) -> Outcome:
         "images": plain.images, "gated": draft.gated, "encrypted": draft.encrypted,
         "content_hash": draft.content_hash, "digest_stale": True, "ingested_at": utcnow(),
     }  # fmt: skip
-    status: str
-    if post is None:
-        post, status = Post(slug=draft.slug, source=draft.source, **fields), "new"
-    else:
-        post.sqlmodel_update({**fields, "revision": post.revision + 1})
-        status = "updated"
-    session.add(post)
-    await session.flush()
-    assert post.id is not None
-    session.add(
-        PostRevision(
-            post_id=post.id,
-            revision=post.revision,
-            title=draft.title,
-            body_markdown=draft.body_markdown,
-            content_hash=draft.content_hash,
-        )
-    )
-    return Outcome("new" if status == "new" else "updated", draft.slug, draft.title)
+
+
+def _revision_row(post_id: int, revision: int, draft: Draft) -> dict[str, Any]:
+    return {"post_id": post_id, "revision": revision, "title": draft.title,
+            "body_markdown": draft.body_markdown, "content_hash": draft.content_hash,
+            "created_at": utcnow()}  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:

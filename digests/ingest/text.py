@@ -7,13 +7,19 @@ so one renderer gives every post the same plain text for summaries and grounding
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+from markdown_it_pyrs import MarkdownIt, Node
 from markdownify import markdownify
 
-_md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# markdown-it's Rust port: the same CommonMark parser as markdown-it-py, ten times faster,
+# which is most of the cost of ingesting a new post (bench/ingest.py).
+_md = MarkdownIt("commonmark").enable_many(["table", "strikethrough"])
+_BLOCKS = frozenset(
+    ("paragraph", "heading", "bullet_list", "ordered_list", "table", "thead", "tbody", "trow",
+     "fence", "code_block", "html_block", "blockquote", "hr", "definition")
+)  # fmt: skip
 _TAG = re.compile(r"<[^>]+>")
 _NOT_TEXT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"\n{3,}")
@@ -35,71 +41,73 @@ def html_to_markdown(html: str) -> str:
 
 
 def markdown_to_text(markdown: str) -> PlainText:
-    """Render markdown as plain text: paragraphs apart by a blank line, list items kept as `- `."""
+    """Render markdown as plain text: blocks apart by a blank line, list items kept as `- `."""
     result = PlainText(text="")
-    blocks: list[tuple[int, str]] = []  # (list depth, text)
-    lists: list[list[int]] = []  # a stack of [ordered?, next number]
-    marker: str | None = None
-    row: list[str] | None = None
-    for token in _md.parse(markdown):
-        kind = token.type
-        if kind in ("bullet_list_open", "ordered_list_open"):
-            lists.append([kind == "ordered_list_open", int(token.attrGet("start") or 1)])
-        elif kind in ("bullet_list_close", "ordered_list_close"):
-            lists.pop()
-        elif kind == "list_item_open":
-            ordered, number = lists[-1]
-            marker = f"{number}. " if ordered else "- "
-            lists[-1][1] = number + 1
-        elif kind == "tr_open":
-            row = []
-        elif kind == "tr_close" and row is not None:
-            blocks.append((len(lists), " | ".join(row)))
-            row = None
-        elif kind == "inline":
-            line = _inline_text(token, result)
-            if row is not None:
-                row.append(line)
-                continue
-            indent = "  " * max(len(lists) - 1, 0)
-            if marker is not None:
-                line, marker = indent + marker + line, None
-            elif lists:
-                line = indent + "  " + line
-            blocks.append((len(lists), line))
-        elif kind in ("fence", "code_block"):
-            blocks.append((len(lists), token.content.rstrip("\n")))
-        elif kind == "html_block":
-            blocks.append((len(lists), _TAG.sub("", token.content).strip()))
-    result.text = _join(blocks)
+    lines: list[tuple[int, str]] = []  # (list depth, text)
+    _blocks(_md.tree(markdown).children, 0, lines, result)
+    result.text = _join(lines)
     return result
 
 
-def _inline_text(token: Token, sink: PlainText) -> str:
+def _blocks(nodes: Sequence[Node], depth: int, out: list[tuple[int, str]], sink: PlainText) -> None:
+    inline: list[Node] = []  # a tight list item holds its inline nodes directly
+    for node in nodes:
+        name = node.name
+        if name not in _BLOCKS:
+            inline.append(node)
+            continue
+        if inline:
+            out.append((depth, _inline(inline, sink)))
+            inline = []
+        if name in ("paragraph", "heading"):
+            out.append((depth, _inline(node.children, sink)))
+        elif name in ("bullet_list", "ordered_list"):
+            number = int(node.meta.get("start", 1))
+            for item in node.children:
+                marker = f"{number}. " if name == "ordered_list" else "- "
+                number += 1
+                start = len(out)
+                _blocks(item.children, depth + 1, out, sink)
+                if len(out) > start:  # the item's first line carries the marker
+                    level, text = out[start]
+                    out[start] = (level, "  " * depth + marker + text)
+        elif name == "trow":
+            out.append((depth, " | ".join(_inline(cell.children, sink) for cell in node.children)))
+        elif name in ("fence", "code_block"):
+            out.append((depth, str(node.meta.get("content", "")).rstrip("\n")))
+        elif name == "html_block":
+            out.append((depth, _TAG.sub("", str(node.meta.get("content", ""))).strip()))
+        else:  # blockquote, table, thead, tbody: their children are the text
+            _blocks(node.children, depth, out, sink)
+    if inline:
+        out.append((depth, _inline(inline, sink)))
+
+
+def _inline(nodes: Sequence[Node], sink: PlainText) -> str:
     parts: list[str] = []
-    link: dict[str, str] | None = None
-    for child in token.children or []:
-        kind = child.type
-        if kind in ("text", "code_inline"):
-            parts.append(child.content)
-            if link is not None:
-                link["text"] += child.content
-        elif kind in ("softbreak", "hardbreak"):
+    for node in nodes:
+        name = node.name
+        if name in ("text", "text_special"):
+            parts.append(str(node.meta.get("content", "")))
+        elif name in ("softbreak", "hardbreak"):
             parts.append("\n")
-        elif kind == "link_open":
-            link = {"text": "", "url": str(child.attrGet("href") or "")}
-        elif kind == "link_close" and link is not None:
-            sink.links.append(link)
-            link = None
-        elif kind == "image":
-            sink.images.append({"alt": child.content, "url": str(child.attrGet("src") or "")})
+        elif name == "image":
+            sink.images.append(
+                {"alt": _inline(node.children, PlainText("")), "url": str(node.meta.get("url", ""))}
+            )
+        elif name == "link":
+            text = _inline(node.children, sink)
+            sink.links.append({"text": text, "url": str(node.meta.get("url", ""))})
+            parts.append(text)
+        elif name != "html_inline":  # strong, em, code_inline, strikethrough…
+            parts.append(_inline(node.children, sink))
     return "".join(parts).strip()
 
 
-def _join(blocks: list[tuple[int, str]]) -> str:
+def _join(lines: list[tuple[int, str]]) -> str:
     out: list[str] = []
     previous_depth = 0
-    for depth, text in blocks:
+    for depth, text in lines:
         if not text:
             continue
         if out:

@@ -1,0 +1,84 @@
+"""The `digestbot` command end to end: lines, exit codes, JSON contract, db upgrade, demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A runner whose environment points at a fresh database and no `.env`."""
+    monkeypatch.chdir(tmp_path)  # keep the developer's .env out of the test
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
+    return CliRunner()
+
+
+def test_ingest_prints_a_line_per_item_and_exits_1_when_one_failed(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """Good posts are stored, the bad one is named, and the exit status says something failed."""
+    bad = tmp_path / "bad.md"
+    bad.write_text("---\ntitle: 无日期\n---\n正文", encoding="utf-8")
+    result = cli.invoke(app, ["ingest", str(EXAMPLES), str(bad)])
+    lines = result.output.splitlines()
+    assert result.exit_code == 1, result.output
+    assert lines[0].split()[:2] == ["new", "2-10-zhui-zong"]
+    assert lines[-1].startswith("failed") and "no date" in lines[-1]
+    again = cli.invoke(app, ["ingest", str(EXAMPLES)])
+    assert again.exit_code == 0 and again.output.startswith("unchanged  2-10-zhui-zong  ")
+
+
+def test_posts_json_contract(cli: CliRunner) -> None:
+    """`posts --json`: newest first, ISO 8601 with the +08:00 offset, gated flag, source."""
+    cli.invoke(app, ["ingest", str(EXAMPLES)])
+    result = cli.invoke(app, ["posts", "--json"])
+    assert result.exit_code == 0, result.output
+    posts = json.loads(result.output)
+    published = [p["published_at"] for p in posts]
+    assert published == sorted(published, reverse=True)
+    seed = next(p for p in posts if p["slug"] == "2-10-zhui-zong")
+    assert seed["published_at"] == "2026-02-12T13:27:29+08:00"
+    assert seed["gated"] is True and seed["source"] == "hexo" and seed["categories"] == ["投研"]
+    assert {"id", "slug", "title", "published_at", "categories", "tags", "gated", "source"} <= set(
+        seed
+    )
+
+
+def test_db_upgrade_and_a_bad_setting(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`db upgrade` reaches head; a wrong setting is one sentence and exit status 2."""
+    assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    result = cli.invoke(app, ["posts"])
+    assert result.exit_code == 2 and "TIMEZONE" in result.output and "unknown time zone" in (
+        result.output
+    )
+
+
+def test_ingest_without_targets_or_sources_explains(cli: CliRunner) -> None:
+    """No arguments and no POSTS_DIR/FEED_URLS: a hint, not a traceback."""
+    result = cli.invoke(app, ["ingest"])
+    assert result.exit_code == 2 and "POSTS_DIR" in result.output
+
+
+def test_ingest_without_targets_reads_posts_dir(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With POSTS_DIR set, a bare `ingest` polls the configured folder."""
+    monkeypatch.setenv("POSTS_DIR", str(EXAMPLES))
+    result = cli.invoke(app, ["ingest"])
+    assert result.exit_code == 0 and "2-10-zhui-zong" in result.output
+
+
+def test_demo_runs_offline(cli: CliRunner) -> None:
+    """`digestbot demo` ingests the sample posts and lists them."""
+    result = cli.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "new        2-10-zhui-zong" in result.output and "[gated]" in result.output
