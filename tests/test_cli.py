@@ -57,8 +57,10 @@ def test_db_upgrade_and_a_bad_setting(cli: CliRunner, monkeypatch: pytest.Monkey
     assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
     monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
     result = cli.invoke(app, ["posts"])
-    assert result.exit_code == 2 and "TIMEZONE" in result.output and "unknown time zone" in (
-        result.output
+    assert (
+        result.exit_code == 2
+        and "TIMEZONE" in result.output
+        and "unknown time zone" in (result.output)
     )
 
 

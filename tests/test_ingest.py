@@ -144,14 +144,21 @@ async def test_a_post_the_database_refuses_fails_alone_in_a_bulk_insert(
     when = datetime(2026, 3, 1, 9, tzinfo=SHANGHAI)
     drafts = [
         Draft(slug="ok-1", source="hexo", title="一", published_at=when, body_markdown="正文"),
-        Draft(slug="bad", source="hexo", title="坏", published_at=None,  # type: ignore[arg-type]
-              body_markdown="NOT NULL violated"),
+        Draft(
+            slug="bad",
+            source="hexo",
+            title="坏",
+            published_at=None,  # type: ignore[arg-type]
+            body_markdown="NOT NULL violated",
+        ),
         Draft(slug="ok-2", source="hexo", title="二", published_at=when, body_markdown="正文"),
     ]
     drafts[1].__dict__["content_hash"] = "x" * 64  # the hash would need the date
     outcomes = [o async for o in save_drafts(drafts, ctx)]
     assert [(o.status, o.slug) for o in outcomes] == [
-        ("new", "ok-1"), ("failed", "bad"), ("new", "ok-2")
+        ("new", "ok-1"),
+        ("failed", "bad"),
+        ("new", "ok-2"),
     ]
     assert "database refused" in outcomes[1].detail
     assert await count(ctx, Post) == 2 and await count(ctx, PostRevision) == 2

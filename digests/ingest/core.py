@@ -32,6 +32,7 @@ from digests.models import Post, PostRevision, utcnow
 log = logging.getLogger(__name__)
 POSTS = Post.__table__  # type: ignore[attr-defined]  # SQLModel does not type __table__
 REVISIONS = PostRevision.__table__  # type: ignore[attr-defined]
+FEED_SUFFIXES = (".xml", ".rss", ".atom")
 _CHUNK = 200  # new posts per transaction in a bulk import
 
 
@@ -46,10 +47,15 @@ class IngestContext:
 
 
 async def ingest(targets: Sequence[str], ctx: IngestContext) -> AsyncIterator[Outcome]:
-    """Ingest files, folders (their *.md, recursively), feed URLs and page URLs, in order."""
+    """Ingest files, folders (their *.md, recursively), saved feed files (*.xml), feed URLs and
+    page URLs, in order."""
     for target in targets:
         if target.startswith(("http://", "https://")):
             async for outcome in _ingest_url(target, ctx):
+                yield outcome
+            continue
+        if target.lower().endswith(FEED_SUFFIXES):
+            async for outcome in _ingest_feed_file(Path(target), ctx):
                 yield outcome
             continue
         files = await asyncio.to_thread(_post_files, Path(target))
@@ -74,6 +80,19 @@ async def _ingest_files(files: list[Path], ctx: IngestContext) -> AsyncIterator[
             drafts.append(read_post_file(path, tz=ctx.tz))
         except (DigestbotError, OSError) as exc:
             yield Outcome("failed", str(path), _reason(exc))
+    async for outcome in save_drafts(drafts, ctx):
+        yield outcome
+
+
+async def _ingest_feed_file(path: Path, ctx: IngestContext) -> AsyncIterator[Outcome]:
+    try:
+        content = await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        yield Outcome("failed", str(path), _reason(exc))
+        return
+    drafts, failures = feed.parse_feed(content, url=str(path), passwords=ctx.passwords)
+    for outcome in failures:
+        yield outcome
     async for outcome in save_drafts(drafts, ctx):
         yield outcome
 

@@ -2,8 +2,9 @@
 
 v3 (npm 3.1.x): PBKDF2-SHA256 key and iv from fixed salts, AES-256-CBC, and an HMAC-SHA256 of
 the plaintext that tells a right password from a wrong one.
-v4 (`data-hbe-format="4"`): PBKDF2-SHA256 key from a per-post salt and iteration count,
-AES-256-GCM whose tag (appended to the ciphertext) tells a right password from a wrong one.
+v4 (`data-hbe-format="4"`, upstream's main branch): PBKDF2-SHA256 key from a per-post 32-byte
+salt and the iteration count (default 250,000), AES-256-GCM with a 12-byte nonce; the tag,
+appended to the ciphertext, tells a right password from a wrong one. No plaintext prefix.
 
 Never return text whose check failed: a wrong password gives padding-valid garbage in CBC
 about one time in 256, and the HMAC is what rejects it.
@@ -67,19 +68,24 @@ def read_block(html: str) -> Sealed:
     data = _by_id(root, "hbeData")
     if container is None or data is None:
         raise RejectedInput("encrypted block is incomplete (no #hexo-blog-encrypt/#hbeData)")
+    def attr(name: str) -> str:
+        # upstream's v4 themes put salt and nonce on #hbeData, format and iterations on the
+        # container; read either place so a theme that moves them still decrypts.
+        return str(data.get(name) or container.get(name) or "")
+
     try:
         ciphertext = bytes.fromhex((data.text or "").strip())
-        if container.get("data-hbe-format") == "4":
+        if attr("data-hbe-format") == "4":
             return Sealed(
                 ciphertext=ciphertext,
                 version=4,
-                salt=bytes.fromhex(container.get("data-salt", "")),
-                nonce=bytes.fromhex(container.get("data-nonce", "")),
-                iterations=int(container.get("data-kdf-iterations", "0")),
+                salt=bytes.fromhex(attr("data-salt")),
+                nonce=bytes.fromhex(attr("data-nonce")),
+                iterations=int(attr("data-kdf-iterations") or "0"),
             )
     except ValueError as exc:
         raise RejectedInput("encrypted block is malformed (bad hex or parameters)") from exc
-    return Sealed(ciphertext=ciphertext, version=3, hmac_digest=data.get("data-hmacdigest", ""))
+    return Sealed(ciphertext=ciphertext, version=3, hmac_digest=attr("data-hmacdigest"))
 
 
 def _by_id(root: _Element, ident: str) -> _Element | None:
