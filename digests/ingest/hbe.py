@@ -68,6 +68,7 @@ def read_block(html: str) -> Sealed:
     data = _by_id(root, "hbeData")
     if container is None or data is None:
         raise RejectedInput("encrypted block is incomplete (no #hexo-blog-encrypt/#hbeData)")
+
     def attr(name: str) -> str:
         # upstream's v4 themes put salt and nonce on #hbeData, format and iterations on the
         # container; read either place so a theme that moves them still decrypts.
