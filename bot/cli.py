@@ -18,7 +18,8 @@ from digests.ingest.core import ingest as ingest_targets
 from digests.settings import Settings
 
 T = TypeVar("T")
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "posts"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_PASSWORD = "ld2602"  # February's password: opens the sample feed's February post only
 
 app = typer.Typer(help="Research-digest bot for Telegram and WeChat.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -124,12 +125,17 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 @app.command()
 def demo(ctx: typer.Context) -> None:
-    """Offline tour: ingest the sample posts into the local store and list them."""
+    """Offline tour: ingest the sample posts and an encrypted sample feed, then list them."""
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> None:
-        typer.echo(f"== ingest {EXAMPLES} into {settings.database_url}")
-        async for outcome in ingest_targets([str(EXAMPLES)], services.ingest_context()):
+        targets = [str(EXAMPLES / "posts"), str(EXAMPLES / "feed" / "atom.xml")]
+        typer.echo(f"== ingest {', '.join(targets)} into {settings.database_url}")
+        typer.echo(
+            f"   (the feed is hexo-blog-encrypt output; the demo knows only {DEMO_PASSWORD})"
+        )
+        context = services.ingest_context([DEMO_PASSWORD])
+        async for outcome in ingest_targets(targets, context):
             typer.echo(outcome.line())
         typer.echo("== posts, newest first")
         for row in await service.list_posts(services.ingest_context()):

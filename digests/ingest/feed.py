@@ -130,6 +130,8 @@ def _entry_draft(entry: Any, *, slug: str, passwords: Sequence[str]) -> Draft:
         published_at=_utc(stamp),
         updated_at=_utc(updated) if updated else None,
         categories=[t.get("term", "") for t in entry.get("tags", []) if t.get("term")],
+        # With full content present, the summary is the author's abstract (hbe's teaser).
+        abstract=html_to_markdown(entry.get("summary", "")) if contents else "",
         body_markdown=html_to_markdown(html),
         gated=encrypted,
         encrypted=encrypted,
