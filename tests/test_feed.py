@@ -190,3 +190,19 @@ async def test_encrypted_page_url_is_decrypted(ctx: IngestContext, blog: Blog) -
     blog.routes["/other/"] = Route(body=page, headers={"Content-Type": "text/html"})
     [locked] = await run(ctx, blog.url("/other/"))
     assert locked.status == "failed" and "no password is configured" in locked.detail
+
+
+async def test_v4_feed_and_page_made_by_node_crypto_decrypt(ctx: IngestContext, blog: Blog) -> None:
+    """Upstream's v4 format (AES-GCM, per-post salt, 250,000 PBKDF2 rounds) from node's crypto
+    opens with the right password; the wrong one fails clearly."""
+    blog.routes["/atom.xml"] = Route(body=(HBE / "v4" / "atom.xml").read_bytes())
+    [outcome] = await run(ctx, blog.url("/atom.xml"))
+    assert (outcome.status, outcome.slug) == ("new", "cpo-update")
+    async with ctx.sessions() as session:
+        post = await store.get_post_by_slug(session=session, slug="cpo-update")
+    assert post is not None and post.encrypted
+    assert "- 美国非农数据周三" in post.body_text and "天孚通信" in post.body_text
+    ctx.passwords = ["ld2603"]
+    blog.routes["/v4-page/"] = Route(body=(HBE / "v4" / "cpo-update.html").read_bytes())
+    [locked] = await run(ctx, blog.url("/v4-page/"))
+    assert locked.status == "failed" and "none of the known passwords" in locked.detail
