@@ -1,0 +1,64 @@
+"""The store's plumbing: driver selection from plain URLs, SQLite pragmas, aware datetimes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from digests import db
+from digests.models import Post
+from tests.conftest import SHANGHAI
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("sqlite:///data/x.db", "sqlite+aiosqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgres://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_plain_urls_get_the_async_driver(given: str, driver: str) -> None:
+    """Users write plain URLs; the async driver is chosen for them."""
+    assert db.async_url(given).drivername == driver
+
+
+def test_unsupported_database_is_a_clear_error() -> None:
+    """Anything but SQLite and PostgreSQL is refused with the accepted forms named."""
+    with pytest.raises(ValueError, match="sqlite:/// or postgresql://"):
+        db.async_url("mysql://root@localhost/test")
+
+
+async def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
+    """Every SQLite connection has WAL and foreign keys on, and the file's folder is made."""
+    async with db.open_engine(f"sqlite:///{tmp_path}/new/dir/x.db") as engine:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+async def test_datetimes_come_back_aware_in_utc(engine: AsyncEngine) -> None:
+    """A Shanghai time is stored and read back as the same instant, zone-aware, on both stores."""
+    sessions = db.make_sessionmaker(engine)
+    when = datetime(2026, 2, 12, 13, 27, 29, tzinfo=SHANGHAI)
+    async with sessions() as session, session.begin():
+        session.add(Post(slug="s", source="hexo", title="t", published_at=when, body_markdown="",
+                         body_text="", content_hash="h"))  # fmt: skip
+    async with sessions() as session:
+        post = (await session.exec(select(Post))).first()
+    assert post is not None and post.published_at == when
+    assert post.published_at.utcoffset() is not None
+
+
+async def test_naive_datetimes_are_refused(engine: AsyncEngine) -> None:
+    """A naive datetime would be ambiguous; the store refuses it instead of guessing."""
+    sessions = db.make_sessionmaker(engine)
+    with pytest.raises(Exception, match="naive datetime"):
+        async with sessions() as session, session.begin():
+            session.add(Post(slug="n", source="hexo", title="t", published_at=datetime(2026, 1, 1),
+                             body_markdown="", body_text="", content_hash="h"))  # fmt: skip
