@@ -36,10 +36,10 @@ def test_unsupported_database_is_a_clear_error() -> None:
 
 async def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
     """Every SQLite connection has WAL and foreign keys on, and the file's folder is made."""
-    async with db.open_engine(f"sqlite:///{tmp_path}/new/dir/x.db") as engine:
-        async with engine.connect() as conn:
-            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    url = f"sqlite:///{tmp_path}/new/dir/x.db"
+    async with db.open_engine(url) as engine, engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
 
 
 async def test_datetimes_come_back_aware_in_utc(engine: AsyncEngine) -> None:
