@@ -3,7 +3,11 @@
     DigestbotError
      ├── RejectedInput         a post or source we will not take, and why
      │    └── NoFittingPassword   encrypted, and none of the known passwords opens it
-     └── FetchFailed           a URL could not be fetched (network error or HTTP error status)
+     ├── FetchFailed           a URL could not be fetched (network error or HTTP error status)
+     ├── NotFound              no such post (slug, id) or nothing stored yet
+     └── LLMError              the summary could not be made now; the post stays pending
+          ├── LLMUnavailable      unreachable, rate-limited or failing after the retries
+          └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON)
 
 Channels catch DigestbotError and show its message; anything else is a bug, logged in full.
 """
@@ -32,3 +36,19 @@ class NoFittingPassword(RejectedInput):
 
 class FetchFailed(DigestbotError):
     """A remote source did not answer with usable content."""
+
+
+class NotFound(DigestbotError):
+    """The thing asked for does not exist."""
+
+
+class LLMError(DigestbotError):
+    """Summarising failed for now; the caller records the post as pending and retries later."""
+
+
+class LLMUnavailable(LLMError):
+    """The model server could not be reached, rate-limited us, or kept failing."""
+
+
+class LLMBadAnswer(LLMError):
+    """The model answered something that is not a usable digest."""

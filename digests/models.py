@@ -109,3 +109,32 @@ class Source(SQLModel, table=True):
     last_modified: str | None = Field(default=None, sa_type=Text)
     last_polled_at: datetime | None = _ts(default=None)
     last_status: str = Field(default="", sa_type=Text)
+
+
+# A post's digest for one (content, prompt version, model): the cache the summarizer reads
+# first. A `pending` row records a failed attempt and when to try again.
+class StoredDigest(SQLModel, table=True):
+    __tablename__ = "digest"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("post.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    revision: int
+    cache_key: str = Field(unique=True, max_length=64)
+    status: str = Field(max_length=16, index=True)  # ready | needs_review | pending
+    mode: str = Field(max_length=16)  # llm | extractive
+    model: str = Field(default="", max_length=200)
+    prompt_version: str = Field(default="", max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dropped: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = Field(default="", sa_type=Text)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)

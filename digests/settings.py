@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     poll_interval_minutes: int = Field(default=15, ge=1)
     http_timeout_seconds: float = Field(default=20.0, gt=0)
 
+    # LLM (any OpenAI-compatible server); unset key and base URL = offline extractive digests
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    digest_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0)
+    digest_chunk_chars: int = Field(default=12_000, ge=500)
+    digest_max_output_tokens: int = Field(default=2_000, ge=200)
+    summary_retry_minutes: int = Field(default=30, ge=1)
+
     _split = field_validator("feed_urls", "feed_passwords", mode="before")(_split_commas)
 
     @field_validator("timezone")
@@ -52,6 +62,11 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         """The zone naive post dates and schedules are read in."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def llm_configured(self) -> bool:
+        """An API key or a base URL (Ollama, vLLM and llama.cpp need no key) turns the LLM on."""
+        return bool(self.openai_api_key or self.openai_base_url)
 
     def passwords(self) -> list[str]:
         """The plain feed passwords, for the decrypter only."""

@@ -7,13 +7,11 @@ exact database they use); the bare `alembic` command falls back to the settings.
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import digests.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from digests.db import async_url
+from digests.db import open_engine
 from digests.settings import Settings
 
 target_metadata = SQLModel.metadata
@@ -31,10 +29,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_standalone() -> None:
-    engine = create_async_engine(async_url(Settings().database_url), poolclass=pool.NullPool)
-    async with engine.connect() as connection:
+    async with open_engine(Settings().database_url) as engine, engine.connect() as connection:
         await connection.run_sync(_run)
-    await engine.dispose()
 
 
 given = context.config.attributes.get("connection")

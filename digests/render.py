@@ -1,0 +1,171 @@
+"""Digest → the text each channel accepts, split into parts within the channel's limit.
+
+One layout (headline, summary, numbered sections with "•" points and "标的：…", risks,
+events, disclaimer) is built once as lines; each channel formats the lines and packs them into
+parts. Lines are formatted one by one, so a Telegram tag never spans two parts.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from digests.summarize.schema import Digest
+
+DISCLAIMER = "仅供参考，不构成投资建议"
+EXTRACTIVE_NOTE = "（自动摘录自原文，未经模型总结）"
+TELEGRAM_LIMIT = 4096  # UTF-16 code units after entity parsing
+WECHAT_LIMIT = 2000  # UTF-8 bytes (customer-service messages stop near 2048)
+WECOM_LIMIT = 4096  # UTF-8 bytes of markdown
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str  # title | headline | summary | section | point | stocks | heading | item | note
+    text: str
+
+
+def layout(digest: Digest, *, title: str = "", extractive: bool = False) -> list[Line]:
+    """The digest as an ordered list of typed lines, shared by every channel."""
+    lines = [Line("title", title)] if title else []
+    if extractive:
+        lines.append(Line("note", EXTRACTIVE_NOTE))
+    lines += [Line("headline", digest.headline), Line("summary", digest.summary)]
+    for number, section in enumerate(digest.sections, 1):
+        lines.append(Line("section", f"{number}. {section.name}"))
+        lines += [Line("point", point) for point in section.points]
+        if section.stocks:
+            lines.append(Line("stocks", "、".join(section.stocks)))
+    if digest.risks:
+        lines.append(Line("heading", "风险"))
+        lines += [Line("item", risk) for risk in digest.risks]
+    if digest.events:
+        lines.append(Line("heading", "事件"))
+        lines += [Line("item", f"{e.title}（{e.when}）" if e.when else e.title)
+                  for e in digest.events]  # fmt: skip
+    lines.append(Line("note", DISCLAIMER))
+    return [line for line in lines if line.text.strip()]
+
+
+def _telegram_line(line: Line) -> str:
+    text = html.escape(line.text, quote=False)
+    return {
+        "title": f"<b>{text}</b>",
+        "headline": f"<b>📌 {text}</b>",
+        "section": f"\n<b>{text}</b>",
+        "point": f"• {text}",
+        "stocks": f"<i>标的：</i>{text}",
+        "heading": f"\n<b>{text}</b>",
+        "item": f"• {text}",
+        "note": f"<i>{text}</i>",
+    }.get(line.kind, text)
+
+
+def _text_line(line: Line) -> str:
+    return {
+        "title": f"【{line.text}】",
+        "headline": f"核心观点：{line.text}",
+        "section": f"\n{line.text}",
+        "point": f"• {line.text}",
+        "stocks": f"标的：{line.text}",
+        "heading": f"\n【{line.text}】",
+        "item": f"• {line.text}",
+    }.get(line.kind, line.text)
+
+
+def _markdown_line(line: Line) -> str:
+    return {
+        "title": f"## {line.text}",
+        "headline": f"**{line.text}**",
+        "section": f"\n**{line.text}**",
+        "point": f"• {line.text}",
+        "stocks": f"标的：{line.text}",
+        "heading": f"\n**{line.text}**",
+        "item": f"• {line.text}",
+        "note": f"*{line.text}*",
+    }.get(line.kind, line.text)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def telegram_visible_len(part: str) -> int:
+    """UTF-16 length after Telegram parses the HTML (tags gone, entities decoded)."""
+    return utf16_len(html.unescape(re.sub(r"<[^>]+>", "", part)))
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode())
+
+
+def _pack(
+    lines: list[Line],
+    fmt: Callable[[Line], str],
+    measure: Callable[[str], int],
+    limit: int,
+) -> list[str]:
+    """Join formatted lines into as few parts as fit; an over-long line is cut into pieces
+    (each formatted on its own, so markup stays whole)."""
+    parts: list[str] = []
+    current = ""
+    for line in lines:
+        for piece in _fit(line, fmt, measure, limit):
+            candidate = f"{current}\n{piece}" if current else piece.lstrip("\n")
+            if measure(candidate) <= limit:
+                current = candidate
+            else:
+                parts.append(current)
+                current = piece.lstrip("\n")
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _fit(
+    line: Line, fmt: Callable[[Line], str], measure: Callable[[str], int], limit: int
+) -> list[str]:
+    if measure(fmt(line)) <= limit:
+        return [fmt(line)]
+    pieces: list[str] = []
+    rest = line.text
+    while rest:
+        size = len(rest)
+        while size > 1 and measure(fmt(Line(line.kind, rest[:size]))) > limit:
+            size = size * 3 // 4
+        pieces.append(fmt(Line(line.kind, rest[:size])))
+        rest = rest[size:]
+    return pieces
+
+
+def telegram_html(digest: Digest, *, title: str = "", extractive: bool = False) -> list[str]:
+    """Telegram HTML parts (only tags Telegram accepts, text escaped, ≤ 4096 UTF-16 units)."""
+    lines = layout(digest, title=title, extractive=extractive)
+    return _pack(lines, _telegram_line, telegram_visible_len, TELEGRAM_LIMIT)
+
+
+def wechat_text(digest: Digest, *, title: str = "", extractive: bool = False) -> list[str]:
+    """WeChat customer-service text parts: plain text, ≤ 2000 UTF-8 bytes each."""
+    lines = layout(digest, title=title, extractive=extractive)
+    return _pack(lines, _text_line, _utf8_len, WECHAT_LIMIT)
+
+
+def wecom_markdown(digest: Digest, *, title: str = "", extractive: bool = False) -> list[str]:
+    """WeCom group-robot markdown parts, ≤ 4096 UTF-8 bytes each."""
+    lines = layout(digest, title=title, extractive=extractive)
+    return _pack(lines, _markdown_line, _utf8_len, WECOM_LIMIT)
+
+
+def plain_text(digest: Digest, *, title: str = "", extractive: bool = False) -> str:
+    """The whole digest as plain text (console, logs, e-mail)."""
+    lines = layout(digest, title=title, extractive=extractive)
+    return "\n".join(_text_line(line) for line in lines).strip()
+
+
+def markdown(digest: Digest, *, title: str = "", extractive: bool = False) -> str:
+    """The whole digest as markdown."""
+    lines = layout(digest, title=title, extractive=extractive)
+    return "\n".join(_markdown_line(line) for line in lines).strip()
