@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -13,9 +14,12 @@ import typer
 from pydantic import ValidationError
 
 from bot.container import Services, open_services
-from digests import db, service
+from digests import db, digesting, render, service
+from digests.errors import DigestbotError
 from digests.ingest.core import ingest as ingest_targets
+from digests.models import Post, StoredDigest
 from digests.settings import Settings
+from digests.summarize.schema import Digest
 
 T = TypeVar("T")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -110,6 +114,83 @@ def _post_line(row: dict[str, Any]) -> str:
     return f"{when}  {lock}  {row['slug']}  {row['title']}"
 
 
+class Format(StrEnum):
+    json = "json"
+    telegram = "telegram"
+    wechat = "wechat"
+    wecom = "wecom"
+    text = "text"
+    markdown = "markdown"
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="A post's slug, its id, or `latest`.")] = "latest",
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
+    refresh: Annotated[bool, typer.Option(help="Summarise again, ignoring the cache.")] = False,
+) -> None:
+    """Print a post's digest (LLM if configured, extractive otherwise); cached per content."""
+    settings: Settings = ctx.obj
+
+    async def job(services: Services) -> tuple[str, StoredDigest]:
+        dctx = services.digest_context()
+        post = await digesting.find_post(dctx, ref)
+        row = await digesting.digest_post(dctx, post, refresh=refresh)
+        if row.status == "pending":
+            return _pending_message(post.slug, row, settings), row
+        return _render(row, post, fmt, settings), row
+
+    try:
+        output, row = _run(settings, job)
+    except DigestbotError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    if row.status == "pending":
+        typer.echo(output, err=True)
+        raise typer.Exit(1)
+    if row.status == "needs_review":
+        typer.echo(
+            "needs review: this digest has no section or no headline after grounding; "
+            "it will not be pushed automatically",
+            err=True,
+        )
+    typer.echo(output)
+
+
+def _render(row: StoredDigest, post: Post, fmt: Format, settings: Settings) -> str:
+    if fmt is Format.json:
+        data = digesting.digest_json(row, post, settings.tz)
+        return json.dumps(data, ensure_ascii=False, indent=2)
+    content = Digest.model_validate(row.data)
+    title, extractive = post.title, row.mode == "extractive"
+    if fmt is Format.text:
+        return render.plain_text(content, title=title, extractive=extractive)
+    if fmt is Format.markdown:
+        return render.markdown(content, title=title, extractive=extractive)
+    renderer = {
+        Format.telegram: render.telegram_html,
+        Format.wechat: render.wechat_text,
+        Format.wecom: render.wecom_markdown,
+    }[fmt]
+    parts = renderer(content, title=title, extractive=extractive)
+    if len(parts) == 1:
+        return parts[0]
+    return "\n".join(f"──── part {i}/{len(parts)} ────\n{p}" for i, p in enumerate(parts, 1))
+
+
+def _pending_message(slug: str, row: StoredDigest, settings: Settings) -> str:
+    when = (
+        row.next_attempt_at.astimezone(settings.tz).strftime("%H:%M")
+        if row.next_attempt_at
+        else "?"
+    )
+    return (
+        f"summary pending for {slug}: {row.error}. Nothing is lost: it is retried after "
+        f"{when} (attempt {row.attempts}); run `digestbot digest {slug}` to try now."
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration (the app also does this at start)."""
@@ -125,7 +206,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 @app.command()
 def demo(ctx: typer.Context) -> None:
-    """Offline tour: ingest the sample posts and an encrypted sample feed, then list them."""
+    """Offline tour: ingest the samples (posts and an encrypted feed), list them, digest each."""
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> None:
@@ -138,8 +219,19 @@ def demo(ctx: typer.Context) -> None:
         async for outcome in ingest_targets(targets, context):
             typer.echo(outcome.line())
         typer.echo("== posts, newest first")
-        for row in await service.list_posts(services.ingest_context()):
+        rows = await service.list_posts(services.ingest_context())
+        for row in rows:
             typer.echo(_post_line(row))
+        dctx = services.digest_context()
+        kind = f"LLM {settings.digest_model}" if services.llm else "extractive, no LLM configured"
+        for row in rows:
+            post = await digesting.find_post(dctx, row["slug"])
+            stored = await digesting.digest_post(dctx, post)
+            typer.echo(f"\n== digest of {post.slug} ({kind}; {stored.status})")
+            if stored.status == "pending":
+                typer.echo(_pending_message(post.slug, stored, settings))
+            else:
+                typer.echo(_render(stored, post, Format.text, settings))
 
     _run(settings, job)
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
+from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext
 from digests.settings import Settings
+from digests.summarize.llm import LLM, make_client
 
 USER_AGENT = "digestbot/0.1 (+research digest bot)"
 
@@ -23,6 +26,7 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     http: httpx.AsyncClient
+    llm: LLM | None
 
     def ingest_context(self, extra_passwords: list[str] | None = None) -> IngestContext:
         """Ingestion's view: sessions, HTTP, time zone and every known password."""
@@ -33,14 +37,32 @@ class Services:
             passwords=[*(extra_passwords or []), *self.settings.passwords()],
         )
 
+    def digest_context(self) -> DigestContext:
+        """Digesting's view: sessions, the LLM (None = extractive) and its budget."""
+        return DigestContext(
+            sessions=db.make_sessionmaker(self.engine),
+            llm=self.llm,
+            budget_chars=self.settings.digest_chunk_chars,
+            retry_after=timedelta(minutes=self.settings.summary_retry_minutes),
+        )
+
 
 @asynccontextmanager
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
-    """Open the database (migrated to head) and the HTTP client; close both on exit."""
+    """Open the database (migrated to head), the HTTP client and the LLM client; close all."""
     async with db.open_engine(settings.database_url) as engine:
         if migrate:
             await db.upgrade(engine)
         timeout = httpx.Timeout(settings.http_timeout_seconds)
         headers = {"User-Agent": USER_AGENT}
-        async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
-            yield Services(settings=settings, engine=engine, http=http)
+        client = make_client(settings)
+        llm = None
+        if client is not None:
+            llm = LLM(client, model=settings.digest_model,
+                      max_output_tokens=settings.digest_max_output_tokens)  # fmt: skip
+        try:
+            async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
+                yield Services(settings=settings, engine=engine, http=http, llm=llm)
+        finally:
+            if client is not None:
+                await client.close()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.models import Post, PostRevision, Source
+from digests.models import Post, PostRevision, Source, StoredDigest
 
 _IN_CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
@@ -57,3 +58,34 @@ async def get_or_create_source(*, session: AsyncSession, url: str) -> Source:
         source = Source(url=url)
         session.add(source)
     return source
+
+
+async def get_post(*, session: AsyncSession, ref: str) -> Post | None:
+    """A post by slug, by numeric id, or `latest` (newest published)."""
+    if ref == "latest":
+        newest = await list_posts(session=session, limit=1)
+        return newest[0] if newest else None
+    if ref.isdigit():
+        found = await session.get(Post, int(ref))
+        if found is not None:
+            return found
+    return await get_post_by_slug(session=session, slug=ref)
+
+
+async def get_digest_by_key(*, session: AsyncSession, cache_key: str) -> StoredDigest | None:
+    """The digest made for this cache key, if any (pending ones included)."""
+    result = await session.exec(select(StoredDigest).where(StoredDigest.cache_key == cache_key))
+    return result.first()
+
+
+async def list_due_pending(*, session: AsyncSession, now: datetime) -> Sequence[StoredDigest]:
+    """Pending digests of posts' current revisions whose retry time has come."""
+    query = (
+        select(StoredDigest)
+        .join(Post, col(Post.id) == col(StoredDigest.post_id))
+        .where(StoredDigest.status == "pending")
+        .where(col(StoredDigest.revision) == col(Post.revision))
+        .where(col(StoredDigest.next_attempt_at) <= now)
+        .order_by(col(StoredDigest.next_attempt_at))
+    )
+    return (await session.exec(query)).all()
