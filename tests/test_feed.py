@@ -7,7 +7,8 @@ from digests.ingest.core import IngestContext, ingest
 from digests.ingest.draft import Outcome
 from tests.conftest import FIXTURES, Blog, Route
 
-HBE = FIXTURES / "hbe"
+HBE = FIXTURES / "hexo" / "v3"  # made by the real hexo + hexo-blog-encrypt 3.1.9
+V4 = FIXTURES / "hexo" / "v4"
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>投研</title><link>https://blog.example.com/</link>
@@ -149,8 +150,9 @@ async def test_real_hexo_feed_decrypts_v3_entries_and_reports_the_one_it_cannot(
         public = await store.get_post_by_slug(session=session, slug="public-weekly")
     assert post is not None and post.gated and post.encrypted
     assert "天孚通信" in post.body_text and "hbe" not in post.body_markdown
-    assert post.abstract == "会员文章，输入二月密码阅读。"
-    assert post.images == [{"alt": "CPO供应链", "url": "https://img.example.com/cpo.webp"}]
+    assert post.images == [
+        {"alt": "CPO产业链", "url": "https://img.example.com/2026/cpo-chain.webp"}
+    ]
     assert post.published_at.isoformat() == "2026-02-12T05:27:29+00:00"
     assert public is not None and not public.gated
 
@@ -195,14 +197,14 @@ async def test_encrypted_page_url_is_decrypted(ctx: IngestContext, blog: Blog) -
 async def test_v4_feed_and_page_made_by_node_crypto_decrypt(ctx: IngestContext, blog: Blog) -> None:
     """Upstream's v4 format (AES-GCM, per-post salt, 250,000 PBKDF2 rounds) from node's crypto
     opens with the right password; the wrong one fails clearly."""
-    blog.routes["/atom.xml"] = Route(body=(HBE / "v4" / "atom.xml").read_bytes())
+    blog.routes["/atom.xml"] = Route(body=(V4 / "atom.xml").read_bytes())
     [outcome] = await run(ctx, blog.url("/atom.xml"))
     assert (outcome.status, outcome.slug) == ("new", "cpo-update")
     async with ctx.sessions() as session:
         post = await store.get_post_by_slug(session=session, slug="cpo-update")
     assert post is not None and post.encrypted
-    assert "- 美国非农数据周三" in post.body_text and "天孚通信" in post.body_text
+    assert "CPI周五公布" in post.body_text and "天孚通信" in post.body_text
     ctx.passwords = ["ld2603"]
-    blog.routes["/v4-page/"] = Route(body=(HBE / "v4" / "cpo-update.html").read_bytes())
+    blog.routes["/v4-page/"] = Route(body=(V4 / "cpo-update.html").read_bytes())
     [locked] = await run(ctx, blog.url("/v4-page/"))
     assert locked.status == "failed" and "none of the known passwords" in locked.detail

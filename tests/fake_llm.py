@@ -1,0 +1,98 @@
+"""A fake OpenAI-compatible chat-completions server on loopback HTTP.
+
+Tests queue answers (`server.answers`), or set `server.handler` to decide per request; every
+request body is recorded. Error answers carry `retry-after-ms` so the openai client's retries
+stay fast, as a real server's Retry-After would steer them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def completion(
+    content: str | dict[str, Any], *, finish_reason: str = "stop", prompt_tokens: int = 100,
+    completion_tokens: int = 50,
+) -> Reply:  # fmt: skip
+    """A chat completion whose message is `content` (a dict is sent as its JSON)."""
+    text = json.dumps(content, ensure_ascii=False) if isinstance(content, dict) else content
+    return Reply(body={
+        "id": "chatcmpl-test", "object": "chat.completion", "created": 1770000000,
+        "model": "fake-model",
+        "choices": [{"index": 0, "finish_reason": finish_reason,
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    })  # fmt: skip
+
+
+def error(status: int, message: str = "error") -> Reply:
+    """An OpenAI-style error answer that asks for a 10 ms pause before any retry."""
+    return Reply(status, {"error": {"message": message, "type": "invalid_request_error"}},
+                 {"retry-after-ms": "10"})  # fmt: skip
+
+
+@dataclass
+class FakeLLM:
+    base_url: str = ""
+    answers: list[Reply] = field(default_factory=list)
+    handler: Callable[[dict[str, Any]], Reply] | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def modes(self) -> list[str]:
+        """The response_format type of each request ('text' when none was asked)."""
+        return [r.get("response_format", {}).get("type", "text") for r in self.requests]
+
+    def _reply(self, request: dict[str, Any]) -> Reply:
+        self.requests.append(request)
+        if self.answers:
+            return self.answers.pop(0)
+        if self.handler is not None:
+            return self.handler(request)
+        return error(500, "no answer queued")
+
+
+@contextmanager
+def fake_llm() -> Iterator[FakeLLM]:
+    """Run a FakeLLM on 127.0.0.1 for the duration of the block."""
+    state = FakeLLM()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            request = json.loads(self.rfile.read(length) or b"{}")
+            reply = state._reply(request)
+            body = json.dumps(reply.body, ensure_ascii=False).encode()
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,218 @@
+"""LLM digests through a fake OpenAI-compatible server on loopback HTTP: the output-mode
+chain, cut-off and blank answers, retries, pending and retry, grounding, cache, map-reduce.
+Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from openai import AsyncOpenAI
+
+from digests import digesting
+from digests.digesting import DigestContext
+from digests.ingest.core import IngestContext, ingest
+from digests.summarize.llm import LLM
+from tests.conftest import EXAMPLES
+from tests.fake_llm import FakeLLM, Reply, completion, error, fake_llm
+
+SEED = "2-10-zhui-zong"
+GOOD = {
+    "headline": "字节新模型带动AI影视与算力，CPO需求扩张",
+    "summary": "科技板块大爆发，核心是字节新模型。花旗认为CPO需求扩张，超大规模厂商已支持。",
+    "sections": [
+        {"name": "通信", "points": ["CPO+OCS 是新一代交换机趋势，二者不是替代关系",
+                                    "CPO占比预期超70%"],
+         "stocks": ["天孚通信", "中际旭创"]},
+        {"name": "传媒", "points": ["IP库是核心，A股中文在线最大"], "stocks": ["中文在线"]},
+    ],
+    "risks": ["美国非农、CPI 公布与春节休市重叠，假期外盘波动风险"],
+    "events": [{"title": "美国CPI", "when": "周五"}, {"title": "美国非农", "when": "周三"}],
+}  # fmt: skip
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLM]:
+    with fake_llm() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def dctx(ctx: IngestContext, server: FakeLLM) -> AsyncIterator[DigestContext]:
+    """The seed post stored, and digesting wired to the fake server (2 quick retries)."""
+    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
+    client = AsyncOpenAI(api_key="test", base_url=server.base_url, max_retries=2, timeout=10)
+    llm = LLM(client, model="fake-model", max_output_tokens=1000)
+    yield DigestContext(sessions=ctx.sessions, llm=llm, retry_after=timedelta(minutes=30))
+    await client.close()
+
+
+async def digest_of(dctx: DigestContext, slug: str = SEED, **kwargs: Any) -> Any:
+    post = await digesting.find_post(dctx, slug)
+    return await digesting.digest_post(dctx, post, **kwargs)
+
+
+def refuse_schema(status: int) -> Any:
+    """A server that refuses structured output, like llama.cpp's or DeepSeek's."""
+
+    def handle(request: dict[str, Any]) -> Reply:
+        if request.get("response_format", {}).get("type") == "json_schema":
+            return error(status, "response_format json_schema is not supported")
+        return completion(GOOD)
+
+    return handle
+
+
+async def test_structured_output_accepted(dctx: DigestContext, server: FakeLLM) -> None:
+    """json_schema first; one call; the digest, its tokens and the post's freshness stored."""
+    server.answers = [completion(GOOD, prompt_tokens=3000, completion_tokens=400)]
+    row = await digest_of(dctx)
+    assert row.status == "ready" and row.mode == "llm" and row.llm_calls == 1
+    assert (row.prompt_tokens, row.completion_tokens) == (3000, 400)
+    assert row.data["sections"][0]["stocks"] == ["天孚通信", "中际旭创"]
+    request = server.requests[0]
+    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["json_schema"]["strict"] is True
+    user = request["messages"][1]["content"]
+    assert "<<<原文开始>>>" in user and "小熊团队" in user and "<<<原文结束>>>" in user
+    post = await digesting.find_post(dctx, SEED)
+    assert post.digest_stale is False
+
+
+@pytest.mark.parametrize("status", [400, 422, 500])
+async def test_refused_schema_falls_back_to_json_object_and_is_remembered(
+    dctx: DigestContext, server: FakeLLM, status: int
+) -> None:
+    """400/422/500 for json_schema → json_object with the schema in the prompt; the next post
+    goes straight to json_object."""
+    server.handler = refuse_schema(status)
+    row = await digest_of(dctx)
+    assert row.status == "ready"
+    assert server.modes()[-1] == "json_object"
+    system = server.requests[-1]["messages"][0]["content"]
+    assert "JSON" in system and '"headline"' in system
+    before = len(server.requests)
+    await digest_of(dctx, "3-2-ben-zhou-feng-xian")
+    assert server.modes()[before:] == ["json_object"]
+
+
+async def test_prose_and_fence_wrapped_json_in_text_mode(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """A server that accepts neither response_format: JSON in prose and a fence is parsed."""
+
+    def handle(request: dict[str, Any]) -> Reply:
+        if "response_format" in request:
+            return error(400, "unknown field response_format")
+        fenced = "```json\n" + json.dumps(GOOD, ensure_ascii=False) + "\n```"
+        return completion(f"好的，以下是摘要：\n{fenced}\n希望有帮助。")
+
+    server.handler = handle
+    row = await digest_of(dctx)
+    assert row.status == "ready" and row.data["headline"] == GOOD["headline"]
+    assert server.modes() == ["json_schema", "json_object", "text"]
+
+
+async def test_cut_off_answer_is_retried_with_more_room_never_repaired(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """finish_reason=length: the truncated JSON is not used; the call is repeated with twice
+    the output room."""
+    truncated = json.dumps(GOOD, ensure_ascii=False)[:120]
+    server.answers = [completion(truncated, finish_reason="length"), completion(GOOD)]
+    row = await digest_of(dctx)
+    assert row.status == "ready" and len(row.data["sections"]) == 2
+    assert [r["max_tokens"] for r in server.requests] == [1000, 2000]
+    assert row.llm_calls == 2
+
+
+async def test_blank_answer_is_retried_once(dctx: DigestContext, server: FakeLLM) -> None:
+    """An empty answer is asked again once."""
+    server.answers = [completion(""), completion(GOOD)]
+    assert (await digest_of(dctx)).status == "ready"
+    assert len(server.requests) == 2
+
+
+async def test_rate_limit_then_success(dctx: DigestContext, server: FakeLLM) -> None:
+    """429 (with Retry-After) is retried by the client and the digest is made."""
+    server.answers = [error(429, "rate limited"), completion(GOOD)]
+    assert (await digest_of(dctx)).status == "ready"
+    assert len(server.requests) == 2
+
+
+async def test_persistent_server_errors_leave_the_post_pending_then_retry_succeeds(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """Every 500 → status pending with the reason and a retry time; nothing lost: once the
+    server recovers, retry_pending makes the digest."""
+    server.handler = lambda request: error(500, "overloaded")
+    row = await digest_of(dctx)
+    assert row.status == "pending" and "HTTP 500" in row.error and row.attempts == 1
+    assert row.next_attempt_at is not None
+    assert await digesting.retry_pending(dctx) == []  # not due yet
+    dctx.retry_after = timedelta(0)
+    await digest_of(dctx)  # a second failed attempt, due at once
+    server.handler = lambda request: completion(GOOD)
+    [retried] = await digesting.retry_pending(dctx)
+    assert retried.status == "ready" and retried.attempts == 3 and retried.error == ""
+
+
+async def test_hallucinated_stock_and_number_are_dropped_and_counted(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """A stock the post never names and a point with a number it never states are removed."""
+    bad = json.loads(json.dumps(GOOD))
+    bad["sections"][0]["stocks"].append("贵州茅台")
+    bad["sections"][0]["points"].append("CPO渗透率明年将达到 85%")
+    bad["sections"].append({"name": "白酒", "points": [], "stocks": ["五粮液"]})
+    server.answers = [completion(bad)]
+    row = await digest_of(dctx)
+    assert row.data["sections"][0]["stocks"] == ["天孚通信", "中际旭创"]
+    assert "CPO占比预期超70%" in row.data["sections"][0]["points"]
+    assert [s["name"] for s in row.data["sections"]] == ["通信", "传媒"]
+    assert row.dropped == {"stocks": ["贵州茅台", "五粮液"], "points": ["CPO渗透率明年将达到 85%"],
+                           "sections": ["白酒"]}  # fmt: skip
+
+
+async def test_digest_with_nothing_grounded_needs_review(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """No section left after grounding → needs_review, never pushed automatically."""
+    empty = {**GOOD, "sections": [{"name": "白酒", "points": [], "stocks": ["五粮液"]}]}
+    server.answers = [completion(empty)]
+    assert (await digest_of(dctx)).status == "needs_review"
+
+
+async def test_unchanged_post_costs_zero_calls(dctx: DigestContext, server: FakeLLM) -> None:
+    """Asking again for an unchanged post is served from the cache; --refresh asks again."""
+    server.handler = lambda request: completion(GOOD)
+    first = await digest_of(dctx)
+    again = await digest_of(dctx)
+    assert again.id == first.id and len(server.requests) == 1
+    await digest_of(dctx, refresh=True)
+    assert len(server.requests) == 2
+
+
+async def test_garbage_answers_leave_the_post_pending(dctx: DigestContext, server: FakeLLM) -> None:
+    """An LLM that answers prose with no digest in it: pending, with a sentence saying so."""
+    server.handler = lambda request: completion("抱歉，我无法完成这个任务。")
+    row = await digest_of(dctx)
+    assert row.status == "pending" and "not" in row.error
+
+
+async def test_long_post_is_map_reduced_not_truncated(dctx: DigestContext, server: FakeLLM) -> None:
+    """A post over the budget is split by paragraphs: one call per part plus one merge, and
+    every part of the text reaches the model."""
+    dctx.budget_chars = 1500
+    server.handler = lambda request: completion(GOOD)
+    row = await digest_of(dctx)
+    post = await digesting.find_post(dctx, SEED)
+    map_calls = [r for r in server.requests if "部分" in r["messages"][1]["content"]]
+    assert len(map_calls) >= 3 and len(server.requests) == len(map_calls) + 1
+    sent = "".join(r["messages"][1]["content"] for r in map_calls)
+    assert "等得到花开" in sent and "今天科技板块大爆发" in sent  # first and last lines
+    assert row.llm_calls == len(server.requests) and row.status == "ready"
+    assert len(post.body_text) > 3 * 1000
