@@ -15,6 +15,20 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# A digest of the seed post, as a well-behaved model would answer.
+GOOD: dict[str, Any] = {
+    "headline": "字节新模型带动AI影视与算力，CPO需求扩张",
+    "summary": "科技板块大爆发，核心是字节新模型。花旗认为CPO需求扩张，超大规模厂商已支持。",
+    "sections": [
+        {"name": "通信", "points": ["CPO+OCS 是新一代交换机趋势，二者不是替代关系",
+                                    "CPO占比预期超70%"],
+         "stocks": ["天孚通信", "中际旭创"]},
+        {"name": "传媒", "points": ["IP库是核心，A股中文在线最大"], "stocks": ["中文在线"]},
+    ],
+    "risks": ["美国非农、CPI 公布与春节休市重叠，假期外盘波动风险"],
+    "events": [{"title": "美国CPI", "when": "周五"}, {"title": "美国非农", "when": "周三"}],
+}  # fmt: skip
+
 
 @dataclass
 class Reply:

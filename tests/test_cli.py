@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from tests.conftest import EXAMPLES
+from tests.fake_llm import GOOD, completion, error, fake_llm
+from tests.telegram_html import problems
 
 
 @pytest.fixture
@@ -84,3 +86,46 @@ def test_demo_runs_offline(cli: CliRunner) -> None:
     result = cli.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     assert "new        2-10-zhui-zong" in result.output and "[gated]" in result.output
+
+
+def test_digest_json_contract_offline(cli: CliRunner) -> None:
+    """Without an LLM: the extractive digest, every contract key present, meta says so."""
+    cli.invoke(app, ["ingest", str(EXAMPLES)])
+    result = cli.invoke(app, ["digest", "2-10-zhui-zong", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {"headline", "summary", "sections", "risks", "events", "meta"} <= set(data)
+    assert data["meta"]["mode"] == "extractive" and data["meta"]["llm_calls"] == 0
+    assert data["meta"]["post"]["published_at"] == "2026-02-12T13:27:29+08:00"
+    assert {"name", "points", "stocks"} == set(data["sections"][0])
+    assert {"title", "when"} == set(data["events"][0])
+
+
+def test_digest_formats_and_refs(cli: CliRunner) -> None:
+    """`latest` and ids work; telegram output is HTML Telegram accepts; text is marked."""
+    cli.invoke(app, ["ingest", str(EXAMPLES)])
+    telegram = cli.invoke(app, ["digest", "latest", "-f", "telegram"])
+    assert telegram.exit_code == 0 and problems(telegram.output.strip()) == []
+    text = cli.invoke(app, ["digest", "1", "-f", "text"])
+    assert "自动摘录" in text.output and "仅供参考" in text.output
+    missing = cli.invoke(app, ["digest", "no-such-post"])
+    assert missing.exit_code == 1 and "no post 'no-such-post'" in missing.output
+
+
+def test_digest_with_a_failing_llm_is_pending_and_says_so(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An LLM that keeps failing: exit 1 and a sentence for the admin; nothing is lost."""
+    cli.invoke(app, ["ingest", str(EXAMPLES)])
+    with fake_llm() as server:
+        server.handler = lambda request: error(503, "overloaded")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+        result = cli.invoke(app, ["digest", "2-10-zhui-zong"])
+        assert result.exit_code == 1
+        assert "summary pending for 2-10-zhui-zong" in result.output
+        assert "Nothing is lost" in result.output
+        server.handler = lambda request: completion(GOOD)
+        again = cli.invoke(app, ["digest", "2-10-zhui-zong", "-f", "json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["meta"]["mode"] == "llm"

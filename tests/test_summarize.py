@@ -17,21 +17,9 @@ from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext, ingest
 from digests.summarize.llm import LLM
 from tests.conftest import EXAMPLES
-from tests.fake_llm import FakeLLM, Reply, completion, error, fake_llm
+from tests.fake_llm import GOOD, FakeLLM, Reply, completion, error, fake_llm
 
 SEED = "2-10-zhui-zong"
-GOOD = {
-    "headline": "字节新模型带动AI影视与算力，CPO需求扩张",
-    "summary": "科技板块大爆发，核心是字节新模型。花旗认为CPO需求扩张，超大规模厂商已支持。",
-    "sections": [
-        {"name": "通信", "points": ["CPO+OCS 是新一代交换机趋势，二者不是替代关系",
-                                    "CPO占比预期超70%"],
-         "stocks": ["天孚通信", "中际旭创"]},
-        {"name": "传媒", "points": ["IP库是核心，A股中文在线最大"], "stocks": ["中文在线"]},
-    ],
-    "risks": ["美国非农、CPI 公布与春节休市重叠，假期外盘波动风险"],
-    "events": [{"title": "美国CPI", "when": "周五"}, {"title": "美国非农", "when": "周三"}],
-}  # fmt: skip
 
 
 @pytest.fixture
