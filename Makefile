@@ -27,6 +27,7 @@ test: lint  ## lint, then the suite on SQLite and (when reachable) PostgreSQL
 
 bench: .venv/.synced
 	$(UV) run python bench/ingest.py
+	$(UV) run python bench/digest.py
 
 clean:
 	rm -rf .venv .tools data .pytest_cache .ruff_cache .mypy_cache

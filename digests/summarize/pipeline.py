@@ -90,7 +90,7 @@ async def _map_reduce(llm: LLM, title: str, chunks: list[str], usage: Usage) -> 
 
 def split_text(text: str, budget: int) -> list[str]:
     """Parts of at most `budget` characters, cut between paragraphs (a heading starts a new
-    part once the current one is half full), a long paragraph between sentences."""
+    part once the current one is three quarters full), a long paragraph between sentences."""
     if len(text) <= budget:
         return [text]
     pieces: list[str] = []
@@ -101,7 +101,7 @@ def split_text(text: str, budget: int) -> list[str]:
     for piece in pieces:
         heading = "\n" not in piece and len(piece) < 40 and not piece.endswith(("。", "！", "？"))
         too_long = len(current) + len(piece) + 2 > budget
-        if current and (too_long or (heading and len(current) > budget // 2)):
+        if current and (too_long or (heading and len(current) > budget * 3 // 4)):
             parts.append(current)
             current = piece
         else:
