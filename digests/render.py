@@ -49,43 +49,31 @@ def layout(digest: Digest, *, title: str = "", extractive: bool = False) -> list
     return [line for line in lines if line.text.strip()]
 
 
-def _telegram_line(line: Line) -> str:
-    text = html.escape(line.text, quote=False)
-    return {
-        "title": f"<b>{text}</b>",
-        "headline": f"<b>📌 {text}</b>",
-        "section": f"\n<b>{text}</b>",
-        "point": f"• {text}",
-        "stocks": f"<i>标的：</i>{text}",
-        "heading": f"\n<b>{text}</b>",
-        "item": f"• {text}",
-        "note": f"<i>{text}</i>",
-    }.get(line.kind, text)
+# One row per line kind: how Telegram HTML, plain text and markdown show it.
+_TEMPLATES = {
+    "title": ("<b>{}</b>", "【{}】", "## {}"),
+    "headline": ("<b>📌 {}</b>", "核心观点：{}", "**{}**"),
+    "section": ("\n<b>{}</b>", "\n{}", "\n**{}**"),
+    "point": ("• {}", "• {}", "• {}"),
+    "stocks": ("<i>标的：</i>{}", "标的：{}", "标的：{}"),
+    "heading": ("\n<b>{}</b>", "\n【{}】", "\n**{}**"),
+    "item": ("• {}", "• {}", "• {}"),
+    "note": ("<i>{}</i>", "{}", "*{}*"),
+}
+_TELEGRAM, _TEXT, _MARKDOWN = range(3)
 
 
-def _text_line(line: Line) -> str:
-    return {
-        "title": f"【{line.text}】",
-        "headline": f"核心观点：{line.text}",
-        "section": f"\n{line.text}",
-        "point": f"• {line.text}",
-        "stocks": f"标的：{line.text}",
-        "heading": f"\n【{line.text}】",
-        "item": f"• {line.text}",
-    }.get(line.kind, line.text)
+def _line_format(column: int) -> Callable[[Line], str]:
+    escape = (lambda text: html.escape(text, quote=False)) if column == _TELEGRAM else str
+
+    def fmt(line: Line) -> str:
+        template = _TEMPLATES.get(line.kind, ("{}", "{}", "{}"))[column]
+        return template.format(escape(line.text))
+
+    return fmt
 
 
-def _markdown_line(line: Line) -> str:
-    return {
-        "title": f"## {line.text}",
-        "headline": f"**{line.text}**",
-        "section": f"\n**{line.text}**",
-        "point": f"• {line.text}",
-        "stocks": f"标的：{line.text}",
-        "heading": f"\n**{line.text}**",
-        "item": f"• {line.text}",
-        "note": f"*{line.text}*",
-    }.get(line.kind, line.text)
+_telegram_line, _text_line, _markdown_line = map(_line_format, (_TELEGRAM, _TEXT, _MARKDOWN))
 
 
 def utf16_len(text: str) -> int:

@@ -8,12 +8,13 @@ stay fast, as a real server's Retry-After would steer them.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.conftest import serve
 
 # A digest of the seed post, as a well-behaved model would answer.
 GOOD: dict[str, Any] = {
@@ -101,12 +102,6 @@ def fake_llm() -> Iterator[FakeLLM]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serve(Handler) as base:
+        state.base_url = f"{base}/v1"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
