@@ -138,3 +138,98 @@ class StoredDigest(SQLModel, table=True):
     next_attempt_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
+
+
+# A reader on one channel (a Telegram user, a console user; WeChat later).
+class Subscriber(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)  # telegram | console | wechat
+    external_id: str = Field(max_length=64)  # the channel's user/chat id
+    name: str = Field(default="", max_length=200)
+    status: str = Field(default="active", max_length=16, index=True)  # active | stopped | gone
+    delivery: str = Field(default="instant", max_length=16)  # instant | edition
+    reminders: bool = True
+    awaiting_password: bool = False  # after /start, a bare message is taken as the password
+    gone_reason: str = Field(default="", sa_type=Text)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+# A period's access password; only a salted scrypt hash is kept.
+class AccessPassword(SQLModel, table=True):
+    __tablename__ = "access_password"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(unique=True, max_length=64)  # "2026-02"
+    password_hash: str = Field(max_length=300)
+    starts_at: datetime = _ts()  # first day 00:00 in TIMEZONE
+    ends_at: datetime = _ts()  # the day after the last day, 00:00 in TIMEZONE (exclusive)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A subscriber's access for one period; it outlives the password's removal.
+class AccessGrant(SQLModel, table=True):
+    __tablename__ = "access_grant"
+    __table_args__ = (UniqueConstraint("subscriber_id", "label"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    label: str = Field(max_length=64)
+    starts_at: datetime = _ts()
+    ends_at: datetime = _ts(index=True)
+    reminded_days: int = 99  # the smallest "ends in N days" reminder already sent (3, 1, 0)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# An unlock attempt, kept for the lockout rule (5 failures in 15 minutes).
+class UnlockAttempt(SQLModel, table=True):
+    __tablename__ = "unlock_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    at: datetime = _ts(default_factory=utcnow)
+    success: bool = False
+
+
+# A digest published to subscribers (by an admin or automatically).
+class Publication(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("post.id", ondelete="CASCADE"), nullable=False)
+    )
+    digest_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("digest.id", ondelete="CASCADE"), nullable=False)
+    )
+    published_at: datetime = _ts(default_factory=utcnow, index=True)
+    published_by: str = Field(default="", max_length=64)
+
+
+# One outgoing message to one subscriber: the row exists before the send, so nothing is sent
+# twice and nothing is lost (the delivery engine grows this into a full outbox).
+class Delivery(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("kind", "ref", "subscriber_id", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # digest | broadcast | notice
+    ref: str = Field(max_length=64)  # publication id, broadcast id…
+    channel: str = Field(max_length=16)
+    subscriber_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    status: str = Field(default="queued", max_length=16, index=True)  # queued|sent|failed|skipped
+    attempts: int = 0
+    last_error: str = Field(default="", sa_type=Text)
+    sent_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
