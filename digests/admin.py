@@ -1,0 +1,221 @@
+"""Admin use cases: access passwords, posting with review, publishing, counts and stats.
+Channels check that the caller is an admin before calling any of these."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from digests import access, digesting
+from digests.delivery import delivery_counts, publish
+from digests.digesting import DigestContext
+from digests.errors import DigestbotError, RejectedInput
+from digests.ingest.core import IngestContext, save_draft
+from digests.ingest.draft import Draft
+from digests.ingest.hexo import parse_post
+from digests.members import DigestView, MemberContext, Reply
+from digests.models import AccessGrant, AccessPassword, Post, StoredDigest, Subscriber, utcnow
+from digests.summarize.schema import Digest
+
+
+@dataclass
+class AdminContext:
+    """Everything the admin use cases reach."""
+
+    members: MemberContext
+    digests: DigestContext
+    ingest: IngestContext
+
+
+async def add_password(
+    ctx: AdminContext, password: str, valid_from: date, valid_until: date, label: str = ""
+) -> Reply:
+    """/password_add: store a period's password as a salted hash."""
+    starts, ends = access.period_bounds(valid_from, valid_until, ctx.members.tz)
+    label = label or f"{valid_from:%Y-%m}"
+    try:
+        async with ctx.members.sessions() as session, session.begin():
+            session.add(
+                AccessPassword(
+                    label=label,
+                    password_hash=access.hash_password(password),
+                    starts_at=starts,
+                    ends_at=ends,
+                )
+            )
+    except IntegrityError:
+        return Reply(f"会员期 {label} 已存在；先 /password_remove {label}。")
+    return Reply(f"已添加会员期 {label}（{ctx.members.period(starts, ends)}）。")
+
+
+async def remove_password(ctx: AdminContext, label: str) -> Reply:
+    """/password_remove: no new unlocks with it; grants already given stay."""
+    async with ctx.members.sessions() as session, session.begin():
+        found = (
+            await session.exec(select(AccessPassword).where(AccessPassword.label == label))
+        ).first()
+        if found is None:
+            return Reply(f"没有会员期 {label}。")
+        await session.delete(found)
+    return Reply(f"已删除会员期 {label} 的密码；已解锁的订阅者保留该会员期。")
+
+
+async def list_passwords(ctx: AdminContext) -> Reply:
+    """/passwords: periods and how many hold each; never the passwords."""
+    async with ctx.members.sessions() as session:
+        periods = (
+            await session.exec(select(AccessPassword).order_by(col(AccessPassword.starts_at)))
+        ).all()
+        holders = dict(
+            (
+                await session.exec(
+                    select(AccessGrant.label, func.count()).group_by(AccessGrant.label)
+                )
+            ).all()
+        )
+    period = ctx.members.period
+    lines = [
+        f"{p.label}：{period(p.starts_at, p.ends_at)}，已解锁 {holders.get(p.label, 0)} 人"
+        for p in periods
+    ]
+    return Reply(
+        "\n".join(lines) or "还没有会员期密码；用 /password_add 密码 开始日期 结束日期 添加。"
+    )
+
+
+async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -> Reply:
+    """/subscribers: by status, and how many hold a current grant."""
+    now = now or utcnow()
+    async with ctx.members.sessions() as session:
+        by_status = dict(
+            (
+                await session.exec(
+                    select(Subscriber.status, func.count()).group_by(Subscriber.status)
+                )
+            ).all()
+        )
+        current = (
+            await session.exec(
+                select(func.count(func.distinct(AccessGrant.subscriber_id))).where(
+                    col(AccessGrant.starts_at) <= now, col(AccessGrant.ends_at) > now
+                )
+            )
+        ).one()
+    return Reply(
+        f"订阅者：活跃 {by_status.get('active', 0)}，退订 {by_status.get('stopped', 0)}，"
+        f"失联 {by_status.get('gone', 0)}；当前会员 {current} 人。"
+    )
+
+
+async def stats(ctx: AdminContext) -> Reply:
+    """/stats: deliveries, failures and LLM usage."""
+    counts = await delivery_counts(ctx.members)
+    async with ctx.members.sessions() as session:
+        calls, prompt, completion = (
+            await session.exec(
+                select(
+                    func.coalesce(func.sum(StoredDigest.llm_calls), 0),
+                    func.coalesce(func.sum(StoredDigest.prompt_tokens), 0),
+                    func.coalesce(func.sum(StoredDigest.completion_tokens), 0),
+                )
+            )
+        ).one()
+        pending = (
+            await session.exec(
+                select(func.count())
+                .select_from(StoredDigest)
+                .where(StoredDigest.status == "pending")
+            )
+        ).one()
+    return Reply(
+        f"投递：已发 {counts.get('sent', 0)}，排队 {counts.get('queued', 0)}，"
+        f"失败 {counts.get('failed', 0)}，跳过 {counts.get('skipped', 0)}\n"
+        f"LLM：{calls} 次调用，{prompt} 输入 token，{completion} 输出 token；"
+        f"待重试摘要 {pending} 篇"
+    )
+
+
+def admin_draft(
+    text: str, *, ctx: AdminContext, name: str = "", now: datetime | None = None
+) -> Draft:
+    """A post from an admin's text or .md file: Hexo front matter if present, else the first
+    line is the title and the post is dated now."""
+    now = now or utcnow()
+    if text.lstrip().startswith("---"):
+        stem = re.sub(r"\.(md|markdown)$", "", name) or f"post-{now:%Y%m%d-%H%M%S}"
+        return parse_post(
+            text.encode(), stem=stem, source_ref=name or "admin", tz=ctx.members.tz, source="admin"
+        )
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        raise RejectedInput("the post is empty")
+    title = lines[0].lstrip("#").strip()[:80]
+    return Draft(
+        slug=f"note-{now.astimezone(ctx.members.tz):%Y%m%d-%H%M%S}",
+        source="admin",
+        title=title,
+        published_at=now,
+        body_markdown=text.strip(),
+        source_ref=name or "admin",
+    )
+
+
+async def post_and_preview(ctx: AdminContext, draft: Draft) -> Reply:
+    """Store the admin's post, digest it, and answer a preview with 发布 / 重新生成 / 丢弃."""
+    outcome = await save_draft(draft, ctx.ingest.sessions)
+    if outcome.failed:
+        return Reply(f"没有保存：{outcome.detail}")
+    return await preview(ctx, draft.slug)
+
+
+async def preview(ctx: AdminContext, slug: str, *, refresh: bool = False) -> Reply:
+    """A post's digest with the review buttons."""
+    post = await digesting.find_post(ctx.digests, slug)
+    stored = await digesting.digest_post(ctx.digests, post, refresh=refresh)
+    if stored.status == "pending":
+        return Reply(
+            f"摘要暂时无法生成（{stored.error}），稍后自动重试；也可点“重新生成”。",
+            choices=[("重新生成", f"regen:{slug}"), ("丢弃", f"discard:{slug}")],
+        )
+    warn = "⚠️ 需要人工审核：摘要没有板块或标题。\n" if stored.status == "needs_review" else ""
+    shown = DigestView(
+        Digest.model_validate(stored.data), post.title, stored.mode == "extractive", 0
+    )
+    kind = "会员" if post.gated else "公开"
+    return Reply(
+        f"{warn}预览《{post.title}》（{kind}）：",
+        digest=shown,
+        choices=[
+            ("发布", f"publish:{slug}"),
+            ("重新生成", f"regen:{slug}"),
+            ("丢弃", f"discard:{slug}"),
+        ],
+    )
+
+
+async def publish_post(ctx: AdminContext, slug: str, *, by: str) -> Reply:
+    """/publish SLUG or the 发布 button: record the publication and queue the sends."""
+    try:
+        post = await digesting.find_post(ctx.digests, slug)
+    except DigestbotError as exc:
+        return Reply(str(exc))
+    stored = await digesting.digest_post(ctx.digests, post)
+    if stored.status == "pending":
+        return Reply(f"《{post.title}》的摘要还没有生成（{stored.error}），暂不能发布。")
+    _, queued = await publish(ctx.members, stored, by=by)
+    return Reply(f"已发布《{post.title}》：即时推送 {queued} 人，其余订阅者在定时合集中收到。")
+
+
+async def discard(ctx: AdminContext, slug: str) -> Reply:
+    """丢弃: forget an admin-posted post that was never published."""
+    async with ctx.members.sessions() as session, session.begin():
+        post = (await session.exec(select(Post).where(Post.slug == slug))).first()
+        if post is None:
+            return Reply(f"没有 {slug}。")
+        await session.delete(post)
+    return Reply(f"已丢弃《{post.title}》。")

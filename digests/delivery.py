@@ -1,0 +1,159 @@
+"""Publishing and sending: a Delivery row exists before every send, entitlement is checked again
+right before it, and each row is sent at most once.
+
+Channels implement the Channel protocol; the delivery-engine issue grows this into a durable,
+leased, multi-process outbox with pacing at the rate limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from sqlalchemy import func, insert
+from sqlmodel import col, select
+
+from digests.members import MemberContext, Reply, is_entitled, view
+from digests.models import Delivery, Post, Publication, StoredDigest, Subscriber, utcnow
+
+log = logging.getLogger(__name__)
+Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class SendResult:
+    """What a channel says about one send."""
+
+    outcome: Outcome
+    retry_after: float = 0.0
+    detail: str = ""
+
+
+class Channel(Protocol):
+    """A way to reach subscribers (Telegram, console; WeChat and WeCom later)."""
+
+    name: str
+
+    async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult: ...
+
+
+@dataclass
+class Counts:
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    gone: list[int] = field(default_factory=list)
+
+
+async def publish(ctx: MemberContext, stored: StoredDigest, *, by: str) -> tuple[Publication, int]:
+    """Record a publication and queue it for every active, instant, entitled subscriber."""
+    async with ctx.sessions() as session, session.begin():
+        post = await session.get(Post, stored.post_id)
+        assert post is not None and stored.id is not None
+        publication = Publication(post_id=post.id or 0, digest_id=stored.id, published_by=by)
+        session.add(publication)
+        await session.flush()
+        readers = await session.exec(
+            select(Subscriber).where(
+                Subscriber.status == "active", Subscriber.delivery == "instant"
+            )
+        )
+        rows = [{"kind": "digest", "ref": str(publication.id), "channel": s.channel,
+                 "subscriber_id": s.id, "status": "queued", "created_at": utcnow()}
+                for s in readers.all() if await is_entitled(session, s, post)]  # fmt: skip
+        if rows:
+            await session.exec(insert(Delivery), params=rows)
+    return publication, len(rows)
+
+
+async def queue_broadcast(ctx: MemberContext, ref: str) -> int:
+    """Queue a broadcast (text kept by the caller under `ref`) for every active subscriber."""
+    async with ctx.sessions() as session, session.begin():
+        readers = (
+            await session.exec(select(Subscriber).where(Subscriber.status == "active"))
+        ).all()
+        rows = [{"kind": "broadcast", "ref": ref, "channel": s.channel, "subscriber_id": s.id,
+                 "status": "queued", "created_at": utcnow()} for s in readers]  # fmt: skip
+        if rows:
+            await session.exec(insert(Delivery), params=rows)
+    return len(rows)
+
+
+async def send_queued(
+    ctx: MemberContext, channels: dict[str, Channel], *, broadcasts: dict[str, str] | None = None
+) -> Counts:
+    """Send every queued delivery whose channel is here; entitlement is checked again first."""
+    counts = Counts()
+    async with ctx.sessions() as session:
+        queued = (await session.exec(
+            select(Delivery).where(Delivery.status == "queued",
+                                   col(Delivery.channel).in_(list(channels)))
+            .order_by(col(Delivery.id))
+        )).all()  # fmt: skip
+    for delivery in queued:
+        await _send_one(ctx, channels[delivery.channel], delivery, broadcasts or {}, counts)
+    return counts
+
+
+async def _send_one(ctx: MemberContext, channel: Channel, delivery: Delivery,
+                    broadcasts: dict[str, str], counts: Counts) -> None:  # fmt: skip
+    async with ctx.sessions() as session:
+        subscriber = await session.get(Subscriber, delivery.subscriber_id)
+        reply: Reply | None = None
+        if subscriber is not None and delivery.kind == "digest":
+            publication = await session.get(Publication, int(delivery.ref))
+            if publication is not None:
+                post, shown = await view(session, publication)
+                if await is_entitled(session, subscriber, post):
+                    reply = Reply(digest=shown)
+        elif subscriber is not None and subscriber.status == "active":
+            text = broadcasts.get(delivery.ref)
+            reply = Reply(text) if text else None
+    if subscriber is None or reply is None:
+        await _finish(ctx, delivery, "skipped", "not entitled at send time")
+        counts.skipped += 1
+        return
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        result = await channel.send(subscriber, reply)
+        if result.outcome == "retry" and attempt < MAX_ATTEMPTS:
+            await asyncio.sleep(result.retry_after)
+            continue
+        if result.outcome == "transient" and attempt < MAX_ATTEMPTS:
+            await asyncio.sleep(0.5 * attempt)
+            continue
+        break
+    if result.outcome == "ok":
+        await _finish(ctx, delivery, "sent", "")
+        counts.sent += 1
+    elif result.outcome == "gone":
+        await _finish(ctx, delivery, "skipped", result.detail, gone=subscriber)
+        counts.skipped += 1
+        counts.gone.append(subscriber.id or 0)
+    else:
+        log.warning("delivery %s failed: %s", delivery.id, result.detail)
+        await _finish(ctx, delivery, "failed", result.detail)
+        counts.failed += 1
+
+
+async def _finish(ctx: MemberContext, delivery: Delivery, status: str, error: str, *,
+                  gone: Subscriber | None = None) -> None:  # fmt: skip
+    async with ctx.sessions() as session, session.begin():
+        row = await session.get(Delivery, delivery.id)
+        assert row is not None
+        row.status, row.last_error, row.attempts = status, error, row.attempts + 1
+        row.sent_at = utcnow() if status == "sent" else None
+        if gone is not None:
+            stored = await session.get(Subscriber, gone.id)
+            if stored is not None:  # blocked or deactivated: nothing more is sent to them
+                stored.status, stored.gone_reason = "gone", error
+        session.add(row)
+
+
+async def delivery_counts(ctx: MemberContext) -> dict[str, int]:
+    """Deliveries by status, for /stats."""
+    async with ctx.sessions() as session:
+        rows = await session.exec(select(Delivery.status, func.count()).group_by(Delivery.status))
+        return {status: count for status, count in rows.all()}
