@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from bot.container import Services, open_services
+from bot.demo import run_demo
 from digests import db, digesting, render, service
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest as ingest_targets
@@ -22,8 +23,7 @@ from digests.settings import Settings
 from digests.summarize.schema import Digest
 
 T = TypeVar("T")
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEMO_PASSWORD = "ld2602"  # February's password: opens the sample feed's February post only
+DEMO_DB = Path("data") / "demo.db"
 
 app = typer.Typer(help="Research-digest bot for Telegram and WeChat.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -206,34 +206,12 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 @app.command()
 def demo(ctx: typer.Context) -> None:
-    """Offline tour: ingest the samples (posts and an encrypted feed), list them, digest each."""
+    """Offline tour on a fresh data/demo.db: ingest, digest, unlock, publish, receive."""
     settings: Settings = ctx.obj
-
-    async def job(services: Services) -> None:
-        targets = [str(EXAMPLES / "posts"), str(EXAMPLES / "feed" / "atom.xml")]
-        typer.echo(f"== ingest {', '.join(targets)} into {settings.database_url}")
-        typer.echo(
-            f"   (the feed is hexo-blog-encrypt output; the demo knows only {DEMO_PASSWORD})"
-        )
-        context = services.ingest_context([DEMO_PASSWORD])
-        async for outcome in ingest_targets(targets, context):
-            typer.echo(outcome.line())
-        typer.echo("== posts, newest first")
-        rows = await service.list_posts(services.ingest_context())
-        for row in rows:
-            typer.echo(_post_line(row))
-        dctx = services.digest_context()
-        kind = f"LLM {settings.digest_model}" if services.llm else "extractive, no LLM configured"
-        for row in rows:
-            post = await digesting.find_post(dctx, row["slug"])
-            stored = await digesting.digest_post(dctx, post)
-            typer.echo(f"\n== digest of {post.slug} ({kind}; {stored.status})")
-            if stored.status == "pending":
-                typer.echo(_pending_message(post.slug, stored, settings))
-            else:
-                typer.echo(_render(stored, post, Format.text, settings))
-
-    _run(settings, job)
+    for leftover in DEMO_DB.parent.glob(DEMO_DB.name + "*"):
+        leftover.unlink()  # a fresh store each time, so the tour always reads the same
+    settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DB}"})
+    _run(settings, lambda services: run_demo(services, typer.echo))
 
 
 @app.command()

@@ -11,8 +11,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
+from digests.admin import AdminContext
 from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext
+from digests.members import MemberContext
 from digests.settings import Settings
 from digests.summarize.llm import LLM, make_client
 
@@ -45,6 +47,14 @@ class Services:
             budget_chars=self.settings.digest_chunk_chars,
             retry_after=timedelta(minutes=self.settings.summary_retry_minutes),
         )
+
+    def member_context(self) -> MemberContext:
+        """The subscriber use cases' view."""
+        return MemberContext(sessions=db.make_sessionmaker(self.engine), tz=self.settings.tz)
+
+    def admin_context(self) -> AdminContext:
+        """The admin use cases' view (they reach everything)."""
+        return AdminContext(self.member_context(), self.digest_context(), self.ingest_context())
 
 
 @asynccontextmanager

@@ -1,0 +1,104 @@
+"""The console channel: a local subscriber (or admin) talking to the same use cases as Telegram,
+for `digestbot chat` and the offline `make demo`. Command words are Telegram's."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from datetime import date
+
+from digests import admin, members
+from digests.admin import AdminContext
+from digests.delivery import SendResult
+from digests.errors import DigestbotError
+from digests.members import Reply
+from digests.models import Subscriber
+from digests.render import plain_text
+
+ADMIN_HELP = (
+    "管理员：/post 文本 · /publish SLUG · /passwords · /password_add 密码 开始 结束 [标签]"
+    " · /password_remove 标签 · /subscribers · /stats"
+)
+
+
+def show(reply: Reply) -> str:
+    """A reply as console text: its text, its digest, its buttons as numbered actions."""
+    parts = [reply.text] if reply.text else []
+    if reply.digest is not None:
+        shown = reply.digest
+        parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
+    parts += [f"  [{action}] {label}" for label, action in reply.choices]
+    return "\n".join(parts)
+
+
+@dataclass
+class ConsoleChannel:
+    """Collects what each console subscriber receives (the Channel protocol)."""
+
+    name: str = "console"
+    inbox: dict[str, list[str]] = field(default_factory=dict)
+
+    async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+        self.inbox.setdefault(subscriber.external_id, []).append(show(reply))
+        return SendResult("ok")
+
+
+async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_admin: bool) -> Reply:
+    """One line typed by a console user → the use case's reply."""
+    words = line.strip().split(maxsplit=1)
+    if not words:
+        return Reply(members.HELP)
+    command, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
+    m = ctx.members
+    try:
+        if command == "/unlock" or (not command.startswith("/") and subscriber.awaiting_password):
+            return await members.unlock(m, subscriber, rest if command == "/unlock" else line)
+        if command == "/latest":
+            return await members.latest(m, subscriber)
+        if command == "/digests":
+            return await members.recent(m, subscriber)
+        if command == "/open":
+            return await members.open_publication(m, subscriber, int(rest.removeprefix("open:")))
+        if command == "/status":
+            return await members.status(m, subscriber)
+        if command == "/stop":
+            await members.update_settings(m, subscriber, status="stopped")
+            return Reply("已退订。发送 /start 可重新订阅。")
+        if command == "/settings":
+            return await _settings(m, subscriber, rest)
+        if is_admin and command.startswith("/"):
+            return await _admin(ctx, command, rest)
+    except (DigestbotError, ValueError) as exc:
+        return Reply(f"没能完成：{exc}")
+    return Reply(members.HELP + ("\n" + ADMIN_HELP if is_admin else ""))
+
+
+async def _settings(m: members.MemberContext, subscriber: Subscriber, rest: str) -> Reply:
+    choice = rest.strip()
+    if choice in ("instant", "edition"):
+        await members.update_settings(m, subscriber, delivery=choice)
+    elif choice in ("remind on", "remind off"):
+        await members.update_settings(m, subscriber, reminders=choice.endswith("on"))
+    else:
+        return Reply("/settings instant（即时推送）| edition（只收合集）| remind on | remind off")
+    return Reply("设置已更新。")
+
+
+async def _admin(ctx: AdminContext, command: str, rest: str) -> Reply:
+    if command == "/post":
+        return await admin.post_and_preview(ctx, admin.admin_draft(rest, ctx=ctx))
+    if command == "/publish":
+        return await admin.publish_post(ctx, rest.strip(), by="console")
+    if command == "/passwords":
+        return await admin.list_passwords(ctx)
+    if command == "/password_add":
+        password, start, end, *label = shlex.split(rest)
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+        return await admin.add_password(ctx, password, first, last, label[0] if label else "")
+    if command == "/password_remove":
+        return await admin.remove_password(ctx, rest.strip())
+    if command == "/subscribers":
+        return await admin.subscriber_counts(ctx)
+    if command == "/stats":
+        return await admin.stats(ctx)
+    return Reply(ADMIN_HELP)

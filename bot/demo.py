@@ -1,0 +1,70 @@
+"""`make demo`: the whole flow offline on a fresh SQLite file: ingest the samples, digest them,
+two console subscribers (one unlocked with February's password, one not), publish, and show
+what each one received."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from bot.console import ConsoleChannel, show
+from bot.container import Services
+from digests import admin, digesting, members, render, service
+from digests.delivery import send_queued
+from digests.ingest.core import ingest
+from digests.summarize.schema import Digest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_PASSWORD = "ld2602"  # February 2026: opens the sample feed's February post only
+READERS = (("alice", DEMO_PASSWORD), ("bob", "ld2601"))  # bob has a wrong password
+PUBLISH = ("2-10-zhui-zong", "public-weekly")  # the gated seed post, a public post
+
+
+async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
+    """Print the tour; every step calls the same use cases the bots call."""
+    targets = [str(EXAMPLES / "posts"), str(EXAMPLES / "feed" / "atom.xml")]
+    echo(f"== ingest {', '.join(targets)}")
+    echo(f"   (the feed is hexo-blog-encrypt output; the demo knows only {DEMO_PASSWORD})")
+    async for outcome in ingest(targets, services.ingest_context([DEMO_PASSWORD])):
+        echo(outcome.line())
+    echo("\n== posts, newest first")
+    rows = await service.list_posts(services.ingest_context())
+    for row in rows:
+        lock = "[gated]" if row["gated"] else "       "
+        echo(f"{row['published_at'][:16].replace('T', ' ')}  {lock}  {row['slug']}  {row['title']}")
+
+    dctx = services.digest_context()
+    kind = f"LLM {services.settings.digest_model}" if services.llm else "extractive, no LLM"
+    for row in rows:
+        post = await digesting.find_post(dctx, row["slug"])
+        stored = await digesting.digest_post(dctx, post)
+        echo(f"\n== digest of {post.slug} ({kind}; {stored.status})")
+        if stored.status == "pending":
+            echo(f"pending: {stored.error}")
+            continue
+        digest = Digest.model_validate(stored.data)
+        echo(render.plain_text(digest, title=post.title, extractive=stored.mode == "extractive"))
+
+    actx = services.admin_context()
+    echo(f"\n== admin: /password_add {DEMO_PASSWORD} 2026-02-01 2026-02-28 2026-02")
+    echo(show(await admin.add_password(actx, DEMO_PASSWORD, date(2026, 2, 1),
+                                       date(2026, 2, 28), "2026-02")))  # fmt: skip
+    for name, password in READERS:
+        reader, welcome = await members.register(
+            actx.members, channel="console", external_id=name, name=name
+        )
+        echo(f"[{name}] /start → {welcome.text.splitlines()[0]}")
+        echo(f"[{name}] {password} → {show(await members.unlock(actx.members, reader, password))}")
+    for slug in PUBLISH:
+        echo(f"== admin: /publish {slug}")
+        echo(show(await admin.publish_post(actx, slug, by="demo")))
+    channel = ConsoleChannel()
+    counts = await send_queued(actx.members, {channel.name: channel})
+    echo(f"== sent {counts.sent}, skipped {counts.skipped}, failed {counts.failed}")
+    for name, _ in READERS:
+        inbox = channel.inbox.get(name, [])
+        echo(f"\n== what {name} received ({len(inbox)} message{'s' if len(inbox) != 1 else ''})")
+        for message in inbox:
+            echo(message)
+            echo("--")
