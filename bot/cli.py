@@ -13,12 +13,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from bot.console import ADMIN_HELP, ConsoleChannel, handle, show
 from bot.container import Services, open_services
 from bot.demo import run_demo
-from digests import db, digesting, render, service
+from digests import db, digesting, members, render, service
+from digests.delivery import send_queued
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest as ingest_targets
-from digests.models import Post, StoredDigest
+from digests.models import Post, StoredDigest, Subscriber
 from digests.settings import Settings
 from digests.summarize.schema import Digest
 
@@ -212,6 +214,39 @@ def demo(ctx: typer.Context) -> None:
         leftover.unlink()  # a fresh store each time, so the tour always reads the same
     settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DB}"})
     _run(settings, lambda services: run_demo(services, typer.echo))
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option(help="Your console user name.")] = "me",
+    as_admin: Annotated[bool, typer.Option("--admin", help="Also allow admin commands.")] = False,
+) -> None:
+    """Talk to the bot in the terminal, as a local subscriber (or admin), without Telegram."""
+    settings: Settings = ctx.obj
+
+    async def job(services: Services) -> None:
+        actx = services.admin_context()
+        channel = ConsoleChannel()
+        reader, welcome = await members.register(
+            actx.members, channel="console", external_id=user, name=user
+        )
+        typer.echo(show(welcome) + ("\n" + ADMIN_HELP if as_admin else ""))
+        while True:
+            try:
+                line = await asyncio.to_thread(input, f"{user}> ")
+            except EOFError:
+                return
+            if line.strip() in ("/quit", "/exit"):
+                return
+            async with actx.members.sessions() as session:  # settings may have changed
+                reader = await session.get(Subscriber, reader.id) or reader
+            typer.echo(show(await handle(actx, reader, line, is_admin=as_admin)))
+            await send_queued(actx.members, {channel.name: channel})
+            for message in channel.inbox.pop(user, []):
+                typer.echo(f"📩 {message}")
+
+    _run(settings, job)
 
 
 @app.command()
