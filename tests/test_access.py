@@ -1,0 +1,68 @@
+"""Access rules with a fixed clock: period bounds in TIMEZONE, entitlement, hashing, lockout."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from digests import access
+from digests.models import AccessGrant
+from tests.conftest import SHANGHAI
+
+FEB = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), SHANGHAI)
+
+
+def grant(starts: datetime, ends: datetime) -> AccessGrant:
+    return AccessGrant(subscriber_id=1, label="2026-02", starts_at=starts, ends_at=ends)
+
+
+def test_period_runs_from_first_day_to_the_end_of_the_last_day_in_shanghai() -> None:
+    """2026-02-01 00:00 +08:00 (= Jan 31 16:00 UTC) up to 2026-03-01 00:00 +08:00, exclusive."""
+    starts, ends = FEB
+    assert starts.astimezone(UTC) == datetime(2026, 1, 31, 16, tzinfo=UTC)
+    assert ends.astimezone(UTC) == datetime(2026, 2, 28, 16, tzinfo=UTC)
+    with pytest.raises(ValueError, match="ends before it starts"):
+        access.period_bounds(date(2026, 3, 1), date(2026, 2, 1), SHANGHAI)
+
+
+@pytest.mark.parametrize(
+    ("published", "expected"),
+    [
+        (datetime(2026, 2, 1, 0, 0, tzinfo=SHANGHAI), True),  # first instant
+        (datetime(2026, 1, 31, 23, 59, 59, tzinfo=SHANGHAI), False),  # a second before
+        (datetime(2026, 2, 28, 23, 59, 59, tzinfo=SHANGHAI), True),  # last second
+        (datetime(2026, 3, 1, 0, 0, tzinfo=SHANGHAI), False),  # the next period
+        (datetime(2026, 2, 28, 17, 0, tzinfo=UTC), False),  # = Mar 1 01:00 in Shanghai
+    ],
+)
+def test_gated_post_needs_a_grant_covering_its_publish_time(
+    published: datetime, expected: bool
+) -> None:
+    """Boundaries are the period's ends in TIMEZONE, whatever zone the post time is in."""
+    grants = [grant(*FEB)]
+    assert access.entitled(gated=True, published_at=published, grants=grants) is expected
+    assert access.entitled(gated=False, published_at=published, grants=[]) is True
+
+
+def test_password_hash_is_salted_and_checked_in_constant_time() -> None:
+    """Two hashes of one password differ; the right one verifies, others and junk do not."""
+    first, second = access.hash_password("ld2602"), access.hash_password("ld2602")
+    assert first != second and first.startswith("scrypt$") and "ld2602" not in first
+    assert access.verify_password("ld2602", first)
+    assert not access.verify_password("ld2603", first)
+    assert not access.verify_password("ld2602", "not-a-hash")
+
+
+def test_five_failures_in_fifteen_minutes_lock_for_fifteen_minutes() -> None:
+    """Four failures: open. Five within 15 min: locked until the last + 15 min. Older ones
+    do not count."""
+    now = datetime(2026, 2, 12, 20, 0, tzinfo=SHANGHAI)
+    four = [now - timedelta(minutes=m) for m in (1, 2, 3, 4)]
+    assert access.locked_until(four, now) is None
+    five = [*four, now - timedelta(minutes=14)]
+    assert access.locked_until(five, now) == now - timedelta(minutes=1) + access.LOCKOUT_WINDOW
+    stale = [*four, now - timedelta(minutes=16)]
+    assert access.locked_until(stale, now) is None
+    later = now + timedelta(minutes=14)
+    assert access.locked_until(five, later) is None  # the window has moved on

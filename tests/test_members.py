@@ -1,0 +1,132 @@
+"""Subscribers and admins through the channel-agnostic use cases (console channel), on SQLite
+and PostgreSQL: unlock, lockout, publish to the entitled only, once; gone subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import pytest
+
+from bot.console import ConsoleChannel, handle
+from digests import admin, members
+from digests.admin import AdminContext
+from digests.delivery import SendResult, send_queued
+from digests.digesting import DigestContext
+from digests.ingest.core import IngestContext, ingest
+from digests.members import MemberContext, Reply
+from digests.models import Subscriber, utcnow
+from tests.conftest import EXAMPLES, SHANGHAI
+
+
+@pytest.fixture
+async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
+    """Sample posts stored, February's password set, no LLM (extractive digests)."""
+    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
+    context = AdminContext(MemberContext(ctx.sessions, SHANGHAI),
+                           DigestContext(ctx.sessions, llm=None), ctx)  # fmt: skip
+    await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
+    yield context
+
+
+async def reader(actx: AdminContext, name: str) -> Subscriber:
+    subscriber, _ = await members.register(actx.members, channel="console", external_id=name)
+    return subscriber
+
+
+async def fresh(actx: AdminContext, subscriber: Subscriber) -> Subscriber:
+    async with actx.members.sessions() as session:
+        found = await session.get(Subscriber, subscriber.id)
+    assert found is not None
+    return found
+
+
+async def test_start_wrong_then_right_password_then_latest(actx: AdminContext) -> None:
+    """A bare message after /start is the password; the reply asks to delete it."""
+    alice = await reader(actx, "alice")
+    wrong = await handle(actx, alice, "ld2601", is_admin=False)
+    assert "密码不正确" in wrong.text and "还可尝试 4 次" in wrong.text and wrong.delete_incoming
+    right = await handle(actx, await fresh(actx, alice), "ld2602", is_admin=False)
+    assert "解锁成功" in right.text and "2026-02-01 至 2026-02-28" in right.text
+    assert (await handle(actx, alice, "/latest", is_admin=False)).text == "还没有发布的摘要。"
+    await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    latest = await handle(actx, alice, "/latest", is_admin=False)
+    assert latest.digest is not None and latest.digest.title.startswith("2.10科技大爆发")
+
+
+async def test_lockout_after_five_failures_even_for_the_right_password(
+    actx: AdminContext,
+) -> None:
+    """Five wrong passwords lock unlocking for 15 minutes with a clear message."""
+    bob = await reader(actx, "bob")
+    replies = [await members.unlock(actx.members, bob, f"guess{i}") for i in range(5)]
+    assert "解锁已暂停 15 分钟" in replies[-1].text
+    locked = await members.unlock(actx.members, bob, "ld2602")
+    assert "错误次数过多" in locked.text and "分钟后再试" in locked.text
+    later = await members.unlock(actx.members, bob, "ld2602", now=utcnow() + timedelta(minutes=16))
+    assert "解锁成功" in later.text
+
+
+async def test_publish_reaches_the_entitled_once_and_not_the_others(actx: AdminContext) -> None:
+    """Gated post → only the unlocked reader; public post → both; edition readers wait; a
+    second send run sends nothing again."""
+    alice, _bob, carol = [await reader(actx, n) for n in ("alice", "bob", "carol")]
+    await members.unlock(actx.members, alice, "ld2602")
+    await members.update_settings(actx.members, carol, delivery="edition")
+    await members.unlock(actx.members, carol, "ld2602")
+    gated = await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    assert "即时推送 1 人" in gated.text
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    channel = ConsoleChannel()
+    counts = await send_queued(actx.members, {"console": channel})
+    assert (counts.sent, counts.failed) == (3, 0)
+    assert len(channel.inbox["alice"]) == 2 and len(channel.inbox["bob"]) == 1
+    assert "carol" not in channel.inbox
+    assert "2.10科技大爆发" not in channel.inbox["bob"][0]
+    again = await send_queued(actx.members, {"console": channel})
+    assert again.sent == 0 and len(channel.inbox["alice"]) == 2
+
+
+async def test_entitlement_is_checked_again_at_send_time(actx: AdminContext) -> None:
+    """A reader who unsubscribes after the publish is queued gets nothing."""
+    alice = await reader(actx, "alice")
+    await members.unlock(actx.members, alice, "ld2602")
+    await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    await members.update_settings(actx.members, alice, status="stopped")
+    channel = ConsoleChannel()
+    counts = await send_queued(actx.members, {"console": channel})
+    assert (counts.sent, counts.skipped) == (0, 1) and not channel.inbox
+
+
+async def test_a_blocked_reader_is_marked_gone_and_gets_nothing_more(actx: AdminContext) -> None:
+    """A channel answering 'gone' (Telegram 403) marks the subscriber gone for good."""
+
+    class Blocking(ConsoleChannel):
+        async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+            return SendResult("gone", detail="Forbidden: bot was blocked by the user")
+
+    dave = await reader(actx, "dave")
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    counts = await send_queued(actx.members, {"console": Blocking()})
+    assert counts.gone == [dave.id] and (await fresh(actx, dave)).status == "gone"
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    channel = ConsoleChannel()
+    assert (await send_queued(actx.members, {"console": channel})).sent == 0
+
+
+async def test_admin_posts_text_previews_and_publishes(actx: AdminContext) -> None:
+    """/post TEXT → stored, digested, preview with 发布/重新生成/丢弃; non-admins cannot."""
+    alice = await reader(actx, "alice")
+    text = "/post 盘后速递\n\n## 通信\n\n- 龙头天孚通信，小弟腾景科技\n\n美国CPI周五公布。"
+    preview = await handle(actx, alice, text, is_admin=True)
+    actions = [action for _, action in preview.choices]
+    assert preview.digest is not None and actions[0].startswith("publish:")
+    assert [label for label, _ in preview.choices] == ["发布", "重新生成", "丢弃"]
+    slug = actions[0].removeprefix("publish:")
+    refused = await handle(actx, alice, f"/publish {slug}", is_admin=False)
+    assert "已发布" not in refused.text
+    done = await handle(actx, alice, f"/publish {slug}", is_admin=True)
+    assert "已发布《盘后速递》" in done.text
+    stats = await handle(actx, alice, "/stats", is_admin=True)
+    assert "投递" in stats.text and "LLM" in stats.text
+    assert "2026-02" in (await handle(actx, alice, "/passwords", is_admin=True)).text
