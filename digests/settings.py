@@ -47,7 +47,22 @@ class Settings(BaseSettings):
     digest_max_output_tokens: int = Field(default=2_000, ge=200)
     summary_retry_minutes: int = Field(default=30, ge=1)
 
-    _split = field_validator("feed_urls", "feed_passwords", mode="before")(_split_commas)
+    # Telegram (unset token = no Telegram channel)
+    telegram_bot_token: SecretStr | None = None
+    telegram_admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_rate_limit: float = Field(default=30.0, gt=0)
+
+    # the app's web server (health, webhooks); PUBLIC_BASE_URL is how users reach it
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    _split = field_validator(
+        "feed_urls", "feed_passwords", "telegram_admin_ids", mode="before"
+    )(_split_commas)
 
     @field_validator("timezone")
     @classmethod
