@@ -1,0 +1,73 @@
+"""The python-telegram-bot Application: every handler registered here, in order.
+
+Order matters twice: the gate in group -1 runs before everything and stops admin requests from
+anyone else; in group 0 the first matching handler wins, so commands come before the catch-all
+text handler.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.container import Services
+from bot.telegram import handlers as h
+
+log = logging.getLogger(__name__)
+
+
+def build_application(services: Services, *, polling: bool) -> Application:  # type: ignore[type-arg]
+    """The bot wired to our services; `polling=False` for webhook mode (no Updater)."""
+    settings = services.settings
+    assert settings.telegram_bot_token is not None
+    root = settings.telegram_api_base_url.rstrip("/")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .post_init(_set_menu)
+        .concurrent_updates(True)
+    )
+    if not polling:
+        builder = builder.updater(None)
+    app = builder.build()
+    app.bot_data["services"] = services
+
+    app.add_handler(TypeHandler(Update, h.gate), group=-1)  # before everything else
+    app.add_handler(CommandHandler("start", h.on_start))
+    app.add_handler(CommandHandler("help", h.on_help))
+    app.add_handler(CommandHandler("unlock", h.on_unlock))
+    app.add_handler(CommandHandler("latest", h.on_latest))
+    app.add_handler(CommandHandler("digests", h.on_digests))
+    app.add_handler(CommandHandler("status", h.on_status))
+    app.add_handler(CommandHandler("settings", h.on_settings))
+    app.add_handler(CommandHandler("stop", h.on_stop))
+    app.add_handler(CommandHandler("post", h.on_post))  # admin-only: the gate checks
+    app.add_handler(CommandHandler("publish", h.on_publish))
+    app.add_handler(
+        CommandHandler(sorted(h.ADMIN_COMMANDS - {"post", "publish"}), h.on_admin_command)
+    )
+    app.add_handler(MessageHandler(filters.Document.ALL, h.on_document))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
+    app.add_handler(CallbackQueryHandler(h.on_button))
+    return app
+
+
+async def _set_menu(app: Application) -> None:  # type: ignore[type-arg]
+    """The command menu is cosmetic: a failure is logged and never stops the bot."""
+    try:
+        await app.bot.set_my_commands([BotCommand(name, text) for name, text in h.MENU])
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)

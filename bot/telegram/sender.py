@@ -1,0 +1,111 @@
+"""Replies → Telegram messages, and the Telegram side of the Channel protocol.
+
+Pacing: one global limiter at TELEGRAM_RATE_LIMIT messages/s and about one message a second
+per chat (Telegram's documented limits; PTB's own AIORateLimiter has no per-chat limit and
+retries nothing). Telegram's answers map to the delivery outcomes: 403 → gone, 429 → retry
+after its `retry_after`, "can't parse entities" → sent once more as plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from collections import defaultdict
+
+from aiolimiter import AsyncLimiter
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from digests import render
+from digests.delivery import SendResult
+from digests.members import Reply
+from digests.models import Subscriber
+
+log = logging.getLogger(__name__)
+PER_CHAT_INTERVAL = 1.0  # seconds between messages to one private chat
+
+
+def reply_parts(reply: Reply) -> list[str]:
+    """The HTML messages a reply becomes (buttons go on the last one)."""
+    parts = [html.escape(reply.text, quote=False)] if reply.text else []
+    if reply.digest is not None:
+        shown = reply.digest
+        parts += render.telegram_html(shown.digest, title=shown.title, extractive=shown.extractive)
+    return parts or [html.escape("（空）")]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Buttons, one per row for lists, in one row for short action sets."""
+    if not reply.choices:
+        return None
+    buttons = [InlineKeyboardButton(label, callback_data=action) for label, action in reply.choices]
+    rows = [buttons] if len(buttons) <= 3 else [[b] for b in buttons]
+    return InlineKeyboardMarkup(rows)
+
+
+class Pacer:
+    """Global and per-chat pacing for outgoing messages."""
+
+    def __init__(self, per_second: float) -> None:
+        self.limiter = AsyncLimiter(per_second, 1)
+        self.last: dict[int, float] = defaultdict(float)
+        self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def wait(self, chat_id: int) -> None:
+        async with self.locks[chat_id]:
+            delay = self.last[chat_id] + PER_CHAT_INTERVAL - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self.limiter.acquire()
+            self.last[chat_id] = time.monotonic()
+
+
+async def send_reply(
+    bot: Bot, chat_id: int, reply: Reply, pacer: Pacer | None = None
+) -> list[Message]:
+    """Send every part of a reply; an HTML part Telegram cannot parse goes once more as text."""
+    parts = reply_parts(reply)
+    sent = []
+    for index, part in enumerate(parts):
+        markup = keyboard(reply) if index == len(parts) - 1 else None
+        if pacer is not None:
+            await pacer.wait(chat_id)
+        try:
+            sent.append(await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
+                                               reply_markup=markup))  # fmt: skip
+        except BadRequest as exc:
+            if "parse entities" not in str(exc).lower():
+                raise
+            log.warning("Telegram could not parse our HTML (%s); sending it as plain text", exc)
+            sent.append(await bot.send_message(chat_id, html.unescape(part), reply_markup=markup))
+    return sent
+
+
+class TelegramChannel:
+    """The Channel protocol over the Bot API."""
+
+    name = "telegram"
+
+    def __init__(self, bot: Bot, pacer: Pacer) -> None:
+        self.bot = bot
+        self.pacer = pacer
+
+    async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+        try:
+            await send_reply(self.bot, int(subscriber.external_id), reply, self.pacer)
+        except Forbidden as exc:  # blocked by the user, or the user is deactivated
+            return SendResult("gone", detail=str(exc))
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+            return SendResult("retry", retry_after=seconds, detail=str(exc))
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                return SendResult("gone", detail=str(exc))
+            return SendResult("bad_request", detail=str(exc))
+        except (TimedOut, NetworkError) as exc:
+            return SendResult("transient", detail=str(exc))
+        return SendResult("ok")
