@@ -37,7 +37,6 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
-        .post_init(_set_menu)
         .concurrent_updates(True)
     )
     if not polling:
@@ -65,7 +64,26 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     return app
 
 
-async def _set_menu(app: Application) -> None:  # type: ignore[type-arg]
+async def start(app: Application, *, polling: bool, poll_timeout: int = 30) -> None:  # type: ignore[type-arg]
+    """Initialise, set the menu, start handling updates, and poll when not on a webhook."""
+    await app.initialize()
+    await set_menu(app)
+    await app.start()
+    if polling:
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=poll_timeout)
+
+
+async def stop(app: Application) -> None:  # type: ignore[type-arg]
+    """The reverse of start()."""
+    if app.updater is not None and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    await app.shutdown()
+
+
+async def set_menu(app: Application) -> None:  # type: ignore[type-arg]
     """The command menu is cosmetic: a failure is logged and never stops the bot."""
     try:
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in h.MENU])

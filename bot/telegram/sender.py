@@ -26,6 +26,7 @@ from digests.models import Subscriber
 
 log = logging.getLogger(__name__)
 PER_CHAT_INTERVAL = 1.0  # seconds between messages to one private chat
+RETRY_AFTER_ATTEMPTS = 3
 
 
 def reply_parts(reply: Reply) -> list[str]:
@@ -66,22 +67,41 @@ class Pacer:
 async def send_reply(
     bot: Bot, chat_id: int, reply: Reply, pacer: Pacer | None = None
 ) -> list[Message]:
-    """Send every part of a reply; an HTML part Telegram cannot parse goes once more as text."""
+    """Send every part of a reply, waiting out a 429 (twice at most); an HTML part Telegram
+    cannot parse goes once more as plain text."""
     parts = reply_parts(reply)
     sent = []
     for index, part in enumerate(parts):
         markup = keyboard(reply) if index == len(parts) - 1 else None
-        if pacer is not None:
-            await pacer.wait(chat_id)
-        try:
-            sent.append(await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
-                                               reply_markup=markup))  # fmt: skip
-        except BadRequest as exc:
-            if "parse entities" not in str(exc).lower():
-                raise
-            log.warning("Telegram could not parse our HTML (%s); sending it as plain text", exc)
-            sent.append(await bot.send_message(chat_id, html.unescape(part), reply_markup=markup))
+        for attempt in range(1, RETRY_AFTER_ATTEMPTS + 1):
+            if pacer is not None:
+                await pacer.wait(chat_id)
+            try:
+                sent.append(await _send_part(bot, chat_id, part, markup))
+                break
+            except RetryAfter as exc:
+                if attempt == RETRY_AFTER_ATTEMPTS:
+                    raise
+                await asyncio.sleep(_seconds(exc.retry_after))
     return sent
+
+
+async def _send_part(
+    bot: Bot, chat_id: int, part: str, markup: InlineKeyboardMarkup | None
+) -> Message:
+    try:
+        return await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as exc:
+        if "parse entities" not in str(exc).lower():
+            raise
+        log.warning("Telegram could not parse our HTML (%s); sending it as plain text", exc)
+        return await bot.send_message(chat_id, html.unescape(part), reply_markup=markup)
+
+
+def _seconds(wait: object) -> float:
+    """retry_after is an int in older PTB releases and a timedelta in newer ones."""
+    total = getattr(wait, "total_seconds", None)
+    return float(total()) if callable(total) else float(wait)  # type: ignore[arg-type]
 
 
 class TelegramChannel:
@@ -99,9 +119,7 @@ class TelegramChannel:
         except Forbidden as exc:  # blocked by the user, or the user is deactivated
             return SendResult("gone", detail=str(exc))
         except RetryAfter as exc:
-            wait = exc.retry_after
-            seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
-            return SendResult("retry", retry_after=seconds, detail=str(exc))
+            return SendResult("retry", retry_after=_seconds(exc.retry_after), detail=str(exc))
         except BadRequest as exc:
             if "chat not found" in str(exc).lower():
                 return SendResult("gone", detail=str(exc))

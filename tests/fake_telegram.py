@@ -1,0 +1,222 @@
+"""A fake Bot API server on loopback HTTP, for running the real python-telegram-bot Application.
+
+It speaks the methods the bot uses (getMe, getUpdates with long polling, sendMessage,
+editMessageText, answerCallbackQuery, deleteMessage, setMyCommands, getFile and file
+download), validates HTML and length the way Telegram does (tests/telegram_html.py), and can
+answer 403 for blocked chats and 429 on demand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.conftest import serve
+from tests.telegram_html import problems
+
+TOKEN = "123456:TEST-TOKEN"
+BOT = {
+    "id": 123456,
+    "is_bot": True,
+    "first_name": "Digest",
+    "username": "digest_bot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+@dataclass
+class FakeTelegram:
+    root: str = ""
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    inbox: dict[int, list[str]] = field(default_factory=dict)  # chat id → texts the bot sent
+    deleted: list[tuple[int, int]] = field(default_factory=list)
+    blocked: set[int] = field(default_factory=set)
+    rate_limited: int = 0  # answer this many sendMessage calls with 429 first
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    fail_methods: set[str] = field(default_factory=set)  # answer 500 (cosmetic-call tests)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _ready: threading.Condition = field(default_factory=threading.Condition)
+
+    # -- what a user does ---------------------------------------------------------------------
+    def user_says(self, user_id: int, text: str) -> int:
+        message = self._message(user_id, text=text)
+        if text.startswith("/"):
+            message["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+            ]
+        return self._push({"message": message})
+
+    def user_sends_file(self, user_id: int, name: str, content: bytes, caption: str = "") -> int:
+        file_id = f"file{next(self._ids)}"
+        self.files[file_id] = (f"documents/{name}", content)
+        document = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": name,
+            "file_size": len(content),
+            "mime_type": "text/markdown",
+        }
+        message = self._message(user_id, document=document)
+        if caption:
+            message["caption"] = caption
+        return self._push({"message": message})
+
+    def user_presses(self, user_id: int, data: str) -> int:
+        query = {
+            "id": f"cq{next(self._ids)}",
+            "from": _user(user_id),
+            "chat_instance": "ci",
+            "data": data,
+            "message": self._message(user_id, text="(buttons)", from_bot=True),
+        }
+        return self._push({"callback_query": query})
+
+    def buttons(self, chat_id: int) -> list[tuple[str, str]]:
+        """The inline buttons of the last message to this chat that had any."""
+        for method, params in reversed(self.calls):
+            if method == "sendMessage" and int(params["chat_id"]) == chat_id:
+                markup = params.get("reply_markup")
+                if markup:
+                    rows = json.loads(markup) if isinstance(markup, str) else markup
+                    return [
+                        (b["text"], b["callback_data"])
+                        for row in rows["inline_keyboard"]
+                        for b in row
+                    ]
+        return []
+
+    def _message(self, user_id: int, *, from_bot: bool = False, **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": f"U{user_id}"},
+            "from": BOT if from_bot else _user(user_id),
+            **content,
+        }
+
+    def _push(self, update: dict[str, Any]) -> int:
+        with self._ready:
+            update["update_id"] = next(self._ids)
+            self.updates.append(update)
+            self._ready.notify_all()
+        return update["update_id"]
+
+    # -- what the bot calls --------------------------------------------------------------------
+    def call(self, method: str, params: dict[str, Any]) -> tuple[int, Any]:
+        self.calls.append((method, params))
+        if method in self.fail_methods:
+            return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+        if method == "getUpdates":
+            return 200, {"ok": True, "result": self._get_updates(params)}
+        if method == "sendMessage":
+            return self._send(params)
+        if method == "deleteMessage":
+            self.deleted.append((int(params["chat_id"]), int(params["message_id"])))
+        if method == "getFile":
+            path, content = self.files[params["file_id"]]
+            return 200, {
+                "ok": True,
+                "result": {
+                    "file_id": params["file_id"],
+                    "file_unique_id": params["file_id"],
+                    "file_size": len(content),
+                    "file_path": path,
+                },
+            }
+        if method == "getMe":
+            return 200, {"ok": True, "result": BOT}
+        if method == "editMessageText":
+            return 200, {
+                "ok": True,
+                "result": self._message(int(params["chat_id"]), from_bot=True, text=params["text"]),
+            }
+        return 200, {"ok": True, "result": True}
+
+    def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 2.0)
+        with self._ready:
+            while True:
+                ready = [u for u in self.updates if u["update_id"] >= offset]
+                if ready or time.monotonic() >= deadline:
+                    return ready
+                self._ready.wait(deadline - time.monotonic())
+
+    def _send(self, params: dict[str, Any]) -> tuple[int, Any]:
+        chat_id, text = int(params["chat_id"]), str(params["text"])
+        if chat_id in self.blocked:
+            return 403, {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user",
+            }
+        if self.rate_limited > 0:
+            self.rate_limited -= 1
+            return 429, {
+                "ok": False,
+                "error_code": 429,
+                "parameters": {"retry_after": 1},
+                "description": "Too Many Requests: retry after 1",
+            }
+        found = problems(text) if params.get("parse_mode") == "HTML" else []
+        if found or not 1 <= len(text.encode("utf-16-le")) // 2 <= 4096:
+            return 400, {
+                "ok": False,
+                "error_code": 400,
+                "description": f"Bad Request: can't parse entities: {found}",
+            }
+        self.inbox.setdefault(chat_id, []).append(text)
+        return 200, {"ok": True, "result": self._message(chat_id, from_bot=True, text=text)}
+
+
+def _user(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"}
+
+
+@contextmanager
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """Run a FakeTelegram on 127.0.0.1; its `root` is the TELEGRAM_API_BASE_URL."""
+    state = FakeTelegram()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            method = urlsplit(self.path).path.rsplit("/", 1)[-1]
+            length = int(self.headers.get("Content-Length", "0"))
+            raw = self.rfile.read(length).decode() if length else ""
+            kind = self.headers.get("Content-Type", "")
+            params = json.loads(raw) if "json" in kind and raw else dict(parse_qsl(raw))
+            status, body = state.call(method, params)
+            self._reply(status, json.dumps(body).encode(), "application/json")
+
+        def do_GET(self) -> None:  # file downloads: /file/bot<token>/<path>
+            path = unquote(urlsplit(self.path).path).split(f"/file/bot{TOKEN}/", 1)[-1]
+            content = next((c for p, c in state.files.values() if p == path), None)
+            if content is None:
+                self._reply(404, b"not found", "text/plain")
+            else:
+                self._reply(200, content, "application/octet-stream")
+
+        def _reply(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with serve(Handler) as root:
+        state.root = root
+        yield state

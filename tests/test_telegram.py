@@ -1,0 +1,167 @@
+"""End to end: the real python-telegram-bot Application against a fake Bot API server on
+loopback, with the real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+
+import pytest
+from sqlmodel import func, select
+
+from bot.container import Services, open_services
+from bot.telegram.application import build_application, start, stop
+from digests import admin
+from digests.ingest.core import ingest
+from digests.members import get_subscriber
+from digests.models import Publication
+from digests.settings import Settings
+from tests.conftest import EXAMPLES
+from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
+
+ADMIN, ALICE, BOB = 1000, 2001, 2002
+SEED_TITLE = "2.10科技大爆发，字节模型解读，CPO更新"
+
+
+async def until(check: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait for the bot (running concurrently) to have done something."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the bot did not do it in time")
+        await asyncio.sleep(0.02)
+
+
+def said(fake: FakeTelegram, chat: int, text: str) -> Callable[[], bool]:
+    return lambda: any(text in message for message in fake.inbox.get(chat, []))
+
+
+@pytest.fixture
+async def running(database_url: str) -> AsyncIterator[tuple[FakeTelegram, Services]]:
+    """Samples ingested, February's password set, the bot polling the fake server."""
+    with fake_telegram() as fake:
+        fake.fail_methods = {"setMyCommands"}  # cosmetic: must not stop the bot
+        settings = Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
+                            telegram_bot_token=TOKEN, telegram_admin_ids=[ADMIN],
+                            telegram_api_base_url=fake.root, telegram_rate_limit=1000)  # fmt: skip
+        async with open_services(settings) as services:
+            [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
+            await admin.add_password(services.admin_context(), "ld2602", date(2026, 2, 1),
+                                     date(2026, 2, 28), "2026-02")  # fmt: skip
+            app = build_application(services, polling=True)
+            await start(app, polling=True, poll_timeout=1)
+            try:
+                yield fake, services
+            finally:
+                await stop(app)
+
+
+async def test_start_wrong_then_right_password_then_latest(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """The password message is deleted; /latest shows the digest only after unlocking."""
+    fake, _ = running
+    fake.user_says(ADMIN, "/publish 2-10-zhui-zong")
+    await until(said(fake, ADMIN, "已发布"))
+    fake.user_says(ALICE, "/start")
+    await until(said(fake, ALICE, "欢迎订阅"))
+    fake.user_says(ALICE, "/latest")
+    await until(said(fake, ALICE, "是会员文章"))
+    wrong = fake.user_says(ALICE, "ld2601")
+    await until(said(fake, ALICE, "密码不正确"))
+    fake.user_says(ALICE, "ld2602")
+    await until(said(fake, ALICE, "解锁成功"))
+    assert any(chat == ALICE for chat, _ in fake.deleted) and wrong
+    fake.user_says(ALICE, "/latest")
+    await until(said(fake, ALICE, f"<b>{SEED_TITLE}</b>"))
+    assert [m for m, _ in fake.calls].count("setMyCommands") == 1  # failed (500), bot went on
+
+
+async def test_lockout_after_five_failures(running: tuple[FakeTelegram, Services]) -> None:
+    """Five wrong /unlock within 15 minutes: even the right password is refused for now."""
+    fake, _ = running
+    for attempt in range(1, 6):
+        fake.user_says(BOB, f"/unlock wrong{attempt}")
+        await until(lambda n=attempt: len(fake.inbox.get(BOB, [])) == n)  # type: ignore[misc]
+    fake.user_says(BOB, "/unlock ld2602")
+    await until(said(fake, BOB, "错误次数过多"))
+    assert not said(fake, BOB, "解锁成功")()
+
+
+async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """.md upload → preview with 发布/重新生成/丢弃 → 发布 → unlocked reader gets it once,
+    the locked reader does not."""
+    fake, _ = running
+    for user in (ALICE, BOB):
+        fake.user_says(user, "/start")
+        await until(said(fake, user, "欢迎订阅"))
+    fake.user_says(ALICE, "ld2602")
+    await until(said(fake, ALICE, "解锁成功"))
+    post = ("---\ntitle: 盘后速递\ndate: 2026-02-13 15:30:00\npassword: ld2602\n---\n\n"
+            "## 通信\n\n- 龙头天孚通信，小弟腾景科技\n\n美国CPI周五公布。\n").encode()  # fmt: skip
+    fake.user_sends_file(ADMIN, "pan-hou.md", post, caption="/post")
+    await until(lambda: bool(fake.buttons(ADMIN)))
+    assert [label for label, _ in fake.buttons(ADMIN)] == ["发布", "重新生成", "丢弃"]
+    assert said(fake, ADMIN, "预览《盘后速递》（会员）")()
+    fake.user_presses(ADMIN, fake.buttons(ADMIN)[0][1])
+    await until(said(fake, ALICE, "盘后速递"))
+    await asyncio.sleep(0.3)  # let any duplicate show itself
+    assert sum("盘后速递" in m for m in fake.inbox[ALICE]) == 1
+    assert not said(fake, BOB, "盘后速递")()
+
+
+async def test_non_admin_publish_is_refused(running: tuple[FakeTelegram, Services]) -> None:
+    """A subscriber's /publish gets a refusal and publishes nothing."""
+    fake, services = running
+    fake.user_says(BOB, "/publish 2-10-zhui-zong")
+    await until(said(fake, BOB, "仅限管理员"))
+    async with services.member_context().sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(Publication))).one() == 0
+
+
+async def test_blocked_user_is_marked_gone_and_gets_nothing_more(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """403 from Telegram → subscriber gone; the next publication is not even attempted."""
+    fake, services = running
+    fake.user_says(BOB, "/start")
+    await until(said(fake, BOB, "欢迎订阅"))
+    fake.blocked.add(BOB)
+    fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year")
+    await until(said(fake, ADMIN, "已发布"))
+
+    async def status() -> str:
+        async with services.member_context().sessions() as session:
+            found = await get_subscriber(session, channel="telegram", external_id=str(BOB))
+            return found.status if found else ""
+
+    for _ in range(200):
+        if await status() == "gone":
+            break
+        await asyncio.sleep(0.02)
+    assert await status() == "gone"
+    attempts = sum(1 for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == BOB)
+    fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year")
+    await until(lambda: sum("已发布" in m for m in fake.inbox[ADMIN]) == 2)
+    await asyncio.sleep(0.3)
+    after = sum(1 for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == BOB)
+    assert after == attempts
+
+
+async def test_rate_limited_send_is_retried_not_lost(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """A 429 with retry_after: the message waits and is sent once."""
+    fake, _ = running
+    fake.user_says(ALICE, "/start")
+    await until(said(fake, ALICE, "欢迎订阅"))
+    fake.rate_limited = 1  # the next sendMessage, whichever it is, answers 429
+    fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year")
+    await until(said(fake, ADMIN, "已发布"))
+    await until(said(fake, ALICE, "节后第一篇"), within=15)
+    assert fake.rate_limited == 0
+    await asyncio.sleep(0.2)
+    assert sum("节后第一篇" in m for m in fake.inbox[ALICE]) == 1
