@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import uvicorn
 from pydantic import ValidationError
 
+from bot.app import build_app
 from bot.console import ADMIN_HELP, ConsoleChannel, handle, show
 from bot.container import Services, open_services
 from bot.demo import run_demo
@@ -251,13 +253,22 @@ def chat(
 
 @app.command()
 def run(ctx: typer.Context) -> None:
-    """Run the bot. For now it prints what is configured; channels come with later issues."""
+    """Run the bot: the web server (/healthz, webhooks) and every configured channel."""
     settings: Settings = ctx.obj
-    shown = settings.model_dump(exclude={"feed_passwords"})
-    shown["feed_passwords"] = f"{len(settings.feed_passwords)} configured"
-    for key, value in shown.items():
-        typer.echo(f"{key.upper()}={value}")
-    typer.echo("no channel is configured yet (Telegram and WeChat arrive in later releases)")
+    telegram = "on" if settings.telegram_bot_token else "off"
+    llm = settings.digest_model if settings.llm_configured else "extractive"
+    typer.echo(
+        f"digestbot on http://{settings.web_host}:{settings.web_port} "
+        f"(telegram: {telegram}; LLM: {llm})"
+    )
+    config = uvicorn.Config(
+        build_app(settings),
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level="info",
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
 
 
 def main() -> None:

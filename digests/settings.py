@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///data/digestbot.db"
@@ -60,9 +60,9 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8080"
 
-    _split = field_validator(
-        "feed_urls", "feed_passwords", "telegram_admin_ids", mode="before"
-    )(_split_commas)
+    _split = field_validator("feed_urls", "feed_passwords", "telegram_admin_ids", mode="before")(
+        _split_commas
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> Settings:
+        if self.telegram_webhook_url and self.telegram_webhook_secret is None:
+            raise ValueError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

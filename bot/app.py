@@ -1,0 +1,49 @@
+"""The Starlette app: one lifespan opens and closes the database, HTTP and LLM clients and the
+Telegram application; routes are in web.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from bot import web
+from bot.container import open_services
+from bot.telegram.application import build_application, start, stop
+from digests.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings) -> Starlette:
+    """The web app for `digestbot run` (and tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            app.state.telegram, app.state.telegram_mode = None, "off"
+            if settings.telegram_bot_token is not None:
+                webhook = settings.telegram_webhook_url
+                telegram = build_application(services, polling=not webhook)
+                await start(telegram, polling=not webhook)
+                if webhook and settings.telegram_webhook_secret is not None:
+                    secret = settings.telegram_webhook_secret.get_secret_value()
+                    await telegram.bot.set_webhook(webhook, secret_token=secret)
+                app.state.telegram = telegram
+                app.state.telegram_mode = "webhook" if webhook else "polling"
+            log.info("telegram: %s", app.state.telegram_mode)
+            try:
+                yield
+            finally:
+                if app.state.telegram is not None:
+                    await stop(app.state.telegram)
+
+    routes = [
+        Route("/healthz", web.healthz),
+        Route("/telegram", web.telegram_webhook, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
