@@ -16,6 +16,8 @@ RUN uv sync --frozen --no-dev
 RUN useradd --create-home --uid 10001 digestbot && mkdir -p /app/data && chown digestbot /app/data
 USER digestbot
 ENV PATH=/app/.venv/bin:$PATH
+ENV WEB_HOST=0.0.0.0
+EXPOSE 8080
 VOLUME ["/app/data"]
 
 CMD ["sh", "-c", "digestbot db upgrade && exec digestbot run"]

@@ -15,8 +15,17 @@ from typing import Literal, Protocol
 from sqlalchemy import func, insert
 from sqlmodel import col, select
 
+from digests.expiry import notice_text
 from digests.members import MemberContext, Reply, is_entitled, view
-from digests.models import Delivery, Post, Publication, StoredDigest, Subscriber, utcnow
+from digests.models import (
+    AccessGrant,
+    Delivery,
+    Post,
+    Publication,
+    StoredDigest,
+    Subscriber,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
@@ -111,6 +120,10 @@ async def _send_one(ctx: MemberContext, channel: Channel, delivery: Delivery,
                     reply = Reply(digest=shown)
         elif subscriber is not None and subscriber.status == "active":
             text = broadcasts.get(delivery.ref)
+            if delivery.kind == "notice":
+                _, grant_id, days = delivery.ref.split(":")
+                grant = await session.get(AccessGrant, int(grant_id))
+                text = notice_text(ctx, grant, int(days)) if grant is not None else None
             reply = Reply(text) if text else None
     if subscriber is None or reply is None:
         await _finish(ctx, delivery, "skipped", "not entitled at send time")

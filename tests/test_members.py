@@ -4,7 +4,7 @@ and PostgreSQL: unlock, lockout, publish to the entitled only, once; gone subscr
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -13,6 +13,7 @@ from digests import admin, members
 from digests.admin import AdminContext
 from digests.delivery import SendResult, send_queued
 from digests.digesting import DigestContext
+from digests.expiry import queue_expiry_notices
 from digests.ingest.core import IngestContext, ingest
 from digests.members import MemberContext, Reply
 from digests.models import Subscriber, utcnow
@@ -23,8 +24,9 @@ from tests.conftest import EXAMPLES, SHANGHAI
 async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
     """Sample posts stored, February's password set, no LLM (extractive digests)."""
     [_ async for _ in ingest([str(EXAMPLES)], ctx)]
-    context = AdminContext(MemberContext(ctx.sessions, SHANGHAI),
-                           DigestContext(ctx.sessions, llm=None), ctx)  # fmt: skip
+    context = AdminContext(
+        MemberContext(ctx.sessions, SHANGHAI), DigestContext(ctx.sessions, llm=None), ctx
+    )
     await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
     yield context
 
@@ -130,3 +132,34 @@ async def test_admin_posts_text_previews_and_publishes(actx: AdminContext) -> No
     stats = await handle(actx, alice, "/stats", is_admin=True)
     assert "投递" in stats.text and "LLM" in stats.text
     assert "2026-02" in (await handle(actx, alice, "/passwords", is_admin=True)).text
+
+
+async def test_expiry_notices_three_days_one_day_and_ended_once_each(actx: AdminContext) -> None:
+    """With a fixed clock: 3-day and 1-day reminders and one 'ended' notice, each once; a
+    reader who already holds the next period gets none."""
+    alice, bob = [await reader(actx, n) for n in ("alice", "bob")]
+    await admin.add_password(actx, "ld2603", date(2026, 3, 1), date(2026, 3, 31), "2026-03")
+    for who in (alice, bob):
+        await members.unlock(actx.members, who, "ld2602", now=utcnow())
+    await members.unlock(actx.members, bob, "ld2603", now=utcnow())
+
+    def at(day: int, hour: int, month: int = 2) -> datetime:
+        return datetime(2026, month, day, hour, tzinfo=SHANGHAI)
+
+    queued = [
+        await queue_expiry_notices(actx.members, now=moment)
+        for moment in (
+            at(25, 12),
+            at(26, 12),
+            at(26, 13),
+            at(28, 8),
+            at(1, 9, month=3),
+            at(2, 9, month=3),
+        )
+    ]
+    assert queued == [0, 1, 0, 1, 1, 0]
+    channel = ConsoleChannel()
+    await send_queued(actx.members, {"console": channel})
+    notices = channel.inbox["alice"]
+    assert len(notices) == 3 and "bob" not in channel.inbox
+    assert "3 天内结束" in notices[0] and "1 天内结束" in notices[1] and "已结束" in notices[2]
