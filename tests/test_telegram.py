@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import func, select
 
 from bot.container import Services, open_services
@@ -17,7 +18,7 @@ from digests.ingest.core import ingest
 from digests.members import get_subscriber
 from digests.models import Publication
 from digests.settings import Settings
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, FIXTURES, Blog, Route
 from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
 
 ADMIN, ALICE, BOB = 1000, 2001, 2002
@@ -165,3 +166,42 @@ async def test_rate_limited_send_is_retried_not_lost(
     assert fake.rate_limited == 0
     await asyncio.sleep(0.2)
     assert sum("节后第一篇" in m for m in fake.inbox[ALICE]) == 1
+
+
+async def test_admin_passwords_subscribers_and_confirmed_broadcast(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """/password_add is deleted from the chat and never echoed; /broadcast needs the confirm
+    button and reaches every active subscriber once."""
+    fake, _ = running
+    fake.user_says(ALICE, "/start")
+    await until(said(fake, ALICE, "欢迎订阅"))
+    fake.user_says(ADMIN, "/password_add ld2603 2026-03-01 2026-03-31")
+    await until(said(fake, ADMIN, "已添加会员期 2026-03"))
+    assert any(chat == ADMIN for chat, _ in fake.deleted)
+    fake.user_says(ADMIN, "/passwords")
+    await until(said(fake, ADMIN, "2026-03："))
+    assert not any("ld2603" in m for m in fake.inbox[ADMIN])
+    fake.user_says(ADMIN, "/subscribers")
+    await until(said(fake, ADMIN, "活跃 1"))
+    fake.user_says(ADMIN, "/broadcast 今晚八点直播")
+    await until(lambda: bool(fake.buttons(ADMIN)))
+    assert not said(fake, ALICE, "今晚八点直播")()
+    fake.user_presses(ADMIN, fake.buttons(ADMIN)[0][1])
+    await until(said(fake, ALICE, "今晚八点直播"))
+    fake.user_presses(ADMIN, fake.buttons(ADMIN)[0][1])  # a second press sends nothing
+    await until(said(fake, ADMIN, "已经发送过"))
+    assert sum("今晚八点直播" in m for m in fake.inbox[ALICE]) == 1
+
+
+async def test_admin_posts_a_url_and_gets_a_preview(
+    running: tuple[FakeTelegram, Services], blog: Blog
+) -> None:
+    """/post URL fetches the page (here an encrypted Hexo page), decrypts it and previews it."""
+    fake, services = running
+    page = (FIXTURES / "hexo" / "v3" / "cpo-update.html").read_bytes()
+    blog.routes["/cpo-update/"] = Route(body=page, headers={"Content-Type": "text/html"})
+    services.settings.feed_passwords = [SecretStr("ld2602")]
+    fake.user_says(ADMIN, f"/post {blog.url('/cpo-update/')}")
+    await until(lambda: bool(fake.buttons(ADMIN)))
+    assert said(fake, ADMIN, "预览《CPO更新与节前风险》（会员）")()
