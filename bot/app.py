@@ -9,10 +9,15 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.routing import Route
+from telegram.ext import Application
 
 from bot import web
 from bot.container import open_services
+from bot.scheduler import Notify, build_scheduler
 from bot.telegram.application import build_application, start, stop
+from bot.telegram.sender import Pacer, TelegramChannel, send_reply
+from digests.delivery import Channel
+from digests.members import Reply
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,9 +41,13 @@ def build_app(settings: Settings) -> Starlette:
                 app.state.telegram = telegram
                 app.state.telegram_mode = "webhook" if webhook else "polling"
             log.info("telegram: %s", app.state.telegram_mode)
+            notify, channels = _telegram_outlets(app.state.telegram, settings)
+            scheduler = build_scheduler(services, notify, channels)
+            scheduler.start()
             try:
                 yield
             finally:
+                scheduler.shutdown(wait=False)
                 if app.state.telegram is not None:
                     await stop(app.state.telegram)
 
@@ -47,3 +56,23 @@ def build_app(settings: Settings) -> Starlette:
         Route("/telegram", web.telegram_webhook, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _telegram_outlets(
+    telegram: Application | None,  # type: ignore[type-arg]
+    settings: Settings,
+) -> tuple[Notify, dict[str, Channel]]:
+    """How jobs reach admins and subscribers: through Telegram when it runs, else the log."""
+    if telegram is None:
+
+        async def log_only(reply: Reply) -> None:
+            log.info("admin notice (no channel to send it): %s", reply.text)
+
+        return log_only, {}
+    pacer = telegram.bot_data.setdefault("pacer", Pacer(settings.telegram_rate_limit))
+
+    async def to_admins(reply: Reply) -> None:
+        for admin_id in settings.telegram_admin_ids:
+            await send_reply(telegram.bot, admin_id, reply, pacer)
+
+    return to_admins, {"telegram": TelegramChannel(telegram.bot, pacer)}
