@@ -22,6 +22,7 @@ from telegram.ext import (
 )
 
 from bot.container import Services
+from bot.telegram import admin_handlers as a
 from bot.telegram import handlers as h
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,14 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("status", h.on_status))
     app.add_handler(CommandHandler("settings", h.on_settings))
     app.add_handler(CommandHandler("stop", h.on_stop))
-    app.add_handler(CommandHandler("post", h.on_post))  # admin-only: the gate checks
-    app.add_handler(CommandHandler("publish", h.on_publish))
+    app.add_handler(CommandHandler("post", a.on_post))  # admin-only: the gate checks
+    app.add_handler(CommandHandler("publish", a.on_publish))
     app.add_handler(
-        CommandHandler(sorted(h.ADMIN_COMMANDS - {"post", "publish"}), h.on_admin_command)
+        CommandHandler(sorted(h.ADMIN_COMMANDS - {"post", "publish"}), a.on_admin_command)
     )
-    app.add_handler(MessageHandler(filters.Document.ALL, h.on_document))
+    app.add_handler(MessageHandler(filters.Document.ALL, a.on_document))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
-    app.add_handler(CallbackQueryHandler(h.on_button))
+    app.add_handler(CallbackQueryHandler(a.on_button))
     return app
 
 

@@ -1,0 +1,175 @@
+"""Admin handlers (the gate in handlers.py has refused everyone else) and inline buttons."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import date
+
+from telegram import Update
+
+from bot.telegram.context import Context, answer, is_admin, services, subscriber
+from bot.telegram.sender import Pacer, TelegramChannel
+from digests import admin, members
+from digests.delivery import queue_broadcast, send_queued
+from digests.errors import DigestbotError
+from digests.ingest.core import ingest
+from digests.ingest.hexo import MAX_POST_BYTES
+from digests.members import Reply
+
+log = logging.getLogger(__name__)
+
+
+async def post_text(update: Update, context: Context, text: str, *, name: str) -> None:
+    actx = services(context).admin_context()
+    try:
+        reply = await admin.post_and_preview(actx, admin.admin_draft(text, ctx=actx, name=name))
+    except DigestbotError as exc:
+        reply = Reply(f"没有保存：{exc}")
+    await answer(update, context, reply)
+
+
+async def on_post(update: Update, context: Context) -> None:
+    """/post TEXT or /post URL (admins)."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    body = message.text.partition(" ")[2].strip()
+    if re.fullmatch(r"https?://\S+", body):
+        s = services(context)
+        outcomes = [o async for o in ingest([body], s.ingest_context())]
+        failed = next((o for o in outcomes if o.failed), None)
+        if failed is not None or not outcomes:
+            reason = failed.detail if failed else "nothing found"
+            await answer(update, context, Reply(f"没有保存：{reason}"))
+            return
+        await answer(update, context, await admin.preview(s.admin_context(), outcomes[-1].slug))
+    elif body:
+        await post_text(update, context, body, name="")
+    else:
+        await answer(update, context, Reply("用法：/post 文本，或 /post 网址，或直接发送 .md 文件"))
+
+
+async def on_document(update: Update, context: Context) -> None:
+    """An admin's .md file (caption /post or none) becomes a post with a preview."""
+    message = update.effective_message
+    assert message is not None and message.document is not None
+    document = message.document
+    if not is_admin(update, context):
+        await answer(update, context, Reply(members.HELP))
+        return
+    if not (document.file_name or "").lower().endswith((".md", ".markdown")):
+        await answer(update, context, Reply("只接受 .md 文件。"))
+        return
+    if (document.file_size or 0) > MAX_POST_BYTES:
+        await answer(update, context, Reply("文件超过 2 MB，未保存。"))
+        return
+    data = await (await document.get_file()).download_as_bytearray()
+    try:
+        text = bytes(data).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = bytes(data).decode("gb18030", errors="replace")
+    await post_text(update, context, text, name=document.file_name or "")
+
+
+async def on_publish(update: Update, context: Context) -> None:
+    slug = " ".join(context.args or []).strip()
+    if not slug:
+        await answer(update, context, Reply("用法：/publish SLUG"))
+        return
+    await publish_and_send(update, context, slug)
+
+
+async def publish_and_send(update: Update, context: Context, slug: str) -> None:
+    user = update.effective_user
+    by = f"telegram:{user.id}" if user else "telegram"
+    await answer(
+        update, context, await admin.publish_post(services(context).admin_context(), slug, by=by)
+    )
+    context.application.create_task(send_now(context), name=f"send {slug}")
+
+
+async def send_now(context: Context, broadcasts: dict[str, str] | None = None) -> None:
+    """Send what is queued for Telegram, paced (the delivery engine will own this loop)."""
+    s = services(context)
+    pacer: Pacer = context.application.bot_data.setdefault(
+        "pacer", Pacer(s.settings.telegram_rate_limit)
+    )
+    channel = TelegramChannel(context.bot, pacer)
+    counts = await send_queued(s.member_context(), {channel.name: channel}, broadcasts=broadcasts)
+    log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
+
+
+async def on_admin_command(update: Update, context: Context) -> None:
+    """/passwords, /password_add, /password_remove, /subscribers, /stats, /broadcast."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    command = message.text.split()[0][1:].split("@")[0].lower()
+    args = context.args or []
+    actx = services(context).admin_context()
+    try:
+        if command == "passwords":
+            reply = await admin.list_passwords(actx)
+        elif command == "password_add":
+            if len(args) < 3:
+                raise ValueError("用法：/password_add 密码 YYYY-MM-DD YYYY-MM-DD [标签]")
+            first, last = date.fromisoformat(args[1]), date.fromisoformat(args[2])
+            reply = await admin.add_password(actx, args[0], first, last, " ".join(args[3:]))
+            reply.delete_incoming = True
+        elif command == "password_remove":
+            reply = await admin.remove_password(actx, " ".join(args))
+        elif command == "subscribers":
+            reply = await admin.subscriber_counts(actx)
+        elif command == "stats":
+            reply = await admin.stats(actx)
+        else:  # broadcast: confirm first
+            text = message.text.partition(" ")[2].strip()
+            if not text:
+                raise ValueError("用法：/broadcast 文本")
+            ref = uuid.uuid4().hex[:12]
+            context.application.bot_data.setdefault("broadcasts", {})[ref] = text
+            reply = Reply(
+                f"将发给所有活跃订阅者：\n\n{text}", choices=[("确认发送", f"bcast:{ref}")]
+            )
+    except (ValueError, DigestbotError) as exc:
+        reply = Reply(str(exc))
+    await answer(update, context, reply)
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """Inline buttons: open:ID, set:…, and the admin's publish/regen/discard/bcast."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    action, _, value = (query.data or "").partition(":")
+    s = services(context)
+    if action == "open":
+        reader = await subscriber(update, context)
+        reply = await members.open_publication(s.member_context(), reader, int(value))
+    elif action == "set":
+        reader = await subscriber(update, context)
+        await members.update_settings(
+            s.member_context(),
+            reader,
+            delivery=value if value in ("instant", "edition") else None,
+            reminders={"remind-on": True, "remind-off": False}.get(value),
+        )
+        reply = Reply("设置已更新。")
+    elif action == "publish":
+        await publish_and_send(update, context, value)
+        return
+    elif action == "regen":
+        reply = await admin.preview(s.admin_context(), value, refresh=True)
+    elif action == "discard":
+        reply = await admin.discard(s.admin_context(), value)
+    elif action == "bcast":
+        text = context.application.bot_data.get("broadcasts", {}).pop(value, None)
+        if text is None:
+            reply = Reply("这条广播已经发送过或已过期。")
+        else:
+            queued = await queue_broadcast(s.member_context(), value)
+            context.application.create_task(send_now(context, {value: text}))
+            reply = Reply(f"广播已排队：{queued} 人。")
+    else:
+        return
+    await answer(update, context, reply)

@@ -1,0 +1,56 @@
+"""What every Telegram handler needs: the services, who is an admin, the chat's subscriber,
+and how to answer."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.container import Services
+from bot.telegram.sender import send_reply
+from digests import members
+from digests.members import Reply
+from digests.models import Subscriber
+
+log = logging.getLogger(__name__)
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def services(context: Context) -> Services:
+    found: Services = context.application.bot_data["services"]
+    return found
+
+
+def is_admin(update: Update, context: Context) -> bool:
+    user = update.effective_user
+    return user is not None and user.id in services(context).settings.telegram_admin_ids
+
+
+async def subscriber(update: Update, context: Context) -> Subscriber:
+    """The chat's subscriber, registered on first contact."""
+    chat = update.effective_chat
+    assert chat is not None
+    ctx = services(context).member_context()
+    async with ctx.sessions() as session:
+        found = await members.get_subscriber(session, channel="telegram", external_id=str(chat.id))
+    if found is not None:
+        return found
+    created, _ = await members.register(
+        ctx, channel="telegram", external_id=str(chat.id), name=chat.full_name or ""
+    )
+    return created
+
+
+async def answer(update: Update, context: Context, reply: Reply) -> None:
+    """Send a reply to the chat; delete the user's message when it carried a password."""
+    chat = update.effective_chat
+    assert chat is not None
+    await send_reply(context.bot, chat.id, reply)
+    if reply.delete_incoming and update.effective_message is not None:
+        try:
+            await update.effective_message.delete()
+        except TelegramError as exc:  # too old, or no right to delete: the reply still stands
+            log.info("could not delete a password message: %s", exc)
