@@ -8,14 +8,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
 from bot.app import build_app
-from bot.console import ADMIN_HELP, ConsoleChannel, handle, show
+from bot.console import ADMIN_HELP, ConsoleChannel, handle, post_line, show
 from bot.container import Services, open_services
 from bot.demo import run_demo
 from digests import db, digesting, members, render, service
@@ -108,14 +108,8 @@ def posts(
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        typer.echo(_post_line(row))
+        typer.echo(post_line(row))
     typer.echo(f"{len(rows)} post(s)")
-
-
-def _post_line(row: dict[str, Any]) -> str:
-    lock = "[gated]" if row["gated"] else "       "
-    when = row["published_at"][:16].replace("T", " ")
-    return f"{when}  {lock}  {row['slug']}  {row['title']}"
 
 
 class Format(StrEnum):

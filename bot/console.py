@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from digests import admin, members
 from digests.admin import AdminContext
@@ -19,6 +20,13 @@ ADMIN_HELP = (
     "管理员：/post 文本 · /publish SLUG · /passwords · /password_add 密码 开始 结束 [标签]"
     " · /password_remove 标签 · /subscribers · /stats"
 )
+
+
+def post_line(row: dict[str, Any]) -> str:
+    """One post of `digestbot posts` / the demo: local time, gated mark, slug, title."""
+    lock = "[gated]" if row["gated"] else "       "
+    when = row["published_at"][:16].replace("T", " ")
+    return f"{when}  {lock}  {row['slug']}  {row['title']}"
 
 
 def show(reply: Reply) -> str:

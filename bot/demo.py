@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from bot.console import ConsoleChannel, show
+from bot.console import ConsoleChannel, post_line, show
 from bot.container import Services
 from digests import admin, digesting, members, render, service
 from digests.delivery import send_queued
@@ -31,8 +31,7 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
     echo("\n== posts, newest first")
     rows = await service.list_posts(services.ingest_context())
     for row in rows:
-        lock = "[gated]" if row["gated"] else "       "
-        echo(f"{row['published_at'][:16].replace('T', ' ')}  {lock}  {row['slug']}  {row['title']}")
+        echo(post_line(row))
 
     dctx = services.digest_context()
     kind = f"LLM {services.settings.digest_model}" if services.llm else "extractive, no LLM"

@@ -48,6 +48,14 @@ def _ts(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+def _owner(table: str, *, index: bool = True) -> Any:
+    """A required reference to `table`.id, deleted with its row."""
+    column = Column(
+        Integer, ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False, index=index
+    )
+    return Field(sa_column=column)
+
+
 def _json_list() -> Any:
     return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
@@ -89,11 +97,7 @@ class PostRevision(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("post_id", "revision"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    post_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("post.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    post_id: int = _owner("post")
     revision: int
     title: str = Field(sa_type=Text)
     body_markdown: str = Field(sa_type=Text)
@@ -117,11 +121,7 @@ class StoredDigest(SQLModel, table=True):
     __tablename__ = "digest"
 
     id: int | None = Field(default=None, primary_key=True)
-    post_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("post.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    post_id: int = _owner("post")
     revision: int
     cache_key: str = Field(unique=True, max_length=64)
     status: str = Field(max_length=16, index=True)  # ready | needs_review | pending
@@ -175,11 +175,7 @@ class AccessGrant(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("subscriber_id", "label"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    subscriber_id: int = _owner("subscriber")
     label: str = Field(max_length=64)
     starts_at: datetime = _ts()
     ends_at: datetime = _ts(index=True)
@@ -192,11 +188,7 @@ class UnlockAttempt(SQLModel, table=True):
     __tablename__ = "unlock_attempt"
 
     id: int | None = Field(default=None, primary_key=True)
-    subscriber_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    subscriber_id: int = _owner("subscriber")
     at: datetime = _ts(default_factory=utcnow)
     success: bool = False
 
@@ -204,12 +196,8 @@ class UnlockAttempt(SQLModel, table=True):
 # A digest published to subscribers (by an admin or automatically).
 class Publication(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    post_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("post.id", ondelete="CASCADE"), nullable=False)
-    )
-    digest_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("digest.id", ondelete="CASCADE"), nullable=False)
-    )
+    post_id: int = _owner("post", index=False)
+    digest_id: int = _owner("digest", index=False)
     published_at: datetime = _ts(default_factory=utcnow, index=True)
     published_by: str = Field(default="", max_length=64)
 
@@ -223,11 +211,7 @@ class Delivery(SQLModel, table=True):
     kind: str = Field(max_length=16)  # digest | broadcast | notice
     ref: str = Field(max_length=64)  # publication id, broadcast id…
     channel: str = Field(max_length=16)
-    subscriber_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("subscriber.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    subscriber_id: int = _owner("subscriber")
     status: str = Field(default="queued", max_length=16, index=True)  # queued|sent|failed|skipped
     attempts: int = 0
     last_error: str = Field(default="", sa_type=Text)

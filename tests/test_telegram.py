@@ -38,6 +38,13 @@ def said(fake: FakeTelegram, chat: int, text: str) -> Callable[[], bool]:
     return lambda: any(text in message for message in fake.inbox.get(chat, []))
 
 
+async def subscribe(fake: FakeTelegram, *users: int) -> None:
+    """Each user sends /start and gets the welcome."""
+    for user in users:
+        fake.user_says(user, "/start")
+        await until(said(fake, user, "欢迎订阅"))
+
+
 @pytest.fixture
 async def running(database_url: str) -> AsyncIterator[tuple[FakeTelegram, Services]]:
     """Samples ingested, February's password set, the bot polling the fake server."""
@@ -65,8 +72,7 @@ async def test_start_wrong_then_right_password_then_latest(
     fake, _ = running
     fake.user_says(ADMIN, "/publish 2-10-zhui-zong")
     await until(said(fake, ADMIN, "已发布"))
-    fake.user_says(ALICE, "/start")
-    await until(said(fake, ALICE, "欢迎订阅"))
+    await subscribe(fake, ALICE)
     fake.user_says(ALICE, "/latest")
     await until(said(fake, ALICE, "是会员文章"))
     wrong = fake.user_says(ALICE, "ld2601")
@@ -96,9 +102,7 @@ async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
     """.md upload → preview with 发布/重新生成/丢弃 → 发布 → unlocked reader gets it once,
     the locked reader does not."""
     fake, _ = running
-    for user in (ALICE, BOB):
-        fake.user_says(user, "/start")
-        await until(said(fake, user, "欢迎订阅"))
+    await subscribe(fake, ALICE, BOB)
     fake.user_says(ALICE, "ld2602")
     await until(said(fake, ALICE, "解锁成功"))
     post = ("---\ntitle: 盘后速递\ndate: 2026-02-13 15:30:00\npassword: ld2602\n---\n\n"
@@ -128,8 +132,7 @@ async def test_blocked_user_is_marked_gone_and_gets_nothing_more(
 ) -> None:
     """403 from Telegram → subscriber gone; the next publication is not even attempted."""
     fake, services = running
-    fake.user_says(BOB, "/start")
-    await until(said(fake, BOB, "欢迎订阅"))
+    await subscribe(fake, BOB)
     fake.blocked.add(BOB)
     fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year")
     await until(said(fake, ADMIN, "已发布"))
@@ -157,8 +160,7 @@ async def test_rate_limited_send_is_retried_not_lost(
 ) -> None:
     """A 429 with retry_after: the message waits and is sent once."""
     fake, _ = running
-    fake.user_says(ALICE, "/start")
-    await until(said(fake, ALICE, "欢迎订阅"))
+    await subscribe(fake, ALICE)
     fake.rate_limited = 1  # the next sendMessage, whichever it is, answers 429
     fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year")
     await until(said(fake, ADMIN, "已发布"))
@@ -174,8 +176,7 @@ async def test_admin_passwords_subscribers_and_confirmed_broadcast(
     """/password_add is deleted from the chat and never echoed; /broadcast needs the confirm
     button and reaches every active subscriber once."""
     fake, _ = running
-    fake.user_says(ALICE, "/start")
-    await until(said(fake, ALICE, "欢迎订阅"))
+    await subscribe(fake, ALICE)
     fake.user_says(ADMIN, "/password_add ld2603 2026-03-01 2026-03-31")
     await until(said(fake, ADMIN, "已添加会员期 2026-03"))
     assert any(chat == ADMIN for chat, _ in fake.deleted)
