@@ -1,7 +1,7 @@
-"""APScheduler 3.x jobs: poll the sources, retry pending summaries, queue and send access-
-expiry notices. Each job is a plain async function of the services, so tests call them
-directly; the scheduler only decides when. (Editions and event reminders join in a later
-release.)"""
+"""APScheduler 3.x jobs: poll the sources, retry pending summaries, send what is queued, queue
+and send access-expiry notices. Each job is a plain async function of the services, so tests
+call them directly; the scheduler only decides when. (Editions and event reminders join in a
+later release.)"""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ async def retry_job(services: Services, notify: Notify) -> None:
                 await notify(await admin.preview(actx, post.slug))
 
 
+async def deliver_job(services: Services, channels: dict[str, Channel]) -> None:
+    """Send whatever is still queued (after a restart, or rows a publish's send left)."""
+    if channels:
+        counts = await send_queued(services.member_context(), channels)
+        if counts.sent or counts.failed:
+            log.info("delivery tick: %s sent, %s failed", counts.sent, counts.failed)
+
+
 async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
     """Queue the access-expiry notices that fell due and send what is queued."""
     queued = await queue_expiry_notices(services.member_context())
@@ -68,5 +76,6 @@ def build_scheduler(
             id="poll",
         )
     scheduler.add_job(retry_job, "interval", minutes=5, args=(services, notify), id="retry")
+    scheduler.add_job(deliver_job, "interval", minutes=1, args=(services, channels), id="deliver")
     scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, channels), id="expiry")
     return scheduler

@@ -12,14 +12,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from digests import access, digesting
-from digests.delivery import delivery_counts, publish
+from digests.delivery import delivery_counts, publish, queue_broadcast
 from digests.digesting import DigestContext
 from digests.errors import DigestbotError, RejectedInput
 from digests.ingest.core import IngestContext, save_draft
 from digests.ingest.draft import Draft
 from digests.ingest.hexo import parse_post
 from digests.members import DigestView, MemberContext, Reply
-from digests.models import AccessGrant, AccessPassword, Post, StoredDigest, Subscriber, utcnow
+from digests.models import (
+    AccessGrant,
+    AccessPassword,
+    Broadcast,
+    Post,
+    StoredDigest,
+    Subscriber,
+    utcnow,
+)
 from digests.summarize.schema import Digest
 
 
@@ -209,6 +217,27 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str) -> Reply:
         return Reply(f"《{post.title}》的摘要还没有生成（{stored.error}），暂不能发布。")
     _, queued = await publish(ctx.members, stored, by=by)
     return Reply(f"已发布《{post.title}》：即时推送 {queued} 人，其余订阅者在定时合集中收到。")
+
+
+async def prepare_broadcast(ctx: AdminContext, text: str, *, by: str) -> Reply:
+    """/broadcast: store the text and ask for confirmation; nothing is sent yet."""
+    if not text.strip():
+        return Reply("用法：/broadcast 文本")
+    async with ctx.members.sessions() as session, session.begin():
+        broadcast = Broadcast(text=text.strip(), created_by=by)
+        session.add(broadcast)
+    return Reply(
+        f"将发给所有活跃订阅者：\n\n{broadcast.text}",
+        choices=[("确认发送", f"bcast:{broadcast.id}")],
+    )
+
+
+async def confirm_broadcast(ctx: AdminContext, broadcast_id: int) -> Reply:
+    """确认发送: queue the broadcast once for every active subscriber."""
+    queued = await queue_broadcast(ctx.members, broadcast_id)
+    if queued is None:
+        return Reply("这条广播已经发送过或不存在。")
+    return Reply(f"广播已排队：{queued} 人。")
 
 
 async def discard(ctx: AdminContext, slug: str) -> Reply:

@@ -12,13 +12,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlmodel import col, select
 
 from digests.expiry import notice_text
 from digests.members import MemberContext, Reply, is_entitled, view
 from digests.models import (
     AccessGrant,
+    Broadcast,
     Delivery,
     Post,
     Publication,
@@ -70,45 +71,85 @@ async def publish(ctx: MemberContext, stored: StoredDigest, *, by: str) -> tuple
                 Subscriber.status == "active", Subscriber.delivery == "instant"
             )
         )
-        rows = [{"kind": "digest", "ref": str(publication.id), "channel": s.channel,
-                 "subscriber_id": s.id, "status": "queued", "created_at": utcnow()}
-                for s in readers.all() if await is_entitled(session, s, post)]  # fmt: skip
+        rows = [
+            {
+                "kind": "digest",
+                "ref": str(publication.id),
+                "channel": s.channel,
+                "subscriber_id": s.id,
+                "status": "queued",
+                "created_at": utcnow(),
+            }
+            for s in readers.all()
+            if await is_entitled(session, s, post)
+        ]
         if rows:
             await session.exec(insert(Delivery), params=rows)
     return publication, len(rows)
 
 
-async def queue_broadcast(ctx: MemberContext, ref: str) -> int:
-    """Queue a broadcast (text kept by the caller under `ref`) for every active subscriber."""
+async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
+    """Confirm a broadcast and queue it for every active subscriber; None if it was already
+    confirmed (a second press of the button sends nothing)."""
     async with ctx.sessions() as session, session.begin():
-        readers = (
-            await session.exec(select(Subscriber).where(Subscriber.status == "active"))
-        ).all()
-        rows = [{"kind": "broadcast", "ref": ref, "channel": s.channel, "subscriber_id": s.id,
-                 "status": "queued", "created_at": utcnow()} for s in readers]  # fmt: skip
+        confirmed = await session.exec(
+            update(Broadcast)
+            .where(col(Broadcast.id) == broadcast_id, col(Broadcast.confirmed_at).is_(None))
+            .values(confirmed_at=utcnow())
+        )
+        if confirmed.rowcount != 1:
+            return None
+        active = select(Subscriber).where(Subscriber.status == "active")
+        readers = (await session.exec(active)).all()
+        rows = [
+            {
+                "kind": "broadcast",
+                "ref": str(broadcast_id),
+                "channel": s.channel,
+                "subscriber_id": s.id,
+                "status": "queued",
+                "created_at": utcnow(),
+            }
+            for s in readers
+        ]
         if rows:
             await session.exec(insert(Delivery), params=rows)
     return len(rows)
 
 
-async def send_queued(
-    ctx: MemberContext, channels: dict[str, Channel], *, broadcasts: dict[str, str] | None = None
-) -> Counts:
-    """Send every queued delivery whose channel is here; entitlement is checked again first."""
+async def send_queued(ctx: MemberContext, channels: dict[str, Channel]) -> Counts:
+    """Send every queued delivery whose channel is here; entitlement is checked again first.
+    Loops may run side by side (a publish's send and the scheduler's tick): each row is claimed
+    by a conditional UPDATE first, so only one of them sends it."""
     counts = Counts()
     async with ctx.sessions() as session:
-        queued = (await session.exec(
-            select(Delivery).where(Delivery.status == "queued",
-                                   col(Delivery.channel).in_(list(channels)))
-            .order_by(col(Delivery.id))
-        )).all()  # fmt: skip
+        queued = (
+            await session.exec(
+                select(Delivery)
+                .where(Delivery.status == "queued", col(Delivery.channel).in_(list(channels)))
+                .order_by(col(Delivery.id))
+            )
+        ).all()
     for delivery in queued:
-        await _send_one(ctx, channels[delivery.channel], delivery, broadcasts or {}, counts)
+        if await _claim(ctx, delivery):
+            await _send_one(ctx, channels[delivery.channel], delivery, counts)
     return counts
 
 
-async def _send_one(ctx: MemberContext, channel: Channel, delivery: Delivery,
-                    broadcasts: dict[str, str], counts: Counts) -> None:  # fmt: skip
+async def _claim(ctx: MemberContext, delivery: Delivery) -> bool:
+    """queued → sending, for exactly one caller."""
+    async with ctx.sessions() as session, session.begin():
+        claimed = await session.exec(
+            update(Delivery)
+            .where(col(Delivery.id) == delivery.id, col(Delivery.status) == "queued")
+            .values(status="sending")
+        )
+    return claimed.rowcount == 1
+
+
+async def _send_one(
+    ctx: MemberContext, channel: Channel, delivery: Delivery, counts: Counts
+) -> None:
     async with ctx.sessions() as session:
         subscriber = await session.get(Subscriber, delivery.subscriber_id)
         reply: Reply | None = None
@@ -119,8 +160,11 @@ async def _send_one(ctx: MemberContext, channel: Channel, delivery: Delivery,
                 if await is_entitled(session, subscriber, post):
                     reply = Reply(digest=shown)
         elif subscriber is not None and subscriber.status == "active":
-            text = broadcasts.get(delivery.ref)
-            if delivery.kind == "notice":
+            text = None
+            if delivery.kind == "broadcast":
+                broadcast = await session.get(Broadcast, int(delivery.ref))
+                text = broadcast.text if broadcast is not None else None
+            elif delivery.kind == "notice":
                 _, grant_id, days = delivery.ref.split(":")
                 grant = await session.get(AccessGrant, int(grant_id))
                 text = notice_text(ctx, grant, int(days)) if grant is not None else None
@@ -151,8 +195,14 @@ async def _send_one(ctx: MemberContext, channel: Channel, delivery: Delivery,
         counts.failed += 1
 
 
-async def _finish(ctx: MemberContext, delivery: Delivery, status: str, error: str, *,
-                  gone: Subscriber | None = None) -> None:  # fmt: skip
+async def _finish(
+    ctx: MemberContext,
+    delivery: Delivery,
+    status: str,
+    error: str,
+    *,
+    gone: Subscriber | None = None,
+) -> None:
     async with ctx.sessions() as session, session.begin():
         row = await session.get(Delivery, delivery.id)
         assert row is not None

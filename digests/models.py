@@ -217,3 +217,12 @@ class Delivery(SQLModel, table=True):
     last_error: str = Field(default="", sa_type=Text)
     sent_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+# An admin's broadcast text; its deliveries refer to it, so a restart loses nothing.
+class Broadcast(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_type=Text)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    confirmed_at: datetime | None = _ts(default=None)  # set once, by the 确认发送 button

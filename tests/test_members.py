@@ -3,6 +3,7 @@ and PostgreSQL: unlock, lockout, publish to the entitled only, once; gone subscr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
@@ -163,3 +164,33 @@ async def test_expiry_notices_three_days_one_day_and_ended_once_each(actx: Admin
     notices = channel.inbox["alice"]
     assert len(notices) == 3 and "bob" not in channel.inbox
     assert "3 天内结束" in notices[0] and "1 天内结束" in notices[1] and "已结束" in notices[2]
+
+
+async def test_two_send_loops_side_by_side_send_each_row_once(actx: AdminContext) -> None:
+    """A publish's send and the scheduler's tick running together: every row goes out once."""
+    for name in ("r1", "r2", "r3", "r4", "r5"):
+        await reader(actx, name)
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    channel = ConsoleChannel()
+    first, second = await asyncio.gather(
+        send_queued(actx.members, {"console": channel}),
+        send_queued(actx.members, {"console": channel}),
+    )
+    assert first.sent + second.sent == 5
+    assert all(len(inbox) == 1 for inbox in channel.inbox.values()) and len(channel.inbox) == 5
+
+
+async def test_broadcast_is_stored_confirmed_once_and_survives_a_restart(
+    actx: AdminContext,
+) -> None:
+    """The text lives in the store: rows queued before a restart are sent after it; a second
+    confirmation queues nothing."""
+    await reader(actx, "alice")
+    prepared = await admin.prepare_broadcast(actx, "今晚八点直播", by="test")
+    broadcast_id = int(prepared.choices[0][1].removeprefix("bcast:"))
+    assert "已排队：1 人" in (await admin.confirm_broadcast(actx, broadcast_id)).text
+    assert "已经发送过" in (await admin.confirm_broadcast(actx, broadcast_id)).text
+    restarted = MemberContext(actx.members.sessions, SHANGHAI)  # nothing kept in memory
+    channel = ConsoleChannel()
+    assert (await send_queued(restarted, {"console": channel})).sent == 1
+    assert channel.inbox["alice"] == ["今晚八点直播"]

@@ -92,6 +92,6 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
 
     scheduler = build_scheduler(services, notify, {})
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"poll", "retry", "expiry"}
+    assert set(jobs) == {"poll", "retry", "deliver", "expiry"}
     assert jobs["poll"].trigger.interval == timedelta(minutes=7)
     assert str(jobs["expiry"].trigger.timezone) == "Asia/Shanghai"

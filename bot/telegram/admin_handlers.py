@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from datetime import date
 
 from telegram import Update
@@ -12,7 +11,7 @@ from telegram import Update
 from bot.telegram.context import Context, answer, is_admin, services, subscriber
 from bot.telegram.sender import Pacer, TelegramChannel
 from digests import admin, members
-from digests.delivery import queue_broadcast, send_queued
+from digests.delivery import send_queued
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest
 from digests.ingest.hexo import MAX_POST_BYTES
@@ -89,14 +88,14 @@ async def publish_and_send(update: Update, context: Context, slug: str) -> None:
     context.application.create_task(send_now(context), name=f"send {slug}")
 
 
-async def send_now(context: Context, broadcasts: dict[str, str] | None = None) -> None:
+async def send_now(context: Context) -> None:
     """Send what is queued for Telegram, paced (the delivery engine will own this loop)."""
     s = services(context)
     pacer: Pacer = context.application.bot_data.setdefault(
         "pacer", Pacer(s.settings.telegram_rate_limit)
     )
     channel = TelegramChannel(context.bot, pacer)
-    counts = await send_queued(s.member_context(), {channel.name: channel}, broadcasts=broadcasts)
+    counts = await send_queued(s.member_context(), {channel.name: channel})
     log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
 
 
@@ -122,15 +121,11 @@ async def on_admin_command(update: Update, context: Context) -> None:
             reply = await admin.subscriber_counts(actx)
         elif command == "stats":
             reply = await admin.stats(actx)
-        else:  # broadcast: confirm first
-            text = message.text.partition(" ")[2].strip()
-            if not text:
-                raise ValueError("用法：/broadcast 文本")
-            ref = uuid.uuid4().hex[:12]
-            context.application.bot_data.setdefault("broadcasts", {})[ref] = text
-            reply = Reply(
-                f"将发给所有活跃订阅者：\n\n{text}", choices=[("确认发送", f"bcast:{ref}")]
-            )
+        else:  # broadcast: stored, sent only after the confirm button
+            text = message.text.partition(" ")[2]
+            user = update.effective_user
+            by = f"telegram:{user.id}" if user else "telegram"
+            reply = await admin.prepare_broadcast(actx, text, by=by)
     except (ValueError, DigestbotError) as exc:
         reply = Reply(str(exc))
     await answer(update, context, reply)
@@ -163,13 +158,8 @@ async def on_button(update: Update, context: Context) -> None:
     elif action == "discard":
         reply = await admin.discard(s.admin_context(), value)
     elif action == "bcast":
-        text = context.application.bot_data.get("broadcasts", {}).pop(value, None)
-        if text is None:
-            reply = Reply("这条广播已经发送过或已过期。")
-        else:
-            queued = await queue_broadcast(s.member_context(), value)
-            context.application.create_task(send_now(context, {value: text}))
-            reply = Reply(f"广播已排队：{queued} 人。")
+        reply = await admin.confirm_broadcast(s.admin_context(), int(value))
+        context.application.create_task(send_now(context))
     else:
         return
     await answer(update, context, reply)
