@@ -26,8 +26,9 @@ test: lint  ## lint, then the suite on SQLite and (when reachable) PostgreSQL
 	$(UV) run pytest
 
 bench: .venv/.synced
-	$(UV) run python bench/ingest.py
-	$(UV) run python bench/digest.py
+	$(UV) run python -m bench.ingest
+	$(UV) run python -m bench.digest
+	$(UV) run python -m bench.fanout
 
 clean:
 	rm -rf .venv .tools data .pytest_cache .ruff_cache .mypy_cache

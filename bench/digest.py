@@ -1,7 +1,7 @@
 """LLM calls and tokens per post: the sample posts, a 60,000-character post, and a repeat.
 
-    uv run python bench/digest.py            # against a loopback fake OpenAI-compatible server
-    OPENAI_BASE_URL=… OPENAI_API_KEY=… DIGEST_MODEL=… uv run python bench/digest.py   # a real one
+    uv run python -m bench.digest            # against a loopback fake OpenAI-compatible server
+    OPENAI_BASE_URL=… OPENAI_API_KEY=… DIGEST_MODEL=… uv run python -m bench.digest   # a real one
 
 Goal: 1 call for a post under the budget (DIGEST_CHUNK_CHARS), 0 calls on a repeat. With the
 fake server, prompt tokens are counted as characters sent (about right for Chinese text).

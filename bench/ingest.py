@@ -1,6 +1,6 @@
 """Ingest throughput: 2,000 generated posts, new then unchanged, on a fresh database.
 
-    uv run python bench/ingest.py [--posts 2000] [--postgres postgresql://postgres@127.0.0.1/test]
+    uv run python -m bench.ingest [--posts 2000] [--postgres postgresql://postgres@127.0.0.1/test]
 
 Goal (DESIGN/issue 2, this 2-core machine, SQLite): ≥ 500 new posts/s, ≥ 2,000 unchanged/s.
 """

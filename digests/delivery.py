@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Select, func, insert, literal, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests.expiry import notice_text
 from digests.members import MemberContext, Reply, is_entitled, view
@@ -25,6 +28,7 @@ from digests.models import (
     Publication,
     StoredDigest,
     Subscriber,
+    UTCDateTime,
     utcnow,
 )
 
@@ -59,33 +63,63 @@ class Counts:
 
 
 async def publish(ctx: MemberContext, stored: StoredDigest, *, by: str) -> tuple[Publication, int]:
-    """Record a publication and queue it for every active, instant, entitled subscriber."""
+    """Record a publication and queue it for every active, instant, entitled subscriber, in
+    one set-based INSERT … SELECT (entitlement evaluated by the database)."""
     async with ctx.sessions() as session, session.begin():
         post = await session.get(Post, stored.post_id)
         assert post is not None and stored.id is not None
         publication = Publication(post_id=post.id or 0, digest_id=stored.id, published_by=by)
         session.add(publication)
         await session.flush()
-        readers = await session.exec(
-            select(Subscriber).where(
-                Subscriber.status == "active", Subscriber.delivery == "instant"
-            )
-        )
-        rows = [
-            {
-                "kind": "digest",
-                "ref": str(publication.id),
-                "channel": s.channel,
-                "subscriber_id": s.id,
-                "status": "queued",
-                "created_at": utcnow(),
-            }
-            for s in readers.all()
-            if await is_entitled(session, s, post)
-        ]
-        if rows:
-            await session.exec(insert(Delivery), params=rows)
-    return publication, len(rows)
+        readers = _active().where(col(Subscriber.delivery) == "instant")
+        if post.gated:
+            readers = readers.where(_holds_grant_at(post.published_at))
+        queued = await _queue(session, "digest", str(publication.id), readers)
+    return publication, queued
+
+
+def _active() -> Select[str, int | None]:
+    """Active subscribers' (channel, id), for an INSERT … SELECT."""
+    readers = sa_select(col(Subscriber.channel), col(Subscriber.id))
+    return readers.where(col(Subscriber.status) == "active")
+
+
+def _holds_grant_at(moment: datetime) -> Any:
+    """The subscriber holds a grant whose period covers `moment` (see access.covers). An IN
+    over the covering grants, not a correlated EXISTS: PostgreSQL hashes it even before its
+    statistics know the tables (EXISTS took 24 s for 100,000 subscribers there, IN < 1 s)."""
+    covering = sa_select(col(AccessGrant.subscriber_id)).where(
+        col(AccessGrant.starts_at) <= moment, col(AccessGrant.ends_at) > moment
+    )
+    return col(Subscriber.id).in_(covering)
+
+
+async def _queue(
+    session: AsyncSession, kind: str, ref: str, readers: Select[str, int | None]
+) -> int:
+    """INSERT one queued Delivery per (channel, subscriber id) row of `readers`."""
+    rows = readers.with_only_columns(
+        literal(kind),
+        literal(ref),
+        col(Subscriber.channel),
+        col(Subscriber.id),
+        literal("queued"),
+        literal(0),
+        literal(""),
+        literal(utcnow(), UTCDateTime),
+    )
+    columns = [
+        "kind",
+        "ref",
+        "channel",
+        "subscriber_id",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+    ]
+    result = await session.exec(insert(Delivery).from_select(columns, rows))
+    return int(result.rowcount or 0)
 
 
 async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
@@ -99,22 +133,7 @@ async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
         )
         if confirmed.rowcount != 1:
             return None
-        active = select(Subscriber).where(Subscriber.status == "active")
-        readers = (await session.exec(active)).all()
-        rows = [
-            {
-                "kind": "broadcast",
-                "ref": str(broadcast_id),
-                "channel": s.channel,
-                "subscriber_id": s.id,
-                "status": "queued",
-                "created_at": utcnow(),
-            }
-            for s in readers
-        ]
-        if rows:
-            await session.exec(insert(Delivery), params=rows)
-    return len(rows)
+        return await _queue(session, "broadcast", str(broadcast_id), _active())
 
 
 async def send_queued(ctx: MemberContext, channels: dict[str, Channel]) -> Counts:
