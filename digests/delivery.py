@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Select, func, insert, literal, update
+from sqlalchemy import Select, and_, func, insert, literal, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +35,10 @@ from digests.models import (
 log = logging.getLogger(__name__)
 Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
 MAX_ATTEMPTS = 3
+# Longer than one send with its retries. A sender killed between Telegram's answer and marking
+# the row sent leaves it `sending`; after the lease it is sent again: at most one duplicate per
+# sender loop per crash, since a loop has one row in flight at a time.
+LEASE = timedelta(minutes=5)
 
 
 @dataclass
@@ -145,7 +149,7 @@ async def send_queued(ctx: MemberContext, channels: dict[str, Channel]) -> Count
         queued = (
             await session.exec(
                 select(Delivery)
-                .where(Delivery.status == "queued", col(Delivery.channel).in_(list(channels)))
+                .where(_due(utcnow()), col(Delivery.channel).in_(list(channels)))
                 .order_by(col(Delivery.id))
             )
         ).all()
@@ -155,13 +159,20 @@ async def send_queued(ctx: MemberContext, channels: dict[str, Channel]) -> Count
     return counts
 
 
+def _due(now: datetime) -> Any:
+    """Queued, or claimed by a sender whose lease ran out (it crashed mid-send)."""
+    expired = and_(col(Delivery.status) == "sending", col(Delivery.lease_until) < now)
+    return or_(col(Delivery.status) == "queued", expired)
+
+
 async def _claim(ctx: MemberContext, delivery: Delivery) -> bool:
-    """queued → sending, for exactly one caller."""
+    """Due → sending with a lease, for exactly one caller."""
+    now = utcnow()
     async with ctx.sessions() as session, session.begin():
         claimed = await session.exec(
             update(Delivery)
-            .where(col(Delivery.id) == delivery.id, col(Delivery.status) == "queued")
-            .values(status="sending")
+            .where(col(Delivery.id) == delivery.id, _due(now))
+            .values(status="sending", lease_until=now + LEASE)
         )
     return claimed.rowcount == 1
 
@@ -227,6 +238,7 @@ async def _finish(
         assert row is not None
         row.status, row.last_error, row.attempts = status, error, row.attempts + 1
         row.sent_at = utcnow() if status == "sent" else None
+        row.lease_until = None
         if gone is not None:
             stored = await session.get(Subscriber, gone.id)
             if stored is not None:  # blocked or deactivated: nothing more is sent to them

@@ -218,7 +218,9 @@ class Delivery(SQLModel, table=True):
     ref: str = Field(max_length=64)  # publication id, broadcast id…
     channel: str = Field(max_length=16)
     subscriber_id: int = _owner("subscriber")
-    status: str = Field(default="queued", max_length=16, index=True)  # queued|sent|failed|skipped
+    # queued | sending (claimed, lease_until set) | sent | failed | skipped
+    status: str = Field(default="queued", max_length=16, index=True)
+    lease_until: datetime | None = _ts(default=None)  # a crashed sender's claim expires here
     attempts: int = 0
     last_error: str = Field(default="", sa_type=Text)
     sent_at: datetime | None = _ts(default=None)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlmodel import col, select
 
 from bot.console import ConsoleChannel, handle
 from digests import admin, members
@@ -17,7 +18,7 @@ from digests.digesting import DigestContext
 from digests.expiry import queue_expiry_notices
 from digests.ingest.core import IngestContext, ingest
 from digests.members import MemberContext, Reply
-from digests.models import Subscriber, utcnow
+from digests.models import Delivery, Subscriber, utcnow
 from tests.conftest import EXAMPLES, SHANGHAI
 
 
@@ -194,3 +195,22 @@ async def test_broadcast_is_stored_confirmed_once_and_survives_a_restart(
     channel = ConsoleChannel()
     assert (await send_queued(restarted, {"console": channel})).sent == 1
     assert channel.inbox["alice"] == ["今晚八点直播"]
+
+
+async def test_a_crashed_senders_rows_are_sent_after_the_lease_and_sent_rows_never_again(
+    actx: AdminContext,
+) -> None:
+    """A row left `sending` by a killed sender goes out once its lease has run out; a row
+    still leased is left alone; a row marked sent is never sent again."""
+    for name in ("r1", "r2", "r3"):
+        await reader(actx, name)
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    async with actx.members.sessions() as session, session.begin():
+        rows = (await session.exec(select(Delivery).order_by(col(Delivery.id)))).all()
+        crashed, leased, done = rows
+        crashed.status, crashed.lease_until = "sending", utcnow() - timedelta(seconds=1)
+        leased.status, leased.lease_until = "sending", utcnow() + timedelta(minutes=5)
+        done.status = "sent"
+    channel = ConsoleChannel()
+    counts = await send_queued(actx.members, {"console": channel})
+    assert counts.sent == 1 and list(channel.inbox) == ["r1"]
