@@ -53,6 +53,7 @@ def build_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/healthz", web.healthz),
+        Route("/metrics", web.metrics),
         Route("/telegram", web.telegram_webhook, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -19,7 +19,7 @@ from bot.console import ADMIN_HELP, ConsoleChannel, handle, post_line, show
 from bot.container import Services, open_services
 from bot.demo import run_demo
 from digests import db, digesting, members, render, service
-from digests.delivery import send_queued
+from digests.delivery import publication_progress, send_queued
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest as ingest_targets
 from digests.models import Post, StoredDigest, Subscriber
@@ -187,6 +187,28 @@ def _pending_message(slug: str, row: StoredDigest, settings: Settings) -> str:
         f"summary pending for {slug}: {row.error}. Nothing is lost: it is retried after "
         f"{when} (attempt {row.attempts}); run `digestbot digest {slug}` to try now."
     )
+
+
+@app.command()
+def deliveries(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Per publication: queued, sending, sent, failed, skipped, messages/s and ETA."""
+    settings: Settings = ctx.obj
+    rows = _run(settings, lambda s: publication_progress(s.member_context()))
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        rate = f"{row['messages_per_second']}/s" if row["messages_per_second"] else "-"
+        eta = f"{row['eta_seconds']} s" if row["eta_seconds"] is not None else "-"
+        typer.echo(
+            f"#{row['publication']} {row['title'][:30]}  queued {row['queued']} "
+            f"sending {row['sending']} sent {row['sent']} failed {row['failed']} "
+            f"skipped {row['skipped']}  {rate}  ETA {eta}"
+        )
+    typer.echo(f"{len(rows)} publication(s)")
 
 
 @db_app.command("upgrade")

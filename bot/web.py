@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy import text
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from telegram import Update
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,34 @@ async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
     telegram = request.app.state.telegram_mode
     return JSONResponse({"status": "ok", "database": "ok", "telegram": telegram})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: deliveries, subscribers, posts, digests and LLM usage."""
+    services = request.app.state.services
+    lines: list[str] = []
+    for name, help_text, query in _METRICS:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        async with services.engine.connect() as conn:
+            for label, value in (await conn.execute(text(query))).all():
+                tag = f'{{status="{label}"}}' if label is not None else ""
+                lines.append(f"{name}{tag} {value}")
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+_METRICS = (
+    ("digestbot_deliveries", "Outgoing messages by status.",
+     "SELECT status, count(*) FROM delivery GROUP BY status"),
+    ("digestbot_subscribers", "Subscribers by status.",
+     "SELECT status, count(*) FROM subscriber GROUP BY status"),
+    ("digestbot_posts", "Stored posts.", "SELECT NULL, count(*) FROM post"),
+    ("digestbot_digests", "Digests by status.",
+     "SELECT status, count(*) FROM digest GROUP BY status"),
+    ("digestbot_llm_calls", "LLM calls made for digests.",
+     "SELECT NULL, coalesce(sum(llm_calls), 0) FROM digest"),
+    ("digestbot_llm_tokens", "LLM tokens used (prompt + completion).",
+     "SELECT NULL, coalesce(sum(prompt_tokens + completion_tokens), 0) FROM digest"),
+)  # fmt: skip
 
 
 async def telegram_webhook(request: Request) -> Response:

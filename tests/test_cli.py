@@ -129,3 +129,9 @@ def test_digest_with_a_failing_llm_is_pending_and_says_so(
         again = cli.invoke(app, ["digest", "2-10-zhui-zong", "-f", "json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["meta"]["mode"] == "llm"
+
+
+def test_deliveries_command(cli: CliRunner) -> None:
+    """`digestbot deliveries --json` lists publications (none yet: an empty list)."""
+    result = cli.invoke(app, ["deliveries", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output) == []

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel, handle
 from digests import admin, members
 from digests.admin import AdminContext
-from digests.delivery import SendResult, send_queued
+from digests.delivery import SendResult, publication_progress, send_queued
 from digests.digesting import DigestContext
 from digests.expiry import queue_expiry_notices
 from digests.ingest.core import IngestContext, ingest
@@ -214,3 +214,15 @@ async def test_a_crashed_senders_rows_are_sent_after_the_lease_and_sent_rows_nev
     channel = ConsoleChannel()
     counts = await send_queued(actx.members, {"console": channel})
     assert counts.sent == 1 and list(channel.inbox) == ["r1"]
+
+
+async def test_publication_progress_counts_and_rate(actx: AdminContext) -> None:
+    """`digestbot deliveries`: per publication counts by status, then nothing left to send."""
+    for name in ("r1", "r2"):
+        await reader(actx, name)
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    [before] = await publication_progress(actx.members)
+    assert (before["queued"], before["sent"], before["title"]) == (2, 0, "节后第一篇：写给新朋友")
+    await send_queued(actx.members, {"console": ConsoleChannel()})
+    [after] = await publication_progress(actx.members)
+    assert (after["queued"], after["sent"], after["eta_seconds"]) == (0, 2, 0)

@@ -39,6 +39,16 @@ def test_healthz_without_telegram(database_url: str) -> None:
     assert answer.json() == {"status": "ok", "database": "ok", "telegram": "off"}
 
 
+def test_metrics_in_prometheus_text_format(database_url: str) -> None:
+    """/metrics answers gauges with HELP and TYPE lines."""
+    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    with TestClient(build_app(settings)) as client:
+        answer = client.get("/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    assert "# TYPE digestbot_deliveries gauge" in answer.text
+    assert "digestbot_posts 0" in answer.text and "digestbot_llm_calls 0" in answer.text
+
+
 def test_webhook_refuses_a_wrong_secret_and_handles_a_right_one(database_url: str) -> None:
     """setWebhook is called with the secret; a forged call gets 403 and changes nothing; the
     real one is handled (the /start reply reaches the user)."""
