@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
 MAX_ATTEMPTS = 3
 # Longer than one send with its retries. A sender killed between Telegram's answer and marking
-# the row sent leaves it `sending`; after the lease it is sent again: at most one duplicate per
-# sender loop per crash, since a loop has one row in flight at a time.
+# the row sent leaves it `sending`; after the lease it is sent again: at most IN_FLIGHT
+# duplicates per sender loop per crash, since that is how many rows a loop has in flight.
 LEASE = timedelta(minutes=5)
+IN_FLIGHT = 16
 
 
 @dataclass
@@ -140,10 +141,14 @@ async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
         return await _queue(session, "broadcast", str(broadcast_id), _active())
 
 
-async def send_queued(ctx: MemberContext, channels: dict[str, Channel]) -> Counts:
-    """Send every queued delivery whose channel is here; entitlement is checked again first.
-    Loops may run side by side (a publish's send and the scheduler's tick): each row is claimed
-    by a conditional UPDATE first, so only one of them sends it."""
+async def send_queued(
+    ctx: MemberContext, channels: dict[str, Channel], *, in_flight: int = IN_FLIGHT
+) -> Counts:
+    """Send every due delivery whose channel is here; entitlement is checked again first.
+
+    `in_flight` workers send side by side, so network latency does not cap the rate (the
+    channel paces them). Loops may also run side by side (a publish's send and the scheduler's
+    tick): each row is claimed by a conditional UPDATE first, so only one of them sends it."""
     counts = Counts()
     async with ctx.sessions() as session:
         queued = (
@@ -153,9 +158,18 @@ async def send_queued(ctx: MemberContext, channels: dict[str, Channel]) -> Count
                 .order_by(col(Delivery.id))
             )
         ).all()
+    # One lane per worker, a subscriber always in the same lane: one reader's messages keep
+    # their order, different readers' messages go out side by side.
+    lanes: list[list[Delivery]] = [[] for _ in range(max(1, in_flight))]
     for delivery in queued:
-        if await _claim(ctx, delivery):
-            await _send_one(ctx, channels[delivery.channel], delivery, counts)
+        lanes[delivery.subscriber_id % len(lanes)].append(delivery)
+
+    async def worker(lane: list[Delivery]) -> None:
+        for delivery in lane:
+            if await _claim(ctx, delivery):
+                await _send_one(ctx, channels[delivery.channel], delivery, counts)
+
+    await asyncio.gather(*(worker(lane) for lane in lanes if lane))
     return counts
 
 
