@@ -45,6 +45,14 @@ class FakeTelegram:
     rate_limited: int = 0  # answer this many sendMessage calls with 429 first
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     fail_methods: set[str] = field(default_factory=set)  # answer 500 (cosmetic-call tests)
+    # bench/broadcast.py: answer after `latency` seconds; more than `per_second` messages in a
+    # one-second window, or more than 3 to one chat, answer 429 (and count it)
+    latency: float = 0.0
+    per_second: int = 0
+    floods: int = 0
+    _window: list[float] = field(default_factory=lambda: [0.0, 0.0])  # [second, count]
+    _chat_times: dict[int, list[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Condition = field(default_factory=threading.Condition)
 
@@ -153,8 +161,31 @@ class FakeTelegram:
                     return ready
                 self._ready.wait(deadline - time.monotonic())
 
+    def _flooded(self, chat_id: int) -> bool:
+        """Telegram's limits as the bench enforces them: per_second overall, 3 per chat/s."""
+        now = time.monotonic()
+        with self._lock:
+            if self._window[0] != int(now):
+                self._window[:] = [int(now), 0.0]
+            recent = [t for t in self._chat_times.get(chat_id, []) if now - t < 1.0]
+            if self._window[1] >= self.per_second or len(recent) >= 3:
+                self.floods += 1
+                return True
+            self._window[1] += 1
+            self._chat_times[chat_id] = [*recent, now]
+            return False
+
     def _send(self, params: dict[str, Any]) -> tuple[int, Any]:
         chat_id, text = int(params["chat_id"]), str(params["text"])
+        if self.latency:
+            time.sleep(self.latency)
+        if self.per_second and self._flooded(chat_id):
+            return 429, {
+                "ok": False,
+                "error_code": 429,
+                "parameters": {"retry_after": 1},
+                "description": "Too Many Requests: retry after 1",
+            }
         if chat_id in self.blocked:
             return 403, {
                 "ok": False,

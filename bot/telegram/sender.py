@@ -27,6 +27,7 @@ from digests.models import Subscriber
 log = logging.getLogger(__name__)
 PER_CHAT_INTERVAL = 1.0  # seconds between messages to one private chat
 RETRY_AFTER_ATTEMPTS = 3
+HEADROOM = 0.98
 
 
 def reply_parts(reply: Reply) -> list[str]:
@@ -51,7 +52,10 @@ class Pacer:
     """Global and per-chat pacing for outgoing messages."""
 
     def __init__(self, per_second: float) -> None:
-        self.limiter = AsyncLimiter(per_second, 1)
+        # One message per 1/rate seconds, no bursts: Telegram counts in windows, and a burst of
+        # a full second's allowance at a window's edge is answered with 429s. 2 % below the
+        # limit leaves room for clock skew between us and Telegram.
+        self.limiter = AsyncLimiter(1, 1 / (per_second * HEADROOM))
         self.last: dict[int, float] = defaultdict(float)
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
