@@ -164,10 +164,12 @@ async def send_queued(
     for delivery in queued:
         lanes[delivery.subscriber_id % len(lanes)].append(delivery)
 
+    shared: dict[str, tuple[Post, Reply]] = {}  # one load and one Reply per publication
+
     async def worker(lane: list[Delivery]) -> None:
         for delivery in lane:
             if await _claim(ctx, delivery):
-                await _send_one(ctx, channels[delivery.channel], delivery, counts)
+                await _send_one(ctx, channels[delivery.channel], delivery, counts, shared)
 
     await asyncio.gather(*(worker(lane) for lane in lanes if lane))
     return counts
@@ -192,17 +194,25 @@ async def _claim(ctx: MemberContext, delivery: Delivery) -> bool:
 
 
 async def _send_one(
-    ctx: MemberContext, channel: Channel, delivery: Delivery, counts: Counts
+    ctx: MemberContext,
+    channel: Channel,
+    delivery: Delivery,
+    counts: Counts,
+    shared: dict[str, tuple[Post, Reply]],
 ) -> None:
     async with ctx.sessions() as session:
         subscriber = await session.get(Subscriber, delivery.subscriber_id)
         reply: Reply | None = None
         if subscriber is not None and delivery.kind == "digest":
-            publication = await session.get(Publication, int(delivery.ref))
-            if publication is not None:
-                post, shown = await view(session, publication)
+            if delivery.ref not in shared:
+                publication = await session.get(Publication, int(delivery.ref))
+                if publication is not None:
+                    post, shown = await view(session, publication)
+                    shared[delivery.ref] = (post, Reply(digest=shown))
+            if delivery.ref in shared:
+                post, digest_reply = shared[delivery.ref]
                 if await is_entitled(session, subscriber, post):
-                    reply = Reply(digest=shown)
+                    reply = digest_reply
         elif subscriber is not None and subscriber.status == "active":
             text = None
             if delivery.kind == "broadcast":

@@ -31,7 +31,22 @@ HEADROOM = 0.98
 
 
 def reply_parts(reply: Reply) -> list[str]:
-    """The HTML messages a reply becomes (buttons go on the last one)."""
+    """The HTML messages a reply becomes (buttons go on the last one); rendered once per Reply,
+    since a publication's Reply is shared by all of its recipients."""
+    cached = _rendered.get(id(reply))
+    if cached is not None and cached[0] is reply:
+        return cached[1]
+    parts = _render(reply)
+    if len(_rendered) > 256:
+        _rendered.clear()
+    _rendered[id(reply)] = (reply, parts)
+    return parts
+
+
+_rendered: dict[int, tuple[Reply, list[str]]] = {}
+
+
+def _render(reply: Reply) -> list[str]:
     parts = [html.escape(reply.text, quote=False)] if reply.text else []
     if reply.digest is not None:
         shown = reply.digest
