@@ -40,6 +40,7 @@ MAX_ATTEMPTS = 3
 # duplicates per sender loop per crash, since that is how many rows a loop has in flight.
 LEASE = timedelta(minutes=5)
 IN_FLIGHT = 16
+CLAIM_BATCH = 200
 
 
 @dataclass
@@ -142,36 +143,31 @@ async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
 
 
 async def send_queued(
-    ctx: MemberContext, channels: dict[str, Channel], *, in_flight: int = IN_FLIGHT
+    ctx: MemberContext,
+    channels: dict[str, Channel],
+    *,
+    in_flight: int = IN_FLIGHT,
+    batch: int = CLAIM_BATCH,
 ) -> Counts:
     """Send every due delivery whose channel is here; entitlement is checked again first.
 
-    `in_flight` workers send side by side, so network latency does not cap the rate (the
-    channel paces them). Loops may also run side by side (a publish's send and the scheduler's
-    tick): each row is claimed by a conditional UPDATE first, so only one of them sends it."""
+    Rows are claimed a batch at a time in one statement (PostgreSQL: FOR UPDATE SKIP LOCKED,
+    so several senders, even on several machines, never claim the same row); `in_flight`
+    lanes then send side by side, so network latency does not cap the rate (the channel
+    paces them)."""
     counts = Counts()
-    async with ctx.sessions() as session:
-        queued = (
-            await session.exec(
-                select(Delivery)
-                .where(_due(utcnow()), col(Delivery.channel).in_(list(channels)))
-                .order_by(col(Delivery.id))
-            )
-        ).all()
-    # One lane per worker, a subscriber always in the same lane: one reader's messages keep
-    # their order, different readers' messages go out side by side.
-    lanes: list[list[Delivery]] = [[] for _ in range(max(1, in_flight))]
-    for delivery in queued:
-        lanes[delivery.subscriber_id % len(lanes)].append(delivery)
-
     shared: dict[str, tuple[Post, Reply]] = {}  # one load and one Reply per publication
+    while claimed := await _claim_batch(ctx, list(channels), batch):
+        # a subscriber always in the same lane: one reader's messages keep their order
+        lanes: list[list[Delivery]] = [[] for _ in range(max(1, in_flight))]
+        for delivery in claimed:
+            lanes[delivery.subscriber_id % len(lanes)].append(delivery)
 
-    async def worker(lane: list[Delivery]) -> None:
-        for delivery in lane:
-            if await _claim(ctx, delivery):
+        async def worker(lane: list[Delivery]) -> None:
+            for delivery in lane:
                 await _send_one(ctx, channels[delivery.channel], delivery, counts, shared)
 
-    await asyncio.gather(*(worker(lane) for lane in lanes if lane))
+        await asyncio.gather(*(worker(lane) for lane in lanes if lane))
     return counts
 
 
@@ -181,16 +177,27 @@ def _due(now: datetime) -> Any:
     return or_(col(Delivery.status) == "queued", expired)
 
 
-async def _claim(ctx: MemberContext, delivery: Delivery) -> bool:
-    """Due → sending with a lease, for exactly one caller."""
+async def _claim_batch(ctx: MemberContext, channels: list[str], size: int) -> list[Delivery]:
+    """Due → sending with a lease, up to `size` rows, in one statement."""
     now = utcnow()
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    due_ids = (
+        sa_select(table.c.id)
+        .where(_due(now), table.c.channel.in_(channels))
+        .order_by(table.c.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's one writer needs no lock
+    )
     async with ctx.sessions() as session, session.begin():
-        claimed = await session.exec(
-            update(Delivery)
-            .where(col(Delivery.id) == delivery.id, _due(now))
+        conn = await session.connection()
+        rows = await conn.execute(
+            update(table)
+            .where(table.c.id.in_(due_ids))
             .values(status="sending", lease_until=now + LEASE)
+            .returning(*table.c)
         )
-    return claimed.rowcount == 1
+        claimed = [Delivery.model_validate(dict(row._mapping)) for row in rows]
+    return sorted(claimed, key=lambda d: d.id or 0)
 
 
 async def _send_one(

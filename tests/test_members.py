@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel, handle
-from digests import admin, members
+from digests import admin, db, members
 from digests.admin import AdminContext
 from digests.delivery import SendResult, publication_progress, send_queued
 from digests.digesting import DigestContext
@@ -226,3 +227,38 @@ async def test_publication_progress_counts_and_rate(actx: AdminContext) -> None:
     await send_queued(actx.members, {"console": ConsoleChannel()})
     [after] = await publication_progress(actx.members)
     assert (after["queued"], after["sent"], after["eta_seconds"]) == (0, 2, 0)
+
+
+async def test_two_senders_with_their_own_pools_deliver_2000_messages_exactly_once(
+    actx: AdminContext, database_url: str
+) -> None:
+    """Like two processes sharing one database: each claims batches (SKIP LOCKED on
+    PostgreSQL) and between them every row is sent exactly once."""
+    now = utcnow()
+    rows = [
+        {
+            "channel": "console",
+            "external_id": f"u{i}",
+            "name": "",
+            "status": "active",
+            "delivery": "instant",
+            "reminders": True,
+            "awaiting_password": False,
+            "gone_reason": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(2000)
+    ]
+    async with actx.members.sessions() as session, session.begin():
+        await session.exec(insert(Subscriber), params=rows)
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    channel = ConsoleChannel()
+    async with db.open_engine(database_url) as other:
+        second = MemberContext(db.make_sessionmaker(other), SHANGHAI)
+        one, two = await asyncio.gather(
+            send_queued(actx.members, {"console": channel}, batch=100),
+            send_queued(second, {"console": channel}, batch=100),
+        )
+    assert one.sent + two.sent == 2000 and one.sent > 0 and two.sent > 0
+    assert len(channel.inbox) == 2000 and all(len(m) == 1 for m in channel.inbox.values())
