@@ -64,7 +64,7 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 
 
 class Pacer:
-    """Global and per-chat pacing for outgoing messages."""
+    """Global and per-chat pacing for outgoing messages, and a pause after a 429."""
 
     def __init__(self, per_second: float) -> None:
         # One message per 1/rate seconds, no bursts: Telegram counts in windows, and a burst of
@@ -73,13 +73,22 @@ class Pacer:
         self.limiter = AsyncLimiter(1, 1 / (per_second * HEADROOM))
         self.last: dict[int, float] = defaultdict(float)
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every lane: a 429 in a broadcast means the bot-wide limit was hit, and the
+        other lanes sending on would only earn more 429s (and a longer flood wait)."""
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
     async def wait(self, chat_id: int) -> None:
         async with self.locks[chat_id]:
-            delay = self.last[chat_id] + PER_CHAT_INTERVAL - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self.limiter.acquire()
+            while True:
+                resume = max(self.last[chat_id] + PER_CHAT_INTERVAL, self.paused_until)
+                if resume > time.monotonic():
+                    await asyncio.sleep(resume - time.monotonic())
+                await self.limiter.acquire()
+                if self.paused_until <= time.monotonic():  # no pause began meanwhile
+                    break
             self.last[chat_id] = time.monotonic()
 
 
@@ -101,7 +110,10 @@ async def send_reply(
             except RetryAfter as exc:
                 if attempt == RETRY_AFTER_ATTEMPTS:
                     raise
-                await asyncio.sleep(_seconds(exc.retry_after))
+                if pacer is not None:
+                    pacer.pause(_seconds(exc.retry_after))  # waited out in pacer.wait()
+                else:
+                    await asyncio.sleep(_seconds(exc.retry_after))
     return sent
 
 
