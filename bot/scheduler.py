@@ -44,12 +44,21 @@ async def retry_job(services: Services, notify: Notify) -> None:
                 await notify(await admin.preview(actx, post.slug))
 
 
-async def deliver_job(services: Services, channels: dict[str, Channel]) -> None:
-    """Send whatever is still queued (after a restart, or rows a publish's send left)."""
-    if channels:
-        counts = await send_queued(services.member_context(), channels)
-        if counts.sent or counts.failed:
-            log.info("delivery tick: %s sent, %s failed", counts.sent, counts.failed)
+async def deliver_job(services: Services, notify: Notify, channels: dict[str, Channel]) -> None:
+    """Send whatever is due (after a restart, a backoff, or rows a publish's send left); the
+    admins hear of messages that failed for good."""
+    if not channels:
+        return
+    counts = await send_queued(services.member_context(), channels)
+    if counts.sent or counts.failed or counts.retried:
+        log.info(
+            "delivery tick: %s sent, %s retrying, %s failed",
+            counts.sent,
+            counts.retried,
+            counts.failed,
+        )
+    if counts.failed:
+        await notify(Reply(f"⚠️ {counts.failed} 条消息多次发送失败，已放弃；详见 /stats 与日志。"))
 
 
 async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
@@ -76,6 +85,8 @@ def build_scheduler(
             id="poll",
         )
     scheduler.add_job(retry_job, "interval", minutes=5, args=(services, notify), id="retry")
-    scheduler.add_job(deliver_job, "interval", minutes=1, args=(services, channels), id="deliver")
+    scheduler.add_job(
+        deliver_job, "interval", minutes=1, args=(services, notify, channels), id="deliver"
+    )
     scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, channels), id="expiry")
     return scheduler

@@ -34,7 +34,8 @@ from digests.models import (
 
 log = logging.getLogger(__name__)
 Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
+BACKOFF = 30.0  # seconds before the second try; doubling after
 # Longer than one send with its retries. A sender killed between Telegram's answer and marking
 # the row sent leaves it `sending`; after the lease it is sent again: at most IN_FLIGHT
 # duplicates per sender loop per crash, since that is how many rows a loop has in flight.
@@ -65,6 +66,7 @@ class Counts:
     sent: int = 0
     skipped: int = 0
     failed: int = 0
+    retried: int = 0  # backing off, to be sent by a later run
     gone: list[int] = field(default_factory=list)
 
 
@@ -172,9 +174,10 @@ async def send_queued(
 
 
 def _due(now: datetime) -> Any:
-    """Queued, or claimed by a sender whose lease ran out (it crashed mid-send)."""
+    """Queued and not backing off, or claimed by a sender whose lease ran out (it crashed)."""
+    ready = or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)
     expired = and_(col(Delivery.status) == "sending", col(Delivery.lease_until) < now)
-    return or_(col(Delivery.status) == "queued", expired)
+    return or_(and_(col(Delivery.status) == "queued", ready), expired)
 
 
 async def _claim_batch(ctx: MemberContext, channels: list[str], size: int) -> list[Delivery]:
@@ -234,16 +237,14 @@ async def _send_one(
         await _finish(ctx, delivery, "skipped", "not entitled at send time")
         counts.skipped += 1
         return
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        result = await channel.send(subscriber, reply)
-        if result.outcome == "retry" and attempt < MAX_ATTEMPTS:
-            await asyncio.sleep(result.retry_after)
-            continue
-        if result.outcome == "transient" and attempt < MAX_ATTEMPTS:
-            await asyncio.sleep(0.5 * attempt)
-            continue
-        break
-    if result.outcome == "ok":
+    result = await channel.send(subscriber, reply)
+    if result.outcome in ("retry", "transient") and delivery.attempts + 1 < MAX_ATTEMPTS:
+        # 5xx, network errors, a 429 the channel could not wait out: back off, then the next
+        # send run (the delivery tick) takes the row again; other rows go on meanwhile
+        wait = max(result.retry_after, BACKOFF * 2**delivery.attempts)
+        await _finish(ctx, delivery, "queued", result.detail, retry_in=wait)
+        counts.retried += 1
+    elif result.outcome == "ok":
         await _finish(ctx, delivery, "sent", "")
         counts.sent += 1
     elif result.outcome == "gone":
@@ -263,6 +264,7 @@ async def _finish(
     error: str,
     *,
     gone: Subscriber | None = None,
+    retry_in: float = 0.0,
 ) -> None:
     async with ctx.sessions() as session, session.begin():
         row = await session.get(Delivery, delivery.id)
@@ -270,6 +272,7 @@ async def _finish(
         row.status, row.last_error, row.attempts = status, error, row.attempts + 1
         row.sent_at = utcnow() if status == "sent" else None
         row.lease_until = None
+        row.next_attempt_at = utcnow() + timedelta(seconds=retry_in) if retry_in else None
         if gone is not None:
             stored = await session.get(Subscriber, gone.id)
             if stored is not None:  # blocked or deactivated: nothing more is sent to them

@@ -221,6 +221,7 @@ class Delivery(SQLModel, table=True):
     # queued | sending (claimed, lease_until set) | sent | failed | skipped
     status: str = Field(default="queued", max_length=16, index=True)
     lease_until: datetime | None = _ts(default=None)  # a crashed sender's claim expires here
+    next_attempt_at: datetime | None = _ts(default=None)  # backoff after a transient failure
     attempts: int = 0
     last_error: str = Field(default="", sa_type=Text)
     sent_at: datetime | None = _ts(default=None)

@@ -262,3 +262,31 @@ async def test_two_senders_with_their_own_pools_deliver_2000_messages_exactly_on
         )
     assert one.sent + two.sent == 2000 and one.sent > 0 and two.sent > 0
     assert len(channel.inbox) == 2000 and all(len(m) == 1 for m in channel.inbox.values())
+
+
+async def test_transient_failures_back_off_then_fail_for_good(actx: AdminContext) -> None:
+    """A 5xx-like failure requeues the row with a growing backoff (other rows go on); after
+    five tries it is `failed`."""
+
+    class Flaky(ConsoleChannel):
+        async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+            return SendResult("transient", detail="HTTP 502 Bad Gateway")
+
+    await reader(actx, "alice")
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    waits = []
+    for _ in range(5):
+        counts = await send_queued(actx.members, {"console": Flaky()})
+        async with actx.members.sessions() as session:
+            row = (await session.exec(select(Delivery))).one()
+        if row.next_attempt_at is None:
+            break
+        waits.append((row.next_attempt_at - utcnow()).total_seconds())
+        # still backing off: a send run now leaves it alone
+        assert (await send_queued(actx.members, {"console": Flaky()})).retried == 0
+        async with actx.members.sessions() as session, session.begin():
+            due = await session.get(Delivery, row.id)
+            assert due is not None
+            due.next_attempt_at = utcnow()  # time passes
+    assert (counts.failed, row.status, row.attempts) == (1, "failed", 5)
+    assert [round(w / 30) for w in waits] == [1, 2, 4, 8] and "502" in row.last_error
