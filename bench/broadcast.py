@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import tempfile
 import time
-from datetime import datetime
 
 from sqlalchemy import insert
 from telegram import Bot
@@ -29,9 +28,9 @@ from bot.telegram.sender import Pacer, TelegramChannel
 from digests import digesting
 from digests.delivery import publish, send_queued
 from digests.ingest.core import ingest
-from digests.models import Subscriber, utcnow
+from digests.models import StoredDigest, Subscriber
 from digests.settings import Settings
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, subscriber_rows
 from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
 
 LIMIT = 30
@@ -72,13 +71,10 @@ async def ours(chats: int, *, latency: float, per_second: int, pace: float) -> N
         report(label, fake, chats, seconds, cpu)
 
 
-async def prepare(services: Services, chats: int):  # type: ignore[no-untyped-def]
+async def prepare(services: Services, chats: int) -> StoredDigest:
+    """The sample posts, `chats` Telegram subscribers, and the public post's digest."""
     [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-    now: datetime = utcnow()
-    rows = [{"channel": "telegram", "external_id": str(FIRST_CHAT + i), "name": "",
-             "status": "active", "delivery": "instant", "reminders": True,
-             "awaiting_password": False, "gone_reason": "", "created_at": now,
-             "updated_at": now} for i in range(chats)]  # fmt: skip
+    rows = subscriber_rows(chats, channel="telegram", first=FIRST_CHAT)
     async with services.member_context().sessions() as session, session.begin():
         await session.exec(insert(Subscriber), params=rows)
     dctx = services.digest_context()

@@ -26,7 +26,7 @@ from digests.delivery import publish
 from digests.ingest.core import ingest
 from digests.models import AccessGrant, Subscriber, utcnow
 from digests.settings import Settings
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, subscriber_rows
 
 BATCH = 10_000
 
@@ -46,21 +46,7 @@ async def load(services: Services, count: int) -> None:
     [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
     now = utcnow()
     starts, ends = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), services.settings.tz)
-    subscribers = [
-        {
-            "channel": "telegram",
-            "external_id": str(10_000 + i),
-            "name": "",
-            "status": "active",
-            "delivery": "instant",
-            "reminders": True,
-            "awaiting_password": False,
-            "gone_reason": "",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in range(count)
-    ]
+    subscribers = subscriber_rows(count, channel="telegram", first=10_000)
     async with services.member_context().sessions() as session, session.begin():
         await _insert(session, Subscriber, subscribers)
         ids = (await session.exec(select(Subscriber.id))).all()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
 from digests.ingest.core import IngestContext
+from digests.models import utcnow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
@@ -39,6 +40,27 @@ def _postgres_up() -> bool:
 
 
 POSTGRES_UP = _postgres_up()
+
+
+def subscriber_rows(count: int, *, channel: str, first: int = 0) -> list[dict[str, object]]:
+    """`count` active, instant subscribers as rows for one bulk INSERT (tests and benches);
+    external ids are `first`, `first + 1`, …"""
+    now = utcnow()
+    return [
+        {
+            "channel": channel,
+            "external_id": str(first + i),
+            "name": "",
+            "status": "active",
+            "delivery": "instant",
+            "reminders": True,
+            "awaiting_password": False,
+            "gone_reason": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

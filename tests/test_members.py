@@ -20,7 +20,7 @@ from digests.expiry import queue_expiry_notices
 from digests.ingest.core import IngestContext, ingest
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
-from tests.conftest import EXAMPLES, SHANGHAI
+from tests.conftest import EXAMPLES, SHANGHAI, subscriber_rows
 
 
 @pytest.fixture
@@ -234,22 +234,7 @@ async def test_two_senders_with_their_own_pools_deliver_2000_messages_exactly_on
 ) -> None:
     """Like two processes sharing one database: each claims batches (SKIP LOCKED on
     PostgreSQL) and between them every row is sent exactly once."""
-    now = utcnow()
-    rows = [
-        {
-            "channel": "console",
-            "external_id": f"u{i}",
-            "name": "",
-            "status": "active",
-            "delivery": "instant",
-            "reminders": True,
-            "awaiting_password": False,
-            "gone_reason": "",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in range(2000)
-    ]
+    rows = subscriber_rows(2000, channel="console")
     async with actx.members.sessions() as session, session.begin():
         await session.exec(insert(Subscriber), params=rows)
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
