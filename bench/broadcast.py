@@ -26,7 +26,8 @@ from bench.ingest import scratch_database
 from bot.container import Services, open_services
 from bot.telegram.sender import Pacer, TelegramChannel
 from digests import digesting
-from digests.delivery import publish, send_queued
+from digests.delivery import publish
+from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.models import StoredDigest, Subscriber
 from digests.settings import Settings

@@ -16,7 +16,7 @@ from bot.container import open_services
 from bot.scheduler import Notify, build_scheduler
 from bot.telegram.application import build_application, start, stop
 from bot.telegram.sender import Pacer, TelegramChannel, send_reply
-from digests.delivery import Channel
+from digests.dispatch import Channel
 from digests.members import Reply
 from digests.settings import Settings
 

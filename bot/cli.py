@@ -19,7 +19,8 @@ from bot.console import ADMIN_HELP, ConsoleChannel, handle, post_line, show
 from bot.container import Services, open_services
 from bot.demo import run_demo
 from digests import db, digesting, members, render, service
-from digests.delivery import publication_progress, send_queued
+from digests.delivery import publication_progress
+from digests.dispatch import send_queued
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest as ingest_targets
 from digests.models import Post, StoredDigest, Subscriber

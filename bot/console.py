@@ -10,7 +10,7 @@ from typing import Any
 
 from digests import admin, members
 from digests.admin import AdminContext
-from digests.delivery import SendResult
+from digests.dispatch import SendResult
 from digests.errors import DigestbotError
 from digests.members import Reply
 from digests.models import Subscriber

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.console import ConsoleChannel, post_line, show
 from bot.container import Services
 from digests import admin, digesting, members, render, service
-from digests.delivery import send_queued
+from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.summarize.schema import Digest
 

@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.container import Services
 from digests import admin, digesting, service
-from digests.delivery import Channel, send_queued
+from digests.dispatch import Channel, send_queued
 from digests.expiry import queue_expiry_notices
 from digests.members import Reply
 from digests.models import Post

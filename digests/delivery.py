@@ -1,25 +1,19 @@
-"""Publishing and sending: a Delivery row exists before every send, entitlement is checked again
-right before it, and each row is sent at most once.
-
-Channels implement the Channel protocol; the delivery-engine issue grows this into a durable,
-leased, multi-process outbox with pacing at the rate limit.
+"""The outbox's front: publishing and broadcasting queue one Delivery row per recipient in
+set-based statements (the dispatcher, digests/dispatch.py, sends them), and the progress
+reports read it back.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, literal, or_, update
+from sqlalchemy import Select, func, insert, literal, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.expiry import notice_text
-from digests.members import MemberContext, Reply, is_entitled, view
+from digests.members import MemberContext
 from digests.models import (
     AccessGrant,
     Broadcast,
@@ -31,43 +25,6 @@ from digests.models import (
     UTCDateTime,
     utcnow,
 )
-
-log = logging.getLogger(__name__)
-Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
-MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
-BACKOFF = 30.0  # seconds before the second try; doubling after
-# Longer than one send with its retries. A sender killed between Telegram's answer and marking
-# the row sent leaves it `sending`; after the lease it is sent again: at most IN_FLIGHT
-# duplicates per sender loop per crash, since that is how many rows a loop has in flight.
-LEASE = timedelta(minutes=5)
-IN_FLIGHT = 16
-CLAIM_BATCH = 200
-
-
-@dataclass
-class SendResult:
-    """What a channel says about one send."""
-
-    outcome: Outcome
-    retry_after: float = 0.0
-    detail: str = ""
-
-
-class Channel(Protocol):
-    """A way to reach subscribers (Telegram, console; WeChat and WeCom later)."""
-
-    name: str
-
-    async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult: ...
-
-
-@dataclass
-class Counts:
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    retried: int = 0  # backing off, to be sent by a later run
-    gone: list[int] = field(default_factory=list)
 
 
 async def publish(ctx: MemberContext, stored: StoredDigest, *, by: str) -> tuple[Publication, int]:
@@ -142,142 +99,6 @@ async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
         if confirmed.rowcount != 1:
             return None
         return await _queue(session, "broadcast", str(broadcast_id), _active())
-
-
-async def send_queued(
-    ctx: MemberContext,
-    channels: dict[str, Channel],
-    *,
-    in_flight: int = IN_FLIGHT,
-    batch: int = CLAIM_BATCH,
-) -> Counts:
-    """Send every due delivery whose channel is here; entitlement is checked again first.
-
-    Rows are claimed a batch at a time in one statement (PostgreSQL: FOR UPDATE SKIP LOCKED,
-    so several senders, even on several machines, never claim the same row); `in_flight`
-    lanes then send side by side, so network latency does not cap the rate (the channel
-    paces them)."""
-    counts = Counts()
-    shared: dict[str, tuple[Post, Reply]] = {}  # one load and one Reply per publication
-    while claimed := await _claim_batch(ctx, list(channels), batch):
-        # a subscriber always in the same lane: one reader's messages keep their order
-        lanes: list[list[Delivery]] = [[] for _ in range(max(1, in_flight))]
-        for delivery in claimed:
-            lanes[delivery.subscriber_id % len(lanes)].append(delivery)
-
-        async def worker(lane: list[Delivery]) -> None:
-            for delivery in lane:
-                await _send_one(ctx, channels[delivery.channel], delivery, counts, shared)
-
-        await asyncio.gather(*(worker(lane) for lane in lanes if lane))
-    return counts
-
-
-def _due(now: datetime) -> Any:
-    """Queued and not backing off, or claimed by a sender whose lease ran out (it crashed)."""
-    ready = or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)
-    expired = and_(col(Delivery.status) == "sending", col(Delivery.lease_until) < now)
-    return or_(and_(col(Delivery.status) == "queued", ready), expired)
-
-
-async def _claim_batch(ctx: MemberContext, channels: list[str], size: int) -> list[Delivery]:
-    """Due → sending with a lease, up to `size` rows, in one statement."""
-    now = utcnow()
-    table = Delivery.__table__  # type: ignore[attr-defined]
-    due_ids = (
-        sa_select(table.c.id)
-        .where(_due(now), table.c.channel.in_(channels))
-        .order_by(table.c.id)
-        .limit(size)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's one writer needs no lock
-    )
-    async with ctx.sessions() as session, session.begin():
-        conn = await session.connection()
-        rows = await conn.execute(
-            update(table)
-            .where(table.c.id.in_(due_ids))
-            .values(status="sending", lease_until=now + LEASE)
-            .returning(*table.c)
-        )
-        claimed = [Delivery.model_validate(dict(row._mapping)) for row in rows]
-    return sorted(claimed, key=lambda d: d.id or 0)
-
-
-async def _send_one(
-    ctx: MemberContext,
-    channel: Channel,
-    delivery: Delivery,
-    counts: Counts,
-    shared: dict[str, tuple[Post, Reply]],
-) -> None:
-    async with ctx.sessions() as session:
-        subscriber = await session.get(Subscriber, delivery.subscriber_id)
-        reply: Reply | None = None
-        if subscriber is not None and delivery.kind == "digest":
-            if delivery.ref not in shared:
-                publication = await session.get(Publication, int(delivery.ref))
-                if publication is not None:
-                    post, shown = await view(session, publication)
-                    shared[delivery.ref] = (post, Reply(digest=shown))
-            if delivery.ref in shared:
-                post, digest_reply = shared[delivery.ref]
-                if await is_entitled(session, subscriber, post):
-                    reply = digest_reply
-        elif subscriber is not None and subscriber.status == "active":
-            text = None
-            if delivery.kind == "broadcast":
-                broadcast = await session.get(Broadcast, int(delivery.ref))
-                text = broadcast.text if broadcast is not None else None
-            elif delivery.kind == "notice":
-                _, grant_id, days = delivery.ref.split(":")
-                grant = await session.get(AccessGrant, int(grant_id))
-                text = notice_text(ctx, grant, int(days)) if grant is not None else None
-            reply = Reply(text) if text else None
-    if subscriber is None or reply is None:
-        await _finish(ctx, delivery, "skipped", "not entitled at send time")
-        counts.skipped += 1
-        return
-    result = await channel.send(subscriber, reply)
-    if result.outcome in ("retry", "transient") and delivery.attempts + 1 < MAX_ATTEMPTS:
-        # 5xx, network errors, a 429 the channel could not wait out: back off, then the next
-        # send run (the delivery tick) takes the row again; other rows go on meanwhile
-        wait = max(result.retry_after, BACKOFF * 2**delivery.attempts)
-        await _finish(ctx, delivery, "queued", result.detail, retry_in=wait)
-        counts.retried += 1
-    elif result.outcome == "ok":
-        await _finish(ctx, delivery, "sent", "")
-        counts.sent += 1
-    elif result.outcome == "gone":
-        await _finish(ctx, delivery, "skipped", result.detail, gone=subscriber)
-        counts.skipped += 1
-        counts.gone.append(subscriber.id or 0)
-    else:
-        log.warning("delivery %s failed: %s", delivery.id, result.detail)
-        await _finish(ctx, delivery, "failed", result.detail)
-        counts.failed += 1
-
-
-async def _finish(
-    ctx: MemberContext,
-    delivery: Delivery,
-    status: str,
-    error: str,
-    *,
-    gone: Subscriber | None = None,
-    retry_in: float = 0.0,
-) -> None:
-    async with ctx.sessions() as session, session.begin():
-        row = await session.get(Delivery, delivery.id)
-        assert row is not None
-        row.status, row.last_error, row.attempts = status, error, row.attempts + 1
-        row.sent_at = utcnow() if status == "sent" else None
-        row.lease_until = None
-        row.next_attempt_at = utcnow() + timedelta(seconds=retry_in) if retry_in else None
-        if gone is not None:
-            stored = await session.get(Subscriber, gone.id)
-            if stored is not None:  # blocked or deactivated: nothing more is sent to them
-                stored.status, stored.gone_reason = "gone", error
-        session.add(row)
 
 
 async def delivery_counts(ctx: MemberContext) -> dict[str, int]:

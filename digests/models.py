@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -152,6 +152,8 @@ class Subscriber(SQLModel, table=True):
     status: str = Field(default="active", max_length=16, index=True)  # active | stopped | gone
     delivery: str = Field(default="instant", max_length=16)  # instant | edition
     reminders: bool = True
+    # The secret in this subscriber's iCalendar feed URL (/calendar/{token}.ics); revocable.
+    calendar_token: str | None = Field(default=None, max_length=64, unique=True, index=True)
     awaiting_password: bool = False  # after /start, a bare message is taken as the password
     gone_reason: str = Field(default="", sa_type=Text)
     created_at: datetime = _ts(default_factory=utcnow)
@@ -225,6 +227,7 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     last_error: str = Field(default="", sa_type=Text)
     sent_at: datetime | None = _ts(default=None)
+    message_ids: list[int] | None = Field(default=None, sa_column=Column(JSON))  # the channel's
     created_at: datetime = _ts(default_factory=utcnow)
 
 
@@ -235,3 +238,39 @@ class Broadcast(SQLModel, table=True):
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = _ts(default_factory=utcnow)
     confirmed_at: datetime | None = _ts(default=None)  # set once, by the 确认发送 button
+
+
+# A dated happening readers care about (a data release, earnings, a market holiday). Proposed
+# from a digest's events (the text kept in `when_text`), added by an admin, or made from the
+# exchange calendar. Reminders are Delivery rows (kind "reminder", ref "EVENT_ID:LEAD").
+class Event(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(unique=True, max_length=200)  # stable across edits (iCalendar UID)
+    title: str = Field(sa_type=Text)
+    # When it starts; None while the date could not be resolved (status proposed). All-day
+    # events keep their first day in `day` and midnight Beijing time in `starts_at`.
+    starts_at: datetime | None = _ts(default=None, index=True)
+    all_day: bool = False
+    day: date | None = None
+    end_day: date | None = None  # last day of an all-day range (inclusive)
+    region: str = Field(default="CN", max_length=8)  # CN | US | HK | GLOBAL
+    kind: str = Field(default="other", max_length=16)  # macro | earnings | holiday | policy | other
+    importance: int = 2  # 1–3; 3 also gets the 30-minutes-before reminder
+    status: str = Field(
+        default="proposed", max_length=16, index=True
+    )  # proposed | confirmed | cancelled
+    when_text: str = Field(default="", sa_type=Text)  # the digest's words for the date
+    post_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("post.id", ondelete="SET NULL"))
+    )
+    sequence: int = 0  # iCalendar SEQUENCE, raised on every change a calendar app must see
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+# A scheduled edition: the digests published since the previous one, bundled in one message.
+class Edition(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    due_at: datetime = _ts(unique=True)  # the cron time it was made for: made once
+    publication_ids: list[int] = _json_list()
+    created_at: datetime = _ts(default_factory=utcnow)

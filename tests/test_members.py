@@ -14,8 +14,9 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel, handle
 from digests import admin, db, members
 from digests.admin import AdminContext
-from digests.delivery import SendResult, publication_progress, send_queued
+from digests.delivery import publication_progress
 from digests.digesting import DigestContext
+from digests.dispatch import SendResult, send_queued
 from digests.expiry import queue_expiry_notices
 from digests.ingest.core import IngestContext, ingest
 from digests.members import MemberContext, Reply

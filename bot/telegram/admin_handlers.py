@@ -11,7 +11,7 @@ from telegram import Update
 from bot.telegram.context import Context, answer, is_admin, services, subscriber
 from bot.telegram.sender import Pacer, TelegramChannel
 from digests import admin, members
-from digests.delivery import send_queued
+from digests.dispatch import send_queued
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest
 from digests.ingest.hexo import MAX_POST_BYTES

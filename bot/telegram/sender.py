@@ -20,7 +20,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from digests import render
-from digests.delivery import SendResult
+from digests.dispatch import SendResult
 from digests.members import Reply
 from digests.models import Subscriber
 

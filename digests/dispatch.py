@@ -1,0 +1,360 @@
+"""The dispatcher: claims due outbox rows, checks entitlement, sends through a Channel, and
+records the outcomes, a batch at a time.
+
+    feeder ──claims 200 rows (one UPDATE … RETURNING; FOR UPDATE SKIP LOCKED on PostgreSQL)──┐
+      └─ prepares them in one session: subscribers, entitlement, the message each row carries │
+    16 lanes (a subscriber always in the same lane, so one reader's messages keep order) ◄──┘
+      └─ channel.send() (the channel paces) ──► recorder: outcomes written 32 rows per statement
+
+The feeder claims the next batch while the lanes still send the current one, so the rate never
+dips at batch ends. A `kill -9` can leave at most IN_FLIGHT + FLUSH_ROWS rows sent but not
+marked (see README, "Crash safety"); they are sent again once their lease runs out, or at once
+when a new leader takes over (only the leader sends: digests/leader.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from digests.expiry import notice_text
+from digests.members import MemberContext, Reply, view
+from digests.models import AccessGrant, Broadcast, Delivery, Publication, Subscriber, utcnow
+
+log = logging.getLogger(__name__)
+Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
+MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
+BACKOFF = 30.0  # seconds before the second try; doubling after
+LEASE = timedelta(minutes=5)  # longer than one send with its retries
+IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
+CLAIM_BATCH = 200
+FLUSH_ROWS = 32  # outcomes written per statement; with IN_FLIGHT, the crash bound
+FLUSH_SECONDS = 0.2
+
+
+@dataclass
+class SendResult:
+    """What a channel says about one send."""
+
+    outcome: Outcome
+    retry_after: float = 0.0
+    detail: str = ""
+    message_ids: list[int] = field(default_factory=list)
+
+
+class Channel(Protocol):
+    """A way to reach subscribers (Telegram, console; WeChat and WeCom later): send the parts
+    of one reply and say how it went."""
+
+    name: str
+
+    async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult: ...
+
+
+@dataclass
+class Counts:
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0  # backing off, to be sent by a later run
+    gone: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    """What a resolver may use: the batch's session, its active readers by id, and a cache
+    that lives as long as the send run (one publication is loaded once, not per batch)."""
+
+    session: AsyncSession
+    ctx: MemberContext
+    readers: dict[int, Subscriber]
+    cache: dict[str, Any]
+
+
+# kind → what each of a batch's rows of that kind says (None: nothing to send, skip the row).
+# Entitlement lives here: a resolver answers None for a reader who may not have the message.
+Resolver = Callable[[Batch, list[Delivery]], Awaitable[dict[int, Reply | None]]]
+RESOLVERS: dict[str, Resolver] = {}
+
+
+def resolver(kind: str) -> Callable[[Resolver], Resolver]:
+    """Register how rows of `kind` become replies (digests/calendar and editions add theirs)."""
+
+    def register(fn: Resolver) -> Resolver:
+        RESOLVERS[kind] = fn
+        return fn
+
+    return register
+
+
+@resolver("digest")
+async def _digests(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | None]:
+    """A publication's digest, to readers entitled to its post now: one grant query per
+    publication in the batch, not one per row."""
+    session, cache = batch.session, batch.cache
+    found: dict[int, Reply | None] = {}
+    for ref in {row.ref for row in rows}:
+        key = f"digest:{ref}"
+        if key not in cache:
+            publication = await session.get(Publication, int(ref))
+            cache[key] = await view(session, publication) if publication else None
+        shown = cache[key]
+        mine = [row for row in rows if row.ref == ref]
+        if shown is None:
+            found.update((row.id or 0, None) for row in mine)
+            continue
+        post, digest = shown
+        allowed = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
+        if post.gated and allowed:
+            covering = await session.exec(
+                select(AccessGrant.subscriber_id).where(
+                    col(AccessGrant.subscriber_id).in_(allowed),
+                    col(AccessGrant.starts_at) <= post.published_at,
+                    col(AccessGrant.ends_at) > post.published_at,
+                )
+            )
+            allowed = set(covering.all())
+        reply = cache.setdefault(f"reply:{ref}", Reply(digest=digest))
+        found.update((row.id or 0, reply if row.subscriber_id in allowed else None) for row in mine)
+    return found
+
+
+@resolver("broadcast")
+async def _broadcasts(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | None]:
+    found: dict[int, Reply | None] = {}
+    for row in rows:
+        key = f"broadcast:{row.ref}"
+        if key not in batch.cache:
+            broadcast = await batch.session.get(Broadcast, int(row.ref))
+            batch.cache[key] = Reply(broadcast.text) if broadcast else None
+        found[row.id or 0] = batch.cache[key]
+    return found
+
+
+@resolver("notice")
+async def _notices(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | None]:
+    refs = {row.id or 0: row.ref.split(":") for row in rows}  # expiry:GRANT:DAYS
+    grants = await batch.session.exec(
+        select(AccessGrant).where(col(AccessGrant.id).in_({int(g) for _, g, _ in refs.values()}))
+    )
+    by_id = {grant.id: grant for grant in grants.all()}
+    found: dict[int, Reply | None] = {}
+    for row in rows:
+        _, grant_id, days = refs[row.id or 0]
+        grant = by_id.get(int(grant_id))
+        found[row.id or 0] = Reply(notice_text(batch.ctx, grant, int(days))) if grant else None
+    return found
+
+
+async def send_queued(
+    ctx: MemberContext,
+    channels: dict[str, Channel],
+    *,
+    in_flight: int = IN_FLIGHT,
+    batch: int = CLAIM_BATCH,
+    progress: Callable[[Counts], None] | None = None,
+) -> Counts:
+    """Send every due row whose channel is here, until none is due; returns what happened."""
+    counts = Counts()
+    recorder = _Recorder(ctx, counts, progress)
+    lanes: list[asyncio.Queue[tuple[Delivery, Subscriber, Reply] | None]] = [
+        asyncio.Queue() for _ in range(max(1, in_flight))
+    ]
+    room = asyncio.Semaphore(batch)  # claim ahead by one batch at most: short leases, fresh checks
+    cache: dict[str, Any] = {}
+
+    async def feed() -> None:
+        try:
+            while claimed := await _claim_batch(ctx, list(channels), batch):
+                for delivery, subscriber, reply in await _prepare(ctx, claimed, cache, recorder):
+                    await room.acquire()
+                    lanes[delivery.subscriber_id % len(lanes)].put_nowait(
+                        (delivery, subscriber, reply)
+                    )
+        finally:
+            for lane in lanes:
+                lane.put_nowait(None)
+
+    async def work(lane: asyncio.Queue[tuple[Delivery, Subscriber, Reply] | None]) -> None:
+        while (item := await lane.get()) is not None:
+            delivery, subscriber, reply = item
+            try:
+                result = await channels[delivery.channel].send(subscriber, reply)
+            except Exception as exc:  # a channel bug must not strand the rest of the batch
+                log.exception("channel %s raised", delivery.channel)
+                result = SendResult("transient", detail=f"{type(exc).__name__}: {exc}")
+            await recorder.add(delivery, result)
+            room.release()
+
+    flusher = asyncio.create_task(recorder.run())
+    try:
+        await asyncio.gather(feed(), *(work(lane) for lane in lanes))
+    finally:
+        await recorder.close(flusher)
+    return counts
+
+
+def _due(now: datetime) -> Any:
+    """Queued and not backing off, or claimed by a sender whose lease ran out (it crashed)."""
+    ready = or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)
+    expired = and_(col(Delivery.status) == "sending", col(Delivery.lease_until) < now)
+    return or_(and_(col(Delivery.status) == "queued", ready), expired)
+
+
+async def _claim_batch(ctx: MemberContext, channels: list[str], size: int) -> list[Delivery]:
+    """Due → sending with a lease, up to `size` rows, in one statement."""
+    now = utcnow()
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    due_ids = (
+        sa_select(table.c.id)
+        .where(_due(now), table.c.channel.in_(channels))
+        .order_by(table.c.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's one writer needs no lock
+    )
+    async with ctx.sessions() as session, session.begin():
+        conn = await session.connection()
+        rows = await conn.execute(
+            update(table)
+            .where(table.c.id.in_(due_ids))
+            .values(status="sending", lease_until=now + LEASE)
+            .returning(*table.c)
+        )
+        claimed = [Delivery.model_validate(dict(row._mapping)) for row in rows]
+    return sorted(claimed, key=lambda d: d.id or 0)
+
+
+async def requeue_orphans(ctx: MemberContext) -> int:
+    """Rows left `sending` by a sender that died: back to the queue now. Only the leader sends,
+    so a new leader calls this before its first claim instead of waiting out the leases."""
+    async with ctx.sessions() as session, session.begin():
+        result = await session.exec(
+            update(Delivery)
+            .where(col(Delivery.status) == "sending")
+            .values(status="queued", lease_until=None)
+        )
+    return int(result.rowcount or 0)
+
+
+async def _prepare(
+    ctx: MemberContext, claimed: list[Delivery], cache: dict[str, Any], recorder: _Recorder
+) -> list[tuple[Delivery, Subscriber, Reply]]:
+    """The batch's readers and messages in one session; rows with nothing to send are skipped."""
+    async with ctx.sessions() as session:
+        found = await session.exec(
+            select(Subscriber).where(
+                col(Subscriber.id).in_({d.subscriber_id for d in claimed}),
+                col(Subscriber.status) == "active",
+            )
+        )
+        readers = {s.id or 0: s for s in found.all()}
+        replies: dict[int, Reply | None] = {}
+        for kind in {d.kind for d in claimed}:
+            rows = [d for d in claimed if d.kind == kind]
+            if kind in RESOLVERS:
+                replies.update(await RESOLVERS[kind](Batch(session, ctx, readers, cache), rows))
+    ready = []
+    for delivery in claimed:
+        reply = replies.get(delivery.id or 0)
+        if reply is None or delivery.subscriber_id not in readers:
+            await recorder.add(delivery, SendResult("ok"), skipped="not entitled at send time")
+        else:
+            ready.append((delivery, readers[delivery.subscriber_id], reply))
+    return ready
+
+
+class _Recorder:
+    """Outcomes buffered and written FLUSH_ROWS at a time (or every FLUSH_SECONDS): one UPDATE
+    statement per flush, instead of a transaction per message."""
+
+    def __init__(self, ctx: MemberContext, counts: Counts, progress: Any) -> None:
+        self.ctx, self.counts, self.progress = ctx, counts, progress
+        self.rows: list[dict[str, Any]] = []
+        self.gone: list[tuple[int, str]] = []
+        self.full = asyncio.Event()
+        self.lock = asyncio.Lock()
+
+    async def add(self, delivery: Delivery, result: SendResult, *, skipped: str = "") -> None:
+        counts, status, retry_in = self.counts, "sent", 0.0
+        if skipped:
+            status, counts.skipped = "skipped", counts.skipped + 1
+        elif result.outcome in ("retry", "transient") and delivery.attempts + 1 < MAX_ATTEMPTS:
+            # 5xx, network errors, a 429 the channel could not wait out: back off; a later run
+            # (the delivery tick) takes the row again, and the other rows go on meanwhile
+            retry_in = max(result.retry_after, BACKOFF * 2**delivery.attempts)
+            status, counts.retried = "queued", counts.retried + 1
+        elif result.outcome == "ok":
+            counts.sent += 1
+        elif result.outcome == "gone":
+            status, counts.skipped = "skipped", counts.skipped + 1
+            counts.gone.append(delivery.subscriber_id)
+            self.gone.append((delivery.subscriber_id, result.detail))
+        else:
+            log.warning("delivery %s failed: %s", delivery.id, result.detail)
+            status, counts.failed = "failed", counts.failed + 1
+        now = utcnow()
+        self.rows.append(
+            {
+                "row_id": delivery.id,
+                "status": status,
+                "error": skipped or result.detail,
+                "sent_at": now if status == "sent" else None,
+                "next_at": now + timedelta(seconds=retry_in) if retry_in else None,
+                "ids": result.message_ids or None,
+            }
+        )
+        if len(self.rows) >= FLUSH_ROWS:
+            self.full.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.full.wait(), FLUSH_SECONDS)
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self.lock:
+            self.full.clear()
+            rows, gone, self.rows, self.gone = self.rows, self.gone, [], []
+            if not rows:
+                return
+            table = Delivery.__table__  # type: ignore[attr-defined]
+            async with self.ctx.sessions() as session, session.begin():
+                conn = await session.connection()
+                await conn.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("row_id"))
+                    .values(
+                        status=bindparam("status"),
+                        last_error=bindparam("error"),
+                        sent_at=bindparam("sent_at"),
+                        next_attempt_at=bindparam("next_at"),
+                        message_ids=bindparam("ids"),
+                        attempts=table.c.attempts + 1,
+                        lease_until=None,
+                    ),
+                    rows,
+                )
+                for subscriber_id, reason in gone:  # blocked or deactivated: nothing more
+                    await conn.execute(
+                        update(Subscriber.__table__)  # type: ignore[attr-defined]
+                        .where(col(Subscriber.id) == subscriber_id)
+                        .values(status="gone", gone_reason=reason)
+                    )
+        if self.progress is not None:
+            self.progress(self.counts)
+
+    async def close(self, flusher: asyncio.Task[None]) -> None:
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await self.flush()
