@@ -3,6 +3,7 @@ Telegram application; routes are in web.py."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,8 +16,9 @@ from bot import web
 from bot.container import open_services
 from bot.scheduler import Notify, build_scheduler
 from bot.telegram.application import build_application, start, stop
-from bot.telegram.sender import Pacer, TelegramChannel, send_reply
-from digests.dispatch import Channel
+from bot.telegram.sender import outbox_channel, pacer_for, send_reply
+from digests.dispatch import Channel, requeue_orphans
+from digests.leader import lead
 from digests.members import Reply
 from digests.settings import Settings
 
@@ -43,10 +45,21 @@ def build_app(settings: Settings) -> Starlette:
             log.info("telegram: %s", app.state.telegram_mode)
             notify, channels = _telegram_outlets(app.state.telegram, settings)
             scheduler = build_scheduler(services, notify, channels)
-            scheduler.start()
+            scheduler.start(paused=True)  # until this process leads
+
+            async def gain() -> None:
+                await requeue_orphans(services.member_context())  # the old leader's claims
+                scheduler.resume()
+
+            async def lose() -> None:
+                scheduler.pause()
+
+            leading = asyncio.create_task(lead(services.leader, on_gain=gain, on_loss=lose))
             try:
                 yield
             finally:
+                leading.cancel()
+                await asyncio.gather(leading, return_exceptions=True)
                 scheduler.shutdown(wait=False)
                 if app.state.telegram is not None:
                     await stop(app.state.telegram)
@@ -70,10 +83,10 @@ def _telegram_outlets(
             log.info("admin notice (no channel to send it): %s", reply.text)
 
         return log_only, {}
-    pacer = telegram.bot_data.setdefault("pacer", Pacer(settings.telegram_rate_limit))
+    pacer = telegram.bot_data.setdefault("pacer", pacer_for(settings))
 
     async def to_admins(reply: Reply) -> None:
         for admin_id in settings.telegram_admin_ids:
             await send_reply(telegram.bot, admin_id, reply, pacer)
 
-    return to_admins, {"telegram": TelegramChannel(telegram.bot, pacer)}
+    return to_admins, {"telegram": outbox_channel(telegram.bot, pacer, settings)}

@@ -5,21 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
+from bot import outbox_cli
 from bot.app import build_app
 from bot.console import ADMIN_HELP, ConsoleChannel, handle, post_line, show
-from bot.container import Services, open_services
+from bot.container import Services, run_with_services
 from bot.demo import run_demo
 from digests import db, digesting, members, render, service
-from digests.delivery import publication_progress
 from digests.dispatch import send_queued
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest as ingest_targets
@@ -27,12 +26,12 @@ from digests.models import Post, StoredDigest, Subscriber
 from digests.settings import Settings
 from digests.summarize.schema import Digest
 
-T = TypeVar("T")
 DEMO_DB = Path("data") / "demo.db"
 
 app = typer.Typer(help="Research-digest bot for Telegram and WeChat.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+outbox_cli.register(app)
 
 
 @app.callback()
@@ -53,14 +52,6 @@ def _configure(
         )
         typer.echo(f"configuration error: {problems}", err=True)
         raise typer.Exit(2) from exc
-
-
-def _run(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
-    async def main() -> T:
-        async with open_services(settings) as services:
-            return await job(services)
-
-    return asyncio.run(main())
 
 
 @app.command()
@@ -93,7 +84,7 @@ def ingest(
             typer.echo(outcome.line())
         return failures
 
-    raise typer.Exit(1 if _run(settings, job) else 0)
+    raise typer.Exit(1 if run_with_services(settings, job) else 0)
 
 
 @app.command()
@@ -104,7 +95,9 @@ def posts(
 ) -> None:
     """List stored posts, newest first."""
     settings: Settings = ctx.obj
-    rows = _run(settings, lambda s: service.list_posts(s.ingest_context(), limit=limit))
+    rows = run_with_services(
+        settings, lambda s: service.list_posts(s.ingest_context(), limit=limit)
+    )
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -141,7 +134,7 @@ def digest(
         return _render(row, post, fmt, settings), row
 
     try:
-        output, row = _run(settings, job)
+        output, row = run_with_services(settings, job)
     except DigestbotError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
@@ -190,28 +183,6 @@ def _pending_message(slug: str, row: StoredDigest, settings: Settings) -> str:
     )
 
 
-@app.command()
-def deliveries(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
-) -> None:
-    """Per publication: queued, sending, sent, failed, skipped, messages/s and ETA."""
-    settings: Settings = ctx.obj
-    rows = _run(settings, lambda s: publication_progress(s.member_context()))
-    if as_json:
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    for row in rows:
-        rate = f"{row['messages_per_second']}/s" if row["messages_per_second"] else "-"
-        eta = f"{row['eta_seconds']} s" if row["eta_seconds"] is not None else "-"
-        typer.echo(
-            f"#{row['publication']} {row['title'][:30]}  queued {row['queued']} "
-            f"sending {row['sending']} sent {row['sent']} failed {row['failed']} "
-            f"skipped {row['skipped']}  {rate}  ETA {eta}"
-        )
-    typer.echo(f"{len(rows)} publication(s)")
-
-
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply every pending migration (the app also does this at start)."""
@@ -232,7 +203,7 @@ def demo(ctx: typer.Context) -> None:
     for leftover in DEMO_DB.parent.glob(DEMO_DB.name + "*"):
         leftover.unlink()  # a fresh store each time, so the tour always reads the same
     settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DB}"})
-    _run(settings, lambda services: run_demo(services, typer.echo))
+    run_with_services(settings, lambda services: run_demo(services, typer.echo))
 
 
 @app.command()
@@ -265,7 +236,7 @@ def chat(
             for message in channel.inbox.pop(user, []):
                 typer.echo(f"📩 {message}")
 
-    _run(settings, job)
+    run_with_services(settings, job)
 
 
 @app.command()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,10 +16,12 @@ from digests import db
 from digests.admin import AdminContext
 from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext
+from digests.leader import Leader
 from digests.members import MemberContext
 from digests.settings import Settings
 from digests.summarize.llm import LLM, make_client
 
+T = TypeVar("T")
 USER_AGENT = "digestbot/0.1 (+research digest bot)"
 
 
@@ -29,6 +33,7 @@ class Services:
     engine: AsyncEngine
     http: httpx.AsyncClient
     llm: LLM | None
+    leader: Leader  # only the leader runs the scheduler and sends the outbox
 
     def ingest_context(self, extra_passwords: list[str] | None = None) -> IngestContext:
         """Ingestion's view: sessions, HTTP, time zone and every known password."""
@@ -66,13 +71,24 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         timeout = httpx.Timeout(settings.http_timeout_seconds)
         headers = {"User-Agent": USER_AGENT}
         client = make_client(settings)
-        llm = None
+        llm, leader = None, Leader(engine)
         if client is not None:
             llm = LLM(client, model=settings.digest_model,
                       max_output_tokens=settings.digest_max_output_tokens)  # fmt: skip
         try:
             async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
-                yield Services(settings=settings, engine=engine, http=http, llm=llm)
+                yield Services(settings, engine, http, llm, leader)
         finally:
+            await leader.release()
             if client is not None:
                 await client.close()
+
+
+def run_with_services(settings: Settings, job: Callable[[Services], Awaitable[T]]) -> T:
+    """Run one job with the services open (the CLI's commands)."""
+
+    async def main() -> T:
+        async with open_services(settings) as services:
+            return await job(services)
+
+    return asyncio.run(main())

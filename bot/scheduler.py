@@ -19,6 +19,7 @@ from digests.models import Post
 
 log = logging.getLogger(__name__)
 Notify = Callable[[Reply], Awaitable[None]]  # tell every admin
+DELIVER_EVERY = 5  # seconds between delivery ticks (an idle tick is one indexed query)
 
 
 async def poll_job(services: Services, notify: Notify) -> None:
@@ -85,8 +86,13 @@ def build_scheduler(
             id="poll",
         )
     scheduler.add_job(retry_job, "interval", minutes=5, args=(services, notify), id="retry")
+    # every few seconds: a publish from a process that does not lead starts within DELIVER_EVERY
     scheduler.add_job(
-        deliver_job, "interval", minutes=1, args=(services, notify, channels), id="deliver"
+        deliver_job,
+        "interval",
+        seconds=DELIVER_EVERY,
+        args=(services, notify, channels),
+        id="deliver",
     )
     scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, channels), id="expiry")
     return scheduler

@@ -283,6 +283,7 @@ class _Recorder:
         self.gone: list[tuple[int, str]] = []
         self.full = asyncio.Event()
         self.lock = asyncio.Lock()
+        self.closing = False
 
     async def add(self, delivery: Delivery, result: SendResult, *, skipped: str = "") -> None:
         counts, status, retry_in = self.counts, "sent", 0.0
@@ -310,19 +311,26 @@ class _Recorder:
                 "error": skipped or result.detail,
                 "sent_at": now if status == "sent" else None,
                 "next_at": now + timedelta(seconds=retry_in) if retry_in else None,
-                "ids": result.message_ids or None,
+                "ids": result.message_ids or None,  # NULL, not JSON null (none_as_null)
             }
         )
         if len(self.rows) >= FLUSH_ROWS:
             self.full.set()
 
     async def run(self) -> None:
-        while True:
+        """Flush every FLUSH_SECONDS, or sooner when FLUSH_ROWS wait; until close()."""
+        while not self.closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.full.wait(), FLUSH_SECONDS)
             await self.flush()
 
     async def flush(self) -> None:
+        """Write the buffered outcomes. Shielded: a cancelled send run still records what it
+        sent (else those rows would be sent again), and no connection is left mid-transaction
+        holding SQLite's write lock."""
+        await asyncio.shield(self._flush())
+
+    async def _flush(self) -> None:
         async with self.lock:
             self.full.clear()
             rows, gone, self.rows, self.gone = self.rows, self.gone, [], []
@@ -355,6 +363,7 @@ class _Recorder:
             self.progress(self.counts)
 
     async def close(self, flusher: asyncio.Task[None]) -> None:
-        flusher.cancel()
-        await asyncio.gather(flusher, return_exceptions=True)
+        self.closing = True
+        self.full.set()
+        await flusher
         await self.flush()

@@ -227,7 +227,8 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     last_error: str = Field(default="", sa_type=Text)
     sent_at: datetime | None = _ts(default=None)
-    message_ids: list[int] | None = Field(default=None, sa_column=Column(JSON))  # the channel's
+    # the channel's ids of the sent parts (Telegram message ids), for edits and deletes
+    message_ids: list[int] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     created_at: datetime = _ts(default_factory=utcnow)
 
 

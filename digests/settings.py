@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_rate_limit: float = Field(default=30.0, gt=0)
+    telegram_paid_broadcast: bool = False  # allow_paid_broadcast (Stars): up to 1000 messages/s
 
     # the app's web server (health, webhooks); PUBLIC_BASE_URL is how users reach it
     web_host: str = "127.0.0.1"

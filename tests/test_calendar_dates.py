@@ -110,7 +110,7 @@ def test_a_day_past_the_data_raises() -> None:
 
 
 def test_cpi_friday_is_the_us_release_in_beijing_time() -> None:
-    """ "CPI" + "周五" is Friday 08:30 New York: 2026-02-13 21:30 Beijing, US, importance 3."""
+    """CPI + 周五 is Friday 08:30 New York: 2026-02-13 21:30 Beijing, US, importance 3."""
     event = resolve("CPI", "周五", SEED_PUBLISHED)
     assert event.starts_at == beijing(2026, 2, 13, 21, 30)
     assert (event.all_day, event.day, event.region, event.kind) == (
@@ -123,7 +123,7 @@ def test_cpi_friday_is_the_us_release_in_beijing_time() -> None:
 
 
 def test_payrolls_earlier_in_the_week_are_past() -> None:
-    """ "美国非农" + "周三" is Wednesday of the publish week, already over: past."""
+    """美国非农 + 周三 is Wednesday of the publish week, already over: past."""
     event = resolve("美国非农", "周三", SEED_PUBLISHED)
     assert event.starts_at == beijing(2026, 2, 11, 21, 30)
     assert event.past
@@ -201,7 +201,7 @@ def test_us_releases_follow_new_york_daylight_saving(
 
 
 def test_chinese_cpi_stays_in_china() -> None:
-    """ "中国CPI" is not a US release: no New York time, an all-day Chinese event."""
+    """中国CPI is not a US release: no New York time, an all-day Chinese event."""
     event = resolve("中国CPI", "3月9日", SEED_PUBLISHED)
     assert (event.region, event.all_day, event.day) == ("CN", True, date(2026, 3, 9))
 
@@ -217,7 +217,7 @@ def test_january_in_a_december_note_is_next_year() -> None:
 
 
 def test_full_dates_and_号() -> None:
-    """ "YYYY年M月D日" takes the year as written; "M月D号" is the same as "M月D日"."""
+    """YYYY年M月D日 takes the year as written; M月D号 is the same as M月D日."""
     assert resolve("会议", "2027年3月1日", SEED_PUBLISHED).day == date(2027, 3, 1)
     assert resolve("会议", "3月1号", SEED_PUBLISHED).day == date(2026, 3, 1)
 
@@ -259,7 +259,7 @@ def test_vague_words_stay_unresolved(when: str) -> None:
 
 
 def test_after_a_day_is_unresolved_unless_a_closure() -> None:
-    """ "周五之后" only means the reopening for a market-closure event."""
+    """周五之后 only means the reopening for a market-closure event."""
     assert resolve("发布会", "周五之后", SEED_PUBLISHED).starts_at is None
 
 

@@ -1,5 +1,5 @@
-"""The Telegram pacer: smooth global rate, at least a second between messages to one chat,
-and a 429 holds every lane."""
+"""The Telegram pacer: smooth global rate, at least a second between messages to one private
+chat and three to a group, and a 429 holds every lane (private chat) or only its group."""
 
 from __future__ import annotations
 
@@ -19,10 +19,33 @@ async def test_one_chat_waits_a_second_between_messages() -> None:
     assert time.monotonic() - started >= 0.95
 
 
-async def test_a_429_pauses_every_lane() -> None:
-    """After pause(0.3), no chat gets its next message before the pause ends."""
+async def test_a_group_waits_three_seconds_between_messages() -> None:
+    """Groups and channels (negative ids) get 20 messages a minute at most."""
     pacer = Pacer(per_second=1000)
-    pacer.pause(0.3)
+    await pacer.wait(-100)
+    started = time.monotonic()
+    await asyncio.gather(pacer.wait(-100), pacer.wait(5))
+    assert time.monotonic() - started >= 2.9
+
+
+async def test_a_429_in_a_group_holds_only_that_group() -> None:
+    """A group's 429 is its own 20/min limit: other chats go on at once."""
+    pacer = Pacer(per_second=1000)
+    pacer.pause(5.0, -100)
+    started = time.monotonic()
+    await asyncio.gather(pacer.wait(10), pacer.wait(11))
+    assert time.monotonic() - started < 1.0
+    waiting = asyncio.create_task(pacer.wait(-100))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    waiting.cancel()
+
+
+async def test_a_429_pauses_every_lane() -> None:
+    """After a private chat's 429 (the bot-wide limit), no chat gets its next message before
+    the pause ends."""
+    pacer = Pacer(per_second=1000)
+    pacer.pause(0.3, 7)
     started = time.monotonic()
     await asyncio.gather(pacer.wait(10), pacer.wait(11), pacer.wait(12))
     assert time.monotonic() - started >= 0.29

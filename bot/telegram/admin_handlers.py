@@ -9,7 +9,7 @@ from datetime import date
 from telegram import Update
 
 from bot.telegram.context import Context, answer, is_admin, services, subscriber
-from bot.telegram.sender import Pacer, TelegramChannel
+from bot.telegram.sender import Pacer, outbox_channel, pacer_for
 from digests import admin, members
 from digests.dispatch import send_queued
 from digests.errors import DigestbotError
@@ -89,12 +89,13 @@ async def publish_and_send(update: Update, context: Context, slug: str) -> None:
 
 
 async def send_now(context: Context) -> None:
-    """Send what is queued for Telegram, paced (the delivery engine will own this loop)."""
+    """Start sending what was just queued, if this process leads (or can: nobody else does);
+    otherwise the leader's delivery tick sends it within seconds."""
     s = services(context)
-    pacer: Pacer = context.application.bot_data.setdefault(
-        "pacer", Pacer(s.settings.telegram_rate_limit)
-    )
-    channel = TelegramChannel(context.bot, pacer)
+    if not await s.leader.try_acquire():
+        return
+    pacer: Pacer = context.application.bot_data.setdefault("pacer", pacer_for(s.settings))
+    channel = outbox_channel(context.bot, pacer, s.settings)
     counts = await send_queued(s.member_context(), {channel.name: channel})
     log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
 

@@ -1,8 +1,9 @@
 """Replies → Telegram messages, and the Telegram side of the Channel protocol.
 
-Pacing: one global limiter at TELEGRAM_RATE_LIMIT messages/s and about one message a second
-per chat (Telegram's documented limits; PTB's own AIORateLimiter has no per-chat limit and
-retries nothing). Telegram's answers map to the delivery outcomes: 403 → gone, 429 → retry
+Pacing: one global limiter at TELEGRAM_RATE_LIMIT messages/s (1000/s with
+TELEGRAM_PAID_BROADCAST), about one message a second per private chat and 20 a minute per
+group or channel (Telegram's documented limits; PTB's own AIORateLimiter has no per-chat limit
+and retries nothing). Telegram's answers map to the delivery outcomes: 403 → gone, 429 → retry
 after its `retry_after`, "can't parse entities" → sent once more as plain text.
 """
 
@@ -23,9 +24,12 @@ from digests import render
 from digests.dispatch import SendResult
 from digests.members import Reply
 from digests.models import Subscriber
+from digests.settings import Settings
 
 log = logging.getLogger(__name__)
 PER_CHAT_INTERVAL = 1.0  # seconds between messages to one private chat
+PER_GROUP_INTERVAL = 3.0  # 20 a minute to one group or channel (their ids are negative)
+PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
 RETRY_AFTER_ATTEMPTS = 3
 HEADROOM = 0.98
 
@@ -75,15 +79,22 @@ class Pacer:
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.paused_until = 0.0
 
-    def pause(self, seconds: float) -> None:
-        """Hold every lane: a 429 in a broadcast means the bot-wide limit was hit, and the
-        other lanes sending on would only earn more 429s (and a longer flood wait)."""
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+    def pause(self, seconds: float, chat_id: int) -> None:
+        """After a 429. The Bot API does not say which limit was hit, but we pace private
+        chats at 1/s, well inside their limit, so a 429 there means the bot-wide limit:
+        every lane holds (sending on would only earn more 429s and a longer flood wait). A
+        group or channel has its own 20/min limit: only that chat holds."""
+        until = time.monotonic() + seconds
+        if chat_id < 0:
+            self.last[chat_id] = max(self.last[chat_id], until - PER_GROUP_INTERVAL)
+        else:
+            self.paused_until = max(self.paused_until, until)
 
     async def wait(self, chat_id: int) -> None:
+        interval = PER_GROUP_INTERVAL if chat_id < 0 else PER_CHAT_INTERVAL
         async with self.locks[chat_id]:
             while True:
-                resume = max(self.last[chat_id] + PER_CHAT_INTERVAL, self.paused_until)
+                resume = max(self.last[chat_id] + interval, self.paused_until)
                 if resume > time.monotonic():
                     await asyncio.sleep(resume - time.monotonic())
                 await self.limiter.acquire()
@@ -93,10 +104,10 @@ class Pacer:
 
 
 async def send_reply(
-    bot: Bot, chat_id: int, reply: Reply, pacer: Pacer | None = None
+    bot: Bot, chat_id: int, reply: Reply, pacer: Pacer | None = None, *, paid: bool = False
 ) -> list[Message]:
     """Send every part of a reply, waiting out a 429 (twice at most); an HTML part Telegram
-    cannot parse goes once more as plain text."""
+    cannot parse goes once more as plain text. `paid` sends with allow_paid_broadcast."""
     parts = reply_parts(reply)
     sent = []
     for index, part in enumerate(parts):
@@ -105,28 +116,32 @@ async def send_reply(
             if pacer is not None:
                 await pacer.wait(chat_id)
             try:
-                sent.append(await _send_part(bot, chat_id, part, markup))
+                sent.append(await _send_part(bot, chat_id, part, markup, paid))
                 break
             except RetryAfter as exc:
                 if attempt == RETRY_AFTER_ATTEMPTS:
                     raise
                 if pacer is not None:
-                    pacer.pause(_seconds(exc.retry_after))  # waited out in pacer.wait()
+                    pacer.pause(_seconds(exc.retry_after), chat_id)  # waited out in wait()
                 else:
                     await asyncio.sleep(_seconds(exc.retry_after))
     return sent
 
 
 async def _send_part(
-    bot: Bot, chat_id: int, part: str, markup: InlineKeyboardMarkup | None
+    bot: Bot, chat_id: int, part: str, markup: InlineKeyboardMarkup | None, paid: bool
 ) -> Message:
+    pay = paid or None  # None: the parameter is not sent at all
     try:
-        return await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML, reply_markup=markup)
+        return await bot.send_message(
+            chat_id, part, parse_mode=ParseMode.HTML, reply_markup=markup, allow_paid_broadcast=pay
+        )
     except BadRequest as exc:
         if "parse entities" not in str(exc).lower():
             raise
         log.warning("Telegram could not parse our HTML (%s); sending it as plain text", exc)
-        return await bot.send_message(chat_id, html.unescape(part), reply_markup=markup)
+        plain = html.unescape(part)
+        return await bot.send_message(chat_id, plain, reply_markup=markup, allow_paid_broadcast=pay)
 
 
 def _seconds(wait: object) -> float:
@@ -140,13 +155,13 @@ class TelegramChannel:
 
     name = "telegram"
 
-    def __init__(self, bot: Bot, pacer: Pacer) -> None:
-        self.bot = bot
-        self.pacer = pacer
+    def __init__(self, bot: Bot, pacer: Pacer, *, paid: bool = False) -> None:
+        self.bot, self.pacer, self.paid = bot, pacer, paid
 
     async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+        chat_id = int(subscriber.external_id)
         try:
-            await send_reply(self.bot, int(subscriber.external_id), reply, self.pacer)
+            sent = await send_reply(self.bot, chat_id, reply, self.pacer, paid=self.paid)
         except Forbidden as exc:  # blocked by the user, or the user is deactivated
             return SendResult("gone", detail=str(exc))
         except RetryAfter as exc:
@@ -157,4 +172,15 @@ class TelegramChannel:
             return SendResult("bad_request", detail=str(exc))
         except (TimedOut, NetworkError) as exc:
             return SendResult("transient", detail=str(exc))
-        return SendResult("ok")
+        return SendResult("ok", message_ids=[message.message_id for message in sent])
+
+
+def pacer_for(settings: Settings) -> Pacer:
+    """The process's one pacer: every send of this bot shares Telegram's limits."""
+    paid = settings.telegram_paid_broadcast
+    return Pacer(PAID_RATE if paid else settings.telegram_rate_limit)
+
+
+def outbox_channel(bot: Bot, pacer: Pacer, settings: Settings) -> TelegramChannel:
+    """The channel the dispatcher sends the outbox through."""
+    return TelegramChannel(bot, pacer, paid=settings.telegram_paid_broadcast)

@@ -116,11 +116,7 @@ def _month_day(m: re.Match[str], today: date) -> _Span:
     return date(year, month, int(m["d"])), None
 
 
-_WEEKDAYS = (
-    {c: i for i, c in enumerate("一二三四五六日")}
-    | {"天": 6}
-    | {str(i): i - 1 for i in range(1, 8)}
-)
+_WEEKDAYS = dict(zip("一二三四五六日天1234567", [*range(7), 6, *range(7)], strict=True))
 _WEEK_SHIFT = {None: 0, "本": 0, "这": 0, "下": 7, "上": -7}
 
 

@@ -1,0 +1,120 @@
+"""The outbox commands: `deliveries` (progress per publication), `send` (send what is due, as
+the leader, with a progress bar) and `publish SLUG [--send]`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from sqlmodel import col, func, select
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from bot.container import Services, run_with_services
+from bot.telegram.sender import outbox_channel, pacer_for
+from digests import admin
+from digests.delivery import publication_progress
+from digests.dispatch import IN_FLIGHT, Channel, Counts, requeue_orphans, send_queued
+from digests.models import Delivery
+from digests.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add the outbox commands to the `digestbot` app."""
+    app.command()(deliveries)
+    app.command()(send)
+    app.command()(publish)
+
+
+def deliveries(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """Per publication: queued, sending, sent, failed, skipped, messages/s and ETA."""
+    settings: Settings = ctx.obj
+    rows = run_with_services(settings, lambda s: publication_progress(s.member_context()))
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        rate = f"{row['messages_per_second']}/s" if row["messages_per_second"] else "-"
+        eta = f"{row['eta_seconds']} s" if row["eta_seconds"] is not None else "-"
+        typer.echo(
+            f"#{row['publication']} {row['title'][:30]}  queued {row['queued']} "
+            f"sending {row['sending']} sent {row['sent']} failed {row['failed']} "
+            f"skipped {row['skipped']}  {rate}  ETA {eta}"
+        )
+    typer.echo(f"{len(rows)} publication(s)")
+
+
+def send(ctx: typer.Context) -> None:
+    """Send every due message now, as the leader (waits while another process leads)."""
+    settings: Settings = ctx.obj
+    run_with_services(settings, _send_all)
+
+
+def publish(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="The post's slug (see `digestbot posts`).")],
+    and_send: Annotated[
+        bool, typer.Option("--send", help="Then send it here, with a progress bar.")
+    ] = False,
+) -> None:
+    """Publish a post's digest: queue it for every entitled subscriber."""
+    settings: Settings = ctx.obj
+
+    async def job(services: Services) -> None:
+        reply = await admin.publish_post(services.admin_context(), slug, by="cli")
+        typer.echo(reply.text)
+        if and_send:
+            await _send_all(services)
+
+    run_with_services(settings, job)
+
+
+async def _send_all(services: Services) -> None:
+    settings = services.settings
+    if settings.telegram_bot_token is None:
+        typer.echo("TELEGRAM_BOT_TOKEN is not set: no channel to send through.", err=True)
+        raise typer.Exit(2)
+    if not await services.leader.try_acquire():
+        typer.echo("another process leads and sends; waiting for it to finish…", err=True)
+        await services.leader.wait()
+    orphans = await requeue_orphans(services.member_context())  # only the leader sends
+    if orphans:
+        typer.echo(f"{orphans} message(s) a stopped sender had claimed are queued again", err=True)
+    root = settings.telegram_api_base_url.rstrip("/")
+    token = settings.telegram_bot_token.get_secret_value()
+    request = HTTPXRequest(connection_pool_size=IN_FLIGHT * 2)  # one per lane, and spare
+    async with Bot(token, base_url=f"{root}/bot", request=request) as bot:
+        channels: dict[str, Channel] = {
+            "telegram": outbox_channel(bot, pacer_for(settings), settings)
+        }
+        due = await _due_count(services, list(channels))
+        with typer.progressbar(length=due, label="sending", file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(counts: Counts) -> None:
+                total = counts.sent + counts.skipped + counts.failed + counts.retried
+                bar.update(total - done[0])
+                done[0] = total
+
+            counts = await send_queued(services.member_context(), channels, progress=progress)
+    typer.echo(
+        f"sent {counts.sent}, skipped {counts.skipped} ({len(counts.gone)} gone), "
+        f"retrying later {counts.retried}, failed {counts.failed}"
+    )
+    if counts.failed:
+        raise typer.Exit(1)
+
+
+async def _due_count(services: Services, channels: list[str]) -> int:
+    async with services.member_context().sessions() as session:
+        found = await session.exec(
+            select(func.count()).where(
+                col(Delivery.status).in_(("queued", "sending")), col(Delivery.channel).in_(channels)
+            )
+        )
+        return int(found.one())
