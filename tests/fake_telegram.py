@@ -176,6 +176,8 @@ class FakeTelegram:
             return False
 
     def _send(self, params: dict[str, Any]) -> tuple[int, Any]:
+        if "chat_id" not in params:  # a request cut short (tests kill senders mid-request)
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request"}
         chat_id, text = int(params["chat_id"]), str(params["text"])
         if self.latency:
             time.sleep(self.latency)
