@@ -1,6 +1,7 @@
 """Broadcast throughput against a fake Bot API with ~40 ms latency that enforces 30 messages a
 second (and 3 per chat per second), answering 429 beyond: our delivery path vs a plain
 python-telegram-bot loop with AIORateLimiter; then CPU per message at the paid-broadcast rate.
+The fake runs in a process of its own, so the CPU figures are ours alone.
 
     uv run python -m bench.broadcast [--subscribers 3000]
 
@@ -13,8 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
 
 from sqlalchemy import insert
 from telegram import Bot
@@ -32,33 +36,63 @@ from digests.ingest.core import ingest
 from digests.models import StoredDigest, Subscriber
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, subscriber_rows
-from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
+from tests.fake_telegram import TOKEN, fake_telegram
 
 LIMIT = 30
 FIRST_CHAT = 100_000
 
 
-def report(label: str, fake: FakeTelegram, chats: int, seconds: float, cpu: float) -> None:
-    delivered = {chat: len(texts) for chat, texts in fake.inbox.items()}
+@contextlib.contextmanager
+def fake_process(latency: float, per_second: int) -> Iterator[Callable[[], Stats]]:
+    """A FakeTelegram in another process; yields a function that stops it and returns what
+    it saw (the bot's root URL is in ROOT[0] meanwhile)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(child, latency, per_second))
+    process.start()
+    ROOT[:] = [parent.recv()]
+
+    def stop() -> Stats:
+        parent.send("stop")
+        stats: Stats = parent.recv()
+        process.join()
+        return stats
+
+    yield stop
+
+
+Stats = tuple[dict[int, int], int, int]  # messages per chat, sendMessage calls, 429s
+ROOT: list[str] = []
+
+
+def _serve(conn: Connection, latency: float, per_second: int) -> None:
+    with fake_telegram() as fake:
+        fake.latency, fake.per_second = latency, per_second
+        conn.send(fake.root)
+        conn.recv()
+        attempts = sum(1 for method, _ in fake.calls if method == "sendMessage")
+        conn.send(({c: len(t) for c, t in fake.inbox.items()}, attempts, fake.floods))
+
+
+def report(label: str, stats: Stats, chats: int, seconds: float, cpu: float) -> None:
+    delivered, attempts, floods = stats
     lost = sum(1 for c in range(FIRST_CHAT, FIRST_CHAT + chats) if c not in delivered)
     duplicated = sum(n - 1 for n in delivered.values() if n > 1)
-    attempts = sum(1 for method, _ in fake.calls if method == "sendMessage")
     rate = sum(delivered.values()) / seconds
     print(
         f"{label:<34} {rate:6.1f} msg/s = {rate / LIMIT:5.3f} of {LIMIT}/s | 429s "
-        f"{fake.floods / max(attempts, 1):6.2%} of {attempts} sends | lost {lost} | "
+        f"{floods / max(attempts, 1):6.2%} of {attempts} sends | lost {lost} | "
         f"duplicated {duplicated} | CPU {cpu / max(sum(delivered.values()), 1) * 1000:.2f} ms/msg"
     )
 
 
 async def ours(chats: int, *, latency: float, per_second: int, pace: float) -> None:
-    with tempfile.TemporaryDirectory() as tmp, fake_telegram() as fake:
-        fake.latency, fake.per_second = latency, per_second
+    with tempfile.TemporaryDirectory() as tmp, fake_process(latency, per_second) as stop:
         async with scratch_database(None, tmp) as url:
             settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
             async with open_services(settings) as services:
                 stored = await prepare(services, chats)
-                bot = Bot(TOKEN, base_url=f"{fake.root}/bot",
+                bot = Bot(TOKEN, base_url=f"{ROOT[0]}/bot",
                           request=HTTPXRequest(connection_pool_size=64))  # fmt: skip
                 async with bot:
                     channel = TelegramChannel(bot, Pacer(pace))
@@ -68,8 +102,8 @@ async def ours(chats: int, *, latency: float, per_second: int, pace: float) -> N
                                       in_flight=64)  # fmt: skip
                     seconds = time.perf_counter() - started
                     cpu = time.process_time() - cpu
-        label = f"digestbot ({pace:.0f}/s pacing)"
-        report(label, fake, chats, seconds, cpu)
+        stats = stop()
+    report(f"digestbot ({pace:.0f}/s pacing)", stats, chats, seconds, cpu)
 
 
 async def prepare(services: Services, chats: int) -> StoredDigest:
@@ -85,10 +119,9 @@ async def prepare(services: Services, chats: int) -> StoredDigest:
 
 async def baseline(chats: int, *, latency: float, per_second: int) -> None:
     """What a plain PTB loop does: AIORateLimiter at 30/s, one message after the other."""
-    with fake_telegram() as fake:
-        fake.latency, fake.per_second = latency, per_second
+    with fake_process(latency, per_second) as stop:
         limiter = AIORateLimiter(overall_max_rate=LIMIT, max_retries=3)
-        bot = ExtBot(TOKEN, base_url=f"{fake.root}/bot", rate_limiter=limiter)
+        bot = ExtBot(TOKEN, base_url=f"{ROOT[0]}/bot", rate_limiter=limiter)
         async with bot:
             started, cpu = time.perf_counter(), time.process_time()
             for chat in range(FIRST_CHAT, FIRST_CHAT + chats):
@@ -96,7 +129,8 @@ async def baseline(chats: int, *, latency: float, per_second: int) -> None:
                     await bot.send_message(chat, "节后第一篇：写给新朋友")
             seconds = time.perf_counter() - started
             cpu = time.process_time() - cpu
-        report("PTB loop + AIORateLimiter", fake, chats, seconds, cpu)
+        stats = stop()
+    report("PTB loop + AIORateLimiter", stats, chats, seconds, cpu)
 
 
 async def main(chats: int) -> None:

@@ -223,6 +223,8 @@ def fake_telegram() -> Iterator[FakeTelegram]:
     state = FakeTelegram()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Telegram's servers do
+
         def do_POST(self) -> None:
             method = urlsplit(self.path).path.rsplit("/", 1)[-1]
             length = int(self.headers.get("Content-Length", "0"))
