@@ -32,8 +32,7 @@ def post_line(row: dict[str, Any]) -> str:
 def show(reply: Reply) -> str:
     """A reply as console text: its text, its digest, its buttons as numbered actions."""
     parts = [reply.text] if reply.text else []
-    if reply.digest is not None:
-        shown = reply.digest
+    for shown in [reply.digest, *reply.digests] if reply.digest else reply.digests:
         parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
     return "\n".join(parts)

@@ -367,3 +367,10 @@ class _Recorder:
         self.full.set()
         await flusher
         await self.flush()
+
+
+# The other kinds register their resolvers on import (they import this module for `resolver`).
+from digests import editions  # noqa: E402
+from digests.calendar import reminders  # noqa: E402
+
+__all__ = ["Batch", "Channel", "SendResult", "editions", "reminders", "send_queued"]

@@ -66,6 +66,7 @@ class Reply:
 
     text: str = ""
     digest: DigestView | None = None
+    digests: list[DigestView] = field(default_factory=list)  # an edition's, after `digest`
     choices: list[tuple[str, str]] = field(default_factory=list)
     delete_incoming: bool = False  # the incoming message carried a password
 

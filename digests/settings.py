@@ -56,14 +56,35 @@ class Settings(BaseSettings):
     telegram_rate_limit: float = Field(default=30.0, gt=0)
     telegram_paid_broadcast: bool = False  # allow_paid_broadcast (Stars): up to 1000 messages/s
 
+    # schedules: the edition (cron in TIMEZONE) and event reminders
+    digest_schedule: str = "30 8 * * 1-5"
+    edition_trading_days_only: bool = True  # skip days the Shanghai exchange is closed
+    reminder_lead_times: CommaList = Field(default_factory=lambda: ["eve", "30m"])
+    reminder_grace_minutes: int = Field(default=120, ge=0)
+
     # the app's web server (health, webhooks); PUBLIC_BASE_URL is how users reach it
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8080"
 
-    _split = field_validator("feed_urls", "feed_passwords", "telegram_admin_ids", mode="before")(
-        _split_commas
-    )
+    _split = field_validator(
+        "feed_urls", "feed_passwords", "telegram_admin_ids", "reminder_lead_times", mode="before"
+    )(_split_commas)
+
+    @field_validator("reminder_lead_times")
+    @classmethod
+    def _known_leads(cls, value: list[str]) -> list[str]:
+        for lead in value:
+            if lead != "eve" and not (lead.endswith("m") and lead[:-1].isdigit()):
+                raise ValueError(f"{lead!r}: use `eve` (20:00 the evening before) or N m (`30m`)")
+        return value
+
+    @field_validator("digest_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("a five-field cron expression, e.g. `30 8 * * 1-5`")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,226 @@
+"""Event use cases: proposals from a published digest, the admin's add / confirm / cancel, the
+exchange's closures as events, the subscriber's week ahead, and the JSON the CLI prints."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlmodel import col, or_, select
+
+from digests.calendar import trading
+from digests.calendar.dates import resolve
+from digests.members import MemberContext
+from digests.models import Event, Post, Subscriber, utcnow
+from digests.summarize.schema import Digest
+
+log = logging.getLogger(__name__)
+KINDS = ("macro", "earnings", "holiday", "policy", "other")
+
+
+@dataclass
+class Proposals:
+    """What publishing a digest did to the calendar."""
+
+    proposed: list[Event]
+    past: int  # already over at publish time: no event, no reminder
+
+
+async def propose_from_digest(ctx: MemberContext, post: Post, digest: Digest) -> Proposals:
+    """One proposed event per digest event not yet past, dated in code (digests/calendar/
+    dates.py); the same event from a re-published post keeps its row (its UID is stable)."""
+    proposed, past = [], 0
+    async with ctx.sessions() as session, session.begin():
+        for item in digest.events:
+            when = resolve(item.title, item.when, post.published_at)
+            if when.past:
+                past += 1
+                continue
+            fingerprint = hashlib.sha1(f"{item.title}|{item.when}".encode()).hexdigest()[:12]
+            uid = f"post-{post.id}-{fingerprint}@digestbot"
+            found = await session.exec(select(Event).where(Event.uid == uid))
+            event = found.first()
+            if event is None:
+                event = Event(uid=uid, title=item.title, when_text=item.when, post_id=post.id)
+            elif event.status != "proposed":
+                continue  # the admin decided already
+            event.starts_at, event.all_day = when.starts_at, when.all_day
+            event.day, event.end_day = when.day, when.end_day
+            event.region, event.kind, event.importance = when.region, when.kind, when.importance
+            event.updated_at = utcnow()
+            session.add(event)
+            proposed.append(event)
+    return Proposals(proposed, past)
+
+
+async def decide(ctx: MemberContext, event_id: int, *, confirm: bool) -> Event | None:
+    """确认 (confirmed: reminders go out) or 忽略 / cancel (cancelled: calendars drop it)."""
+    async with ctx.sessions() as session, session.begin():
+        event = await session.get(Event, event_id)
+        if event is None:
+            return None
+        if confirm and event.starts_at is None:
+            raise ValueError("这个事件没有确定的日期；请用 /event_add 添加带日期的版本。")
+        event.status = "confirmed" if confirm else "cancelled"
+        event.sequence += 1  # calendar apps apply a change only with a higher SEQUENCE
+        event.updated_at = utcnow()
+        session.add(event)
+    return event
+
+
+async def add(ctx: MemberContext, day: date, at: time | None, title: str,
+              importance: int = 2) -> Event:  # fmt: skip
+    """/event_add: a confirmed event the admin typed (all-day when no time is given)."""
+    if not 1 <= importance <= 3:
+        raise ValueError("重要性是 1、2 或 3。")
+    if not title.strip():
+        raise ValueError("请写上事件标题。")
+    trading.is_session(day)  # refuses days beyond the exchange calendar's data
+    starts = datetime.combine(day, at or time.min, tzinfo=ctx.tz)
+    event = Event(
+        uid=f"admin-{secrets.token_hex(8)}@digestbot",
+        title=title.strip(),
+        starts_at=starts,
+        all_day=at is None,
+        day=day,
+        importance=importance,
+        status="confirmed",
+        kind="other",
+    )
+    async with ctx.sessions() as session, session.begin():
+        session.add(event)
+    return event
+
+
+async def sync_market_closures(ctx: MemberContext, today: date, *, days: int = 60) -> int:
+    """The Shanghai exchange's closures in the next `days`, and the last session before each,
+    as confirmed all-day events (UIDs from their dates, so a rerun adds nothing)."""
+    end = min(today + timedelta(days=days), trading.data_ends())
+    added = 0
+    async with ctx.sessions() as session, session.begin():
+        for closure in trading.closures(today, end):
+            for uid, title, first, last in (
+                (f"xshg-closed-{closure.first_day}@digestbot", f"A股{closure.name}休市",
+                 closure.first_day, closure.last_day),
+                (f"xshg-last-{closure.last_session_before}@digestbot",
+                 f"{closure.name}前最后一个交易日（{closure.reopens:%-m月%-d日}开市）",
+                 closure.last_session_before, closure.last_session_before),
+            ):  # fmt: skip
+                if (await session.exec(select(Event.id).where(Event.uid == uid))).first():
+                    continue
+                session.add(
+                    Event(
+                        uid=uid,
+                        title=title,
+                        starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
+                        all_day=True,
+                        day=first,
+                        end_day=last if last != first else None,
+                        kind="holiday",
+                        importance=2,
+                        status="confirmed",
+                    )
+                )
+                added += 1
+    return added
+
+
+async def listing(
+    ctx: MemberContext,
+    *,
+    start: datetime | None = None,
+    days: int | None = None,
+    statuses: tuple[str, ...] = ("confirmed",),
+) -> list[Event]:
+    """Events by start time (unresolved proposals last); from `start` for `days` if given."""
+    async with ctx.sessions() as session:
+        query = select(Event).where(col(Event.status).in_(statuses))
+        if start is not None:
+            # an all-day range that began earlier is still on while its last day is ahead
+            lower = datetime.combine(start.astimezone(ctx.tz).date(), time.min, tzinfo=ctx.tz)
+            query = query.where(
+                or_(col(Event.starts_at) >= lower, col(Event.end_day) >= lower.date())
+            )
+            if days is not None:
+                query = query.where(col(Event.starts_at) < start + timedelta(days=days))
+        rows = list((await session.exec(query)).all())
+    far = datetime.max.replace(tzinfo=ctx.tz)
+    return sorted(rows, key=lambda e: (e.starts_at or far, e.id or 0))
+
+
+def when_text(event: Event, tz: Any) -> str:
+    """How a reader sees the date: 2月13日 周五 21:30, or 2月16日–2月23日 for a range."""
+    if event.starts_at is None:
+        return f"日期待定（{event.when_text}）" if event.when_text else "日期待定"
+    local = event.starts_at.astimezone(tz)
+    weekday = "一二三四五六日"[local.weekday()]
+    if event.all_day:
+        text = f"{local:%-m月%-d日} 周{weekday}"
+        return text + (f"–{event.end_day:%-m月%-d日}" if event.end_day else "")
+    return f"{local:%-m月%-d日} 周{weekday} {local:%H:%M}"
+
+
+def line(event: Event, tz: Any) -> str:
+    """One calendar line: ⭐ for importance 3."""
+    star = "⭐ " if event.importance >= 3 else ""
+    return f"{when_text(event, tz)}  {star}{event.title}"
+
+
+async def week_ahead(
+    ctx: MemberContext, subscriber: Subscriber, now: datetime | None = None
+) -> str:
+    """/calendar: the next seven days."""
+    events = await listing(ctx, start=now or utcnow(), days=7)
+    if not events:
+        return "未来 7 天没有已确认的事件。"
+    lines = [line(event, ctx.tz) for event in events]
+    state = "开" if subscriber.reminders else "关"
+    return "📅 未来 7 天（北京时间）\n" + "\n".join(lines) + f"\n\n提醒：{state}（/remind on|off）"
+
+
+def event_json(event: Event, tz: Any, slug: str | None) -> dict[str, Any]:
+    """The `digestbot events --json` contract."""
+    starts: str | None = None
+    if event.starts_at is not None:
+        local = event.starts_at.astimezone(tz)
+        starts = local.date().isoformat() if event.all_day else local.isoformat()
+    return {
+        "id": event.id,
+        "uid": event.uid,
+        "title": event.title,
+        "starts_at": starts,
+        "end_day": event.end_day.isoformat() if event.end_day else None,
+        "all_day": event.all_day,
+        "region": event.region,
+        "kind": event.kind,
+        "importance": event.importance,
+        "status": event.status,
+        "when_text": event.when_text,
+        "post_slug": slug,
+    }
+
+
+async def calendar_token(ctx: MemberContext, subscriber: Subscriber, *, reset: bool = False) -> str:
+    """The subscriber's iCalendar feed secret; `reset` revokes the old URL."""
+    async with ctx.sessions() as session, session.begin():
+        row = await session.get(Subscriber, subscriber.id)
+        assert row is not None
+        if row.calendar_token is None or reset:
+            row.calendar_token = secrets.token_urlsafe(24)
+            session.add(row)
+        return row.calendar_token
+
+
+async def by_token(ctx: MemberContext, token: str) -> Subscriber | None:
+    """The active subscriber whose feed this is, if any."""
+    async with ctx.sessions() as session:
+        found = await session.exec(
+            select(Subscriber).where(
+                Subscriber.calendar_token == token, Subscriber.status == "active"
+            )
+        )
+        return found.first()

@@ -1,0 +1,90 @@
+"""Event reminders through the outbox: Delivery rows of kind `reminder`, ref `EVENT_ID:LEAD`.
+
+The database decides what is due, so downtime loses nothing: each tick queues every reminder
+whose moment has come within the grace period and has no rows yet; one that fell due longer
+ago is skipped (a reminder after the event is noise). The outbox's unique key sends each once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+
+from sqlmodel import col, select
+
+from digests.calendar.events import when_text
+from digests.delivery import _active, _holds_grant_at, _queue
+from digests.dispatch import Batch, resolver
+from digests.members import MemberContext, Reply
+from digests.models import Delivery, Event, Post, Subscriber, utcnow
+
+log = logging.getLogger(__name__)
+EVENING = time(20, 0)  # "eve": the evening before, Beijing time
+
+
+def moment(event: Event, lead: str, tz: object) -> datetime | None:
+    """When the `lead` reminder of an event is due, or None if that lead does not apply (the
+    N-minutes-before reminder is for importance-3 timed events only)."""
+    assert event.starts_at is not None
+    if lead == "eve":
+        day_before = event.starts_at.astimezone(tz).date() - timedelta(days=1)  # type: ignore[arg-type]
+        return datetime.combine(day_before, EVENING, tzinfo=tz)  # type: ignore[arg-type]
+    if event.all_day or event.importance < 3:
+        return None
+    return event.starts_at - timedelta(minutes=int(lead.removesuffix("m")))
+
+
+async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
+                    now: datetime | None = None) -> int:  # fmt: skip
+    """Queue the reminders that have fallen due; returns how many rows were queued."""
+    now = now or utcnow()
+    queued = 0
+    async with ctx.sessions() as session, session.begin():
+        events = await session.exec(
+            select(Event).where(
+                col(Event.status) == "confirmed",
+                col(Event.starts_at) > now - grace,
+                col(Event.starts_at) <= now + timedelta(days=2),  # "eve" is < 28 h ahead
+            )
+        )
+        for event in events.all():
+            for lead in leads:
+                due = moment(event, lead, ctx.tz)
+                if due is None or due > now:
+                    continue
+                ref = f"{event.id}:{lead}"
+                exists = await session.exec(
+                    select(Delivery.id).where(Delivery.kind == "reminder", Delivery.ref == ref)
+                )
+                if exists.first() is not None:
+                    continue
+                if now - due > grace:
+                    log.debug("reminder %s for %r skipped: %s late", lead, event.title, now - due)
+                    continue
+                readers = _active().where(col(Subscriber.reminders).is_(True))
+                post = await session.get(Post, event.post_id) if event.post_id else None
+                if post is not None and post.gated:  # from a gated post: current readers only
+                    readers = readers.where(_holds_grant_at(now))
+                queued += await _queue(session, "reminder", ref, readers)
+    return queued
+
+
+@resolver("reminder")
+async def _reminders(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | None]:
+    """The reminder text; nothing for a cancelled event or a reader who turned reminders off
+    since the row was queued."""
+    found: dict[int, Reply | None] = {}
+    for row in rows:
+        event_id, lead = row.ref.split(":")
+        key = f"event:{event_id}"
+        if key not in batch.cache:
+            batch.cache[key] = await batch.session.get(Event, int(event_id))
+        event: Event | None = batch.cache[key]
+        reader = batch.readers.get(row.subscriber_id)
+        if event is None or event.status != "confirmed" or reader is None or not reader.reminders:
+            found[row.id or 0] = None
+            continue
+        soon = "明天" if lead == "eve" else f"{lead.removesuffix('m')} 分钟后"
+        text = f"⏰ {soon}：{event.title}\n{when_text(event, batch.ctx.tz)}（北京时间）"
+        found[row.id or 0] = Reply(text + "\n\n/calendar 查看本周日历 · /remind off 关闭提醒")
+    return found

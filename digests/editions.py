@@ -1,0 +1,74 @@
+"""Editions: at DIGEST_SCHEDULE, the digests published since the previous edition, bundled in
+one message for subscribers who chose editions (`/settings edition`). The Edition row is keyed
+by its scheduled time, so a cron tick and a catch-up after downtime make it once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from digests.delivery import _active, _queue
+from digests.dispatch import Batch, resolver
+from digests.members import DigestView, MemberContext, Reply, view
+from digests.models import AccessGrant, Delivery, Edition, Publication, Subscriber, utcnow
+
+
+async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | None, int]:
+    """The edition for the scheduled time `due_at`, queued for every edition reader; None if
+    it exists already or nothing was published since the previous one."""
+    async with ctx.sessions() as session, session.begin():
+        if (await session.exec(select(Edition).where(Edition.due_at == due_at))).first():
+            return None, 0
+        previous = await session.exec(
+            select(Edition.due_at)
+            .where(col(Edition.due_at) < due_at)
+            .order_by(col(Edition.due_at).desc())
+        )
+        since = previous.first()
+        query = select(Publication.id).where(col(Publication.published_at) <= due_at)
+        if since is not None:
+            query = query.where(col(Publication.published_at) > since)
+        ids = [i for i in (await session.exec(query.order_by(col(Publication.id)))).all() if i]
+        if not ids:
+            return None, 0
+        edition = Edition(due_at=due_at, publication_ids=ids, created_at=utcnow())
+        session.add(edition)
+        await session.flush()
+        readers = _active().where(col(Subscriber.delivery) == "edition")
+        queued = await _queue(session, "edition", str(edition.id), readers)
+    return edition, queued
+
+
+@resolver("edition")
+async def _editions(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | None]:
+    """Each reader gets the edition's digests they are entitled to (a reader entitled to none
+    gets nothing)."""
+    found: dict[int, Reply | None] = {}
+    for row in rows:
+        key = f"edition:{row.ref}"
+        if key not in batch.cache:
+            edition = await batch.session.get(Edition, int(row.ref))
+            shown = []
+            for publication_id in edition.publication_ids if edition else []:
+                publication = await batch.session.get(Publication, publication_id)
+                if publication is not None:
+                    shown.append(await view(batch.session, publication))
+            batch.cache[key] = shown
+        views: list[DigestView] = []
+        for post, digest in batch.cache[key]:
+            if post.gated:
+                grant = await batch.session.exec(
+                    select(AccessGrant.id).where(
+                        AccessGrant.subscriber_id == row.subscriber_id,
+                        col(AccessGrant.starts_at) <= post.published_at,
+                        col(AccessGrant.ends_at) > post.published_at,
+                    )
+                )
+                if grant.first() is None:
+                    continue
+            views.append(digest)
+        found[row.id or 0] = (
+            Reply(f"📰 合集：{len(views)} 篇摘要", digests=views) if views else None
+        )
+    return found
