@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from digests import access, digesting
+from digests.calendar import commands, events
 from digests.delivery import delivery_counts, publish, queue_broadcast
 from digests.digesting import DigestContext
 from digests.errors import DigestbotError, RejectedInput
@@ -216,7 +217,12 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str) -> Reply:
     if stored.status == "pending":
         return Reply(f"《{post.title}》的摘要还没有生成（{stored.error}），暂不能发布。")
     _, queued = await publish(ctx.members, stored, by=by)
-    return Reply(f"已发布《{post.title}》：即时推送 {queued} 人，其余订阅者在定时合集中收到。")
+    done = f"已发布《{post.title}》：即时推送 {queued} 人，其余订阅者在定时合集中收到。"
+    found = await events.propose_from_digest(ctx.members, post, Digest.model_validate(stored.data))
+    proposals = commands.proposals_reply(found, ctx.members.tz)
+    if proposals is None:
+        return Reply(done)
+    return Reply(done + "\n\n" + proposals.text, choices=proposals.choices)
 
 
 async def prepare_broadcast(ctx: AdminContext, text: str, *, by: str) -> Reply:

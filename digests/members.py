@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 WELCOME = ("欢迎订阅投研摘要！\n会员文章的摘要需要本月密码：直接发送密码，或发送 /unlock 密码。\n"
            "公开文章的摘要所有订阅者都会收到。发送 /help 查看全部命令。")  # fmt: skip
 HELP = ("/latest 最新摘要\n/digests 最近 10 篇\n/unlock 密码 解锁会员期\n/status 我的会员期与设置\n"
-        "/settings 推送方式与提醒\n/stop 退订\n/help 帮助")  # fmt: skip
+        "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
+        "/stop 退订\n/help 帮助")  # fmt: skip
 LOCKED = "《{title}》是会员文章。发送本月密码（或 /unlock 密码）解锁后即可阅读摘要。"
 
 

@@ -23,6 +23,7 @@ from telegram.ext import (
 
 from bot.container import Services
 from bot.telegram import admin_handlers as a
+from bot.telegram import calendar_handlers as c
 from bot.telegram import handlers as h
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,21 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("status", h.on_status))
     app.add_handler(CommandHandler("settings", h.on_settings))
     app.add_handler(CommandHandler("stop", h.on_stop))
+    app.add_handler(CommandHandler("calendar", c.on_calendar))
+    app.add_handler(CommandHandler("calendar_reset", c.on_calendar_reset))
+    app.add_handler(CommandHandler("remind", c.on_remind))
+    app.add_handler(CommandHandler(["events", "event_add", "event_cancel"], c.on_event_admin))
     app.add_handler(CommandHandler("post", a.on_post))  # admin-only: the gate checks
     app.add_handler(CommandHandler("publish", a.on_publish))
     app.add_handler(
-        CommandHandler(sorted(h.ADMIN_COMMANDS - {"post", "publish"}), a.on_admin_command)
+        CommandHandler(
+            sorted(h.ADMIN_COMMANDS - {"post", "publish", "events", "event_add", "event_cancel"}),
+            a.on_admin_command,
+        )
     )
     app.add_handler(MessageHandler(filters.Document.ALL, a.on_document))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
+    app.add_handler(CallbackQueryHandler(c.on_event_button, pattern=r"^ev(ok|no):"))
     app.add_handler(CallbackQueryHandler(a.on_button))
     return app
 

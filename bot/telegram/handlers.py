@@ -26,14 +26,19 @@ ADMIN_COMMANDS = {
     "subscribers",
     "stats",
     "broadcast",
+    "events",
+    "event_add",
+    "event_cancel",
 }
-ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:")
+ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
 MENU = [
     ("latest", "最新摘要"),
     ("digests", "最近 10 篇"),
     ("unlock", "解锁会员期"),
     ("status", "我的会员期与设置"),
     ("settings", "推送方式与提醒"),
+    ("calendar", "未来 7 天日历"),
+    ("remind", "事件提醒 on/off"),
     ("help", "帮助"),
     ("stop", "退订"),
 ]

@@ -1,0 +1,71 @@
+"""Calendar commands on Telegram: /calendar, /remind, /calendar_reset for subscribers; /events,
+/event_add, /event_cancel and the 确认 / 忽略 buttons (evok:ID / evno:ID) for admins (the
+gate in handlers.py checks)."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.telegram.context import Context, answer, services, subscriber
+from digests.calendar import commands
+from digests.errors import DigestbotError
+from digests.members import Reply
+
+
+async def on_calendar(update: Update, context: Context) -> None:
+    s = services(context)
+    reader = await subscriber(update, context)
+    base = s.settings.public_base_url
+    await answer(
+        update, context, await commands.calendar(s.member_context(), reader, base_url=base)
+    )
+
+
+async def on_calendar_reset(update: Update, context: Context) -> None:
+    s = services(context)
+    reader = await subscriber(update, context)
+    reply = await commands.calendar_reset(
+        s.member_context(), reader, base_url=s.settings.public_base_url
+    )
+    await answer(update, context, reply)
+
+
+async def on_remind(update: Update, context: Context) -> None:
+    reader = await subscriber(update, context)
+    arg = " ".join(context.args or [])
+    await answer(
+        update, context, await commands.remind(services(context).member_context(), reader, arg)
+    )
+
+
+async def on_event_admin(update: Update, context: Context) -> None:
+    """/events, /event_add …, /event_cancel ID."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    command = message.text.split()[0][1:].split("@")[0].lower()
+    args = message.text.partition(" ")[2]
+    ctx = services(context).member_context()
+    try:
+        if command == "events":
+            reply = await commands.list_events(ctx)
+        elif command == "event_add":
+            reply = await commands.add_event(ctx, args)
+        else:
+            reply = await commands.decide(ctx, args, confirm=False)
+    except (ValueError, DigestbotError) as exc:
+        reply = Reply(f"没能完成：{exc}")
+    await answer(update, context, reply)
+
+
+async def on_event_button(update: Update, context: Context) -> None:
+    """确认 (evok:ID) / 忽略 (evno:ID) under a publish report."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    action, _, value = (query.data or "").partition(":")
+    ctx = services(context).member_context()
+    try:
+        reply = await commands.decide(ctx, value, confirm=action == "evok")
+    except (ValueError, DigestbotError) as exc:
+        reply = Reply(f"没能完成：{exc}")
+    await answer(update, context, reply)

@@ -1,0 +1,101 @@
+"""The calendar commands as use cases returning Replies, shared by every channel:
+/calendar, /remind on|off, /calendar_reset for subscribers; /events, /event_add,
+/event_cancel and the 确认 / 忽略 buttons for admins."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+
+from digests.calendar import events
+from digests.calendar.events import Proposals
+from digests.members import MemberContext, Reply, update_settings
+from digests.models import Subscriber, utcnow
+
+ADD_USAGE = "用法：/event_add YYYY-MM-DD [HH:MM] 标题 [重要性1-3]"
+_ADD = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(\d{1,2}:\d{2}))?\s+(.+?)(?:\s+([123]))?$")
+
+
+def feed_url(base_url: str, token: str) -> str:
+    """The subscriber's iCalendar feed (served by the app's web server)."""
+    return f"{base_url.rstrip('/')}/calendar/{token}.ics"
+
+
+async def calendar(ctx: MemberContext, reader: Subscriber, *, base_url: str,
+                   now: datetime | None = None) -> Reply:  # fmt: skip
+    """/calendar: the week ahead and the reader's own feed URL."""
+    text = await events.week_ahead(ctx, reader, now)
+    token = await events.calendar_token(ctx, reader)
+    return Reply(f"{text}\n订阅到手机日历：{feed_url(base_url, token)}")
+
+
+async def calendar_reset(ctx: MemberContext, reader: Subscriber, *, base_url: str) -> Reply:
+    """/calendar_reset: a new feed URL; the old one stops working."""
+    token = await events.calendar_token(ctx, reader, reset=True)
+    return Reply(f"日历订阅地址已更换，旧地址失效：\n{feed_url(base_url, token)}")
+
+
+async def remind(ctx: MemberContext, reader: Subscriber, arg: str) -> Reply:
+    """/remind on|off."""
+    choice = {"on": True, "开": True, "off": False, "关": False}.get(arg.strip().lower())
+    if choice is None:
+        return Reply(
+            f"用法：/remind on 或 /remind off（现在：{'开' if reader.reminders else '关'}）"
+        )
+    await update_settings(ctx, reader, reminders=choice)
+    return Reply(
+        "已开启事件提醒：前一晚 20:00，重要事件开始前 30 分钟。" if choice else "已关闭事件提醒。"
+    )
+
+
+def proposals_reply(found: Proposals, tz: object) -> Reply | None:
+    """What the admin sees after publishing: each proposed event with 确认 / 忽略."""
+    if not found.proposed:
+        return None
+    lines = [f"#{e.id} {events.line(e, tz)}" for e in found.proposed]
+    past = f"\n（另有 {found.past} 个已过去的事件未加入）" if found.past else ""
+    choices = [
+        (label, f"{action}:{e.id}")
+        for e in found.proposed
+        for label, action in ((f"确认 #{e.id}", "evok"), (f"忽略 #{e.id}", "evno"))
+    ]
+    text = "摘要中的事件（确认后提醒订阅者）：\n" + "\n".join(lines) + past
+    return Reply(text, choices=choices)
+
+
+async def list_events(ctx: MemberContext, now: datetime | None = None) -> Reply:
+    """/events: proposed and confirmed events from today on (and undated proposals)."""
+    found = await events.listing(ctx, start=now or utcnow(), statuses=("proposed", "confirmed"))
+    undated = [e for e in await events.listing(ctx, statuses=("proposed",)) if e.starts_at is None]
+    rows = [*found, *undated]
+    if not rows:
+        return Reply("没有待办事件。/event_add 添加。")
+    marks = {"proposed": "待确认", "confirmed": "已确认"}
+    lines = [f"#{e.id} [{marks[e.status]}] {events.line(e, ctx.tz)}" for e in rows[:50]]
+    return Reply("\n".join(lines) + "\n\n/event_cancel ID 取消 · " + ADD_USAGE)
+
+
+async def add_event(ctx: MemberContext, args: str) -> Reply:
+    """/event_add YYYY-MM-DD [HH:MM] 标题 [重要性]."""
+    match = _ADD.match(args.strip())
+    if match is None:
+        return Reply(ADD_USAGE)
+    day_text, clock, title, importance = match.groups()
+    try:
+        day = date.fromisoformat(day_text)
+        at = time.fromisoformat(clock.zfill(5)) if clock else None
+    except ValueError:
+        return Reply(f"日期或时间不对。{ADD_USAGE}")
+    event = await events.add(ctx, day, at, title, int(importance or 2))
+    return Reply(f"已添加 #{event.id} {events.line(event, ctx.tz)}")
+
+
+async def decide(ctx: MemberContext, args: str, *, confirm: bool) -> Reply:
+    """确认 / 忽略 buttons and /event_cancel ID."""
+    if not args.strip().lstrip("#").isdigit():
+        return Reply("用法：/event_cancel ID（ID 见 /events）")
+    event = await events.decide(ctx, int(args.strip().lstrip("#")), confirm=confirm)
+    if event is None:
+        return Reply("找不到这个事件。")
+    state = "已确认" if confirm else "已取消"
+    return Reply(f"{state} #{event.id} {events.line(event, ctx.tz)}")
