@@ -14,7 +14,7 @@ from telegram.ext import Application
 
 from bot import web
 from bot.container import open_services
-from bot.scheduler import Notify, build_scheduler
+from bot.scheduler import Notify, build_scheduler, catch_up
 from bot.telegram.application import build_application, start, stop
 from bot.telegram.sender import outbox_channel, pacer_for, send_reply
 from digests.dispatch import Channel, requeue_orphans
@@ -49,6 +49,7 @@ def build_app(settings: Settings) -> Starlette:
 
             async def gain() -> None:
                 await requeue_orphans(services.member_context())  # the old leader's claims
+                await catch_up(services)
                 scheduler.resume()
 
             async def lose() -> None:
@@ -68,6 +69,7 @@ def build_app(settings: Settings) -> Starlette:
         Route("/healthz", web.healthz),
         Route("/metrics", web.metrics),
         Route("/telegram", web.telegram_webhook, methods=["POST"]),
+        Route("/calendar/{token}.ics", web.calendar_feed),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -13,7 +13,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from bot import outbox_cli
+from bot import calendar_cli, outbox_cli
 from bot.app import build_app
 from bot.console import ADMIN_HELP, ConsoleChannel, handle, post_line, show
 from bot.container import Services, run_with_services
@@ -32,6 +32,7 @@ app = typer.Typer(help="Research-digest bot for Telegram and WeChat.", no_args_i
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 outbox_cli.register(app)
+calendar_cli.register(app)
 
 
 @app.callback()

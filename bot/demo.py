@@ -1,16 +1,18 @@
 """`make demo`: the whole flow offline on a fresh SQLite file: ingest the samples, digest them,
 two console subscribers (one unlocked with February's password, one not), publish, and show
-what each one received."""
+what each one received; then the calendar: the seed post's CPI confirmed, and the reminder
+tick on a demo clock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from bot.console import ConsoleChannel, post_line, show
 from bot.container import Services
 from digests import admin, digesting, members, render, service
+from digests.calendar import commands, events, reminders
 from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.summarize.schema import Digest
@@ -67,3 +69,19 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
         for message in inbox:
             echo(message)
             echo("--")
+
+    # the calendar, on a demo clock: the evening before the seed post's "CPI周五"
+    clock = datetime(2026, 2, 12, 20, 0, 30, tzinfo=services.settings.tz)
+    echo(f"\n== admin: 确认 #1  (demo clock: {clock:%Y-%m-%d %H:%M} Beijing)")
+    echo(show(await commands.decide(actx.members, "1", confirm=True)))
+    async with actx.members.sessions() as session:
+        alice = await members.get_subscriber(session, channel="console", external_id="alice")
+    assert alice is not None
+    echo("[alice] /calendar → " + await events.week_ahead(actx.members, alice, clock))
+    queued = await reminders.queue_due(
+        actx.members, leads=["eve", "30m"], grace=timedelta(hours=2), now=clock
+    )
+    counts = await send_queued(actx.members, {channel.name: channel})
+    echo(f"== reminder tick at {clock:%H:%M}: {queued} queued, {counts.sent} sent")
+    for message in channel.inbox.get("alice", [])[-1:]:
+        echo(f"[alice] 📩 {message}")

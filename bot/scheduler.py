@@ -1,24 +1,32 @@
 """APScheduler 3.x jobs: poll the sources, retry pending summaries, send what is queued, queue
-and send access-expiry notices. Each job is a plain async function of the services, so tests
-call them directly; the scheduler only decides when. (Editions and event reminders join in a
-later release.)"""
+access-expiry notices, event reminders and editions, and keep the exchange's closures in the
+calendar. Each job is a plain async function of the services, so tests call them directly;
+the scheduler only decides when, and only in the leader (digests/leader.py). The database
+decides what is due, so a restart loses nothing."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.container import Services
 from digests import admin, digesting, service
+from digests.calendar import events, reminders, trading
 from digests.dispatch import Channel, send_queued
+from digests.editions import make_edition
 from digests.expiry import queue_expiry_notices
 from digests.members import Reply
-from digests.models import Post
+from digests.models import Post, utcnow
 
 log = logging.getLogger(__name__)
 Notify = Callable[[Reply], Awaitable[None]]  # tell every admin
+EDITION_CATCH_UP = timedelta(hours=12)  # a missed edition is still sent this late, once
 DELIVER_EVERY = 5  # seconds between delivery ticks (an idle tick is one indexed query)
 
 
@@ -69,6 +77,68 @@ async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
 
 
+async def reminder_job(services: Services, now: datetime | None = None) -> int:
+    """Queue the event reminders that fell due (the delivery tick sends them)."""
+    settings = services.settings
+    grace = timedelta(minutes=settings.reminder_grace_minutes)
+    return await reminders.queue_due(
+        services.member_context(), leads=settings.reminder_lead_times, grace=grace, now=now
+    )
+
+
+async def edition_job(services: Services, now: datetime | None = None) -> int:
+    """Make the edition of the latest DIGEST_SCHEDULE time at or before now, if not made yet
+    (on a trading day, with EDITION_TRADING_DAYS_ONLY); also the catch-up after downtime."""
+    settings = services.settings
+    due = last_fire_time(settings.digest_schedule, settings.tz, now or utcnow())
+    if due is None or (now or utcnow()) - due > EDITION_CATCH_UP:
+        return 0
+    if settings.edition_trading_days_only and not _trading_day(due.date()):
+        log.info("edition of %s skipped: the exchange is closed", due.date())
+        return 0
+    edition, queued = await make_edition(services.member_context(), due)
+    if edition is not None:
+        log.info("edition %s: %s digests for %s readers", due, len(edition.publication_ids), queued)
+    return queued
+
+
+def _trading_day(day: date) -> bool:
+    try:
+        return trading.is_session(day)
+    except trading.CalendarDataMissing as exc:  # better an edition on a holiday than none
+        log.warning("%s; sending the edition anyway", exc)
+        return True
+
+
+def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
+    """A crontab line as APScheduler 3 means it. Its from_crontab() reads day-of-week numbers
+    with 0 = Monday (crontab: 0 = Sunday), so `1-5` would be Tuesday to Saturday: numbers are
+    turned into day names first."""
+    minute, hour, day, month, weekdays = cron.split()
+    names = re.sub(r"\d", lambda m: _DAYS[int(m.group()) % 7], weekdays)
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=names, timezone=tz
+    )
+
+
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def last_fire_time(cron: str, tz: ZoneInfo, now: datetime) -> datetime | None:
+    """The cron's most recent time at or before `now` (within the past week)."""
+    trigger = cron_trigger(cron, tz)
+    fire, last = trigger.get_next_fire_time(None, now - timedelta(days=7)), None
+    while fire is not None and fire <= now:
+        last, fire = fire, trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last
+
+
+async def closures_job(services: Services) -> int:
+    """The exchange's closures of the next 60 days as calendar events."""
+    today = utcnow().astimezone(services.settings.tz).date()
+    return await events.sync_market_closures(services.member_context(), today)
+
+
 def build_scheduler(
     services: Services, notify: Notify, channels: dict[str, Channel]
 ) -> AsyncIOScheduler:
@@ -95,4 +165,18 @@ def build_scheduler(
         id="deliver",
     )
     scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, channels), id="expiry")
+    scheduler.add_job(reminder_job, "interval", minutes=1, args=(services,), id="reminders")
+    scheduler.add_job(
+        edition_job,
+        cron_trigger(settings.digest_schedule, settings.tz),
+        args=(services,),
+        id="edition",
+    )
+    scheduler.add_job(closures_job, "cron", hour=6, minute=0, args=(services,), id="closures")
     return scheduler
+
+
+async def catch_up(services: Services) -> None:
+    """What a new leader does first: the edition missed while no process led, and closures."""
+    await closures_job(services)
+    await edition_job(services)

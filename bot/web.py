@@ -1,4 +1,5 @@
-"""HTTP routes of the app's web server: /healthz and the Telegram webhook."""
+"""HTTP routes of the app's web server: /healthz, /metrics, the Telegram webhook and each
+subscriber's iCalendar feed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from telegram import Update
+
+from digests.calendar import events
+from digests.calendar.ical import calendar_ics
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -70,3 +74,16 @@ async def telegram_webhook(request: Request) -> Response:
         return Response(status_code=400)
     await application.update_queue.put(update)
     return Response(status_code=200)
+
+
+async def calendar_feed(request: Request) -> Response:
+    """/calendar/{token}.ics: confirmed and cancelled events (so calendar apps drop the
+    cancelled), for the subscriber whose secret token this is; anyone else gets 404."""
+    services = request.app.state.services
+    ctx = services.member_context()
+    reader = await events.by_token(ctx, request.path_params["token"])
+    if reader is None:
+        return PlainTextResponse("unknown or revoked calendar link", status_code=404)
+    found = await events.listing(ctx, statuses=("confirmed", "cancelled"))
+    body = calendar_ics(found, name="研报日历", tz=services.settings.tz)
+    return Response(body, media_type="text/calendar; charset=utf-8")
