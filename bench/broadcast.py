@@ -21,14 +21,13 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
 from sqlalchemy import insert
-from telegram import Bot
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, ExtBot
-from telegram.request import HTTPXRequest
 
 from bench.ingest import scratch_database
 from bot.container import Services, open_services
-from bot.telegram.sender import Pacer, TelegramChannel
+from bot.telegram.outbox import TelegramOutbox
+from bot.telegram.sender import pacer_for
 from digests import digesting
 from digests.delivery import publish
 from digests.dispatch import send_queued
@@ -86,24 +85,29 @@ def report(label: str, stats: Stats, chats: int, seconds: float, cpu: float) -> 
     )
 
 
-async def ours(chats: int, *, latency: float, per_second: int, pace: float) -> None:
+async def ours(chats: int, *, latency: float, per_second: int, paid: bool) -> None:
+    """The product's path: publish (fan-out), then the dispatcher through TelegramOutbox."""
     with tempfile.TemporaryDirectory() as tmp, fake_process(latency, per_second) as stop:
         async with scratch_database(None, tmp) as url:
-            settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+            settings = Settings(  # type: ignore[call-arg]
+                _env_file=None,
+                database_url=url,
+                telegram_bot_token=TOKEN,
+                telegram_api_base_url=ROOT[0],
+                telegram_rate_limit=LIMIT,
+                telegram_paid_broadcast=paid,
+            )
             async with open_services(settings) as services:
                 stored = await prepare(services, chats)
-                bot = Bot(TOKEN, base_url=f"{ROOT[0]}/bot",
-                          request=HTTPXRequest(connection_pool_size=64))  # fmt: skip
-                async with bot:
-                    channel = TelegramChannel(bot, Pacer(pace))
+                async with TelegramOutbox(settings, pacer_for(settings)) as channel:
                     await publish(services.member_context(), stored, by="bench")
                     started, cpu = time.perf_counter(), time.process_time()
-                    await send_queued(services.member_context(), {"telegram": channel},
-                                      in_flight=64)  # fmt: skip
+                    await send_queued(services.member_context(), {"telegram": channel})
                     seconds = time.perf_counter() - started
                     cpu = time.process_time() - cpu
         stats = stop()
-    report(f"digestbot ({pace:.0f}/s pacing)", stats, chats, seconds, cpu)
+    label = "digestbot (paid broadcast)" if paid else f"digestbot ({LIMIT}/s pacing)"
+    report(label, stats, chats, seconds, cpu)
 
 
 async def prepare(services: Services, chats: int) -> StoredDigest:
@@ -135,10 +139,10 @@ async def baseline(chats: int, *, latency: float, per_second: int) -> None:
 
 async def main(chats: int) -> None:
     print(f"{chats} subscribers; fake Bot API: 40 ms latency, {LIMIT}/s overall, 3/s per chat")
-    await ours(chats, latency=0.04, per_second=LIMIT, pace=LIMIT)
+    await ours(chats, latency=0.04, per_second=LIMIT, paid=False)
     await baseline(chats, latency=0.04, per_second=LIMIT)
     print("paid broadcast: no latency, 1000/s allowed")
-    await ours(chats, latency=0.0, per_second=1000, pace=1000)
+    await ours(chats, latency=0.0, per_second=1000, paid=True)
 
 
 if __name__ == "__main__":

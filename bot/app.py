@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -16,7 +16,8 @@ from bot import web
 from bot.container import open_services
 from bot.scheduler import Notify, build_scheduler, catch_up
 from bot.telegram.application import build_application, start, stop
-from bot.telegram.sender import outbox_channel, pacer_for, send_reply
+from bot.telegram.outbox import TelegramOutbox
+from bot.telegram.sender import pacer_for, send_reply
 from digests.dispatch import Channel, requeue_orphans
 from digests.leader import lead
 from digests.members import Reply
@@ -30,7 +31,7 @@ def build_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings) as services, AsyncExitStack() as stack:
             app.state.services = services
             app.state.telegram, app.state.telegram_mode = None, "off"
             if settings.telegram_bot_token is not None:
@@ -43,7 +44,7 @@ def build_app(settings: Settings) -> Starlette:
                 app.state.telegram = telegram
                 app.state.telegram_mode = "webhook" if webhook else "polling"
             log.info("telegram: %s", app.state.telegram_mode)
-            notify, channels = _telegram_outlets(app.state.telegram, settings)
+            notify, channels = await _telegram_outlets(app.state.telegram, settings, stack)
             scheduler = build_scheduler(services, notify, channels)
             scheduler.start(paused=True)  # until this process leads
 
@@ -74,9 +75,10 @@ def build_app(settings: Settings) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def _telegram_outlets(
+async def _telegram_outlets(
     telegram: Application | None,  # type: ignore[type-arg]
     settings: Settings,
+    stack: AsyncExitStack,
 ) -> tuple[Notify, dict[str, Channel]]:
     """How jobs reach admins and subscribers: through Telegram when it runs, else the log."""
     if telegram is None:
@@ -91,4 +93,6 @@ def _telegram_outlets(
         for admin_id in settings.telegram_admin_ids:
             await send_reply(telegram.bot, admin_id, reply, pacer)
 
-    return to_admins, {"telegram": outbox_channel(telegram.bot, pacer, settings)}
+    outbox = await stack.enter_async_context(TelegramOutbox(settings, pacer))
+    telegram.bot_data["outbox"] = outbox  # the admin's "send now" uses it too
+    return to_admins, {"telegram": outbox}

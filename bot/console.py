@@ -10,7 +10,7 @@ from typing import Any
 
 from digests import admin, members
 from digests.admin import AdminContext
-from digests.dispatch import SendResult
+from digests.dispatch import Reader, SendResult
 from digests.errors import DigestbotError
 from digests.members import Reply
 from digests.models import Subscriber
@@ -45,7 +45,7 @@ class ConsoleChannel:
     name: str = "console"
     inbox: dict[str, list[str]] = field(default_factory=dict)
 
-    async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+    async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
         self.inbox.setdefault(subscriber.external_id, []).append(show(reply))
         return SendResult("ok")
 

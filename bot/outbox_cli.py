@@ -9,14 +9,13 @@ from typing import Annotated
 
 import typer
 from sqlmodel import col, func, select
-from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from bot.container import Services, run_with_services
-from bot.telegram.sender import outbox_channel, pacer_for
+from bot.telegram.outbox import TelegramOutbox
+from bot.telegram.sender import pacer_for
 from digests import admin
 from digests.delivery import publication_progress
-from digests.dispatch import IN_FLIGHT, Channel, Counts, requeue_orphans, send_queued
+from digests.dispatch import Channel, Counts, requeue_orphans, send_queued
 from digests.models import Delivery
 from digests.settings import Settings
 
@@ -85,13 +84,8 @@ async def _send_all(services: Services) -> None:
     orphans = await requeue_orphans(services.member_context())  # only the leader sends
     if orphans:
         typer.echo(f"{orphans} message(s) a stopped sender had claimed are queued again", err=True)
-    root = settings.telegram_api_base_url.rstrip("/")
-    token = settings.telegram_bot_token.get_secret_value()
-    request = HTTPXRequest(connection_pool_size=IN_FLIGHT * 2)  # one per lane, and spare
-    async with Bot(token, base_url=f"{root}/bot", request=request) as bot:
-        channels: dict[str, Channel] = {
-            "telegram": outbox_channel(bot, pacer_for(settings), settings)
-        }
+    async with TelegramOutbox(settings, pacer_for(settings)) as outbox:
+        channels: dict[str, Channel] = {outbox.name: outbox}
         due = await _due_count(services, list(channels))
         with typer.progressbar(length=due, label="sending", file=sys.stderr) as bar:
             done = [0]

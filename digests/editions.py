@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from digests.delivery import _active, _queue
-from digests.dispatch import Batch, resolver
+from digests.dispatch import Batch, Claim, resolver
 from digests.members import DigestView, MemberContext, Reply, view
-from digests.models import AccessGrant, Delivery, Edition, Publication, Subscriber, utcnow
+from digests.models import AccessGrant, Edition, Publication, Subscriber, utcnow
 
 
 async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | None, int]:
@@ -41,7 +41,7 @@ async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | 
 
 
 @resolver("edition")
-async def _editions(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | None]:
+async def _editions(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     """Each reader gets the edition's digests they are entitled to (a reader entitled to none
     gets nothing)."""
     found: dict[int, Reply | None] = {}
@@ -68,7 +68,5 @@ async def _editions(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | Non
                 if grant.first() is None:
                     continue
             views.append(digest)
-        found[row.id or 0] = (
-            Reply(f"📰 合集：{len(views)} 篇摘要", digests=views) if views else None
-        )
+        found[row.id] = Reply(f"📰 合集：{len(views)} 篇摘要", digests=views) if views else None
     return found

@@ -16,7 +16,7 @@ from digests import admin, db, members
 from digests.admin import AdminContext
 from digests.delivery import publication_progress
 from digests.digesting import DigestContext
-from digests.dispatch import SendResult, send_queued
+from digests.dispatch import Reader, SendResult, send_queued
 from digests.expiry import queue_expiry_notices
 from digests.ingest.core import IngestContext, ingest
 from digests.members import MemberContext, Reply
@@ -108,7 +108,7 @@ async def test_a_blocked_reader_is_marked_gone_and_gets_nothing_more(actx: Admin
     """A channel answering 'gone' (Telegram 403) marks the subscriber gone for good."""
 
     class Blocking(ConsoleChannel):
-        async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+        async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
             return SendResult("gone", detail="Forbidden: bot was blocked by the user")
 
     dave = await reader(actx, "dave")
@@ -255,7 +255,7 @@ async def test_transient_failures_back_off_then_fail_for_good(actx: AdminContext
     five tries it is `failed`."""
 
     class Flaky(ConsoleChannel):
-        async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
+        async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
             return SendResult("transient", detail="HTTP 502 Bad Gateway")
 
     await reader(actx, "alice")

@@ -77,7 +77,8 @@ async def test_retry_job_tells_admins_when_a_pending_summary_is_made(services: S
 
 
 async def test_expiry_job_and_the_schedule(services: Services) -> None:
-    """The expiry job queues and sends notices; the scheduler holds the three jobs."""
+    """The expiry job queues and sends notices; the scheduler holds every job, in TIMEZONE,
+    the edition on DIGEST_SCHEDULE with crontab weekdays (1-5 = Monday to Friday)."""
     actx = services.admin_context()
     today = date.today()
     await admin.add_password(actx, "pw", today - timedelta(days=20), today + timedelta(days=1))
@@ -92,6 +93,9 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
 
     scheduler = build_scheduler(services, notify, {})
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"poll", "retry", "deliver", "expiry"}
+    assert set(jobs) == {
+        "poll", "retry", "deliver", "expiry", "reminders", "edition", "closures"
+    }  # fmt: skip
+    assert str(jobs["edition"].trigger.fields[4]) == "mon-fri"
     assert jobs["poll"].trigger.interval == timedelta(minutes=7)
     assert str(jobs["expiry"].trigger.timezone) == "Asia/Shanghai"

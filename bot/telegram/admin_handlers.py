@@ -9,7 +9,7 @@ from datetime import date
 from telegram import Update
 
 from bot.telegram.context import Context, answer, is_admin, services, subscriber
-from bot.telegram.sender import Pacer, outbox_channel, pacer_for
+from bot.telegram.outbox import shared_outbox
 from digests import admin, members
 from digests.dispatch import send_queued
 from digests.errors import DigestbotError
@@ -94,9 +94,8 @@ async def send_now(context: Context) -> None:
     s = services(context)
     if not await s.leader.try_acquire():
         return
-    pacer: Pacer = context.application.bot_data.setdefault("pacer", pacer_for(s.settings))
-    channel = outbox_channel(context.bot, pacer, s.settings)
-    counts = await send_queued(s.member_context(), {channel.name: channel})
+    async with shared_outbox(context.application.bot_data, s.settings) as channel:
+        counts = await send_queued(s.member_context(), {channel.name: channel})
     log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
 
 

@@ -1,10 +1,10 @@
-"""Replies → Telegram messages, and the Telegram side of the Channel protocol.
+"""Replies → Telegram messages (rendered once per Reply), conversation replies through PTB,
+and the pacing every Telegram send of this process shares.
 
 Pacing: one global limiter at TELEGRAM_RATE_LIMIT messages/s (1000/s with
 TELEGRAM_PAID_BROADCAST), about one message a second per private chat and 20 a minute per
 group or channel (Telegram's documented limits; PTB's own AIORateLimiter has no per-chat limit
-and retries nothing). Telegram's answers map to the delivery outcomes: 403 → gone, 429 → retry
-after its `retry_after`, "can't parse entities" → sent once more as plain text.
+and retries nothing).
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from collections import defaultdict
 from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, RetryAfter
 
 from digests import render
-from digests.dispatch import SendResult
 from digests.members import Reply
-from digests.models import Subscriber
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,10 +101,11 @@ class Pacer:
 
 
 async def send_reply(
-    bot: Bot, chat_id: int, reply: Reply, pacer: Pacer | None = None, *, paid: bool = False
+    bot: Bot, chat_id: int, reply: Reply, pacer: Pacer | None = None
 ) -> list[Message]:
-    """Send every part of a reply, waiting out a 429 (twice at most); an HTML part Telegram
-    cannot parse goes once more as plain text. `paid` sends with allow_paid_broadcast."""
+    """Send every part of a reply in a conversation, waiting out a 429 (twice at most); an HTML
+    part Telegram cannot parse goes once more as plain text. (The outbox's bulk sends go
+    through bot/telegram/outbox.py.)"""
     parts = reply_parts(reply)
     sent = []
     for index, part in enumerate(parts):
@@ -115,7 +114,7 @@ async def send_reply(
             if pacer is not None:
                 await pacer.wait(chat_id)
             try:
-                sent.append(await _send_part(bot, chat_id, part, markup, paid))
+                sent.append(await _send_part(bot, chat_id, part, markup))
                 break
             except RetryAfter as exc:
                 if attempt == RETRY_AFTER_ATTEMPTS:
@@ -128,19 +127,15 @@ async def send_reply(
 
 
 async def _send_part(
-    bot: Bot, chat_id: int, part: str, markup: InlineKeyboardMarkup | None, paid: bool
+    bot: Bot, chat_id: int, part: str, markup: InlineKeyboardMarkup | None
 ) -> Message:
-    pay = paid or None  # None: the parameter is not sent at all
     try:
-        return await bot.send_message(
-            chat_id, part, parse_mode=ParseMode.HTML, reply_markup=markup, allow_paid_broadcast=pay
-        )
+        return await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML, reply_markup=markup)
     except BadRequest as exc:
         if "parse entities" not in str(exc).lower():
             raise
         log.warning("Telegram could not parse our HTML (%s); sending it as plain text", exc)
-        plain = html.unescape(part)
-        return await bot.send_message(chat_id, plain, reply_markup=markup, allow_paid_broadcast=pay)
+        return await bot.send_message(chat_id, html.unescape(part), reply_markup=markup)
 
 
 def _seconds(wait: object) -> float:
@@ -149,37 +144,7 @@ def _seconds(wait: object) -> float:
     return float(total()) if callable(total) else float(wait)  # type: ignore[arg-type]
 
 
-class TelegramChannel:
-    """The Channel protocol over the Bot API."""
-
-    name = "telegram"
-
-    def __init__(self, bot: Bot, pacer: Pacer, *, paid: bool = False) -> None:
-        self.bot, self.pacer, self.paid = bot, pacer, paid
-
-    async def send(self, subscriber: Subscriber, reply: Reply) -> SendResult:
-        chat_id = int(subscriber.external_id)
-        try:
-            sent = await send_reply(self.bot, chat_id, reply, self.pacer, paid=self.paid)
-        except Forbidden as exc:  # blocked by the user, or the user is deactivated
-            return SendResult("gone", detail=str(exc))
-        except RetryAfter as exc:
-            return SendResult("retry", retry_after=_seconds(exc.retry_after), detail=str(exc))
-        except BadRequest as exc:
-            if "chat not found" in str(exc).lower():
-                return SendResult("gone", detail=str(exc))
-            return SendResult("bad_request", detail=str(exc))
-        except (TimedOut, NetworkError) as exc:
-            return SendResult("transient", detail=str(exc))
-        return SendResult("ok", message_ids=[message.message_id for message in sent])
-
-
 def pacer_for(settings: Settings) -> Pacer:
     """The process's one pacer: every send of this bot shares Telegram's limits."""
     paid = settings.telegram_paid_broadcast
     return Pacer(PAID_RATE if paid else settings.telegram_rate_limit)
-
-
-def outbox_channel(bot: Bot, pacer: Pacer, settings: Settings) -> TelegramChannel:
-    """The channel the dispatcher sends the outbox through."""
-    return TelegramChannel(bot, pacer, paid=settings.telegram_paid_broadcast)

@@ -33,7 +33,8 @@ class Proposals:
 async def propose_from_digest(ctx: MemberContext, post: Post, digest: Digest) -> Proposals:
     """One proposed event per digest event not yet past, dated in code (digests/calendar/
     dates.py); the same event from a re-published post keeps its row (its UID is stable)."""
-    proposed, past = [], 0
+    proposed: dict[str, Event] = {}  # by UID: a digest may list one event twice
+    past = 0
     async with ctx.sessions() as session, session.begin():
         for item in digest.events:
             when = resolve(item.title, item.when, post.published_at)
@@ -53,8 +54,8 @@ async def propose_from_digest(ctx: MemberContext, post: Post, digest: Digest) ->
             event.region, event.kind, event.importance = when.region, when.kind, when.importance
             event.updated_at = utcnow()
             session.add(event)
-            proposed.append(event)
-    return Proposals(proposed, past)
+            proposed[uid] = event
+    return Proposals(list(proposed.values()), past)
 
 
 async def decide(ctx: MemberContext, event_id: int, *, confirm: bool) -> Event | None:
@@ -153,7 +154,7 @@ async def listing(
 
 
 def when_text(event: Event, tz: Any) -> str:
-    """How a reader sees the date: 2月13日 周五 21:30, or 2月16日–2月23日 for a range."""
+    """How a reader sees the date: 2月13日 周五 21:30, or 2月16日 周一–2月23日 for a range."""
     if event.starts_at is None:
         return f"日期待定（{event.when_text}）" if event.when_text else "日期待定"
     local = event.starts_at.astimezone(tz)

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from digests.calendar.events import when_text
 from digests.delivery import _active, _holds_grant_at, _queue
-from digests.dispatch import Batch, resolver
+from digests.dispatch import Batch, Claim, resolver
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Event, Post, Subscriber, utcnow
 
@@ -43,7 +43,7 @@ async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
         events = await session.exec(
             select(Event).where(
                 col(Event.status) == "confirmed",
-                col(Event.starts_at) > now - grace,
+                col(Event.starts_at) > now,  # a reminder after the start is noise
                 col(Event.starts_at) <= now + timedelta(days=2),  # "eve" is < 28 h ahead
             )
         )
@@ -70,7 +70,7 @@ async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
 
 
 @resolver("reminder")
-async def _reminders(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | None]:
+async def _reminders(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     """The reminder text; nothing for a cancelled event or a reader who turned reminders off
     since the row was queued."""
     found: dict[int, Reply | None] = {}
@@ -81,10 +81,11 @@ async def _reminders(batch: Batch, rows: list[Delivery]) -> dict[int, Reply | No
             batch.cache[key] = await batch.session.get(Event, int(event_id))
         event: Event | None = batch.cache[key]
         reader = batch.readers.get(row.subscriber_id)
-        if event is None or event.status != "confirmed" or reader is None or not reader.reminders:
-            found[row.id or 0] = None
+        wanted = reader is not None and reader.reminders
+        if not (wanted and event is not None and event.status == "confirmed"):
+            found[row.id] = None
             continue
         soon = "明天" if lead == "eve" else f"{lead.removesuffix('m')} 分钟后"
         text = f"⏰ {soon}：{event.title}\n{when_text(event, batch.ctx.tz)}（北京时间）"
-        found[row.id or 0] = Reply(text + "\n\n/calendar 查看本周日历 · /remind off 关闭提醒")
+        found[row.id] = Reply(text + "\n\n/calendar 查看本周日历 · /remind off 关闭提醒")
     return found
