@@ -42,6 +42,8 @@ class FakeTelegram:
     inbox: dict[int, list[str]] = field(default_factory=dict)  # chat id → texts the bot sent
     deleted: list[tuple[int, int]] = field(default_factory=list)
     blocked: set[int] = field(default_factory=set)
+    missing: set[int] = field(default_factory=set)  # answer 400 chat not found
+    unparsable: int = 0  # answer this many HTML sends with 400 can't parse entities first
     rate_limited: int = 0  # answer this many sendMessage calls with 429 first
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     fail_methods: set[str] = field(default_factory=set)  # answer 500 (cosmetic-call tests)
@@ -193,6 +195,19 @@ class FakeTelegram:
                 "ok": False,
                 "error_code": 403,
                 "description": "Forbidden: bot was blocked by the user",
+            }
+        if chat_id in self.missing:
+            return 400, {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: chat not found",
+            }
+        if self.unparsable > 0 and params.get("parse_mode") == "HTML":
+            self.unparsable -= 1
+            return 400, {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: can't parse entities: unsupported start tag",
             }
         if self.rate_limited > 0:
             self.rate_limited -= 1
