@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.routing import Route
 from telegram.ext import Application
@@ -18,6 +19,8 @@ from bot.scheduler import Notify, build_scheduler, catch_up
 from bot.telegram.application import build_application, start, stop
 from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for, send_reply
+from bot.wechat.endpoint import wechat_callback
+from bot.wechat.guard import ReplayGuard
 from digests.dispatch import Channel, requeue_orphans
 from digests.leader import lead
 from digests.members import Reply
@@ -33,6 +36,10 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services, AsyncExitStack() as stack:
             app.state.services = services
+            redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+            if redis is not None:
+                stack.push_async_callback(redis.aclose)
+            app.state.wechat_guard = ReplayGuard(services.member_context(), redis)
             app.state.telegram, app.state.telegram_mode = None, "off"
             if settings.telegram_bot_token is not None:
                 webhook = settings.telegram_webhook_url
@@ -50,8 +57,10 @@ def build_app(settings: Settings) -> Starlette:
 
             async def gain() -> None:
                 await requeue_orphans(services.member_context())  # the old leader's claims
-                await catch_up(services)
-                scheduler.resume()
+                try:
+                    await catch_up(services)
+                finally:  # a failed catch-up must not leave the scheduler paused
+                    scheduler.resume()
 
             async def lose() -> None:
                 scheduler.pause()
@@ -71,6 +80,7 @@ def build_app(settings: Settings) -> Starlette:
         Route("/metrics", web.metrics),
         Route("/telegram", web.telegram_webhook, methods=["POST"]),
         Route("/calendar/{token}.ics", web.calendar_feed),
+        Route("/wechat", wechat_callback, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

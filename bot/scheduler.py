@@ -7,7 +7,6 @@ decides what is due, so a restart loses nothing."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -111,17 +110,30 @@ def _trading_day(day: date) -> bool:
 
 
 def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
-    """A crontab line as APScheduler 3 means it. Its from_crontab() reads day-of-week numbers
-    with 0 = Monday (crontab: 0 = Sunday), so `1-5` would be Tuesday to Saturday: numbers are
-    turned into day names first."""
+    """A crontab line as crontab means it. APScheduler 3's from_crontab() reads day-of-week
+    numbers with 0 = Monday (crontab: 0 and 7 = Sunday), so `1-5` would be Tuesday to
+    Saturday: the numbers are expanded and given as day names."""
     minute, hour, day, month, weekdays = cron.split()
-    names = re.sub(r"\d", lambda m: _DAYS[int(m.group()) % 7], weekdays)
     return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=names, timezone=tz
-    )
+        minute=minute, hour=hour, day=day, month=month, day_of_week=_weekdays(weekdays),
+        timezone=tz,
+    )  # fmt: skip
 
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _weekdays(field: str) -> str:
+    """A crontab day-of-week field (`*`, `1-5`, `0-4`, `*/2`, `1,3,5`, `7`) → `mon,tue,…`."""
+    if field == "*" or any(c.isalpha() for c in field):
+        return field  # names mean the same to both
+    days: set[int] = set()
+    for item in field.split(","):
+        span, _, step = item.partition("/")
+        first, _, last = span.partition("-")
+        low, high = (0, 6) if span == "*" else (int(first), int(last or first))
+        days.update(d % 7 for d in range(low, high + 1, int(step or 1)))
+    return ",".join(_DAYS[d] for d in sorted(days))
 
 
 def last_fire_time(cron: str, tz: ZoneInfo, now: datetime) -> datetime | None:

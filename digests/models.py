@@ -275,3 +275,11 @@ class Edition(SQLModel, table=True):
     due_at: datetime = _ts(unique=True)  # the cron time it was made for: made once
     publication_ids: list[int] = _json_list()
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A nonce or MsgId a channel callback already used: a replay of it changes nothing.
+class SeenKey(SQLModel, table=True):
+    __tablename__ = "seen_key"
+
+    key: str = Field(primary_key=True, max_length=200)
+    seen_at: datetime = _ts(default_factory=utcnow, index=True)

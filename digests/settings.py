@@ -6,7 +6,7 @@ Every setting is documented in `.env.example`; later features add their fields h
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     telegram_rate_limit: float = Field(default=30.0, gt=0)
     telegram_paid_broadcast: bool = False  # allow_paid_broadcast (Stars): up to 1000 messages/s
 
+    # WeChat Official Account (the /wechat callback); safe mode when the AES key is set
+    wechat_app_id: str = ""
+    wechat_app_secret: SecretStr | None = None
+    wechat_token: SecretStr | None = None
+    wechat_encoding_aes_key: SecretStr | None = None
+    wechat_api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
+    wechat_admin_openids: CommaList = Field(default_factory=list)
+    wechat_delivery: Literal["customer_service", "mass_send_tag"] = "customer_service"
+    redis_url: str | None = None  # the WeChat replay cache (else the database)
+
     # schedules: the edition (cron in TIMEZONE) and event reminders
     digest_schedule: str = "30 8 * * 1-5"
     edition_trading_days_only: bool = True  # skip days the Shanghai exchange is closed
@@ -68,7 +78,12 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8080"
 
     _split = field_validator(
-        "feed_urls", "feed_passwords", "telegram_admin_ids", "reminder_lead_times", mode="before"
+        "feed_urls",
+        "feed_passwords",
+        "telegram_admin_ids",
+        "reminder_lead_times",
+        "wechat_admin_openids",
+        mode="before",
     )(_split_commas)
 
     @field_validator("reminder_lead_times")

@@ -96,6 +96,6 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
     assert set(jobs) == {
         "poll", "retry", "deliver", "expiry", "reminders", "edition", "closures"
     }  # fmt: skip
-    assert str(jobs["edition"].trigger.fields[4]) == "mon-fri"
+    assert str(jobs["edition"].trigger.fields[4]) == "mon,tue,wed,thu,fri"
     assert jobs["poll"].trigger.interval == timedelta(minutes=7)
     assert str(jobs["expiry"].trigger.timezone) == "Asia/Shanghai"

@@ -1,0 +1,91 @@
+"""Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
+帮助, 解锁 密码 (or the password alone after following), 最新, 日历, 提醒 开/关, 状态, 退订; a
+follow event welcomes, an unfollow marks the subscriber gone."""
+
+from __future__ import annotations
+
+from digests import members, render
+from digests.calendar import commands as calendar
+from digests.members import MemberContext, Reply
+from digests.models import Subscriber
+
+HELP = "\n".join(
+    (
+        "发送以下文字：",
+        "最新 —— 最新摘要",
+        "解锁 密码 —— 解锁本期会员",
+        "日历 —— 未来 7 天事件",
+        "提醒 开 / 提醒 关 —— 事件提醒",
+        "状态 —— 我的会员期",
+        "退订 —— 不再接收",
+        "帮助 —— 本说明",
+    )
+)
+WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n" + HELP
+MORE = "\n……（篇幅所限，仅显示前半部分）"
+
+
+async def on_follow(ctx: MemberContext, openid: str) -> str:
+    """subscribe event: (re)register and welcome."""
+    await members.register(ctx, channel="wechat", external_id=openid)
+    return WELCOME
+
+
+async def on_unfollow(ctx: MemberContext, openid: str) -> None:
+    """unsubscribe event: the subscriber is gone; nothing more is sent to them."""
+    reader = await _reader(ctx, openid)
+    await members.update_settings(ctx, reader, status="gone")
+
+
+async def on_text(ctx: MemberContext, openid: str, text: str, *, base_url: str) -> str:
+    """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes)."""
+    reader = await _reader(ctx, openid)
+    word, _, rest = text.strip().partition(" ")
+    rest = rest.strip()
+    if word in ("帮助", "help", "?", "？"):
+        reply = Reply(HELP)
+    elif word == "解锁" and rest:
+        reply = await members.unlock(ctx, reader, rest)
+    elif word == "最新":
+        reply = await members.latest(ctx, reader)
+    elif word == "日历":
+        reply = await calendar.calendar(ctx, reader, base_url=base_url)
+    elif word == "提醒":
+        reply = await calendar.remind(ctx, reader, rest)
+    elif word == "状态":
+        reply = await members.status(ctx, reader)
+    elif word == "退订":
+        await members.update_settings(ctx, reader, status="stopped")
+        reply = Reply("已退订。回复「帮助」可重新开始。")
+    elif reader.awaiting_password and not rest:
+        reply = await members.unlock(ctx, reader, word)
+    else:
+        reply = Reply(HELP)
+    return as_text(reply)
+
+
+def as_text(reply: Reply) -> str:
+    """Plain text within WeChat's limit: the text, then the digest's first part."""
+    parts = [reply.text] if reply.text else []
+    if reply.digest is not None:
+        shown = reply.digest
+        pieces = render.wechat_text(shown.digest, title=shown.title, extractive=shown.extractive)
+        parts.append(pieces[0] + (MORE if len(pieces) > 1 else ""))
+    text = "\n".join(parts).replace("/unlock 密码", "解锁 密码")
+    return _cut(text, render.WECHAT_LIMIT)
+
+
+def _cut(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - len(MORE.encode())].decode(errors="ignore") + MORE
+
+
+async def _reader(ctx: MemberContext, openid: str) -> Subscriber:
+    """The follower's subscriber row (registered now if they followed before the bot ran)."""
+    async with ctx.sessions() as session:
+        found = await members.get_subscriber(session, channel="wechat", external_id=openid)
+    if found is None:
+        found, _ = await members.register(ctx, channel="wechat", external_id=openid)
+    return found

@@ -1,0 +1,56 @@
+"""What wechatpy leaves to us (DESIGN.md): signatures compared in constant time, a ±300 s
+timestamp window, and a replay cache on nonce and MsgId, in Redis when REDIS_URL is set, else
+in the database (table seen_key)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from digests.members import MemberContext
+from digests.models import SeenKey, utcnow
+
+WINDOW = 300  # seconds a callback's timestamp may differ from our clock
+REMEMBER = timedelta(minutes=15)  # longer than the window and WeChat's 3 retries
+
+
+def sign(*parts: str) -> str:
+    """WeChat's signature: SHA-1 of the sorted parts, concatenated."""
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def signed(expected_parts: tuple[str, ...], given: str) -> bool:
+    """Constant-time comparison (wechatpy compares with !=)."""
+    return hmac.compare_digest(sign(*expected_parts), given.lower())
+
+
+def fresh(timestamp: str, now: float | None = None) -> bool:
+    """The timestamp is a number within ±WINDOW seconds of now."""
+    if not timestamp.isdigit():
+        return False
+    return abs(int(timestamp) - (now if now is not None else time.time())) <= WINDOW
+
+
+class ReplayGuard:
+    """first_time(key) is True once per key within REMEMBER."""
+
+    def __init__(self, ctx: MemberContext, redis: Redis | None) -> None:
+        self.ctx, self.redis = ctx, redis
+
+    async def first_time(self, key: str) -> bool:
+        if self.redis is not None:
+            seconds = int(REMEMBER.total_seconds())
+            return bool(await self.redis.set(f"digestbot:seen:{key}", 1, nx=True, ex=seconds))
+        try:
+            async with self.ctx.sessions() as session, session.begin():
+                await session.exec(delete(SeenKey).where(SeenKey.seen_at < utcnow() - REMEMBER))  # type: ignore[arg-type]
+                session.add(SeenKey(key=key))
+        except IntegrityError:
+            return False
+        return True
