@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,8 +22,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from digests import db
-from digests.ingest.core import IngestContext
+from digests import admin, db
+from digests.admin import AdminContext
+from digests.digesting import DigestContext
+from digests.ingest.core import IngestContext, ingest
+from digests.members import MemberContext
 from digests.models import utcnow
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -102,6 +106,17 @@ async def ctx(engine: AsyncEngine) -> AsyncIterator[IngestContext]:
         yield IngestContext(
             sessions=db.make_sessionmaker(engine), http=http, tz=SHANGHAI, passwords=["ld2602"]
         )
+
+
+@pytest.fixture
+async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
+    """Sample posts stored, February's password set, no LLM (extractive digests)."""
+    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
+    context = AdminContext(
+        MemberContext(ctx.sessions, SHANGHAI), DigestContext(ctx.sessions, llm=None), ctx
+    )
+    await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
+    yield context
 
 
 @dataclass

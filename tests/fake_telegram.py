@@ -12,14 +12,20 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tests.conftest import serve
+from bot.container import Services, open_services
+from bot.telegram.application import build_application, start, stop
+from digests import admin
+from digests.ingest.core import ingest
+from digests.settings import Settings
+from tests.conftest import EXAMPLES, serve
 from tests.telegram_html import problems
 
 TOKEN = "123456:TEST-TOKEN"
@@ -270,3 +276,34 @@ def fake_telegram() -> Iterator[FakeTelegram]:
     with serve(Handler) as root:
         state.root = root
         yield state
+
+
+@asynccontextmanager
+async def running_bot(
+    database_url: str, admin_id: int, *, fail_methods: set[str] = frozenset(), **overrides: Any
+) -> AsyncIterator[tuple[FakeTelegram, Services]]:
+    """The real PTB Application polling a FakeTelegram, on a database with the sample posts
+    and February's password; `fail_methods` answer 500 from the start; `overrides` are extra
+    settings."""
+    with fake_telegram() as fake:
+        fake.fail_methods = set(fail_methods)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=database_url,
+            telegram_bot_token=TOKEN,
+            telegram_admin_ids=[admin_id],
+            telegram_api_base_url=fake.root,
+            telegram_rate_limit=1000,
+            **overrides,
+        )
+        async with open_services(settings) as services:
+            [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
+            await admin.add_password(
+                services.admin_context(), "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+            )
+            app = build_application(services, polling=True)
+            await start(app, polling=True, poll_timeout=1)
+            try:
+                yield fake, services
+            finally:
+                await stop(app)

@@ -21,7 +21,6 @@ from bot.app import build_app
 from bot.cli import app as cli_app
 from bot.container import Services, open_services
 from bot.scheduler import edition_job, last_fire_time, reminder_job
-from bot.telegram.application import build_application, start, stop
 from digests import admin, members
 from digests.calendar import events, trading
 from digests.calendar.commands import ADD_USAGE
@@ -29,7 +28,7 @@ from digests.ingest.core import ingest
 from digests.models import Delivery, Edition, Event, Publication, Subscriber, utcnow
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, SHANGHAI
-from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
+from tests.fake_telegram import FakeTelegram, running_bot
 from tests.test_telegram import said, subscribe, until
 
 ADMIN, ALICE, BOB = 1000, 2001, 2002
@@ -79,23 +78,8 @@ def last(fake: FakeTelegram, chat: int) -> str:
 @pytest.fixture
 async def running(database_url: str) -> AsyncIterator[tuple[FakeTelegram, Services]]:
     """Samples ingested, the bot polling the fake server; PUBLIC_BASE_URL set."""
-    with fake_telegram() as fake:
-        settings = settings_for(
-            database_url,
-            telegram_bot_token=TOKEN,
-            telegram_admin_ids=[ADMIN],
-            telegram_api_base_url=fake.root,
-            telegram_rate_limit=1000,
-            public_base_url=BASE + "/",
-        )
-        async with open_services(settings) as services:
-            [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-            app = build_application(services, polling=True)
-            await start(app, polling=True, poll_timeout=1)
-            try:
-                yield fake, services
-            finally:
-                await stop(app)
+    async with running_bot(database_url, ADMIN, public_base_url=BASE + "/") as bot:
+        yield bot
 
 
 async def test_remind_off_on_and_the_feed_url_until_reset(

@@ -4,7 +4,6 @@ catch-up, cancellation), editions, the JSON contract and the feed token."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -15,29 +14,15 @@ from digests import admin, digesting, members
 from digests.admin import AdminContext
 from digests.calendar import events, reminders
 from digests.calendar.events import Proposals
-from digests.digesting import DigestContext
 from digests.dispatch import send_queued
 from digests.editions import make_edition
-from digests.ingest.core import IngestContext, ingest
-from digests.members import MemberContext
 from digests.models import Delivery, Event, Post, Publication, Subscriber, utcnow
 from digests.summarize.schema import Digest
-from tests.conftest import EXAMPLES, SHANGHAI
+from tests.conftest import SHANGHAI
 
 SEED = "2-10-zhui-zong"  # published 2026-02-12 13:27 Beijing: 非农周三, CPI周五, 周五后放假
 GRACE = timedelta(minutes=120)
 LEADS = ["eve", "30m"]
-
-
-@pytest.fixture
-async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
-    """Sample posts stored, February's password set, no LLM (extractive digests)."""
-    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
-    context = AdminContext(
-        MemberContext(ctx.sessions, SHANGHAI), DigestContext(ctx.sessions, llm=None), ctx
-    )
-    await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
-    yield context
 
 
 def bj(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -4,10 +4,8 @@ and PostgreSQL: unlock, lockout, publish to the entitled only, once; gone subscr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
-import pytest
 from sqlalchemy import insert
 from sqlmodel import col, select
 
@@ -15,24 +13,11 @@ from bot.console import ConsoleChannel, handle
 from digests import admin, db, members
 from digests.admin import AdminContext
 from digests.delivery import publication_progress
-from digests.digesting import DigestContext
 from digests.dispatch import Reader, SendResult, send_queued
 from digests.expiry import queue_expiry_notices
-from digests.ingest.core import IngestContext, ingest
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
-from tests.conftest import EXAMPLES, SHANGHAI, subscriber_rows
-
-
-@pytest.fixture
-async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
-    """Sample posts stored, February's password set, no LLM (extractive digests)."""
-    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
-    context = AdminContext(
-        MemberContext(ctx.sessions, SHANGHAI), DigestContext(ctx.sessions, llm=None), ctx
-    )
-    await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
-    yield context
+from tests.conftest import SHANGHAI, subscriber_rows
 
 
 async def reader(actx: AdminContext, name: str) -> Subscriber:

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import date
 
 import pytest
 from pydantic import SecretStr
 from sqlmodel import func, select
 
-from bot.container import Services, open_services
-from bot.telegram.application import build_application, start, stop
-from digests import admin
-from digests.ingest.core import ingest
+from bot.container import Services
 from digests.members import get_subscriber
 from digests.models import Publication
-from digests.settings import Settings
-from tests.conftest import EXAMPLES, FIXTURES, Blog, Route
-from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
+from tests.conftest import FIXTURES, Blog, Route
+from tests.fake_telegram import FakeTelegram, running_bot
 
 ADMIN, ALICE, BOB = 1000, 2001, 2002
 SEED_TITLE = "2.10科技大爆发，字节模型解读，CPO更新"
@@ -47,22 +42,10 @@ async def subscribe(fake: FakeTelegram, *users: int) -> None:
 
 @pytest.fixture
 async def running(database_url: str) -> AsyncIterator[tuple[FakeTelegram, Services]]:
-    """Samples ingested, February's password set, the bot polling the fake server."""
-    with fake_telegram() as fake:
-        fake.fail_methods = {"setMyCommands"}  # cosmetic: must not stop the bot
-        settings = Settings(_env_file=None, database_url=database_url,  # type: ignore[call-arg]
-                            telegram_bot_token=TOKEN, telegram_admin_ids=[ADMIN],
-                            telegram_api_base_url=fake.root, telegram_rate_limit=1000)  # fmt: skip
-        async with open_services(settings) as services:
-            [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-            await admin.add_password(services.admin_context(), "ld2602", date(2026, 2, 1),
-                                     date(2026, 2, 28), "2026-02")  # fmt: skip
-            app = build_application(services, polling=True)
-            await start(app, polling=True, poll_timeout=1)
-            try:
-                yield fake, services
-            finally:
-                await stop(app)
+    """Samples ingested, February's password set, the bot polling the fake server (whose
+    setMyCommands fails: cosmetic, must not stop the bot)."""
+    async with running_bot(database_url, ADMIN, fail_methods={"setMyCommands"}) as running:
+        yield running
 
 
 async def test_start_wrong_then_right_password_then_latest(
