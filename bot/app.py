@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from telegram.ext import Application
 
-from bot import web
+from bot import pages, web
 from bot.container import open_services
 from bot.scheduler import Notify, build_scheduler, catch_up
 from bot.telegram.application import build_application, start, stop
@@ -21,6 +21,7 @@ from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for, send_reply
 from bot.wechat.endpoint import wechat_callback
 from bot.wechat.guard import ReplayGuard
+from bot.wechat.sender import WeChatChannel
 from digests.dispatch import Channel, requeue_orphans
 from digests.leader import lead
 from digests.members import Reply
@@ -52,6 +53,8 @@ def build_app(settings: Settings) -> Starlette:
                 app.state.telegram_mode = "webhook" if webhook else "polling"
             log.info("telegram: %s", app.state.telegram_mode)
             notify, channels = await _telegram_outlets(app.state.telegram, settings, stack)
+            if settings.wechat_app_secret is not None and settings.wechat_token is not None:
+                channels["wechat"] = WeChatChannel(settings, services.member_context())
             scheduler = build_scheduler(services, notify, channels)
             scheduler.start(paused=True)  # until this process leads
 
@@ -81,6 +84,7 @@ def build_app(settings: Settings) -> Starlette:
         Route("/telegram", web.telegram_webhook, methods=["POST"]),
         Route("/calendar/{token}.ics", web.calendar_feed),
         Route("/wechat", wechat_callback, methods=["GET", "POST"]),
+        Route("/d/{token}", pages.digest_page),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

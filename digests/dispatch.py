@@ -32,7 +32,8 @@ from digests.members import MemberContext, Reply, view
 from digests.models import AccessGrant, Broadcast, Delivery, Publication, Subscriber, utcnow
 
 log = logging.getLogger(__name__)
-Outcome = Literal["ok", "retry", "gone", "bad_request", "transient"]
+# wait: the channel cannot reach this reader until they write (WeChat's 48-hour window)
+Outcome = Literal["ok", "retry", "gone", "bad_request", "transient", "wait"]
 MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
 BACKOFF = 30.0  # seconds before the second try; doubling after
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
@@ -40,6 +41,7 @@ IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
 CLAIM_BATCH = 200
 FLUSH_ROWS = 32  # outcomes written per statement; with IN_FLIGHT, the crash bound
 FLUSH_SECONDS = 0.2
+WAIT = timedelta(days=30)  # a row waiting for its reader: woken early by wake_waiting()
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Reader:
     external_id: str  # the channel's user/chat id
     reminders: bool
     delivery: str
+    last_contact_at: datetime | None  # WeChat's window and budget (see models.Subscriber)
+    replies_left: int
 
 
 class Channel(Protocol):
@@ -91,6 +95,7 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     retried: int = 0  # backing off, to be sent by a later run
+    waiting: int = 0  # until the reader writes to us (WeChat)
     gone: list[int] = field(default_factory=list)
 
 
@@ -270,6 +275,21 @@ async def requeue_orphans(ctx: MemberContext) -> int:
     return int(result.rowcount or 0)
 
 
+async def wake_waiting(ctx: MemberContext, subscriber_id: int) -> int:
+    """The reader wrote to us: their rows waiting for that are due now."""
+    async with ctx.sessions() as session, session.begin():
+        result = await session.exec(
+            update(Delivery)
+            .where(
+                col(Delivery.subscriber_id) == subscriber_id,
+                col(Delivery.status) == "queued",
+                col(Delivery.next_attempt_at).is_not(None),
+            )
+            .values(next_attempt_at=None)
+        )
+    return int(result.rowcount or 0)
+
+
 async def _prepare(
     ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any], recorder: _Recorder
 ) -> list[tuple[Claim, Reader, Reply]]:
@@ -312,8 +332,12 @@ class _Recorder:
 
     async def add(self, delivery: Claim, result: SendResult, *, skipped: str = "") -> None:
         counts, status, retry_in = self.counts, "sent", 0.0
+        attempted = 1
         if skipped:
             status, counts.skipped = "skipped", counts.skipped + 1
+        elif result.outcome == "wait":  # until the reader writes (wake_waiting), not a failure
+            status, retry_in, attempted = "queued", WAIT.total_seconds(), 0
+            counts.waiting += 1
         elif result.outcome in ("retry", "transient") and delivery.attempts + 1 < MAX_ATTEMPTS:
             # 5xx, network errors, a 429 the channel could not wait out: back off; a later run
             # (the delivery tick) takes the row again, and the other rows go on meanwhile
@@ -337,6 +361,7 @@ class _Recorder:
                 "sent_at": now if status == "sent" else None,
                 "next_at": now + timedelta(seconds=retry_in) if retry_in else None,
                 "ids": result.message_ids or None,  # NULL, not JSON null (none_as_null)
+                "tried": attempted,
             }
         )
         if len(self.rows) >= FLUSH_ROWS:
@@ -373,7 +398,7 @@ class _Recorder:
                         sent_at=bindparam("sent_at"),
                         next_attempt_at=bindparam("next_at"),
                         message_ids=bindparam("ids"),
-                        attempts=table.c.attempts + 1,
+                        attempts=table.c.attempts + bindparam("tried"),
                         lease_until=None,
                     ),
                     rows,

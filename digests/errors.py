@@ -5,9 +5,11 @@
      │    └── NoFittingPassword   encrypted, and none of the known passwords opens it
      ├── FetchFailed           a URL could not be fetched (network error or HTTP error status)
      ├── NotFound              no such post (slug, id) or nothing stored yet
-     └── LLMError              the summary could not be made now; the post stays pending
-          ├── LLMUnavailable      unreachable, rate-limited or failing after the retries
-          └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON)
+     ├── LLMError              the summary could not be made now; the post stays pending
+     │    ├── LLMUnavailable      unreachable, rate-limited or failing after the retries
+     │    └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON)
+     ├── CalendarDataMissing   a date past the installed exchange calendar (calendar/trading.py)
+     └── PageSecretMissing     no secret to sign digest-page links with (pagelinks.py)
 
 Channels catch DigestbotError and show its message; anything else is a bug, logged in full.
 """

@@ -155,6 +155,10 @@ class Subscriber(SQLModel, table=True):
     # The secret in this subscriber's iCalendar feed URL (/calendar/{token}.ics); revocable.
     calendar_token: str | None = Field(default=None, max_length=64, unique=True, index=True)
     awaiting_password: bool = False  # after /start, a bare message is taken as the password
+    # WeChat: customer-service messages only within 48 h of the reader's last message, and at
+    # most 5 per message of theirs (the sender keeps both in step)
+    last_contact_at: datetime | None = _ts(default=None)
+    replies_left: int = 0
     gone_reason: str = Field(default="", sa_type=Text)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)

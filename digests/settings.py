@@ -6,7 +6,7 @@ Every setting is documented in `.env.example`; later features add their fields h
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -62,8 +62,6 @@ class Settings(BaseSettings):
     wechat_token: SecretStr | None = None
     wechat_encoding_aes_key: SecretStr | None = None
     wechat_api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
-    wechat_admin_openids: CommaList = Field(default_factory=list)
-    wechat_delivery: Literal["customer_service", "mass_send_tag"] = "customer_service"
     redis_url: str | None = None  # the WeChat replay cache (else the database)
 
     # schedules: the edition (cron in TIMEZONE) and event reminders
@@ -82,7 +80,6 @@ class Settings(BaseSettings):
         "feed_passwords",
         "telegram_admin_ids",
         "reminder_lead_times",
-        "wechat_admin_openids",
         mode="before",
     )(_split_commas)
 

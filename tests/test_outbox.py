@@ -32,9 +32,7 @@ async def outbox() -> AsyncIterator[Running]:
 
 
 def to(chat: int) -> Reader:
-    return Reader(
-        id=1, channel="telegram", external_id=str(chat), reminders=True, delivery="instant"
-    )
+    return Reader(1, "telegram", str(chat), True, "instant", None, 0)
 
 
 async def test_ok_keeps_message_ids_and_sends_paid(

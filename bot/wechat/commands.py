@@ -4,8 +4,10 @@ follow event welcomes, an unfollow marks the subscriber gone."""
 
 from __future__ import annotations
 
+from bot.wechat.sender import touch
 from digests import members, render
 from digests.calendar import commands as calendar
+from digests.dispatch import wake_waiting
 from digests.members import MemberContext, Reply
 from digests.models import Subscriber
 
@@ -27,8 +29,16 @@ MORE = "\n……（篇幅所限，仅显示前半部分）"
 
 async def on_follow(ctx: MemberContext, openid: str) -> str:
     """subscribe event: (re)register and welcome."""
-    await members.register(ctx, channel="wechat", external_id=openid)
+    reader, _ = await members.register(ctx, channel="wechat", external_id=openid)
+    await contact(ctx, reader)
     return WELCOME
+
+
+async def contact(ctx: MemberContext, reader: Subscriber) -> None:
+    """The reader wrote to us: a new 48-hour window and 5 replies, and what waited for them
+    is due now."""
+    await touch(ctx, reader.id or 0)
+    await wake_waiting(ctx, reader.id or 0)
 
 
 async def on_unfollow(ctx: MemberContext, openid: str) -> None:
@@ -40,6 +50,7 @@ async def on_unfollow(ctx: MemberContext, openid: str) -> None:
 async def on_text(ctx: MemberContext, openid: str, text: str, *, base_url: str) -> str:
     """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes)."""
     reader = await _reader(ctx, openid)
+    await contact(ctx, reader)
     word, _, rest = text.strip().partition(" ")
     rest = rest.strip()
     if word in ("帮助", "help", "?", "？"):

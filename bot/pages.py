@@ -1,0 +1,130 @@
+"""/d/{token}: a digest as a server-rendered, mobile-friendly page, linked from WeChat messages.
+
+The token (digests/pagelinks.py) names the subscriber and the publication; the subscriber's
+entitlement is checked again on every visit, so a stopped reader or a lapsed grant loses the
+page even while the link is unexpired. Anyone refused sees a polite page and no content.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from digests import members, render
+from digests.errors import DigestbotError
+from digests.models import Publication, Subscriber, utcnow
+from digests.pagelinks import open_token, page_secret
+from digests.render import Line
+
+log = logging.getLogger(__name__)
+
+REFUSED = "链接已失效或不属于你。请在公众号里回复「最新」获取新的链接。"
+EXPIRED = "链接已过期（有效期 7 天）。请在公众号里回复「最新」获取新的链接。"
+HEADERS = {
+    "Cache-Control": "private, no-store",  # per-reader content: no shared or disk caches
+    "X-Robots-Tag": "noindex",
+    "Referrer-Policy": "no-referrer",  # the token must not leak to another site
+    "X-Content-Type-Options": "nosniff",
+    # inline styles only; no scripts, images, frames or forms
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+}
+_CSS = """
+:root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--muted:#59636e;--accent:#c2410c;
+--line:#e5e7eb}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#111418;--muted:#9aa4af;
+--accent:#fb923c;--line:#2d333b}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);-webkit-text-size-adjust:100%;
+font:17px/1.75 -apple-system,BlinkMacSystemFont,"PingFang SC","Hiragino Sans GB",
+"Microsoft YaHei","Noto Sans CJK SC","Helvetica Neue",Arial,sans-serif}
+main{max-width:680px;margin:0 auto;padding:24px 18px 48px;overflow-wrap:anywhere}
+h1{font-size:1.45em;line-height:1.4;margin:0 0 .6em}
+h2{font-size:1.12em;line-height:1.5;margin:1.6em 0 .4em;padding-bottom:.25em;
+border-bottom:1px solid var(--line)}
+ul{margin:.3em 0;padding-left:1.25em}
+li{margin:.3em 0}
+p{margin:.6em 0}
+.headline{font-weight:600;border-left:4px solid var(--accent);padding-left:.75em}
+.stocks{color:var(--muted)}
+.stocks b{color:var(--fg);font-weight:600}
+.note{color:var(--muted);font-size:.88em}
+.disclaimer{margin-top:2em;padding-top:.8em;border-top:1px solid var(--line)}
+"""
+# How each layout line kind becomes HTML; points and items are list items, grouped below.
+_BLOCKS = {
+    "title": "<h1>{}</h1>",
+    "headline": '<p class="headline">{}</p>',
+    "summary": '<p class="summary">{}</p>',
+    "section": "<h2>{}</h2>",
+    "heading": "<h2>{}</h2>",
+    "stocks": '<p class="stocks"><b>标的：</b>{}</p>',
+    "note": '<p class="note">{}</p>',
+}
+_LIST_KINDS = {"point", "item"}
+
+
+async def digest_page(request: Request) -> HTMLResponse:
+    """The digest for the subscriber the token names, if that subscriber may read it now."""
+    services = request.app.state.services
+    try:
+        secret = page_secret(services.settings)
+    except DigestbotError as exc:  # no secret: no link can have been issued
+        log.warning("digest page refused: %s", exc)
+        return refusal(403)
+    link = open_token(secret, request.path_params["token"])
+    if link is None:
+        log.info("digest page refused: unsigned or malformed token")  # never the token
+        return refusal(403)
+    if link.expired(utcnow()):
+        return refusal(410)
+    async with services.member_context().sessions() as session:
+        subscriber = await session.get(Subscriber, link.subscriber_id)
+        publication = await session.get(Publication, link.publication_id)
+        if subscriber is None or publication is None:
+            return refusal(403)
+        post, shown = await members.view(session, publication)
+        if not await members.is_entitled(session, subscriber, post):
+            log.info("digest page refused: subscriber %s not entitled", subscriber.id)
+            return refusal(403)
+    lines = render.layout(shown.digest, title=shown.title, extractive=shown.extractive)
+    return HTMLResponse(html_page(lines), headers=HEADERS)
+
+
+def refusal(status: int) -> HTMLResponse:
+    """The polite page for strangers (403) and stale links (410): same layout, no content."""
+    text = EXPIRED if status == 410 else REFUSED
+    body = f"<h1>无法打开这篇摘要</h1>\n<p>{escape(text)}</p>"
+    return HTMLResponse(_document("无法打开这篇摘要", body), status_code=status, headers=HEADERS)
+
+
+def html_page(lines: list[Line]) -> str:
+    """A whole HTML5 document from render.layout() lines; every text is escaped."""
+    title = next((line.text for line in lines if line.kind == "title"), "投研摘要")
+    parts: list[str] = []
+    in_list = False
+    for line in lines:
+        if (line.kind in _LIST_KINDS) != in_list:  # open or close a run of list items
+            parts.append("<ul>" if not in_list else "</ul>")
+            in_list = not in_list
+        template = "<li>{}</li>" if in_list else _BLOCKS.get(line.kind, "<p>{}</p>")
+        if line.kind == "note" and line.text == render.DISCLAIMER:  # the page's closing line
+            template = '<p class="note disclaimer">{}</p>'
+        parts.append(template.format(escape(line.text)))
+    if in_list:
+        parts.append("</ul>")
+    return _document(title, "\n".join(parts))
+
+
+def _document(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="color-scheme" content="light dark">\n'
+        '<meta name="robots" content="noindex">\n<meta name="referrer" content="no-referrer">\n'
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )

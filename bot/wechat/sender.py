@@ -1,0 +1,143 @@
+"""The WeChat side of the Channel protocol: customer-service text messages through wechatpy.
+
+WeChat's rules (DESIGN.md): only to readers who wrote within 48 hours, at most 5 messages per
+message of theirs, ≲ 2048 bytes each. We keep both in step per subscriber (last_contact_at,
+replies_left: the callback refreshes them) and answer `wait` when a message must wait for the
+reader's next contact; WeChat's own answers decide in the end:
+
+    45015 (window closed) / 45047 (budget spent)  → wait (sent when the reader writes again)
+    45009 / 45011 (API quota)                      → retry after a minute
+    40001 / 42001 (token)                          → wechatpy refreshes once; then transient
+    43004 (unfollowed) / 40003 (unknown OpenID)   → gone
+    other errors                                   → bad_request; network errors → transient
+
+A digest goes as one message: its title, headline and section names, and the link to its
+page (/d/{token}) with the whole digest, so a reader spends one of their 5 replies on it.
+wechatpy is synchronous (requests): every call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import requests
+from sqlalchemy import update
+from wechatpy import WeChatClient
+from wechatpy.exceptions import WeChatClientException
+from wechatpy.session.memorystorage import MemoryStorage
+from wechatpy.session.redisstorage import RedisStorage
+
+from digests import pagelinks, render
+from digests.dispatch import Reader, SendResult
+from digests.members import MemberContext, Reply
+from digests.models import Subscriber, utcnow
+from digests.settings import Settings
+
+log = logging.getLogger(__name__)
+WINDOW = timedelta(hours=48)
+GONE = {43004, 40003}
+WAIT = {45015, 45047}
+QUOTA = {45009, 45011}
+
+
+class Client(WeChatClient):  # type: ignore[misc]
+    """wechatpy's client with every URL, the token's too, under WECHAT_API_BASE_URL (wechatpy
+    hard-codes the token URL)."""
+
+    def __init__(self, settings: Settings, session: Any) -> None:
+        assert settings.wechat_app_secret is not None
+        secret = settings.wechat_app_secret.get_secret_value()
+        super().__init__(settings.wechat_app_id, secret, session=session)
+        self.API_BASE_URL = settings.wechat_api_base_url
+
+    def fetch_access_token(self) -> Any:
+        return self._fetch_access_token(
+            url=self.API_BASE_URL + "token",
+            params={"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
+        )
+
+
+def session_storage(settings: Settings) -> Any:
+    """One access token for every process (a fresh fetch invalidates the others' token):
+    Redis when REDIS_URL is set; in memory otherwise (only the leader sends)."""
+    if settings.redis_url:
+        import redis
+
+        return RedisStorage(redis.Redis.from_url(settings.redis_url), prefix="digestbot-wechat")
+    return MemoryStorage()
+
+
+class WeChatChannel:
+    """Customer-service messages to WeChat readers."""
+
+    name = "wechat"
+
+    def __init__(self, settings: Settings, ctx: MemberContext) -> None:
+        self.settings, self.ctx = settings, ctx
+        self.client = Client(settings, session_storage(settings))
+
+    async def send(self, reader: Reader, reply: Reply) -> SendResult:
+        now = utcnow()
+        if reader.last_contact_at is None or now - reader.last_contact_at > WINDOW:
+            return SendResult("wait", detail="outside the 48-hour window: waits for the reader")
+        if reader.replies_left <= 0:
+            return SendResult("wait", detail="5 replies used: waits for the reader's next message")
+        text = self.message(reader, reply)
+        try:
+            await asyncio.to_thread(self.client.message.send_text, reader.external_id, text)
+        except WeChatClientException as exc:
+            return _outcome(int(exc.errcode or 0), str(exc))
+        except requests.RequestException as exc:
+            return SendResult("transient", detail=f"{type(exc).__name__}: {exc}")
+        async with self.ctx.sessions() as session, session.begin():
+            await session.exec(
+                update(Subscriber)
+                .where(Subscriber.id == reader.id)  # type: ignore[arg-type]
+                .values(replies_left=Subscriber.replies_left - 1)
+            )
+        return SendResult("ok")
+
+    def message(self, reader: Reader, reply: Reply) -> str:
+        """The one text a reply becomes: its text, then for a digest a short view and the link."""
+        lines = [reply.text] if reply.text else []
+        for shown in [reply.digest, *reply.digests] if reply.digest else reply.digests:
+            d = shown.digest
+            lines += [f"【{shown.title}】", d.headline]
+            lines += [f"{n}. {s.name}" for n, s in enumerate(d.sections, 1)]
+            lines.append(f"全文：{self.link(reader, shown.publication_id)}")
+        text = "\n".join(lines)
+        if len(text.encode()) > render.WECHAT_LIMIT:
+            text = text.encode()[: render.WECHAT_LIMIT - 6].decode(errors="ignore") + "……"
+        return text
+
+    def link(self, reader: Reader, publication_id: int) -> str:
+        expires = utcnow() + pagelinks.LIFETIME
+        secret = pagelinks.page_secret(self.settings)
+        token = pagelinks.make_token(secret, reader.id, publication_id, expires)
+        return pagelinks.page_url(self.settings.public_base_url, token)
+
+
+def _outcome(errcode: int, detail: str) -> SendResult:
+    if errcode in WAIT:
+        return SendResult("wait", detail=detail)
+    if errcode in QUOTA:
+        return SendResult("retry", retry_after=60.0, detail=detail)
+    if errcode in GONE:
+        return SendResult("gone", detail=detail)
+    if errcode in (40001, 42001, -1):  # token trouble wechatpy could not fix, system busy
+        return SendResult("transient", detail=detail)
+    log.warning("WeChat refused a message: %s", detail)
+    return SendResult("bad_request", detail=detail)
+
+
+async def touch(ctx: MemberContext, subscriber_id: int) -> None:
+    """The reader wrote to us: a new 48-hour window and 5 replies."""
+    async with ctx.sessions() as session, session.begin():
+        await session.exec(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id)  # type: ignore[arg-type]
+            .values(last_contact_at=utcnow(), replies_left=5)
+        )

@@ -1,0 +1,131 @@
+"""The WeChat channel (customer-service messages through wechatpy) against the fake WeChat API
+on loopback, which enforces the 48-hour window, 5 messages per user message, 2048 bytes and
+the error codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select, update
+
+from bot.container import Services, open_services
+from bot.wechat import commands
+from bot.wechat.sender import WeChatChannel
+from digests import admin
+from digests.dispatch import send_queued
+from digests.ingest.core import ingest
+from digests.models import Delivery, Subscriber, utcnow
+from digests.settings import Settings
+from tests.conftest import EXAMPLES
+from tests.fake_wechat import APPID, SECRET, FakeWeChat, fake_wechat
+
+PUBLIC = "2026-02-20-public-new-year"
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, WeChatChannel]]:
+    """The fake WeChat API, the app's services with the samples, and the channel."""
+    with fake_wechat() as fake:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=database_url,
+            wechat_app_id=APPID,
+            wechat_app_secret=SECRET,
+            wechat_token="callback-token",
+            wechat_api_base_url=fake.base_url,
+            public_base_url="https://digest.example",
+        )
+        async with open_services(settings) as services:
+            [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
+            await admin.add_password(
+                services.admin_context(), "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+            )
+            yield fake, services, WeChatChannel(settings, services.member_context())
+
+
+async def follower(services: Services, fake: FakeWeChat, openid: str) -> None:
+    """The reader follows the account (and so writes to it, for WeChat too)."""
+    await commands.on_follow(services.member_context(), openid)
+    fake.user_wrote(openid)
+
+
+async def publish_and_send(services: Services, channel: WeChatChannel) -> Any:
+    await admin.publish_post(services.admin_context(), PUBLIC, by="test")
+    return await send_queued(services.member_context(), {"wechat": channel})
+
+
+async def rows(services: Services) -> list[Delivery]:
+    async with services.member_context().sessions() as session:
+        return list((await session.exec(select(Delivery))).all())
+
+
+async def test_a_digest_goes_as_one_message_with_its_page_link(world: Any) -> None:
+    """Within the window: one customer-service message with the title, the headline and the
+    link to the whole digest; the reader has 4 replies left."""
+    fake, services, channel = world
+    await follower(services, fake, "o-ann")
+    counts = await publish_and_send(services, channel)
+    assert counts.sent == 1
+    [message] = fake.inbox["o-ann"]
+    assert "节后第一篇" in message and "全文：https://digest.example/d/" in message
+    assert len(message.encode()) <= 2000
+    async with services.member_context().sessions() as session:
+        reader = (await session.exec(select(Subscriber))).one()
+    assert reader.replies_left == 4
+
+
+async def test_outside_the_window_the_message_waits_for_the_reader(world: Any) -> None:
+    """A reader silent for 49 hours: nothing is sent and nothing is lost; when they write
+    again the message goes at the next send."""
+    fake, services, channel = world
+    await follower(services, fake, "o-ben")
+    async with services.member_context().sessions() as session, session.begin():
+        await session.exec(
+            update(Subscriber).values(last_contact_at=utcnow() - timedelta(hours=49))
+        )
+    counts = await publish_and_send(services, channel)
+    assert (counts.sent, counts.waiting) == (0, 1) and "o-ben" not in fake.inbox
+    [row] = await rows(services)
+    assert (row.status, row.attempts) == ("queued", 0) and row.next_attempt_at is not None
+    assert fake.sent("message/custom/send") == []
+    await commands.on_text(services.member_context(), "o-ben", "状态", base_url="")
+    fake.user_wrote("o-ben")
+    assert (await send_queued(services.member_context(), {"wechat": channel})).sent == 1
+    assert len(fake.inbox["o-ben"]) == 1
+
+
+async def test_wechat_says_the_window_is_closed(world: Any) -> None:
+    """Our record says open but WeChat answers 45015: the row waits, no failure."""
+    _, services, channel = world
+    await commands.on_follow(services.member_context(), "o-cat")  # the fake never heard
+    counts = await publish_and_send(services, channel)
+    assert (counts.sent, counts.waiting, counts.failed) == (0, 1, 0)
+
+
+async def test_quota_errors_back_off_and_unfollowed_readers_are_gone(world: Any) -> None:
+    """45009 → retried later (backoff), 43004 → the subscriber is gone."""
+    fake, services, channel = world
+    await follower(services, fake, "o-dee")
+    fake.fail_next(45009, path="message/custom/send")
+    counts = await publish_and_send(services, channel)
+    assert counts.retried == 1 and "o-dee" not in fake.inbox
+    async with services.member_context().sessions() as session, session.begin():
+        await session.exec(update(Delivery).values(next_attempt_at=None))
+    fake.fail_next(43004, path="message/custom/send")
+    counts = await send_queued(services.member_context(), {"wechat": channel})
+    assert counts.gone and counts.skipped == 1
+
+
+async def test_a_token_invalidated_by_another_process_is_refreshed(world: Any) -> None:
+    """Another process fetching a token invalidates ours (40001): wechatpy fetches a new one
+    once and the message goes."""
+    fake, services, channel = world
+    await follower(services, fake, "o-eve")
+    channel.client.access_token  # noqa: B018 (fetches token 1)
+    other = WeChatChannel(channel.settings, services.member_context())
+    other.client.access_token  # noqa: B018 (token 2 retires token 1)
+    assert (await publish_and_send(services, channel)).sent == 1
+    assert len(fake.tokens) == 3
