@@ -22,6 +22,7 @@ from bot.telegram.sender import pacer_for, send_reply
 from bot.wechat.endpoint import wechat_callback
 from bot.wechat.guard import ReplayGuard
 from bot.wechat.sender import WeChatChannel
+from bot.wecom import WeComChannel, register_robots
 from digests.dispatch import Channel, requeue_orphans
 from digests.leader import lead
 from digests.members import Reply
@@ -55,6 +56,9 @@ def build_app(settings: Settings) -> Starlette:
             notify, channels = await _telegram_outlets(app.state.telegram, settings, stack)
             if settings.wechat_app_secret is not None and settings.wechat_token is not None:
                 channels["wechat"] = WeChatChannel(settings, services.member_context())
+            if settings.wecom_webhook_urls:
+                await register_robots(services.member_context(), settings.wecom_webhook_urls)
+                channels["wecom"] = WeComChannel(settings.wecom_webhook_urls, services.http)
             scheduler = build_scheduler(services, notify, channels)
             scheduler.start(paused=True)  # until this process leads
 

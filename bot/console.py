@@ -32,7 +32,7 @@ def post_line(row: dict[str, Any]) -> str:
 def show(reply: Reply) -> str:
     """A reply as console text: its text, its digest, its buttons as numbered actions."""
     parts = [reply.text] if reply.text else []
-    for shown in [reply.digest, *reply.digests] if reply.digest else reply.digests:
+    for shown in reply.views:
         parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
     return "\n".join(parts)

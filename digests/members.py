@@ -68,6 +68,12 @@ class Reply:
     text: str = ""
     digest: DigestView | None = None
     digests: list[DigestView] = field(default_factory=list)  # an edition's, after `digest`
+
+    @property
+    def views(self) -> list[DigestView]:
+        """Every digest the reply carries, in order."""
+        return [self.digest, *self.digests] if self.digest else self.digests
+
     choices: list[tuple[str, str]] = field(default_factory=list)
     delete_incoming: bool = False  # the incoming message carried a password
 

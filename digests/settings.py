@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: SecretStr | None = None
     wechat_api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
     redis_url: str | None = None  # the WeChat replay cache (else the database)
+    wecom_webhook_urls: CommaList = Field(default_factory=list)  # group robots: editions, reminders
 
     # schedules: the edition (cron in TIMEZONE) and event reminders
     digest_schedule: str = "30 8 * * 1-5"
@@ -80,6 +81,7 @@ class Settings(BaseSettings):
         "feed_passwords",
         "telegram_admin_ids",
         "reminder_lead_times",
+        "wecom_webhook_urls",
         mode="before",
     )(_split_commas)
 

@@ -50,7 +50,7 @@ _rendered: dict[int, tuple[Reply, list[str]]] = {}
 
 def _render(reply: Reply) -> list[str]:
     parts = [html.escape(reply.text, quote=False)] if reply.text else []
-    for shown in [reply.digest, *reply.digests] if reply.digest else reply.digests:
+    for shown in reply.views:
         parts += render.telegram_html(shown.digest, title=shown.title, extractive=shown.extractive)
     return parts or [html.escape("（空）")]
 

@@ -103,7 +103,7 @@ class WeChatChannel:
     def message(self, reader: Reader, reply: Reply) -> str:
         """The one text a reply becomes: its text, then for a digest a short view and the link."""
         lines = [reply.text] if reply.text else []
-        for shown in [reply.digest, *reply.digests] if reply.digest else reply.digests:
+        for shown in reply.views:
             d = shown.digest
             lines += [f"【{shown.title}】", d.headline]
             lines += [f"{n}. {s.name}" for n, s in enumerate(d.sections, 1)]
