@@ -154,3 +154,14 @@ async def publication_progress(ctx: MemberContext) -> list[dict[str, Any]]:
                 round(left / rate) if rate and left else (0 if not left else None)
             )
     return sorted(found.values(), key=lambda e: e["publication"], reverse=True)
+
+
+async def queue_message(ctx: MemberContext, subscriber_id: int, text: str, *, by: str) -> int:
+    """One text for one subscriber through the outbox (a reply that came too late to be an
+    answer, say); stored like a broadcast to one, so a restart loses nothing."""
+    async with ctx.sessions() as session, session.begin():
+        note = Broadcast(text=text, created_by=by, confirmed_at=utcnow())
+        session.add(note)
+        await session.flush()
+        readers = _active().where(col(Subscriber.id) == subscriber_id)
+        return await _queue(session, "broadcast", str(note.id), readers)

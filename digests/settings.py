@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     wechat_token: SecretStr | None = None
     wechat_encoding_aes_key: SecretStr | None = None
     wechat_api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
+    wechat_admin_openids: CommaList = Field(default_factory=list)  # may 发布 SLUG
     redis_url: str | None = None  # the WeChat replay cache (else the database)
     wecom_webhook_urls: CommaList = Field(default_factory=list)  # group robots: editions, reminders
 
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
         "telegram_admin_ids",
         "reminder_lead_times",
         "wecom_webhook_urls",
+        "wechat_admin_openids",
         mode="before",
     )(_split_commas)
 

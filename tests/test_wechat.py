@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import redis
+from pydantic import SecretStr
 from sqlmodel import func, select
 from starlette.testclient import TestClient
 
@@ -23,6 +24,8 @@ from digests.models import SeenKey, Subscriber
 from digests.settings import Settings
 from tests import wechat_crypto as wx
 from tests.conftest import EXAMPLES
+from tests.fake_llm import GOOD, Reply, completion, fake_llm
+from tests.fake_wechat import SECRET, fake_wechat
 
 TOKEN = "wx-callback-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
@@ -188,3 +191,40 @@ def test_the_replay_cache_lives_in_redis_when_configured(database_url: str) -> N
         assert post(running, xml, timestamp=ts, nonce="r1")[0] == 403
     assert asyncio.run(_count(database_url, SeenKey)) == 0
     assert redis.Redis.from_url(url).exists(f"digestbot:seen:wx:nonce:{ts}:r1") == 1
+
+
+def test_a_slow_llm_still_gets_an_answer_within_five_seconds(database_url: str) -> None:
+    """发布 from a WeChat admin while the LLM takes 10 s: WeChat gets `success` within 5 s, and
+    the result follows as a customer-service message through the outbox."""
+
+    def slow(request: dict[str, object]) -> Reply:
+        time.sleep(10)
+        return completion(GOOD)
+
+    with fake_llm() as llm, fake_wechat(appid=APP_ID) as api:
+        llm.handler = slow
+        settings = settings_for(database_url).model_copy(
+            update={
+                "openai_base_url": llm.base_url,
+                "openai_api_key": SecretStr("k"),
+                "wechat_app_secret": SecretStr(SECRET),
+                "wechat_api_base_url": api.base_url,
+                "wechat_admin_openids": ["o-admin"],
+            }
+        )
+        asyncio.run(_ingest_only(settings))
+        with TestClient(build_app(settings)) as running:
+            follow(running, "o-admin")
+            api.user_wrote("o-admin")
+            started = time.monotonic()
+            status, reply = text(running, "o-admin", "发布 2-10-zhui-zong")
+            assert time.monotonic() - started < 5 and (status, reply) == (200, "success")
+            deadline = time.monotonic() + 40
+            while not api.inbox.get("o-admin") and time.monotonic() < deadline:
+                time.sleep(0.2)
+    assert "已发布《2.10科技大爆发" in api.inbox["o-admin"][0]
+
+
+async def _ingest_only(settings: Settings) -> None:
+    async with open_services(settings) as services:
+        [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]

@@ -91,7 +91,7 @@ async def test_outside_the_window_the_message_waits_for_the_reader(world: Any) -
     [row] = await rows(services)
     assert (row.status, row.attempts) == ("queued", 0) and row.next_attempt_at is not None
     assert fake.sent("message/custom/send") == []
-    await commands.on_text(services.member_context(), "o-ben", "状态", base_url="")
+    await commands.on_text(services.admin_context(), "o-ben", "状态", base_url="", admins=[])
     fake.user_wrote("o-ben")
     assert (await send_queued(services.member_context(), {"wechat": channel})).sent == 1
     assert len(fake.inbox["o-ben"]) == 1

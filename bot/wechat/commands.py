@@ -1,11 +1,13 @@
 """Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
-帮助, 解锁 密码 (or the password alone after following), 最新, 日历, 提醒 开/关, 状态, 退订; a
-follow event welcomes, an unfollow marks the subscriber gone."""
+帮助, 解锁 密码 (or the password alone after following), 最新, 日历, 提醒 开/关, 状态, 退订, and
+发布 SLUG for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the subscriber
+gone."""
 
 from __future__ import annotations
 
 from bot.wechat.sender import touch
-from digests import members, render
+from digests import admin, members, render
+from digests.admin import AdminContext
 from digests.calendar import commands as calendar
 from digests.dispatch import wake_waiting
 from digests.members import MemberContext, Reply
@@ -47,8 +49,10 @@ async def on_unfollow(ctx: MemberContext, openid: str) -> None:
     await members.update_settings(ctx, reader, status="gone")
 
 
-async def on_text(ctx: MemberContext, openid: str, text: str, *, base_url: str) -> str:
+async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
+                  admins: list[str]) -> str:  # fmt: skip
     """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes)."""
+    ctx = actx.members
     reader = await _reader(ctx, openid)
     await contact(ctx, reader)
     word, _, rest = text.strip().partition(" ")
@@ -65,6 +69,11 @@ async def on_text(ctx: MemberContext, openid: str, text: str, *, base_url: str) 
         reply = await calendar.remind(ctx, reader, rest)
     elif word == "状态":
         reply = await members.status(ctx, reader)
+    elif word == "发布" and rest:  # may take a while (the LLM): the callback follows up
+        if openid in admins:
+            reply = await admin.publish_post(actx, rest, by=f"wechat:{openid}")
+        else:
+            reply = Reply("此命令仅限管理员。")
     elif word == "退订":
         await members.update_settings(ctx, reader, status="stopped")
         reply = Reply("已退订。回复「帮助」可重新开始。")

@@ -1,6 +1,9 @@
 """/wechat: the Official Account's callback. GET answers WeChat's echostr check; POST takes a
 message in plain or safe (AES) mode and answers with a passive reply within WeChat's 5 s.
 
+An answer not ready within 4 s (发布 waiting for the LLM, say) is answered `success` at once
+and follows as a customer-service message through the outbox.
+
 Refused with 403 and nothing stored: a bad signature, a timestamp outside ±300 s, a replayed
 nonce, a ciphertext for another AppID; 413 for a body over 64 KB; 400 for XML we cannot read.
 A message WeChat delivers again (same MsgId, its retry after a slow answer) gets `success` and
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from lxml import etree
 from starlette.datastructures import QueryParams
@@ -25,6 +29,8 @@ from wechatpy.replies import TextReply
 from bot.container import Services
 from bot.wechat import commands
 from bot.wechat.guard import ReplayGuard, fresh, signed
+from digests.delivery import queue_message
+from digests.members import get_subscriber
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,10 +74,12 @@ async def wechat_callback(request: Request) -> Response:
         return _refuse(400, f"unreadable message: {type(exc).__name__}")
     if not await guard.first_time(f"wx:msg:{_message_key(message)}"):
         return PlainTextResponse("success")  # WeChat's own retry: answered already
+    work = asyncio.ensure_future(_handle(services, message))
     try:
-        text = await asyncio.wait_for(_handle(services, message), ANSWER_WITHIN)
-    except TimeoutError:
-        log.warning("wechat: no answer within %s s for %s", ANSWER_WITHIN, message.source)
+        text = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
+    except TimeoutError:  # answer WeChat now; the reply follows as a customer-service message
+        work.add_done_callback(lambda done: _follow_up(services, str(message.source), done))
+        _pending.add(work)
         return PlainTextResponse("success")
     if not text:
         return PlainTextResponse("success")
@@ -79,6 +87,28 @@ async def wechat_callback(request: Request) -> Response:
     if crypto is not None:
         reply = crypto.encrypt_message(reply, nonce, timestamp)
     return Response(reply, media_type="application/xml")
+
+
+_pending: set[asyncio.Future[Any]] = set()  # slow answers still running (kept referenced)
+
+
+def _follow_up(services: Services, openid: str, done: asyncio.Future[str]) -> None:
+    """A slow answer, finished: queued for the reader through the outbox."""
+    _pending.discard(done)
+    if done.cancelled() or done.exception() is not None or not done.result():
+        log.warning("wechat: a slow answer for %s failed: %r", openid, done)
+        return
+    task = asyncio.ensure_future(_queue_follow_up(services, openid, done.result()))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _queue_follow_up(services: Services, openid: str, text: str) -> None:
+    ctx = services.member_context()
+    async with ctx.sessions() as session:
+        reader = await get_subscriber(session, channel="wechat", external_id=openid)
+    if reader is not None and reader.id is not None:
+        await queue_message(ctx, reader.id, text, by="wechat-follow-up")
 
 
 def _crypto(settings: Settings, token: str) -> WeChatCrypto | None:
@@ -118,5 +148,11 @@ async def _handle(services: Services, message: BaseMessage) -> str:
         return ""
     if kind == "text":
         content = str(getattr(message, "content", ""))
-        return await commands.on_text(ctx, openid, content, base_url=settings.public_base_url)
+        return await commands.on_text(
+            services.admin_context(),
+            openid,
+            content,
+            base_url=settings.public_base_url,
+            admins=settings.wechat_admin_openids,
+        )
     return commands.HELP if kind != "event" else ""
