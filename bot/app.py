@@ -23,9 +23,10 @@ from bot.wechat.endpoint import wechat_callback
 from bot.wechat.guard import ReplayGuard
 from bot.wechat.sender import WeChatChannel
 from bot.wecom import WeComChannel, register_robots
-from digests.dispatch import Channel, requeue_orphans
+from digests.dispatch import requeue_orphans
 from digests.leader import lead
 from digests.members import Reply
+from digests.outbox import Channel
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from typing import Any
 
 from digests import admin, members
 from digests.admin import AdminContext
-from digests.dispatch import Reader, SendResult
 from digests.errors import DigestbotError
 from digests.members import Reply
 from digests.models import Subscriber
+from digests.outbox import Reader, SendResult
 from digests.render import plain_text
 
 ADMIN_HELP = (

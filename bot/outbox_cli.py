@@ -15,8 +15,9 @@ from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for
 from digests import admin
 from digests.delivery import publication_progress
-from digests.dispatch import Channel, Counts, requeue_orphans, send_queued
+from digests.dispatch import requeue_orphans, send_queued
 from digests.models import Delivery
+from digests.outbox import Channel, Counts
 from digests.settings import Settings
 
 

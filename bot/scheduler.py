@@ -17,11 +17,12 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.container import Services
 from digests import admin, digesting, service
 from digests.calendar import events, reminders, trading
-from digests.dispatch import Channel, send_queued
+from digests.dispatch import send_queued
 from digests.editions import make_edition
 from digests.expiry import queue_expiry_notices
 from digests.members import Reply
 from digests.models import Post, utcnow
+from digests.outbox import Channel
 
 log = logging.getLogger(__name__)
 Notify = Callable[[Reply], Awaitable[None]]  # tell every admin

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from digests import members, render
-from digests.dispatch import Reader, SendResult
 from digests.members import MemberContext, Reply
+from digests.outbox import Reader, SendResult
 
 log = logging.getLogger(__name__)
 PER_MINUTE = 20

@@ -17,23 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy import select as sa_select
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import col
 
-from digests.expiry import notice_text
-from digests.members import MemberContext, Reply, view
-from digests.models import AccessGrant, Broadcast, Delivery, Publication, Subscriber, utcnow
+from digests import editions  # noqa: F401 (registers the edition resolver)
+from digests.calendar import reminders  # noqa: F401 (registers the reminder resolver)
+from digests.members import MemberContext, Reply
+from digests.models import Delivery, Subscriber, utcnow
+from digests.outbox import RESOLVERS, Batch, Channel, Claim, Counts, Reader, SendResult
 
 log = logging.getLogger(__name__)
-# wait: the channel cannot reach this reader until they write (WeChat's 48-hour window)
-Outcome = Literal["ok", "retry", "gone", "bad_request", "transient", "wait"]
 MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
 BACKOFF = 30.0  # seconds before the second try; doubling after
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
@@ -42,147 +40,6 @@ CLAIM_BATCH = 200
 FLUSH_ROWS = 32  # outcomes written per statement; with IN_FLIGHT, the crash bound
 FLUSH_SECONDS = 0.2
 WAIT = timedelta(days=30)  # a row waiting for its reader: woken early by wake_waiting()
-
-
-@dataclass
-class SendResult:
-    """What a channel says about one send."""
-
-    outcome: Outcome
-    retry_after: float = 0.0
-    detail: str = ""
-    message_ids: list[int] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Reader:
-    """The recipient of a claimed row, as the channels and resolvers need it."""
-
-    id: int
-    channel: str
-    external_id: str  # the channel's user/chat id
-    reminders: bool
-    delivery: str
-    last_contact_at: datetime | None  # WeChat's window and budget (see models.Subscriber)
-    replies_left: int
-
-
-class Channel(Protocol):
-    """A way to reach subscribers (Telegram, console; WeChat and WeCom later): send the parts
-    of one reply and say how it went."""
-
-    name: str
-
-    async def send(self, reader: Reader, reply: Reply) -> SendResult: ...
-
-
-@dataclass(slots=True)
-class Claim:
-    """A claimed outbox row: what sending it needs (plain, not an ORM object: building
-    200 SQLModel instances per batch cost a third of a millisecond each)."""
-
-    id: int
-    kind: str
-    ref: str
-    channel: str
-    subscriber_id: int
-    attempts: int
-
-
-@dataclass
-class Counts:
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    retried: int = 0  # backing off, to be sent by a later run
-    waiting: int = 0  # until the reader writes to us (WeChat)
-    gone: list[int] = field(default_factory=list)
-
-
-@dataclass
-class Batch:
-    """What a resolver may use: the batch's session, its active readers by id, and a cache
-    that lives as long as the send run (one publication is loaded once, not per batch)."""
-
-    session: AsyncSession
-    ctx: MemberContext
-    readers: dict[int, Reader]  # the batch's active subscribers
-    cache: dict[str, Any]
-
-
-# kind → what each of a batch's rows of that kind says (None: nothing to send, skip the row).
-# Entitlement lives here: a resolver answers None for a reader who may not have the message.
-Resolver = Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]
-RESOLVERS: dict[str, Resolver] = {}
-
-
-def resolver(kind: str) -> Callable[[Resolver], Resolver]:
-    """Register how rows of `kind` become replies (digests/calendar and editions add theirs)."""
-
-    def register(fn: Resolver) -> Resolver:
-        RESOLVERS[kind] = fn
-        return fn
-
-    return register
-
-
-@resolver("digest")
-async def _digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
-    """A publication's digest, to readers entitled to its post now: one grant query per
-    publication in the batch, not one per row."""
-    session, cache = batch.session, batch.cache
-    found: dict[int, Reply | None] = {}
-    for ref in {row.ref for row in rows}:
-        key = f"digest:{ref}"
-        if key not in cache:
-            publication = await session.get(Publication, int(ref))
-            cache[key] = await view(session, publication) if publication else None
-        shown = cache[key]
-        mine = [row for row in rows if row.ref == ref]
-        if shown is None:
-            found.update((row.id, None) for row in mine)
-            continue
-        post, digest = shown
-        allowed = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
-        if post.gated and allowed:
-            covering = await session.exec(
-                select(AccessGrant.subscriber_id).where(
-                    col(AccessGrant.subscriber_id).in_(allowed),
-                    col(AccessGrant.starts_at) <= post.published_at,
-                    col(AccessGrant.ends_at) > post.published_at,
-                )
-            )
-            allowed = set(covering.all())
-        reply = cache.setdefault(f"reply:{ref}", Reply(digest=digest))
-        found.update((row.id, reply if row.subscriber_id in allowed else None) for row in mine)
-    return found
-
-
-@resolver("broadcast")
-async def _broadcasts(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
-    found: dict[int, Reply | None] = {}
-    for row in rows:
-        key = f"broadcast:{row.ref}"
-        if key not in batch.cache:
-            broadcast = await batch.session.get(Broadcast, int(row.ref))
-            batch.cache[key] = Reply(broadcast.text) if broadcast else None
-        found[row.id] = batch.cache[key]
-    return found
-
-
-@resolver("notice")
-async def _notices(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
-    refs = {row.id: row.ref.split(":") for row in rows}  # expiry:GRANT:DAYS
-    grants = await batch.session.exec(
-        select(AccessGrant).where(col(AccessGrant.id).in_({int(g) for _, g, _ in refs.values()}))
-    )
-    by_id = {grant.id: grant for grant in grants.all()}
-    found: dict[int, Reply | None] = {}
-    for row in rows:
-        _, grant_id, days = refs[row.id]
-        grant = by_id.get(int(grant_id))
-        found[row.id] = Reply(notice_text(batch.ctx, grant, int(days))) if grant else None
-    return found
 
 
 async def send_queued(
@@ -417,10 +274,3 @@ class _Recorder:
         self.full.set()
         await flusher
         await self.flush()
-
-
-# The other kinds register their resolvers on import (they import this module for `resolver`).
-from digests import editions  # noqa: E402
-from digests.calendar import reminders  # noqa: E402
-
-__all__ = ["Batch", "Channel", "SendResult", "editions", "reminders", "send_queued"]

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from digests.delivery import _active, _queue
-from digests.dispatch import Batch, Claim, resolver
 from digests.members import DigestView, MemberContext, Reply, view
 from digests.models import AccessGrant, Edition, Publication, Subscriber, utcnow
+from digests.outbox import Batch, Claim, resolver
 
 
 async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | None, int]:

@@ -13,10 +13,11 @@ from bot.console import ConsoleChannel, handle
 from digests import admin, db, members
 from digests.admin import AdminContext
 from digests.delivery import publication_progress
-from digests.dispatch import Reader, SendResult, send_queued
+from digests.dispatch import send_queued
 from digests.expiry import queue_expiry_notices
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
+from digests.outbox import Reader, SendResult
 from tests.conftest import SHANGHAI, subscriber_rows
 
 

@@ -18,10 +18,11 @@ from bot.wecom import WeComChannel, register_robots, robot_id
 from digests import admin
 from digests.admin import AdminContext
 from digests.calendar import events, reminders
-from digests.dispatch import Reader, send_queued
+from digests.dispatch import send_queued
 from digests.editions import make_edition
 from digests.members import Reply
 from digests.models import utcnow
+from digests.outbox import Reader
 from tests.conftest import SHANGHAI, serve
 
 

@@ -26,8 +26,9 @@ from typing import Any
 import aiohttp
 
 from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, Pacer, keyboard, pacer_for, reply_parts
-from digests.dispatch import IN_FLIGHT, Reader, SendResult
+from digests.dispatch import IN_FLIGHT
 from digests.members import Reply
+from digests.outbox import Reader, SendResult
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)

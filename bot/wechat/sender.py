@@ -31,9 +31,9 @@ from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
 from digests import pagelinks, render
-from digests.dispatch import Reader, SendResult
 from digests.members import MemberContext, Reply
 from digests.models import Subscriber, utcnow
+from digests.outbox import Reader, SendResult
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)

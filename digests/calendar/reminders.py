@@ -14,9 +14,9 @@ from sqlmodel import col, select
 
 from digests.calendar.events import when_text
 from digests.delivery import _active, _holds_grant_at, _queue
-from digests.dispatch import Batch, Claim, resolver
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Event, Post, Subscriber, utcnow
+from digests.outbox import Batch, Claim, resolver
 
 log = logging.getLogger(__name__)
 EVENING = time(20, 0)  # "eve": the evening before, Beijing time
