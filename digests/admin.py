@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from digests import access, digesting
 from digests.calendar import commands, events
-from digests.delivery import delivery_counts, publish, queue_broadcast
+from digests.delivery import delivery_counts, grant_holders, publish, queue_broadcast
 from digests.digesting import DigestContext
 from digests.errors import DigestbotError, RejectedInput
 from digests.ingest.core import IngestContext, save_draft
@@ -108,13 +108,8 @@ async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -
                 )
             ).all()
         )
-        current = (
-            await session.exec(
-                select(func.count(func.distinct(AccessGrant.subscriber_id))).where(
-                    col(AccessGrant.starts_at) <= now, col(AccessGrant.ends_at) > now
-                )
-            )
-        ).one()
+        holders = grant_holders(now).distinct().subquery()
+        current = (await session.exec(select(func.count()).select_from(holders))).one()
     return Reply(
         f"订阅者：活跃 {by_status.get('active', 0)}，退订 {by_status.get('stopped', 0)}，"
         f"失联 {by_status.get('gone', 0)}；当前会员 {current} 人。"

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from digests.delivery import _active, _queue
-from digests.members import DigestView, MemberContext, Reply, view
-from digests.models import AccessGrant, Edition, Publication, Subscriber, utcnow
+from digests.delivery import active_readers, entitled_among, queue_rows
+from digests.members import MemberContext, Reply, view
+from digests.models import Edition, Publication, Subscriber, utcnow
 from digests.outbox import Batch, Claim, resolver
 
 
@@ -35,38 +35,41 @@ async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | 
         edition = Edition(due_at=due_at, publication_ids=ids, created_at=utcnow())
         session.add(edition)
         await session.flush()
-        readers = _active().where(col(Subscriber.delivery) == "edition")
-        queued = await _queue(session, "edition", str(edition.id), readers)
+        readers = active_readers().where(col(Subscriber.delivery) == "edition")
+        queued = await queue_rows(session, "edition", str(edition.id), readers)
     return edition, queued
 
 
 @resolver("edition")
 async def _editions(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     """Each reader gets the edition's digests they are entitled to (a reader entitled to none
-    gets nothing)."""
+    gets nothing): one entitlement query per digest of the batch, and one Reply per distinct
+    selection, so the channel renders each selection once."""
     found: dict[int, Reply | None] = {}
-    for row in rows:
-        key = f"edition:{row.ref}"
+    for ref in {row.ref for row in rows}:
+        key = f"edition:{ref}"
         if key not in batch.cache:
-            edition = await batch.session.get(Edition, int(row.ref))
+            edition = await batch.session.get(Edition, int(ref))
             shown = []
             for publication_id in edition.publication_ids if edition else []:
                 publication = await batch.session.get(Publication, publication_id)
                 if publication is not None:
                     shown.append(await view(batch.session, publication))
             batch.cache[key] = shown
-        views: list[DigestView] = []
-        for post, digest in batch.cache[key]:
-            if post.gated:
-                grant = await batch.session.exec(
-                    select(AccessGrant.id).where(
-                        AccessGrant.subscriber_id == row.subscriber_id,
-                        col(AccessGrant.starts_at) <= post.published_at,
-                        col(AccessGrant.ends_at) > post.published_at,
-                    )
-                )
-                if grant.first() is None:
-                    continue
-            views.append(digest)
-        found[row.id] = Reply(f"📰 合集：{len(views)} 篇摘要", digests=views) if views else None
+        mine = [row for row in rows if row.ref == ref]
+        readers = {row.subscriber_id for row in mine}
+        allowed = [
+            await entitled_among(batch.session, readers, post) for post, _ in batch.cache[key]
+        ]
+        for row in mine:
+            views = [
+                d
+                for (_, d), ok in zip(batch.cache[key], allowed, strict=True)
+                if row.subscriber_id in ok
+            ]
+            picked = tuple(view.publication_id for view in views)
+            reply = batch.cache.setdefault(
+                f"{key}:{picked}", Reply(f"📰 合集：{len(views)} 篇摘要", digests=views)
+            )
+            found[row.id] = reply if views else None
     return found

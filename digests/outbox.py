@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests.delivery import entitled_among
 from digests.expiry import notice_text
 from digests.members import MemberContext, Reply, view
 from digests.models import AccessGrant, Broadcast, Publication
@@ -123,16 +124,8 @@ async def _digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
             found.update((row.id, None) for row in mine)
             continue
         post, digest = shown
-        allowed = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
-        if post.gated and allowed:
-            covering = await session.exec(
-                select(AccessGrant.subscriber_id).where(
-                    col(AccessGrant.subscriber_id).in_(allowed),
-                    col(AccessGrant.starts_at) <= post.published_at,
-                    col(AccessGrant.ends_at) > post.published_at,
-                )
-            )
-            allowed = set(covering.all())
+        readers = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
+        allowed = await entitled_among(session, readers, post)
         reply = cache.setdefault(f"reply:{ref}", Reply(digest=digest))
         found.update((row.id, reply if row.subscriber_id in allowed else None) for row in mine)
     return found

@@ -13,7 +13,7 @@ from datetime import datetime, time, timedelta
 from sqlmodel import col, select
 
 from digests.calendar.events import when_text
-from digests.delivery import _active, _holds_grant_at, _queue
+from digests.delivery import active_readers, holds_grant_at, queue_rows
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Event, Post, Subscriber, utcnow
 from digests.outbox import Batch, Claim, resolver
@@ -61,11 +61,11 @@ async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
                 if now - due > grace:
                     log.debug("reminder %s for %r skipped: %s late", lead, event.title, now - due)
                     continue
-                readers = _active().where(col(Subscriber.reminders).is_(True))
+                readers = active_readers().where(col(Subscriber.reminders).is_(True))
                 post = await session.get(Post, event.post_id) if event.post_id else None
                 if post is not None and post.gated:  # from a gated post: current readers only
-                    readers = readers.where(_holds_grant_at(now))
-                queued += await _queue(session, "reminder", ref, readers)
+                    readers = readers.where(holds_grant_at(now))
+                queued += await queue_rows(session, "reminder", ref, readers)
     return queued
 
 
