@@ -135,6 +135,15 @@ def telegram_html(digest: Digest, *, title: str = "", extractive: bool = False) 
     return _pack(lines, _telegram_line, telegram_visible_len, TELEGRAM_LIMIT)
 
 
+def clip_utf8(text: str, limit: int, tail: str) -> str:
+    """`text` within `limit` UTF-8 bytes: cut on a character boundary and ended with `tail`
+    when it is longer."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - len(tail.encode())].decode(errors="ignore") + tail
+
+
 def wechat_text(digest: Digest, *, title: str = "", extractive: bool = False) -> list[str]:
     """WeChat customer-service text parts: plain text, ≤ 2000 UTF-8 bytes each."""
     lines = layout(digest, title=title, extractive=extractive)

@@ -8,7 +8,7 @@ from datetime import date
 
 from telegram import Update
 
-from bot.telegram.context import Context, answer, is_admin, services, subscriber
+from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.outbox import shared_outbox
 from digests import admin, members
 from digests.dispatch import send_queued
@@ -103,7 +103,7 @@ async def on_admin_command(update: Update, context: Context) -> None:
     """/passwords, /password_add, /password_remove, /subscribers, /stats, /broadcast."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    command = message.text.split()[0][1:].split("@")[0].lower()
+    command = command_name(message.text)
     args = context.args or []
     actx = services(context).admin_context()
     try:

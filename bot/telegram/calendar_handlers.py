@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.telegram.context import Context, answer, services, subscriber
+from bot.telegram.context import Context, answer, command_name, services, subscriber
 from digests.calendar import commands
 from digests.errors import DigestbotError
 from digests.members import Reply
@@ -42,7 +42,7 @@ async def on_event_admin(update: Update, context: Context) -> None:
     """/events, /event_add …, /event_cancel ID."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    command = message.text.split()[0][1:].split("@")[0].lower()
+    command = command_name(message.text)
     args = message.text.partition(" ")[2]
     ctx = services(context).member_context()
     try:

@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 
 
+def command_name(text: str) -> str:
+    """ "/Event_Add@digest_bot 2026-…" → "event_add" (the bot's name and the case dropped)."""
+    return text.split()[0][1:].split("@")[0].lower()
+
+
 def services(context: Context) -> Services:
     found: Services = context.application.bot_data["services"]
     return found

@@ -11,7 +11,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.telegram.admin_handlers import post_text
-from bot.telegram.context import Context, answer, is_admin, services, subscriber
+from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.sender import send_reply
 from digests import members
 from digests.members import Reply
@@ -49,7 +49,7 @@ async def gate(update: Update, context: Context) -> None:
     message, query = update.effective_message, update.callback_query
     command = ""
     if message is not None and message.text and message.text.startswith("/"):
-        command = message.text.split()[0][1:].split("@")[0].lower()
+        command = command_name(message.text)
     wants_admin = command in ADMIN_COMMANDS or (
         query is not None and (query.data or "").startswith(ADMIN_ACTIONS)
     )

@@ -92,14 +92,7 @@ def as_text(reply: Reply) -> str:
         pieces = render.wechat_text(shown.digest, title=shown.title, extractive=shown.extractive)
         parts.append(pieces[0] + (MORE if len(pieces) > 1 else ""))
     text = "\n".join(parts).replace("/unlock 密码", "解锁 密码")
-    return _cut(text, render.WECHAT_LIMIT)
-
-
-def _cut(text: str, limit: int) -> str:
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - len(MORE.encode())].decode(errors="ignore") + MORE
+    return render.clip_utf8(text, render.WECHAT_LIMIT, MORE)
 
 
 async def _reader(ctx: MemberContext, openid: str) -> Subscriber:

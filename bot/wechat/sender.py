@@ -78,6 +78,7 @@ class WeChatChannel:
     def __init__(self, settings: Settings, ctx: MemberContext) -> None:
         self.settings, self.ctx = settings, ctx
         self.client = Client(settings, session_storage(settings))
+        self.page_secret = pagelinks.page_secret(settings)  # derived once, not per message
 
     async def send(self, reader: Reader, reply: Reply) -> SendResult:
         now = utcnow()
@@ -108,15 +109,11 @@ class WeChatChannel:
             lines += [f"【{shown.title}】", d.headline]
             lines += [f"{n}. {s.name}" for n, s in enumerate(d.sections, 1)]
             lines.append(f"全文：{self.link(reader, shown.publication_id)}")
-        text = "\n".join(lines)
-        if len(text.encode()) > render.WECHAT_LIMIT:
-            text = text.encode()[: render.WECHAT_LIMIT - 6].decode(errors="ignore") + "……"
-        return text
+        return render.clip_utf8("\n".join(lines), render.WECHAT_LIMIT, "……")
 
     def link(self, reader: Reader, publication_id: int) -> str:
         expires = utcnow() + pagelinks.LIFETIME
-        secret = pagelinks.page_secret(self.settings)
-        token = pagelinks.make_token(secret, reader.id, publication_id, expires)
+        token = pagelinks.make_token(self.page_secret, reader.id, publication_id, expires)
         return pagelinks.page_url(self.settings.public_base_url, token)
 
 
