@@ -138,12 +138,28 @@ class Blog:
         return self.base + path
 
 
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """Base of the loopback fakes (blog, LLM, Telegram, WeChat, WeCom): one way to answer,
+    and no request log on stderr."""
+
+    def respond(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @pytest.fixture
 def blog() -> Iterator[Blog]:
     """Serve `blog.routes` on 127.0.0.1; conditional GET is honoured like a real server."""
     state = Blog(base="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         def do_GET(self) -> None:
             state.requests.append((self.path, dict(self.headers.items())))
             route = state.routes.get(self.path, Route(404, b"not found"))
@@ -152,15 +168,7 @@ def blog() -> Iterator[Blog]:
                 self.send_response(304)
                 self.end_headers()
                 return
-            self.send_response(route.status)
-            for key, value in route.headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(route.body)))
-            self.end_headers()
-            self.wfile.write(route.body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.respond(route.status, route.body, route.headers)
 
     with serve(Handler) as base:
         state.base = base

@@ -11,10 +11,9 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.conftest import serve
+from tests.conftest import LoopbackHandler, serve
 
 # A digest of the seed post, as a well-behaved model would answer.
 GOOD: dict[str, Any] = {
@@ -85,22 +84,13 @@ def fake_llm() -> Iterator[FakeLLM]:
     """Run a FakeLLM on 127.0.0.1 for the duration of the block."""
     state = FakeLLM()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = json.loads(self.rfile.read(length) or b"{}")
             reply = state._reply(request)
             body = json.dumps(reply.body, ensure_ascii=False).encode()
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.respond(reply.status, body, {"Content-Type": "application/json", **reply.headers})
 
     with serve(Handler) as base:
         state.base_url = f"{base}/v1"

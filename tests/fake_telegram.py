@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -25,7 +24,7 @@ from bot.telegram.application import build_application, start, stop
 from digests import admin
 from digests.ingest.core import ingest
 from digests.settings import Settings
-from tests.conftest import EXAMPLES, serve
+from tests.conftest import EXAMPLES, LoopbackHandler, serve
 from tests.telegram_html import problems
 
 TOKEN = "123456:TEST-TOKEN"
@@ -243,7 +242,7 @@ def fake_telegram() -> Iterator[FakeTelegram]:
     """Run a FakeTelegram on 127.0.0.1; its `root` is the TELEGRAM_API_BASE_URL."""
     state = FakeTelegram()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Telegram's servers do
 
         def do_POST(self) -> None:
@@ -253,25 +252,15 @@ def fake_telegram() -> Iterator[FakeTelegram]:
             kind = self.headers.get("Content-Type", "")
             params = json.loads(raw) if "json" in kind and raw else dict(parse_qsl(raw))
             status, body = state.call(method, params)
-            self._reply(status, json.dumps(body).encode(), "application/json")
+            self.respond(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
         def do_GET(self) -> None:  # file downloads: /file/bot<token>/<path>
             path = unquote(urlsplit(self.path).path).split(f"/file/bot{TOKEN}/", 1)[-1]
             content = next((c for p, c in state.files.values() if p == path), None)
             if content is None:
-                self._reply(404, b"not found", "text/plain")
+                self.respond(404, b"not found", {"Content-Type": "text/plain"})
             else:
-                self._reply(200, content, "application/octet-stream")
-
-        def _reply(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
+                self.respond(200, content, {"Content-Type": "application/octet-stream"})
 
     with serve(Handler) as root:
         state.root = root

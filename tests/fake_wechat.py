@@ -15,11 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.conftest import serve
+from tests.conftest import LoopbackHandler, serve
 
 APPID = "wx5823bf96d3bd56c7"
 SECRET = "test-app-secret"
@@ -228,7 +227,7 @@ def fake_wechat(**settings: Any) -> Iterator[FakeWeChat]:
     `base_url + "token"` the hard-coded token URL."""
     state = FakeWeChat(**settings)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         def do_GET(self) -> None:
             self._answer(None)
 
@@ -247,14 +246,8 @@ def fake_wechat(**settings: Any) -> Iterator[FakeWeChat]:
             query = dict(parse_qsl(url.query))
             answer = state.call(url.path.removeprefix("/cgi-bin/"), query, body)
             data = json.dumps(answer, ensure_ascii=False).encode()
-            self.send_response(200)  # WeChat answers errors with 200 and an errcode
-            self.send_header("Content-Type", "application/json; encoding=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            # WeChat answers errors with 200 and an errcode
+            self.respond(200, data, {"Content-Type": "application/json; encoding=utf-8"})
 
     with serve(Handler) as root:
         state.base_url = root + "/cgi-bin/"

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from datetime import time as clock
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -23,7 +22,7 @@ from digests.editions import make_edition
 from digests.members import Reply
 from digests.models import utcnow
 from digests.outbox import Reader
-from tests.conftest import SHANGHAI, serve
+from tests.conftest import SHANGHAI, LoopbackHandler, serve
 
 
 class Robot:
@@ -39,19 +38,12 @@ class Robot:
 def robot() -> Iterator[Robot]:
     state = Robot()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if state.errcode == 0:
                 state.posts.append(body)
-            data = json.dumps({"errcode": state.errcode, "errmsg": "ok"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.respond(200, json.dumps({"errcode": state.errcode, "errmsg": "ok"}).encode())
 
     with serve(Handler) as root:
         state.url = f"{root}/cgi-bin/webhook/send?key=secret-key"
