@@ -52,14 +52,14 @@ async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
                 due = moment(event, lead, ctx.tz)
                 if due is None or due > now:
                     continue
+                if now - due > grace:  # checked first: it needs no query
+                    log.debug("reminder %s for %r skipped: %s late", lead, event.title, now - due)
+                    continue
                 ref = f"{event.id}:{lead}"
                 exists = await session.exec(
                     select(Delivery.id).where(Delivery.kind == "reminder", Delivery.ref == ref)
                 )
                 if exists.first() is not None:
-                    continue
-                if now - due > grace:
-                    log.debug("reminder %s for %r skipped: %s late", lead, event.title, now - due)
                     continue
                 readers = active_readers().where(col(Subscriber.reminders).is_(True))
                 post = await session.get(Post, event.post_id) if event.post_id else None
