@@ -1,5 +1,5 @@
 """The outbox commands: `deliveries` (progress per publication), `send` (send what is due, as
-the leader, with a progress bar) and `publish SLUG [--send]`."""
+the leader, with a progress bar), `publish SLUG [--send]` and `wechat-mass [--dry-run]`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from sqlmodel import col, func, select
 from bot.container import Services, run_with_services
 from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for
+from bot.wechat.mass import MassReport, MassSender
+from bot.wechat.sender import WeChatChannel
 from digests import admin
 from digests.delivery import publication_progress
 from digests.dispatch import requeue_orphans, send_queued
@@ -26,13 +28,14 @@ def register(app: typer.Typer) -> None:
     app.command()(deliveries)
     app.command()(send)
     app.command()(publish)
+    app.command("wechat-mass")(wechat_mass)
 
 
 def deliveries(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
-    """Per publication: queued, sending, sent, failed, skipped, messages/s and ETA."""
+    """Per publication: queued, sending, sent, failed, skipped, waiting, messages/s and ETA."""
     settings: Settings = ctx.obj
     rows = run_with_services(settings, lambda s: publication_progress(s.member_context()))
     if as_json:
@@ -44,7 +47,7 @@ def deliveries(
         typer.echo(
             f"#{row['publication']} {row['title'][:30]}  queued {row['queued']} "
             f"sending {row['sending']} sent {row['sent']} failed {row['failed']} "
-            f"skipped {row['skipped']}  {rate}  ETA {eta}"
+            f"skipped {row['skipped']} waiting {row['waiting']}  {rate}  ETA {eta}"
         )
     typer.echo(f"{len(rows)} publication(s)")
 
@@ -72,6 +75,34 @@ def publish(
             await _send_all(services)
 
     run_with_services(settings, job)
+
+
+def wechat_mass(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what it would send; change nothing.")
+    ] = False,
+) -> None:
+    """WeChat's mass-send to the tag of unlocked readers waiting outside the 48-hour window
+    (what WECHAT_DELIVERY=mass_send_tag does daily at WECHAT_MASS_SCHEDULE)."""
+    settings: Settings = ctx.obj
+    if settings.wechat_app_secret is None:
+        typer.echo("WECHAT_APP_ID / WECHAT_APP_SECRET are not set.", err=True)
+        raise typer.Exit(2)
+
+    async def job(services: Services) -> MassReport:
+        if not dry_run and not await services.leader.try_acquire():
+            typer.echo("the running bot leads: it sends at WECHAT_MASS_SCHEDULE.", err=True)
+            raise typer.Exit(1)
+        channel = WeChatChannel(settings, services.member_context())
+        return await MassSender(channel).run(dry_run=dry_run)
+
+    report = run_with_services(settings, job)
+    if report.text:
+        typer.echo(report.text + "\n")
+    typer.echo(report.line() if report.text else "微信群发：没有等待中的消息")
+    if report.problem:
+        raise typer.Exit(1)
 
 
 async def _send_all(services: Services) -> None:

@@ -11,10 +11,14 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import requests
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from wechatpy.exceptions import WeChatClientException
 
 from bot.container import Services
+from bot.wechat.mass import MassSender
+from bot.wechat.sender import WeChatChannel
 from digests import admin, digesting, service
 from digests.calendar import events, reminders, trading
 from digests.dispatch import send_queued
@@ -75,6 +79,22 @@ async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
     queued = await queue_expiry_notices(services.member_context())
     counts = await send_queued(services.member_context(), channels)
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
+
+
+async def mass_job(sender: MassSender, notify: Notify) -> None:
+    """WeChat's daily mass-send (WECHAT_DELIVERY=mass_send_tag); the admins hear how it went."""
+    report = await sender.run()
+    if report.rows or report.problem:
+        log.info("%s", report.line())
+        await notify(Reply(report.line()))
+
+
+async def tag_prune_job(sender: MassSender) -> None:
+    """Just after access periods end: lapsed readers out of the mass-send tag."""
+    try:
+        log.info("mass-send tag: %s lapsed readers removed", await sender.prune())
+    except (WeChatClientException, requests.RequestException) as exc:
+        log.warning("mass-send tag not pruned: %s", exc)  # the next mass-send re-syncs it
 
 
 async def reminder_job(services: Services, now: datetime | None = None) -> int:
@@ -186,6 +206,12 @@ def build_scheduler(
         id="edition",
     )
     scheduler.add_job(closures_job, "cron", hour=6, minute=0, args=(services,), id="closures")
+    wechat = channels.get("wechat")
+    if isinstance(wechat, WeChatChannel) and settings.wechat_delivery == "mass_send_tag":
+        sender = MassSender(wechat)
+        mass_at = cron_trigger(settings.wechat_mass_schedule, settings.tz)
+        scheduler.add_job(mass_job, mass_at, args=(sender, notify), id="wechat-mass")
+        scheduler.add_job(tag_prune_job, "cron", hour=0, minute=5, args=(sender,), id="wechat-tag")
     return scheduler
 
 

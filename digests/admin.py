@@ -138,7 +138,8 @@ async def stats(ctx: AdminContext) -> Reply:
         ).one()
     return Reply(
         f"投递：已发 {counts.get('sent', 0)}，排队 {counts.get('queued', 0)}，"
-        f"失败 {counts.get('failed', 0)}，跳过 {counts.get('skipped', 0)}\n"
+        f"失败 {counts.get('failed', 0)}，跳过 {counts.get('skipped', 0)}，"
+        f"待读者来信 {counts.get('waiting', 0)}\n"
         f"LLM：{calls} 次调用，{prompt} 输入 token，{completion} 输出 token；"
         f"待重试摘要 {pending} 篇"
     )

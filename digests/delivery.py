@@ -151,6 +151,7 @@ async def publication_progress(ctx: MemberContext) -> list[dict[str, Any]]:
                     "sent": 0,
                     "failed": 0,
                     "skipped": 0,
+                    "waiting": 0,
                 },
             )
             entry[status] = count

@@ -35,11 +35,13 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
 BACKOFF = 30.0  # seconds before the second try; doubling after
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
+NOT_ENTITLED = "not entitled at send time"
+# a reminder the reader cannot get now is dropped, not held: "30 分钟后：CPI" days later is noise
+TIMELY = frozenset({"reminder"})
 IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
 CLAIM_BATCH = 200
 FLUSH_ROWS = 32  # outcomes written per statement; with IN_FLIGHT, the crash bound
 FLUSH_SECONDS = 0.2
-WAIT = timedelta(days=30)  # a row waiting for its reader: woken early by wake_waiting()
 
 
 async def send_queued(
@@ -133,24 +135,25 @@ async def requeue_orphans(ctx: MemberContext) -> int:
 
 
 async def wake_waiting(ctx: MemberContext, subscriber_id: int) -> int:
-    """The reader wrote to us: their rows waiting for that are due now."""
+    """The reader wrote to us: their `waiting` rows are due now (rows backing off keep their
+    time: the reader's message changes nothing for a failing API)."""
     async with ctx.sessions() as session, session.begin():
         result = await session.exec(
             update(Delivery)
             .where(
                 col(Delivery.subscriber_id) == subscriber_id,
-                col(Delivery.status) == "queued",
-                col(Delivery.next_attempt_at).is_not(None),
+                col(Delivery.status) == "waiting",
             )
-            .values(next_attempt_at=None)
+            .values(status="queued", next_attempt_at=None)
         )
     return int(result.rowcount or 0)
 
 
-async def _prepare(
-    ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any], recorder: _Recorder
-) -> list[tuple[Claim, Reader, Reply]]:
-    """The batch's readers and messages in one session; rows with nothing to send are skipped."""
+async def resolve(
+    ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any]
+) -> list[tuple[Claim, Reader | None, Reply | None]]:
+    """Each row with its active reader and the message it carries now (None: the reader left
+    or is not entitled any more), in one session: the dispatcher and WeChat's mass-send."""
     async with ctx.sessions() as session:
         table = Subscriber.__table__  # type: ignore[attr-defined]
         conn = await session.connection()  # plain rows: an ORM load per reader costs 0.1 ms
@@ -165,13 +168,19 @@ async def _prepare(
             rows = [d for d in claimed if d.kind == kind]
             if kind in RESOLVERS:
                 replies.update(await RESOLVERS[kind](Batch(session, ctx, readers, cache), rows))
+    return [(d, readers.get(d.subscriber_id), replies.get(d.id)) for d in claimed]
+
+
+async def _prepare(
+    ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any], recorder: _Recorder
+) -> list[tuple[Claim, Reader, Reply]]:
+    """The batch's readers and messages; rows with nothing to send are skipped."""
     ready = []
-    for delivery in claimed:
-        reply = replies.get(delivery.id)
-        if reply is None or delivery.subscriber_id not in readers:
-            await recorder.add(delivery, SendResult("ok"), skipped="not entitled at send time")
+    for delivery, reader, reply in await resolve(ctx, claimed, cache):
+        if reply is None or reader is None:
+            await recorder.add(delivery, SendResult("ok"), skipped=NOT_ENTITLED)
         else:
-            ready.append((delivery, readers[delivery.subscriber_id], reply))
+            ready.append((delivery, reader, reply))
     return ready
 
 
@@ -192,8 +201,10 @@ class _Recorder:
         attempted = 1
         if skipped:
             status, counts.skipped = "skipped", counts.skipped + 1
-        elif result.outcome == "wait":  # until the reader writes (wake_waiting), not a failure
-            status, retry_in, attempted = "queued", WAIT.total_seconds(), 0
+        elif result.outcome == "wait" and delivery.kind in TIMELY:
+            status, counts.skipped = "skipped", counts.skipped + 1  # worthless late
+        elif result.outcome == "wait":  # claimed by nothing until the reader writes (wake_waiting)
+            status, attempted = "waiting", 0  # or WeChat's daily mass-send takes it (bot/wechat)
             counts.waiting += 1
         elif result.outcome in ("retry", "transient") and delivery.attempts + 1 < MAX_ATTEMPTS:
             # 5xx, network errors, a 429 the channel could not wait out: back off; a later run

@@ -220,11 +220,12 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("kind", "ref", "subscriber_id", "channel"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=16)  # digest | broadcast | notice
+    kind: str = Field(max_length=16)  # digest | edition | broadcast | notice | reminder
     ref: str = Field(max_length=64)  # publication id, broadcast id…
     channel: str = Field(max_length=16)
     subscriber_id: int = _owner("subscriber")
-    # queued | sending (claimed, lease_until set) | sent | failed | skipped
+    # queued | sending (claimed, lease_until set) | sent | failed | skipped | waiting (for the
+    # reader to write: WeChat's 48-hour window; woken to queued, or sent by a mass-send)
     status: str = Field(default="queued", max_length=16, index=True)
     lease_until: datetime | None = _ts(default=None)  # a crashed sender's claim expires here
     next_attempt_at: datetime | None = _ts(default=None)  # backoff after a transient failure

@@ -6,7 +6,7 @@ Every setting is documented in `.env.example`; later features add their fields h
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: SecretStr | None = None
     wechat_api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
     wechat_admin_openids: CommaList = Field(default_factory=list)  # may 发布 SLUG
+    # readers outside the 48-hour window: wait for their next message, or also get the daily
+    # mass-send (WECHAT_MASS_SCHEDULE) to a tag of unlocked readers
+    wechat_delivery: Literal["customer_service", "mass_send_tag"] = "customer_service"
+    wechat_mass_schedule: str = "45 8 * * *"  # after the 08:30 edition, before the 09:15 auction
     redis_url: str | None = None  # the WeChat replay cache (else the database)
     wecom_webhook_urls: CommaList = Field(default_factory=list)  # group robots: editions, reminders
 
@@ -95,7 +99,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{lead!r}: use `eve` (20:00 the evening before) or N m (`30m`)")
         return value
 
-    @field_validator("digest_schedule")
+    @field_validator("digest_schedule", "wechat_mass_schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:

@@ -2,9 +2,10 @@
 
 `base_url` has the shape of wechatpy's `WeChatClient.API_BASE_URL`
 ("https://api.weixin.qq.com/cgi-bin/"), so it can be passed straight. It speaks: token,
-message/custom/send, message/mass/sendall, tags/create, tags/members/batch(un)tagging and
-user/tag/get, with WeChat's errcodes for the limits the bot must respect. Time is a fake clock
-(`now`, epoch seconds); a user's 48-hour window opens when the test calls `user_wrote`.
+message/custom/send, message/mass/sendall (clientmsgid: a repeat answers 45065), tags/get,
+tags/create, tags/members/batch(un)tagging and user/tag/get, with WeChat's errcodes for the
+limits the bot must respect. Time is a fake clock (`now`, epoch seconds); a user's 48-hour
+window opens when the test calls `user_wrote`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class FakeWeChat:
     calls: list[Call] = field(default_factory=list)
     inbox: dict[str, list[str]] = field(default_factory=dict)  # openid → delivered texts
     mass: list[MassSend] = field(default_factory=list)
+    mass_keys: dict[str, int] = field(default_factory=dict)  # clientmsgid → msg_id
     tags: dict[int, Tag] = field(default_factory=dict)
     last_wrote: dict[str, float] = field(default_factory=dict)
     replies_left: dict[str, int] = field(default_factory=dict)
@@ -114,6 +116,9 @@ class FakeWeChat:
                 if only in (None, path):
                     del self._failures[i]
                     return _err(errcode, "injected failure")
+            if path == "tags/get" and body is None:
+                return {"tags": [{"id": i, "name": t.name, "count": len(t.members)}
+                                 for i, t in self.tags.items()]}  # fmt: skip
             handler = _ROUTES.get(path)
             if handler is None:
                 return _err(48001, "api unauthorized")
@@ -157,12 +162,20 @@ class FakeWeChat:
         to_all, tag = bool(flt.get("is_to_all")), self.tags.get(flt.get("tag_id", -1))
         if tag is None and not to_all:
             return _err(40050, "invalid tag id")
+        key = body.get("clientmsgid")
+        if key is not None and len(str(key).encode()) > 64:
+            return _err(45067, "clientmsgid size out of limit")
+        if key in self.mass_keys:  # a repeat of a mass-send it took: the first one's msg_id
+            return {**_err(45065, "clientmsgid exist"), "msg_id": self.mass_keys[key]}
         today = _beijing_day(self.now)
         if sum(_beijing_day(m.at) == today for m in self.mass) >= self.mass_per_day:
             return _err(45028, "has no masssend quota")
         members = sorted(self.last_wrote) if to_all or tag is None else list(tag.members)
         self.mass.append(MassSend(None if to_all else flt["tag_id"], content, members, self.now))
-        return _ok(msg_id=next(self._msg_ids), msg_data_id=next(self._msg_ids))
+        msg_id = next(self._msg_ids)
+        if key is not None:
+            self.mass_keys[key] = msg_id
+        return _ok(msg_id=msg_id, msg_data_id=next(self._msg_ids))
 
     def _tag_create(self, body: dict[str, Any]) -> Answer:
         name = (body.get("tag") or {}).get("name", "")

@@ -5,7 +5,7 @@ the error codes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from bot.container import Services, open_services
 from bot.wechat import commands
 from bot.wechat.sender import WeChatChannel
 from digests import admin
+from digests.calendar import events
 from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.models import Delivery, Subscriber, utcnow
@@ -89,7 +90,7 @@ async def test_outside_the_window_the_message_waits_for_the_reader(world: Any) -
     counts = await publish_and_send(services, channel)
     assert (counts.sent, counts.waiting) == (0, 1) and "o-ben" not in fake.inbox
     [row] = await rows(services)
-    assert (row.status, row.attempts) == ("queued", 0) and row.next_attempt_at is not None
+    assert (row.status, row.attempts, row.next_attempt_at) == ("waiting", 0, None)
     assert fake.sent("message/custom/send") == []
     await commands.on_text(services.admin_context(), "o-ben", "状态", base_url="", admins=[])
     fake.user_wrote("o-ben")
@@ -129,3 +130,24 @@ async def test_a_token_invalidated_by_another_process_is_refreshed(world: Any) -
     other.client.access_token  # noqa: B018 (token 2 retires token 1)
     assert (await publish_and_send(services, channel)).sent == 1
     assert len(fake.tokens) == 3
+
+
+async def test_a_reminder_the_reader_cannot_get_now_is_dropped_not_held(world: Any) -> None:
+    """Outside the window a digest waits for the reader, but a reminder is skipped: sent when
+    they next write, days later, "明天：美国CPI" would announce something already past."""
+    fake, services, channel = world
+    await follower(services, fake, "o-eli")
+    async with services.member_context().sessions() as session, session.begin():
+        await session.exec(
+            update(Subscriber).values(last_contact_at=utcnow() - timedelta(hours=49))
+        )
+        reader = (await session.exec(select(Subscriber))).one()
+    tomorrow = utcnow().astimezone(services.settings.tz).date() + timedelta(days=1)
+    event = await events.add(services.member_context(), tomorrow, time(21, 30), "美国CPI", 3)
+    async with services.member_context().sessions() as session, session.begin():
+        session.add(Delivery(kind="reminder", ref=f"{event.id}:eve", channel="wechat",
+                             subscriber_id=reader.id or 0))  # fmt: skip
+    counts = await send_queued(services.member_context(), {"wechat": channel})
+    assert (counts.sent, counts.waiting, counts.skipped) == (0, 0, 1)
+    [row] = await rows(services)
+    assert row.status == "skipped" and "48-hour" in row.last_error

@@ -19,7 +19,9 @@ wechatpy is synchronous (requests): every call runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -102,19 +104,32 @@ class WeChatChannel:
         return SendResult("ok")
 
     def message(self, reader: Reader, reply: Reply) -> str:
-        """The one text a reply becomes: its text, then for a digest a short view and the link."""
-        lines = [reply.text] if reply.text else []
-        for shown in reply.views:
-            d = shown.digest
-            lines += [f"【{shown.title}】", d.headline]
-            lines += [f"{n}. {s.name}" for n, s in enumerate(d.sections, 1)]
-            lines.append(f"全文：{self.link(reader, shown.publication_id)}")
-        return render.clip_utf8("\n".join(lines), render.WECHAT_LIMIT, "……")
+        """The one text a reply becomes: its text, then for a digest a short view and the link
+        to its page (signed for this reader)."""
+        links = (f"全文：{self.link(reader, shown.publication_id)}" for shown in reply.views)
+        return render.clip_utf8(teaser(reply, links), render.WECHAT_LIMIT, "……")
 
     def link(self, reader: Reader, publication_id: int) -> str:
         expires = utcnow() + pagelinks.LIFETIME
         token = pagelinks.make_token(self.page_secret, reader.id, publication_id, expires)
         return pagelinks.page_url(self.settings.public_base_url, token)
+
+
+def teaser(reply: Reply, links: Iterable[str] = ()) -> str:
+    """A reply as WeChat text: its text, then per digest its title, headline and sections with
+    their stocks, each followed by the next of `links` if any (a mass-send has none: a link is
+    signed for one reader)."""
+    lines, links = [reply.text] if reply.text else [], iter(links)
+    for shown in reply.views:
+        d = shown.digest
+        lines += [f"【{shown.title}】", d.headline]
+        lines += [_section(n, s.name, s.stocks) for n, s in enumerate(d.sections, 1)]
+        lines += list(itertools.islice(links, 1))
+    return "\n".join(lines)
+
+
+def _section(n: int, name: str, stocks: list[str]) -> str:
+    return f"{n}. {name}：{'、'.join(stocks)}" if stocks else f"{n}. {name}"
 
 
 def _outcome(errcode: int, detail: str) -> SendResult:

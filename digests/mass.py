@@ -1,0 +1,187 @@
+"""One text for many readers: the plan of a mass-send (WeChat's daily 群发 to a tag) made of the
+rows waiting for readers a channel cannot reach one by one (outside WeChat's 48-hour window).
+
+A mass-send gives the same text to every member of its tag, so it may carry only what each
+member is waiting for: anything more would repeat a message they already had, or leak a gated
+digest to a reader not entitled to it. The plan picks the items (a digest's, an edition's or a
+broadcast's text, as the channel renders it) and the audience (the unlocked readers waiting
+for all of them) that deliver the most rows, within one message's size; what it leaves keeps
+waiting, for the reader's next message or the next mass-send. Notices and reminders are
+personal or timed: they never go in one.
+
+The rows are claimed (`sending`, with a lease) while the mass is made, so neither the
+dispatcher nor a reader's message touches them meanwhile; finish() records the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy import select as sa_select
+
+from digests.delivery import holds_grant_at
+from digests.dispatch import NOT_ENTITLED, resolve
+from digests.members import MemberContext, Reply
+from digests.models import Delivery, Subscriber, utcnow
+from digests.outbox import Claim
+from digests.render import clip_utf8
+
+KINDS = ("digest", "edition", "broadcast")  # the same text for every reader
+CANDIDATES = 20  # item sets tried: the most common ones among the readers
+LEASE = timedelta(minutes=30)  # tagging 10,000 readers is 200 API calls
+WAITS = "waits for the reader's next message or a later mass-send"
+
+
+@dataclass
+class Plan:
+    """What one mass-send carries and to whom."""
+
+    text: str
+    items: list[str]  # the texts it carries, in publication order
+    audience: dict[int, str]  # subscriber id → the channel's id (OpenID)
+    rows: list[int]  # the deliveries it carries
+    skipped: list[int] = field(default_factory=list)  # nothing to send any more (entitlement)
+    claimed: list[int] = field(default_factory=list)  # every row held while it is made
+
+    @property
+    def key(self) -> str:
+        """The same plan after a crash has the same key (WeChat's clientmsgid: a repeat is
+        recognised, not sent twice)."""
+        digest = hashlib.sha256(self.text.encode())
+        digest.update(",".join(map(str, sorted(self.rows))).encode())
+        return digest.hexdigest()[:32]
+
+
+async def unlocked(ctx: MemberContext, channel: str) -> dict[int, str]:
+    """The channel's active readers holding a grant that covers now: id → external id."""
+    async with ctx.sessions() as session:
+        conn = await session.connection()
+        found = await conn.execute(_unlocked(channel))
+        return {row.id: row.external_id for row in found}
+
+
+def _unlocked(channel: str) -> Any:
+    table = Subscriber.__table__  # type: ignore[attr-defined]
+    return sa_select(table.c.id, table.c.external_id).where(
+        table.c.channel == channel, table.c.status == "active", holds_grant_at(utcnow())
+    )
+
+
+async def plan(
+    ctx: MemberContext, channel: str, render: Callable[[Reply], str], *, limit: int, footer: str
+) -> Plan | None:
+    """Claim the channel's waiting rows of unlocked readers and plan the mass-send that
+    delivers the most of them; None (and nothing held) when nothing waits."""
+    claims = await _claim(ctx, channel)
+    if not claims:
+        return None
+    wanted: dict[int, dict[str, list[int]]] = {}  # reader → item text → its rows
+    order: dict[str, int] = {}  # item text → its first row id: publication order
+    result = Plan("", [], {}, [], claimed=[c.id for c in claims])
+    for claim, reader, reply in await resolve(ctx, claims, {}):
+        if reader is None or reply is None:
+            result.skipped.append(claim.id)
+            continue
+        text = render(reply)
+        order[text] = min(order.get(text, claim.id), claim.id)
+        wanted.setdefault(reader.id, {}).setdefault(text, []).append(claim.id)
+        result.audience[reader.id] = reader.external_id
+
+    def compose(items: list[str]) -> str:
+        return "\n\n".join([*items, footer])
+
+    items = choose(wanted, order, lambda chosen: len(compose(chosen).encode()) <= limit)
+    result.items, result.text = items, clip_utf8(compose(items), limit, "……")
+    result.audience = {
+        reader: result.audience[reader]
+        for reader, have in wanted.items()
+        if items and all(item in have for item in items)
+    }
+    result.rows = [row for r in result.audience for item in items for row in wanted[r][item]]
+    return result
+
+
+def choose(
+    wanted: dict[int, dict[str, list[int]]],
+    order: dict[str, int],
+    fits: Callable[[list[str]], bool],
+) -> list[str]:
+    """The items whose mass-send delivers the most rows: each of the most common item sets,
+    cut to what fits one message, scored by items × readers waiting for all of them."""
+    best: list[str] = []
+    best_score = (0, 0)
+    sets = Counter(frozenset(have) for have in wanted.values())
+    for candidate, _ in sets.most_common(CANDIDATES):
+        items = sorted(candidate, key=order.__getitem__)
+        while len(items) > 1 and not fits(items):
+            items.pop()  # the newest waits for the next mass-send
+        readers = sum(all(item in have for item in items) for have in wanted.values())
+        score = (len(items) * readers, readers)  # rows delivered; at a tie, readers reached
+        if score > best_score:
+            best, best_score = items, score
+    return best
+
+
+async def _claim(ctx: MemberContext, channel: str) -> list[Claim]:
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    readers = sa_select(_unlocked(channel).subquery().c.id)
+    waiting = (
+        sa_select(table.c.id)
+        .where(
+            table.c.status == "waiting",
+            table.c.channel == channel,
+            table.c.kind.in_(KINDS),
+            table.c.subscriber_id.in_(readers),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    async with ctx.sessions() as session, session.begin():
+        conn = await session.connection()
+        rows = await conn.execute(
+            update(table)
+            .where(table.c.id.in_(waiting))
+            .values(status="sending", lease_until=utcnow() + LEASE)
+            .returning(*(table.c[name] for name in Claim.__slots__))
+        )
+        return sorted((Claim(*row) for row in rows), key=lambda c: c.id)
+
+
+async def finish(ctx: MemberContext, plan: Plan, message_id: int | None) -> None:
+    """Record a mass-send: its rows sent (with the channel's message id) and the rest waiting
+    again; with message_id None (refused, or a dry run) every row waits again, unchanged."""
+    carried = set(plan.rows) if message_id is not None else set()
+    skipped = set(plan.skipped) if message_id is not None else set()
+    now = utcnow()
+    outcomes = [
+        {
+            "row_id": row,
+            "status": "sent" if row in carried else "skipped" if row in skipped else "waiting",
+            "error": "mass-send" if row in carried else NOT_ENTITLED if row in skipped else WAITS,
+            "sent_at": now if row in carried else None,
+            "ids": [message_id] if row in carried else None,
+        }
+        for row in plan.claimed
+    ]
+    if not outcomes:
+        return
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    async with ctx.sessions() as session, session.begin():
+        conn = await session.connection()
+        await conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(
+                status=bindparam("status"),
+                last_error=bindparam("error"),
+                sent_at=bindparam("sent_at"),
+                message_ids=bindparam("ids"),
+                lease_until=None,
+            ),
+            outcomes,
+        )
