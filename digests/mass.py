@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
+from sqlalchemy import update
 
 from digests.delivery import holds_grant_at
 from digests.dispatch import NOT_ENTITLED, resolve
@@ -35,6 +35,7 @@ from digests.render import clip_utf8
 KINDS = ("digest", "edition", "broadcast")  # the same text for every reader
 CANDIDATES = 20  # item sets tried: the most common ones among the readers
 LEASE = timedelta(minutes=30)  # tagging 10,000 readers is 200 API calls
+CHUNK = 10_000  # ids per IN (): inside SQLite's and asyncpg's parameter limits
 WAITS = "waits for the reader's next message or a later mass-send"
 
 
@@ -60,17 +61,13 @@ class Plan:
 
 async def unlocked(ctx: MemberContext, channel: str) -> dict[int, str]:
     """The channel's active readers holding a grant that covers now: id → external id."""
-    async with ctx.sessions() as session:
-        conn = await session.connection()
-        found = await conn.execute(_unlocked(channel))
-        return {row.id: row.external_id for row in found}
-
-
-def _unlocked(channel: str) -> Any:
     table = Subscriber.__table__  # type: ignore[attr-defined]
-    return sa_select(table.c.id, table.c.external_id).where(
+    readers = sa_select(table.c.id, table.c.external_id).where(
         table.c.channel == channel, table.c.status == "active", holds_grant_at(utcnow())
     )
+    async with ctx.sessions() as session:
+        conn = await session.connection()
+        return {row.id: row.external_id for row in await conn.execute(readers)}
 
 
 async def plan(
@@ -84,11 +81,12 @@ async def plan(
     wanted: dict[int, dict[str, list[int]]] = {}  # reader → item text → its rows
     order: dict[str, int] = {}  # item text → its first row id: publication order
     result = Plan("", [], {}, [], claimed=[c.id for c in claims])
+    rendered: dict[int, str] = {}  # resolvers share one Reply per message: rendered once
     for claim, reader, reply in await resolve(ctx, claims, {}):
         if reader is None or reply is None:
             result.skipped.append(claim.id)
             continue
-        text = render(reply)
+        text = rendered.get(id(reply)) or rendered.setdefault(id(reply), render(reply))
         order[text] = min(order.get(text, claim.id), claim.id)
         wanted.setdefault(reader.id, {}).setdefault(text, []).append(claim.id)
         result.audience[reader.id] = reader.external_id
@@ -129,59 +127,48 @@ def choose(
 
 
 async def _claim(ctx: MemberContext, channel: str) -> list[Claim]:
+    """Waiting rows of unlocked readers → sending. In steps, not one nested statement: without
+    statistics PostgreSQL nested-looped that over the status index (5 s for 30,000 rows)."""
     table = Delivery.__table__  # type: ignore[attr-defined]
-    readers = sa_select(_unlocked(channel).subquery().c.id)
-    waiting = (
-        sa_select(table.c.id)
-        .where(
-            table.c.status == "waiting",
-            table.c.channel == channel,
-            table.c.kind.in_(KINDS),
-            table.c.subscriber_id.in_(readers),
-        )
-        .with_for_update(skip_locked=True)
+    readers = set((await unlocked(ctx, channel)).keys())
+    waiting = sa_select(table.c.id, table.c.subscriber_id).where(
+        table.c.status == "waiting", table.c.channel == channel, table.c.kind.in_(KINDS)
     )
+    claimed: list[Claim] = []
     async with ctx.sessions() as session, session.begin():
         conn = await session.connection()
-        rows = await conn.execute(
-            update(table)
-            .where(table.c.id.in_(waiting))
-            .values(status="sending", lease_until=utcnow() + LEASE)
-            .returning(*(table.c[name] for name in Claim.__slots__))
-        )
-        return sorted((Claim(*row) for row in rows), key=lambda c: c.id)
+        ids = [row.id for row in await conn.execute(waiting) if row.subscriber_id in readers]
+        for start in range(0, len(ids), CHUNK):
+            rows = await conn.execute(
+                update(table)
+                .where(table.c.id.in_(ids[start : start + CHUNK]), table.c.status == "waiting")
+                .values(status="sending", lease_until=utcnow() + LEASE)
+                .returning(*(table.c[name] for name in Claim.__slots__))
+            )
+            claimed += (Claim(*row) for row in rows)
+    return sorted(claimed, key=lambda c: c.id)
 
 
 async def finish(ctx: MemberContext, plan: Plan, message_id: int | None) -> None:
     """Record a mass-send: its rows sent (with the channel's message id) and the rest waiting
     again; with message_id None (refused, or a dry run) every row waits again, unchanged."""
-    carried = set(plan.rows) if message_id is not None else set()
+    sent = set(plan.rows) if message_id is not None else set()
     skipped = set(plan.skipped) if message_id is not None else set()
+    waiting = set(plan.claimed) - sent - skipped
     now = utcnow()
-    outcomes = [
-        {
-            "row_id": row,
-            "status": "sent" if row in carried else "skipped" if row in skipped else "waiting",
-            "error": "mass-send" if row in carried else NOT_ENTITLED if row in skipped else WAITS,
-            "sent_at": now if row in carried else None,
-            "ids": [message_id] if row in carried else None,
-        }
-        for row in plan.claimed
-    ]
-    if not outcomes:
-        return
+    outcomes: list[tuple[set[int], dict[str, Any]]] = [
+        (sent, {"status": "sent", "last_error": "mass-send", "sent_at": now,
+                "message_ids": [message_id]}),
+        (skipped, {"status": "skipped", "last_error": NOT_ENTITLED}),
+        (waiting, {"status": "waiting", "last_error": WAITS}),
+    ]  # fmt: skip
     table = Delivery.__table__  # type: ignore[attr-defined]
     async with ctx.sessions() as session, session.begin():
         conn = await session.connection()
-        await conn.execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values(
-                status=bindparam("status"),
-                last_error=bindparam("error"),
-                sent_at=bindparam("sent_at"),
-                message_ids=bindparam("ids"),
-                lease_until=None,
-            ),
-            outcomes,
-        )
+        for ids, values in outcomes:  # set-based: 30,000 rows in three statements, not 30,000
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), CHUNK):
+                chunk = ordered[start : start + CHUNK]
+                await conn.execute(
+                    update(table).where(table.c.id.in_(chunk)).values(lease_until=None, **values)
+                )
