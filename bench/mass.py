@@ -28,9 +28,8 @@ from digests import admin
 from digests.delivery import queue_broadcast
 from digests.ingest.core import ingest
 from digests.models import AccessGrant, Broadcast, Delivery, Subscriber, utcnow
-from digests.settings import Settings
 from tests.conftest import EXAMPLES, subscriber_rows
-from tests.fake_wechat import APPID, SECRET, fake_wechat
+from tests.fake_wechat import fake_wechat
 
 BATCH = 10_000
 PUBLIC = "2026-02-20-public-new-year"
@@ -39,10 +38,7 @@ PUBLIC = "2026-02-20-public-new-year"
 async def main(readers: int, server_url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp, fake_wechat() as fake:
         async with scratch_database(server_url, tmp) as url:
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, database_url=url, wechat_app_id=APPID,
-                wechat_app_secret=SECRET, wechat_api_base_url=fake.base_url,
-            )  # fmt: skip
+            settings = fake.settings(url)
             async with open_services(settings) as services:
                 [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
                 ctx = services.member_context()

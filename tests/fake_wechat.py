@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from digests.settings import Settings
 from tests.conftest import LoopbackHandler, serve
 
 APPID = "wx5823bf96d3bd56c7"
@@ -82,6 +83,19 @@ class FakeWeChat:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- what the test does ----------------------------------------------------------------------
+    def settings(self, database_url: str, **extra: Any) -> Settings:
+        """The app's settings for this account, pointed at this fake (no `.env`)."""
+        return Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url=database_url,
+            wechat_app_id=self.appid,
+            wechat_app_secret=self.secret,
+            wechat_token="callback-token",
+            wechat_api_base_url=self.base_url,
+            public_base_url="https://digest.example",
+            **extra,
+        )
+
     def user_wrote(self, openid: str, at: float | None = None) -> None:
         """The user sent the account a message: opens the 48 h window, resets the 5-reply quota."""
         self.last_wrote[openid] = self.now if at is None else at

@@ -27,7 +27,6 @@ from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.members import Reply
 from digests.models import AccessGrant, Delivery, Subscriber, utcnow
-from digests.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, Tag, fake_wechat
 
@@ -36,24 +35,13 @@ PASSWORD = "ld-this-month"
 DAY = 86_400.0  # the fake's clock: its one mass-send a day
 
 
-def settings_for(database_url: str, fake: FakeWeChat) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=database_url,
-        wechat_app_id=APPID,
-        wechat_app_secret=SECRET,
-        wechat_token="callback-token",
-        wechat_api_base_url=fake.base_url,
-        wechat_delivery="mass_send_tag",
-        public_base_url="https://digest.example",
-    )
-
-
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, WeChatChannel]]:
     """The fake WeChat API, the services with the samples, a password period around today."""
     with fake_wechat() as fake:
-        async with open_services(settings_for(database_url, fake)) as services:
+        async with open_services(
+            fake.settings(database_url, wechat_delivery="mass_send_tag")
+        ) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
             today = utcnow().astimezone(services.settings.tz).date()
             await admin.add_password(

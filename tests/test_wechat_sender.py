@@ -19,9 +19,8 @@ from digests.calendar import events
 from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.models import Delivery, Subscriber, utcnow
-from digests.settings import Settings
 from tests.conftest import EXAMPLES
-from tests.fake_wechat import APPID, SECRET, FakeWeChat, fake_wechat
+from tests.fake_wechat import FakeWeChat, fake_wechat
 
 PUBLIC = "2026-02-20-public-new-year"
 
@@ -30,21 +29,12 @@ PUBLIC = "2026-02-20-public-new-year"
 async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, WeChatChannel]]:
     """The fake WeChat API, the app's services with the samples, and the channel."""
     with fake_wechat() as fake:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            database_url=database_url,
-            wechat_app_id=APPID,
-            wechat_app_secret=SECRET,
-            wechat_token="callback-token",
-            wechat_api_base_url=fake.base_url,
-            public_base_url="https://digest.example",
-        )
-        async with open_services(settings) as services:
+        async with open_services(fake.settings(database_url)) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
             await admin.add_password(
                 services.admin_context(), "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
             )
-            yield fake, services, WeChatChannel(settings, services.member_context())
+            yield fake, services, WeChatChannel(services.settings, services.member_context())
 
 
 async def follower(services: Services, fake: FakeWeChat, openid: str) -> None:
