@@ -91,11 +91,10 @@ async def plan(
         wanted.setdefault(reader.id, {}).setdefault(text, []).append(claim.id)
         result.audience[reader.id] = reader.external_id
 
-    def compose(items: list[str]) -> str:
-        return "\n\n".join([*items, footer])
-
-    items = choose(wanted, order, lambda chosen: len(compose(chosen).encode()) <= limit)
-    result.items, result.text = items, clip_utf8(compose(items), limit, "……")
+    room = limit - len(footer.encode()) - 2  # the footer (the disclaimer) is never cut
+    items = choose(wanted, order, lambda chosen: len("\n\n".join(chosen).encode()) <= room)
+    body = clip_utf8("\n\n".join(items), room, "……")  # one item longer than a message
+    result.items, result.text = items, f"{body}\n\n{footer}"
     result.audience = {
         reader: result.audience[reader]
         for reader, have in wanted.items()

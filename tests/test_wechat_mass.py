@@ -338,3 +338,19 @@ def test_choose_prefers_the_most_rows_delivered() -> None:
         "a",
         "b",
     ]
+
+
+async def test_one_item_longer_than_a_message_is_cut_but_the_disclaimer_stays(
+    world: Any,
+) -> None:
+    """A 3,000-byte broadcast: cut to fit 2000 bytes with …… and the footer (回复「最新」 and
+    the disclaimer) kept whole."""
+    fake, services, channel = world
+    await unlocked(services, fake, "o-max")
+    await fall_silent(services, fake, "o-max")
+    await broadcast(services, "长文。" * 334)
+    await send_queued(services.member_context(), {"wechat": channel})
+    assert (await MassSender(channel).run()).rows == 1
+    [sent] = fake.mass
+    assert len(sent.content.encode()) <= 2000 and "……\n\n回复「最新」" in sent.content
+    assert sent.content.endswith("仅供参考，不构成投资建议")
