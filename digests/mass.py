@@ -19,7 +19,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select as sa_select
@@ -49,6 +49,7 @@ class Plan:
     rows: list[int]  # the deliveries it carries
     skipped: list[int] = field(default_factory=list)  # nothing to send any more (entitlement)
     claimed: list[int] = field(default_factory=list)  # every row held while it is made
+    claimed_at: datetime = field(default_factory=utcnow)
 
     @property
     def key(self) -> str:
@@ -75,12 +76,13 @@ async def plan(
 ) -> Plan | None:
     """Claim the channel's waiting rows of unlocked readers and plan the mass-send that
     delivers the most of them; None (and nothing held) when nothing waits."""
+    claimed_at = utcnow()
     claims = await _claim(ctx, channel)
     if not claims:
         return None
     wanted: dict[int, dict[str, list[int]]] = {}  # reader → item text → its rows
     order: dict[str, int] = {}  # item text → its first row id: publication order
-    result = Plan("", [], {}, [], claimed=[c.id for c in claims])
+    result = Plan("", [], {}, [], claimed=[c.id for c in claims], claimed_at=claimed_at)
     rendered: dict[int, str] = {}  # resolvers share one Reply per message: rendered once
     for claim, reader, reply in await resolve(ctx, claims, {}):
         if reader is None or reply is None:
@@ -161,13 +163,21 @@ async def finish(ctx: MemberContext, plan: Plan, message_id: int | None) -> None
         (skipped, {"status": "skipped", "last_error": NOT_ENTITLED}),
         (waiting, {"status": "waiting", "last_error": WAITS}),
     ]  # fmt: skip
-    table = Delivery.__table__  # type: ignore[attr-defined]
+    subscribers = Subscriber.__table__  # type: ignore[attr-defined]
+    wrote = sa_select(subscribers.c.id).where(subscribers.c.last_contact_at >= plan.claimed_at)
     async with ctx.sessions() as session, session.begin():
         conn = await session.connection()
         for ids, values in outcomes:  # set-based: 30,000 rows in three statements, not 30,000
-            ordered = sorted(ids)
-            for start in range(0, len(ordered), CHUNK):
-                chunk = ordered[start : start + CHUNK]
-                await conn.execute(
-                    update(table).where(table.c.id.in_(chunk)).values(lease_until=None, **values)
-                )
+            await _by_ids(conn, ids, lease_until=None, **values)
+        # a reader who wrote meanwhile found these rows held (wake_waiting passed them): due now
+        where = Delivery.__table__.c.subscriber_id.in_(wrote)  # type: ignore[attr-defined]
+        await _by_ids(conn, waiting, where, status="queued", next_attempt_at=None)
+
+
+async def _by_ids(conn: Any, ids: set[int], *where: Any, **values: Any) -> None:
+    """UPDATE these deliveries (and `where`), CHUNK ids per statement."""
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        await conn.execute(update(table).where(table.c.id.in_(chunk), *where).values(**values))

@@ -354,3 +354,25 @@ async def test_one_item_longer_than_a_message_is_cut_but_the_disclaimer_stays(
     [sent] = fake.mass
     assert len(sent.content.encode()) <= 2000 and "……\n\n回复「最新」" in sent.content
     assert sent.content.endswith("仅供参考，不构成投资建议")
+
+
+async def test_a_reader_who_writes_while_the_mass_send_is_made_gets_the_rest_at_once(
+    world: Any,
+) -> None:
+    """Rows held for a mass-send are passed over when their reader writes; those it does not
+    carry are due at once afterwards, not left waiting for a further message."""
+    fake, services, channel = world
+    await unlocked(services, fake, "o-ned")
+    await fall_silent(services, fake, "o-ned")
+    await broadcast(services, "盘前要点。")
+    await send_queued(services.member_context(), {"wechat": channel})
+    plan = await mass.plan(
+        services.member_context(), "wechat", str, limit=2000, footer="回复「最新」"
+    )
+    assert plan is not None and len(plan.claimed) == 1
+    await say(services, "o-ned", "状态")  # he writes while the mass-send is being made
+    fake.user_wrote("o-ned")
+    await mass.finish(services.member_context(), plan, None)  # WeChat refused it, say
+    [row] = await rows_of(services, "o-ned")
+    assert (row.status, row.lease_until) == ("queued", None)
+    assert (await send_queued(services.member_context(), {"wechat": channel})).sent == 1
