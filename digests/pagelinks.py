@@ -104,6 +104,12 @@ def page_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/d/{token}"
 
 
+def link(secret: bytes, base_url: str, subscriber_id: int, publication_id: int) -> str:
+    """A fresh link for one reader to one publication's page, valid for LIFETIME."""
+    token = make_token(secret, subscriber_id, publication_id, datetime.now(UTC) + LIFETIME)
+    return page_url(base_url, token)
+
+
 def _sign(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()
 

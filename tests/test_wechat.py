@@ -105,13 +105,17 @@ def test_get_echostr_needs_a_valid_signature(client: TestClient) -> None:
 
 
 def test_follow_unlock_latest_and_calendar_in_safe_mode(client: TestClient) -> None:
-    """Follow → welcome; the password alone unlocks; 最新 brings a digest within 2000 bytes;
-    日历 and 提醒 关 work; every reply is encrypted and signed for this AppID."""
+    """Follow → welcome; the password alone unlocks; 最新 brings a digest within 2000 bytes,
+    ending with the link to its page (what the mass-send's footer promises); 日历 and 提醒 关
+    work; every reply is encrypted and signed for this AppID."""
     assert "欢迎关注" in follow(client, "o-alice")[1]
     status, reply = text(client, "o-alice", "ld2602")
     assert status == 200 and "解锁成功" in reply
     status, reply = text(client, "o-alice", "最新")
     assert "节后第一篇" in reply and len(reply.encode()) <= 2000
+    link = reply.rsplit("\n全文：", 1)[1].strip()
+    page = client.get("/d/" + link.split("/d/", 1)[1])  # the reader's own link opens the page
+    assert page.status_code == 200 and "节后第一篇" in page.text
     assert "未来 7 天" in text(client, "o-alice", "日历")[1]
     assert "已关闭事件提醒" in text(client, "o-alice", "提醒 关")[1]
     assert "最新" in text(client, "o-alice", "随便说点什么")[1]  # the help

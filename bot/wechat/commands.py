@@ -6,7 +6,7 @@ gone."""
 from __future__ import annotations
 
 from bot.wechat.sender import touch
-from digests import admin, members, render
+from digests import admin, members, pagelinks, render
 from digests.admin import AdminContext
 from digests.calendar import commands as calendar
 from digests.dispatch import wake_waiting
@@ -50,8 +50,9 @@ async def on_unfollow(ctx: MemberContext, openid: str) -> None:
 
 
 async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
-                  admins: list[str]) -> str:  # fmt: skip
-    """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes)."""
+                  admins: list[str], page_secret: bytes | None = None) -> str:  # fmt: skip
+    """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes); a
+    digest's first part ends with the link to its whole page when `page_secret` is given."""
     ctx = actx.members
     reader = await _reader(ctx, openid)
     await contact(ctx, reader)
@@ -81,18 +82,25 @@ async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
         reply = await members.unlock(ctx, reader, word)
     else:
         reply = Reply(HELP)
-    return as_text(reply)
+    shown = reply.digest
+    if shown is None or page_secret is None:
+        return as_text(reply)
+    return as_text(
+        reply, pagelinks.link(page_secret, base_url, reader.id or 0, shown.publication_id)
+    )
 
 
-def as_text(reply: Reply) -> str:
-    """Plain text within WeChat's limit: the text, then the digest's first part."""
+def as_text(reply: Reply, link: str = "") -> str:
+    """Plain text within WeChat's limit: the text, then the digest's first part, then the
+    link to its whole page (never cut off)."""
     parts = [reply.text] if reply.text else []
     if reply.digest is not None:
         shown = reply.digest
         pieces = render.wechat_text(shown.digest, title=shown.title, extractive=shown.extractive)
         parts.append(pieces[0] + (MORE if len(pieces) > 1 else ""))
     text = "\n".join(parts).replace("/unlock 密码", "解锁 密码")
-    return render.clip_utf8(text, render.WECHAT_LIMIT, MORE)
+    tail = f"\n全文：{link}" if link else ""
+    return render.clip_utf8(text, render.WECHAT_LIMIT - len(tail.encode()), MORE) + tail
 
 
 async def _reader(ctx: MemberContext, openid: str) -> Subscriber:

@@ -29,6 +29,7 @@ from wechatpy.replies import TextReply
 from bot.container import Services
 from bot.wechat import commands
 from bot.wechat.guard import ReplayGuard, fresh, signed
+from digests import pagelinks
 from digests.delivery import queue_message
 from digests.members import get_subscriber
 from digests.settings import Settings
@@ -154,5 +155,6 @@ async def _handle(services: Services, message: BaseMessage) -> str:
             content,
             base_url=settings.public_base_url,
             admins=settings.wechat_admin_openids,
+            page_secret=pagelinks.page_secret(settings),
         )
     return commands.HELP if kind != "event" else ""

@@ -110,9 +110,8 @@ class WeChatChannel:
         return render.clip_utf8(teaser(reply, links), render.WECHAT_LIMIT, "……")
 
     def link(self, reader: Reader, publication_id: int) -> str:
-        expires = utcnow() + pagelinks.LIFETIME
-        token = pagelinks.make_token(self.page_secret, reader.id, publication_id, expires)
-        return pagelinks.page_url(self.settings.public_base_url, token)
+        base = self.settings.public_base_url
+        return pagelinks.link(self.page_secret, base, reader.id, publication_id)
 
 
 def teaser(reply: Reply, links: Iterable[str] = ()) -> str:
