@@ -48,7 +48,7 @@ async def load(services: Services, count: int) -> None:
     starts, ends = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), services.settings.tz)
     subscribers = subscriber_rows(count, channel="telegram", first=10_000)
     async with services.member_context().sessions() as session, session.begin():
-        await _insert(session, Subscriber, subscribers)
+        await insert_rows(session, Subscriber, subscribers)
         ids = (await session.exec(select(Subscriber.id))).all()
         grants = [
             {
@@ -61,10 +61,11 @@ async def load(services: Services, count: int) -> None:
             }
             for i in ids[::2]
         ]
-        await _insert(session, AccessGrant, grants)
+        await insert_rows(session, AccessGrant, grants)
 
 
-async def _insert(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+async def insert_rows(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Bulk INSERT, BATCH rows per statement (the benches' loads)."""
     for start in range(0, len(rows), BATCH):
         await session.exec(insert(model), params=rows[start : start + BATCH])
 

@@ -17,9 +17,10 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import insert, update
-from sqlmodel import col, select
+from sqlalchemy import update
+from sqlmodel import col, func, select
 
+from bench.fanout import insert_rows
 from bench.ingest import scratch_database
 from bot.container import Services, open_services
 from bot.wechat.mass import MassSender
@@ -31,7 +32,6 @@ from digests.models import AccessGrant, Broadcast, Delivery, Subscriber, utcnow
 from tests.conftest import EXAMPLES, subscriber_rows
 from tests.fake_wechat import fake_wechat
 
-BATCH = 10_000
 PUBLIC = "2026-02-20-public-new-year"
 
 
@@ -85,23 +85,23 @@ async def load(services: Services, count: int) -> None:
         row["last_contact_at"] = utcnow() - timedelta(hours=49)
     now = utcnow()
     async with ctx.sessions() as session, session.begin():
-        for start in range(0, len(rows), BATCH):
-            await session.exec(insert(Subscriber), params=rows[start : start + BATCH])
+        await insert_rows(session, Subscriber, rows)
         ids = (await session.exec(select(Subscriber.id))).all()
         grants = [
             {"subscriber_id": i, "label": "now", "starts_at": now - timedelta(days=1),
              "ends_at": now + timedelta(days=30), "reminded_days": 99, "created_at": now}
             for i in ids
         ]  # fmt: skip
-        for start in range(0, len(grants), BATCH):
-            await session.exec(insert(AccessGrant), params=grants[start : start + BATCH])
+        await insert_rows(session, AccessGrant, grants)
 
 
 async def _count(services: Services, status: str) -> int:
     ctx = services.member_context()
     async with ctx.sessions() as session:
-        found = await session.exec(select(Delivery.id).where(Delivery.status == status))
-        return len(found.all())
+        found = await session.exec(
+            select(func.count()).select_from(Delivery).where(Delivery.status == status)
+        )
+        return int(found.one())
 
 
 if __name__ == "__main__":

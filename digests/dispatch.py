@@ -29,15 +29,22 @@ from digests import editions  # noqa: F401 (registers the edition resolver)
 from digests.calendar import reminders  # noqa: F401 (registers the reminder resolver)
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
-from digests.outbox import RESOLVERS, Batch, Channel, Claim, Counts, Reader, SendResult
+from digests.outbox import (
+    RESOLVERS,
+    TIMELY,
+    Batch,
+    Channel,
+    Claim,
+    Counts,
+    Reader,
+    SendResult,
+)
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
 BACKOFF = 30.0  # seconds before the second try; doubling after
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
 NOT_ENTITLED = "not entitled at send time"
-# a reminder the reader cannot get now is dropped, not held: "30 分钟后：CPI" days later is noise
-TIMELY = frozenset({"reminder"})
 IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
 CLAIM_BATCH = 200
 FLUSH_ROWS = 32  # outcomes written per statement; with IN_FLIGHT, the crash bound

@@ -40,7 +40,7 @@ async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | 
     return edition, queued
 
 
-@resolver("edition")
+@resolver("edition", shared=True)
 async def _editions(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     """Each reader gets the edition's digests they are entitled to (a reader entitled to none
     gets nothing): one entitlement query per digest of the batch, and one Reply per distinct

@@ -6,8 +6,8 @@ member is waiting for: anything more would repeat a message they already had, or
 digest to a reader not entitled to it. The plan picks the items (a digest's, an edition's or a
 broadcast's text, as the channel renders it) and the audience (the unlocked readers waiting
 for all of them) that deliver the most rows, within one message's size; what it leaves keeps
-waiting, for the reader's next message or the next mass-send. Notices and reminders are
-personal or timed: they never go in one.
+waiting, for the reader's next message or the next mass-send. Only kinds registered `shared`
+go in one (digests, editions, broadcasts); notices and reminders are personal or timed.
 
 The rows are claimed (`sending`, with a lease) while the mass is made, so neither the
 dispatcher nor a reader's message touches them meanwhile; finish() records the outcome.
@@ -29,10 +29,9 @@ from digests.delivery import holds_grant_at
 from digests.dispatch import NOT_ENTITLED, resolve
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
-from digests.outbox import Claim
+from digests.outbox import SHARED, Claim
 from digests.render import clip_utf8
 
-KINDS = ("digest", "edition", "broadcast")  # the same text for every reader
 CANDIDATES = 20  # item sets tried: the most common ones among the readers
 LEASE = timedelta(minutes=30)  # tagging 10,000 readers is 200 API calls
 CHUNK = 10_000  # ids per IN (): inside SQLite's and asyncpg's parameter limits
@@ -44,12 +43,11 @@ class Plan:
     """What one mass-send carries and to whom."""
 
     text: str
-    items: list[str]  # the texts it carries, in publication order
     audience: dict[int, str]  # subscriber id → the channel's id (OpenID)
     rows: list[int]  # the deliveries it carries
     skipped: list[int] = field(default_factory=list)  # nothing to send any more (entitlement)
     claimed: list[int] = field(default_factory=list)  # every row held while it is made
-    claimed_at: datetime = field(default_factory=utcnow)
+    claimed_at: datetime = field(default_factory=utcnow)  # a reader writing later wakes rows
 
     @property
     def key(self) -> str:
@@ -82,13 +80,15 @@ async def plan(
         return None
     wanted: dict[int, dict[str, list[int]]] = {}  # reader → item text → its rows
     order: dict[str, int] = {}  # item text → its first row id: publication order
-    result = Plan("", [], {}, [], claimed=[c.id for c in claims], claimed_at=claimed_at)
+    result = Plan("", {}, [], claimed=[c.id for c in claims], claimed_at=claimed_at)
     rendered: dict[int, str] = {}  # resolvers share one Reply per message: rendered once
     for claim, reader, reply in await resolve(ctx, claims, {}):
         if reader is None or reply is None:
             result.skipped.append(claim.id)
             continue
-        text = rendered.get(id(reply)) or rendered.setdefault(id(reply), render(reply))
+        if id(reply) not in rendered:
+            rendered[id(reply)] = render(reply)
+        text = rendered[id(reply)]
         order[text] = min(order.get(text, claim.id), claim.id)
         wanted.setdefault(reader.id, {}).setdefault(text, []).append(claim.id)
         result.audience[reader.id] = reader.external_id
@@ -96,7 +96,7 @@ async def plan(
     room = limit - len(footer.encode()) - 2  # the footer (the disclaimer) is never cut
     items = choose(wanted, order, lambda chosen: len("\n\n".join(chosen).encode()) <= room)
     body = clip_utf8("\n\n".join(items), room, "……")  # one item longer than a message
-    result.items, result.text = items, f"{body}\n\n{footer}"
+    result.text = f"{body}\n\n{footer}"
     result.audience = {
         reader: result.audience[reader]
         for reader, have in wanted.items()
@@ -133,21 +133,15 @@ async def _claim(ctx: MemberContext, channel: str) -> list[Claim]:
     table = Delivery.__table__  # type: ignore[attr-defined]
     readers = set((await unlocked(ctx, channel)).keys())
     waiting = sa_select(table.c.id, table.c.subscriber_id).where(
-        table.c.status == "waiting", table.c.channel == channel, table.c.kind.in_(KINDS)
+        table.c.status == "waiting", table.c.channel == channel, table.c.kind.in_(SHARED)
     )
-    claimed: list[Claim] = []
     async with ctx.sessions() as session, session.begin():
         conn = await session.connection()
-        ids = [row.id for row in await conn.execute(waiting) if row.subscriber_id in readers]
-        for start in range(0, len(ids), CHUNK):
-            rows = await conn.execute(
-                update(table)
-                .where(table.c.id.in_(ids[start : start + CHUNK]), table.c.status == "waiting")
-                .values(status="sending", lease_until=utcnow() + LEASE)
-                .returning(*(table.c[name] for name in Claim.__slots__))
-            )
-            claimed += (Claim(*row) for row in rows)
-    return sorted(claimed, key=lambda c: c.id)
+        ids = {row.id for row in await conn.execute(waiting) if row.subscriber_id in readers}
+        still = table.c.status == "waiting"
+        return await _by_ids(
+            conn, ids, still, claim=True, status="sending", lease_until=utcnow() + LEASE
+        )
 
 
 async def finish(ctx: MemberContext, plan: Plan, message_id: int | None) -> None:
@@ -174,10 +168,17 @@ async def finish(ctx: MemberContext, plan: Plan, message_id: int | None) -> None
         await _by_ids(conn, waiting, where, status="queued", next_attempt_at=None)
 
 
-async def _by_ids(conn: Any, ids: set[int], *where: Any, **values: Any) -> None:
-    """UPDATE these deliveries (and `where`), CHUNK ids per statement."""
+async def _by_ids(
+    conn: Any, ids: set[int], *where: Any, claim: bool = False, **values: Any
+) -> list[Claim]:
+    """UPDATE these deliveries (and `where`), CHUNK ids per statement; with `claim`, the rows
+    updated as Claims."""
     table = Delivery.__table__  # type: ignore[attr-defined]
-    ordered = sorted(ids)
+    ordered, claimed = sorted(ids), []
     for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        await conn.execute(update(table).where(table.c.id.in_(chunk), *where).values(**values))
+        statement = update(table).where(table.c.id.in_(ordered[start : start + CHUNK]), *where)
+        if claim:
+            statement = statement.returning(*(table.c[name] for name in Claim.__slots__))
+        result = await conn.execute(statement.values(**values))
+        claimed += [Claim(*row) for row in result] if claim else []
+    return claimed

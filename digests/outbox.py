@@ -95,19 +95,28 @@ class Batch:
 # Entitlement lives here: a resolver answers None for a reader who may not have the message.
 Resolver = Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]
 RESOLVERS: dict[str, Resolver] = {}
+TIMELY: set[str] = set()  # worthless late: dropped, not held, when the reader is out of reach
+SHARED: set[str] = set()  # the same text for whoever gets it: a mass-send may carry it
 
 
-def resolver(kind: str) -> Callable[[Resolver], Resolver]:
-    """Register how rows of `kind` become replies (digests/calendar and editions add theirs)."""
+def resolver(
+    kind: str, *, timely: bool = False, shared: bool = False
+) -> Callable[[Resolver], Resolver]:
+    """Register how rows of `kind` become replies (digests/calendar and editions add theirs),
+    and what the kind allows: `timely` ("30 分钟后：CPI" days later is noise), `shared`."""
 
     def register(fn: Resolver) -> Resolver:
         RESOLVERS[kind] = fn
+        if timely:
+            TIMELY.add(kind)
+        if shared:
+            SHARED.add(kind)
         return fn
 
     return register
 
 
-@resolver("digest")
+@resolver("digest", shared=True)
 async def _digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     """A publication's digest, to readers entitled to its post now: one grant query per
     publication in the batch, not one per row."""
@@ -131,7 +140,7 @@ async def _digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     return found
 
 
-@resolver("broadcast")
+@resolver("broadcast", shared=True)
 async def _broadcasts(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     found: dict[int, Reply | None] = {}
     for row in rows:

@@ -14,7 +14,7 @@ Each run (WECHAT_MASS_SCHEDULE, in the leader; or `digestbot wechat-mass`):
 
 A subscription account has one mass-send a day (45028 after that): the rows wait for the next.
 The text has no page link (a link is signed for one reader); 最新 answers with one.
-Between runs, the daily expiry job takes readers whose access ended out of the tag (prune).
+Between runs, a job at 00:05 takes readers whose access ended out of the tag (prune).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
     return queued
 
 
-@resolver("reminder")
+@resolver("reminder", timely=True)
 async def _reminders(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     """The reminder text; nothing for a cancelled event or a reader who turned reminders off
     since the row was queued."""
