@@ -66,7 +66,7 @@ def build_app(settings: Settings) -> Starlette:
             async def gain() -> None:
                 await requeue_orphans(services.member_context())  # the old leader's claims
                 try:
-                    await catch_up(services)
+                    await catch_up(services, notify)
                 finally:  # a failed catch-up must not leave the scheduler paused
                     scheduler.resume()
 

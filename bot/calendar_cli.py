@@ -1,4 +1,5 @@
-"""`digestbot events [--json]` and `digestbot calendar export [--out FILE]`."""
+"""`digestbot events [--json]`, `digestbot calendar export [--out FILE]` and the exchange's
+closures: `digestbot calendar closures [--json]`, `closure-add`, `closure-remove`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from bot.container import Services, run_with_services
-from digests.calendar import events
+from digests.calendar import closures, events
+from digests.calendar.commands import closure_add, closure_remove
 from digests.calendar.ical import calendar_ics
 from digests.models import Post, utcnow
 from digests.settings import Settings
@@ -76,6 +78,72 @@ def export(
     else:
         out.write_bytes(body)
         typer.echo(f"wrote {out} ({body.count(b'BEGIN:VEVENT')} events)")
+
+
+@calendar_app.command("closures")
+def list_closures(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    start: Annotated[str | None, typer.Option("--from", help="First day (default: today).")] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Last day (default: data end).")
+    ] = None,
+) -> None:
+    """The exchange's closed weekdays in force, and where each came from (the installed
+    holidays release, estimated for a year not announced yet, or an admin)."""
+    settings: Settings = ctx.obj
+
+    async def job(services: Services) -> list[dict[str, Any]]:
+        mctx = services.member_context()
+        market = await closures.load(mctx)
+        first = date.fromisoformat(start) if start else _today(settings)
+        return await closures.listing(
+            mctx, first, date.fromisoformat(until) if until else market.ends
+        )
+
+    rows = run_with_services(settings, job)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        state = row["name"] or "休市" if row["closed"] else "open"
+        source = row["source"] + (" (estimated)" if row["estimated"] else "")
+        by = f" by {row['by']}" if row["by"] else ""
+        typer.echo(f"{row['day']} {row['weekday']}  {state:<6} {source}{by}")
+    typer.echo(f"{sum(row['closed'] for row in rows)} closed day(s)")
+
+
+@calendar_app.command("closure-add")
+def add_closure(
+    ctx: typer.Context,
+    first: Annotated[str, typer.Argument(help="First closed day, YYYY-MM-DD.")],
+    rest: Annotated[list[str], typer.Argument(help="[LAST_DAY] NAME, e.g. 2027-02-12 春节.")],
+) -> None:
+    """Mark weekdays closed (a holiday the installed holidays release does not know yet)."""
+    _closure_change(ctx, closure_add, " ".join([first, *rest]))
+
+
+@calendar_app.command("closure-remove")
+def remove_closure(
+    ctx: typer.Context,
+    first: Annotated[str, typer.Argument(help="First day, YYYY-MM-DD.")],
+    last: Annotated[str | None, typer.Argument(help="Last day (default: the first).")] = None,
+) -> None:
+    """Mark weekdays as trading days after all."""
+    _closure_change(ctx, closure_remove, " ".join(filter(None, [first, last])))
+
+
+def _closure_change(ctx: typer.Context, change: Any, args: str) -> None:
+    settings: Settings = ctx.obj
+
+    async def job(services: Services) -> str:
+        try:
+            reply = await change(services.member_context(), args, by="cli")
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        return str(reply.text)
+
+    typer.echo(run_with_services(settings, job))
 
 
 def _today(settings: Settings) -> date:

@@ -20,7 +20,7 @@ from bot.container import Services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
 from digests import admin, digesting, service
-from digests.calendar import events, reminders, trading
+from digests.calendar import closures, events, reminders, trading
 from digests.dispatch import send_queued
 from digests.editions import make_edition
 from digests.expiry import queue_expiry_notices
@@ -113,7 +113,7 @@ async def edition_job(services: Services, now: datetime | None = None) -> int:
     due = last_fire_time(settings.digest_schedule, settings.tz, now or utcnow())
     if due is None or (now or utcnow()) - due > EDITION_CATCH_UP:
         return 0
-    if settings.edition_trading_days_only and not _trading_day(due.date()):
+    if settings.edition_trading_days_only and not await _trading_day(services, due.date()):
         log.info("edition of %s skipped: the exchange is closed", due.date())
         return 0
     edition, queued = await make_edition(services.member_context(), due)
@@ -122,9 +122,10 @@ async def edition_job(services: Services, now: datetime | None = None) -> int:
     return queued
 
 
-def _trading_day(day: date) -> bool:
+async def _trading_day(services: Services, day: date) -> bool:
+    market = await closures.load(services.member_context())
     try:
-        return trading.is_session(day)
+        return market.is_session(day)
     except trading.CalendarDataMissing as exc:  # better an edition on a holiday than none
         log.warning("%s; sending the edition anyway", exc)
         return True
@@ -166,10 +167,16 @@ def last_fire_time(cron: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     return last
 
 
-async def closures_job(services: Services) -> int:
-    """The exchange's closures of the next 60 days as calendar events."""
-    today = utcnow().astimezone(services.settings.tz).date()
-    return await events.sync_market_closures(services.member_context(), today)
+async def closures_job(services: Services, notify: Notify, today: date | None = None) -> int:
+    """The exchange's closures of the next 60 days as calendar events; the admins hear once
+    when a year in those 60 days has no announced holiday arrangement."""
+    ctx = services.member_context()
+    today = today or utcnow().astimezone(services.settings.tz).date()
+    warning = await closures.coverage_notice(ctx, today)
+    if warning is not None:
+        log.warning("%s", warning)
+        await notify(Reply(warning))
+    return await events.sync_market_closures(ctx, today)
 
 
 def build_scheduler(
@@ -205,7 +212,9 @@ def build_scheduler(
         args=(services,),
         id="edition",
     )
-    scheduler.add_job(closures_job, "cron", hour=6, minute=0, args=(services,), id="closures")
+    scheduler.add_job(
+        closures_job, "cron", hour=6, minute=0, args=(services, notify), id="closures"
+    )
     wechat = channels.get("wechat")
     if isinstance(wechat, WeChatChannel) and settings.wechat_delivery == "mass_send_tag":
         sender = MassSender(wechat)
@@ -215,7 +224,7 @@ def build_scheduler(
     return scheduler
 
 
-async def catch_up(services: Services) -> None:
+async def catch_up(services: Services, notify: Notify) -> None:
     """What a new leader does first: the edition missed while no process led, and closures."""
-    await closures_job(services)
+    await closures_job(services, notify)
     await edition_job(services)

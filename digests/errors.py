@@ -8,7 +8,7 @@
      ├── LLMError              the summary could not be made now; the post stays pending
      │    ├── LLMUnavailable      unreachable, rate-limited or failing after the retries
      │    └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON)
-     ├── CalendarDataMissing   a date past the installed exchange calendar (calendar/trading.py)
+     ├── CalendarDataMissing   a day the exchange calendar cannot place (calendar/trading.py)
      └── PageSecretMissing     no secret to sign digest-page links with (pagelinks.py)
 
 Channels catch DigestbotError and show its message; anything else is a bug, logged in full.

@@ -288,3 +288,24 @@ class SeenKey(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     seen_at: datetime = _ts(default_factory=utcnow, index=True)
+
+
+# An admin's correction of the exchange calendar (digests/calendar/closures.py): the day is
+# closed (a holiday the installed `holidays` release does not know yet) or open after all.
+class MarketClosure(SQLModel, table=True):
+    __tablename__ = "market_closure"
+
+    day: date = Field(primary_key=True)
+    closed: bool = True
+    name: str = Field(default="", max_length=40)
+    added_by: str = Field(default="", max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A one-time notice to the admins (e.g. "the 2027 holiday arrangement is missing"), by key:
+# the primary key makes it go once across restarts and processes.
+class NoticeSent(SQLModel, table=True):
+    __tablename__ = "notice_sent"
+
+    key: str = Field(primary_key=True, max_length=200)
+    sent_at: datetime = _ts(default_factory=utcnow)

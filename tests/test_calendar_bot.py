@@ -20,11 +20,12 @@ from typer.testing import CliRunner
 from bot.app import build_app
 from bot.cli import app as cli_app
 from bot.container import Services, open_services
-from bot.scheduler import edition_job, last_fire_time, reminder_job
+from bot.scheduler import closures_job, edition_job, last_fire_time, reminder_job
 from digests import admin, members
-from digests.calendar import events, trading
+from digests.calendar import closures, events, trading
 from digests.calendar.commands import ADD_USAGE
 from digests.ingest.core import ingest
+from digests.members import Reply
 from digests.models import Delivery, Edition, Event, Publication, Subscriber, utcnow
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, SHANGHAI
@@ -147,6 +148,30 @@ async def test_non_admin_event_add_is_refused(running: tuple[FakeTelegram, Servi
     assert not said(fake, BOB, "已添加")()
 
 
+async def test_admin_corrects_the_exchange_calendar(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """/closure_add closes weekdays (a year's arrangement the library lacks), /closures lists
+    them, /closure_remove opens them again; a reader's /closure_add is refused."""
+    fake, services = running
+    year = trading.library().ends.year
+    fake.user_says(ADMIN, f"/closure_add {year}-10-06 {year}-10-07 国庆节")
+    await until(said(fake, ADMIN, "已记为休市（国庆节）"))
+    market = await closures.load(services.member_context())
+    assert not market.is_session(date(year, 10, 7)) and not market.estimated(date(year, 1, 1))
+    fake.user_says(ADMIN, "/closures")
+    await until(said(fake, ADMIN, "A股休市"))
+    assert f"国庆节 {year}-10-01 至 {year}-10-07" in last(fake, ADMIN)
+    fake.user_says(ADMIN, f"/closure_remove {year}-10-07")
+    await until(said(fake, ADMIN, "已改为交易日"))
+    assert (await closures.load(services.member_context())).is_session(date(year, 10, 7))
+    fake.user_says(ADMIN, f"/closure_add {year}-10-09 {year}-10-01 国庆节")
+    await until(said(fake, ADMIN, "早于起始日"))
+    fake.user_says(BOB, f"/closure_add {year}-10-08 国庆节")
+    await until(said(fake, BOB, "此命令仅限管理员"))
+    assert (await closures.load(services.member_context())).is_session(date(year, 10, 8))
+
+
 async def test_publishing_proposes_events_and_the_button_confirms(
     running: tuple[FakeTelegram, Services],
 ) -> None:
@@ -248,8 +273,9 @@ def test_events_json_contract_with_closures(cli: CliRunner) -> None:
     assert (timed["importance"], timed["status"], timed["post_slug"]) == (3, "confirmed", None)
     assert timed["uid"].startswith("admin-") and isinstance(timed["id"], int)
     today = utcnow().astimezone(SHANGHAI).date()
-    end = min(today + timedelta(days=60), trading.data_ends())
-    expected = 2 * len(list(trading.closures(today, end))) if today <= end else 0
+    market = trading.library()
+    end = min(today + timedelta(days=60), market.ends)
+    expected = 2 * len(market.closures(today, end)) if today <= end else 0
     closures = [row for row in rows if row["uid"].startswith("xshg-")]
     assert len(closures) == expected  # may be 0 once today is past the calendar's data
     assert all((r["status"], r["kind"], r["all_day"]) == ("confirmed", "holiday", True)
@@ -316,10 +342,55 @@ async def test_edition_job_trading_days_catch_up_and_once(database_url: str) -> 
 
 
 async def test_closure_sync_past_the_exchange_data_adds_nothing(database_url: str) -> None:
-    """Past the installed exchange calendar there are no known closures: 0 added, no error."""
+    """Past the calendar's data there are no known closures: 0 added, no error."""
     async with open_services(settings_for(database_url)) as services:
-        later = trading.data_ends() + timedelta(days=5)
+        later = trading.library().ends + timedelta(days=5)
         assert await events.sync_market_closures(services.member_context(), later) == 0
+
+
+async def test_closures_job_warns_the_admins_once_of_an_unannounced_year(
+    database_url: str,
+) -> None:
+    """60 days before a year whose holiday arrangement is unknown, the closures job tells the
+    admins once (with the estimate and /closure_add), however often it runs; none before."""
+    year = trading.library().ends.year  # the estimated year of the installed release
+    told: list[Reply] = []
+
+    async def notify(reply: Reply) -> None:
+        told.append(reply)
+
+    async with open_services(settings_for(database_url)) as services:
+        await closures_job(services, notify, today=date(year - 1, 9, 1))
+        assert told == []
+        await closures_job(services, notify, today=date(year - 1, 11, 29))
+        await closures_job(services, notify, today=date(year - 1, 11, 30))
+    [warning] = told
+    assert f"{year} 年的休市安排还不知道" in warning.text and "/closure_add" in warning.text
+    assert f"元旦 {year}-01-01" in warning.text and "（预估）" in warning.text
+
+
+def test_calendar_closures_cli_lists_sources_and_changes(cli: CliRunner) -> None:
+    """`calendar closures --json` lists each closed weekday with its source; closure-add and
+    closure-remove change what is in force; a bad range exits 2 with a sentence."""
+    year = trading.library().ends.year
+    span = ["--from", f"{year}-10-01", "--until", f"{year}-10-08"]
+    before = json.loads(cli.invoke(cli_app, ["calendar", "closures", "--json", *span]).output)
+    assert before and all(row["estimated"] and row["source"].startswith("holidays ")
+                          for row in before)  # fmt: skip
+    assert set(before[0]) == {"day", "weekday", "closed", "name", "source", "estimated", "by"}
+    added = cli.invoke(
+        cli_app, ["calendar", "closure-add", f"{year}-10-06", f"{year}-10-08", "国庆节"]
+    )
+    assert added.exit_code == 0 and "已记为休市" in added.output, added.output
+    after = json.loads(cli.invoke(cli_app, ["calendar", "closures", "--json", *span]).output)
+    admin_rows = [row for row in after if row["source"] == "admin"]
+    assert [row["day"][5:] for row in admin_rows] == ["10-06", "10-07", "10-08"]
+    assert all(row["by"] == "cli" for row in admin_rows)
+    assert not any(row["estimated"] for row in after)  # the year counts as announced now
+    removed = cli.invoke(cli_app, ["calendar", "closure-remove", f"{year}-10-08"])
+    assert removed.exit_code == 0 and "已改为交易日" in removed.output, removed.output
+    bad = cli.invoke(cli_app, ["calendar", "closure-add", f"{year}-10-09", f"{year}-10-01", "x"])
+    assert bad.exit_code == 2 and "早于起始日" in bad.output
 
 
 async def test_reminder_job_uses_the_configured_leads_and_grace(database_url: str) -> None:

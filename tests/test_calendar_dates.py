@@ -1,8 +1,8 @@
 """The Shanghai trading calendar and the reading of events' `when` words.
 
 The publish time is the seed post's (examples: 2026-02-12 13:27 Beijing, a Thursday, the last
-week before the Spring Festival closure); the calendar facts are the installed
-exchange_calendars data for 2026.
+week before the Spring Festival closure); the calendar facts are the installed `holidays`
+release's XSHG data for 2026 (the exchange's announced closures).
 """
 
 from __future__ import annotations
@@ -25,17 +25,19 @@ def beijing(year: int, month: int, day: int, hour: int, minute: int) -> datetime
 
 # ---- trading.py ---------------------------------------------------------------------------
 
+MARKET = trading.library()
+
 
 def test_spring_festival_2026_closure() -> None:
     """The market trades 2026-02-13, is shut 02-16..02-23 (weekdays) and reopens 02-24."""
-    assert trading.is_session(date(2026, 2, 13))
+    assert MARKET.is_session(date(2026, 2, 13))
     for day in (16, 17, 18, 19, 20, 23):
-        assert not trading.is_session(date(2026, 2, day))
-    assert trading.next_session(date(2026, 2, 13)) == date(2026, 2, 24)
-    assert trading.previous_session(date(2026, 2, 24)) == date(2026, 2, 13)
-    assert trading.first_session_on_or_after(date(2026, 2, 14)) == date(2026, 2, 24)
-    assert trading.first_session_on_or_after(date(2026, 2, 13)) == date(2026, 2, 13)
-    (closure,) = trading.closures(date(2026, 2, 1), date(2026, 2, 28))
+        assert not MARKET.is_session(date(2026, 2, day))
+    assert MARKET.next_session(date(2026, 2, 13)) == date(2026, 2, 24)
+    assert MARKET.previous_session(date(2026, 2, 24)) == date(2026, 2, 13)
+    assert MARKET.first_session_on_or_after(date(2026, 2, 14)) == date(2026, 2, 24)
+    assert MARKET.first_session_on_or_after(date(2026, 2, 13)) == date(2026, 2, 13)
+    (closure,) = MARKET.closures(date(2026, 2, 1), date(2026, 2, 28))
     assert closure == trading.Closure(
         first_day=date(2026, 2, 16),
         last_day=date(2026, 2, 23),
@@ -48,8 +50,8 @@ def test_spring_festival_2026_closure() -> None:
 def test_labour_day_2026_closure() -> None:
     """Labour Day 2026 shuts 05-01, 05-04, 05-05; last session 04-30, reopening 05-06."""
     for day in (date(2026, 5, 1), date(2026, 5, 4), date(2026, 5, 5)):
-        assert not trading.is_session(day)
-    (closure,) = trading.closures(date(2026, 4, 28), date(2026, 5, 10))
+        assert not MARKET.is_session(day)
+    (closure,) = MARKET.closures(date(2026, 4, 28), date(2026, 5, 10))
     assert (closure.first_day, closure.last_day) == (date(2026, 5, 1), date(2026, 5, 5))
     assert closure.last_session_before == date(2026, 4, 30)
     assert closure.reopens == date(2026, 5, 6)
@@ -59,50 +61,94 @@ def test_labour_day_2026_closure() -> None:
 def test_national_day_2026_closure() -> None:
     """National Day 2026 shuts 10-01..10-07 and reopens 10-08."""
     for day in (1, 2, 5, 6, 7):
-        assert not trading.is_session(date(2026, 10, day))
-    (closure,) = trading.closures(date(2026, 9, 28), date(2026, 10, 12))
+        assert not MARKET.is_session(date(2026, 10, day))
+    (closure,) = MARKET.closures(date(2026, 9, 28), date(2026, 10, 12))
     assert (closure.first_day, closure.last_day) == (date(2026, 10, 1), date(2026, 10, 7))
     assert (closure.reopens, closure.name) == (date(2026, 10, 8), "国庆节")
 
 
 def test_closures_skip_ordinary_weekends_and_include_one_under_way() -> None:
     """A plain weekend is no closure; a closure that began before `start` is still listed."""
-    assert trading.closures(date(2026, 3, 2), date(2026, 3, 31)) == []
-    (closure,) = trading.closures(date(2026, 2, 20), date(2026, 2, 20))
+    assert MARKET.closures(date(2026, 3, 2), date(2026, 3, 31)) == []
+    (closure,) = MARKET.closures(date(2026, 2, 20), date(2026, 2, 20))
     assert closure.name == "春节"
 
 
 def test_closures_are_named_for_their_holiday() -> None:
-    """Every 2026 closure carries its Chinese holiday name."""
-    names = [closure.name for closure in trading.closures(date(2026, 1, 1), date(2026, 12, 31))]
-    assert names == ["元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节"]
+    """Every 2026 closure carries its Chinese holiday name, none is estimated (2026's
+    arrangement is announced), and the 2026 closed weekdays are exactly the exchange's."""
+    found = MARKET.closures(date(2026, 1, 1), date(2026, 12, 31))
+    assert [c.name for c in found] == [
+        "元旦",
+        "春节",
+        "清明节",
+        "劳动节",
+        "端午节",
+        "中秋节",
+        "国庆节",
+    ]
+    assert not any(c.estimated for c in found)
+    closed = [d.day for d in MARKET.closed_days(date(2026, 1, 1), date(2026, 12, 31))]
+    assert [f"{d:%m-%d}" for d in closed] == [
+        "01-01", "01-02", "02-16", "02-17", "02-18", "02-19", "02-20", "02-23", "04-06",
+        "05-01", "05-04", "05-05", "06-19", "09-25", "10-01", "10-02", "10-05", "10-06",
+        "10-07",
+    ]  # fmt: skip
 
 
-def test_exchange_calendar_knows_next_year() -> None:
-    """From December 1 on, the installed calendar must already hold next year's holidays."""
-    today = datetime.now(SHANGHAI).date()
-    if (today.month, today.day) >= (12, 1):
-        assert trading.data_ends() >= date(today.year + 1, 12, 31), (
-            f"the Shanghai exchange calendar ends {trading.data_ends()}: upgrade "
-            f"exchange_calendars (uv lock --upgrade-package exchange-calendars) or add the "
-            f"{today.year + 1} XSHG holidays, or reminders around them will be wrong"
-        )
-    else:
-        assert trading.data_ends() >= date(today.year, 12, 31), (
-            f"the Shanghai exchange calendar ends {trading.data_ends()}: upgrade "
-            "exchange_calendars so it covers this year"
-        )
+def test_the_library_tells_which_years_are_announced() -> None:
+    """The installed holidays release holds the State Council's arrangement through 2026 at
+    least (read from its table of make-up days: an upgrade that moves it fails here)."""
+    assert max(MARKET.announced) >= 2026
+    assert MARKET.ends == date(max(MARKET.announced) + 1, 12, 31)
+
+
+def test_the_year_after_the_last_announced_one_is_estimated() -> None:
+    """A year with no announced arrangement gets the statutory holidays, marked estimated:
+    sessions and closures work, but 节后 (the reopening) is not placed from a guess."""
+    market = trading.TradingCalendar()
+    year = market.ends.year  # the estimated year, whatever release is installed
+    new_year = date(year, 1, 1)
+    assert market.estimated(new_year) and not market.estimated(date(year - 1, 6, 1))
+    assert market.unannounced_years(date(year - 1, 11, 29), date(year, 1, 28)) == [year]
+    assert market.unannounced_years(date(year - 1, 6, 1), date(year - 1, 7, 31)) == []
+    if new_year.weekday() < 5:
+        assert not market.is_session(new_year)
+    (closure, *_) = market.closures(date(year, 1, 1), date(year, 1, 10))
+    assert closure.estimated and closure.name == "元旦"
+    with pytest.raises(trading.CalendarDataMissing, match="not announced"):
+        market.next_closure(date(year - 1, 12, 20))
+
+
+def test_admin_overrides_close_and_open_days_and_announce_the_year() -> None:
+    """Closures an admin enters for 2027 replace the estimate (2027 counts as announced, 节后
+    resolves to the reopening they give); an admin can open a day the library closes."""
+    added = [trading.Override(date(2027, 2, d), True, "春节", "telegram:1") for d in (11, 12)]
+    opened = trading.Override(date(2026, 6, 19), False, "", "cli")
+    market = trading.TradingCalendar([*added, opened])
+    assert 2027 in market.announced and market.ends == date(2028, 12, 31)
+    assert not market.is_session(date(2027, 2, 12)) and market.is_session(date(2026, 6, 19))
+    spring = market.next_closure(date(2027, 1, 20), names={"春节"})
+    assert (spring.first_day, spring.last_day, spring.reopens) == (
+        date(2027, 2, 5), date(2027, 2, 12), date(2027, 2, 15),
+    )  # fmt: skip
+    assert not spring.estimated
+    assert market.closed[date(2027, 2, 12)].source == "admin"
+    assert market.closed[date(2027, 2, 8)].source == trading.LIBRARY
+    after = resolve("A股", "春节后", beijing(2027, 1, 20, 10, 0), market)
+    assert after.starts_at == beijing(2027, 2, 15, 0, 0) and after.all_day
 
 
 def test_a_day_past_the_data_raises() -> None:
-    """Asking about a day beyond data_ends() raises CalendarDataMissing, a DigestbotError."""
-    beyond = trading.data_ends() + timedelta(days=3)
-    with pytest.raises(trading.CalendarDataMissing, match="update exchange_calendars"):
-        trading.is_session(beyond)
+    """Asking about a day beyond the calendar's end raises CalendarDataMissing, a
+    DigestbotError whose sentence says what to do."""
+    beyond = MARKET.ends + timedelta(days=3)
+    with pytest.raises(trading.CalendarDataMissing, match="/closure_add"):
+        MARKET.is_session(beyond)
     with pytest.raises(trading.CalendarDataMissing):
-        trading.next_session(trading.data_ends())
+        MARKET.next_session(MARKET.ends)
     with pytest.raises(trading.CalendarDataMissing):
-        trading.closures(date(2026, 12, 1), beyond)
+        MARKET.closures(MARKET.ends - timedelta(days=10), beyond)
     assert issubclass(trading.CalendarDataMissing, DigestbotError)
 
 
@@ -263,10 +309,24 @@ def test_after_a_day_is_unresolved_unless_a_closure() -> None:
     assert resolve("发布会", "周五之后", SEED_PUBLISHED).starts_at is None
 
 
-def test_reopening_past_the_calendar_data_is_unresolved() -> None:
-    """节后 when the next closure lies past data_ends() is unresolved, not an error."""
-    event = resolve("A股", "节后", beijing(2026, 12, 20, 10, 0))
+def test_reopening_of_an_unannounced_closure_is_unresolved() -> None:
+    """节后 when the next closure is only estimated (its year not announced) is unresolved,
+    not an error and not a guess."""
+    year = MARKET.ends.year
+    event = resolve("A股", "节后", beijing(year - 1, 12, 20, 10, 0))
     assert event.starts_at is None
+
+
+def test_an_event_on_the_posts_own_evening_stays() -> None:
+    """A note published Thursday 21:08 about 周四晚上 (no exact time): the event is kept as
+    an all-day event that day, not dropped as past; an exact time already gone is past."""
+    published = beijing(2026, 3, 5, 21, 8)
+    event = resolve("美联储主席国会听证", "周四晚上", published)
+    assert (event.all_day, event.day, event.past) == (True, date(2026, 3, 5), False)
+    assert resolve("美联储主席国会听证", "今晚", published).past is False
+    assert resolve("发布会", "周四晚上8点", published).past is True
+    earlier = resolve("美联储主席国会听证", "周四晚上", beijing(2026, 3, 5, 9, 0))
+    assert (earlier.starts_at, earlier.all_day) == (beijing(2026, 3, 5, 20, 0), False)
 
 
 def test_naive_publish_time_is_utc() -> None:

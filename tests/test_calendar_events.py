@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel
 from digests import admin, digesting, members
 from digests.admin import AdminContext
-from digests.calendar import events, reminders
+from digests.calendar import closures, events, reminders, trading
 from digests.calendar.events import Proposals
 from digests.dispatch import send_queued
 from digests.editions import make_edition
@@ -182,6 +182,49 @@ async def test_market_closures_become_confirmed_all_day_events_once(actx: AdminC
         assert (event.all_day, event.status, event.kind) == (True, "confirmed", "holiday")
         assert event.starts_at == datetime.combine(first, time.min, tzinfo=SHANGHAI)
     assert await events.sync_market_closures(actx.members, date(2026, 4, 20)) == 0
+
+
+async def test_corrected_closures_update_and_cancel_their_events(actx: AdminContext) -> None:
+    """An admin extends 春节 2026 by a day: the closure event gets the new last day and the
+    last-session event the new reopening, each with a higher SEQUENCE; reopening every day
+    cancels both, so calendar apps drop them."""
+    ctx = actx.members
+    await events.sync_market_closures(ctx, date(2026, 2, 1))
+    before = {e.uid: e for e in await all_events(actx)}
+    await closures.add(ctx, date(2026, 2, 24), date(2026, 2, 24), "春节", by="test")
+    assert await events.sync_market_closures(ctx, date(2026, 2, 1)) == 2
+    after = {e.uid: e for e in await all_events(actx)}
+    closed, last = "xshg-closed-2026-02-16@digestbot", "xshg-last-2026-02-13@digestbot"
+    assert after[closed].end_day == date(2026, 2, 24)
+    assert after[last].title == "春节前最后一个交易日（2月25日开市）"
+    assert all(after[uid].sequence == before[uid].sequence + 1 for uid in (closed, last))
+    opened = await closures.remove(ctx, date(2026, 2, 16), date(2026, 2, 24), by="test")
+    assert len(opened) == 7
+    await events.sync_market_closures(ctx, date(2026, 2, 1))
+    final = {e.uid: e for e in await all_events(actx)}
+    assert (final[closed].status, final[last].status) == ("cancelled", "cancelled")
+    assert await events.sync_market_closures(ctx, date(2026, 2, 1)) == 0
+
+
+async def test_closure_listing_says_where_each_day_came_from(actx: AdminContext) -> None:
+    """The library's days name the installed release; an admin's closure and an admin's
+    opening of a library day name the admin; a range over 31 days or only a weekend is
+    refused."""
+    ctx = actx.members
+    await closures.add(ctx, date(2026, 6, 26), date(2026, 6, 26), "临时休市", by="telegram:1")
+    await closures.remove(ctx, date(2026, 6, 19), date(2026, 6, 19), by="cli")
+    rows = await closures.listing(ctx, date(2026, 6, 1), date(2026, 6, 30))
+    assert [(r["day"], r["closed"], r["name"], r["source"], r["by"]) for r in rows] == [
+        ("2026-06-19", False, "", "admin", "cli"),
+        ("2026-06-26", True, "临时休市", "admin", "telegram:1"),
+    ]
+    may = await closures.listing(ctx, date(2026, 5, 1), date(2026, 5, 1))
+    assert may == [{"day": "2026-05-01", "weekday": "周五", "closed": True, "name": "劳动节",
+                    "source": trading.LIBRARY, "estimated": False, "by": ""}]  # fmt: skip
+    with pytest.raises(ValueError, match="31"):
+        await closures.add(ctx, date(2026, 7, 1), date(2026, 8, 15), "x", by="t")
+    with pytest.raises(ValueError, match="周末"):
+        await closures.add(ctx, date(2026, 7, 4), date(2026, 7, 5), "x", by="t")
 
 
 async def test_week_ahead_lists_confirmed_events_of_the_next_seven_days(

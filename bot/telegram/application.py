@@ -58,12 +58,12 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("calendar", c.on_calendar))
     app.add_handler(CommandHandler("calendar_reset", c.on_calendar_reset))
     app.add_handler(CommandHandler("remind", c.on_remind))
-    app.add_handler(CommandHandler(["events", "event_add", "event_cancel"], c.on_event_admin))
+    app.add_handler(CommandHandler(sorted(c.CALENDAR_ADMIN), c.on_event_admin))
     app.add_handler(CommandHandler("post", a.on_post))  # admin-only: the gate checks
     app.add_handler(CommandHandler("publish", a.on_publish))
     app.add_handler(
         CommandHandler(
-            sorted(h.ADMIN_COMMANDS - {"post", "publish", "events", "event_add", "event_cancel"}),
+            sorted(h.ADMIN_COMMANDS - {"post", "publish"} - c.CALENDAR_ADMIN),
             a.on_admin_command,
         )
     )

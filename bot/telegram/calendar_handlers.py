@@ -1,6 +1,6 @@
 """Calendar commands on Telegram: /calendar, /remind, /calendar_reset for subscribers; /events,
-/event_add, /event_cancel and the 确认 / 忽略 buttons (evok:ID / evno:ID) for admins (the
-gate in handlers.py checks)."""
+/event_add, /event_cancel, the 确认 / 忽略 buttons (evok:ID / evno:ID), and the exchange
+closures' /closures, /closure_add, /closure_remove for admins (the gate in handlers.py checks)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,15 @@ from bot.telegram.context import Context, answer, command_name, services, subscr
 from digests.calendar import commands
 from digests.errors import DigestbotError
 from digests.members import Reply
+
+CALENDAR_ADMIN = {
+    "events",
+    "event_add",
+    "event_cancel",
+    "closures",
+    "closure_add",
+    "closure_remove",
+}
 
 
 async def on_calendar(update: Update, context: Context) -> None:
@@ -39,17 +48,24 @@ async def on_remind(update: Update, context: Context) -> None:
 
 
 async def on_event_admin(update: Update, context: Context) -> None:
-    """/events, /event_add …, /event_cancel ID."""
+    """/events, /event_add …, /event_cancel ID; /closures, /closure_add, /closure_remove."""
     message = update.effective_message
     assert message is not None and message.text is not None
     command = command_name(message.text)
     args = message.text.partition(" ")[2]
     ctx = services(context).member_context()
+    by = f"telegram:{update.effective_user.id}" if update.effective_user else "telegram"
     try:
         if command == "events":
             reply = await commands.list_events(ctx)
         elif command == "event_add":
             reply = await commands.add_event(ctx, args)
+        elif command == "closures":
+            reply = await commands.list_closures(ctx)
+        elif command == "closure_add":
+            reply = await commands.closure_add(ctx, args, by=by)
+        elif command == "closure_remove":
+            reply = await commands.closure_remove(ctx, args, by=by)
         else:
             reply = await commands.decide(ctx, args, confirm=False)
     except (ValueError, DigestbotError) as exc:

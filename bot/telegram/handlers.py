@@ -29,6 +29,9 @@ ADMIN_COMMANDS = {
     "events",
     "event_add",
     "event_cancel",
+    "closures",
+    "closure_add",
+    "closure_remove",
 }
 ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
 MENU = [

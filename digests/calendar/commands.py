@@ -7,13 +7,18 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 
-from digests.calendar import events
+from digests.calendar import closures, events
 from digests.calendar.events import Proposals
 from digests.members import MemberContext, Reply, update_settings
 from digests.models import Subscriber, utcnow
 
 ADD_USAGE = "用法：/event_add YYYY-MM-DD [HH:MM] 标题 [重要性1-3]"
 _ADD = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(\d{1,2}:\d{2}))?\s+(.+?)(?:\s+([123]))?$")
+CLOSURE_USAGE = (
+    "用法：/closure_add 起始日 [结束日] 名称（如 /closure_add 2027-02-05 2027-02-12 春节）；"
+    "/closure_remove 起始日 [结束日]"
+)
+_SPAN = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})(?:\s+(\d{4}-\d{1,2}-\d{1,2}))?(?:\s+(.+))?$")
 
 
 def feed_url(base_url: str, token: str) -> str:
@@ -99,3 +104,60 @@ async def decide(ctx: MemberContext, args: str, *, confirm: bool) -> Reply:
         return Reply("找不到这个事件。")
     state = "已确认" if confirm else "已取消"
     return Reply(f"{state} #{event.id} {events.line(event, ctx.tz)}")
+
+
+def _span(args: str) -> tuple[date, date, str]:
+    match = _SPAN.match(args.strip())
+    if match is None:
+        raise ValueError(CLOSURE_USAGE)
+    first_text, last_text, name = match.groups()
+    first = _day(first_text)
+    return first, _day(last_text) if last_text else first, (name or "").strip()
+
+
+def _day(text: str) -> date:
+    year, month, day = (int(part) for part in text.split("-"))
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"没有 {text} 这一天。") from None
+
+
+def _days_text(days: list[date]) -> str:
+    shown = "、".join(f"{d:%-m月%-d日}" for d in days[:12])
+    return shown + (f" 等 {len(days)} 天" if len(days) > 12 else "")
+
+
+async def closure_add(ctx: MemberContext, args: str, *, by: str) -> Reply:
+    """/closure_add FROM [UNTIL] 名称: the exchange is closed on those weekdays."""
+    first, last, name = _span(args)
+    if not name:
+        raise ValueError(CLOSURE_USAGE)
+    days = await closures.add(ctx, first, last, name, by=by)
+    await events.sync_market_closures(ctx, utcnow().astimezone(ctx.tz).date())
+    return Reply(f"已记为休市（{name}）：{_days_text(days)}。{first.year} 年的休市以录入为准。")
+
+
+async def closure_remove(ctx: MemberContext, args: str, *, by: str) -> Reply:
+    """/closure_remove FROM [UNTIL]: those weekdays trade after all."""
+    first, last, extra = _span(args)
+    if extra:
+        raise ValueError(CLOSURE_USAGE)
+    opened = await closures.remove(ctx, first, last, by=by)
+    await events.sync_market_closures(ctx, utcnow().astimezone(ctx.tz).date())
+    if not opened:
+        return Reply("这些日子本来就不休市，没有变化。")
+    return Reply(f"已改为交易日：{_days_text(opened)}。")
+
+
+async def list_closures(ctx: MemberContext, today: date | None = None) -> Reply:
+    """/closures: the closures in force from today to the end of the calendar's data."""
+    today = today or utcnow().astimezone(ctx.tz).date()
+    market = await closures.load(ctx)
+    found = market.closures(today, market.ends) if today <= market.ends else []
+    lines = [closures.describe(closure) for closure in found]
+    if not lines:
+        return Reply("日历里没有今后的休市。" + CLOSURE_USAGE)
+    note = ("\n（预估 = 放假安排未公布，按法定假日估算；公告后请录入。）"
+            if any(c.estimated for c in found) else "")  # fmt: skip
+    return Reply("A股休市：\n" + "\n".join(lines) + note + "\n\n" + CLOSURE_USAGE)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digests.calendar import trading
+from digests.calendar.trading import TradingCalendar
 
 __all__ = ["NEW_YORK", "SHANGHAI", "Resolved", "resolve"]
 
@@ -98,7 +99,7 @@ def _calendar_date(year: str | None, month: str, day: str, today: date) -> date:
     return _near_year(int(month), int(day), today)
 
 
-def _range(m: re.Match[str], today: date) -> _Span:
+def _range(m: re.Match[str], today: date, _market: TradingCalendar) -> _Span:
     first = _calendar_date(m["y"], m["m"], m["d"], today)
     last = date(int(m["y2"] or first.year), int(m["m2"] or first.month), int(m["d2"]))
     if last < first:  # 12月30日至1月2日
@@ -106,11 +107,11 @@ def _range(m: re.Match[str], today: date) -> _Span:
     return first, last
 
 
-def _one_date(m: re.Match[str], today: date) -> _Span:
+def _one_date(m: re.Match[str], today: date, _market: TradingCalendar) -> _Span:
     return _calendar_date(m["y"], m["m"], m["d"], today), None
 
 
-def _month_day(m: re.Match[str], today: date) -> _Span:
+def _month_day(m: re.Match[str], today: date, _market: TradingCalendar) -> _Span:
     month = today.month + {"本": 0, "这个": 0, "下": 1, "下个": 1, "上": -1, "上个": -1}[m["rel"]]
     year, month = today.year + (month - 1) // 12, (month - 1) % 12 + 1
     return date(year, month, int(m["d"])), None
@@ -120,7 +121,7 @@ _WEEKDAYS = dict(zip("一二三四五六日天1234567", [*range(7), 6, *range(7)
 _WEEK_SHIFT = {None: 0, "本": 0, "这": 0, "下": 7, "上": -7}
 
 
-def _weekday(m: re.Match[str], today: date) -> _Span:
+def _weekday(m: re.Match[str], today: date, _market: TradingCalendar) -> _Span:
     monday = today - timedelta(days=today.weekday())
     return monday + timedelta(days=_WEEK_SHIFT[m["rel"]] + _WEEKDAYS[m["wd"]]), None
 
@@ -131,7 +132,7 @@ _DAY_OFFSETS = {
 }  # fmt: skip
 
 
-def _relative_day(m: re.Match[str], today: date) -> _Span:
+def _relative_day(m: re.Match[str], today: date, _market: TradingCalendar) -> _Span:
     return today + timedelta(days=_DAY_OFFSETS[m[0]]), None
 
 
@@ -142,14 +143,14 @@ _HOLIDAY_NAMES = {
 }  # fmt: skip
 
 
-def _after_holiday(m: re.Match[str], today: date) -> _Span:
+def _after_holiday(m: re.Match[str], today: date, market: TradingCalendar) -> _Span:
     names = _HOLIDAY_NAMES[m["name"]] if m["name"] else None
-    return trading.next_closure(today, names=names).reopens, None
+    return market.next_closure(today, names=names).reopens, None
 
 
-def _before_holiday(m: re.Match[str], today: date) -> _Span:
+def _before_holiday(m: re.Match[str], today: date, market: TradingCalendar) -> _Span:
     names = _HOLIDAY_NAMES[m["name"]] if m["name"] else None
-    return trading.next_closure(today, names=names).last_session_before, None
+    return market.next_closure(today, names=names).last_session_before, None
 
 
 _DATE = r"(?:(?P<y>\d{4})年)?(?P<m>\d{1,2})月(?P<d>\d{1,2})"
@@ -165,7 +166,7 @@ _BEFORE_HOLIDAY = re.compile(_HOLIDAY + r"[之以]?前最后一?个?交易日")
 _WEEKDAY = re.compile(r"(?P<rel>本|这|下|上)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])")
 _RELATIVE_DAY = re.compile("|".join(sorted(_DAY_OFFSETS, key=len, reverse=True)))
 
-_Reader = Callable[[re.Match[str], date], _Span]
+_Reader = Callable[[re.Match[str], date, TradingCalendar], _Span]
 # pattern, reader, and whether the span is final (all-day; no time of day applies). The first
 # rule that matches wins, so ranges come before the single dates they contain.
 _DAY_RULES: tuple[tuple[re.Pattern[str], _Reader, bool], ...] = (
@@ -226,11 +227,11 @@ class _Parsed:
     part: str | None = None
 
 
-def _parse(text: str, today: date) -> _Parsed:
+def _parse(text: str, today: date, market: TradingCalendar) -> _Parsed:
     span, final, after = None, False, False
     for pattern, read, is_final in _DAY_RULES:
         if match := pattern.search(text):
-            span, final = read(match, today), is_final
+            span, final = read(match, today, market), is_final
             after = text.startswith(("之后", "以后"), match.end())
             break
     clock_match = _CLOCK.search(text)
@@ -245,17 +246,20 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def resolve(title: str, when: str, published_at: datetime) -> Resolved:
-    """Place an event from its title and `when` words, relative to the post's publish time.
+def resolve(
+    title: str, when: str, published_at: datetime, market: TradingCalendar | None = None
+) -> Resolved:
+    """Place an event from its title and `when` words, relative to the post's publish time;
+    `market` is the exchange calendar in force (default: the library's, no overrides).
 
-    Unreadable or vague words (月底, 近期, 下半年), and 节后 past the installed exchange
-    calendar, give an unresolved event: starts_at None, past False.
+    Unreadable or vague words (月底, 近期, 下半年), and 节后 of a holiday whose arrangement is
+    not announced yet, give an unresolved event: starts_at None, past False.
     """
     published = _aware(published_at).astimezone(SHANGHAI)
     region, kind, importance = _classify(title)
     unresolved = Resolved(None, False, None, None, region, kind, importance, False)
     try:
-        return _place(unresolved, title, when, published)
+        return _place(unresolved, title, when, published, market or trading.library())
     except trading.CalendarDataMissing as error:
         log.warning("event %r (%r) left unresolved: %s", title, when, error)
     except ValueError:  # 2月30日 and the like
@@ -263,7 +267,9 @@ def resolve(title: str, when: str, published_at: datetime) -> Resolved:
     return unresolved
 
 
-def _place(base: Resolved, title: str, when: str, published: datetime) -> Resolved:
+def _place(
+    base: Resolved, title: str, when: str, published: datetime, market: TradingCalendar
+) -> Resolved:
     def timed(starts: datetime) -> Resolved:
         starts = starts.astimezone(SHANGHAI)
         return replace(base, starts_at=starts, day=starts.date(), past=starts < published)
@@ -276,7 +282,7 @@ def _place(base: Resolved, title: str, when: str, published: datetime) -> Resolv
         )
 
     today = published.date()
-    said, titled = _parse(when, today), _parse(title, today)
+    said, titled = _parse(when, today, market), _parse(title, today, market)
     dated = said if said.span else titled
     clock, part = said.clock or titled.clock, said.part or titled.part
     if dated.span is None and clock is None and part is None:
@@ -288,7 +294,7 @@ def _place(base: Resolved, title: str, when: str, published: datetime) -> Resolv
         # "休市 周五之后": the market shuts after that day; the news is when it reopens
         if base.kind != "holiday":
             return base
-        return all_day(trading.next_closure(first + timedelta(days=1)).reopens, None)
+        return all_day(market.next_closure(first + timedelta(days=1)).reopens, None)
     if dated.final or last is not None:
         return all_day(first, last)
     if clock is not None:
@@ -304,5 +310,8 @@ def _place(base: Resolved, title: str, when: str, published: datetime) -> Resolv
                 us_day = first - timedelta(days=1) if part == "凌晨" else first
                 return timed(datetime.combine(us_day, at, NEW_YORK))
     if part in _EVENING:
-        return timed(datetime.combine(first, time(*_DEFAULT_EVENING), SHANGHAI))
+        evening = timed(datetime.combine(first, time(*_DEFAULT_EVENING), SHANGHAI))
+        # "周四晚上" in a note published Thursday 21:08: the evening is not over, only the
+        # guessed hour is; the event stays, as an all-day event on that day
+        return all_day(first, None) if evening.past and first == today else evening
     return all_day(first, None)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlmodel import col, or_, select
+from sqlmodel import and_, col, or_, select
 
-from digests.calendar import trading
+from digests.calendar import closures
 from digests.calendar.dates import resolve
 from digests.members import MemberContext
 from digests.models import Event, Post, Subscriber, utcnow
@@ -35,9 +35,10 @@ async def propose_from_digest(ctx: MemberContext, post: Post, digest: Digest) ->
     dates.py); the same event from a re-published post keeps its row (its UID is stable)."""
     proposed: dict[str, Event] = {}  # by UID: a digest may list one event twice
     past = 0
+    market = await closures.load(ctx)
     async with ctx.sessions() as session, session.begin():
         for item in digest.events:
-            when = resolve(item.title, item.when, post.published_at)
+            when = resolve(item.title, item.when, post.published_at, market)
             if when.past:
                 past += 1
                 continue
@@ -98,39 +99,60 @@ async def add(ctx: MemberContext, day: date, at: time | None, title: str,
 
 async def sync_market_closures(ctx: MemberContext, today: date, *, days: int = 60) -> int:
     """The Shanghai exchange's closures in the next `days`, and the last session before each,
-    as confirmed all-day events (UIDs from their dates, so a rerun adds nothing)."""
-    if today > trading.data_ends():  # nothing known: say so, but never stop the caller
-        log.warning("the Shanghai exchange calendar ends %s: no closures added; upgrade "
-                    "exchange-calendars", trading.data_ends())  # fmt: skip
+    as confirmed all-day events (UIDs from their dates, so a rerun adds nothing). A closure the
+    admins corrected since is updated, one that no longer exists is cancelled (calendar apps
+    see both through SEQUENCE). Returns how many events were added or changed."""
+    calendar = await closures.load(ctx)
+    end = min(today + timedelta(days=days), calendar.ends)
+    if today > end:  # nothing known: say so, but never stop the caller
+        log.warning("the Shanghai exchange calendar ends %s: no closures added", calendar.ends)
         return 0
-    end = min(today + timedelta(days=days), trading.data_ends())
-    added = 0
+    wanted: dict[str, tuple[str, date, date]] = {}
+    for closure in calendar.closures(today, end):
+        guess = "（预估）" if closure.estimated else ""
+        wanted[f"xshg-closed-{closure.first_day}@digestbot"] = (
+            f"A股{closure.name}休市{guess}",
+            closure.first_day,
+            closure.last_day,
+        )
+        wanted[f"xshg-last-{closure.last_session_before}@digestbot"] = (
+            f"{closure.name}前最后一个交易日（{closure.reopens:%-m月%-d日}开市）{guess}",
+            closure.last_session_before, closure.last_session_before)  # fmt: skip
+    changed = 0
     async with ctx.sessions() as session, session.begin():
-        for closure in trading.closures(today, end):
-            for uid, title, first, last in (
-                (f"xshg-closed-{closure.first_day}@digestbot", f"A股{closure.name}休市",
-                 closure.first_day, closure.last_day),
-                (f"xshg-last-{closure.last_session_before}@digestbot",
-                 f"{closure.name}前最后一个交易日（{closure.reopens:%-m月%-d日}开市）",
-                 closure.last_session_before, closure.last_session_before),
-            ):  # fmt: skip
-                if (await session.exec(select(Event.id).where(Event.uid == uid))).first():
-                    continue
-                session.add(
-                    Event(
-                        uid=uid,
-                        title=title,
-                        starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
-                        all_day=True,
-                        day=first,
-                        end_day=last if last != first else None,
-                        kind="holiday",
-                        importance=2,
-                        status="confirmed",
-                    )
+        found = await session.exec(
+            select(Event).where(
+                or_(
+                    col(Event.uid).in_(wanted),  # a closure under way began before today
+                    and_(col(Event.uid).startswith("xshg-"), col(Event.day) >= today),
                 )
-                added += 1
-    return added
+            )
+        )
+        existing = {event.uid: event for event in found.all()}
+        for uid, event in existing.items():  # gone since: cancelled, so feeds drop it
+            if uid in wanted or event.status == "cancelled" or (event.day or end) > end:
+                continue
+            event.status, event.sequence, event.updated_at = (
+                "cancelled",
+                event.sequence + 1,
+                utcnow(),
+            )
+            session.add(event)
+            changed += 1
+        for uid, (title, first, last) in wanted.items():
+            event = existing.get(uid) or Event(
+                uid=uid, starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
+                all_day=True, day=first, kind="holiday", importance=2, title="")  # fmt: skip
+            end_day = last if last != first else None
+            if (event.title, event.end_day, event.status) == (title, end_day, "confirmed"):
+                continue
+            if event.id is not None:
+                event.sequence += 1  # calendar apps apply a change only with a higher SEQUENCE
+            event.title, event.end_day, event.status = title, end_day, "confirmed"
+            event.updated_at = utcnow()
+            session.add(event)
+            changed += 1
+    return changed
 
 
 async def listing(
