@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
+import time_machine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import admin, db
@@ -33,6 +34,27 @@ FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("TEST_CLOCK"),
+        help="run every test with the wall clock moved to this ISO date or time (it still "
+        "ticks): a test that is green today and red on that day depends on today's date",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _moved_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With --clock (or TEST_CLOCK), the process's wall clock starts at that moment; monotonic
+    time is untouched, so timeouts and pacing behave."""
+    clock = request.config.getoption("--clock")
+    if not clock:
+        yield
+        return
+    with time_machine.travel(datetime.fromisoformat(clock).astimezone(UTC), tick=True):
+        yield
 
 
 def _postgres_up() -> bool:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from icalendar import Calendar
 from sqlmodel import col, func, select, update
 from starlette.testclient import TestClient
@@ -38,7 +39,16 @@ BASE = "https://bot.example.com"
 JSON_KEYS = {"id", "uid", "title", "starts_at", "all_day", "importance", "status", "post_slug"}
 
 
-AHEAD = date.today() + timedelta(days=40)  # a future day, whenever the tests run
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=SHANGHAI)  # every test here runs at this moment
+AHEAD = NOW.date() + timedelta(days=40)  # a future day
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock() -> Iterator[None]:
+    """The bot, the jobs and the CLI read the wall clock (/events lists from now on): it
+    starts at NOW, so no outcome depends on the day the tests run."""
+    with time_machine.travel(NOW, tick=True):
+        yield
 
 
 def bj(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
