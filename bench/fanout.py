@@ -74,7 +74,7 @@ async def time_publish(services: Services, slug: str, count: int) -> None:
     dctx = services.digest_context()
     stored = await digesting.digest_post(dctx, await digesting.find_post(dctx, slug))
     started = time.perf_counter()
-    _, queued = await publish(services.member_context(), stored, by="bench")
+    queued = (await publish(services.member_context(), stored, by="bench")).queued
     seconds = time.perf_counter() - started
     backend = services.engine.url.get_backend_name()
     print(

@@ -101,7 +101,7 @@ async def test_a_blocked_reader_is_marked_gone_and_gets_nothing_more(actx: Admin
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
     counts = await send_queued(actx.members, {"console": Blocking()})
     assert counts.gone == [dave.id] and (await fresh(actx, dave)).status == "gone"
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test", again=True)
     channel = ConsoleChannel()
     assert (await send_queued(actx.members, {"console": channel})).sent == 0
 
