@@ -81,7 +81,9 @@ async def publish(
     except IntegrityError:  # another call took this round a moment ago
         async with ctx.sessions() as session:
             earlier = await _publications_of(session, stored.post_id)
-        winner = next(p for p in earlier if p.round == round_)
+        winner = next((p for p in earlier if p.round == round_), None)
+        if winner is None:  # not the round's key (the post vanished meanwhile, say)
+            raise
         return Published(winner, 0, False, _first(earlier, stored.revision))
     return Published(publication, queued, True, _first([*earlier, publication], stored.revision))
 
