@@ -36,7 +36,9 @@ def list_events(
     async def job(services: Services) -> list[dict[str, Any]]:
         mctx = services.member_context()
         await events.sync_market_closures(mctx, _today(settings))
-        rows = await events.listing(mctx, statuses=("proposed", "confirmed", "cancelled"))
+        rows = await events.listing(
+            mctx, reader=None, statuses=("proposed", "confirmed", "cancelled")
+        )
         slugs: dict[int, str] = {}
         async with mctx.sessions() as session:
             for post_id in {e.post_id for e in rows if e.post_id}:
@@ -69,7 +71,7 @@ def export(
     async def job(services: Services) -> bytes:
         mctx = services.member_context()
         await events.sync_market_closures(mctx, _today(settings))
-        rows = await events.listing(mctx, statuses=("confirmed", "cancelled"))
+        rows = await events.listing(mctx, reader=None, statuses=("confirmed", "cancelled"))
         return calendar_ics(rows, name="研报日历", tz=settings.tz)
 
     body = run_with_services(settings, job)

@@ -17,8 +17,8 @@ from digests.outbox import Reader, SendResult
 from digests.render import plain_text
 
 ADMIN_HELP = (
-    "管理员：/post 文本 · /publish SLUG · /passwords · /password_add 密码 开始 结束 [标签]"
-    " · /password_remove 标签 · /subscribers · /stats"
+    "管理员：/post 文本 · /publish SLUG [--again] · /passwords"
+    " · /password_add 密码 开始 结束 [标签] · /password_remove 标签 · /subscribers · /stats"
 )
 
 
@@ -95,7 +95,8 @@ async def _admin(ctx: AdminContext, command: str, rest: str) -> Reply:
     if command == "/post":
         return await admin.post_and_preview(ctx, admin.admin_draft(rest, ctx=ctx))
     if command == "/publish":
-        return await admin.publish_post(ctx, rest.strip(), by="console")
+        slug, again = admin.publish_args(rest)
+        return await admin.publish_post(ctx, slug, by="console", again=again)
     if command == "/passwords":
         return await admin.list_passwords(ctx)
     if command == "/password_add":

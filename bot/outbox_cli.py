@@ -1,5 +1,6 @@
 """The outbox commands: `deliveries` (progress per publication), `send` (send what is due, as
-the leader, with a progress bar), `publish SLUG [--send]` and `wechat-mass [--dry-run]`."""
+the leader, with a progress bar), `publish SLUG [--send] [--again]` and `wechat-mass
+[--dry-run]`."""
 
 from __future__ import annotations
 
@@ -64,12 +65,21 @@ def publish(
     and_send: Annotated[
         bool, typer.Option("--send", help="Then send it here, with a progress bar.")
     ] = False,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Publish once more (a corrected revision): only to readers who have not got "
+            "this revision.",
+        ),
+    ] = False,
 ) -> None:
-    """Publish a post's digest: queue it for every entitled subscriber."""
+    """Publish a post's digest: queue it for every entitled subscriber, once (a repeat
+    answers with the first publication's progress unless --again)."""
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> None:
-        reply = await admin.publish_post(services.admin_context(), slug, by="cli")
+        reply = await admin.publish_post(services.admin_context(), slug, by="cli", again=again)
         typer.echo(reply.text)
         if and_send:
             await _send_all(services)

@@ -84,6 +84,6 @@ async def calendar_feed(request: Request) -> Response:
     reader = await events.by_token(ctx, request.path_params["token"])
     if reader is None:
         return PlainTextResponse("unknown or revoked calendar link", status_code=404)
-    found = await events.listing(ctx, statuses=("confirmed", "cancelled"))
+    found = await events.listing(ctx, reader=reader, statuses=("confirmed", "cancelled"))
     body = calendar_ics(found, name="研报日历", tz=services.settings.tz)
     return Response(body, media_type="text/calendar; charset=utf-8")

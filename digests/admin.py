@@ -3,6 +3,7 @@ Channels check that the caller is an admin before calling any of these."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,7 +14,14 @@ from sqlmodel import col, select
 
 from digests import access, digesting
 from digests.calendar import commands, events
-from digests.delivery import delivery_counts, grant_holders, publish, queue_broadcast
+from digests.delivery import (
+    Published,
+    delivery_counts,
+    grant_holders,
+    progress_of,
+    publish,
+    queue_broadcast,
+)
 from digests.digesting import DigestContext
 from digests.errors import DigestbotError, RejectedInput
 from digests.ingest.core import IngestContext, save_draft
@@ -151,8 +159,12 @@ def admin_draft(
     """A post from an admin's text or .md file: Hexo front matter if present, else the first
     line is the title and the post is dated now."""
     now = now or utcnow()
+    # The second alone is not unique: two notes sent in the same second would be one post
+    # (the second overwriting the first, and both previews' 发布 publishing it). A hash of
+    # the text tells them apart; the same text twice is the same note.
+    stamp = f"{now.astimezone(ctx.members.tz):%Y%m%d-%H%M%S}-{_text_hash(text)}"
     if text.lstrip().startswith("---"):
-        stem = re.sub(r"\.(md|markdown)$", "", name) or f"post-{now:%Y%m%d-%H%M%S}"
+        stem = re.sub(r"\.(md|markdown)$", "", name) or f"post-{stamp}"
         return parse_post(
             text.encode(), stem=stem, source_ref=name or "admin", tz=ctx.members.tz, source="admin"
         )
@@ -161,13 +173,19 @@ def admin_draft(
         raise RejectedInput("the post is empty")
     title = lines[0].lstrip("#").strip()[:80]
     return Draft(
-        slug=f"note-{now.astimezone(ctx.members.tz):%Y%m%d-%H%M%S}",
+        slug=f"note-{stamp}",
         source="admin",
         title=title,
         published_at=now,
         body_markdown=text.strip(),
         source_ref=name or "admin",
     )
+
+
+def _text_hash(text: str) -> str:
+    """Eight hex digits of the text's SHA-256: a collision within one second is unlikely
+    below tens of thousands of notes."""
+    return hashlib.sha256(text.strip().encode()).hexdigest()[:8]
 
 
 async def post_and_preview(ctx: AdminContext, draft: Draft) -> Reply:
@@ -203,8 +221,21 @@ async def preview(ctx: AdminContext, slug: str, *, refresh: bool = False) -> Rep
     )
 
 
-async def publish_post(ctx: AdminContext, slug: str, *, by: str) -> Reply:
-    """/publish SLUG or the 发布 button: record the publication and queue the sends."""
+AGAIN = "--again"
+PUBLISH_USAGE = "用法：/publish SLUG [--again]"
+
+
+def publish_args(text: str) -> tuple[str, bool]:
+    """`SLUG [--again]` as typed after /publish or 发布 → (slug, again); "" when no slug."""
+    words = text.split()
+    return " ".join(w for w in words if w != AGAIN), AGAIN in words
+
+
+async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = False) -> Reply:
+    """/publish SLUG [--again] or the 发布 button: record the publication and queue the sends,
+    once per post; a repeat answers 已发布 with the first publication's progress, and only
+    `again` sends (a corrected revision, or to readers who missed it) to whoever has not got
+    this revision."""
     try:
         post = await digesting.find_post(ctx.digests, slug)
     except DigestbotError as exc:
@@ -212,13 +243,38 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str) -> Reply:
     stored = await digesting.digest_post(ctx.digests, post)
     if stored.status == "pending":
         return Reply(f"《{post.title}》的摘要还没有生成（{stored.error}），暂不能发布。")
-    _, queued = await publish(ctx.members, stored, by=by)
-    done = f"已发布《{post.title}》：即时推送 {queued} 人，其余订阅者在定时合集中收到。"
+    published = await publish(ctx.members, stored, by=by, again=again)
+    if not published.new:
+        return await _already(ctx, post, stored.revision, published)
+    if published.publication.round == 1:
+        done = (
+            f"已发布《{post.title}》：即时推送 {published.queued} 人，其余订阅者在定时合集中收到。"
+        )
+    else:
+        done = (
+            f"已再次发布《{post.title}》（第 {published.publication.round} 次，修订 "
+            f"{stored.revision}）：即时推送 {published.queued} 人，已收到这一版的读者不再重复。"
+        )
     found = await events.propose_from_digest(ctx.members, post, Digest.model_validate(stored.data))
     proposals = commands.proposals_reply(found, ctx.members.tz)
     if proposals is None:
         return Reply(done)
     return Reply(done + "\n\n" + proposals.text, choices=proposals.choices)
+
+
+async def _already(ctx: AdminContext, post: Post, revision: int, published: Published) -> Reply:
+    """已发布: the first publication's progress, and how to send again on purpose."""
+    first = published.first
+    counts = await progress_of(ctx.members, first.id or 0)
+    when = first.published_at.astimezone(ctx.members.tz)
+    text = (
+        f"《{post.title}》已发布（{when:%m-%d %H:%M}）：已发送 {counts['sent']}，"
+        f"排队 {counts['queued'] + counts['sending']}，等待读者来信 {counts['waiting']}，"
+        f"失败 {counts['failed']}，跳过 {counts['skipped']}。"
+    )
+    if first.revision != revision:
+        text += f"\n这篇文章已修订（第 {revision} 版），修订版还没有发布。"
+    return Reply(text + f"\n要再次发送（只发给还没收到这一版的读者）：/publish {post.slug} {AGAIN}")
 
 
 async def prepare_broadcast(ctx: AdminContext, text: str, *, by: str) -> Reply:

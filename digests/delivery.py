@@ -5,11 +5,13 @@ reports read it back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, literal, update
+from sqlalchemy import Select, String, cast, func, insert, literal, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -27,21 +29,85 @@ from digests.models import (
     utcnow,
 )
 
+STATUSES = ("queued", "sending", "sent", "failed", "skipped", "waiting")  # a row's lifecycle
+# A reader has got a revision when a row of it is sent or still on its way; a failed or
+# skipped row (blocked then, not entitled then) did not reach them.
+_REACHED = ("queued", "sending", "sent", "waiting")
 
-async def publish(ctx: MemberContext, stored: StoredDigest, *, by: str) -> tuple[Publication, int]:
-    """Record a publication and queue it for every active, instant, entitled subscriber, in
-    one set-based INSERT … SELECT (entitlement evaluated by the database)."""
-    async with ctx.sessions() as session, session.begin():
-        post = await session.get(Post, stored.post_id)
-        assert post is not None and stored.id is not None
-        publication = Publication(post_id=post.id or 0, digest_id=stored.id, published_by=by)
-        session.add(publication)
-        await session.flush()
-        readers = active_readers().where(col(Subscriber.delivery) == "instant")
-        if post.gated:
-            readers = readers.where(holds_grant_at(post.published_at))
-        queued = await queue_rows(session, "digest", str(publication.id), readers)
-    return publication, queued
+
+@dataclass
+class Published:
+    """What a publish did: a new publication and its rows, or the one that exists already."""
+
+    publication: Publication
+    queued: int
+    new: bool  # False: the post was published before, and nothing was queued now
+    first: Publication  # the post's first publication of this revision, else its first
+
+
+async def publish(
+    ctx: MemberContext, stored: StoredDigest, *, by: str, again: bool = False
+) -> Published:
+    """Publish a digest once: the post's first publication queues it for every active,
+    instant, entitled subscriber in one INSERT … SELECT (entitlement evaluated by the
+    database); later calls answer with what exists. `again` (the admin's explicit --again,
+    e.g. for a corrected revision) adds a round that goes only to readers who did not get
+    this revision. The unique key on (post, round) decides between simultaneous calls, in
+    one process or several: the loser reports the winner's publication."""
+    async with ctx.sessions() as session:
+        earlier = await _publications_of(session, stored.post_id)
+    if earlier and not again:
+        return Published(earlier[-1], 0, False, _first(earlier, stored.revision))
+    round_ = earlier[-1].round + 1 if earlier else 1
+    try:
+        async with ctx.sessions() as session, session.begin():
+            post = await session.get(Post, stored.post_id)
+            assert post is not None and stored.id is not None
+            publication = Publication(
+                post_id=post.id or 0,
+                digest_id=stored.id,
+                revision=stored.revision,
+                round=round_,
+                published_by=by,
+            )
+            session.add(publication)
+            await session.flush()  # the unique key answers here
+            readers = active_readers().where(col(Subscriber.delivery) == "instant")
+            if post.gated:
+                readers = readers.where(holds_grant_at(post.published_at))
+            if earlier:
+                readers = readers.where(col(Subscriber.id).not_in(_got(post.id, stored.revision)))
+            queued = await queue_rows(session, "digest", str(publication.id), readers)
+    except IntegrityError:  # another call took this round a moment ago
+        async with ctx.sessions() as session:
+            earlier = await _publications_of(session, stored.post_id)
+        winner = next((p for p in earlier if p.round == round_), None)
+        if winner is None:  # not the round's key (the post vanished meanwhile, say)
+            raise
+        return Published(winner, 0, False, _first(earlier, stored.revision))
+    return Published(publication, queued, True, _first([*earlier, publication], stored.revision))
+
+
+async def _publications_of(session: AsyncSession, post_id: int) -> list[Publication]:
+    query = select(Publication).where(col(Publication.post_id) == post_id)
+    return list((await session.exec(query.order_by(col(Publication.round)))).all())
+
+
+def _first(publications: list[Publication], revision: int) -> Publication:
+    same = [p for p in publications if p.revision == revision]
+    return (same or publications)[0]
+
+
+def _got(post_id: int | None, revision: int) -> SelectOfScalar[int]:
+    """Subscribers a publication of this post revision has reached or is reaching."""
+    refs = select(cast(col(Publication.id), String)).where(
+        col(Publication.post_id) == post_id, col(Publication.revision) == revision
+    )
+    return select(Delivery.subscriber_id).where(
+        col(Delivery.kind) == "digest",
+        col(Delivery.ref).in_(refs),
+        col(Delivery.status).in_(_REACHED),
+    )
 
 
 def active_readers() -> Select[str, int | None]:
@@ -125,6 +191,17 @@ async def delivery_counts(ctx: MemberContext) -> dict[str, int]:
         return {status: count for status, count in rows.all()}
 
 
+async def progress_of(ctx: MemberContext, publication_id: int) -> dict[str, int]:
+    """One publication's rows by status (every status present, 0 when none)."""
+    async with ctx.sessions() as session:
+        rows = await session.exec(
+            select(Delivery.status, func.count())
+            .where(col(Delivery.kind) == "digest", col(Delivery.ref) == str(publication_id))
+            .group_by(col(Delivery.status))
+        )
+        return {**dict.fromkeys(STATUSES, 0), **dict(rows.all())}
+
+
 async def publication_progress(ctx: MemberContext) -> list[dict[str, Any]]:
     """Per publication: counts by status, messages/s while sending, and time to finish."""
     async with ctx.sessions() as session:
@@ -142,18 +219,7 @@ async def publication_progress(ctx: MemberContext) -> list[dict[str, Any]]:
         )
         found: dict[str, dict[str, Any]] = {}
         for ref, status, count, first, last in rows.all():
-            entry = found.setdefault(
-                ref,
-                {
-                    "publication": int(ref),
-                    "queued": 0,
-                    "sending": 0,
-                    "sent": 0,
-                    "failed": 0,
-                    "skipped": 0,
-                    "waiting": 0,
-                },
-            )
+            entry = found.setdefault(ref, {"publication": int(ref), **dict.fromkeys(STATUSES, 0)})
             entry[status] = count
             if status == "sent" and first is not None and last is not None:
                 entry["span"] = (last - first).total_seconds()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests.delivery import active_readers, entitled_among, queue_rows
 from digests.members import MemberContext, Reply, view
@@ -26,10 +27,11 @@ async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | 
             .order_by(col(Edition.due_at).desc())
         )
         since = previous.first()
-        query = select(Publication.id).where(col(Publication.published_at) <= due_at)
+        query = select(Publication).where(col(Publication.published_at) <= due_at)
         if since is not None:
             query = query.where(col(Publication.published_at) > since)
-        ids = [i for i in (await session.exec(query.order_by(col(Publication.id)))).all() if i]
+        window = list((await session.exec(query.order_by(col(Publication.id)))).all())
+        ids = await _unseen(session, window, since)
         if not ids:
             return None, 0
         edition = Edition(due_at=due_at, publication_ids=ids, created_at=utcnow())
@@ -38,6 +40,28 @@ async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | 
         readers = active_readers().where(col(Subscriber.delivery) == "edition")
         queued = await queue_rows(session, "edition", str(edition.id), readers)
     return edition, queued
+
+
+async def _unseen(
+    session: AsyncSession, window: list[Publication], since: datetime | None
+) -> list[int]:
+    """The publications of the window whose post revision no earlier edition carried (an
+    --again round of a revision already bundled would give edition readers it twice)."""
+    seen: set[tuple[int, int]] = set()
+    if since is not None and window:
+        earlier = await session.exec(
+            select(Publication.post_id, Publication.revision).where(
+                col(Publication.published_at) <= since,
+                col(Publication.post_id).in_({p.post_id for p in window}),
+            )
+        )
+        seen = set(earlier.all())
+    ids = []
+    for publication in window:
+        if (publication.post_id, publication.revision) not in seen and publication.id:
+            seen.add((publication.post_id, publication.revision))
+            ids.append(publication.id)
+    return ids
 
 
 @resolver("edition", shared=True)

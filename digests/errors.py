@@ -7,7 +7,8 @@
      ├── NotFound              no such post (slug, id) or nothing stored yet
      ├── LLMError              the summary could not be made now; the post stays pending
      │    ├── LLMUnavailable      unreachable, rate-limited or failing after the retries
-     │    └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON)
+     │    └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON,
+     │                            not a chat completion, far longer than asked for)
      ├── CalendarDataMissing   a day the exchange calendar cannot place (calendar/trading.py)
      └── PageSecretMissing     no secret to sign digest-page links with (pagelinks.py)
 

@@ -205,11 +205,17 @@ class UnlockAttempt(SQLModel, table=True):
     success: bool = False
 
 
-# A digest published to subscribers (by an admin or automatically).
+# A digest published to subscribers (by an admin or automatically). A post's first
+# publication is round 1; only an explicit "--again" makes round 2, 3…, and the unique key on
+# (post, round) turns two presses of 发布 at the same moment, in any processes, into one.
 class Publication(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("post_id", "round", name="uq_publication_post_round"),)
+
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = _owner("post", index=False)
     digest_id: int = _owner("digest", index=False)
+    revision: int = 1  # the post revision the digest summarises
+    round: int = 1
     published_at: datetime = _ts(default_factory=utcnow, index=True)
     published_by: str = Field(default="", max_length=64)
 

@@ -33,7 +33,7 @@ GOOD: dict[str, Any] = {
 @dataclass
 class Reply:
     status: int = 200
-    body: Any = None
+    body: Any = None  # sent as JSON; `bytes` are sent as they are (a server answering junk)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -89,7 +89,8 @@ def fake_llm() -> Iterator[FakeLLM]:
             length = int(self.headers.get("Content-Length", "0"))
             request = json.loads(self.rfile.read(length) or b"{}")
             reply = state._reply(request)
-            body = json.dumps(reply.body, ensure_ascii=False).encode()
+            raw = isinstance(reply.body, bytes)
+            body = reply.body if raw else json.dumps(reply.body, ensure_ascii=False).encode()
             self.respond(reply.status, body, {"Content-Type": "application/json", **reply.headers})
 
     with serve(Handler) as base:

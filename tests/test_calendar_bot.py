@@ -27,7 +27,16 @@ from digests.calendar import closures, events, trading
 from digests.calendar.commands import ADD_USAGE
 from digests.ingest.core import ingest
 from digests.members import Reply
-from digests.models import Delivery, Edition, Event, Publication, Subscriber, utcnow
+from digests.models import (
+    AccessGrant,
+    Delivery,
+    Edition,
+    Event,
+    Post,
+    Publication,
+    Subscriber,
+    utcnow,
+)
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, SHANGHAI
 from tests.fake_telegram import FakeTelegram, running_bot
@@ -247,6 +256,58 @@ def test_calendar_feed_serves_the_token_holder_until_reset(database_url: str) ->
         new = client.portal.call(reset, reader)  # type: ignore[union-attr]
         assert client.get(f"/calendar/{token}.ics").status_code == 404
         assert client.get(f"/calendar/{new}.ics").status_code == 200
+
+
+def test_calendar_feed_shows_a_gated_posts_events_to_current_members_only(
+    database_url: str,
+) -> None:
+    """/calendar/{token}.ics: an event from a members' post is in the feed of a reader holding
+    a grant that covers now, not in that of a reader without one; public events in both."""
+    web = build_app(settings_for(database_url))
+
+    async def setup() -> tuple[str, str, str, str]:
+        ctx = web.state.services.member_context()
+        member, _ = await members.register(ctx, channel="console", external_id="member")
+        outsider, _ = await members.register(ctx, channel="console", external_id="outsider")
+        now = utcnow()
+        async with ctx.sessions() as session, session.begin():
+            post = Post(
+                slug="members-only",
+                source="admin",
+                title="会员文章",
+                published_at=now,
+                body_markdown="x",
+                body_text="x",
+                gated=True,
+                content_hash="0" * 64,
+            )
+            session.add(post)
+            session.add(AccessGrant(subscriber_id=member.id or 0, label="now",
+                                    starts_at=now - timedelta(days=1),
+                                    ends_at=now + timedelta(days=1)))  # fmt: skip
+            await session.flush()
+            gated = Event(
+                uid="gated@test",
+                title="会员事件",
+                post_id=post.id,
+                status="confirmed",
+                starts_at=datetime.combine(AHEAD, time(21, 30), tzinfo=SHANGHAI),
+            )
+            session.add(gated)
+        public = await events.add(ctx, AHEAD, time(9, 30), "公开事件")
+        tokens = [await events.calendar_token(ctx, who) for who in (member, outsider)]
+        return tokens[0], tokens[1], gated.uid, public.uid
+
+    with TestClient(web) as client:
+        member, outsider, gated, public = client.portal.call(setup)  # type: ignore[union-attr]
+        uids = {}
+        for name, token in (("member", member), ("outsider", outsider)):
+            feed = Calendar.from_ical(client.get(f"/calendar/{token}.ics").content)
+            uids[name] = {str(c["UID"]) for c in feed.walk("VEVENT")}
+        closed = {uid for uid in uids["outsider"] if uid.startswith("xshg-")}  # public
+        assert closed  # 元旦 2027 is within 60 days of NOW
+        assert uids["member"] == {gated, public, *closed}
+        assert uids["outsider"] == {public, *closed}
 
 
 # ---- the CLI --------------------------------------------------------------------------------

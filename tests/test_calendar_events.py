@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel
 from digests import admin, digesting, members
 from digests.admin import AdminContext
-from digests.calendar import closures, events, reminders, trading
+from digests.calendar import closures, commands, events, reminders, trading
 from digests.calendar.events import Proposals
 from digests.dispatch import send_queued
 from digests.editions import make_edition
@@ -247,6 +247,36 @@ async def test_week_ahead_lists_confirmed_events_of_the_next_seven_days(
     assert text.endswith("提醒：关（/remind on|off）")
     empty = await events.week_ahead(actx.members, alice, now=bj(6, 1))
     assert empty == "未来 7 天没有已确认的事件。"
+
+
+async def test_a_gated_posts_events_are_shown_to_current_members_only(
+    actx: AdminContext,
+) -> None:
+    """/calendar: the members' seed post's CPI and 春节休市 reach a reader holding a current
+    grant, not one who never unlocked nor one whose grant has lapsed; the exchange's closures
+    and the admin's events reach all; the admin's /events lists everything."""
+    _, found = await propose_seed(actx)
+    for event in found.proposed:
+        await events.decide(actx.members, event.id or 0, confirm=True)
+    await events.sync_market_closures(actx.members, date(2026, 2, 1))
+    await events.add(actx.members, date(2026, 2, 14), time(10, 0), "管理员的事件")
+    member, outsider = await reader(actx, "member"), await reader(actx, "outsider")
+    await members.unlock(actx.members, member, "ld2602")
+
+    shown = await events.week_ahead(actx.members, member, now=bj(2, 12, 20))
+    hidden = await events.week_ahead(actx.members, outsider, now=bj(2, 12, 20))
+    assert "美国CPI" in shown and "管理员的事件" in shown and "A股春节休市" in shown
+    assert "美国CPI" not in hidden
+    assert "管理员的事件" in hidden and "A股春节休市" in hidden
+    gated_titles = {"美国CPI", "春节休市"}
+    for who, now, sees in ((member, bj(2, 12, 20), True), (outsider, bj(2, 12, 20), False),
+                           (member, bj(3, 2), False)):  # fmt: skip
+        titles = {e.title for e in await events.listing(
+            actx.members, reader=who, statuses=("confirmed", "cancelled"), now=now)}  # fmt: skip
+        assert titles & gated_titles == (gated_titles if sees else set())
+        assert "A股春节休市" in titles and "管理员的事件" in titles
+    admin_list = await commands.list_events(actx.members, now=bj(2, 12, 20))
+    assert "美国CPI" in admin_list.text and "春节休市" in admin_list.text
 
 
 # ---- reminders ------------------------------------------------------------------------------

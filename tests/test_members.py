@@ -101,7 +101,7 @@ async def test_a_blocked_reader_is_marked_gone_and_gets_nothing_more(actx: Admin
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
     counts = await send_queued(actx.members, {"console": Blocking()})
     assert counts.gone == [dave.id] and (await fresh(actx, dave)).status == "gone"
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test", again=True)
     channel = ConsoleChannel()
     assert (await send_queued(actx.members, {"console": channel})).sent == 0
 
@@ -122,6 +122,23 @@ async def test_admin_posts_text_previews_and_publishes(actx: AdminContext) -> No
     stats = await handle(actx, alice, "/stats", is_admin=True)
     assert "投递" in stats.text and "LLM" in stats.text
     assert "2026-02" in (await handle(actx, alice, "/passwords", is_admin=True)).text
+
+
+async def test_two_notes_in_the_same_second_stay_two_posts(actx: AdminContext) -> None:
+    """Two admin notes sent in the same second get different slugs: each preview's 发布
+    publishes its own note, neither overwrites the other."""
+    now = datetime(2026, 2, 12, 10, 30, 0, 400_000, tzinfo=SHANGHAI)
+    texts = ("早盘速递\n\n通信板块走强，关注天孚通信。", "午盘速递\n\n传媒板块回调，关注中文在线。")
+    slugs = []
+    for text in texts:
+        preview = await admin.post_and_preview(actx, admin.admin_draft(text, ctx=actx, now=now))
+        publish = next(action for label, action in preview.choices if label == "发布")
+        slugs.append(publish.removeprefix("publish:"))
+    assert slugs[0] != slugs[1] and all(s.startswith("note-20260212-103000-") for s in slugs)
+    titles = [(await admin.publish_post(actx, slug, by="test")).text for slug in slugs]
+    assert "已发布《早盘速递》" in titles[0] and "已发布《午盘速递》" in titles[1]
+    same = admin.admin_draft(texts[0], ctx=actx, now=now + timedelta(milliseconds=100))
+    assert same.slug == slugs[0]  # the same text in the same second is the same note
 
 
 async def test_expiry_notices_three_days_one_day_and_ended_once_each(actx: AdminContext) -> None:

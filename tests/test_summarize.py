@@ -165,6 +165,23 @@ async def test_hallucinated_stock_and_number_are_dropped_and_counted(
                            "sections": ["白酒"]}  # fmt: skip
 
 
+async def test_a_runaway_answer_is_bounded_and_what_was_cut_is_counted(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """An answer within the size cap but far over the prompt's 6 sections of 4 points is kept
+    to the grounding gate's limits (8 sections, 6 points, a 120-character headline), and
+    meta.dropped.over_limit says how much was cut."""
+    section = {"name": "通信", "points": ["CPO+OCS 是新一代交换机趋势"] * 9, "stocks": ["天孚通信"]}
+    runaway = {**GOOD, "headline": "字节新模型" * 60, "sections": [section] * 11}
+    server.answers = [completion(runaway)]
+    row = await digest_of(dctx)
+    assert row.status == "ready"
+    assert len(row.data["headline"]) == 120 and row.data["headline"].endswith("…")
+    assert len(row.data["sections"]) == 8
+    assert all(len(s["points"]) == 6 for s in row.data["sections"])
+    assert row.dropped["over_limit"] == {"headline": 1, "sections": 3, "points": 8 * 3}
+
+
 async def test_digest_with_nothing_grounded_needs_review(
     dctx: DigestContext, server: FakeLLM
 ) -> None:
@@ -189,6 +206,42 @@ async def test_garbage_answers_leave_the_post_pending(dctx: DigestContext, serve
     server.handler = lambda request: completion("抱歉，我无法完成这个任务。")
     row = await digest_of(dctx)
     assert row.status == "pending" and "not" in row.error
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (Reply(body=b"<html><body>502 Bad Gateway</body></html>"), "not JSON"),
+        (Reply(body=b"<html>oops</html>", headers={"Content-Type": "text/html"}),
+         "not a chat completion"),
+        (Reply(body={"choices": []}), "no choices"),
+        (Reply(body={"error": "overloaded"}), "no choices"),
+        (Reply(body=[1, 2]), "not a chat completion"),
+        (Reply(body={"choices": [{"message": None, "finish_reason": "stop"}]}), "no message"),
+        (Reply(body={"choices": [{"message": {"content": 5}}]}), "not text"),
+    ],
+    ids=["html-as-json", "html", "no-choices", "error-object", "json-list", "no-message",
+         "number"],
+)  # fmt: skip
+async def test_answers_that_are_not_a_chat_completion_leave_the_post_pending(
+    dctx: DigestContext, server: FakeLLM, answer: Reply, reason: str
+) -> None:
+    """A 200 that is not a chat completion (junk body, `choices: []`, no message) is an
+    LLMError: the digest is pending with the reason, like any other failure."""
+    server.handler = lambda request: answer
+    row = await digest_of(dctx)
+    assert row.status == "pending" and reason in row.error
+    assert len(server.requests) == 3  # each output mode once, then pending
+
+
+async def test_an_answer_far_longer_than_asked_for_is_not_taken(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """A 200,000-character headline (more than 8 characters per output token asked for) is
+    refused unread: pending, never a digest of thousands of messages."""
+    server.handler = lambda request: completion({**GOOD, "headline": "字" * 200_000})
+    row = await digest_of(dctx)
+    assert row.status == "pending" and "characters, far more than" in row.error
 
 
 async def test_long_post_is_map_reduced_not_truncated(dctx: DigestContext, server: FakeLLM) -> None:

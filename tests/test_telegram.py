@@ -101,6 +101,36 @@ async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
     assert not said(fake, BOB, "盘后速递")()
 
 
+async def test_publish_pressed_twice_sends_once_and_again_reaches_only_the_rest(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """发布 pressed twice: each reader gets the note once and the admin reads 已发布 with the
+    progress; /publish SLUG --again reaches a reader who unlocked since, not the others."""
+    fake, _ = running
+    await subscribe(fake, ALICE, BOB)
+    fake.user_says(ALICE, "ld2602")
+    await until(said(fake, ALICE, "解锁成功"))
+    fake.user_says(ADMIN, "/post 盘后速递\n\n## 通信\n\n- 龙头天孚通信，小弟腾景科技")
+    await until(lambda: bool(fake.buttons(ADMIN)))
+    publish = fake.buttons(ADMIN)[0][1]
+    fake.user_presses(ADMIN, publish)
+    fake.user_presses(ADMIN, publish)
+    await until(said(fake, ADMIN, "》已发布（"))
+    await until(lambda: all(said(fake, chat, "盘后速递")() for chat in (ALICE, BOB)))
+    fake.user_says(ADMIN, "/publish 2-10-zhui-zong")
+    await until(said(fake, ALICE, SEED_TITLE))
+    fake.user_says(BOB, "ld2602")
+    await until(said(fake, BOB, "解锁成功"))
+    fake.user_says(ADMIN, "/publish 2-10-zhui-zong --again")
+    await until(said(fake, ADMIN, "已再次发布"))
+    await until(said(fake, BOB, SEED_TITLE))
+    await asyncio.sleep(0.3)  # let any duplicate show itself
+    for chat in (ALICE, BOB):
+        assert sum("盘后速递" in m for m in fake.inbox[chat]) == 1
+        assert sum(SEED_TITLE in m for m in fake.inbox[chat]) == 1
+    assert any("已发送" in m and "排队" in m for m in fake.inbox[ADMIN])
+
+
 async def test_non_admin_publish_is_refused(running: tuple[FakeTelegram, Services]) -> None:
     """A subscriber's /publish gets a refusal and publishes nothing."""
     fake, services = running
@@ -131,8 +161,8 @@ async def test_blocked_user_is_marked_gone_and_gets_nothing_more(
         await asyncio.sleep(0.02)
     assert await status() == "gone"
     attempts = sum(1 for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == BOB)
-    fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year")
-    await until(lambda: sum("已发布" in m for m in fake.inbox[ADMIN]) == 2)
+    fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year --again")
+    await until(said(fake, ADMIN, "已再次发布"))
     await asyncio.sleep(0.3)
     after = sum(1 for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == BOB)
     assert after == attempts

@@ -72,19 +72,22 @@ async def on_document(update: Update, context: Context) -> None:
 
 
 async def on_publish(update: Update, context: Context) -> None:
-    slug = " ".join(context.args or []).strip()
+    """/publish SLUG [--again]."""
+    slug, again = admin.publish_args(" ".join(context.args or []))
     if not slug:
-        await answer(update, context, Reply("用法：/publish SLUG"))
+        await answer(update, context, Reply(admin.PUBLISH_USAGE))
         return
-    await publish_and_send(update, context, slug)
+    await publish_and_send(update, context, slug, again=again)
 
 
-async def publish_and_send(update: Update, context: Context, slug: str) -> None:
+async def publish_and_send(
+    update: Update, context: Context, slug: str, *, again: bool = False
+) -> None:
+    """Publish (a repeat only answers 已发布, unless `again`) and start sending."""
     user = update.effective_user
     by = f"telegram:{user.id}" if user else "telegram"
-    await answer(
-        update, context, await admin.publish_post(services(context).admin_context(), slug, by=by)
-    )
+    actx = services(context).admin_context()
+    await answer(update, context, await admin.publish_post(actx, slug, by=by, again=again))
     context.application.create_task(send_now(context), name=f"send {slug}")
 
 

@@ -1,7 +1,7 @@
 """Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
 帮助, 解锁 密码 (or the password alone after following), 最新, 日历, 提醒 开/关, 状态, 退订, and
-发布 SLUG for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the subscriber
-gone."""
+发布 SLUG [--again] for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the
+subscriber gone."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
         reply = await members.status(ctx, reader)
     elif word == "发布" and rest:  # may take a while (the LLM): the callback follows up
         if openid in admins:
-            reply = await admin.publish_post(actx, rest, by=f"wechat:{openid}")
+            slug, again = admin.publish_args(rest)
+            reply = await admin.publish_post(actx, slug, by=f"wechat:{openid}", again=again)
         else:
             reply = Reply("此命令仅限管理员。")
     elif word == "退订":

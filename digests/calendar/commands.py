@@ -70,8 +70,12 @@ def proposals_reply(found: Proposals, tz: object) -> Reply | None:
 
 async def list_events(ctx: MemberContext, now: datetime | None = None) -> Reply:
     """/events: proposed and confirmed events from today on (and undated proposals)."""
-    found = await events.listing(ctx, start=now or utcnow(), statuses=("proposed", "confirmed"))
-    undated = [e for e in await events.listing(ctx, statuses=("proposed",)) if e.starts_at is None]
+    # reader=None: the admin's list holds every event, gated or not
+    found = await events.listing(
+        ctx, reader=None, start=now or utcnow(), statuses=("proposed", "confirmed")
+    )
+    proposals = await events.listing(ctx, reader=None, statuses=("proposed",))
+    undated = [e for e in proposals if e.starts_at is None]
     rows = [*found, *undated]
     if not rows:
         return Reply("没有待办事件。/event_add 添加。")

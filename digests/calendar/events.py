@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement, literal
 from sqlmodel import and_, col, or_, select
 
 from digests.calendar import closures
 from digests.calendar.dates import resolve
+from digests.delivery import grant_holders
 from digests.members import MemberContext
 from digests.models import Event, Post, Subscriber, utcnow
 from digests.summarize.schema import Digest
@@ -155,16 +157,38 @@ async def sync_market_closures(ctx: MemberContext, today: date, *, days: int = 6
     return changed
 
 
+def shown_to(now: datetime, *, post_id: Any, subscriber_id: Any) -> ColumnElement[bool]:
+    """The one rule for who sees an event, as SQL (reminders, /calendar and the feed): an
+    event of no post (the admin's, the exchange's closures) or of a public post is for
+    everyone; one from a gated post only for a subscriber holding a grant that covers `now`.
+    `post_id` and `subscriber_id` are columns or values, so a query over readers (reminders)
+    and one over events (a reader's calendar) each join nothing."""
+    gated = select(Post.id).where(col(Post.gated).is_(True))
+    return or_(
+        post_id.is_(None),
+        post_id.not_in(gated),
+        subscriber_id.in_(grant_holders(now)),
+    )
+
+
 async def listing(
     ctx: MemberContext,
     *,
+    reader: Subscriber | None,
     start: datetime | None = None,
     days: int | None = None,
     statuses: tuple[str, ...] = ("confirmed",),
+    now: datetime | None = None,
 ) -> list[Event]:
-    """Events by start time (unresolved proposals last); from `start` for `days` if given."""
+    """Events by start time (unresolved proposals last); from `start` for `days` if given.
+    `reader` sees only what `shown_to` lets them see at `now`; None (the admin) sees all."""
     async with ctx.sessions() as session:
         query = select(Event).where(col(Event.status).in_(statuses))
+        if reader is not None:
+            query = query.where(
+                shown_to(now or utcnow(), post_id=col(Event.post_id),
+                         subscriber_id=literal(reader.id))
+            )  # fmt: skip
         if start is not None:
             # an all-day range that began earlier is still on while its last day is ahead
             lower = datetime.combine(start.astimezone(ctx.tz).date(), time.min, tzinfo=ctx.tz)
@@ -199,8 +223,9 @@ def line(event: Event, tz: Any) -> str:
 async def week_ahead(
     ctx: MemberContext, subscriber: Subscriber, now: datetime | None = None
 ) -> str:
-    """/calendar: the next seven days."""
-    events = await listing(ctx, start=now or utcnow(), days=7)
+    """/calendar: the next seven days, of the events this reader may see."""
+    now = now or utcnow()
+    events = await listing(ctx, reader=subscriber, start=now, days=7, now=now)
     if not events:
         return "未来 7 天没有已确认的事件。"
     lines = [line(event, ctx.tz) for event in events]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, time, timedelta
 
+from sqlalchemy import Integer, literal
 from sqlmodel import col, select
 
-from digests.calendar.events import when_text
-from digests.delivery import active_readers, holds_grant_at, queue_rows
+from digests.calendar.events import shown_to, when_text
+from digests.delivery import active_readers, queue_rows
 from digests.members import MemberContext, Reply
-from digests.models import Delivery, Event, Post, Subscriber, utcnow
+from digests.models import Delivery, Event, Subscriber, utcnow
 from digests.outbox import Batch, Claim, resolver
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,11 @@ async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
                 )
                 if exists.first() is not None:
                     continue
-                readers = active_readers().where(col(Subscriber.reminders).is_(True))
-                post = await session.get(Post, event.post_id) if event.post_id else None
-                if post is not None and post.gated:  # from a gated post: current readers only
-                    readers = readers.where(holds_grant_at(now))
+                readers = active_readers().where(
+                    col(Subscriber.reminders).is_(True),
+                    shown_to(now, post_id=literal(event.post_id, Integer),
+                             subscriber_id=col(Subscriber.id)),
+                )  # fmt: skip
                 queued += await queue_rows(session, "reminder", ref, readers)
     return queued
 

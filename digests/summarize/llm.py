@@ -18,6 +18,9 @@ from typing import Any, ClassVar
 import json_repair
 import openai
 from openai import AsyncOpenAI
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 from pydantic import ValidationError
 
 from digests.errors import LLMBadAnswer, LLMUnavailable
@@ -27,6 +30,9 @@ from digests.summarize.schema import Digest, strict_json_schema
 
 log = logging.getLogger(__name__)
 MODES = ("json_schema", "json_object", "text")
+# An answer longer than this per output token asked for is not a digest (a misbehaving server
+# once sent a 200,000-character headline); JSON-escaped Chinese takes 6 characters a token.
+CHARS_PER_TOKEN = 8
 
 
 class AnswerCutOff(LLMBadAnswer):
@@ -114,12 +120,13 @@ class LLM:
         while True:
             response = await self._create(_with_mode(messages, mode), mode, max_tokens)
             usage.calls += 1
-            if response.usage is not None:
-                usage.prompt_tokens += response.usage.prompt_tokens or 0
-                usage.completion_tokens += response.usage.completion_tokens or 0
-            choice = response.choices[0]
-            content = choice.message.content or ""
-            if choice.finish_reason == "length":
+            content, finish_reason = _read(response, usage)
+            if len(content) > max_tokens * CHARS_PER_TOKEN:
+                raise LLMBadAnswer(
+                    f"the answer is {len(content):,} characters, far more than the "
+                    f"{max_tokens} tokens asked for"
+                )
+            if finish_reason == "length":
                 # Never repair a cut-off answer into a shorter digest: ask again with more
                 # room, and if that is not enough let the caller split the post.
                 if max_tokens >= self.max_output_tokens * 4:
@@ -168,6 +175,36 @@ class LLM:
             raise LLMUnavailable(f"cannot reach the model server: {exc.message}") from exc
         except openai.APIStatusError as exc:  # 401, 403, 404: configuration, not content
             raise LLMUnavailable(f"the model server refused us: HTTP {exc.status_code}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, openai.APIResponseValidationError) as exc:
+            # a 200 whose body is not JSON (a proxy's error page): the client raises these
+            raise LLMBadAnswer("the model server's answer is not JSON") from exc
+
+
+def _read(response: object, usage: Usage) -> tuple[str, str | None]:
+    """The message text and finish reason of a chat completion, its tokens added to `usage`.
+
+    The openai client builds its models without validating them, so a server answering
+    `choices: []`, a JSON list or an HTML page gives objects missing what we read: each is
+    LLMBadAnswer here, so the digest goes pending like any other failure."""
+    if not isinstance(response, ChatCompletion):
+        raise LLMBadAnswer("the model server's answer is not a chat completion")
+    tokens = response.usage
+    if isinstance(tokens, CompletionUsage):
+        usage.prompt_tokens += _count(tokens.prompt_tokens)
+        usage.completion_tokens += _count(tokens.completion_tokens)
+    choices = response.choices
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Choice):
+        raise LLMBadAnswer("the model server's answer has no choices")
+    message, finish_reason = choices[0].message, choices[0].finish_reason
+    if not isinstance(message, ChatCompletionMessage):
+        raise LLMBadAnswer("the model server's answer has no message")
+    if not isinstance(message.content, str | None):
+        raise LLMBadAnswer("the model server's answer is not text")
+    return message.content or "", finish_reason if isinstance(finish_reason, str) else None
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def _with_mode(messages: list[dict[str, str]], mode: str) -> list[dict[str, str]]:

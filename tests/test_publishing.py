@@ -1,0 +1,213 @@
+"""Publishing once (digests/delivery.publish, admin.publish_post) on SQLite and PostgreSQL: a
+repeat answers 已发布 with the first publication's progress, `--again` reaches only readers who
+have not got the revision, simultaneous presses in two "processes" make one publication, and
+editions do not carry a revision twice."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, func, select
+from typer.testing import CliRunner
+
+from bot.cli import app as cli_app
+from bot.console import ConsoleChannel, handle
+from bot.wechat import commands as wechat
+from digests import admin, db, members
+from digests.admin import AdminContext
+from digests.digesting import DigestContext
+from digests.dispatch import send_queued
+from digests.editions import make_edition
+from digests.members import MemberContext
+from digests.models import Delivery, Post, Publication, StoredDigest, Subscriber, utcnow
+from tests.conftest import EXAMPLES, SHANGHAI
+
+PUBLIC = "2026-02-20-public-new-year"  # 节后第一篇：写给新朋友
+TITLE = "节后第一篇"
+
+
+async def reader(actx: AdminContext, name: str, **settings: object) -> Subscriber:
+    subscriber, _ = await members.register(actx.members, channel="console", external_id=name)
+    if settings:
+        subscriber = await members.update_settings(actx.members, subscriber, **settings)  # type: ignore[arg-type]
+    return subscriber
+
+
+async def count(actx: AdminContext, model: type[Publication] | type[Delivery]) -> int:
+    async with actx.members.sessions() as session:
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+def received(channel: ConsoleChannel, name: str, text: str = TITLE) -> int:
+    return sum(text in message for message in channel.inbox.get(name, []))
+
+
+async def test_publishing_twice_answers_already_with_the_first_progress(
+    actx: AdminContext,
+) -> None:
+    """A second /publish (or 发布 press) of the same revision queues nothing and answers
+    已发布 with the first publication's counts, before and after sending."""
+    await reader(actx, "alice")
+    await reader(actx, "bob")
+    first = await admin.publish_post(actx, PUBLIC, by="test")
+    assert "已发布《节后第一篇：写给新朋友》：即时推送 2 人" in first.text
+    again = await admin.publish_post(actx, PUBLIC, by="test")
+    assert "已发布（" in again.text and "已发送 0，排队 2" in again.text
+    assert f"/publish {PUBLIC} --again" in again.text
+    assert (await count(actx, Publication), await count(actx, Delivery)) == (1, 2)
+    channel = ConsoleChannel()
+    assert (await send_queued(actx.members, {"console": channel})).sent == 2
+    after = await admin.publish_post(actx, PUBLIC, by="test")
+    assert "已发送 2，排队 0" in after.text
+    assert (await send_queued(actx.members, {"console": channel})).sent == 0
+    assert received(channel, "alice") == 1 and received(channel, "bob") == 1
+
+
+async def test_again_goes_only_to_readers_who_did_not_get_the_revision(
+    actx: AdminContext,
+) -> None:
+    """/publish SLUG --again: a reader who got the revision gets nothing, one who came later
+    or whose row was skipped gets it; a third --again finds nobody left."""
+    await reader(actx, "alice")
+    dave = await reader(actx, "dave")
+    await admin.publish_post(actx, PUBLIC, by="test")
+    await members.update_settings(actx.members, dave, status="stopped")  # skipped at send
+    channel = ConsoleChannel()
+    counts = await send_queued(actx.members, {"console": channel})
+    assert (counts.sent, counts.skipped) == (1, 1)
+    await members.update_settings(actx.members, dave, status="active")
+    await reader(actx, "carol")  # subscribed after the first publication
+
+    admin_reader = await reader(actx, "admin")
+    second = await handle(actx, admin_reader, f"/publish {PUBLIC} --again", is_admin=True)
+    assert "已再次发布" in second.text and "即时推送 3 人" in second.text  # carol, dave, admin
+    await send_queued(actx.members, {"console": channel})
+    assert [received(channel, n) for n in ("alice", "carol", "dave")] == [1, 1, 1]
+    third = await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    assert "即时推送 0 人" in third.text
+    assert (await send_queued(actx.members, {"console": channel})).sent == 0
+
+
+async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
+    actx: AdminContext,
+) -> None:
+    """A revised post is not re-sent by a plain /publish (已发布, the revision is named);
+    with --again its digest reaches the readers who got the first version."""
+    await reader(actx, "alice")
+    note = "---\ntitle: 盘后速递\ndate: 2026-02-13 15:30:00\n---\n\n## 通信\n\n- {}\n"
+    first = admin.admin_draft(note.format("龙头天孚通信"), ctx=actx, name="pan-hou.md")
+    await admin.post_and_preview(actx, first)
+    await admin.publish_post(actx, "pan-hou", by="test")
+    fixed = admin.admin_draft(note.format("龙头中际旭创"), ctx=actx, name="pan-hou.md")
+    await admin.post_and_preview(actx, fixed)
+    plain = await admin.publish_post(actx, "pan-hou", by="test")
+    assert "已发布（" in plain.text and "已修订（第 2 版）" in plain.text
+    assert await count(actx, Publication) == 1
+    again = await admin.publish_post(actx, "pan-hou", by="test", again=True)
+    assert "即时推送 1 人" in again.text and "修订 2" in again.text
+    channel = ConsoleChannel()
+    assert (await send_queued(actx.members, {"console": channel})).sent == 2
+    assert ["天孚通信" in m for m in channel.inbox["alice"]] == [True, False]
+    assert "中际旭创" in channel.inbox["alice"][1]
+
+
+async def test_simultaneous_presses_in_two_processes_publish_once(
+    actx: AdminContext, database_url: str
+) -> None:
+    """Six presses at the same moment through two engines (as two processes would) make one
+    publication and one row per reader; four simultaneous --again make one more round."""
+    for name in ("r1", "r2", "r3"):
+        await reader(actx, name)
+    async with db.open_engine(database_url) as engine:
+        sessions = db.make_sessionmaker(engine)
+        other = replace(actx, members=MemberContext(sessions, SHANGHAI),
+                        digests=DigestContext(sessions, llm=None))  # fmt: skip
+        # the digest exists before the race: the race is about the publication
+        await admin.preview(actx, PUBLIC)
+        replies = await asyncio.gather(
+            *(admin.publish_post(ctx, PUBLIC, by="test") for ctx in [actx, other] * 3)
+        )
+        assert sum("即时推送 3 人" in r.text for r in replies) == 1
+        assert sum("已发布（" in r.text for r in replies) == 5
+        assert (await count(actx, Publication), await count(actx, Delivery)) == (1, 3)
+        await reader(actx, "late")
+        agains = await asyncio.gather(
+            *(admin.publish_post(ctx, PUBLIC, by="test", again=True) for ctx in [actx, other] * 2)
+        )
+    assert sum("已再次发布" in r.text for r in agains) == 1
+    assert (await count(actx, Publication), await count(actx, Delivery)) == (2, 4)
+
+
+async def test_the_database_refuses_a_second_publication_of_the_same_round(
+    actx: AdminContext,
+) -> None:
+    """The unique key on (post, round) holds whatever the code above it does."""
+    await admin.publish_post(actx, PUBLIC, by="test")
+    async with actx.members.sessions() as session:
+        existing = (await session.exec(select(Publication))).one()
+    with pytest.raises(IntegrityError):
+        async with actx.members.sessions() as session, session.begin():
+            session.add(
+                Publication(post_id=existing.post_id, digest_id=existing.digest_id, round=1)
+            )
+
+
+async def test_an_again_round_of_the_same_revision_is_not_in_the_next_edition(
+    actx: AdminContext,
+) -> None:
+    """Edition readers got the revision in an edition: --again of it adds nothing to the
+    next one, while a corrected revision is carried."""
+    await reader(actx, "ed", delivery="edition")
+    await admin.publish_post(actx, PUBLIC, by="test")
+    edition, _ = await make_edition(actx.members, utcnow())
+    assert edition is not None
+    await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    assert await make_edition(actx.members, utcnow()) == (None, 0)
+
+    async with actx.members.sessions() as session, session.begin():
+        post = (await session.exec(select(Post).where(Post.slug == PUBLIC))).one()
+        stored = (await session.exec(select(StoredDigest))).one()
+        post.revision = stored.revision = 2  # as a revised post's new digest would be
+        session.add_all([post, stored])
+    await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    carried, queued = await make_edition(actx.members, utcnow())
+    assert carried is not None and queued == 1
+    async with actx.members.sessions() as session:
+        last = (
+            await session.exec(select(Publication).order_by(col(Publication.id).desc()))
+        ).first()
+    assert last is not None and carried.publication_ids == [last.id]
+
+
+def test_cli_publish_once_then_again_on_purpose(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`digestbot publish SLUG` twice publishes once; `--again` is the explicit second round."""
+    monkeypatch.chdir(tmp_path)  # keep the developer's .env out of the test
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    runner = CliRunner()
+    assert runner.invoke(cli_app, ["ingest", str(EXAMPLES)]).exit_code == 0
+    outputs = [
+        runner.invoke(cli_app, ["publish", PUBLIC, *extra]).output
+        for extra in ([], [], ["--again"])
+    ]
+    assert "已发布《节后第一篇" in outputs[0]
+    assert "》已发布（" in outputs[1] and f"/publish {PUBLIC} --again" in outputs[1]
+    assert "已再次发布《节后第一篇" in outputs[2] and "第 2 次" in outputs[2]
+
+
+async def test_wechat_publish_follows_the_same_rule(actx: AdminContext) -> None:
+    """WeChat's 发布 SLUG twice publishes once; 发布 SLUG --again is the explicit round."""
+    answers = [
+        await wechat.on_text(
+            actx, "o-admin", text, base_url="https://bot.example.com", admins=["o-admin"]
+        )
+        for text in (f"发布 {PUBLIC}", f"发布 {PUBLIC}", f"发布 {PUBLIC} --again")
+    ]
+    assert "已发布《节后第一篇" in answers[0] and "》已发布（" in answers[1]
+    assert "已再次发布《节后第一篇" in answers[2]
+    assert await count(actx, Publication) == 2
