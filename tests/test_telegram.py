@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from bot.container import Services
 from digests.members import get_subscriber
-from digests.models import Publication
+from digests.models import Post, Publication
 from tests.conftest import FIXTURES, Blog, Route
 from tests.fake_telegram import FakeTelegram, running_bot
 
@@ -99,6 +99,19 @@ async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
     await asyncio.sleep(0.3)  # let any duplicate show itself
     assert sum("盘后速递" in m for m in fake.inbox[ALICE]) == 1
     assert not said(fake, BOB, "盘后速递")()
+
+
+async def test_admin_uploads_md_with_an_impossible_date_and_is_told_why(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """A .md dated 2026-02-30 gets a reply naming the date; nothing is stored."""
+    fake, services = running
+    post = "---\ntitle: 坏日期\ndate: 2026-02-30 10:00:00\n---\n\n正文\n".encode()
+    fake.user_sends_file(ADMIN, "feb-30.md", post)
+    await until(said(fake, ADMIN, "没有保存：date 2026-02-30 10:00:00 is not a real date"))
+    async with services.member_context().sessions() as session:
+        titles = (await session.exec(select(Post.title))).all()
+    assert "坏日期" not in titles
 
 
 async def test_non_admin_publish_is_refused(running: tuple[FakeTelegram, Services]) -> None:
