@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from bot.container import Services
 from digests.members import get_subscriber
-from digests.models import Post, Publication
+from digests.models import AccessPassword, Post, Publication
 from tests.conftest import FIXTURES, Blog, Route
 from tests.fake_telegram import FakeTelegram, running_bot
 
@@ -112,6 +112,43 @@ async def test_admin_uploads_md_with_an_impossible_date_and_is_told_why(
     async with services.member_context().sessions() as session:
         titles = (await session.exec(select(Post.title))).all()
     assert "坏日期" not in titles
+
+
+async def test_an_upload_without_a_declared_size_is_read_no_further_than_2_mb(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """A 20 MB .md whose size Telegram did not declare: the download stops past 2 MB, the
+    admin is told, and nothing is stored."""
+    fake, services = running
+    head = "---\ntitle: 巨大\ndate: 2026-02-13 15:30:00\n---\n\n".encode()
+    content = head + b"x" * (20 * 1024 * 1024)
+    fake.user_sends_file(ADMIN, "huge.md", content, declared=False)
+    await until(said(fake, ADMIN, "文件超过 2 MB，未保存。"))
+    assert fake.served["documents/huge.md"] < len(content) // 2
+    async with services.member_context().sessions() as session:
+        assert "巨大" not in (await session.exec(select(Post.title))).all()
+
+
+async def test_failed_password_add_is_deleted_and_answered_with_a_sentence(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """Missing dates, a reversed range, 02-30 and 9999-12-31: each answered with a sentence
+    that does not repeat the password, and each message deleted; nothing is added."""
+    fake, services = running
+    tries = {
+        "/password_add pw-only": "用法：/password_add",
+        "/password_add pw-rev 2026-03-31 2026-03-01": "the period ends before it starts",
+        "/password_add pw-feb30 2026-02-01 2026-02-30": "结束日期不存在",
+        "/password_add pw-never 2026-01-01 9999-12-31": "a period lies between",
+        "/password_add 2026-03-01 pw-swapped 2026-03-31": "开始日期应写作 YYYY-MM-DD",
+    }
+    for number, (text, answer) in enumerate(tries.items(), start=1):
+        fake.user_says(ADMIN, text)
+        await until(said(fake, ADMIN, answer))
+        await until(lambda n=number: [c for c, _ in fake.deleted].count(ADMIN) == n)  # type: ignore[misc]
+    assert not any("pw-" in m for m in fake.inbox[ADMIN])
+    async with services.member_context().sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(AccessPassword))).one() == 1
 
 
 async def test_non_admin_publish_is_refused(running: tuple[FakeTelegram, Services]) -> None:
