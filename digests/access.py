@@ -40,9 +40,12 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 # scrypt at n=2**14, r=8: ~16 MiB and tens of milliseconds per check, so a stolen database
 # does not give away the month's password by brute force in seconds (they are weak: ld+YYMM).
 _N, _R, _P = 2**14, 8, 1
-# scrypt releases the GIL, so hashing in these threads leaves the event loop free; two at a
-# time bound the memory (16 MiB each) and leave a core to the loop when a crowd unlocks.
-_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="digestbot-scrypt")
+# scrypt releases the GIL, so hashing in these threads leaves the event loop free. One core
+# is left to the loop: on 2 cores, two hashing threads let /healthz reach 270 ms under 100
+# simultaneous unlocks, one kept it under 90 ms and answered the crowd as fast (bench/unlock.py).
+_HASHING = ThreadPoolExecutor(
+    max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="digestbot-scrypt"
+)
 
 
 async def off_loop(function: Callable[..., T], *args: object) -> T:

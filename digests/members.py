@@ -6,7 +6,9 @@ console text, WeChat text). Replies to readers are in Chinese.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -29,6 +31,9 @@ from digests.models import (
 from digests.summarize.schema import Digest
 
 log = logging.getLogger(__name__)
+_AT_ONCE = 4  # unlocks at their database work at once
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+_GATES = weakref.WeakKeyDictionary()
 
 WELCOME = ("欢迎订阅投研摘要！\n会员文章的摘要需要本月密码：直接发送密码，或发送 /unlock 密码。\n"
            "公开文章的摘要所有订阅者都会收到。发送 /help 查看全部命令。")  # fmt: skip
@@ -111,7 +116,7 @@ async def unlock(
     in a hashing thread, outside any transaction."""
     now = now or utcnow()
     assert subscriber.id is not None
-    async with ctx.sessions() as session, session.begin():
+    async with _gate(), ctx.sessions() as session, session.begin():
         attempt, failures, until = await _count_attempt(session, subscriber.id, now)
         if until is not None:
             minutes = int((until - now).total_seconds() // 60) + 1
@@ -127,7 +132,7 @@ async def unlock(
         hint = f"还可尝试 {left} 次。" if left > 0 else "解锁已暂停 15 分钟。"
         return Reply(f"密码不正确。{hint}", delete_incoming=True)
     match = periods[found.index]
-    async with ctx.sessions() as session, session.begin():
+    async with _gate(), ctx.sessions() as session, session.begin():
         await session.exec(update(UnlockAttempt).where(col(UnlockAttempt.id) == attempt)
                            .values(success=True))  # fmt: skip
         if found.rehashed is not None:  # an old per-period salt: now the shared one
@@ -151,6 +156,16 @@ async def unlock(
     period = ctx.period(match.starts_at, match.ends_at)
     return Reply(f"解锁成功：会员期 {match.label}（{period}）。发送 /latest 查看最新摘要。",
                  delete_incoming=True)  # fmt: skip
+
+
+def _gate() -> asyncio.Semaphore:
+    """At most a few unlocks at their database work at once (per event loop): 100 readers at
+    once would queue ~500 ms of ORM work ahead of everything else on the loop (/healthz,
+    WeChat's 5-second replies); hashing is the bottleneck anyway."""
+    loop = asyncio.get_running_loop()
+    if loop not in _GATES:
+        _GATES[loop] = asyncio.Semaphore(_AT_ONCE)
+    return _GATES[loop]
 
 
 async def _count_attempt(
