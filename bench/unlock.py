@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from pydantic import SecretStr
 from sqlmodel import col, select
 
 from bench.ingest import scratch_database
@@ -47,8 +48,8 @@ PING_EVERY = 0.02  # seconds between /healthz probes (each waits for the previou
 async def main(periods: int, readers: int, server_url: str | None, through: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with scratch_database(server_url, tmp) as url:
-            settings = Settings(_env_file=None, database_url=url, web_port=_free_port(),  # type: ignore[call-arg]
-                                wechat_token=TOKEN)  # fmt: skip
+            settings = Settings(_env_file=None, database_url=url, web_port=_free_port(),
+                                wechat_token=SecretStr(TOKEN))  # fmt: skip
             async with open_services(settings) as services:
                 await load(services, periods, readers)
                 async with _server(settings, tmp, in_process=through == "direct"):
@@ -89,13 +90,15 @@ async def measure(
     waits = [wait for wait, _ in answers]
     wrong = sum("密码不正确" in text for _, text in answers)
     deferred = sum(text == "success" for _, text in answers)  # WeChat: answered after 4 s
-    failed = sum(text.startswith("error") for _, text in answers)
+    errors = [text for _, text in answers if text.startswith("error")]
     print(f"{readers} readers × 1 wrong password, {periods} periods, through {through}: "
           f"burst over in {ended - started:.2f} s")  # fmt: skip
     print(f"/healthz idle:         p95 {_ms(_p95(idle))}, max {_ms(max(idle))} ({len(idle)})")
     print(f"/healthz during burst: p95 {_ms(_p95(during))}, max {_ms(max(during))} ({len(during)})")
     print(f"reader's answer:       p95 {_ms(_p95(waits))}, max {_ms(max(waits))}; {wrong} "
-          f"密码不正确, {deferred} deferred past 4 s, {failed} errors")  # fmt: skip
+          f"密码不正确, {deferred} deferred past 4 s, {len(errors)} errors")  # fmt: skip
+    if errors:
+        print(f"errors: {', '.join(sorted(set(errors)))}")
 
 
 def _ping(base: str, probes: list[tuple[float, float]], stop: threading.Event) -> None:
