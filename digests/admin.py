@@ -52,18 +52,21 @@ class AdminContext:
 async def add_password(
     ctx: AdminContext, password: str, valid_from: date, valid_until: date, label: str = ""
 ) -> Reply:
-    """/password_add: store a period's password as a salted hash."""
-    starts, ends = access.period_bounds(valid_from, valid_until, ctx.members.tz)
+    """/password_add: store a period's password as a scrypt hash under the shared salt (see
+    digests/access.py); a reversed or out-of-range period is refused with a sentence."""
+    try:
+        starts, ends = access.period_bounds(valid_from, valid_until, ctx.members.tz)
+    except ValueError as exc:
+        return Reply(f"没有添加：{exc}")
     label = label or f"{valid_from:%Y-%m}"
+    async with ctx.members.sessions() as session:
+        order = (col(AccessPassword.starts_at).desc(), col(AccessPassword.id).desc())
+        stored = (await session.exec(select(AccessPassword.password_hash).order_by(*order))).all()
+    hashed = await access.off_loop(access.hash_password, password, list(stored))
     try:
         async with ctx.members.sessions() as session, session.begin():
             session.add(
-                AccessPassword(
-                    label=label,
-                    password_hash=access.hash_password(password),
-                    starts_at=starts,
-                    ends_at=ends,
-                )
+                AccessPassword(label=label, password_hash=hashed, starts_at=starts, ends_at=ends)
             )
     except IntegrityError:
         return Reply(f"会员期 {label} 已存在；先 /password_remove {label}。")

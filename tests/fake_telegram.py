@@ -51,6 +51,8 @@ class FakeTelegram:
     unparsable: int = 0  # answer this many HTML sends with 400 can't parse entities first
     rate_limited: int = 0  # answer this many sendMessage calls with 429 first
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    undeclared: set[str] = field(default_factory=set)  # file ids sent without a file_size
+    served: dict[str, int] = field(default_factory=dict)  # file path → bytes a download got
     fail_methods: set[str] = field(default_factory=set)  # answer 500 (cosmetic-call tests)
     # bench/broadcast.py: answer after `latency` seconds; more than `per_second` messages in a
     # one-second window, or more than 3 to one chat, answer 429 (and count it)
@@ -72,7 +74,10 @@ class FakeTelegram:
             ]
         return self._push({"message": message})
 
-    def user_sends_file(self, user_id: int, name: str, content: bytes, caption: str = "") -> int:
+    def user_sends_file(
+        self, user_id: int, name: str, content: bytes, caption: str = "", *, declared: bool = True
+    ) -> int:
+        """A document message; `declared=False` leaves out its file_size (Telegram may)."""
         file_id = f"file{next(self._ids)}"
         self.files[file_id] = (f"documents/{name}", content)
         document = {
@@ -82,6 +87,9 @@ class FakeTelegram:
             "file_size": len(content),
             "mime_type": "text/markdown",
         }
+        if not declared:
+            self.undeclared.add(file_id)
+            del document["file_size"]
         message = self._message(user_id, document=document)
         if caption:
             message["caption"] = caption
@@ -140,15 +148,15 @@ class FakeTelegram:
             self.deleted.append((int(params["chat_id"]), int(params["message_id"])))
         if method == "getFile":
             path, content = self.files[params["file_id"]]
-            return 200, {
-                "ok": True,
-                "result": {
-                    "file_id": params["file_id"],
-                    "file_unique_id": params["file_id"],
-                    "file_size": len(content),
-                    "file_path": path,
-                },
+            found = {
+                "file_id": params["file_id"],
+                "file_unique_id": params["file_id"],
+                "file_size": len(content),
+                "file_path": path,
             }
+            if params["file_id"] in self.undeclared:
+                del found["file_size"]
+            return 200, {"ok": True, "result": found}
         if method == "getMe":
             return 200, {"ok": True, "result": BOT}
         if method == "editMessageText":
@@ -259,8 +267,18 @@ def fake_telegram() -> Iterator[FakeTelegram]:
             content = next((c for p, c in state.files.values() if p == path), None)
             if content is None:
                 self.respond(404, b"not found", {"Content-Type": "text/plain"})
-            else:
-                self.respond(200, content, {"Content-Type": "application/octet-stream"})
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            state.served[path] = 0
+            try:  # in pieces, counting what the client took before it hung up
+                for start in range(0, len(content), 65536):
+                    self.wfile.write(content[start : start + 65536])
+                    state.served[path] += len(content[start : start + 65536])
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
     with serve(Handler) as root:
         state.root = root

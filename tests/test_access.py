@@ -27,6 +27,18 @@ def test_period_runs_from_first_day_to_the_end_of_the_last_day_in_shanghai() -> 
 
 
 @pytest.mark.parametrize(
+    ("first", "last"),
+    [(date(2026, 1, 1), date(9999, 12, 31)), (date(1, 1, 1), date(2026, 1, 1))],
+)
+def test_a_period_beyond_the_calendars_edge_is_refused_with_a_sentence(
+    first: date, last: date
+) -> None:
+    """9999-12-31 (its end, the next midnight, overflows) and year 1 are refused, not raised."""
+    with pytest.raises(ValueError, match="a period lies between 1970-01-01 and 2999-12-31"):
+        access.period_bounds(first, last, SHANGHAI)
+
+
+@pytest.mark.parametrize(
     ("published", "expected"),
     [
         (datetime(2026, 2, 1, 0, 0, tzinfo=SHANGHAI), True),  # first instant
@@ -52,6 +64,24 @@ def test_password_hash_is_salted_and_checked_in_constant_time() -> None:
     assert access.verify_password("ld2602", first)
     assert not access.verify_password("ld2603", first)
     assert not access.verify_password("ld2602", "not-a-hash")
+
+
+def test_new_hashes_share_the_stored_salt_and_old_ones_are_rehashed_into_it() -> None:
+    """A hash made next to stored ones takes the salt most of them share; a match on an old
+    hash with a salt of its own comes back rewritten under the shared salt; junk is skipped."""
+    feb = access.hash_password("ld2602")
+    mar = access.hash_password("ld2603", [feb])
+    old = access.hash_password("ld2510")  # before the shared salt: a salt of its own
+    salt = feb.split("$")[4]
+    assert mar.split("$")[4] == salt and old.split("$")[4] != salt
+    stored = ["not-a-hash", mar, feb, old]
+    found = access.match_password("ld2603", stored)
+    assert found == access.Match(1, None)
+    moved = access.match_password("ld2510", stored)
+    assert moved is not None and moved.index == 3 and moved.rehashed is not None
+    assert moved.rehashed.split("$")[4] == salt
+    assert access.match_password("ld2510", [moved.rehashed]) == access.Match(0, None)
+    assert access.match_password("ld2601", stored) is None
 
 
 def test_five_failures_in_fifteen_minutes_lock_for_fifteen_minutes() -> None:

@@ -38,6 +38,20 @@ def test_ingest_prints_a_line_per_item_and_exits_1_when_one_failed(
     assert again.exit_code == 0 and again.output.startswith("unchanged  2-10-zhui-zong  ")
 
 
+def test_ingest_an_impossible_date_is_one_failed_line_and_the_rest_is_stored(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """`date: 2026-02-30` in one file: its failed line, exit 1, and the samples stored."""
+    bad = tmp_path / "feb-30.md"
+    bad.write_text("---\ntitle: 坏日期\ndate: 2026-02-30 10:00:00\n---\n正文", encoding="utf-8")
+    result = cli.invoke(app, ["ingest", str(bad), str(EXAMPLES)])
+    lines = result.output.splitlines()
+    assert result.exit_code == 1, result.output
+    assert lines[0] == f"failed     {bad}  date 2026-02-30 10:00:00 is not a real date"
+    assert lines[1].split()[:2] == ["new", "2-10-zhui-zong"]
+    assert sum(line.startswith("new") for line in lines) == len(lines) - 1
+
+
 def test_posts_json_contract(cli: CliRunner) -> None:
     """`posts --json`: newest first, ISO 8601 with the +08:00 offset, gated flag, source."""
     cli.invoke(app, ["ingest", str(EXAMPLES)])

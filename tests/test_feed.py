@@ -208,3 +208,21 @@ async def test_v4_feed_and_page_made_by_node_crypto_decrypt(ctx: IngestContext, 
     blog.routes["/v4-page/"] = Route(body=(V4 / "cpo-update.html").read_bytes())
     [locked] = await run(ctx, blog.url("/v4-page/"))
     assert locked.status == "failed" and "none of the known passwords" in locked.detail
+
+
+async def test_an_entry_dated_out_of_range_fails_alone(ctx: IngestContext, blog: Blog) -> None:
+    """An Atom entry dated year 1 gets a failed line with a sentence; the feed's other entry
+    lands."""
+    odd = ATOM.replace(
+        "</feed>",
+        "<entry><title>古</title><id>urn:uuid:1</id><link href='https://blog.example.com/old/'/>"
+        "<published>0001-01-01T00:00:00Z</published><content type='html'>x</content></entry>"
+        "</feed>",
+    )
+    blog.routes["/atom.xml"] = Route(body=odd.encode(), headers={"Content-Type": "text/xml"})
+    outcomes = await run(ctx, blog.url("/atom.xml"))
+    assert [(o.status, o.slug) for o in outcomes] == [
+        ("failed", "old"),
+        ("new", "tuesday-review"),
+    ]
+    assert "entry date" in outcomes[0].detail and "out of range" in outcomes[0].detail

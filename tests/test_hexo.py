@@ -80,6 +80,18 @@ def test_title_falls_back_to_first_heading() -> None:
         ("---\ntitle: [unclosed\ndate: 2026-01-01\n---\nx", "front matter is not valid YAML"),
         ("---\n- a\n- b\n---\nx", "front matter is not a set of"),
         ("---\ntitle: t\ndate: next tuesday\n---\nx", "is not a date"),
+        (
+            "---\ntitle: t\ndate: 2026-02-30 10:00:00\n---\nx",
+            "date 2026-02-30 10:00:00 is not a real date",
+        ),
+        ("---\ntitle: t\ndate: '2026/02/30'\n---\nx", "date 2026/02/30 is not a real date"),
+        (
+            "---\ntitle: t\ndate: 2026-01-01\nupdated: 2026-13-01\n---\nx",
+            "updated 2026-13-01 is not a real",
+        ),
+        ("---\ntitle: t\ndate: 0001-01-01\n---\nx", "date 0001-01-01 is out of range"),
+        ("---\ntitle: t\ndate: 9999-12-31 23:00:00 -05:00\n---\nx", "is out of range"),
+        ("---\ntitle: t\ndate: '1899-12-31'\n---\nx", "date 1899-12-31 is out of range"),
     ],
 )
 def test_bad_front_matter_is_rejected_with_a_reason(text: str, reason: str) -> None:

@@ -3,9 +3,11 @@ batch. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from sqlmodel import func, select
 
 from digests import store
@@ -162,3 +164,42 @@ async def test_a_post_the_database_refuses_fails_alone_in_a_bulk_insert(
     ]
     assert "database refused" in outcomes[1].detail
     assert await count(ctx, Post) == 2 and await count(ctx, PostRevision) == 2
+
+
+async def test_an_impossible_date_fails_that_file_alone(ctx: IngestContext, tmp_path: Path) -> None:
+    """2026-02-30 and year 1 each get one failed line with a sentence; the rest is stored."""
+    (tmp_path / "a-feb-30.md").write_text("---\ntitle: 坏\ndate: 2026-02-30 10:00:00\n---\nx")
+    (tmp_path / "b-year-1.md").write_text("---\ntitle: 古\ndate: 0001-01-01\n---\nx")
+    (tmp_path / "c-good.md").write_text(POST.format(title="好", extra=""), encoding="utf-8")
+    outcomes = await run(ctx, tmp_path)
+    failed = {Path(o.slug).name: o.detail for o in outcomes if o.failed}
+    assert failed == {
+        "a-feb-30.md": "date 2026-02-30 10:00:00 is not a real date",
+        "b-year-1.md": "date 0001-01-01 is out of range (years 1900–2999)",
+    }
+    assert [(o.status, o.slug) for o in outcomes if not o.failed] == [("new", "weekly")]
+    assert await count(ctx, Post) == 1
+
+
+async def test_an_unforeseen_error_in_one_post_is_its_failed_line(
+    ctx: IngestContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value the store cannot take (a year-1 instant, bypassing the parser's checks) fails
+    that post with a sentence and a logged trace; the posts around it are stored."""
+    when = datetime(2026, 3, 1, 9, tzinfo=SHANGHAI)
+    year_one = datetime(1, 1, 1, tzinfo=SHANGHAI)  # before datetime's first UTC instant
+    drafts = [
+        Draft(slug="ok-1", source="hexo", title="一", published_at=when, body_markdown="正文"),
+        Draft(slug="odd", source="hexo", title="怪", published_at=year_one, body_markdown="x"),
+        Draft(slug="ok-2", source="hexo", title="二", published_at=when, body_markdown="正文"),
+    ]
+    with caplog.at_level(logging.INFO, logger="digests.ingest.core"):
+        outcomes = [o async for o in save_drafts(drafts, ctx)]
+    assert [(o.status, o.slug) for o in outcomes] == [
+        ("new", "ok-1"),
+        ("failed", "odd"),
+        ("new", "ok-2"),
+    ]
+    assert "could not be processed" in outcomes[1].detail
+    assert any(r.exc_info and "odd" in r.getMessage() for r in caplog.records)
+    assert await count(ctx, Post) == 2

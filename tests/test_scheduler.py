@@ -3,6 +3,7 @@ summaries are retried, expiry notices go out; the scheduler holds the jobs in TI
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -50,6 +51,29 @@ async def test_poll_job_previews_new_posts_to_admins_once(services: Services) ->
     await poll_job(services, notify)
     assert len(told) == 1 and told[0].digest is not None
     assert [label for label, _ in told[0].choices] == ["发布", "重新生成", "丢弃"]
+
+
+async def test_poll_with_an_impossible_date_previews_the_rest_on_every_run(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file dated 2026-02-30 in POSTS_DIR is logged as failed on each poll; the good post
+    next to it is stored and previewed once, and no poll raises."""
+    told: list[Reply] = []
+
+    async def notify(reply: Reply) -> None:
+        told.append(reply)
+
+    assert services.settings.posts_dir is not None
+    bad = "---\ntitle: 坏日期\ndate: 2026-02-30 10:00:00\n---\n正文"
+    (services.settings.posts_dir / "a-bad.md").write_text(bad, encoding="utf-8")
+    seed = (EXAMPLES / "2-10-zhui-zong.md").read_text(encoding="utf-8")
+    (services.settings.posts_dir / "b-seed.md").write_text(seed, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+        await poll_job(services, notify)
+        await poll_job(services, notify)
+    assert len(told) == 1 and told[0].digest is not None
+    failures = [r.getMessage() for r in caplog.records if "a-bad.md" in r.getMessage()]
+    assert len(failures) == 2 and "is not a real date" in failures[0]
 
 
 async def test_retry_job_tells_admins_when_a_pending_summary_is_made(services: Services) -> None:

@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from bot.container import Services
 from digests.members import get_subscriber
-from digests.models import Publication
+from digests.models import AccessPassword, Post, Publication
 from tests.conftest import FIXTURES, Blog, Route
 from tests.fake_telegram import FakeTelegram, running_bot
 
@@ -62,7 +62,8 @@ async def test_start_wrong_then_right_password_then_latest(
     await until(said(fake, ALICE, "密码不正确"))
     fake.user_says(ALICE, "ld2602")
     await until(said(fake, ALICE, "解锁成功"))
-    assert any(chat == ALICE for chat, _ in fake.deleted) and wrong
+    await until(lambda: any(chat == ALICE for chat, _ in fake.deleted))  # after the answer
+    assert wrong
     fake.user_says(ALICE, "/latest")
     await until(said(fake, ALICE, f"<b>{SEED_TITLE}</b>"))
     assert [m for m, _ in fake.calls].count("setMyCommands") == 1  # failed (500), bot went on
@@ -131,6 +132,56 @@ async def test_publish_pressed_twice_sends_once_and_again_reaches_only_the_rest(
     assert any("已发送" in m and "排队" in m for m in fake.inbox[ADMIN])
 
 
+async def test_admin_uploads_md_with_an_impossible_date_and_is_told_why(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """A .md dated 2026-02-30 gets a reply naming the date; nothing is stored."""
+    fake, services = running
+    post = "---\ntitle: 坏日期\ndate: 2026-02-30 10:00:00\n---\n\n正文\n".encode()
+    fake.user_sends_file(ADMIN, "feb-30.md", post)
+    await until(said(fake, ADMIN, "没有保存：date 2026-02-30 10:00:00 is not a real date"))
+    async with services.member_context().sessions() as session:
+        titles = (await session.exec(select(Post.title))).all()
+    assert "坏日期" not in titles
+
+
+async def test_an_upload_without_a_declared_size_is_read_no_further_than_2_mb(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """A 20 MB .md whose size Telegram did not declare: the download stops past 2 MB, the
+    admin is told, and nothing is stored."""
+    fake, services = running
+    head = "---\ntitle: 巨大\ndate: 2026-02-13 15:30:00\n---\n\n".encode()
+    content = head + b"x" * (20 * 1024 * 1024)
+    fake.user_sends_file(ADMIN, "huge.md", content, declared=False)
+    await until(said(fake, ADMIN, "文件超过 2 MB，未保存。"))
+    assert fake.served["documents/huge.md"] < len(content) // 2
+    async with services.member_context().sessions() as session:
+        assert "巨大" not in (await session.exec(select(Post.title))).all()
+
+
+async def test_failed_password_add_is_deleted_and_answered_with_a_sentence(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """Missing dates, a reversed range, 02-30 and 9999-12-31: each answered with a sentence
+    that does not repeat the password, and each message deleted; nothing is added."""
+    fake, services = running
+    tries = {
+        "/password_add pw-only": "用法：/password_add",
+        "/password_add pw-rev 2026-03-31 2026-03-01": "the period ends before it starts",
+        "/password_add pw-feb30 2026-02-01 2026-02-30": "结束日期不存在",
+        "/password_add pw-never 2026-01-01 9999-12-31": "a period lies between",
+        "/password_add 2026-03-01 pw-swapped 2026-03-31": "开始日期应写作 YYYY-MM-DD",
+    }
+    for number, (text, answer) in enumerate(tries.items(), start=1):
+        fake.user_says(ADMIN, text)
+        await until(said(fake, ADMIN, answer))
+        await until(lambda n=number: [c for c, _ in fake.deleted].count(ADMIN) == n)  # type: ignore[misc]
+    assert not any("pw-" in m for m in fake.inbox[ADMIN])
+    async with services.member_context().sessions() as session:
+        assert (await session.exec(select(func.count()).select_from(AccessPassword))).one() == 1
+
+
 async def test_non_admin_publish_is_refused(running: tuple[FakeTelegram, Services]) -> None:
     """A subscriber's /publish gets a refusal and publishes nothing."""
     fake, services = running
@@ -192,7 +243,7 @@ async def test_admin_passwords_subscribers_and_confirmed_broadcast(
     await subscribe(fake, ALICE)
     fake.user_says(ADMIN, "/password_add ld2603 2026-03-01 2026-03-31")
     await until(said(fake, ADMIN, "已添加会员期 2026-03"))
-    assert any(chat == ADMIN for chat, _ in fake.deleted)
+    await until(lambda: any(chat == ADMIN for chat, _ in fake.deleted))  # after the answer
     fake.user_says(ADMIN, "/passwords")
     await until(said(fake, ADMIN, "2026-03："))
     assert not any("ld2603" in m for m in fake.inbox[ADMIN])

@@ -6,7 +6,9 @@ import logging
 import re
 from datetime import date
 
+import httpx
 from telegram import Update
+from telegram.error import TelegramError
 
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.outbox import shared_outbox
@@ -18,6 +20,7 @@ from digests.ingest.hexo import MAX_POST_BYTES
 from digests.members import Reply
 
 log = logging.getLogger(__name__)
+PASSWORD_ADD_USAGE = "用法：/password_add 密码 YYYY-MM-DD YYYY-MM-DD [标签]"
 
 
 async def post_text(update: Update, context: Context, text: str, *, name: str) -> None:
@@ -60,15 +63,38 @@ async def on_document(update: Update, context: Context) -> None:
     if not (document.file_name or "").lower().endswith((".md", ".markdown")):
         await answer(update, context, Reply("只接受 .md 文件。"))
         return
+    too_big = Reply("文件超过 2 MB，未保存。")
     if (document.file_size or 0) > MAX_POST_BYTES:
-        await answer(update, context, Reply("文件超过 2 MB，未保存。"))
+        await answer(update, context, too_big)
         return
-    data = await (await document.get_file()).download_as_bytearray()
     try:
-        text = bytes(data).decode("utf-8-sig")
+        found = await document.get_file()  # Telegram refuses files over 20 MB here
+        data = await download_at_most(services(context).http, found.file_path or "", MAX_POST_BYTES)
+    except (TelegramError, httpx.HTTPError) as exc:  # httpx's text has the URL, with the token
+        log.warning("could not download an admin's file: %s", type(exc).__name__)
+        await answer(update, context, Reply("文件下载失败，请重新发送。"))
+        return
+    if data is None:
+        await answer(update, context, too_big)
+        return
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = bytes(data).decode("gb18030", errors="replace")
+        text = data.decode("gb18030", errors="replace")
     await post_text(update, context, text, name=document.file_name or "")
+
+
+async def download_at_most(http: httpx.AsyncClient, url: str, limit: int) -> bytes | None:
+    """A file's bytes, or None as soon as more than `limit` arrive: Telegram may not declare
+    a file's size, and a 50 MB upload must not be read whole to find out."""
+    body = bytearray()
+    async with http.stream("GET", url) as response:
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                return None
+    return bytes(body)
 
 
 async def on_publish(update: Update, context: Context) -> None:
@@ -113,11 +139,7 @@ async def on_admin_command(update: Update, context: Context) -> None:
         if command == "passwords":
             reply = await admin.list_passwords(actx)
         elif command == "password_add":
-            if len(args) < 3:
-                raise ValueError("用法：/password_add 密码 YYYY-MM-DD YYYY-MM-DD [标签]")
-            first, last = date.fromisoformat(args[1]), date.fromisoformat(args[2])
-            reply = await admin.add_password(actx, args[0], first, last, " ".join(args[3:]))
-            reply.delete_incoming = True
+            reply = await password_add(actx, args)
         elif command == "password_remove":
             reply = await admin.remove_password(actx, " ".join(args))
         elif command == "subscribers":
@@ -132,6 +154,29 @@ async def on_admin_command(update: Update, context: Context) -> None:
     except (ValueError, DigestbotError) as exc:
         reply = Reply(str(exc))
     await answer(update, context, reply)
+
+
+async def password_add(actx: admin.AdminContext, args: list[str]) -> Reply:
+    """/password_add 密码 开始 结束 [标签]. The message carries a password as soon as it has an
+    argument, so it is deleted whatever the answer; the answer never repeats an argument (one
+    typed in the wrong place may be the password)."""
+    try:
+        if len(args) < 3:
+            raise ValueError(PASSWORD_ADD_USAGE)
+        first, last = _day(args[1], "开始日期"), _day(args[2], "结束日期")
+        reply = await admin.add_password(actx, args[0], first, last, " ".join(args[3:]))
+    except ValueError as exc:
+        reply = Reply(str(exc))
+    reply.delete_incoming = bool(args)
+    return reply
+
+
+def _day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        why = "不存在" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else "应写作 YYYY-MM-DD"
+        raise ValueError(f"没有添加：{name}{why}。{PASSWORD_ADD_USAGE}") from None
 
 
 async def on_button(update: Update, context: Context) -> None:

@@ -1,8 +1,10 @@
 """One ingest() for every source: files, folders, feed URLs and page URLs.
 
 Each post is stored in its own transaction, so a bad item never stops the batch and never
-leaves half a post. Unchanged posts are recognised by content hash in one query per batch and
-cost no write at all.
+leaves half a post. An error nobody foresaw (a bug) in one file, entry or post becomes that
+item's `failed` line and a logged trace; one in a whole target (a folder, a feed) fails that
+target and the batch goes on with the next. Unchanged posts are recognised by content hash in
+one query per batch and cost no write at all.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
 from digests.errors import DigestbotError
 from digests.ingest import feed, page
-from digests.ingest.draft import Draft, Outcome, Status
+from digests.ingest.draft import Draft, Outcome, Status, unexpected
 from digests.ingest.hexo import MARKDOWN_SUFFIXES, read_post_file
 from digests.ingest.text import markdown_to_text
 from digests.models import Post, PostRevision, utcnow
@@ -50,20 +52,33 @@ async def ingest(targets: Sequence[str], ctx: IngestContext) -> AsyncIterator[Ou
     """Ingest files, folders (their *.md, recursively), saved feed files (*.xml), feed URLs and
     page URLs, in order."""
     for target in targets:
-        if target.startswith(("http://", "https://")):
-            async for outcome in _ingest_url(target, ctx):
+        try:
+            async for outcome in _ingest_target(target, ctx):
                 yield outcome
-            continue
-        if target.lower().endswith(FEED_SUFFIXES):
-            async for outcome in _ingest_feed_file(Path(target), ctx):
-                yield outcome
-            continue
-        files = await asyncio.to_thread(_post_files, Path(target))
-        if files is None:
-            yield Outcome("failed", target, "no such file or folder")
-            continue
-        async for outcome in _ingest_files(files, ctx):
+        except Exception as exc:  # a bug (or the store gone) costs this target, not the batch
+            log.exception("ingest of %s stopped", target)
+            yield Outcome("failed", target, unexpected(exc))
+
+
+async def _ingest_target(target: str, ctx: IngestContext) -> AsyncIterator[Outcome]:
+    if target.startswith(("http://", "https://")):
+        async for outcome in _ingest_url(target, ctx):
             yield outcome
+        return
+    if target.lower().endswith(FEED_SUFFIXES):
+        async for outcome in _ingest_feed_file(Path(target), ctx):
+            yield outcome
+        return
+    try:
+        files = await asyncio.to_thread(_post_files, Path(target))
+    except OSError as exc:  # an unreadable folder
+        yield Outcome("failed", target, _reason(exc))
+        return
+    if files is None:
+        yield Outcome("failed", target, "no such file or folder")
+        return
+    async for outcome in _ingest_files(files, ctx):
+        yield outcome
 
 
 def _post_files(path: Path) -> list[Path] | None:
@@ -80,6 +95,9 @@ async def _ingest_files(files: list[Path], ctx: IngestContext) -> AsyncIterator[
             drafts.append(read_post_file(path, tz=ctx.tz))
         except (DigestbotError, OSError) as exc:
             yield Outcome("failed", str(path), _reason(exc))
+        except Exception as exc:  # a bug must cost this file only
+            log.exception("could not read post file %s", path)
+            yield Outcome("failed", str(path), unexpected(exc))
     async for outcome in save_drafts(drafts, ctx):
         yield outcome
 
@@ -90,7 +108,7 @@ async def _ingest_feed_file(path: Path, ctx: IngestContext) -> AsyncIterator[Out
     except OSError as exc:
         yield Outcome("failed", str(path), _reason(exc))
         return
-    drafts, failures = feed.parse_feed(content, url=str(path), passwords=ctx.passwords)
+    drafts, failures = _parse_feed(content, str(path), ctx)
     for outcome in failures:
         yield outcome
     async for outcome in save_drafts(drafts, ctx):
@@ -115,10 +133,14 @@ async def _ingest_url(url: str, ctx: IngestContext) -> AsyncIterator[Outcome]:
         except DigestbotError as exc:
             yield Outcome("failed", url, str(exc))
             return
+        except Exception as exc:  # trafilatura or lxml on an odd page: this URL only
+            log.exception("could not read page %s", url)
+            yield Outcome("failed", url, unexpected(exc))
+            return
         async for outcome in save_drafts([draft], ctx):
             yield outcome
         return
-    drafts, failures = feed.parse_feed(response.content, url=url, passwords=ctx.passwords)
+    drafts, failures = _parse_feed(response.content, url, ctx)
     for outcome in failures:
         yield outcome
     all_stored = not failures
@@ -130,6 +152,14 @@ async def _ingest_url(url: str, ctx: IngestContext) -> AsyncIterator[Outcome]:
     async with ctx.sessions() as session, session.begin():
         source = await store.get_or_create_source(session=session, url=url)
         feed.remember(source, response if all_stored else None)
+
+
+def _parse_feed(content: bytes, url: str, ctx: IngestContext) -> tuple[list[Draft], list[Outcome]]:
+    try:
+        return feed.parse_feed(content, url=url, passwords=ctx.passwords)
+    except Exception as exc:  # feedparser's own bug on odd input: this feed fails, not the batch
+        log.exception("could not parse feed %s", url)
+        return [], [Outcome("failed", url, unexpected(exc))]
 
 
 async def save_drafts(drafts: list[Draft], ctx: IngestContext) -> AsyncIterator[Outcome]:
@@ -182,14 +212,15 @@ async def _insert_together(drafts: list[Draft], sessions: async_sessionmaker[Asy
                 _revision_row(post_id, 1, d) for (post_id,), d in zip(inserted, drafts, strict=True)
             ]
             await conn.execute(insert(REVISIONS), revisions)
-    except SQLAlchemyError as exc:
+    except Exception as exc:  # the database's refusal, or one post's bug: find out singly
         log.info("batch insert of %d posts failed (%s); storing them one by one", len(drafts), exc)
         return False
     return True
 
 
 async def save_draft(draft: Draft, sessions: async_sessionmaker[AsyncSession]) -> Outcome:
-    """Create, revise or leave one post, in one transaction; a refused write is an Outcome."""
+    """Create, revise or leave one post, in one transaction; a refused write, or any other
+    error in this post, is a failed Outcome (the trace of an unforeseen one is logged)."""
     for attempt in (1, 2):
         try:
             async with sessions() as session, session.begin():
@@ -201,6 +232,9 @@ async def save_draft(draft: Draft, sessions: async_sessionmaker[AsyncSession]) -
             error: DBAPIError = exc
         except DBAPIError as exc:
             error = exc
+        except Exception as exc:  # a value the driver cannot bind, or a bug: this post only
+            log.exception("could not store post %s", draft.slug)
+            return Outcome("failed", draft.slug, unexpected(exc))
         log.warning("database refused post %s: %s", draft.slug, error)
         break
     return Outcome("failed", draft.slug, f"the database refused it: {type(error.orig).__name__}")

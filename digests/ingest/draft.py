@@ -69,3 +69,9 @@ class Outcome:
 
     def line(self) -> str:
         return f"{self.status:<9}  {self.slug}  {self.detail}"
+
+
+def unexpected(exc: BaseException) -> str:
+    """An item's failed line for an error nobody foresaw (a bug): its kind, never its text,
+    which may carry anything; the caller logs the trace."""
+    return f"could not be processed ({type(exc).__name__}); the log has the details"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,12 @@ import httpx
 
 from digests.errors import DigestbotError, FetchFailed, RejectedInput
 from digests.ingest import hbe
-from digests.ingest.draft import Draft, Outcome, slug_from_url
+from digests.ingest.draft import Draft, Outcome, slug_from_url, unexpected
+from digests.ingest.hexo import checked_date
 from digests.ingest.text import html_to_markdown
 from digests.models import Source, utcnow
 
+log = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 _FEED_TYPES = ("xml", "rss", "atom")
 _FEED_STARTS = (b"<?xml", b"<rss", b"<feed", b"<rdf:RDF")
@@ -94,6 +97,9 @@ def parse_feed(
             drafts.append(_entry_draft(entry, slug=slug, passwords=passwords))
         except DigestbotError as exc:
             failures.append(Outcome("failed", slug, str(exc)))
+        except Exception as exc:  # a bug must cost this entry only, not the feed
+            log.exception("feed %s: entry %s could not be read", url, slug)
+            failures.append(Outcome("failed", slug, unexpected(exc)))
     return drafts, failures
 
 
@@ -127,8 +133,8 @@ def _entry_draft(entry: Any, *, slug: str, passwords: Sequence[str]) -> Draft:
         source_ref=entry.get("id") or entry.get("link") or slug,
         url=entry.get("link"),
         title=title,
-        published_at=_utc(stamp),
-        updated_at=_utc(updated) if updated else None,
+        published_at=_utc(stamp, "date"),
+        updated_at=_utc(updated, "updated") if updated else None,
         categories=[t.get("term", "") for t in entry.get("tags", []) if t.get("term")],
         # With full content present, the summary is the author's abstract (hbe's teaser).
         abstract=html_to_markdown(entry.get("summary", "")) if contents else "",
@@ -138,6 +144,10 @@ def _entry_draft(entry: Any, *, slug: str, passwords: Sequence[str]) -> Draft:
     )
 
 
-def _utc(stamp: Any) -> datetime:
+def _utc(stamp: Any, field: str) -> datetime:
     # feedparser gives UTC struct_times
-    return datetime.fromtimestamp(calendar.timegm(stamp), UTC)
+    try:
+        moment = datetime.fromtimestamp(calendar.timegm(stamp), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise RejectedInput(f"entry {field} is out of range") from exc
+    return checked_date(moment, field=f"entry {field}")

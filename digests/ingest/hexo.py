@@ -7,7 +7,7 @@ list or nested lists), so each field is normalised here and nowhere else.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,8 +23,28 @@ MARKDOWN_SUFFIXES = (".md", ".markdown")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _FRONT = YAMLHandler()
 # The C loader parses front matter about 10x faster; PyYAML without libyaml still works.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DATE_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y.%m.%d %H:%M:%S")
+# Something shaped like a date (2026-02-30, 2026/13/01) that the calendar refuses.
+_DATE_SHAPE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,2}\b")
+# A post dated outside these years is a typo; the bounds also keep every later computation
+# (UTC conversion, +1 day, the calendar's week) clear of datetime's own limits (years 1–9999).
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc]  # PyYAML is untyped
+    """Safe YAML whose impossible timestamps (`date: 2026-02-30 10:00:00`) stay text: PyYAML
+    would raise ValueError from inside the parser, so parse_date can say what is wrong."""
+
+
+def _timestamp(loader: Any, node: Any) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def read_post_file(path: Path, *, tz: ZoneInfo) -> Draft:
@@ -71,7 +91,7 @@ def _split(text: str) -> tuple[dict[str, Any], str]:
         return {}, text.strip()
     head, body = _FRONT.split(text)
     try:
-        meta = yaml.load(head, Loader=_YAML_LOADER) or {}
+        meta = yaml.load(head, Loader=_Loader) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 2})" if where is not None else ""  # +2: after the ---
@@ -96,14 +116,30 @@ def decode_text(raw: bytes) -> str:
 
 
 def parse_date(value: Any, *, tz: ZoneInfo, field: str) -> datetime:
-    """A front-matter date as an aware datetime; naive values are in `tz`."""
+    """A front-matter date as an aware datetime; naive values are in `tz`. A date the calendar
+    does not have, or one outside FIRST_YEAR–LAST_YEAR, is RejectedInput with a sentence."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
         parsed = datetime.combine(value, time())
     else:
         parsed = _parse_date_text(str(value).strip(), field)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    aware = parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+    return checked_date(aware, field=field, shown=str(value).strip())
+
+
+def checked_date(moment: datetime, *, field: str, shown: str = "") -> datetime:
+    """`moment` (aware) if its year, in UTC and as given, lies in FIRST_YEAR–LAST_YEAR."""
+    try:
+        years = (moment.year, moment.astimezone(UTC).year)
+    except OverflowError:  # 0001-01-01 00:00 +08:00 is before datetime's first instant
+        years = (0, 0)
+    if not all(FIRST_YEAR <= year <= LAST_YEAR for year in years):
+        raise RejectedInput(
+            f"{field} {shown or moment.isoformat()} is out of range "
+            f"(years {FIRST_YEAR}–{LAST_YEAR})"
+        )
+    return moment
 
 
 def _parse_date_text(text: str, field: str) -> datetime:
@@ -116,6 +152,8 @@ def _parse_date_text(text: str, field: str) -> datetime:
             return datetime.strptime(text, fmt)
         except ValueError:
             continue
+    if _DATE_SHAPE.match(text):
+        raise RejectedInput(f"{field} {text} is not a real date")
     raise RejectedInput(f"{field} {text!r} is not a date (use YYYY-MM-DD HH:MM:SS)")
 
 
