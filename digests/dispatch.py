@@ -10,10 +10,10 @@ The feeder claims the next batch while the lanes still send the current one, so 
 dips at batch ends. Every claim names its run (`claimed_by`). At most IN_FLIGHT + FLUSH_ROWS
 messages are ever sent without their outcome written (digests/recorder.py): that is what a
 `kill -9` or a database outage can cost (see README, "Crash safety"). While the database is
-away the run waits (claims and writes are tried again) and the lanes stop once their slots are
-used. Rows of a run that died are sent again once their lease runs out, or at once when a new
-leader takes over (only the leader sends: digests/leader.py); rows a running send of this
-process holds are left to it.
+away the run waits: claims and writes are tried again, and the lanes send nothing new until
+the outcomes are written. Rows of a run that died are sent again once their lease runs out,
+or at once when a new leader takes over (only the leader sends: digests/leader.py); rows a
+running send of this process holds are left to it.
 """
 
 from __future__ import annotations

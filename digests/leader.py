@@ -81,18 +81,17 @@ class Leader:
             await asyncio.wait_for(self.conn.execute(text("SELECT 1")), within)
         except Exception as exc:  # the connection died, or hangs: so did the lock
             log.warning("lost the leader lock: %s", reason(exc))
-            await self.release(broken=True)
+            await self.release()
             return False
         return True
 
-    async def release(self, *, broken: bool = False) -> None:
-        """Give the lock up (closing its connection frees it); a `broken` connection is
-        dropped at once, not returned to the pool (a clean close would wait on it)."""
+    async def release(self) -> None:
+        """Give the lock up by closing its connection for good: returned to the pool it would
+        keep the session's lock (and a dead one would be waited on)."""
         conn, self.conn = self.conn, None
         if conn is not None:
             try:
-                if broken:
-                    await conn.invalidate()
+                await conn.invalidate()
                 await conn.close()
             except Exception:  # already dead: the server freed the lock with it
                 log.debug("leader connection closed with an error", exc_info=True)

@@ -74,6 +74,7 @@ class Recorder:
     ) -> None:
         self.ctx, self.claimant, self.counts, self.progress = ctx, claimant, counts, progress
         self.rows: list[tuple[dict[str, Any], bool]] = []  # (the UPDATE's values, held a slot)
+        self.writing = 0  # the first rows, being written now
         self.gone: list[tuple[int, str]] = []
         self.slots = asyncio.Semaphore(slots)  # sends whose outcome is not written yet
         self.writable = asyncio.Event()  # the last write worked: the feeder may claim
@@ -123,7 +124,7 @@ class Recorder:
             "tried": attempted,
         }
         self.rows.append((values, held))
-        if len(self.rows) >= FLUSH_ROWS:
+        if len(self.rows) - self.writing >= FLUSH_ROWS:
             self.full.set()
 
     async def run(self) -> None:
@@ -151,9 +152,11 @@ class Recorder:
             rows, gone = list(self.rows), list(self.gone)
             if not rows and not gone:
                 return True
+            self.writing = len(rows)
             try:
                 taken = await asyncio.shield(self._write([values for values, _ in rows], gone))
             except Exception as exc:  # the flusher must outlive anything: outcomes are kept
+                self.writing = 0
                 self.writable.clear()
                 if not self.failing_since:
                     self.failing_since = time.monotonic()
@@ -164,6 +167,7 @@ class Recorder:
                     )
                 return False
             del self.rows[: len(rows)], self.gone[: len(gone)]
+            self.writing = 0
             for _ in range(sum(1 for _, held in rows if held)):
                 self.slots.release()
             if self.failing_since:

@@ -114,17 +114,17 @@ async def test_a_send_waits_out_refused_writes_and_sends_each_row_once(
         refused, during = False, 0
 
         async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
-            if len(self.inbox) == 50 and not self.refused:
-                self.refused = True
-                await refuse_writes(engine)
+            if len(self.inbox) == 50 and not restore:
                 restore.append(asyncio.create_task(self.restore()))
+                await refuse_writes(engine)
+                self.refused = True  # from now on: writes made before the trigger worked
             self.during += self.refused
             return await super().send(subscriber, reply)
 
         async def restore(self) -> None:
             await asyncio.sleep(1.0)
-            self.refused = False
             await refuse_writes(engine, False)
+            self.refused = False
 
     restore: list[asyncio.Task[None]] = []
     await publish_to(actx, 300)
