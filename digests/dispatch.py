@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -48,7 +49,8 @@ CLAIM_BATCH = 200
 # leave their rows alone, since each will send and record what it holds.
 LIVE: set[str] = set()
 _RUNS = itertools.count(1)
-_HOST = socket.gethostname()[:32]
+# host:pid:random, so two containers with the same host name and pid never share a claimant
+_PROCESS = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 Item = tuple[Claim, Reader, Reply]
 
@@ -64,7 +66,7 @@ async def send_queued(
     """Send every due row whose channel is here, until none is due; returns what happened.
     Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots)."""
     counts = Counts()
-    claimant = f"{_HOST}:{os.getpid()}:{next(_RUNS)}"
+    claimant = f"{_PROCESS}:{next(_RUNS)}"
     LIVE.add(claimant)
     try:
         # a claim whose answer was lost to an outage is held by us but unknown: put back in
