@@ -39,6 +39,7 @@ bench: .venv/.synced
 	$(UV) run python -m bench.broadcast --subscribers 1000
 	$(UV) run python -m bench.mass --readers 2000
 	$(UV) run python -m bench.unlock
+	$(UV) run python -m bench.outage
 
 clean:
 	rm -rf .venv .tools data .pytest_cache .ruff_cache .mypy_cache

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -95,3 +96,10 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), revision))
+
+
+def reason(exc: BaseException) -> str:
+    """A database error for the log: the driver's message, without the statement and the
+    parameters SQLAlchemy adds to its own."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return f"{type(cause).__name__}: {cause}"[:200]

@@ -7,48 +7,52 @@ records the outcomes, a batch at a time.
       └─ channel.send() (the channel paces) ──► recorder: outcomes written 32 rows per statement
 
 The feeder claims the next batch while the lanes still send the current one, so the rate never
-dips at batch ends. A `kill -9` can leave at most IN_FLIGHT + FLUSH_ROWS rows sent but not
-marked (see README, "Crash safety"); they are sent again once their lease runs out, or at once
-when a new leader takes over (only the leader sends: digests/leader.py).
+dips at batch ends. Every claim names its run (`claimed_by`). At most IN_FLIGHT + FLUSH_ROWS
+messages are ever sent without their outcome written (digests/recorder.py): that is what a
+`kill -9` or a database outage can cost (see README, "Crash safety"). While the database is
+away the run waits: claims and writes are tried again, and the lanes send nothing new until
+the outcomes are written. Rows of a run that died are sent again once their lease runs out,
+or at once when a new leader takes over (only the leader sends: digests/leader.py); rows a
+running send of this process holds are left to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import itertools
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from digests import editions  # noqa: F401 (registers the edition resolver)
 from digests.calendar import reminders  # noqa: F401 (registers the reminder resolver)
+from digests.db import reason
 from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
-from digests.outbox import (
-    RESOLVERS,
-    TIMELY,
-    Batch,
-    Channel,
-    Claim,
-    Counts,
-    Reader,
-    SendResult,
-)
+from digests.outbox import RESOLVERS, Batch, Channel, Claim, Counts, Reader, SendResult
+from digests.recorder import FLUSH_ROWS, Recorder, patiently
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
-BACKOFF = 30.0  # seconds before the second try; doubling after
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
 NOT_ENTITLED = "not entitled at send time"
 IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
 CLAIM_BATCH = 200
-FLUSH_ROWS = 32  # outcomes written per statement; with IN_FLIGHT, the crash bound
-FLUSH_SECONDS = 0.2
+# This process's running sends (claimed_by values): a leader's requeue and an expired lease
+# leave their rows alone, since each will send and record what it holds.
+LIVE: set[str] = set()
+_RUNS = itertools.count(1)
+# host:pid:random, so two containers with the same host name and pid never share a claimant
+_PROCESS = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+Item = tuple[Claim, Reader, Reply]
 
 
 async def send_queued(
@@ -59,55 +63,142 @@ async def send_queued(
     batch: int = CLAIM_BATCH,
     progress: Callable[[Counts], None] | None = None,
 ) -> Counts:
-    """Send every due row whose channel is here, until none is due; returns what happened."""
+    """Send every due row whose channel is here, until none is due; returns what happened.
+    Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots)."""
     counts = Counts()
-    recorder = _Recorder(ctx, counts, progress)
-    lanes: list[asyncio.Queue[tuple[Claim, Reader, Reply] | None]] = [
-        asyncio.Queue() for _ in range(max(1, in_flight))
-    ]
+    claimant = f"{_PROCESS}:{next(_RUNS)}"
+    LIVE.add(claimant)
+    try:
+        # a claim whose answer was lost to an outage is held by us but unknown: put back in
+        # the queue at the end of a pass, and sent by another pass
+        while await _pass(ctx, channels, claimant, counts, in_flight, batch, progress):
+            pass
+    finally:
+        LIVE.discard(claimant)
+    return counts
+
+
+async def _pass(
+    ctx: MemberContext,
+    channels: dict[str, Channel],
+    claimant: str,
+    counts: Counts,
+    in_flight: int,
+    batch: int,
+    progress: Callable[[Counts], None] | None,
+) -> int:
+    """Claim and send until nothing is due; returns how many claims were put back unsent."""
+    recorder = Recorder(ctx, claimant, counts, progress, slots=max(1, in_flight) + FLUSH_ROWS)
+    lanes: list[asyncio.Queue[Item | None]] = [asyncio.Queue() for _ in range(max(1, in_flight))]
     room = asyncio.Semaphore(batch)  # claim ahead by one batch at most: short leases, fresh checks
     cache: dict[str, Any] = {}
+    started: set[int] = set()  # handed to a channel, outcome not buffered yet
+    failed: list[BaseException] = []  # the feeder's error: the lanes send nothing more
 
     async def feed() -> None:
         try:
-            while claimed := await _claim_batch(ctx, list(channels), batch):
-                for delivery, subscriber, reply in await _prepare(ctx, claimed, cache, recorder):
+            while not recorder.lost:
+                await recorder.writable.wait()  # a sender that cannot record claims nothing
+                claimed = await patiently(
+                    "claim due rows", _claim_batch, ctx, list(channels), batch, claimant
+                )
+                if not claimed:
+                    return
+                for item in await patiently(
+                    "prepare rows", _prepare, ctx, claimed, cache, recorder
+                ):
                     await room.acquire()
-                    lanes[delivery.subscriber_id % len(lanes)].put_nowait(
-                        (delivery, subscriber, reply)
-                    )
+                    lanes[item[0].subscriber_id % len(lanes)].put_nowait(item)
+        except Exception as exc:
+            failed.append(exc)
+            raise
         finally:
             for lane in lanes:
                 lane.put_nowait(None)
 
-    async def work(lane: asyncio.Queue[tuple[Claim, Reader, Reply] | None]) -> None:
+    async def work(lane: asyncio.Queue[Item | None]) -> None:
         while (item := await lane.get()) is not None:
             delivery, subscriber, reply = item
+            # back-pressure: nothing new while writes fail, nor more than the slots unwritten
+            await recorder.writable.wait()
+            await recorder.slots.acquire()
+            if failed or recorder.lost:
+                recorder.slots.release()
+                room.release()
+                continue
+            started.add(delivery.id)
             try:
                 result = await channels[delivery.channel].send(subscriber, reply)
             except Exception as exc:  # a channel bug must not strand the rest of the batch
                 log.exception("channel %s raised", delivery.channel)
                 result = SendResult("transient", detail=f"{type(exc).__name__}: {exc}")
-            await recorder.add(delivery, result)
+            await recorder.add(delivery, result, held=True)
+            started.discard(delivery.id)
             room.release()
+
+    async def finish(*, patient: bool) -> int:
+        if not await recorder.close(flusher, patient=patient):
+            return 0  # outcomes unwritten: which claims were sent is unknown
+        # every outcome is written: what we still hold was never sent (the run stopped early,
+        # or a claim's answer was lost to an outage), except sends cut off by a cancel
+        return await _release(ctx, claimant, started)
 
     flusher = asyncio.create_task(recorder.run())
     try:
-        await asyncio.gather(feed(), *(work(lane) for lane in lanes))
-    finally:
-        await recorder.close(flusher)
-    return counts
+        results = await asyncio.gather(
+            feed(), *(work(lane) for lane in lanes), return_exceptions=True
+        )
+    except asyncio.CancelledError:
+        await asyncio.shield(finish(patient=False))  # shutting down: one last try
+        raise
+    put_back = await finish(patient=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return 0 if recorder.lost else put_back
+
+
+async def _release(ctx: MemberContext, claimant: str, started: set[int]) -> int:
+    """Our claims not sent, except `started` ones (their fate is unknown): queued again."""
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    try:
+        async with ctx.sessions() as session, session.begin():
+            conn = await session.connection()
+            result = await conn.execute(
+                update(table)
+                .where(
+                    table.c.claimed_by == claimant,
+                    table.c.status == "sending",
+                    table.c.id.not_in(started),
+                )
+                .values(status="queued", lease_until=None, claimed_by=None)
+            )
+    except Exception as exc:  # the lease or the next leader's requeue frees them instead
+        log.warning("could not put back unsent claims: %s", reason(exc))
+        return 0
+    return int(result.rowcount or 0)
+
+
+def _not_running_here() -> Any:
+    """Rows no send of this process holds (unclaimed, or claimed by a run not running here)."""
+    holder = col(Delivery.claimed_by)
+    return or_(holder.is_(None), holder.not_in(sorted(LIVE)))
 
 
 def _due(now: datetime) -> Any:
-    """Queued and not backing off, or claimed by a sender whose lease ran out (it crashed)."""
+    """Queued and not backing off, or claimed by a sender whose lease ran out (it crashed, or
+    has been cut off from the database that long) and that is not a running send of ours."""
     ready = or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)
-    expired = and_(col(Delivery.status) == "sending", col(Delivery.lease_until) < now)
+    expired = and_(
+        col(Delivery.status) == "sending", col(Delivery.lease_until) < now, _not_running_here()
+    )
     return or_(and_(col(Delivery.status) == "queued", ready), expired)
 
 
-async def _claim_batch(ctx: MemberContext, channels: list[str], size: int) -> list[Claim]:
-    """Due → sending with a lease, up to `size` rows, in one statement."""
+async def _claim_batch(
+    ctx: MemberContext, channels: list[str], size: int, claimant: str
+) -> list[Claim]:
+    """Due → sending with a lease and our name, up to `size` rows, in one statement."""
     now = utcnow()
     table = Delivery.__table__  # type: ignore[attr-defined]
     due_ids = (
@@ -122,7 +213,7 @@ async def _claim_batch(ctx: MemberContext, channels: list[str], size: int) -> li
         rows = await conn.execute(
             update(table)
             .where(table.c.id.in_(due_ids))
-            .values(status="sending", lease_until=now + LEASE)
+            .values(status="sending", lease_until=now + LEASE, claimed_by=claimant)
             .returning(*(table.c[name] for name in Claim.__slots__))
         )
         claimed = [Claim(*row) for row in rows]
@@ -130,13 +221,17 @@ async def _claim_batch(ctx: MemberContext, channels: list[str], size: int) -> li
 
 
 async def requeue_orphans(ctx: MemberContext) -> int:
-    """Rows left `sending` by a sender that died: back to the queue now. Only the leader sends,
-    so a new leader calls this before its first claim instead of waiting out the leases."""
+    """Rows left `sending` by senders that are not running here: back to the queue now. Only
+    the leader sends, so a new leader calls this before its first claim instead of waiting out
+    the leases. A send of this process that outlived a lost lock (the database was away) keeps
+    its rows and records them; another process's run that still holds some finds them gone
+    when it next records (claimed_by cleared) and stops: at most its unrecorded sends (the
+    crash bound) go out twice."""
     async with ctx.sessions() as session, session.begin():
         result = await session.exec(
             update(Delivery)
-            .where(col(Delivery.status) == "sending")
-            .values(status="queued", lease_until=None)
+            .where(col(Delivery.status) == "sending", _not_running_here())
+            .values(status="queued", lease_until=None, claimed_by=None)
         )
     return int(result.rowcount or 0)
 
@@ -179,8 +274,8 @@ async def resolve(
 
 
 async def _prepare(
-    ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any], recorder: _Recorder
-) -> list[tuple[Claim, Reader, Reply]]:
+    ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any], recorder: Recorder
+) -> list[Item]:
     """The batch's readers and messages; rows with nothing to send are skipped."""
     ready = []
     for delivery, reader, reply in await resolve(ctx, claimed, cache):
@@ -189,106 +284,3 @@ async def _prepare(
         else:
             ready.append((delivery, reader, reply))
     return ready
-
-
-class _Recorder:
-    """Outcomes buffered and written FLUSH_ROWS at a time (or every FLUSH_SECONDS): one UPDATE
-    statement per flush, instead of a transaction per message."""
-
-    def __init__(self, ctx: MemberContext, counts: Counts, progress: Any) -> None:
-        self.ctx, self.counts, self.progress = ctx, counts, progress
-        self.rows: list[dict[str, Any]] = []
-        self.gone: list[tuple[int, str]] = []
-        self.full = asyncio.Event()
-        self.lock = asyncio.Lock()
-        self.closing = False
-
-    async def add(self, delivery: Claim, result: SendResult, *, skipped: str = "") -> None:
-        counts, status, retry_in = self.counts, "sent", 0.0
-        attempted = 1
-        if skipped:
-            status, counts.skipped = "skipped", counts.skipped + 1
-        elif result.outcome == "wait" and delivery.kind in TIMELY:
-            status, counts.skipped = "skipped", counts.skipped + 1  # worthless late
-        elif result.outcome == "wait":  # claimed by nothing until the reader writes (wake_waiting)
-            status, attempted = "waiting", 0  # or WeChat's daily mass-send takes it (bot/wechat)
-            counts.waiting += 1
-        elif result.outcome in ("retry", "transient") and delivery.attempts + 1 < MAX_ATTEMPTS:
-            # 5xx, network errors, a 429 the channel could not wait out: back off; a later run
-            # (the delivery tick) takes the row again, and the other rows go on meanwhile
-            retry_in = max(result.retry_after, BACKOFF * 2**delivery.attempts)
-            status, counts.retried = "queued", counts.retried + 1
-        elif result.outcome == "ok":
-            counts.sent += 1
-        elif result.outcome == "gone":
-            status, counts.skipped = "skipped", counts.skipped + 1
-            counts.gone.append(delivery.subscriber_id)
-            self.gone.append((delivery.subscriber_id, result.detail))
-        else:
-            log.warning("delivery %s failed: %s", delivery.id, result.detail)
-            status, counts.failed = "failed", counts.failed + 1
-        now = utcnow()
-        self.rows.append(
-            {
-                "row_id": delivery.id,
-                "status": status,
-                "error": skipped or result.detail,
-                "sent_at": now if status == "sent" else None,
-                "next_at": now + timedelta(seconds=retry_in) if retry_in else None,
-                "ids": result.message_ids or None,  # NULL, not JSON null (none_as_null)
-                "tried": attempted,
-            }
-        )
-        if len(self.rows) >= FLUSH_ROWS:
-            self.full.set()
-
-    async def run(self) -> None:
-        """Flush every FLUSH_SECONDS, or sooner when FLUSH_ROWS wait; until close()."""
-        while not self.closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.full.wait(), FLUSH_SECONDS)
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Write the buffered outcomes. Shielded: a cancelled send run still records what it
-        sent (else those rows would be sent again), and no connection is left mid-transaction
-        holding SQLite's write lock."""
-        await asyncio.shield(self._flush())
-
-    async def _flush(self) -> None:
-        async with self.lock:
-            self.full.clear()
-            rows, gone, self.rows, self.gone = self.rows, self.gone, [], []
-            if not rows:
-                return
-            table = Delivery.__table__  # type: ignore[attr-defined]
-            async with self.ctx.sessions() as session, session.begin():
-                conn = await session.connection()
-                await conn.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"))
-                    .values(
-                        status=bindparam("status"),
-                        last_error=bindparam("error"),
-                        sent_at=bindparam("sent_at"),
-                        next_attempt_at=bindparam("next_at"),
-                        message_ids=bindparam("ids"),
-                        attempts=table.c.attempts + bindparam("tried"),
-                        lease_until=None,
-                    ),
-                    rows,
-                )
-                for subscriber_id, reason in gone:  # blocked or deactivated: nothing more
-                    await conn.execute(
-                        update(Subscriber.__table__)  # type: ignore[attr-defined]
-                        .where(col(Subscriber.id) == subscriber_id)
-                        .values(status="gone", gone_reason=reason)
-                    )
-        if self.progress is not None:
-            self.progress(self.counts)
-
-    async def close(self, flusher: asyncio.Task[None]) -> None:
-        self.closing = True
-        self.full.set()
-        await flusher
-        await self.flush()

@@ -6,6 +6,14 @@ the leader dies the server drops its connection and the lock with it (at once fo
 process; within ~25 s for a vanished machine, thanks to the keepalives set below), and a
 follower trying every CHECK_SECONDS takes over: well within a minute. SQLite allows one writing
 process, so there the process is always the leader.
+
+A database outage drops the lock's connection too: the leader finds out at its next check (a
+check that gets no answer within CHECK_SECONDS counts as lost: a silent connection may be
+gone for the server already). Whoever takes the lock then, this process once the database is
+back or another one, re-queues the claims of sends that are not running in its own process
+(digests/dispatch.py `requeue_orphans`): a send of ours that waited out the outage keeps its
+rows, and another process's send finds its rows taken when it next records and stops, so at
+most its unrecorded sends (the crash bound) go out twice.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from digests.db import reason
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x64696765  # "dige": one advisory lock per database
@@ -60,26 +70,28 @@ class Leader:
             await conn.close()
         return bool(got)
 
-    async def still_leading(self) -> bool:
-        """Whether the lock's connection is alive; if not, leadership is lost (another process
-        may hold the lock already)."""
+    async def still_leading(self, *, within: float = CHECK_SECONDS) -> bool:
+        """Whether the lock's connection answers `within` seconds; if not, leadership is lost
+        (another process may hold the lock already)."""
         if self.solo:
             return True
         if self.conn is None:
             return False
         try:
-            await self.conn.execute(text("SELECT 1"))
-        except Exception as exc:  # the connection died: so did the lock
-            log.warning("lost the leader lock: %s", exc)
+            await asyncio.wait_for(self.conn.execute(text("SELECT 1")), within)
+        except Exception as exc:  # the connection died, or hangs: so did the lock
+            log.warning("lost the leader lock: %s", reason(exc))
             await self.release()
             return False
         return True
 
     async def release(self) -> None:
-        """Give the lock up (closing its connection frees it)."""
+        """Give the lock up by closing its connection for good: returned to the pool it would
+        keep the session's lock (and a dead one would be waited on)."""
         conn, self.conn = self.conn, None
         if conn is not None:
             try:
+                await conn.invalidate()
                 await conn.close()
             except Exception:  # already dead: the server freed the lock with it
                 log.debug("leader connection closed with an error", exc_info=True)
@@ -118,5 +130,5 @@ async def _try(leader: Leader) -> bool:
     try:
         return await leader.try_acquire()
     except Exception as exc:  # the database is away: try again at the next check
-        log.warning("could not try for the leader lock: %s", exc)
+        log.warning("could not try for the leader lock: %s", reason(exc))
         return False

@@ -139,8 +139,9 @@ async def _claim(ctx: MemberContext, channel: str) -> list[Claim]:
         conn = await session.connection()
         ids = {row.id for row in await conn.execute(waiting) if row.subscriber_id in readers}
         still = table.c.status == "waiting"
+        lease = utcnow() + LEASE  # claimed_by: no send run's any more (dispatch.py)
         return await _by_ids(
-            conn, ids, still, claim=True, status="sending", lease_until=utcnow() + LEASE
+            conn, ids, still, claim=True, status="sending", lease_until=lease, claimed_by=None
         )
 
 

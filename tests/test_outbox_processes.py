@@ -26,8 +26,10 @@ from digests.members import MemberContext
 from digests.models import Delivery, Subscriber
 from tests.conftest import EXAMPLES, SHANGHAI, subscriber_rows
 from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
+from tests.tcp_proxy import tcp_proxy
 
 READERS = 2000
+OUTAGE_READERS = 365  # issue 13's broadcast
 FIRST_CHAT = 10_000
 CRASH_BOUND = IN_FLIGHT + FLUSH_ROWS  # the README's "at most" for one killed sender
 
@@ -39,8 +41,8 @@ def fake() -> Iterator[FakeTelegram]:
         yield running
 
 
-async def _queue_a_publication(database_url: str) -> None:
-    """2,000 Telegram readers and the public sample post published to them."""
+async def _queue_a_publication(database_url: str, readers: int = READERS) -> None:
+    """`readers` Telegram readers (2,000) and the public sample post published to them."""
     async with db.open_engine(database_url) as engine:
         await db.upgrade(engine)
         sessions = db.make_sessionmaker(engine)
@@ -51,7 +53,7 @@ async def _queue_a_publication(database_url: str) -> None:
                 MemberContext(sessions, SHANGHAI), DigestContext(sessions, llm=None), ictx
             )
             async with sessions() as session, session.begin():
-                rows = subscriber_rows(READERS, channel="telegram", first=FIRST_CHAT)
+                rows = subscriber_rows(readers, channel="telegram", first=FIRST_CHAT)
                 await session.exec(insert(Subscriber), params=rows)
             await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
 
@@ -62,13 +64,15 @@ async def _sent_rows(database_url: str) -> int:
         return int(found.one())
 
 
-def _sender(database_url: str, fake: FakeTelegram, cwd: Path) -> subprocess.Popen[str]:
+def _sender(
+    database_url: str, fake: FakeTelegram, cwd: Path, rate: int = 400
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": fake.root,
-        "TELEGRAM_RATE_LIMIT": "400",
+        "TELEGRAM_RATE_LIMIT": str(rate),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "send"],
@@ -92,9 +96,9 @@ def _wait_for(fake: FakeTelegram, count: int, process: subprocess.Popen[str]) ->
         time.sleep(0.01)
 
 
-def _check_everyone_got_it(fake: FakeTelegram) -> int:
+def _check_everyone_got_it(fake: FakeTelegram, readers: int = READERS) -> int:
     """Every reader has the digest; returns how many were sent twice."""
-    chats = range(FIRST_CHAT, FIRST_CHAT + READERS)
+    chats = range(FIRST_CHAT, FIRST_CHAT + readers)
     assert all(fake.inbox.get(chat) for chat in chats), "a reader got nothing"
     return sum(len(fake.inbox[chat]) - 1 for chat in chats)
 
@@ -159,3 +163,53 @@ def test_a_standby_takes_over_within_a_minute_when_the_leader_is_killed(
     assert standby.returncode == 0, err
     assert _check_everyone_got_it(fake) <= CRASH_BOUND
     assert asyncio.run(_sent_rows(database_url)) == READERS
+
+
+@pytest.mark.parametrize("outage", [3.0, 12.0])
+def test_a_database_outage_mid_send_costs_no_more_than_a_crash(
+    database_url: str, fake: FakeTelegram, tmp_path: Path, outage: float
+) -> None:
+    """PostgreSQL cut (connections dropped, new ones refused) for 3 s or 12 s while `digestbot
+    send` sends to 365 readers at 30/s: the sender waits, writes the outcomes it kept and
+    finishes; everyone gets the message, at most IN_FLIGHT + FLUSH_ROWS twice."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the outage is a cut connection to a PostgreSQL server")
+    asyncio.run(_queue_a_publication(database_url, OUTAGE_READERS))
+    with tcp_proxy(("127.0.0.1", 5432)) as proxy:
+        sender = _sender(proxy.url(database_url), fake, tmp_path, rate=30)
+        _wait_for(fake, 75, sender)  # 2.5 s into the broadcast
+        proxy.cut()
+        time.sleep(outage)
+        proxy.restore()
+        _, err = sender.communicate(timeout=120)
+    assert sender.returncode == 0, err
+    assert proxy.refused and "outcomes recorded again" in err  # it was cut off, and waited
+    duplicates = _check_everyone_got_it(fake, OUTAGE_READERS)
+    assert duplicates <= CRASH_BOUND, f"{duplicates} duplicates"
+    assert asyncio.run(_sent_rows(database_url)) == OUTAGE_READERS
+
+
+def test_a_sender_cut_off_from_the_database_is_replaced_and_stops(
+    database_url: str, fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """The leader's sender loses the database (and its lock with it) while another process
+    reaches it: that one takes the lead and re-queues the claims; the cut-off sender, back,
+    finds its rows taken and stops. Everyone gets the message, at most IN_FLIGHT + FLUSH_ROWS
+    twice."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the outage is a cut connection to a PostgreSQL server")
+    asyncio.run(_queue_a_publication(database_url, OUTAGE_READERS))
+    with tcp_proxy(("127.0.0.1", 5432)) as proxy:
+        cut_off = _sender(proxy.url(database_url), fake, tmp_path, rate=30)
+        _wait_for(fake, 75, cut_off)
+        proxy.cut()  # the server drops the connection holding the lock
+        successor = _sender(database_url, fake, tmp_path, rate=30)
+        _wait_for(fake, _delivered(fake) + 20, successor)  # sending the re-queued rows
+        proxy.restore()
+        _, cut_off_err = cut_off.communicate(timeout=120)
+        _, err = successor.communicate(timeout=120)
+    assert cut_off.returncode == 0 and successor.returncode == 0, (cut_off_err, err)
+    assert "queued again" in err and "another sender took over" in cut_off_err
+    duplicates = _check_everyone_got_it(fake, OUTAGE_READERS)
+    assert duplicates <= CRASH_BOUND, f"{duplicates} duplicates"
+    assert asyncio.run(_sent_rows(database_url)) == OUTAGE_READERS
