@@ -110,7 +110,7 @@ async def _telegram_outlets(
 
     async def to_admins(reply: Reply) -> None:
         for admin_id in settings.telegram_admin_ids:
-            await send_reply(telegram.bot, admin_id, reply, pacer)
+            await send_reply(telegram.bot, admin_id, reply)  # paced by the bot
 
     outbox = await stack.enter_async_context(TelegramOutbox(settings, pacer))
     telegram.bot_data["outbox"] = outbox  # the admin's "send now" uses it too

@@ -4,12 +4,18 @@ It speaks the methods the bot uses (getMe, getUpdates with long polling, sendMes
 editMessageText, answerCallbackQuery, deleteMessage, setMyCommands, getFile and file
 download), validates HTML and length the way Telegram does (tests/telegram_html.py), and can
 answer 403 for blocked chats and 429 on demand.
+
+With `per_second` set it enforces Telegram's message limits as the benches and the pacing tests
+assume them: `per_second` messages in a one-second window overall, about one a second per chat
+(a bucket of `chat_burst` refilled at 1/s), and beyond either a 429 with `retry_after`; a send
+during that wait is refused too and lengthens it (the flood penalty).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -50,23 +56,30 @@ class FakeTelegram:
     missing: set[int] = field(default_factory=set)  # answer 400 chat not found
     unparsable: int = 0  # answer this many HTML sends with 400 can't parse entities first
     rate_limited: int = 0  # answer this many sendMessage calls with 429 first
+    retry_after: int = 1  # … telling the bot to wait this many seconds
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     undeclared: set[str] = field(default_factory=set)  # file ids sent without a file_size
     served: dict[str, int] = field(default_factory=dict)  # file path → bytes a download got
     fail_methods: set[str] = field(default_factory=set)  # answer 500 (cosmetic-call tests)
-    # bench/broadcast.py: answer after `latency` seconds; more than `per_second` messages in a
-    # one-second window, or more than 3 to one chat, answer 429 (and count it)
+    # the benches and pacing tests: answer after `latency` seconds; enforce the limits (see
+    # the module docstring) when `per_second` is set, counting the 429s in `floods`
     latency: float = 0.0
     per_second: int = 0
+    chat_burst: int = 3
+    flood_wait: int = 1  # seconds of the first 429's retry_after; each refused retry adds as much
     floods: int = 0
+    said: list[tuple[float, int, str]] = field(default_factory=list)  # (monotonic, user, text)
+    sent: list[tuple[float, int, str]] = field(default_factory=list)  # delivered, in order
     _window: list[float] = field(default_factory=lambda: [0.0, 0.0])  # [second, count]
-    _chat_times: dict[int, list[float]] = field(default_factory=dict)
+    _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
+    _barred: dict[int | None, float] = field(default_factory=dict)  # None: the whole bot
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Condition = field(default_factory=threading.Condition)
 
     # -- what a user does ---------------------------------------------------------------------
     def user_says(self, user_id: int, text: str) -> int:
+        self.said.append((time.monotonic(), user_id, text))
         message = self._message(user_id, text=text)
         if text.startswith("/"):
             message["entities"] = [
@@ -172,23 +185,34 @@ class FakeTelegram:
         with self._ready:
             while True:
                 ready = [u for u in self.updates if u["update_id"] >= offset]
+                ready = ready[: int(params.get("limit") or 100)]
                 if ready or time.monotonic() >= deadline:
                     return ready
                 self._ready.wait(deadline - time.monotonic())
 
-    def _flooded(self, chat_id: int) -> bool:
-        """Telegram's limits as the bench enforces them: per_second overall, 3 per chat/s."""
+    def _flooded(self, chat_id: int) -> int:
+        """0 if this message is within the limits, else the retry_after of its 429."""
         now = time.monotonic()
         with self._lock:
+            for scope in (None, chat_id):  # a send while barred lengthens the bar: the penalty
+                if self._barred.get(scope, 0.0) > now:
+                    return self._bar(scope, now, self._barred[scope])
             if self._window[0] != int(now):
                 self._window[:] = [int(now), 0.0]
-            recent = [t for t in self._chat_times.get(chat_id, []) if now - t < 1.0]
-            if self._window[1] >= self.per_second or len(recent) >= 3:
-                self.floods += 1
-                return True
+            tokens, at = self._buckets.get(chat_id, (float(self.chat_burst), now))
+            tokens = min(float(self.chat_burst), tokens + (now - at))
+            if self._window[1] >= self.per_second:
+                return self._bar(None, now, now)
+            if tokens < 1.0:
+                return self._bar(chat_id, now, now)
             self._window[1] += 1
-            self._chat_times[chat_id] = [*recent, now]
-            return False
+            self._buckets[chat_id] = (tokens - 1.0, now)
+            return 0
+
+    def _bar(self, scope: int | None, now: float, since: float) -> int:
+        self.floods += 1
+        self._barred[scope] = since + self.flood_wait
+        return max(1, math.ceil(self._barred[scope] - now))
 
     def _send(self, params: dict[str, Any]) -> tuple[int, Any]:
         if "chat_id" not in params:  # a request cut short (tests kill senders mid-request)
@@ -196,13 +220,9 @@ class FakeTelegram:
         chat_id, text = int(params["chat_id"]), str(params["text"])
         if self.latency:
             time.sleep(self.latency)
-        if self.per_second and self._flooded(chat_id):
-            return 429, {
-                "ok": False,
-                "error_code": 429,
-                "parameters": {"retry_after": 1},
-                "description": "Too Many Requests: retry after 1",
-            }
+        wait = self._flooded(chat_id) if self.per_second else 0
+        if wait:
+            return _too_many(wait)
         if chat_id in self.blocked:
             return 403, {
                 "ok": False,
@@ -224,12 +244,7 @@ class FakeTelegram:
             }
         if self.rate_limited > 0:
             self.rate_limited -= 1
-            return 429, {
-                "ok": False,
-                "error_code": 429,
-                "parameters": {"retry_after": 1},
-                "description": "Too Many Requests: retry after 1",
-            }
+            return _too_many(self.retry_after)
         found = problems(text) if params.get("parse_mode") == "HTML" else []
         if found or not 1 <= len(text.encode("utf-16-le")) // 2 <= 4096:
             return 400, {
@@ -238,7 +253,17 @@ class FakeTelegram:
                 "description": f"Bad Request: can't parse entities: {found}",
             }
         self.inbox.setdefault(chat_id, []).append(text)
+        self.sent.append((time.monotonic(), chat_id, text))
         return 200, {"ok": True, "result": self._message(chat_id, from_bot=True, text=text)}
+
+
+def _too_many(retry_after: int) -> tuple[int, dict[str, Any]]:
+    return 429, {
+        "ok": False,
+        "error_code": 429,
+        "parameters": {"retry_after": retry_after},
+        "description": f"Too Many Requests: retry after {retry_after}",
+    }
 
 
 def _user(user_id: int) -> dict[str, Any]:
@@ -300,8 +325,7 @@ async def running_bot(
             telegram_bot_token=TOKEN,
             telegram_admin_ids=[admin_id],
             telegram_api_base_url=fake.root,
-            telegram_rate_limit=1000,
-            **overrides,
+            **{"telegram_rate_limit": 1000, **overrides},
         )
         async with open_services(settings) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]

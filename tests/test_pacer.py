@@ -1,12 +1,13 @@
 """The Telegram pacer: smooth global rate, at least a second between messages to one private
-chat and three to a group, and a 429 holds every lane (private chat) or only its group."""
+chat and three to a group, a 429 holds every lane (private chat) or only its group, and a
+waiting reply takes the next slot before any waiting bulk send."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from bot.telegram.sender import Pacer
+from bot.telegram.pacer import Pacer, Priority
 
 
 async def test_one_chat_waits_a_second_between_messages() -> None:
@@ -57,3 +58,58 @@ async def test_the_global_rate_is_smooth() -> None:
     started = time.monotonic()
     await asyncio.gather(*(pacer.wait(chat) for chat in range(10)))
     assert time.monotonic() - started >= 0.15
+
+
+async def test_a_reply_takes_the_next_slot_before_waiting_bulk_sends() -> None:
+    """Bulk sends queued first, a reply queued last: the reply gets the next slot; the bulk
+    sends keep their own order after it."""
+    pacer = Pacer(per_second=20)
+    order: list[str] = []
+
+    async def send(chat: int, priority: Priority, name: str) -> None:
+        await pacer.wait(chat, priority)
+        order.append(name)
+
+    bulk = [asyncio.create_task(send(chat, Priority.BULK, f"bulk{chat}")) for chat in range(6)]
+    await asyncio.sleep(0)  # the first bulk send takes the free slot; five queue
+    reply = asyncio.create_task(send(100, Priority.REPLY, "reply"))
+    await asyncio.gather(*bulk, reply)
+    assert order == ["bulk0", "reply", "bulk1", "bulk2", "bulk3", "bulk4", "bulk5"]
+    assert pacer.granted == {Priority.BULK: 6, Priority.REPLY: 1}
+
+
+async def test_replies_are_served_in_their_own_order() -> None:
+    """Among replies, first come first served (a burst of readers each waits their turn)."""
+    pacer = Pacer(per_second=50)
+    order: list[int] = []
+
+    async def reply(chat: int) -> None:
+        await pacer.wait(chat, Priority.REPLY)
+        order.append(chat)
+
+    await asyncio.gather(*(reply(chat) for chat in range(8)))
+    assert order == list(range(8))
+
+
+async def test_a_wait_past_its_deadline_leaves_the_queue() -> None:
+    """A wait that cannot get a slot before its deadline raises TimeoutError and gives up its
+    place: the slot goes to the next waiter."""
+    pacer = Pacer(per_second=1000)
+    pacer.pause(0.3, 7)
+    late = asyncio.create_task(pacer.wait(1, Priority.REPLY, deadline=time.monotonic() + 0.05))
+    bulk = asyncio.create_task(pacer.wait(2, Priority.BULK))
+    done, _ = await asyncio.wait([late], timeout=2)
+    assert done and isinstance(late.exception(), TimeoutError)
+    await asyncio.wait_for(bulk, timeout=2)
+    assert pacer.granted == {Priority.BULK: 1}
+
+
+async def test_the_rate_is_smooth_whoever_waits() -> None:
+    """At 50/s (98 %: a slot every 20.4 ms), 10 replies and 10 bulk sends to 20 chats take
+    at least 19 slot intervals: priorities reorder slots, they never add any."""
+    pacer = Pacer(per_second=50)
+    started = time.monotonic()
+    await asyncio.gather(
+        *(pacer.wait(chat, Priority.REPLY if chat % 2 else Priority.BULK) for chat in range(20))
+    )
+    assert time.monotonic() - started >= 19 / (50 * 0.98) - 0.005

@@ -3,6 +3,11 @@
 Order matters twice: the gate in group -1 runs before everything and stops admin requests from
 anyone else; in group 0 the first matching handler wins, so commands come before the catch-all
 text handler.
+
+Every request the bot makes goes through the process's one Pacer (sender.PacedLimiter): replies
+ahead of the outbox, 429s waited out. At most CONCURRENT_UPDATES updates are handled at once,
+so a burst of new readers queues in memory instead of opening hundreds of database sessions;
+what a handler raises goes to errors.on_error (the reader always hears back).
 """
 
 from __future__ import annotations
@@ -25,8 +30,15 @@ from bot.container import Services
 from bot.telegram import admin_handlers as a
 from bot.telegram import calendar_handlers as c
 from bot.telegram import handlers as h
+from bot.telegram.errors import NoticeThrottle, on_error
+from bot.telegram.pacer import pacer_for
+from bot.telegram.sender import PacedLimiter
 
 log = logging.getLogger(__name__)
+# Handlers running at once. Below the database pool (5 + 10 overflow) so handlers do not queue
+# for connections; replies wait for the pacer, not for handlers: 16 keep it busy even at 300 ms
+# of Bot API latency (30/s × (0.3 s + the handler's own work) < 16).
+CONCURRENT_UPDATES = 16
 
 
 def build_application(services: Services, *, polling: bool) -> Application:  # type: ignore[type-arg]
@@ -34,17 +46,21 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     settings = services.settings
     assert settings.telegram_bot_token is not None
     root = settings.telegram_api_base_url.rstrip("/")
+    pacer = pacer_for(settings)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
-        .concurrent_updates(True)
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .rate_limiter(PacedLimiter(pacer))
     )
     if not polling:
         builder = builder.updater(None)
     app = builder.build()
     app.bot_data["services"] = services
+    app.bot_data["pacer"] = pacer  # the outbox's sends take their slots from it too
+    app.bot_data["error_notices"] = NoticeThrottle()
 
     app.add_handler(TypeHandler(Update, h.gate), group=-1)  # before everything else
     app.add_handler(CommandHandler("start", h.on_start))
@@ -71,6 +87,7 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
     app.add_handler(CallbackQueryHandler(c.on_event_button, pattern=r"^ev(ok|no):"))
     app.add_handler(CallbackQueryHandler(a.on_button))
+    app.add_error_handler(on_error)
     return app
 
 

@@ -10,8 +10,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.container import Services
-from bot.telegram.sender import send_reply
+from bot.telegram.sender import NotSentInTime, plain, send_reply
 from digests import members
+from digests.delivery import queue_message
 from digests.members import Reply
 from digests.models import Subscriber
 
@@ -50,12 +51,34 @@ async def subscriber(update: Update, context: Context) -> Subscriber:
 
 
 async def answer(update: Update, context: Context, reply: Reply) -> None:
-    """Send a reply to the chat; delete the user's message when it carried a password."""
+    """Send a reply to the chat (paced, ahead of the outbox; what cannot go out within a few
+    minutes is queued in the outbox instead); delete the user's message when it carried a
+    password."""
     chat = update.effective_chat
     assert chat is not None
-    await send_reply(context.bot, chat.id, reply)
+    try:
+        await send_reply(context.bot, chat.id, reply)
+    except NotSentInTime as late:
+        await keep_for_later(context, chat.id, late)
     if reply.delete_incoming and update.effective_message is not None:
         try:
             await update.effective_message.delete()
         except TelegramError as exc:  # too old, or no right to delete: the reply still stands
             log.info("could not delete a password message: %s", exc)
+
+
+async def keep_for_later(context: Context, chat_id: int, late: NotSentInTime) -> None:
+    """A reply Telegram would not take in time becomes outbox rows (one per part not sent,
+    as plain text: the buttons are lost), so neither a long flood wait nor a restart loses
+    it; the leader's delivery tick sends them."""
+    ctx = services(context).member_context()
+    async with ctx.sessions() as session:
+        reader = await members.get_subscriber(session, channel="telegram", external_id=str(chat_id))
+    queued = 0
+    if reader is not None and reader.id is not None:
+        for part in late.parts:
+            queued += await queue_message(ctx, reader.id, plain(part), by="telegram-late-reply")
+    if queued:
+        log.warning("%s; %d part(s) queued in the outbox", late, queued)
+    else:  # no active subscriber behind this chat: nowhere to keep it
+        log.warning("%s; dropped (chat %s is no active subscriber)", late, chat_id)

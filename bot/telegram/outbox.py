@@ -5,7 +5,8 @@ Why not python-telegram-bot here: measured against a fake Bot API in another pro
 send through PTB's Bot (httpx + Message.de_json) costs ~3.3 ms of CPU on this 2-core machine,
 a bare httpx request ~2.4 ms, an aiohttp request ~0.7 ms; at the paid-broadcast limit (1000/s)
 only the last leaves one core enough. Conversations (commands, buttons, previews) still go
-through PTB; both share one Pacer, so Telegram sees one bot's rate.
+through PTB; both share one Pacer, so Telegram sees one bot's rate, and these sends wait at
+Priority.BULK: a conversation's reply takes the next slot before them.
 
 Answers map to outcomes: 200 → ok (message ids kept); 429 → paused for `retry_after` and tried
 again (three times at most), then `retry`; 403 → gone; 400 "chat not found" → gone; 400 "can't
@@ -15,7 +16,6 @@ network errors → transient (the dispatcher backs off).
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -25,7 +25,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, Pacer, keyboard, pacer_for, reply_parts
+from bot.telegram.pacer import Pacer, Priority, pacer_for
+from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, keyboard, plain, reply_parts
 from digests.dispatch import IN_FLIGHT
 from digests.members import Reply
 from digests.outbox import Reader, SendResult
@@ -93,16 +94,16 @@ class TelegramOutbox:
         if self.paid:
             payload["allow_paid_broadcast"] = True
         for attempt in range(1, RETRY_AFTER_ATTEMPTS + 1):
-            await self.pacer.wait(chat_id)
+            await self.pacer.wait(chat_id, Priority.BULK)
             try:
                 return await self._post(payload)
             except _Answer as answer:
                 if answer.status == 400 and "parse entities" in answer.description.lower():
                     log.warning("Telegram could not parse our HTML (%s); sending plain text",
                                 answer.description)  # fmt: skip
-                    plain = {**payload, "text": html.unescape(text)}
-                    del plain["parse_mode"]
-                    return await self._post(plain)
+                    unformatted = {**payload, "text": plain(text)}
+                    del unformatted["parse_mode"]
+                    return await self._post(unformatted)
                 if answer.status != 429 or attempt == RETRY_AFTER_ATTEMPTS:
                     raise
                 self.pacer.pause(answer.retry_after or 1.0, chat_id)

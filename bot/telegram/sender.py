@@ -1,35 +1,38 @@
-"""Replies → Telegram messages (rendered once per Reply), conversation replies through PTB,
-and the pacing every Telegram send of this process shares.
+"""Replies → Telegram messages (rendered once per Reply), and conversation replies through
+python-telegram-bot paced by the process's one Pacer (bot/telegram/pacer.py).
 
-Pacing: one global limiter at TELEGRAM_RATE_LIMIT messages/s (1000/s with
-TELEGRAM_PAID_BROADCAST), about one message a second per private chat and 20 a minute per
-group or channel (Telegram's documented limits; PTB's own AIORateLimiter has no per-chat limit
-and retries nothing).
+Every request PTB makes passes through `PacedLimiter` (installed by application.py): a message
+sent or edited waits for its chat's turn and a slot, replies ahead of the outbox; a 429 pauses
+the pacer and the message waits and goes again, for up to REPLY_WITHIN. A reply that cannot go
+out by then raises NotSentInTime (bot/telegram/context.py queues it in the outbox). Other calls
+(getUpdates, answerCallbackQuery, deleteMessage, getFile, …) are not counted by Telegram as
+messages and go straight.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
+import re
 import time
-from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, RetryAfter
+from telegram.ext import BaseRateLimiter
 
+from bot.telegram.pacer import Pacer, Priority, pacer_for
 from digests import render
 from digests.members import Reply
-from digests.settings import Settings
 
+__all__ = ["NotSentInTime", "PacedLimiter", "Pacer", "pacer_for", "reply_parts", "send_reply"]
 log = logging.getLogger(__name__)
-PER_CHAT_INTERVAL = 1.0  # seconds between messages to one private chat
-PER_GROUP_INTERVAL = 3.0  # 20 a minute to one group or channel (their ids are negative)
-PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
-RETRY_AFTER_ATTEMPTS = 3
-HEADROOM = 0.98
+RETRY_AFTER_ATTEMPTS = 3  # the outbox's sends; the dispatcher backs off after that
+REPLY_WITHIN = 180.0  # seconds a reply may wait (for its slot and 429s) before the outbox takes it
+_COUNTED = ("send", "edit", "copy", "forward")  # Bot API methods that are messages to Telegram
+_NOT_COUNTED = {"sendChatAction"}
 
 
 def reply_parts(reply: Reply) -> list[str]:
@@ -55,6 +58,11 @@ def _render(reply: Reply) -> list[str]:
     return parts or [html.escape("（空）")]
 
 
+def plain(part: str) -> str:
+    """One of our HTML parts as plain text (we only emit b and i tags)."""
+    return html.unescape(re.sub(r"</?[a-z][^>]*>", "", part))
+
+
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     """Buttons, one per row for lists, in one row for short action sets."""
     if not reply.choices:
@@ -64,65 +72,81 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
-class Pacer:
-    """Global and per-chat pacing for outgoing messages, and a pause after a 429."""
+class NotSentInTime(Exception):
+    """A message that could not go out within REPLY_WITHIN (no slot, or a longer flood wait);
+    `parts` are the reply's parts not sent (send_reply fills them in)."""
 
-    def __init__(self, per_second: float) -> None:
-        # One message per 1/rate seconds, no bursts: Telegram counts in windows, and a burst of
-        # a full second's allowance at a window's edge is answered with 429s. 2 % below the
-        # limit leaves room for clock skew between us and Telegram.
-        self.limiter = AsyncLimiter(1, 1 / (per_second * HEADROOM))
-        self.last: dict[int, float] = defaultdict(float)
-        self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.paused_until = 0.0
-
-    def pause(self, seconds: float, chat_id: int) -> None:
-        """After a 429. The Bot API does not say which limit was hit, but we pace private
-        chats at 1/s, well inside their limit, so a 429 there means the bot-wide limit:
-        every lane holds (sending on would only earn more 429s and a longer flood wait). A
-        group or channel has its own 20/min limit: only that chat holds."""
-        until = time.monotonic() + seconds
-        if chat_id < 0:
-            self.last[chat_id] = max(self.last[chat_id], until - PER_GROUP_INTERVAL)
-        else:
-            self.paused_until = max(self.paused_until, until)
-
-    async def wait(self, chat_id: int) -> None:
-        interval = PER_GROUP_INTERVAL if chat_id < 0 else PER_CHAT_INTERVAL
-        async with self.locks[chat_id]:
-            while True:
-                resume = max(self.last[chat_id] + interval, self.paused_until)
-                if resume > time.monotonic():
-                    await asyncio.sleep(resume - time.monotonic())
-                await self.limiter.acquire()
-                if self.paused_until <= time.monotonic():  # no pause began meanwhile
-                    break
-            self.last[chat_id] = time.monotonic()
+    def __init__(self, chat_id: int, reason: str) -> None:
+        super().__init__(f"no message to chat {chat_id} within {REPLY_WITHIN:.0f} s: {reason}")
+        self.parts: list[str] = []
 
 
-async def send_reply(
-    bot: Bot, chat_id: int, reply: Reply, pacer: Pacer | None = None
-) -> list[Message]:
-    """Send every part of a reply in a conversation, waiting out a 429 (twice at most); an HTML
-    part Telegram cannot parse goes once more as plain text. (The outbox's bulk sends go
-    through bot/telegram/outbox.py.)"""
+class PacedLimiter(BaseRateLimiter[Priority]):
+    """PTB's requests through the process's Pacer (see the module docstring). A method's
+    `rate_limit_args` is its Priority; none given means a reply."""
+
+    def __init__(self, pacer: Pacer, *, within: float = REPLY_WITHIN) -> None:
+        self.pacer, self.within = pacer, within
+
+    async def initialize(self) -> None:
+        """Nothing to open: the pacer lives as long as the process."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: Priority | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Pace messages (waiting out 429s until the deadline); pass everything else."""
+        counted = endpoint.startswith(_COUNTED) and endpoint not in _NOT_COUNTED
+        if not counted or data.get("chat_id") is None:
+            return await callback(*args, **kwargs)
+        chat_id = _chat(data["chat_id"])
+        priority = Priority.REPLY if rate_limit_args is None else rate_limit_args
+        deadline = time.monotonic() + self.within
+        while True:
+            try:
+                await self.pacer.wait(chat_id, priority, deadline=deadline)
+            except TimeoutError:
+                raise NotSentInTime(chat_id, "no slot came") from None
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                seconds = retry_seconds(exc.retry_after)
+                self.pacer.pause(seconds, chat_id)  # waited out in the next pacer.wait()
+                log.info("429 on %s to chat %s: waiting %.0f s", endpoint, chat_id, seconds)
+                if time.monotonic() + seconds > deadline:
+                    raise NotSentInTime(chat_id, f"flood wait of {seconds:.0f} s") from exc
+
+
+def _chat(chat_id: object) -> int:
+    """The pacer's key: the chat id, or for an @channelname a stable negative number (only
+    groups and channels have names)."""
+    try:
+        return int(str(chat_id))
+    except ValueError:
+        return -1 - (abs(hash(str(chat_id))) % 10**12)
+
+
+async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> list[Message]:
+    """Send every part of a reply in a conversation (paced by the bot's PacedLimiter); an HTML
+    part Telegram cannot parse goes once more as plain text. NotSentInTime carries the parts
+    not sent. (The outbox's bulk sends go through bot/telegram/outbox.py.)"""
     parts = reply_parts(reply)
     sent = []
     for index, part in enumerate(parts):
         markup = keyboard(reply) if index == len(parts) - 1 else None
-        for attempt in range(1, RETRY_AFTER_ATTEMPTS + 1):
-            if pacer is not None:
-                await pacer.wait(chat_id)
-            try:
-                sent.append(await _send_part(bot, chat_id, part, markup))
-                break
-            except RetryAfter as exc:
-                if attempt == RETRY_AFTER_ATTEMPTS:
-                    raise
-                if pacer is not None:
-                    pacer.pause(_seconds(exc.retry_after), chat_id)  # waited out in wait()
-                else:
-                    await asyncio.sleep(_seconds(exc.retry_after))
+        try:
+            sent.append(await _send_part(bot, chat_id, part, markup))
+        except NotSentInTime as late:
+            late.parts = parts[index:]
+            raise
     return sent
 
 
@@ -135,16 +159,10 @@ async def _send_part(
         if "parse entities" not in str(exc).lower():
             raise
         log.warning("Telegram could not parse our HTML (%s); sending it as plain text", exc)
-        return await bot.send_message(chat_id, html.unescape(part), reply_markup=markup)
+        return await bot.send_message(chat_id, plain(part), reply_markup=markup)
 
 
-def _seconds(wait: object) -> float:
+def retry_seconds(wait: object) -> float:
     """retry_after is an int in older PTB releases and a timedelta in newer ones."""
     total = getattr(wait, "total_seconds", None)
     return float(total()) if callable(total) else float(wait)  # type: ignore[arg-type]
-
-
-def pacer_for(settings: Settings) -> Pacer:
-    """The process's one pacer: every send of this bot shares Telegram's limits."""
-    paid = settings.telegram_paid_broadcast
-    return Pacer(PAID_RATE if paid else settings.telegram_rate_limit)

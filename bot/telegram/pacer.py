@@ -1,0 +1,128 @@
+"""The process's one Telegram budget: every message this bot sends or edits, conversation
+replies and the outbox's bulk sends alike, takes a slot from one Pacer.
+
+    reply ─► its chat's turn (1 s private, 3 s group) ─► REPLY queue ─┐
+    outbox lane ─► its chat's turn ──────────────────────► BULK queue ─┴─► one slot every
+                                                                         1/(0.98 × limit) s
+A slot goes to the longest-waiting reply if one is waiting, else to the longest-waiting bulk
+send: a broadcast yields to the conversation, and a reader waits only for the replies queued
+before theirs. Slots are evenly spaced (no burst at a window's edge, which Telegram answers
+with 429s); 2 % below the limit leaves room for clock skew between us and Telegram.
+
+Telegram's limits: about 30 messages/s overall (1000/s with allow_paid_broadcast), about one a
+second per private chat (short bursts tolerated), 20 a minute per group or channel (their ids
+are negative). PTB's own AIORateLimiter has no per-chat limit, no priorities and retries
+nothing by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import Counter, defaultdict
+from enum import IntEnum
+
+from digests.settings import Settings
+
+PER_CHAT_INTERVAL = 1.0  # seconds between messages to one private chat
+PER_GROUP_INTERVAL = 3.0  # 20 a minute to one group or channel
+PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
+HEADROOM = 0.98
+
+
+class Priority(IntEnum):
+    """Who is served first when both wait for a slot (lower first)."""
+
+    REPLY = 0  # a conversation: someone is waiting for this answer
+    BULK = 1  # the outbox: publications, broadcasts, reminders, notices
+
+
+class Pacer:
+    """Global slots by priority, per-chat turns, and a pause after a 429."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1 / (per_second * HEADROOM)
+        self.next_slot = 0.0  # time.monotonic() of the next free slot
+        self.paused_until = 0.0
+        self.last: dict[int, float] = defaultdict(float)  # each chat's last slot
+        self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.granted: Counter[Priority] = Counter()  # slots given, per priority (for benches)
+        self._queue: list[tuple[int, int, asyncio.Future[None]]] = []  # (priority, order, waiter)
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def pause(self, seconds: float, chat_id: int) -> None:
+        """After a 429. The Bot API does not say which limit was hit, but we pace private
+        chats at 1/s, well inside their limit, so a 429 there means the bot-wide limit: no slot
+        is given to anyone until it ends (sending on would only earn more 429s and a longer
+        flood wait). A group or channel has its own 20/min limit: only that chat holds."""
+        until = time.monotonic() + seconds
+        if chat_id < 0:
+            self.last[chat_id] = max(self.last[chat_id], until - PER_GROUP_INTERVAL)
+        else:
+            self.paused_until = max(self.paused_until, until)
+
+    async def wait(
+        self, chat_id: int, priority: Priority = Priority.BULK, *, deadline: float | None = None
+    ) -> None:
+        """Return when this chat's turn has come and a slot is ours. `deadline` (a
+        time.monotonic() value): TimeoutError if the slot has not come by then, and the waiter
+        leaves the queue."""
+        interval = PER_GROUP_INTERVAL if chat_id < 0 else PER_CHAT_INTERVAL
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        async with asyncio.timeout(timeout), self.locks[chat_id]:
+            while True:
+                turn = self.last[chat_id] + interval
+                if turn > time.monotonic():
+                    await asyncio.sleep(turn - time.monotonic())
+                await self._slot(priority)
+                # a 429 in this group while we queued moved its turn on: the slot is forfeit
+                if self.last[chat_id] + interval <= time.monotonic():
+                    break
+            self.last[chat_id] = time.monotonic()
+        self.granted[priority] += 1
+
+    async def _slot(self, priority: Priority) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (priority, next(self._order), waiter))
+        self._arm()
+        await waiter  # a cancelled or timed-out wait cancels `waiter`: _grant skips it
+
+    def _arm(self) -> None:
+        """Grant now if a slot is free, else make sure a timer will."""
+        if self._timer is not None or not self._queue:
+            return
+        delay = max(self.next_slot, self.paused_until) - time.monotonic()
+        if delay <= 0:
+            self._grant()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._grant()
+
+    def _grant(self) -> None:
+        now = time.monotonic()
+        if max(self.next_slot, self.paused_until) > now:  # a pause began since the timer was set
+            self._arm()
+            return
+        while self._queue:
+            _, _, waiter = heapq.heappop(self._queue)
+            if waiter.done():  # its wait was cancelled or timed out
+                continue
+            waiter.set_result(None)
+            # Slots stay on their grid, so a timer that fires late costs no rate; after an
+            # idle spell (or a pause) the grid starts again from now: never a burst.
+            base = self.next_slot if now - self.next_slot < self.interval else now
+            self.next_slot = base + self.interval
+            break
+        self._arm()
+
+
+def pacer_for(settings: Settings) -> Pacer:
+    """The process's one pacer: every send of this bot shares Telegram's limits."""
+    paid = settings.telegram_paid_broadcast
+    return Pacer(PAID_RATE if paid else settings.telegram_rate_limit)
