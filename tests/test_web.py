@@ -78,17 +78,21 @@ def test_healthz_reports_redis_when_configured(
 
 def test_healthz_answers_when_the_database_goes_silent(database_url: str) -> None:
     """PostgreSQL that accepts and never answers: /healthz says 503 within its own bound
-    (it hung for minutes), without the server's address."""
+    (it hung for minutes), without the server's address; /metrics says 503 once the
+    statement timeout passes."""
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no server")
     target = make_url(database_url)
     with silent_proxy(("127.0.0.1", target.port or 5432)) as proxy:
         url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
-        with TestClient(build_app(settings_for(url))) as client:
+        settings = settings_for(url, metrics_token=METRICS, database_statement_timeout_seconds=1)
+        with TestClient(build_app(settings)) as client:
             assert client.get("/healthz").status_code == 200
             proxy.stall()
             answer = client.get("/healthz")
+            scrape = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS}"})
             proxy.cut()  # let the app shut down
+    assert scrape.status_code == 503
     assert answer.status_code == 503
     assert answer.json()["status"] == "error" and answer.json()["database"] == "down"
     assert str(proxy.port) not in answer.text and "127.0.0.1" not in answer.text
