@@ -31,6 +31,7 @@ bench: .venv/.synced
 	$(UV) run python -m bench.fanout
 	$(UV) run python -m bench.broadcast --subscribers 1000
 	$(UV) run python -m bench.mass --readers 2000
+	$(UV) run python -m bench.metrics --rows 300000
 
 clean:
 	rm -rf .venv .tools data .pytest_cache .ruff_cache .mypy_cache
