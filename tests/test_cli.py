@@ -148,32 +148,6 @@ def test_deliveries_command(cli: CliRunner) -> None:
     assert result.exit_code == 0 and json.loads(result.output) == []
 
 
-def test_run_refuses_a_half_configured_channel(
-    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """WeChat with a token but no AppID or AppSecret: one sentence naming them, exit 2, no
-    traceback, and nothing started."""
-    monkeypatch.setenv("WECHAT_TOKEN", "callback-token")
-    result = cli.invoke(app, ["run"])
-    assert result.exit_code == 2, result.output
-    assert "WeChat is half-configured: WECHAT_APP_ID and WECHAT_APP_SECRET are not set" in (
-        result.output
-    )
-    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
-
-
-def test_a_bad_aes_key_is_one_sentence_at_start(
-    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A malformed WECHAT_ENCODING_AES_KEY stops any command with exit 2 and one line that
-    names the setting but not its value."""
-    monkeypatch.setenv("WECHAT_ENCODING_AES_KEY", "not-a-key")
-    result = cli.invoke(app, ["run"])
-    assert result.exit_code == 2
-    assert result.output.startswith("configuration error: WECHAT_ENCODING_AES_KEY: not an")
-    assert "not-a-key" not in result.output and len(result.output.strip().splitlines()) == 1
-
-
 # -- `digestbot run` as a real process ------------------------------------------------------------
 
 DIGESTBOT = Path(sys.executable).parent / "digestbot"
@@ -217,6 +191,35 @@ def running(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iter
             status = process.wait(timeout=30)
     err = (folder / "err").read_text()
     assert status == -signal.SIGTERM and "Application shutdown complete." in err, err
+
+
+def start_refused(folder: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`digestbot run` in an empty folder with `settings` and nothing else; it must stop by
+    itself (a `run` that starts instead fails the test after 60 s, not hangs it)."""
+    env = {k: v for k, v in os.environ.items() if f"\n{k}=" not in "\n" + EXAMPLE.read_text()}
+    env |= {"DATABASE_URL": f"sqlite:///{folder / 'x.db'}", "WEB_PORT": str(_free_port())}
+    return subprocess.run([str(DIGESTBOT), "run"], cwd=folder, env=env | settings,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_run_refuses_a_half_configured_channel(tmp_path: Path) -> None:
+    """WeChat with a token but no AppID or AppSecret: one sentence naming them, exit 2, no
+    traceback, and nothing started."""
+    result = start_refused(tmp_path, WECHAT_TOKEN="callback-token")
+    assert result.returncode == 2, result.stderr
+    assert "WeChat is half-configured: WECHAT_APP_ID and WECHAT_APP_SECRET are not set" in (
+        result.stderr
+    )
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_aes_key_is_one_sentence_at_start(tmp_path: Path) -> None:
+    """A malformed WECHAT_ENCODING_AES_KEY stops the start with exit 2 and one line that
+    names the setting but not its value (it answered every callback with a 500)."""
+    result = start_refused(tmp_path, WECHAT_ENCODING_AES_KEY="not-a-key")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("configuration error: WECHAT_ENCODING_AES_KEY: not an")
+    assert "not-a-key" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def example_env(folder: Path, database_url: str) -> None:
