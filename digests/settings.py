@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError
 
-from digests.db import async_url
+from digests.db import CONNECT_TIMEOUT, STATEMENT_TIMEOUT, async_url
 
 DEFAULT_DATABASE_URL = "sqlite:///data/digestbot.db"
 AES_KEY_CHARS = 43  # WeChat's EncodingAESKey: base64 of 32 bytes without its trailing "="
@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    database_connect_timeout_seconds: float = Field(default=10.0, gt=0)
-    database_statement_timeout_seconds: float = Field(default=60.0, gt=0)
+    database_connect_timeout_seconds: float = Field(default=CONNECT_TIMEOUT, gt=0)
+    database_statement_timeout_seconds: float = Field(default=STATEMENT_TIMEOUT, gt=0)
     timezone: str = "Asia/Shanghai"
     posts_dir: Path | None = None
     feed_urls: CommaList = Field(default_factory=list)
