@@ -16,6 +16,7 @@ from telegram.ext import Application
 from bot import pages, web
 from bot.container import open_services
 from bot.scheduler import Notify, build_scheduler, catch_up
+from bot.startup import channel_report
 from bot.telegram.application import build_application, start, stop
 from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for, send_reply
@@ -30,6 +31,7 @@ from digests.outbox import Channel
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
+REDIS_TIMEOUT = 3.0  # seconds; well inside WeChat's 5 s for the callback's replay check
 
 
 def build_app(settings: Settings) -> Starlette:
@@ -39,9 +41,15 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services, AsyncExitStack() as stack:
             app.state.services = services
-            redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+            report = channel_report(settings)
+            log.info("%s", report.line)
+            for problem in report.problems:  # `digestbot run` refuses these before it starts
+                log.warning("%s", problem)
+            app.state.metrics = web.MetricsCache(lambda: web.metrics_text(services.engine))
+            redis = _redis(settings)
             if redis is not None:
                 stack.push_async_callback(redis.aclose)
+            app.state.redis = redis
             app.state.wechat_guard = ReplayGuard(services.member_context(), redis)
             app.state.telegram, app.state.telegram_mode = None, "off"
             if settings.telegram_bot_token is not None:
@@ -53,7 +61,6 @@ def build_app(settings: Settings) -> Starlette:
                     await telegram.bot.set_webhook(webhook, secret_token=secret)
                 app.state.telegram = telegram
                 app.state.telegram_mode = "webhook" if webhook else "polling"
-            log.info("telegram: %s", app.state.telegram_mode)
             notify, channels = await _telegram_outlets(app.state.telegram, settings, stack)
             if settings.wechat_app_secret is not None and settings.wechat_token is not None:
                 channels["wechat"] = WeChatChannel(settings, services.member_context())
@@ -92,6 +99,14 @@ def build_app(settings: Settings) -> Starlette:
         Route("/d/{token}", pages.digest_page),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _redis(settings: Settings) -> Redis | None:
+    """The shared Redis, if configured; a dead one fails a call in seconds, never hangs it."""
+    if not settings.redis_url:
+        return None
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT,
+                          socket_timeout=REDIS_TIMEOUT)  # fmt: skip
 
 
 async def _telegram_outlets(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -13,11 +12,12 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from bot import calendar_cli, outbox_cli
+from bot import calendar_cli, logs, outbox_cli
 from bot.app import build_app
 from bot.console import ADMIN_HELP, ConsoleChannel, handle, post_line, show
 from bot.container import Services, run_with_services
 from bot.demo import run_demo
+from bot.startup import channel_report
 from digests import db, digesting, members, render, service
 from digests.dispatch import send_queued
 from digests.errors import DigestbotError
@@ -41,18 +41,23 @@ def _configure(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
 ) -> None:
     """Settings come from the environment and `.env`; see `.env.example`."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(verbose=verbose)
     try:
         ctx.obj = Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        typer.echo(f"configuration error: {problems}", err=True)
-        raise typer.Exit(2) from exc
+        typer.echo(f"configuration error: {_sentence(exc)}", err=True)
+        raise typer.Exit(2) from None  # the sentence says it all: no traceback
+
+
+def _sentence(exc: ValidationError) -> str:
+    """Pydantic's errors as one line: `NAME: what is wrong`, never the value (it may be a
+    secret)."""
+    parts = []
+    for error in exc.errors():
+        name = ".".join(map(str, error["loc"])).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}: {message}" if name else message)
+    return "; ".join(parts)
 
 
 @app.command()
@@ -244,20 +249,25 @@ def chat(
 def run(ctx: typer.Context) -> None:
     """Run the bot: the web server (/healthz, webhooks) and every configured channel."""
     settings: Settings = ctx.obj
-    telegram = "on" if settings.telegram_bot_token else "off"
+    report = channel_report(settings)
+    if report.problems:
+        typer.echo(f"configuration error: {' '.join(report.problems)}", err=True)
+        raise typer.Exit(2)
     llm = settings.digest_model if settings.llm_configured else "extractive"
-    typer.echo(
-        f"digestbot on http://{settings.web_host}:{settings.web_port} "
-        f"(telegram: {telegram}; LLM: {llm})"
-    )
+    typer.echo(f"digestbot on http://{settings.web_host}:{settings.web_port} (LLM: {llm})")
+    typer.echo(report.line)
     config = uvicorn.Config(
         build_app(settings),
         host=settings.web_host,
         port=settings.web_port,
-        log_level="info",
         lifespan="on",
+        **logs.uvicorn_options(),
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:  # uvicorn logged why (the lifespan's error, a port in use)
+        typer.echo("digestbot did not start: see the log above", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

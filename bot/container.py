@@ -65,7 +65,11 @@ class Services:
 @asynccontextmanager
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
     """Open the database (migrated to head), the HTTP client and the LLM client; close all."""
-    async with db.open_engine(settings.database_url) as engine:
+    async with db.open_engine(
+        settings.database_url,
+        connect_timeout=settings.database_connect_timeout_seconds,
+        statement_timeout=settings.database_statement_timeout_seconds,
+    ) as engine:
         if migrate:
             await db.upgrade(engine)
         timeout = httpx.Timeout(settings.http_timeout_seconds)

@@ -21,6 +21,7 @@ import httpx
 from digests import members, render
 from digests.members import MemberContext, Reply
 from digests.outbox import Reader, SendResult
+from digests.redact import error_text
 
 log = logging.getLogger(__name__)
 PER_MINUTE = 20
@@ -63,8 +64,8 @@ class WeComChannel:
                 errcode = int(answer.json().get("errcode", -1))
                 if errcode:
                     return _outcome(errcode, str(answer.json().get("errmsg", "")))
-        except (httpx.HTTPError, ValueError) as exc:
-            return SendResult("transient", detail=f"{type(exc).__name__}: {exc}")
+        except (httpx.HTTPError, ValueError) as exc:  # the robot's URL carries its key
+            return SendResult("transient", detail=error_text(exc))
         return SendResult("ok")
 
     async def _pace(self, robot: str) -> None:

@@ -3,6 +3,12 @@
 SQLite (the embedded default) gets WAL and foreign keys on every connection; PostgreSQL is the
 scale-out store. Users give plain `sqlite:///` or `postgresql://` URLs and we pick the async
 driver, so `.env` files stay driver-agnostic.
+
+A PostgreSQL server that accepts connections and never answers must not hang the bot: a
+connection is given up after `connect_timeout` seconds, a statement (the pool's pre-ping
+too) after `statement_timeout`: asyncpg's client-side timeouts, so they hold when the server
+says nothing at all; a wait for a free pooled connection ends after POOL_TIMEOUT. Migrations
+run without the statement timeout: an index built on a large table may take longer.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+CONNECT_TIMEOUT = 10.0  # seconds (DATABASE_CONNECT_TIMEOUT_SECONDS)
+STATEMENT_TIMEOUT = 60.0  # seconds (DATABASE_STATEMENT_TIMEOUT_SECONDS)
+POOL_TIMEOUT = 30.0  # seconds a session waits for a free pooled connection (all 15 busy)
 
 
 def async_url(database_url: str) -> URL:
@@ -46,16 +55,31 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)  # Chinese stays readable in the database
 
 
-def make_engine(database_url: str) -> AsyncEngine:
-    """Create the async engine; creates the SQLite file's folder when needed."""
-    url = async_url(database_url)
+def make_engine(
+    database_url: str | URL,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_timeout: float | None = STATEMENT_TIMEOUT,
+) -> AsyncEngine:
+    """Create the async engine; creates the SQLite file's folder when needed. The timeouts
+    apply to PostgreSQL (SQLite waits for a lock at most `busy_timeout`, 5 s)."""
+    url = async_url(database_url) if isinstance(database_url, str) else database_url
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, json_serializer=_json)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, json_serializer=_json, pool_pre_ping=True)
+    connect_args: dict[str, float] = {"timeout": connect_timeout}
+    if statement_timeout is not None:
+        connect_args["command_timeout"] = statement_timeout
+    return create_async_engine(
+        url,
+        json_serializer=_json,
+        pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args=connect_args,
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -64,13 +88,30 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @asynccontextmanager
-async def open_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def open_engine(
+    database_url: str | URL,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    statement_timeout: float | None = STATEMENT_TIMEOUT,
+) -> AsyncIterator[AsyncEngine]:
     """An engine disposed on exit, for commands and tests."""
-    engine = make_engine(database_url)
+    engine = make_engine(
+        database_url, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+    )
     try:
         yield engine
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _for_migrations(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """`engine`, or on PostgreSQL a short-lived twin without the statement timeout."""
+    if engine.dialect.name != "postgresql":
+        yield engine
+        return
+    async with open_engine(engine.url, statement_timeout=None) as twin:
+        yield twin
 
 
 def _alembic_config(connection: Any) -> Any:
@@ -86,7 +127,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply Alembic migrations up to `revision` (the app and `digestbot db upgrade` call this)."""
     from alembic import command
 
-    async with engine.begin() as conn:
+    async with _for_migrations(engine) as target, target.begin() as conn:
         await conn.run_sync(lambda c: command.upgrade(_alembic_config(c), revision))
 
 
@@ -94,7 +135,7 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Walk migrations down to `revision` (`base` empties the schema)."""
     from alembic import command
 
-    async with engine.begin() as conn:
+    async with _for_migrations(engine) as target, target.begin() as conn:
         await conn.run_sync(lambda c: command.downgrade(_alembic_config(c), revision))
 
 

@@ -1,18 +1,25 @@
 """Typed settings, read from the environment and `.env`, built once in the entry point.
 
-Every setting is documented in `.env.example`; later features add their fields here.
+Every setting is documented in `.env.example`; later features add their fields here. An empty
+value (`NAME=`, as `.env.example` has them) means unset, whichever source gave it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
+
+from digests.db import CONNECT_TIMEOUT, STATEMENT_TIMEOUT, async_url
 
 DEFAULT_DATABASE_URL = "sqlite:///data/digestbot.db"
+AES_KEY_CHARS = 43  # WeChat's EncodingAESKey: base64 of 32 bytes without its trailing "="
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -30,6 +37,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_connect_timeout_seconds: float = Field(default=CONNECT_TIMEOUT, gt=0)
+    database_statement_timeout_seconds: float = Field(default=STATEMENT_TIMEOUT, gt=0)
     timezone: str = "Asia/Shanghai"
     posts_dir: Path | None = None
     feed_urls: CommaList = Field(default_factory=list)
@@ -80,6 +89,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8080"
+    metrics_token: SecretStr | None = None  # /metrics wants `Authorization: Bearer …`; unset = 404
 
     _split = field_validator(
         "feed_urls",
@@ -90,6 +100,43 @@ class Settings(BaseSettings):
         "wechat_admin_openids",
         mode="before",
     )(_split_commas)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, data: Any) -> Any:
+        # One place for every setting and every source: the environment, `.env` and keyword
+        # arguments are merged before this runs, so `TELEGRAM_BOT_TOKEN=` in the environment
+        # also hides a token in `.env`, as an explicit empty value should.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        try:
+            async_url(value)  # raises ValueError naming the accepted forms
+        except ArgumentError as exc:  # not a URL at all
+            raise ValueError("not a database URL: use sqlite:///path or postgresql://…") from exc
+        return value
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # wechatpy takes any string and every callback then fails: refuse it at start instead
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        try:
+            raw = base64.b64decode(key + "=", validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(key) != AES_KEY_CHARS or len(raw) != 32:
+            raise ValueError(
+                "not an EncodingAESKey: copy the 43 characters (letters and digits) from the "
+                "Official Account's server settings"
+            )
+        return SecretStr(key)
 
     @field_validator("reminder_lead_times")
     @classmethod

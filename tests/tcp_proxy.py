@@ -3,7 +3,8 @@ machine's PostgreSQL, so a test can take "the database" away without stopping th
 
 `cut()` closes every open connection (both sides see the socket close, as when the server is
 stopped) and refuses new ones (accepted and closed at once) until `restore()`. `blackhole()`
-keeps connections open but forwards nothing (a partitioned network: no answer, no error).
+keeps connections open but forwards nothing (a partitioned network, or a server that accepts
+and never answers: no answer, no error). With no upstream it is a black hole from the start.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from sqlalchemy.engine import make_url
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `upstream`, one pair of threads per connection."""
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
+    def __init__(self, upstream: tuple[str, int] | None) -> None:
         self.upstream = upstream
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.05)  # so the accept loop sees `closed`
         self.port: int = self.listener.getsockname()[1]
         self.down = False
-        self.silent = False
+        self.silent = upstream is None
         self.closed = False
         self.refused = 0  # connections turned away while cut
         self._open: set[socket.socket] = set()
@@ -52,7 +53,7 @@ class TcpProxy:
 
     def restore(self) -> None:
         """Accept and forward connections again."""
-        self.down = self.silent = False
+        self.down, self.silent = False, self.upstream is None
 
     def _accept(self) -> None:
         while not self.closed:
@@ -65,6 +66,11 @@ class TcpProxy:
             if self.down:
                 self.refused += 1
                 _close(client)
+                continue
+            if self.upstream is None:  # nothing behind it: read and answer nothing
+                with self._lock:
+                    self._open.add(client)
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
                 continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
@@ -91,6 +97,12 @@ class TcpProxy:
         with self._lock:
             self._open -= {source, sink}
 
+    def _swallow(self, sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while sock.recv(65536):
+                pass
+        _close(sock)
+
 
 def _close(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
@@ -99,7 +111,7 @@ def _close(sock: socket.socket) -> None:
 
 
 @contextmanager
-def tcp_proxy(upstream: tuple[str, int]) -> Iterator[TcpProxy]:
+def tcp_proxy(upstream: tuple[str, int] | None) -> Iterator[TcpProxy]:
     """A running proxy to `upstream`, stopped (every connection closed) on exit."""
     proxy = TcpProxy(upstream)
     proxy._thread.start()

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from tests.conftest import EXAMPLES
 from tests.fake_llm import GOOD, completion, error, fake_llm
+from tests.fake_telegram import TOKEN, fake_telegram
 from tests.telegram_html import problems
 
 
@@ -149,3 +160,121 @@ def test_deliveries_command(cli: CliRunner) -> None:
     """`digestbot deliveries --json` lists publications (none yet: an empty list)."""
     result = cli.invoke(app, ["deliveries", "--json"])
     assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+# -- `digestbot run` as a real process ------------------------------------------------------------
+
+DIGESTBOT = Path(sys.executable).parent / "digestbot"
+EXAMPLE = Path(__file__).parent.parent / ".env.example"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`digestbot [args] run` in `folder` (its `.env` is the settings), until it answers
+    /healthz; yields its base URL; stops it with SIGTERM and checks it shuts down cleanly
+    (uvicorn re-raises the signal once shut down, so the status is -SIGTERM)."""
+    clean = {k: v for k, v in os.environ.items() if f"\n{k}=" not in "\n" + EXAMPLE.read_text()}
+    port = re.search(r"^WEB_PORT=(\d+)$", (folder / ".env").read_text(), re.M)
+    assert port is not None
+    base = f"http://127.0.0.1:{port[1]}"
+    with (folder / "out").open("w") as out, (folder / "err").open("w") as err:
+        process = subprocess.Popen(
+            [str(DIGESTBOT), *args, "run"], cwd=folder, env={**clean, **(env or {})},
+            stdout=out, stderr=err,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, (folder / "err").read_text()
+                assert time.monotonic() < deadline, "no /healthz within 60 s"
+                try:
+                    if httpx.get(base + "/healthz", timeout=2).status_code < 500:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.send_signal(signal.SIGTERM)
+            status = process.wait(timeout=30)
+    err = (folder / "err").read_text()
+    assert status == -signal.SIGTERM and "Application shutdown complete." in err, err
+
+
+def start_refused(folder: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`digestbot run` in an empty folder with `settings` and nothing else; it must stop by
+    itself (a `run` that starts instead fails the test after 60 s, not hangs it)."""
+    env = {k: v for k, v in os.environ.items() if f"\n{k}=" not in "\n" + EXAMPLE.read_text()}
+    env |= {"DATABASE_URL": f"sqlite:///{folder / 'x.db'}", "WEB_PORT": str(_free_port())}
+    return subprocess.run([str(DIGESTBOT), "run"], cwd=folder, env=env | settings,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_run_refuses_a_half_configured_channel(tmp_path: Path) -> None:
+    """WeChat with a token but no AppID or AppSecret: one sentence naming them, exit 2, no
+    traceback, and nothing started."""
+    result = start_refused(tmp_path, WECHAT_TOKEN="callback-token")
+    assert result.returncode == 2, result.stderr
+    assert "WeChat is half-configured: WECHAT_APP_ID and WECHAT_APP_SECRET are not set" in (
+        result.stderr
+    )
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_aes_key_is_one_sentence_at_start(tmp_path: Path) -> None:
+    """A malformed WECHAT_ENCODING_AES_KEY stops the start with exit 2 and one line that
+    names the setting but not its value (it answered every callback with a 500)."""
+    result = start_refused(tmp_path, WECHAT_ENCODING_AES_KEY="not-a-key")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("configuration error: WECHAT_ENCODING_AES_KEY: not an")
+    assert "not-a-key" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def example_env(folder: Path, database_url: str) -> None:
+    """`cp .env.example .env` with only the database and the port changed."""
+    text = EXAMPLE.read_text()
+    text = re.sub(r"^DATABASE_URL=.*$", f"DATABASE_URL={database_url}", text, flags=re.M)
+    text = re.sub(r"^WEB_PORT=.*$", f"WEB_PORT={_free_port()}", text, flags=re.M)
+    (folder / ".env").write_text(text)
+
+
+def test_the_example_settings_run_and_serve_healthz(database_url: str, tmp_path: Path) -> None:
+    """A fresh copy of `.env.example` (database and port changed) runs: /healthz is ok, the
+    start names the channels on and off, and the access log keeps reader tokens out."""
+    example_env(tmp_path, database_url)
+    token = "Zq3" + "x" * 29  # the shape of a calendar token
+    with running(tmp_path) as base:
+        health = httpx.get(base + "/healthz").json()
+        assert httpx.get(f"{base}/calendar/{token}.ics").status_code == 404
+        assert httpx.get(f"{base}/d/{token}.sig").status_code in (403, 404)
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    assert health == {"status": "ok", "database": "ok", "database_kind": kind, "telegram": "off"}
+    out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+    assert "channels: telegram off (TELEGRAM_BOT_TOKEN unset); wechat off" in out
+    assert '"GET /calendar/***.ics HTTP/1.1" 404' in err and '"GET /d/*** HTTP/1.1"' in err
+    assert token not in err and "Traceback" not in err
+
+
+def test_verbose_logs_keep_the_bot_token_out(tmp_path: Path) -> None:
+    """`digestbot -v run` polling Telegram logs each Bot API request, with the token hidden."""
+    example_env(tmp_path, f"sqlite:///{tmp_path / 'bot.db'}")
+    with fake_telegram() as fake:
+        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake.root}
+        with running(tmp_path, "-v", env=env) as base:
+            assert httpx.get(base + "/healthz").json()["telegram"] == "polling"
+            deadline = time.monotonic() + 30
+            while not any(method == "getUpdates" for method, _ in fake.calls):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    err = (tmp_path / "err").read_text()
+    assert (
+        "/bot***/getUpdates" in err
+        and "channels: telegram on (polling)" in (tmp_path / "out").read_text()
+    )
+    assert TOKEN not in err and TOKEN.split(":")[1] not in err

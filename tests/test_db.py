@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from digests import db
 from digests.models import Post
 from tests.conftest import SHANGHAI
+from tests.tcp_proxy import tcp_proxy
 
 
 @pytest.mark.parametrize(
@@ -62,3 +65,41 @@ async def test_naive_datetimes_are_refused(engine: AsyncEngine) -> None:
         async with sessions() as session, session.begin():
             session.add(Post(slug="n", source="hexo", title="t", published_at=datetime(2026, 1, 1),
                              body_markdown="", body_text="", content_hash="h"))  # fmt: skip
+
+
+def _through(database_url: str, port: int) -> str:
+    """`database_url` with its server replaced by 127.0.0.1:`port`."""
+    return make_url(database_url).set(host="127.0.0.1", port=port).render_as_string(False)
+
+
+async def test_a_server_that_never_answers_fails_the_connection_in_time(database_url: str) -> None:
+    """PostgreSQL that accepts the connection and says nothing: the connect gives up after
+    the connect timeout instead of hanging (asyncpg's own default is 60 s)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server")
+    with tcp_proxy(None) as proxy:
+        url = _through(database_url, proxy.port)
+        async with db.open_engine(url, connect_timeout=0.5) as engine:
+            with pytest.raises((TimeoutError, OSError)):
+                async with asyncio.timeout(20) as bound, engine.connect():  # the test's bound
+                    pass
+    assert not bound.expired()  # the engine gave up, not the test
+
+
+async def test_a_statement_the_server_never_answers_times_out(database_url: str) -> None:
+    """Connected, then the server goes silent: the statement gives up after the statement
+    timeout, and migrations (run before the silence) are not held to it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server")
+    with tcp_proxy(("127.0.0.1", make_url(database_url).port or 5432)) as proxy:
+        url = _through(database_url, proxy.port)
+        async with db.open_engine(url, statement_timeout=0.5) as engine:
+            await db.upgrade(engine)
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                proxy.blackhole()
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(20) as bound:  # the test's own bound
+                        await conn.execute(text("SELECT 1"))
+                proxy.cut()
+    assert not bound.expired()  # the statement gave up, not the test

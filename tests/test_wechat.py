@@ -154,6 +154,42 @@ def test_malformed_and_oversized_bodies_are_refused(client: TestClient, database
     assert asyncio.run(_count(database_url, Subscriber)) == 0
 
 
+@pytest.mark.parametrize(
+    "inner",
+    ["<xml/>", "<xml><ToUserName>gh", "<xml><MsgType>text</MsgType><Content>hi</Content></xml>",
+     "not xml at all", ""],
+    ids=["empty", "broken", "no-sender", "text", "nothing"],
+)  # fmt: skip
+def test_a_signed_message_we_cannot_read_is_400_and_stores_nothing(
+    client: TestClient, database_url: str, inner: str
+) -> None:
+    """Safe mode, valid signatures, but the decrypted message is empty, broken or has no
+    sender: 400 (it was a 500), and neither a subscriber nor a replay key is stored."""
+    ts, nonce, enc = str(int(time.time())), f"u{next(_ids)}", wx.encrypt(AES_KEY, APP_ID, inner)
+    body = f"<xml><ToUserName>{OA}</ToUserName><Encrypt>{enc}</Encrypt></xml>".encode()
+    params = {
+        "signature": wx.signature(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": wx.msg_signature(TOKEN, ts, nonce, enc),
+    }
+    assert client.post("/wechat", params=params, content=body).status_code == 400
+    assert asyncio.run(_count(database_url, Subscriber)) == 0
+    assert asyncio.run(_count(database_url, SeenKey)) == 0
+
+
+def test_a_plain_mode_message_we_cannot_read_is_400(database_url: str) -> None:
+    """Plain mode: a signed `<xml/>` or a message without a sender is 400, not 500."""
+    with TestClient(build_app(settings_for(database_url, safe=False))) as plain:
+        ts = str(int(time.time()))
+        for n, body in enumerate((b"<xml/>", b"<xml><MsgType>text</MsgType></xml>")):
+            params = {"signature": wx.signature(TOKEN, ts, f"p{n}"), "timestamp": ts,
+                      "nonce": f"p{n}"}  # fmt: skip
+            assert plain.post("/wechat", params=params, content=body).status_code == 400
+    assert asyncio.run(_count(database_url, Subscriber)) == 0
+
+
 def test_a_replayed_request_and_a_redelivered_message(client: TestClient) -> None:
     """The same request again (same nonce) → 403; WeChat's retry of a message (same MsgId,
     new nonce) → `success` and the command does not run twice."""

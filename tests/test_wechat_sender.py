@@ -4,7 +4,9 @@ the error codes."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from datetime import date, time, timedelta
 from typing import Any
 
@@ -16,11 +18,12 @@ from bot.wechat import commands
 from bot.wechat.sender import WeChatChannel
 from digests import admin
 from digests.calendar import events
+from digests.delivery import queue_message
 from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.models import Delivery, Subscriber, utcnow
 from tests.conftest import EXAMPLES
-from tests.fake_wechat import FakeWeChat, fake_wechat
+from tests.fake_wechat import SECRET, FakeWeChat, fake_wechat
 
 PUBLIC = "2026-02-20-public-new-year"
 
@@ -141,3 +144,35 @@ async def test_a_reminder_the_reader_cannot_get_now_is_dropped_not_held(world: A
     assert (counts.sent, counts.waiting, counts.skipped) == (0, 0, 1)
     [row] = await rows(services)
     assert row.status == "skipped" and "48-hour" in row.last_error
+
+
+async def test_an_unreachable_api_leaves_no_secret_in_the_store_or_the_log(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the WeChat API gone, a failed token fetch (secret= in its URL) and a failed send
+    (access_token= in its URL) are recorded and logged without either."""
+    with ExitStack() as api:
+        fake = api.enter_context(fake_wechat())
+        settings = fake.settings(database_url)
+        async with open_services(settings) as services:
+            channel = WeChatChannel(settings, services.member_context())
+            [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
+            await follower(services, fake, "o-fay")
+            assert (await publish_and_send(services, channel)).sent == 1  # token cached
+            token = fake.tokens[-1]
+            api.close()  # the API stops answering: its port is closed
+            ctx = services.member_context()
+            reader = (await rows(services))[0].subscriber_id
+            await queue_message(ctx, reader, "一条消息", by="test")
+            caplog.set_level(logging.DEBUG)
+            assert (await send_queued(ctx, {"wechat": channel})).retried == 1  # with the token
+            errors = [row.last_error for row in await rows(services)]
+            fresh = WeChatChannel(settings, ctx)  # no token yet: fetching one fails
+            async with ctx.sessions() as session, session.begin():
+                await session.exec(update(Delivery).values(next_attempt_at=None, attempts=4))
+            assert (await send_queued(ctx, {"wechat": fresh})).failed == 1  # the fifth try
+            errors += [row.last_error for row in await rows(services)]
+    assert any("access_token=***" in e for e in errors) and any("secret=***" in e for e in errors)
+    assert "delivery" in caplog.text and "secret=***" in caplog.text
+    for text in [*errors, caplog.text]:
+        assert SECRET not in text and token not in text

@@ -31,6 +31,7 @@ class Robot:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
         self.errcode = 0
+        self.status = 200
         self.url = ""
 
 
@@ -43,7 +44,8 @@ def robot() -> Iterator[Robot]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if state.errcode == 0:
                 state.posts.append(body)
-            self.respond(200, json.dumps({"errcode": state.errcode, "errmsg": "ok"}).encode())
+            answer = {"errcode": state.errcode, "errmsg": "ok"}
+            self.respond(state.status, json.dumps(answer).encode())
 
     with serve(Handler) as root:
         state.url = f"{root}/cgi-bin/webhook/send?key=secret-key"
@@ -111,3 +113,13 @@ async def test_twenty_messages_a_minute_per_robot(robot: Robot) -> None:
         for n in range(21):
             assert (await channel.send(reader, Reply(f"#{n}"))).outcome == "ok"
     assert time.monotonic() - started >= 0.45 and len(robot.posts) == 21
+
+
+async def test_a_failing_robot_is_recorded_without_its_key(robot: Robot) -> None:
+    """An HTTP error names the robot's URL; the error kept for the row has the key hidden."""
+    robot.status = 502
+    reader = Reader(1, "wecom", robot_id(robot.url), True, "edition", None, 0)
+    async with httpx.AsyncClient() as http:
+        result = await WeComChannel([robot.url], http).send(reader, Reply("x"))
+    assert result.outcome == "transient" and "key=***" in result.detail
+    assert "secret-key" not in result.detail

@@ -5,7 +5,9 @@ An answer not ready within 4 s (发布 waiting for the LLM, say) is answered `su
 and follows as a customer-service message through the outbox.
 
 Refused with 403 and nothing stored: a bad signature, a timestamp outside ±300 s, a replayed
-nonce, a ciphertext for another AppID; 413 for a body over 64 KB; 400 for XML we cannot read.
+nonce, a ciphertext for another AppID; 413 for a body over 64 KB; 400 for a message we cannot
+read (not XML, empty, broken inside its encryption, no MsgType or sender). The message is
+read before its nonce is recorded, so a refused one stores nothing at all.
 A message WeChat delivers again (same MsgId, its retry after a slow answer) gets `success` and
 changes nothing.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 from lxml import etree
 from starlette.datastructures import QueryParams
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 ANSWER_WITHIN = 4.0  # seconds; WeChat gives up (and retries) after 5
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+# what lxml, xmltodict (expat) and wechatpy raise on a message that is not one: `<xml/>` gives
+# None where wechatpy indexes, a missing MsgType a KeyError, broken inner XML an ExpatError
+_UNREADABLE = (etree.XMLSyntaxError, ExpatError, ValueError, KeyError, TypeError, AttributeError)
 
 
 def _refuse(status: int, why: str) -> Response:
@@ -62,17 +68,19 @@ async def wechat_callback(request: Request) -> Response:
     body = await request.body()
     if len(body) > MAX_BODY:
         return _refuse(413, "body too large")
-    guard: ReplayGuard = request.app.state.wechat_guard
-    if not await guard.first_time(f"wx:nonce:{timestamp}:{nonce}"):
-        return _refuse(403, "replayed nonce")
     crypto = _crypto(settings, token)
     try:
         xml = _open(body, crypto, query, token, timestamp, nonce)
         message = parse_message(xml)
     except (InvalidSignatureException, InvalidAppIdException) as exc:
         return _refuse(403, type(exc).__name__)
-    except (etree.XMLSyntaxError, ValueError, KeyError) as exc:
+    except _UNREADABLE as exc:
         return _refuse(400, f"unreadable message: {type(exc).__name__}")
+    if message is None or not message.source or not message.type:
+        return _refuse(400, "unreadable message: no MsgType or FromUserName")
+    guard: ReplayGuard = request.app.state.wechat_guard
+    if not await guard.first_time(f"wx:nonce:{timestamp}:{nonce}"):
+        return _refuse(403, "replayed nonce")
     if not await guard.first_time(f"wx:msg:{_message_key(message)}"):
         return PlainTextResponse("success")  # WeChat's own retry: answered already
     work = asyncio.ensure_future(_handle(services, message))

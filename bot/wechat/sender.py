@@ -36,6 +36,7 @@ from digests import pagelinks, render
 from digests.members import MemberContext, Reply
 from digests.models import Subscriber, utcnow
 from digests.outbox import Reader, SendResult
+from digests.redact import error_text, redact
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,9 @@ class WeChatChannel:
         try:
             await asyncio.to_thread(self.client.message.send_text, reader.external_id, text)
         except WeChatClientException as exc:
-            return _outcome(int(exc.errcode or 0), str(exc))
-        except requests.RequestException as exc:
-            return SendResult("transient", detail=f"{type(exc).__name__}: {exc}")
+            return _outcome(int(exc.errcode or 0), redact(str(exc)))
+        except requests.RequestException as exc:  # its text holds the URL: secret, access_token
+            return SendResult("transient", detail=error_text(exc))
         async with self.ctx.sessions() as session, session.begin():
             await session.exec(
                 update(Subscriber)
