@@ -39,6 +39,7 @@ from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
 from digests.outbox import RESOLVERS, Batch, Channel, Claim, Counts, Reader, SendResult
 from digests.recorder import FLUSH_ROWS, Recorder, patiently
+from digests.redact import error_text
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
@@ -131,7 +132,7 @@ async def _pass(
                 result = await channels[delivery.channel].send(subscriber, reply)
             except Exception as exc:  # a channel bug must not strand the rest of the batch
                 log.exception("channel %s raised", delivery.channel)
-                result = SendResult("transient", detail=f"{type(exc).__name__}: {exc}")
+                result = SendResult("transient", detail=error_text(exc))
             await recorder.add(delivery, result, held=True)
             started.discard(delivery.id)
             room.release()

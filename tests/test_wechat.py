@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -231,6 +232,25 @@ def test_the_replay_cache_lives_in_redis_when_configured(database_url: str) -> N
         assert post(running, xml, timestamp=ts, nonce="r1")[0] == 403
     assert asyncio.run(_count(database_url, SeenKey)) == 0
     assert redis.Redis.from_url(url).exists(f"digestbot:seen:wx:nonce:{ts}:r1") == 1
+
+
+def test_with_redis_down_readers_are_answered_and_replays_still_refused(
+    database_url: str,
+) -> None:
+    """REDIS_URL set but Redis unreachable: the callback falls back to the database's replay
+    cache (readers are answered, a replay is still 403) while /healthz reports Redis down."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{closed.getsockname()[1]}/0"  # bound, never listening
+        with TestClient(build_app(settings_for(database_url, redis_url=url))) as running:
+            ts = int(time.time())
+            assert follow(running, "o-fay")[0] == 200
+            xml = wx.event_xml("o-fay", OA, "subscribe", ts + 1)
+            assert post(running, xml, timestamp=ts, nonce="d1")[0] == 200
+            assert post(running, xml, timestamp=ts, nonce="d1")[0] == 403
+            health = running.get("/healthz")
+    assert health.status_code == 503 and health.json()["redis"] == "down"
+    assert asyncio.run(_count(database_url, SeenKey)) >= 2
 
 
 def test_a_slow_llm_still_gets_an_answer_within_five_seconds(database_url: str) -> None:

@@ -30,6 +30,7 @@ from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, keyboard, plain, reply_par
 from digests.dispatch import IN_FLIGHT
 from digests.members import Reply
 from digests.outbox import Reader, SendResult
+from digests.redact import error_text
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class TelegramOutbox:
         except _Answer as answer:
             return _outcome(answer)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return SendResult("transient", detail=f"{type(exc).__name__}: {exc}")
+            return SendResult("transient", detail=error_text(exc))  # its URL holds the token
         return SendResult("ok", message_ids=ids)
 
     async def _part(self, chat_id: int, text: str, buttons: dict[str, Any] | None) -> int:

@@ -1,23 +1,29 @@
 """What wechatpy leaves to us (DESIGN.md): signatures compared in constant time, a ±300 s
 timestamp window, and a replay cache on nonce and MsgId, in Redis when REDIS_URL is set, else
-in the database (table seen_key)."""
+in the database (table seen_key). While Redis is unreachable the database stands in, so
+readers are still answered (/healthz reports Redis as down)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from datetime import timedelta
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from digests.members import MemberContext
 from digests.models import SeenKey, utcnow
 
+log = logging.getLogger(__name__)
 WINDOW = 300  # seconds a callback's timestamp may differ from our clock
 REMEMBER = timedelta(minutes=15)  # longer than the window and WeChat's 3 retries
+PRUNE_EVERY = 60.0  # seconds between deletions of expired keys (one DELETE per call locked
+# SQLite under a burst of messages)
 
 
 def sign(*parts: str) -> str:
@@ -42,14 +48,21 @@ class ReplayGuard:
 
     def __init__(self, ctx: MemberContext, redis: Redis | None) -> None:
         self.ctx, self.redis = ctx, redis
+        self.pruned_at = 0.0
 
     async def first_time(self, key: str) -> bool:
         if self.redis is not None:
             seconds = int(REMEMBER.total_seconds())
-            return bool(await self.redis.set(f"digestbot:seen:{key}", 1, nx=True, ex=seconds))
+            try:
+                return bool(await self.redis.set(f"digestbot:seen:{key}", 1, nx=True, ex=seconds))
+            except (RedisError, OSError) as exc:
+                log.warning("replay cache: Redis unreachable (%s); using the database", exc)
         try:
             async with self.ctx.sessions() as session, session.begin():
-                await session.exec(delete(SeenKey).where(SeenKey.seen_at < utcnow() - REMEMBER))  # type: ignore[arg-type]
+                if time.monotonic() - self.pruned_at > PRUNE_EVERY:
+                    self.pruned_at = time.monotonic()
+                    expired = SeenKey.seen_at < utcnow() - REMEMBER
+                    await session.exec(delete(SeenKey).where(expired))  # type: ignore[arg-type]
                 session.add(SeenKey(key=key))
         except IntegrityError:
             return False

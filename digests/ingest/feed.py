@@ -23,6 +23,7 @@ from digests.ingest.draft import Draft, Outcome, slug_from_url, unexpected
 from digests.ingest.hexo import checked_date
 from digests.ingest.text import html_to_markdown
 from digests.models import Source, utcnow
+from digests.redact import error_text
 
 log = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
@@ -42,7 +43,7 @@ async def fetch(
                 if len(body) > MAX_RESPONSE_BYTES:
                     raise FetchFailed("response is over 20 MB; refused")
     except httpx.HTTPError as exc:
-        raise FetchFailed(f"cannot fetch: {type(exc).__name__} {exc}".strip()) from exc
+        raise FetchFailed(f"cannot fetch: {error_text(exc)}") from exc
     if response.status_code != 304 and not response.is_success:
         raise FetchFailed(f"server answered HTTP {response.status_code} {response.reason_phrase}")
     return httpx.Response(
