@@ -25,40 +25,17 @@ import sys
 import tempfile
 import time
 
-import httpx
-from sqlalchemy import insert
 from sqlmodel import col, func, select
 
 from bench.ingest import scratch_database
-from digests import admin, db
-from digests.admin import AdminContext
-from digests.digesting import DigestContext
-from digests.ingest.core import IngestContext, ingest
-from digests.members import MemberContext
-from digests.models import Delivery, Subscriber
-from tests.conftest import EXAMPLES, PG_ADMIN, SHANGHAI, subscriber_rows
+from digests import db
+from digests.models import Delivery
+from tests.conftest import PG_ADMIN, publish_to_readers
 from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
 FIRST_CHAT = 10_000
 CUT_AFTER = 75  # messages delivered: 2.5 s at 30/s
-
-
-async def queue(database_url: str, readers: int) -> None:
-    """`readers` Telegram readers and the public sample post published to them."""
-    async with db.open_engine(database_url) as engine:
-        await db.upgrade(engine)
-        sessions = db.make_sessionmaker(engine)
-        async with httpx.AsyncClient() as http:
-            ictx = IngestContext(sessions=sessions, http=http, tz=SHANGHAI, passwords=[])
-            [_ async for _ in ingest([str(EXAMPLES)], ictx)]
-            actx = AdminContext(
-                MemberContext(sessions, SHANGHAI), DigestContext(sessions, llm=None), ictx
-            )
-            async with sessions() as session, session.begin():
-                rows = subscriber_rows(readers, channel="telegram", first=FIRST_CHAT)
-                await session.exec(insert(Subscriber), params=rows)
-            await admin.publish_post(actx, "2026-02-20-public-new-year", by="bench")
 
 
 async def unfinished(database_url: str) -> int:
@@ -155,7 +132,7 @@ async def one(mode: str, readers: int, seconds: float, verbose: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp, fake_telegram() as fake:
         fake.latency = 0.005
         async with scratch_database(PG_ADMIN, tmp) as url:
-            await queue(url, readers)
+            await publish_to_readers(url, readers, first_chat=FIRST_CHAT, by="bench")
             with tcp_proxy(("127.0.0.1", 5432)) as proxy:
                 ended = await asyncio.to_thread(scenario, mode, url, proxy, fake, seconds, verbose)
         chats = range(FIRST_CHAT, FIRST_CHAT + readers)

@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 import time_machine
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import admin, db
@@ -28,7 +29,7 @@ from digests.admin import AdminContext
 from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext, ingest
 from digests.members import MemberContext
-from digests.models import utcnow
+from digests.models import Subscriber, utcnow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
@@ -87,6 +88,26 @@ def subscriber_rows(count: int, *, channel: str, first: int = 0) -> list[dict[st
         }
         for i in range(count)
     ]
+
+
+async def publish_to_readers(
+    database_url: str, readers: int, *, first_chat: int, by: str = "test"
+) -> None:
+    """A migrated database with the samples, `readers` Telegram readers (chat ids from
+    `first_chat`) and the public sample post published to them (tests and benches)."""
+    async with db.open_engine(database_url) as engine:
+        await db.upgrade(engine)
+        sessions = db.make_sessionmaker(engine)
+        async with httpx.AsyncClient() as http:
+            ictx = IngestContext(sessions=sessions, http=http, tz=SHANGHAI, passwords=[])
+            [_ async for _ in ingest([str(EXAMPLES)], ictx)]
+            actx = AdminContext(
+                MemberContext(sessions, SHANGHAI), DigestContext(sessions, llm=None), ictx
+            )
+            async with sessions() as session, session.begin():
+                rows = subscriber_rows(readers, channel="telegram", first=first_chat)
+                await session.exec(insert(Subscriber), params=rows)
+            await admin.publish_post(actx, "2026-02-20-public-new-year", by=by)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,19 +12,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from sqlalchemy import insert
 from sqlmodel import col, func, select
 
-from digests import admin, db
-from digests.admin import AdminContext
-from digests.digesting import DigestContext
+from digests import db
 from digests.dispatch import FLUSH_ROWS, IN_FLIGHT
-from digests.ingest.core import IngestContext, ingest
-from digests.members import MemberContext
-from digests.models import Delivery, Subscriber
-from tests.conftest import EXAMPLES, SHANGHAI, subscriber_rows
+from digests.models import Delivery
+from tests.conftest import publish_to_readers
 from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
 from tests.tcp_proxy import tcp_proxy
 
@@ -39,23 +33,6 @@ def fake() -> Iterator[FakeTelegram]:
     with fake_telegram() as running:
         running.latency = 0.005
         yield running
-
-
-async def _queue_a_publication(database_url: str, readers: int = READERS) -> None:
-    """`readers` Telegram readers (2,000) and the public sample post published to them."""
-    async with db.open_engine(database_url) as engine:
-        await db.upgrade(engine)
-        sessions = db.make_sessionmaker(engine)
-        async with httpx.AsyncClient() as http:
-            ictx = IngestContext(sessions=sessions, http=http, tz=SHANGHAI, passwords=[])
-            [_ async for _ in ingest([str(EXAMPLES)], ictx)]
-            actx = AdminContext(
-                MemberContext(sessions, SHANGHAI), DigestContext(sessions, llm=None), ictx
-            )
-            async with sessions() as session, session.begin():
-                rows = subscriber_rows(readers, channel="telegram", first=FIRST_CHAT)
-                await session.exec(insert(Subscriber), params=rows)
-            await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
 
 
 async def _sent_rows(database_url: str) -> int:
@@ -113,7 +90,7 @@ def test_a_killed_sender_started_again_finishes_within_the_bound(
 ) -> None:
     """SIGKILL mid-send, then a new `digestbot send`: nobody is missed and no more than
     IN_FLIGHT + FLUSH_ROWS readers get the message twice."""
-    asyncio.run(_queue_a_publication(database_url))
+    asyncio.run(publish_to_readers(database_url, READERS, first_chat=FIRST_CHAT))
     first = _sender(database_url, fake, tmp_path)
     _wait_for(fake, 400, first)
     _kill(first)
@@ -133,7 +110,7 @@ def test_two_processes_on_postgresql_deliver_each_message_exactly_once(
     messages, each delivered once."""
     if not database_url.startswith("postgresql"):
         pytest.skip("several processes share a PostgreSQL database, not a SQLite file")
-    asyncio.run(_queue_a_publication(database_url))
+    asyncio.run(publish_to_readers(database_url, READERS, first_chat=FIRST_CHAT))
     senders = [_sender(database_url, fake, tmp_path) for _ in range(2)]
     outputs = [sender.communicate(timeout=120) for sender in senders]
     assert [sender.returncode for sender in senders] == [0, 0], outputs
@@ -149,7 +126,7 @@ def test_a_standby_takes_over_within_a_minute_when_the_leader_is_killed(
     drops the dead connection, and finishes: nobody missed, duplicates within the bound."""
     if not database_url.startswith("postgresql"):
         pytest.skip("several processes share a PostgreSQL database, not a SQLite file")
-    asyncio.run(_queue_a_publication(database_url))
+    asyncio.run(publish_to_readers(database_url, READERS, first_chat=FIRST_CHAT))
     leader = _sender(database_url, fake, tmp_path)
     _wait_for(fake, 200, leader)
     standby = _sender(database_url, fake, tmp_path)
@@ -174,7 +151,7 @@ def test_a_database_outage_mid_send_costs_no_more_than_a_crash(
     finishes; everyone gets the message, at most IN_FLIGHT + FLUSH_ROWS twice."""
     if not database_url.startswith("postgresql"):
         pytest.skip("the outage is a cut connection to a PostgreSQL server")
-    asyncio.run(_queue_a_publication(database_url, OUTAGE_READERS))
+    asyncio.run(publish_to_readers(database_url, OUTAGE_READERS, first_chat=FIRST_CHAT))
     with tcp_proxy(("127.0.0.1", 5432)) as proxy:
         sender = _sender(proxy.url(database_url), fake, tmp_path, rate=30)
         _wait_for(fake, 75, sender)  # 2.5 s into the broadcast
@@ -198,7 +175,7 @@ def test_a_sender_cut_off_from_the_database_is_replaced_and_stops(
     twice."""
     if not database_url.startswith("postgresql"):
         pytest.skip("the outage is a cut connection to a PostgreSQL server")
-    asyncio.run(_queue_a_publication(database_url, OUTAGE_READERS))
+    asyncio.run(publish_to_readers(database_url, OUTAGE_READERS, first_chat=FIRST_CHAT))
     with tcp_proxy(("127.0.0.1", 5432)) as proxy:
         cut_off = _sender(proxy.url(database_url), fake, tmp_path, rate=30)
         _wait_for(fake, 75, cut_off)

@@ -11,6 +11,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
 from bot.telegram.admin_handlers import post_text
+from bot.telegram.calendar_handlers import CALENDAR_ADMIN
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.sender import send_reply
 from digests import members
@@ -26,12 +27,7 @@ ADMIN_COMMANDS = {
     "subscribers",
     "stats",
     "broadcast",
-    "events",
-    "event_add",
-    "event_cancel",
-    "closures",
-    "closure_add",
-    "closure_remove",
+    *CALENDAR_ADMIN,
 }
 ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
 MENU = [
