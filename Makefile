@@ -26,7 +26,8 @@ lint: .venv/.synced
 # matter here): a test green today and red next month is a defect (DESIGN.md rule 12).
 LATER := $(shell date -d '+13 months' +%Y-%m-%dT10:00:00+08:00)
 DATED := tests/test_calendar_dates.py tests/test_calendar_events.py tests/test_calendar_bot.py \
-	tests/test_ical.py tests/test_scheduler.py tests/test_access.py tests/test_members.py
+	tests/test_ical.py tests/test_scheduler.py tests/test_access.py tests/test_readers.py \
+	tests/test_editions.py tests/test_passwords.py
 
 test: lint  ## lint, then the suite on SQLite and (when reachable) PostgreSQL
 	$(UV) run pytest

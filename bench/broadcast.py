@@ -28,12 +28,12 @@ from bench.ingest import scratch_database
 from bot.container import Services, open_services
 from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for
-from digests import digesting
-from digests.delivery import publish
-from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.models import StoredDigest, Subscriber
+from digests.outbox.dispatcher import send_queued
+from digests.outbox.enqueue import publish
 from digests.settings import Settings
+from digests.summarize import digesting
 from tests.conftest import EXAMPLES, subscriber_rows
 from tests.fake_telegram import TOKEN, fake_telegram
 
@@ -100,9 +100,9 @@ async def ours(chats: int, *, latency: float, per_second: int, paid: bool) -> No
             async with open_services(settings) as services:
                 stored = await prepare(services, chats)
                 async with TelegramOutbox(settings, pacer_for(settings)) as channel:
-                    await publish(services.member_context(), stored, by="bench")
+                    await publish(services.store_context(), stored, by="bench")
                     started, cpu = time.perf_counter(), time.process_time()
-                    await send_queued(services.member_context(), {"telegram": channel})
+                    await send_queued(services.store_context(), {"telegram": channel})
                     seconds = time.perf_counter() - started
                     cpu = time.process_time() - cpu
         stats = stop()
@@ -114,7 +114,7 @@ async def prepare(services: Services, chats: int) -> StoredDigest:
     """The sample posts, `chats` Telegram subscribers, and the public post's digest."""
     [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
     rows = subscriber_rows(chats, channel="telegram", first=FIRST_CHAT)
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(insert(Subscriber), params=rows)
     dctx = services.digest_context()
     post = await digesting.find_post(dctx, "2026-02-20-public-new-year")

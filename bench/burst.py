@@ -154,7 +154,7 @@ async def broadcast(
     """Phase 2: a digest to `readers` readers; `asking` of them send /status meanwhile."""
     extra = max(0, readers - chats)
     rows = subscriber_rows(extra, channel="telegram", first=FIRST_CHAT + chats)
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(insert(Subscriber), params=rows)
     _, before, _, floods_before = await fake.ask("log")
     await fake.ask("burst", [ADMIN], f"/publish {PUBLIC_POST}", 0.0)

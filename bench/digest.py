@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.container import open_services
-from digests import digesting, service
+from digests import posts
 from digests.ingest.core import ingest
 from digests.settings import Settings
+from digests.summarize import digesting
 from tests.fake_llm import GOOD, FakeLLM, Reply, completion, fake_llm
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "posts"
@@ -71,7 +72,7 @@ async def main() -> None:
                 f"{'post':<34} {'chars':>7} {'calls':>5} {'prompt tok':>10} {'compl tok':>9}"
                 f" {'repeat calls':>12}"
             )
-            for row in await service.list_posts(ctx):
+            for row in await posts.list_posts(ctx):
                 post = await digesting.find_post(dctx, row["slug"])
                 first = await digesting.digest_post(dctx, post)
                 sent = len(fake.requests) if fake else 0

@@ -22,11 +22,12 @@ from sqlmodel import select
 
 from bench.ingest import scratch_database
 from bot.container import Services, open_services
-from digests import access, digesting
-from digests.delivery import publish
 from digests.ingest.core import ingest
 from digests.models import AccessGrant, Subscriber, utcnow
+from digests.outbox.enqueue import publish
+from digests.readers import access
 from digests.settings import Settings
+from digests.summarize import digesting
 from tests.conftest import EXAMPLES, subscriber_rows
 
 BATCH = 10_000
@@ -49,7 +50,7 @@ async def load(services: Services, count: int) -> None:
     now = utcnow()
     starts, ends = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), services.settings.tz)
     subscribers = subscriber_rows(count, channel="telegram", first=10_000)
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await insert_rows(session, Subscriber, subscribers)
         ids = (await session.exec(select(Subscriber.id))).all()
         grants = [
@@ -76,7 +77,7 @@ async def time_publish(services: Services, slug: str, count: int) -> None:
     dctx = services.digest_context()
     stored = await digesting.digest_post(dctx, await digesting.find_post(dctx, slug))
     started = time.perf_counter()
-    queued = (await publish(services.member_context(), stored, by="bench")).queued
+    queued = (await publish(services.store_context(), stored, by="bench")).queued
     seconds = time.perf_counter() - started
     backend = services.engine.url.get_backend_name()
     print(
@@ -89,13 +90,13 @@ async def time_again(services: Services, slug: str, count: int) -> None:
     """`publish --again` after 1 % more readers came: only they are queued, the others are
     left out by the rule "has not got this revision" (a NOT IN over the first round's rows)."""
     late = max(count // 100, 1)
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         rows = subscriber_rows(late, channel="telegram", first=10_000 + count)
         await insert_rows(session, Subscriber, rows)
     dctx = services.digest_context()
     stored = await digesting.digest_post(dctx, await digesting.find_post(dctx, slug))
     started = time.perf_counter()
-    again = await publish(services.member_context(), stored, by="bench", again=True)
+    again = await publish(services.store_context(), stored, by="bench", again=True)
     seconds = time.perf_counter() - started
     backend = services.engine.url.get_backend_name()
     print(

@@ -26,9 +26,9 @@ from bot.container import Services, open_services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
 from digests import admin
-from digests.delivery import queue_broadcast
 from digests.ingest.core import ingest
 from digests.models import AccessGrant, Broadcast, Delivery, Subscriber, utcnow
+from digests.outbox.enqueue import queue_broadcast
 from tests.conftest import EXAMPLES, subscriber_rows
 from tests.fake_wechat import fake_wechat
 
@@ -41,7 +41,7 @@ async def main(readers: int, server_url: str | None) -> None:
             settings = fake.settings(url)
             async with open_services(settings) as services:
                 [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-                ctx = services.member_context()
+                ctx = services.store_context()
                 await load(services, readers)
                 await admin.publish_post(services.admin_context(), PUBLIC, by="bench")
                 async with ctx.sessions() as session, session.begin():  # a tenth had it already
@@ -78,7 +78,7 @@ async def main(readers: int, server_url: str | None) -> None:
 
 async def load(services: Services, count: int) -> None:
     """`count` WeChat readers, silent for 49 hours, each holding a grant that covers now."""
-    ctx = services.member_context()
+    ctx = services.store_context()
     rows = subscriber_rows(count, channel="wechat", first=0)
     for row in rows:
         row["external_id"] = f"o-{row['external_id']}"
@@ -96,7 +96,7 @@ async def load(services: Services, count: int) -> None:
 
 
 async def _count(services: Services, status: str) -> int:
-    ctx = services.member_context()
+    ctx = services.store_context()
     async with ctx.sessions() as session:
         found = await session.exec(
             select(func.count()).select_from(Delivery).where(Delivery.status == status)

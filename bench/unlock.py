@@ -37,8 +37,9 @@ from sqlmodel import col, select
 from bench.ingest import scratch_database
 from bot.app import build_app
 from bot.container import Services, open_services
-from digests import admin, members
+from digests import admin
 from digests.models import Subscriber
+from digests.readers import account, passwords
 from digests.settings import Settings
 
 TOKEN = "bench-token"
@@ -68,7 +69,7 @@ async def load(services: Services, periods: int, readers: int) -> None:
         first = date(2024 + i // 12, 1 + i % 12, 1)
         await admin.add_password(actx, f"pw{first:%Y%m}", first, first.replace(day=28))
     for i in range(readers):
-        await members.register(actx.members, channel="wechat", external_id=f"o-bench-{i}")
+        await account.register(actx.store, channel="wechat", external_id=f"o-bench-{i}")
 
 
 async def measure(
@@ -113,15 +114,15 @@ def _ping(base: str, probes: list[tuple[float, float]], stop: threading.Event) -
 
 
 async def _direct(services: Services, readers: int) -> list[tuple[float, str]]:
-    """Every reader's wrong password through members.unlock, all at once, on this loop."""
-    async with services.member_context().sessions() as session:
+    """Every reader's wrong password through passwords.unlock, all at once, on this loop."""
+    async with services.store_context().sessions() as session:
         query = select(Subscriber).order_by(col(Subscriber.id)).limit(readers)
         crowd = list((await session.exec(query)).all())
 
     async def one(i: int, reader: Subscriber) -> tuple[float, str]:
         started = time.perf_counter()
         try:
-            reply = await members.unlock(services.member_context(), reader, f"wrong{i}")
+            reply = await passwords.unlock(services.store_context(), reader, f"wrong{i}")
         except Exception as exc:  # counted: the first version's 5 s lock waits gave up
             return time.perf_counter() - started, f"error {type(exc).__name__}"
         return time.perf_counter() - started, reply.text

@@ -25,10 +25,10 @@ from bot.wechat.endpoint import wechat_callback
 from bot.wechat.guard import ReplayGuard
 from bot.wechat.sender import WeChatChannel
 from bot.wecom import WeComChannel, register_robots
-from digests.dispatch import requeue_orphans
-from digests.leader import lead
-from digests.members import Reply
-from digests.outbox import Channel
+from digests.outbox.dispatcher import requeue_orphans
+from digests.outbox.leader import lead
+from digests.outbox.types import Channel
+from digests.replies import Reply
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def build_app(settings: Settings) -> Starlette:
             if redis is not None:
                 stack.push_async_callback(redis.aclose)
             app.state.redis = redis
-            app.state.wechat_guard = ReplayGuard(services.member_context(), redis)
+            app.state.wechat_guard = ReplayGuard(services.store_context(), redis)
             app.state.telegram, app.state.telegram_mode = None, "off"
             if settings.telegram_bot_token is not None:
                 webhook = settings.telegram_webhook_url
@@ -64,15 +64,15 @@ def build_app(settings: Settings) -> Starlette:
                 app.state.telegram_mode = "webhook" if webhook else "polling"
             notify, channels = await _telegram_outlets(app.state.telegram, settings, stack)
             if settings.wechat_app_secret is not None and settings.wechat_token is not None:
-                channels["wechat"] = WeChatChannel(settings, services.member_context())
+                channels["wechat"] = WeChatChannel(settings, services.store_context())
             if settings.wecom_webhook_urls:
-                await register_robots(services.member_context(), settings.wecom_webhook_urls)
+                await register_robots(services.store_context(), settings.wecom_webhook_urls)
                 channels["wecom"] = WeComChannel(settings.wecom_webhook_urls, services.http)
             scheduler = build_scheduler(services, notify, channels)
             scheduler.start(paused=True)  # until this process leads
 
             async def gain() -> None:
-                await requeue_orphans(services.member_context())  # the old leader's claims
+                await requeue_orphans(services.store_context())  # the old leader's claims
                 try:
                     await catch_up(services, notify)
                 finally:  # a failed catch-up must not leave the scheduler paused

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from digests import admin, members
+from digests import admin, replies
 from digests.admin import AdminContext
 from digests.errors import DigestbotError
-from digests.members import Reply
 from digests.models import Subscriber
-from digests.outbox import Reader, SendResult
+from digests.outbox.types import Reader, SendResult
+from digests.readers import account, passwords, reading
 from digests.render import plain_text
+from digests.replies import Reply
 
 ADMIN_HELP = (
     "管理员：/post 文本 · /publish SLUG [--again] · /passwords"
@@ -54,22 +55,22 @@ async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_adm
     """One line typed by a console user → the use case's reply."""
     words = line.strip().split(maxsplit=1)
     if not words:
-        return Reply(members.HELP)
+        return Reply(account.HELP)
     command, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
-    m = ctx.members
+    m = ctx.store
     try:
         if command == "/unlock" or (not command.startswith("/") and subscriber.awaiting_password):
-            return await members.unlock(m, subscriber, rest if command == "/unlock" else line)
+            return await passwords.unlock(m, subscriber, rest if command == "/unlock" else line)
         if command == "/latest":
-            return await members.latest(m, subscriber)
+            return await reading.latest(m, subscriber)
         if command == "/digests":
-            return await members.recent(m, subscriber)
+            return await reading.recent(m, subscriber)
         if command == "/open":
-            return await members.open_publication(m, subscriber, int(rest.removeprefix("open:")))
+            return await reading.open_publication(m, subscriber, int(rest.removeprefix("open:")))
         if command == "/status":
-            return await members.status(m, subscriber)
+            return await account.status(m, subscriber)
         if command == "/stop":
-            await members.update_settings(m, subscriber, status="stopped")
+            await account.update_settings(m, subscriber, status="stopped")
             return Reply("已退订。发送 /start 可重新订阅。")
         if command == "/settings":
             return await _settings(m, subscriber, rest)
@@ -77,15 +78,15 @@ async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_adm
             return await _admin(ctx, command, rest)
     except (DigestbotError, ValueError) as exc:
         return Reply(f"没能完成：{exc}")
-    return Reply(members.HELP + ("\n" + ADMIN_HELP if is_admin else ""))
+    return Reply(account.HELP + ("\n" + ADMIN_HELP if is_admin else ""))
 
 
-async def _settings(m: members.MemberContext, subscriber: Subscriber, rest: str) -> Reply:
+async def _settings(m: replies.StoreContext, subscriber: Subscriber, rest: str) -> Reply:
     choice = rest.strip()
     if choice in ("instant", "edition"):
-        await members.update_settings(m, subscriber, delivery=choice)
+        await account.update_settings(m, subscriber, delivery=choice)
     elif choice in ("remind on", "remind off"):
-        await members.update_settings(m, subscriber, reminders=choice.endswith("on"))
+        await account.update_settings(m, subscriber, reminders=choice.endswith("on"))
     else:
         return Reply("/settings instant（即时推送）| edition（只收合集）| remind on | remind off")
     return Reply("设置已更新。")

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
 from digests.admin import AdminContext
-from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext
-from digests.leader import Leader
-from digests.members import MemberContext
+from digests.outbox.leader import Leader
+from digests.replies import StoreContext
 from digests.settings import Settings
+from digests.summarize.digesting import DigestContext
 from digests.summarize.llm import LLM, make_client
 
 T = TypeVar("T")
@@ -53,13 +53,13 @@ class Services:
             retry_after=timedelta(minutes=self.settings.summary_retry_minutes),
         )
 
-    def member_context(self) -> MemberContext:
-        """The subscriber use cases' view."""
-        return MemberContext(sessions=db.make_sessionmaker(self.engine), tz=self.settings.tz)
+    def store_context(self) -> StoreContext:
+        """The use cases' view: sessions and the time zone."""
+        return StoreContext(sessions=db.make_sessionmaker(self.engine), tz=self.settings.tz)
 
     def admin_context(self) -> AdminContext:
         """The admin use cases' view (they reach everything)."""
-        return AdminContext(self.member_context(), self.digest_context(), self.ingest_context())
+        return AdminContext(self.store_context(), self.digest_context(), self.ingest_context())
 
 
 @asynccontextmanager

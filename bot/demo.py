@@ -11,10 +11,12 @@ from pathlib import Path
 
 from bot.console import ConsoleChannel, post_line, show
 from bot.container import Services
-from digests import admin, digesting, members, render, service
+from digests import admin, posts, render
 from digests.calendar import commands, events, reminders
-from digests.dispatch import send_queued
 from digests.ingest.core import ingest
+from digests.outbox.dispatcher import send_queued
+from digests.readers import account, passwords
+from digests.summarize import digesting
 from digests.summarize.schema import Digest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -31,7 +33,7 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
     async for outcome in ingest(targets, services.ingest_context([DEMO_PASSWORD])):
         echo(outcome.line())
     echo("\n== posts, newest first")
-    rows = await service.list_posts(services.ingest_context())
+    rows = await posts.list_posts(services.ingest_context())
     for row in rows:
         echo(post_line(row))
 
@@ -52,16 +54,16 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
     echo(show(await admin.add_password(actx, DEMO_PASSWORD, date(2026, 2, 1),
                                        date(2026, 2, 28), "2026-02")))  # fmt: skip
     for name, password in READERS:
-        reader, welcome = await members.register(
-            actx.members, channel="console", external_id=name, name=name
+        reader, welcome = await account.register(
+            actx.store, channel="console", external_id=name, name=name
         )
         echo(f"[{name}] /start → {welcome.text.splitlines()[0]}")
-        echo(f"[{name}] {password} → {show(await members.unlock(actx.members, reader, password))}")
+        echo(f"[{name}] {password} → {show(await passwords.unlock(actx.store, reader, password))}")
     for slug in PUBLISH:
         echo(f"== admin: /publish {slug}")
         echo(show(await admin.publish_post(actx, slug, by="demo")))
     channel = ConsoleChannel()
-    counts = await send_queued(actx.members, {channel.name: channel})
+    counts = await send_queued(actx.store, {channel.name: channel})
     echo(f"== sent {counts.sent}, skipped {counts.skipped}, failed {counts.failed}")
     for name, _ in READERS:
         inbox = channel.inbox.get(name, [])
@@ -73,15 +75,15 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
     # the calendar, on a demo clock: the evening before the seed post's "CPI周五"
     clock = datetime(2026, 2, 12, 20, 0, 30, tzinfo=services.settings.tz)
     echo(f"\n== admin: 确认 #1  (demo clock: {clock:%Y-%m-%d %H:%M} Beijing)")
-    echo(show(await commands.decide(actx.members, "1", confirm=True)))
-    async with actx.members.sessions() as session:
-        alice = await members.get_subscriber(session, channel="console", external_id="alice")
+    echo(show(await commands.decide(actx.store, "1", confirm=True)))
+    async with actx.store.sessions() as session:
+        alice = await account.get_subscriber(session, channel="console", external_id="alice")
     assert alice is not None
-    echo("[alice] /calendar → " + await events.week_ahead(actx.members, alice, clock))
+    echo("[alice] /calendar → " + await events.week_ahead(actx.store, alice, clock))
     queued = await reminders.queue_due(
-        actx.members, leads=["eve", "30m"], grace=timedelta(hours=2), now=clock
+        actx.store, leads=["eve", "30m"], grace=timedelta(hours=2), now=clock
     )
-    counts = await send_queued(actx.members, {channel.name: channel})
+    counts = await send_queued(actx.store, {channel.name: channel})
     echo(f"== reminder tick at {clock:%H:%M}: {queued} queued, {counts.sent} sent")
     for message in channel.inbox.get("alice", [])[-1:]:
         echo(f"[alice] 📩 {message}")

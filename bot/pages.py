@@ -1,6 +1,6 @@
 """/d/{token}: a digest as a server-rendered, mobile-friendly page, linked from WeChat messages.
 
-The token (digests/pagelinks.py) names the subscriber and the publication; the subscriber's
+The token (digests/readers/pagelinks.py) names the subscriber and the publication; the subscriber's
 entitlement is checked again on every visit, so a stopped reader or a lapsed grant loses the
 page even while the link is unexpired. Anyone refused sees a polite page and no content.
 """
@@ -13,10 +13,11 @@ from html import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digests import members, render
+from digests import render, replies
 from digests.errors import DigestbotError
 from digests.models import Publication, Subscriber, utcnow
-from digests.pagelinks import open_token, page_secret
+from digests.readers import reading
+from digests.readers.pagelinks import open_token, page_secret
 from digests.render import Line
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,13 @@ async def digest_page(request: Request) -> HTMLResponse:
         return refusal(403)
     if link.expired(utcnow()):
         return refusal(410)
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         subscriber = await session.get(Subscriber, link.subscriber_id)
         publication = await session.get(Publication, link.publication_id)
         if subscriber is None or publication is None:
             return refusal(403)
-        post, shown = await members.view(session, publication)
-        if not await members.is_entitled(session, subscriber, post):
+        post, shown = await replies.view(session, publication)
+        if not await reading.is_entitled(session, subscriber, post):
             log.info("digest page refused: subscriber %s not entitled", subscriber.id)
             return refusal(403)
     lines = render.layout(shown.digest, title=shown.title, extractive=shown.extractive)

@@ -1,7 +1,7 @@
 """APScheduler 3.x jobs: poll the sources, retry pending summaries, send what is queued, queue
 access-expiry notices, event reminders and editions, and keep the exchange's closures in the
 calendar. Each job is a plain async function of the services, so tests call them directly;
-the scheduler only decides when, and only in the leader (digests/leader.py). The database
+the scheduler only decides when, and only in the leader (digests/outbox/leader.py). The database
 decides what is due, so a restart loses nothing."""
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from wechatpy.exceptions import WeChatClientException
 from bot.container import Services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin, digesting, service
+from digests import admin, posts
 from digests.calendar import closures, events, reminders, trading
-from digests.dispatch import send_queued
-from digests.editions import make_edition
-from digests.expiry import queue_expiry_notices
-from digests.members import Reply
 from digests.models import Post, utcnow
-from digests.outbox import Channel
+from digests.outbox.dispatcher import send_queued
+from digests.outbox.editions import make_edition
+from digests.outbox.types import Channel
+from digests.readers.expiry import queue_expiry_notices
+from digests.replies import Reply
+from digests.summarize import digesting
 
 log = logging.getLogger(__name__)
 Notify = Callable[[Reply], Awaitable[None]]  # tell every admin
@@ -38,7 +39,7 @@ async def poll_job(services: Services, notify: Notify) -> None:
     """Ingest POSTS_DIR and FEED_URLS; each new or changed post reaches the admins as a
     preview with 发布 / 重新生成 / 丢弃."""
     actx = services.admin_context()
-    async for outcome in service.poll_sources(services.settings, services.ingest_context()):
+    async for outcome in posts.poll_sources(services.settings, services.ingest_context()):
         if outcome.status in ("new", "updated"):
             await notify(await admin.preview(actx, outcome.slug))
         elif outcome.failed:
@@ -51,7 +52,7 @@ async def retry_job(services: Services, notify: Notify) -> None:
     actx = services.admin_context()
     for row in await digesting.retry_pending(services.digest_context()):
         if row.status != "pending":
-            async with actx.members.sessions() as session:
+            async with actx.store.sessions() as session:
                 post = await session.get(Post, row.post_id)
             if post is not None:
                 await notify(await admin.preview(actx, post.slug))
@@ -62,7 +63,7 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
     admins hear of messages that failed for good."""
     if not channels:
         return
-    counts = await send_queued(services.member_context(), channels)
+    counts = await send_queued(services.store_context(), channels)
     if counts.sent or counts.failed or counts.retried:
         log.info(
             "delivery tick: %s sent, %s retrying, %s failed",
@@ -76,8 +77,8 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
 
 async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
     """Queue the access-expiry notices that fell due and send what is queued."""
-    queued = await queue_expiry_notices(services.member_context())
-    counts = await send_queued(services.member_context(), channels)
+    queued = await queue_expiry_notices(services.store_context())
+    counts = await send_queued(services.store_context(), channels)
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
 
 
@@ -102,7 +103,7 @@ async def reminder_job(services: Services, now: datetime | None = None) -> int:
     settings = services.settings
     grace = timedelta(minutes=settings.reminder_grace_minutes)
     return await reminders.queue_due(
-        services.member_context(), leads=settings.reminder_lead_times, grace=grace, now=now
+        services.store_context(), leads=settings.reminder_lead_times, grace=grace, now=now
     )
 
 
@@ -116,14 +117,14 @@ async def edition_job(services: Services, now: datetime | None = None) -> int:
     if settings.edition_trading_days_only and not await _trading_day(services, due.date()):
         log.info("edition of %s skipped: the exchange is closed", due.date())
         return 0
-    edition, queued = await make_edition(services.member_context(), due)
+    edition, queued = await make_edition(services.store_context(), due)
     if edition is not None:
         log.info("edition %s: %s digests for %s readers", due, len(edition.publication_ids), queued)
     return queued
 
 
 async def _trading_day(services: Services, day: date) -> bool:
-    market = await closures.load(services.member_context())
+    market = await closures.load(services.store_context())
     try:
         return market.is_session(day)
     except trading.CalendarDataMissing as exc:  # better an edition on a holiday than none
@@ -170,7 +171,7 @@ def last_fire_time(cron: str, tz: ZoneInfo, now: datetime) -> datetime | None:
 async def closures_job(services: Services, notify: Notify, today: date | None = None) -> int:
     """The exchange's closures of the next 60 days as calendar events; the admins hear once
     when a year in those 60 days has no announced holiday arrangement."""
-    ctx = services.member_context()
+    ctx = services.store_context()
     today = today or utcnow().astimezone(services.settings.tz).date()
     warning = await closures.coverage_notice(ctx, today)
     if warning is not None:

@@ -207,7 +207,7 @@ async def calendar_feed(request: Request) -> Response:
     """/calendar/{token}.ics: confirmed and cancelled events (so calendar apps drop the
     cancelled), for the subscriber whose secret token this is; anyone else gets 404."""
     services = request.app.state.services
-    ctx = services.member_context()
+    ctx = services.store_context()
     token = request.path_params["token"]
     # a token of another shape was never issued; it must not reach the database either
     # (PostgreSQL refuses a NUL byte with an error, not an empty answer)

@@ -18,10 +18,11 @@ from typing import Any
 
 import httpx
 
-from digests import members, render
-from digests.members import MemberContext, Reply
-from digests.outbox import Reader, SendResult
+from digests import render
+from digests.outbox.types import Reader, SendResult
+from digests.readers import account
 from digests.redact import error_text
+from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)
 PER_MINUTE = 20
@@ -34,11 +35,11 @@ def robot_id(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:32]
 
 
-async def register_robots(ctx: MemberContext, urls: list[str]) -> None:
+async def register_robots(ctx: StoreContext, urls: list[str]) -> None:
     """Every configured robot is an active subscriber that takes editions and reminders."""
     for url in urls:
-        reader, _ = await members.register(ctx, channel="wecom", external_id=robot_id(url))
-        await members.update_settings(ctx, reader, delivery="edition", reminders=True)
+        reader, _ = await account.register(ctx, channel="wecom", external_id=robot_id(url))
+        await account.update_settings(ctx, reader, delivery="edition", reminders=True)
 
 
 class WeComChannel:

@@ -12,22 +12,11 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from digests import access, digesting
 from digests.calendar import commands, events
-from digests.delivery import (
-    Published,
-    delivery_counts,
-    grant_holders,
-    progress_of,
-    publish,
-    queue_broadcast,
-)
-from digests.digesting import DigestContext
 from digests.errors import DigestbotError, RejectedInput
 from digests.ingest.core import IngestContext, save_draft
 from digests.ingest.draft import Draft
 from digests.ingest.hexo import parse_post
-from digests.members import DigestView, MemberContext, Reply
 from digests.models import (
     AccessGrant,
     AccessPassword,
@@ -37,6 +26,13 @@ from digests.models import (
     Subscriber,
     utcnow,
 )
+from digests.outbox.enqueue import Published, publish, queue_broadcast
+from digests.outbox.progress import delivery_counts, progress_of
+from digests.readers import access
+from digests.readers.entitlement import grant_holders
+from digests.replies import DigestView, Reply, StoreContext
+from digests.summarize import digesting
+from digests.summarize.digesting import DigestContext
 from digests.summarize.schema import Digest
 
 
@@ -44,7 +40,7 @@ from digests.summarize.schema import Digest
 class AdminContext:
     """Everything the admin use cases reach."""
 
-    members: MemberContext
+    store: StoreContext
     digests: DigestContext
     ingest: IngestContext
 
@@ -53,29 +49,29 @@ async def add_password(
     ctx: AdminContext, password: str, valid_from: date, valid_until: date, label: str = ""
 ) -> Reply:
     """/password_add: store a period's password as a scrypt hash under the shared salt (see
-    digests/access.py); a reversed or out-of-range period is refused with a sentence."""
+    digests/readers/access.py); a reversed or out-of-range period is refused with a sentence."""
     try:
-        starts, ends = access.period_bounds(valid_from, valid_until, ctx.members.tz)
+        starts, ends = access.period_bounds(valid_from, valid_until, ctx.store.tz)
     except ValueError as exc:
         return Reply(f"没有添加：{exc}")
     label = label or f"{valid_from:%Y-%m}"
-    async with ctx.members.sessions() as session:
+    async with ctx.store.sessions() as session:
         order = (col(AccessPassword.starts_at).desc(), col(AccessPassword.id).desc())
         stored = (await session.exec(select(AccessPassword.password_hash).order_by(*order))).all()
     hashed = await access.off_loop(access.hash_password, password, list(stored))
     try:
-        async with ctx.members.sessions() as session, session.begin():
+        async with ctx.store.sessions() as session, session.begin():
             session.add(
                 AccessPassword(label=label, password_hash=hashed, starts_at=starts, ends_at=ends)
             )
     except IntegrityError:
         return Reply(f"会员期 {label} 已存在；先 /password_remove {label}。")
-    return Reply(f"已添加会员期 {label}（{ctx.members.period(starts, ends)}）。")
+    return Reply(f"已添加会员期 {label}（{ctx.store.period(starts, ends)}）。")
 
 
 async def remove_password(ctx: AdminContext, label: str) -> Reply:
     """/password_remove: no new unlocks with it; grants already given stay."""
-    async with ctx.members.sessions() as session, session.begin():
+    async with ctx.store.sessions() as session, session.begin():
         found = (
             await session.exec(select(AccessPassword).where(AccessPassword.label == label))
         ).first()
@@ -87,7 +83,7 @@ async def remove_password(ctx: AdminContext, label: str) -> Reply:
 
 async def list_passwords(ctx: AdminContext) -> Reply:
     """/passwords: periods and how many hold each; never the passwords."""
-    async with ctx.members.sessions() as session:
+    async with ctx.store.sessions() as session:
         periods = (
             await session.exec(select(AccessPassword).order_by(col(AccessPassword.starts_at)))
         ).all()
@@ -98,7 +94,7 @@ async def list_passwords(ctx: AdminContext) -> Reply:
                 )
             ).all()
         )
-    period = ctx.members.period
+    period = ctx.store.period
     lines = [
         f"{p.label}：{period(p.starts_at, p.ends_at)}，已解锁 {holders.get(p.label, 0)} 人"
         for p in periods
@@ -111,7 +107,7 @@ async def list_passwords(ctx: AdminContext) -> Reply:
 async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -> Reply:
     """/subscribers: by status, and how many hold a current grant."""
     now = now or utcnow()
-    async with ctx.members.sessions() as session:
+    async with ctx.store.sessions() as session:
         by_status = dict(
             (
                 await session.exec(
@@ -129,8 +125,8 @@ async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -
 
 async def stats(ctx: AdminContext) -> Reply:
     """/stats: deliveries, failures and LLM usage."""
-    counts = await delivery_counts(ctx.members)
-    async with ctx.members.sessions() as session:
+    counts = await delivery_counts(ctx.store)
+    async with ctx.store.sessions() as session:
         calls, prompt, completion = (
             await session.exec(
                 select(
@@ -165,11 +161,11 @@ def admin_draft(
     # The second alone is not unique: two notes sent in the same second would be one post
     # (the second overwriting the first, and both previews' 发布 publishing it). A hash of
     # the text tells them apart; the same text twice is the same note.
-    stamp = f"{now.astimezone(ctx.members.tz):%Y%m%d-%H%M%S}-{_text_hash(text)}"
+    stamp = f"{now.astimezone(ctx.store.tz):%Y%m%d-%H%M%S}-{_text_hash(text)}"
     if text.lstrip().startswith("---"):
         stem = re.sub(r"\.(md|markdown)$", "", name) or f"post-{stamp}"
         return parse_post(
-            text.encode(), stem=stem, source_ref=name or "admin", tz=ctx.members.tz, source="admin"
+            text.encode(), stem=stem, source_ref=name or "admin", tz=ctx.store.tz, source="admin"
         )
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     if not lines:
@@ -246,7 +242,7 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
     stored = await digesting.digest_post(ctx.digests, post)
     if stored.status == "pending":
         return Reply(f"《{post.title}》的摘要还没有生成（{stored.error}），暂不能发布。")
-    published = await publish(ctx.members, stored, by=by, again=again)
+    published = await publish(ctx.store, stored, by=by, again=again)
     if not published.new:
         return await _already(ctx, post, stored.revision, published)
     if published.publication.round == 1:
@@ -258,8 +254,8 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
             f"已再次发布《{post.title}》（第 {published.publication.round} 次，修订 "
             f"{stored.revision}）：即时推送 {published.queued} 人，已收到这一版的读者不再重复。"
         )
-    found = await events.propose_from_digest(ctx.members, post, Digest.model_validate(stored.data))
-    proposals = commands.proposals_reply(found, ctx.members.tz)
+    found = await events.propose_from_digest(ctx.store, post, Digest.model_validate(stored.data))
+    proposals = commands.proposals_reply(found, ctx.store.tz)
     if proposals is None:
         return Reply(done)
     return Reply(done + "\n\n" + proposals.text, choices=proposals.choices)
@@ -268,8 +264,8 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
 async def _already(ctx: AdminContext, post: Post, revision: int, published: Published) -> Reply:
     """已发布: the first publication's progress, and how to send again on purpose."""
     first = published.first
-    counts = await progress_of(ctx.members, first.id or 0)
-    when = first.published_at.astimezone(ctx.members.tz)
+    counts = await progress_of(ctx.store, first.id or 0)
+    when = first.published_at.astimezone(ctx.store.tz)
     text = (
         f"《{post.title}》已发布（{when:%m-%d %H:%M}）：已发送 {counts['sent']}，"
         f"排队 {counts['queued'] + counts['sending']}，等待读者来信 {counts['waiting']}，"
@@ -284,7 +280,7 @@ async def prepare_broadcast(ctx: AdminContext, text: str, *, by: str) -> Reply:
     """/broadcast: store the text and ask for confirmation; nothing is sent yet."""
     if not text.strip():
         return Reply("用法：/broadcast 文本")
-    async with ctx.members.sessions() as session, session.begin():
+    async with ctx.store.sessions() as session, session.begin():
         broadcast = Broadcast(text=text.strip(), created_by=by)
         session.add(broadcast)
     return Reply(
@@ -295,7 +291,7 @@ async def prepare_broadcast(ctx: AdminContext, text: str, *, by: str) -> Reply:
 
 async def confirm_broadcast(ctx: AdminContext, broadcast_id: int) -> Reply:
     """确认发送: queue the broadcast once for every active subscriber."""
-    queued = await queue_broadcast(ctx.members, broadcast_id)
+    queued = await queue_broadcast(ctx.store, broadcast_id)
     if queued is None:
         return Reply("这条广播已经发送过或不存在。")
     return Reply(f"广播已排队：{queued} 人。")
@@ -303,7 +299,7 @@ async def confirm_broadcast(ctx: AdminContext, broadcast_id: int) -> Reply:
 
 async def discard(ctx: AdminContext, slug: str) -> Reply:
     """丢弃: forget an admin-posted post that was never published."""
-    async with ctx.members.sessions() as session, session.begin():
+    async with ctx.store.sessions() as session, session.begin():
         post = (await session.exec(select(Post).where(Post.slug == slug))).first()
         if post is None:
             return Reply(f"没有 {slug}。")

@@ -236,7 +236,7 @@ class Delivery(SQLModel, table=True):
     lease_until: datetime | None = _ts(default=None)  # a crashed sender's claim expires here
     # the send run that claimed the row last (host:pid:random:run): only it may write the
     # outcome, and a new leader re-queues only rows no running send of its own holds
-    # (digests/dispatch.py); a mass-send's claim clears it
+    # (digests/outbox/dispatcher.py); a mass-send's claim clears it
     claimed_by: str | None = Field(default=None, max_length=64)
     next_attempt_at: datetime | None = _ts(default=None)  # backoff after a transient failure
     attempts: int = 0

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import admin, db
 from digests.admin import AdminContext
-from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext, ingest
-from digests.members import MemberContext
 from digests.models import Subscriber, utcnow
+from digests.replies import StoreContext
+from digests.summarize.digesting import DigestContext
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
@@ -102,7 +102,7 @@ async def publish_to_readers(
             ictx = IngestContext(sessions=sessions, http=http, tz=SHANGHAI, passwords=[])
             [_ async for _ in ingest([str(EXAMPLES)], ictx)]
             actx = AdminContext(
-                MemberContext(sessions, SHANGHAI), DigestContext(sessions, llm=None), ictx
+                StoreContext(sessions, SHANGHAI), DigestContext(sessions, llm=None), ictx
             )
             async with sessions() as session, session.begin():
                 rows = subscriber_rows(readers, channel="telegram", first=first_chat)
@@ -156,7 +156,7 @@ async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
     """Sample posts stored, February's password set, no LLM (extractive digests)."""
     [_ async for _ in ingest([str(EXAMPLES)], ctx)]
     context = AdminContext(
-        MemberContext(ctx.sessions, SHANGHAI), DigestContext(ctx.sessions, llm=None), ctx
+        StoreContext(ctx.sessions, SHANGHAI), DigestContext(ctx.sessions, llm=None), ctx
     )
     await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
     yield context

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from digests import access
 from digests.models import AccessGrant
+from digests.readers import access
 from tests.conftest import SHANGHAI
 
 FEB = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), SHANGHAI)

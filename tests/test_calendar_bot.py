@@ -22,11 +22,10 @@ from bot.app import build_app
 from bot.cli import app as cli_app
 from bot.container import Services, open_services
 from bot.scheduler import closures_job, edition_job, last_fire_time, reminder_job
-from digests import admin, members
+from digests import admin
 from digests.calendar import closures, events, trading
 from digests.calendar.commands import ADD_USAGE
 from digests.ingest.core import ingest
-from digests.members import Reply
 from digests.models import (
     AccessGrant,
     Delivery,
@@ -37,6 +36,8 @@ from digests.models import (
     Subscriber,
     utcnow,
 )
+from digests.readers import account
+from digests.replies import Reply
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, SHANGHAI
 from tests.fake_telegram import FakeTelegram, running_bot
@@ -70,19 +71,19 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
 
 
 async def stored_subscriber(services: Services, user: int) -> Subscriber:
-    async with services.member_context().sessions() as session:
-        found = await members.get_subscriber(session, channel="telegram", external_id=str(user))
+    async with services.store_context().sessions() as session:
+        found = await account.get_subscriber(session, channel="telegram", external_id=str(user))
     assert found is not None
     return found
 
 
 async def all_events(services: Services) -> list[Event]:
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         return list((await session.exec(select(Event).order_by(col(Event.id)))).all())
 
 
 async def get_event(services: Services, event_id: int) -> Event:
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         found = await session.get(Event, event_id)
     assert found is not None
     return found
@@ -176,19 +177,19 @@ async def test_admin_corrects_the_exchange_calendar(
     year = trading.library().ends.year
     fake.user_says(ADMIN, f"/closure_add {year}-10-06 {year}-10-07 国庆节")
     await until(said(fake, ADMIN, "已记为休市（国庆节）"))
-    market = await closures.load(services.member_context())
+    market = await closures.load(services.store_context())
     assert not market.is_session(date(year, 10, 7)) and not market.estimated(date(year, 1, 1))
     fake.user_says(ADMIN, "/closures")
     await until(said(fake, ADMIN, "A股休市"))
     assert f"国庆节 {year}-10-01 至 {year}-10-07" in last(fake, ADMIN)
     fake.user_says(ADMIN, f"/closure_remove {year}-10-07")
     await until(said(fake, ADMIN, "已改为交易日"))
-    assert (await closures.load(services.member_context())).is_session(date(year, 10, 7))
+    assert (await closures.load(services.store_context())).is_session(date(year, 10, 7))
     fake.user_says(ADMIN, f"/closure_add {year}-10-09 {year}-10-01 国庆节")
     await until(said(fake, ADMIN, "早于起始日"))
     fake.user_says(BOB, f"/closure_add {year}-10-08 国庆节")
     await until(said(fake, BOB, "此命令仅限管理员"))
-    assert (await closures.load(services.member_context())).is_session(date(year, 10, 8))
+    assert (await closures.load(services.store_context())).is_session(date(year, 10, 8))
 
 
 async def test_publishing_proposes_events_and_the_button_confirms(
@@ -232,8 +233,8 @@ def test_calendar_feed_serves_the_token_holder_until_reset(database_url: str) ->
     web = build_app(settings_for(database_url))
 
     async def setup() -> tuple[str, Subscriber, str, str]:
-        ctx = web.state.services.member_context()
-        reader, _ = await members.register(ctx, channel="console", external_id="alice")
+        ctx = web.state.services.store_context()
+        reader, _ = await account.register(ctx, channel="console", external_id="alice")
         token = await events.calendar_token(ctx, reader)
         kept = await events.add(ctx, AHEAD, time(21, 30), "美国CPI", 3)
         dropped = await events.add(ctx, date(2026, 12, 29), None, "取消的会议")
@@ -241,7 +242,7 @@ def test_calendar_feed_serves_the_token_holder_until_reset(database_url: str) ->
         return token, reader, kept.uid, dropped.uid
 
     async def reset(reader: Subscriber) -> str:
-        return await events.calendar_token(web.state.services.member_context(), reader, reset=True)
+        return await events.calendar_token(web.state.services.store_context(), reader, reset=True)
 
     with TestClient(web) as client:
         token, reader, kept, dropped = client.portal.call(setup)  # type: ignore[union-attr]
@@ -266,9 +267,9 @@ def test_calendar_feed_shows_a_gated_posts_events_to_current_members_only(
     web = build_app(settings_for(database_url))
 
     async def setup() -> tuple[str, str, str, str]:
-        ctx = web.state.services.member_context()
-        member, _ = await members.register(ctx, channel="console", external_id="member")
-        outsider, _ = await members.register(ctx, channel="console", external_id="outsider")
+        ctx = web.state.services.store_context()
+        member, _ = await account.register(ctx, channel="console", external_id="member")
+        outsider, _ = await account.register(ctx, channel="console", external_id="outsider")
         now = utcnow()
         async with ctx.sessions() as session, session.begin():
             post = Post(
@@ -322,7 +323,7 @@ def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> C
 
     async def setup() -> None:
         async with open_services(settings_for(database_url)) as services:
-            ctx = services.member_context()
+            ctx = services.store_context()
             await events.add(ctx, AHEAD, time(21, 30), "美国CPI", 3)
             await events.add(ctx, AHEAD + timedelta(days=1), None, "年末结算")
 
@@ -389,15 +390,15 @@ async def test_edition_job_trading_days_catch_up_and_once(database_url: str) -> 
     async with open_services(settings_for(database_url)) as services:
         actx = services.admin_context()
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-        reader, _ = await members.register(actx.members, channel="console", external_id="ed")
-        await members.update_settings(actx.members, reader, delivery="edition")
+        reader, _ = await account.register(actx.store, channel="console", external_id="ed")
+        await account.update_settings(actx.store, reader, delivery="edition")
         await admin.publish_post(actx, SEED, by="test")
-        async with actx.members.sessions() as session, session.begin():
+        async with actx.store.sessions() as session, session.begin():
             # the clock is frozen for the job only: date the publication before the holiday
             await session.exec(update(Publication).values(published_at=bj(2026, 2, 13, 10)))  # type: ignore[call-overload]
 
         async def editions() -> int:
-            async with actx.members.sessions() as session:
+            async with actx.store.sessions() as session:
                 return (await session.exec(select(func.count()).select_from(Edition))).one()
 
         assert await edition_job(services, now=bj(2026, 2, 16, 9)) == 0  # 春节休市
@@ -407,7 +408,7 @@ async def test_edition_job_trading_days_catch_up_and_once(database_url: str) -> 
         assert await edition_job(services, now=bj(2026, 2, 24, 9)) == 0
         assert await edition_job(services, now=bj(2026, 2, 24, 10)) == 0
         assert await editions() == 1
-        async with actx.members.sessions() as session:
+        async with actx.store.sessions() as session:
             rows = await session.exec(select(Delivery).where(Delivery.kind == "edition"))
             assert [d.subscriber_id for d in rows.all()] == [reader.id]
 
@@ -416,7 +417,7 @@ async def test_closure_sync_past_the_exchange_data_adds_nothing(database_url: st
     """Past the calendar's data there are no known closures: 0 added, no error."""
     async with open_services(settings_for(database_url)) as services:
         later = trading.library().ends + timedelta(days=5)
-        assert await events.sync_market_closures(services.member_context(), later) == 0
+        assert await events.sync_market_closures(services.store_context(), later) == 0
 
 
 async def test_closures_job_warns_the_admins_once_of_an_unannounced_year(
@@ -469,8 +470,8 @@ async def test_reminder_job_uses_the_configured_leads_and_grace(database_url: st
     minutes late, not 40 minutes late, and no 30-minutes-before reminder is made."""
     settings = settings_for(database_url, reminder_lead_times="eve", reminder_grace_minutes=30)
     async with open_services(settings) as services:
-        ctx = services.member_context()
-        await members.register(ctx, channel="console", external_id="alice")
+        ctx = services.store_context()
+        await account.register(ctx, channel="console", external_id="alice")
         await events.add(ctx, date(2026, 2, 13), time(21, 30), "美国CPI", 3)
         await events.add(ctx, date(2026, 2, 14), time(10, 0), "周末会议", 3)
         assert await reminder_job(services, now=bj(2026, 2, 12, 20, 10)) == 1

@@ -1,6 +1,6 @@
 """Calendar use cases on SQLite and PostgreSQL, with frozen clocks: proposals from a digest,
 the admin's decisions and additions, exchange closures, reminders through the outbox (opt-out,
-catch-up, cancellation), editions, the JSON contract and the feed token."""
+catch-up, cancellation), the JSON contract and the feed token."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pytest
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel
-from digests import admin, digesting, members
 from digests.admin import AdminContext
 from digests.calendar import closures, commands, events, reminders, trading
 from digests.calendar.events import Proposals
-from digests.dispatch import send_queued
-from digests.editions import make_edition
-from digests.models import Delivery, Event, Post, Publication, Subscriber, utcnow
+from digests.models import Delivery, Event, Post, Publication, Subscriber
+from digests.outbox.dispatcher import send_queued
+from digests.readers import account, passwords
+from digests.summarize import digesting
 from digests.summarize.schema import Digest
 from tests.conftest import SHANGHAI
 
@@ -31,9 +31,9 @@ def bj(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) ->
 
 
 async def reader(actx: AdminContext, name: str, **settings: object) -> Subscriber:
-    subscriber, _ = await members.register(actx.members, channel="console", external_id=name)
+    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
     if settings:
-        subscriber = await members.update_settings(actx.members, subscriber, **settings)  # type: ignore[arg-type]
+        subscriber = await account.update_settings(actx.store, subscriber, **settings)  # type: ignore[arg-type]
     return subscriber
 
 
@@ -49,29 +49,29 @@ async def propose_seed(actx: AdminContext, *extra: dict[str, str]) -> tuple[Post
         *extra,
     ]
     digest = Digest.model_validate({**stored.data, "events": items})
-    return post, await events.propose_from_digest(actx.members, post, digest)
+    return post, await events.propose_from_digest(actx.store, post, digest)
 
 
 async def all_events(actx: AdminContext) -> list[Event]:
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         return list((await session.exec(select(Event).order_by(col(Event.id)))).all())
 
 
 async def get_event(actx: AdminContext, event_id: int | None) -> Event:
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         found = await session.get(Event, event_id)
     assert found is not None
     return found
 
 
 async def deliveries(actx: AdminContext, kind: str) -> list[Delivery]:
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         query = select(Delivery).where(Delivery.kind == kind).order_by(col(Delivery.id))
         return list((await session.exec(query)).all())
 
 
 async def queue(actx: AdminContext, now: datetime) -> int:
-    return await reminders.queue_due(actx.members, leads=LEADS, grace=GRACE, now=now)
+    return await reminders.queue_due(actx.store, leads=LEADS, grace=GRACE, now=now)
 
 
 # ---- proposals and the admin's decisions ----------------------------------------------------
@@ -104,7 +104,7 @@ async def test_decided_events_are_not_proposed_again(actx: AdminContext) -> None
     """Once the admin confirmed an event, re-proposing the digest leaves it alone."""
     _, first = await propose_seed(actx)
     cpi = next(e for e in first.proposed if e.title == "美国CPI")
-    await events.decide(actx.members, cpi.id or 0, confirm=True)
+    await events.decide(actx.store, cpi.id or 0, confirm=True)
     _, again = await propose_seed(actx)
     assert [e.title for e in again.proposed] == ["春节休市"]
     assert (await get_event(actx, cpi.id)).status == "confirmed"
@@ -125,28 +125,28 @@ async def test_confirm_and_cancel_raise_the_sequence(actx: AdminContext) -> None
     undated = by_title["美联储议息"]
     assert undated.starts_at is None and undated.status == "proposed"
 
-    confirmed = await events.decide(actx.members, by_title["美国CPI"].id or 0, confirm=True)
+    confirmed = await events.decide(actx.store, by_title["美国CPI"].id or 0, confirm=True)
     assert confirmed is not None and (confirmed.status, confirmed.sequence) == ("confirmed", 1)
     stored = await get_event(actx, confirmed.id)
     assert (stored.status, stored.sequence) == ("confirmed", 1)
 
     holiday = by_title["春节休市"]
-    cancelled = await events.decide(actx.members, holiday.id or 0, confirm=False)
+    cancelled = await events.decide(actx.store, holiday.id or 0, confirm=False)
     assert cancelled is not None and cancelled.status == "cancelled"
     assert cancelled.sequence > holiday.sequence
     assert (await get_event(actx, holiday.id)).status == "cancelled"
 
     with pytest.raises(ValueError, match="没有确定的日期"):
-        await events.decide(actx.members, undated.id or 0, confirm=True)
+        await events.decide(actx.store, undated.id or 0, confirm=True)
     assert (await get_event(actx, undated.id)).status == "proposed"
-    assert await events.decide(actx.members, 999_999, confirm=True) is None
+    assert await events.decide(actx.store, 999_999, confirm=True) is None
 
 
 async def test_admin_adds_all_day_and_timed_events(actx: AdminContext) -> None:
     """/event_add: no time → all-day at midnight Beijing; a time → timed; both confirmed;
     importance outside 1–3 or an empty title is refused."""
-    all_day = await events.add(actx.members, date(2026, 3, 5), None, " 两会开幕 ")
-    timed = await events.add(actx.members, date(2026, 3, 18), time(14, 0), "FOMC", importance=3)
+    all_day = await events.add(actx.store, date(2026, 3, 5), None, " 两会开幕 ")
+    timed = await events.add(actx.store, date(2026, 3, 18), time(14, 0), "FOMC", importance=3)
     stored_all_day, stored_timed = [await get_event(actx, e.id) for e in (all_day, timed)]
     assert stored_all_day.title == "两会开幕" and stored_all_day.all_day
     assert stored_all_day.day == date(2026, 3, 5) and stored_all_day.status == "confirmed"
@@ -156,18 +156,18 @@ async def test_admin_adds_all_day_and_timed_events(actx: AdminContext) -> None:
     assert stored_all_day.uid != stored_timed.uid
     for importance in (0, 4):
         with pytest.raises(ValueError, match="重要性"):
-            await events.add(actx.members, date(2026, 3, 5), None, "x", importance=importance)
+            await events.add(actx.store, date(2026, 3, 5), None, "x", importance=importance)
     with pytest.raises(ValueError, match="标题"):
-        await events.add(actx.members, date(2026, 3, 5), None, "   ")
+        await events.add(actx.store, date(2026, 3, 5), None, "   ")
     assert len(await all_events(actx)) == 2
 
 
 async def test_market_closures_become_confirmed_all_day_events_once(actx: AdminContext) -> None:
     """Spring Festival 2026: closed 02-16..02-23, last session 02-13; a rerun adds nothing;
     Labour Day: closed 05-01..05-05, last session 04-30."""
-    assert await events.sync_market_closures(actx.members, date(2026, 2, 1)) == 2
-    assert await events.sync_market_closures(actx.members, date(2026, 2, 1)) == 0
-    assert await events.sync_market_closures(actx.members, date(2026, 4, 20)) >= 2
+    assert await events.sync_market_closures(actx.store, date(2026, 2, 1)) == 2
+    assert await events.sync_market_closures(actx.store, date(2026, 2, 1)) == 0
+    assert await events.sync_market_closures(actx.store, date(2026, 4, 20)) >= 2
     by_uid = {e.uid: e for e in await all_events(actx)}
     for uid, title, first, last in (
         ("xshg-closed-2026-02-16@digestbot", "A股春节休市", date(2026, 2, 16), date(2026, 2, 23)),
@@ -181,14 +181,14 @@ async def test_market_closures_become_confirmed_all_day_events_once(actx: AdminC
         assert (event.title, event.day, event.end_day) == (title, first, last)
         assert (event.all_day, event.status, event.kind) == (True, "confirmed", "holiday")
         assert event.starts_at == datetime.combine(first, time.min, tzinfo=SHANGHAI)
-    assert await events.sync_market_closures(actx.members, date(2026, 4, 20)) == 0
+    assert await events.sync_market_closures(actx.store, date(2026, 4, 20)) == 0
 
 
 async def test_corrected_closures_update_and_cancel_their_events(actx: AdminContext) -> None:
     """An admin extends 春节 2026 by a day: the closure event gets the new last day and the
     last-session event the new reopening, each with a higher SEQUENCE; reopening every day
     cancels both, so calendar apps drop them."""
-    ctx = actx.members
+    ctx = actx.store
     await events.sync_market_closures(ctx, date(2026, 2, 1))
     before = {e.uid: e for e in await all_events(actx)}
     await closures.add(ctx, date(2026, 2, 24), date(2026, 2, 24), "春节", by="test")
@@ -210,7 +210,7 @@ async def test_closure_listing_says_where_each_day_came_from(actx: AdminContext)
     """The library's days name the installed release; an admin's closure and an admin's
     opening of a library day name the admin; a range over 31 days or only a weekend is
     refused."""
-    ctx = actx.members
+    ctx = actx.store
     await closures.add(ctx, date(2026, 6, 26), date(2026, 6, 26), "临时休市", by="telegram:1")
     await closures.remove(ctx, date(2026, 6, 19), date(2026, 6, 19), by="cli")
     rows = await closures.listing(ctx, date(2026, 6, 1), date(2026, 6, 30))
@@ -233,11 +233,11 @@ async def test_week_ahead_lists_confirmed_events_of_the_next_seven_days(
     """/calendar: confirmed events in the next 7 days by start, ⭐ for importance 3; proposals
     and later events are left out; the reader's reminder setting is shown."""
     await propose_seed(actx)  # proposals only: not listed
-    await events.sync_market_closures(actx.members, date(2026, 2, 1))
-    await events.add(actx.members, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
-    await events.add(actx.members, date(2026, 2, 27), None, "月底事件")
+    await events.sync_market_closures(actx.store, date(2026, 2, 1))
+    await events.add(actx.store, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
+    await events.add(actx.store, date(2026, 2, 27), None, "月底事件")
     alice = await reader(actx, "alice", reminders=False)
-    text = await events.week_ahead(actx.members, alice, now=bj(2, 12, 20))
+    text = await events.week_ahead(actx.store, alice, now=bj(2, 12, 20))
     lines = text.splitlines()
     assert lines[0].startswith("📅 未来 7 天")
     assert "2月13日 周五 21:30  ⭐ 美国CPI" in lines
@@ -245,7 +245,7 @@ async def test_week_ahead_lists_confirmed_events_of_the_next_seven_days(
     assert any(line.startswith("2月16日") and line.endswith("A股春节休市") for line in lines)
     assert "月底事件" not in text and "春节休市" not in text.replace("A股春节休市", "")
     assert text.endswith("提醒：关（/remind on|off）")
-    empty = await events.week_ahead(actx.members, alice, now=bj(6, 1))
+    empty = await events.week_ahead(actx.store, alice, now=bj(6, 1))
     assert empty == "未来 7 天没有已确认的事件。"
 
 
@@ -257,14 +257,14 @@ async def test_a_gated_posts_events_are_shown_to_current_members_only(
     and the admin's events reach all; the admin's /events lists everything."""
     _, found = await propose_seed(actx)
     for event in found.proposed:
-        await events.decide(actx.members, event.id or 0, confirm=True)
-    await events.sync_market_closures(actx.members, date(2026, 2, 1))
-    await events.add(actx.members, date(2026, 2, 14), time(10, 0), "管理员的事件")
+        await events.decide(actx.store, event.id or 0, confirm=True)
+    await events.sync_market_closures(actx.store, date(2026, 2, 1))
+    await events.add(actx.store, date(2026, 2, 14), time(10, 0), "管理员的事件")
     member, outsider = await reader(actx, "member"), await reader(actx, "outsider")
-    await members.unlock(actx.members, member, "ld2602")
+    await passwords.unlock(actx.store, member, "ld2602")
 
-    shown = await events.week_ahead(actx.members, member, now=bj(2, 12, 20))
-    hidden = await events.week_ahead(actx.members, outsider, now=bj(2, 12, 20))
+    shown = await events.week_ahead(actx.store, member, now=bj(2, 12, 20))
+    hidden = await events.week_ahead(actx.store, outsider, now=bj(2, 12, 20))
     assert "美国CPI" in shown and "管理员的事件" in shown and "A股春节休市" in shown
     assert "美国CPI" not in hidden
     assert "管理员的事件" in hidden and "A股春节休市" in hidden
@@ -272,10 +272,10 @@ async def test_a_gated_posts_events_are_shown_to_current_members_only(
     for who, now, sees in ((member, bj(2, 12, 20), True), (outsider, bj(2, 12, 20), False),
                            (member, bj(3, 2), False)):  # fmt: skip
         titles = {e.title for e in await events.listing(
-            actx.members, reader=who, statuses=("confirmed", "cancelled"), now=now)}  # fmt: skip
+            actx.store, reader=who, statuses=("confirmed", "cancelled"), now=now)}  # fmt: skip
         assert titles & gated_titles == (gated_titles if sees else set())
         assert "A股春节休市" in titles and "管理员的事件" in titles
-    admin_list = await commands.list_events(actx.members, now=bj(2, 12, 20))
+    admin_list = await commands.list_events(actx.store, now=bj(2, 12, 20))
     assert "美国CPI" in admin_list.text and "春节休市" in admin_list.text
 
 
@@ -287,8 +287,8 @@ async def test_reminders_eve_and_thirty_minutes_for_opted_in_readers_once(
 ) -> None:
     """The eve reminder at 20:00 the day before reaches readers with reminders on, once; the
     30-minute one follows for importance 3 only."""
-    cpi = await events.add(actx.members, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
-    retail = await events.add(actx.members, date(2026, 2, 13), time(21, 30), "美国零售销售")
+    cpi = await events.add(actx.store, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
+    retail = await events.add(actx.store, date(2026, 2, 13), time(21, 30), "美国零售销售")
     on = await reader(actx, "on")
     off = await reader(actx, "off", reminders=False)
     assert not off.reminders
@@ -299,7 +299,7 @@ async def test_reminders_eve_and_thirty_minutes_for_opted_in_readers_once(
     assert {r.ref for r in rows} == {f"{cpi.id}:eve", f"{retail.id}:eve"}
     assert {r.subscriber_id for r in rows} == {on.id}
     channel = ConsoleChannel()
-    counts = await send_queued(actx.members, {"console": channel})
+    counts = await send_queued(actx.store, {"console": channel})
     assert (counts.sent, counts.skipped, counts.failed) == (2, 0, 0)
     assert set(channel.inbox) == {"on"}
     eve = next(text for text in channel.inbox["on"] if "美国CPI" in text)
@@ -308,7 +308,7 @@ async def test_reminders_eve_and_thirty_minutes_for_opted_in_readers_once(
     assert await queue(actx, bj(2, 12, 20, 0, 30)) == 0
     assert await queue(actx, bj(2, 13, 21)) == 1
     assert [r.ref for r in await deliveries(actx, "reminder")][-1] == f"{cpi.id}:30m"
-    await send_queued(actx.members, {"console": channel})
+    await send_queued(actx.store, {"console": channel})
     assert "30 分钟后：美国CPI" in channel.inbox["on"][-1]
     assert await queue(actx, bj(2, 13, 21, 10)) == 0
     refs = {r.ref for r in await deliveries(actx, "reminder")}
@@ -318,8 +318,8 @@ async def test_reminders_eve_and_thirty_minutes_for_opted_in_readers_once(
 async def test_downtime_catch_up_within_grace_only(actx: AdminContext) -> None:
     """After downtime a reminder due 90 minutes ago (within the 2-hour grace) is queued once;
     one due 3 hours ago is skipped for good."""
-    stale = await events.add(actx.members, date(2026, 2, 13), time(10, 0), "国内PMI")
-    late = await events.add(actx.members, date(2026, 2, 14), time(10, 0), "某公司财报")
+    stale = await events.add(actx.store, date(2026, 2, 13), time(10, 0), "国内PMI")
+    late = await events.add(actx.store, date(2026, 2, 14), time(10, 0), "某公司财报")
     await reader(actx, "on")
     assert await queue(actx, bj(2, 12, 23)) == 0  # stale:eve fell due 20:00, 3 hours ago
     assert await queue(actx, bj(2, 13, 21, 30)) == 1  # late:eve fell due 20:00, 90 min ago
@@ -328,14 +328,14 @@ async def test_downtime_catch_up_within_grace_only(actx: AdminContext) -> None:
     assert [r.ref for r in rows] == [f"{late.id}:eve"]
     assert f"{stale.id}:eve" not in {r.ref for r in rows}
     channel = ConsoleChannel()
-    assert (await send_queued(actx.members, {"console": channel})).sent == 1
+    assert (await send_queued(actx.store, {"console": channel})).sent == 1
     assert "明天：某公司财报" in channel.inbox["on"][0]
 
 
 async def test_no_catch_up_reminder_once_the_event_has_started(actx: AdminContext) -> None:
     """A 30-minute reminder caught up after its event began (due 90 min ago, within grace)
     is not sent: it would announce "30 分钟后" for an event already over."""
-    await events.add(actx.members, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
+    await events.add(actx.store, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
     await reader(actx, "on")
     assert await queue(actx, bj(2, 13, 22, 30)) == 0
 
@@ -348,9 +348,9 @@ async def test_reminders_of_a_members_post_event_reach_current_members_only(
     _, found = await propose_seed(actx)
     cpi = next(e for e in found.proposed if e.title == "美国CPI")
     member, outsider = await reader(actx, "member"), await reader(actx, "outsider")
-    await members.unlock(actx.members, member, "ld2602")
+    await passwords.unlock(actx.store, member, "ld2602")
     assert await queue(actx, bj(2, 12, 20, 1)) == 0  # still a proposal
-    await events.decide(actx.members, cpi.id or 0, confirm=True)
+    await events.decide(actx.store, cpi.id or 0, confirm=True)
     assert await queue(actx, bj(2, 12, 20, 2)) == 1
     rows = await deliveries(actx, "reminder")
     assert [(r.ref, r.subscriber_id) for r in rows] == [(f"{cpi.id}:eve", member.id)]
@@ -360,17 +360,17 @@ async def test_reminders_of_a_members_post_event_reach_current_members_only(
 async def test_cancelled_events_get_no_reminders(actx: AdminContext) -> None:
     """A cancelled event is never queued, and rows queued before the cancel are skipped at
     send time."""
-    kept = await events.add(actx.members, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
+    kept = await events.add(actx.store, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
     await reader(actx, "on")
     assert await queue(actx, bj(2, 12, 20, 1)) == 1
-    await events.decide(actx.members, kept.id or 0, confirm=False)
+    await events.decide(actx.store, kept.id or 0, confirm=False)
     channel = ConsoleChannel()
-    counts = await send_queued(actx.members, {"console": channel})
+    counts = await send_queued(actx.store, {"console": channel})
     assert (counts.sent, counts.skipped) == (0, 1) and not channel.inbox
     assert [r.status for r in await deliveries(actx, "reminder")] == ["skipped"]
 
-    dropped = await events.add(actx.members, date(2026, 2, 16), None, "另一个事件")
-    await events.decide(actx.members, dropped.id or 0, confirm=False)
+    dropped = await events.add(actx.store, date(2026, 2, 16), None, "另一个事件")
+    await events.decide(actx.store, dropped.id or 0, confirm=False)
     assert await queue(actx, bj(2, 13, 21)) == 0  # kept's 30m and dropped's eve: cancelled
     assert len(await deliveries(actx, "reminder")) == 1
 
@@ -379,64 +379,9 @@ async def test_cancelled_events_get_no_reminders(actx: AdminContext) -> None:
 
 
 async def publication_ids(actx: AdminContext) -> list[int]:
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         rows = await session.exec(select(Publication.id).order_by(col(Publication.id)))
         return [i for i in rows.all() if i is not None]
-
-
-async def test_editions_bundle_what_was_published_since_the_last_one(actx: AdminContext) -> None:
-    """An edition reader gets one message per edition with the digests published since the
-    previous edition; nothing published → no edition; the same due time → made once."""
-    ed = await reader(actx, "ed", delivery="edition")
-    await members.unlock(actx.members, ed, "ld2602")
-    await reader(actx, "instant")
-    channel = ConsoleChannel()
-    assert await make_edition(actx.members, utcnow()) == (None, 0)
-
-    await admin.publish_post(actx, SEED, by="test")
-    first_due = utcnow()
-    edition, queued = await make_edition(actx.members, first_due)
-    assert edition is not None and queued == 1
-    assert edition.publication_ids == await publication_ids(actx)
-    await send_queued(actx.members, {"console": channel})
-    assert len(channel.inbox["ed"]) == 1
-    assert "合集：1 篇摘要" in channel.inbox["ed"][0] and "2.10科技大爆发" in channel.inbox["ed"][0]
-
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
-    await admin.publish_post(actx, "2026-02-26-broker-note-storage", by="test")
-    second_due = utcnow()
-    second, queued = await make_edition(actx.members, second_due)
-    assert second is not None and queued == 1
-    assert second.publication_ids == (await publication_ids(actx))[1:]
-    await send_queued(actx.members, {"console": channel})
-    assert len(channel.inbox["ed"]) == 2
-    text = channel.inbox["ed"][1]
-    assert "合集：2 篇摘要" in text and "节后第一篇" in text and "存储涨价周期复盘" in text
-    assert "2.10科技大爆发" not in text
-    assert await make_edition(actx.members, second_due) == (None, 0)
-    assert await make_edition(actx.members, first_due) == (None, 0)
-
-
-async def test_edition_leaves_out_gated_digests_the_reader_may_not_read(
-    actx: AdminContext,
-) -> None:
-    """A March members' post in an edition reaches a March member but not a reader holding
-    only February; the public post reaches both."""
-    await admin.add_password(actx, "ld2603", date(2026, 3, 1), date(2026, 3, 31), "2026-03")
-    february = await reader(actx, "feb", delivery="edition")
-    await members.unlock(actx.members, february, "ld2602")
-    march = await reader(actx, "mar", delivery="edition")
-    await members.unlock(actx.members, march, "ld2603")
-    await admin.publish_post(actx, "3-2-ben-zhou-feng-xian", by="test")
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
-    edition, queued = await make_edition(actx.members, utcnow())
-    assert edition is not None and len(edition.publication_ids) == 2 and queued == 2
-    channel = ConsoleChannel()
-    await send_queued(actx.members, {"console": channel})
-    [feb_text], [mar_text] = channel.inbox["feb"], channel.inbox["mar"]
-    assert "合集：1 篇摘要" in feb_text and "节后第一篇" in feb_text
-    assert "3月第一周" not in feb_text
-    assert "合集：2 篇摘要" in mar_text and "3月第一周" in mar_text
 
 
 # ---- the JSON contract and the feed token ---------------------------------------------------
@@ -445,8 +390,8 @@ async def test_edition_leaves_out_gated_digests_the_reader_may_not_read(
 async def test_event_json_dates_and_slug(actx: AdminContext) -> None:
     """Timed events give an ISO time at +08:00, all-day ones a plain date; the slug passes
     through."""
-    timed = await events.add(actx.members, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
-    await events.sync_market_closures(actx.members, date(2026, 2, 1))
+    timed = await events.add(actx.store, date(2026, 2, 13), time(21, 30), "美国CPI", importance=3)
+    await events.sync_market_closures(actx.store, date(2026, 2, 1))
     closed = next(e for e in await all_events(actx) if e.uid.startswith("xshg-closed"))
     shown = events.event_json(await get_event(actx, timed.id), SHANGHAI, "some-post")
     assert shown["starts_at"] == "2026-02-13T21:30:00+08:00"
@@ -466,15 +411,15 @@ async def test_calendar_token_is_stable_until_reset(actx: AdminContext) -> None:
     """The feed token stays the same until reset; reset revokes the old one; a stopped
     subscriber's feed is closed."""
     alice = await reader(actx, "alice")
-    token = await events.calendar_token(actx.members, alice)
-    assert token and await events.calendar_token(actx.members, alice) == token
-    found = await events.by_token(actx.members, token)
+    token = await events.calendar_token(actx.store, alice)
+    assert token and await events.calendar_token(actx.store, alice) == token
+    found = await events.by_token(actx.store, token)
     assert found is not None and found.id == alice.id
-    fresh = await events.calendar_token(actx.members, alice, reset=True)
+    fresh = await events.calendar_token(actx.store, alice, reset=True)
     assert fresh != token
-    assert await events.by_token(actx.members, token) is None
-    again = await events.by_token(actx.members, fresh)
+    assert await events.by_token(actx.store, token) is None
+    again = await events.by_token(actx.store, fresh)
     assert again is not None and again.id == alice.id
-    assert await events.calendar_token(actx.members, alice) == fresh
-    await members.update_settings(actx.members, alice, status="stopped")
-    assert await events.by_token(actx.members, fresh) is None
+    assert await events.calendar_token(actx.store, alice) == fresh
+    await account.update_settings(actx.store, alice, status="stopped")
+    assert await events.by_token(actx.store, fresh) is None

@@ -1,5 +1,6 @@
 """/d/{token}: the digest page for WeChat readers, on SQLite and PostgreSQL; signed links
-(digests/pagelinks.py); and the page in a real browser (Debian's Chromium via Playwright)."""
+(digests/readers/pagelinks.py); and the page in a real browser (Debian's Chromium via
+Playwright)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ from starlette.testclient import TestClient
 from bot.app import build_app
 from bot.container import open_services
 from bot.pages import html_page
-from digests import admin, members, pagelinks
+from digests import admin
 from digests.ingest.core import ingest
 from digests.models import Post, Publication, Subscriber, utcnow
+from digests.readers import account, pagelinks, passwords
 from digests.render import Line
 from digests.settings import Settings
 from tests.conftest import EXAMPLES
@@ -84,12 +86,12 @@ async def _prepare(settings: Settings) -> tuple[int, int, int, int]:
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
         actx = services.admin_context()
         await admin.add_password(actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
-        alice, _ = await members.register(actx.members, channel="wechat", external_id="o-alice")
-        bob, _ = await members.register(actx.members, channel="wechat", external_id="o-bob")
-        await members.unlock(actx.members, alice, "ld2602")
+        alice, _ = await account.register(actx.store, channel="wechat", external_id="o-alice")
+        bob, _ = await account.register(actx.store, channel="wechat", external_id="o-bob")
+        await passwords.unlock(actx.store, alice, "ld2602")
         for slug in (GATED, PUBLIC):
             await admin.publish_post(actx, slug, by="test")
-        async with actx.members.sessions() as session:
+        async with actx.store.sessions() as session:
             rows = await session.exec(select(Post.slug, Publication.id).join(Publication))
             ids = dict(rows.all())
     assert alice.id is not None and bob.id is not None
@@ -98,11 +100,11 @@ async def _prepare(settings: Settings) -> tuple[int, int, int, int]:
 
 async def _stop(settings: Settings, subscriber_id: int) -> None:
     async with open_services(settings, migrate=False) as services:
-        ctx = services.member_context()
+        ctx = services.store_context()
         async with ctx.sessions() as session:
             subscriber = await session.get(Subscriber, subscriber_id)
         assert subscriber is not None
-        await members.update_settings(ctx, subscriber, status="stopped")
+        await account.update_settings(ctx, subscriber, status="stopped")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Leadership (digests/leader.py) when the database goes away under the leader, on PostgreSQL
+"""Leadership (digests/outbox/leader.py) when the database goes away under the leader, on PostgreSQL
 through a TCP proxy the test cuts or silences: the lead is reported lost (never hangs), another
 process may take it meanwhile, and the same process takes it again once the database is back."""
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from digests import db
-from digests.leader import Leader
+from digests.outbox.leader import Leader
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
 

@@ -70,7 +70,7 @@ def test_every_log_line_is_redacted(output: io.StringIO) -> None:
     try:
         raise OSError("refused: http://127.0.0.1:1/cgi-bin/token?appid=wx1&secret=Sekr3t")
     except OSError:
-        logging.getLogger("digests.dispatch").exception("send failed")
+        logging.getLogger("digests.outbox.dispatcher").exception("send failed")
     text = output.getvalue()
     assert "bot***/getMe" in text and "/calendar/***.ics" in text and "secret=***" in text
     for secret in (BOT_TOKEN, BOT_TOKEN.split(":")[1], CALENDAR, "Sekr3t"):

@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, Table, inspect
 from sqlmodel import SQLModel
 
-from digests import db, models  # noqa: F401  (models registers the tables)
+from digests import db
 from digests.models import utcnow
 
 

@@ -16,8 +16,8 @@ import pytest
 from sqlmodel import col, func, select
 
 from digests import db
-from digests.dispatch import FLUSH_ROWS, IN_FLIGHT
 from digests.models import Delivery
+from digests.outbox.dispatcher import FLUSH_ROWS, IN_FLIGHT
 from tests.conftest import publish_to_readers
 from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
 from tests.tcp_proxy import tcp_proxy

@@ -17,13 +17,14 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from bot.console import ConsoleChannel, handle
 from bot.wechat import commands as wechat
-from digests import admin, db, members
+from digests import admin, db
 from digests.admin import AdminContext
-from digests.digesting import DigestContext
-from digests.dispatch import send_queued
-from digests.editions import make_edition
-from digests.members import MemberContext
 from digests.models import Delivery, Post, Publication, StoredDigest, Subscriber, utcnow
+from digests.outbox.dispatcher import send_queued
+from digests.outbox.editions import make_edition
+from digests.readers import account
+from digests.replies import StoreContext
+from digests.summarize.digesting import DigestContext
 from tests.conftest import EXAMPLES, SHANGHAI
 
 PUBLIC = "2026-02-20-public-new-year"  # 节后第一篇：写给新朋友
@@ -31,14 +32,14 @@ TITLE = "节后第一篇"
 
 
 async def reader(actx: AdminContext, name: str, **settings: object) -> Subscriber:
-    subscriber, _ = await members.register(actx.members, channel="console", external_id=name)
+    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
     if settings:
-        subscriber = await members.update_settings(actx.members, subscriber, **settings)  # type: ignore[arg-type]
+        subscriber = await account.update_settings(actx.store, subscriber, **settings)  # type: ignore[arg-type]
     return subscriber
 
 
 async def count(actx: AdminContext, model: type[Publication] | type[Delivery]) -> int:
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         return int((await session.exec(select(func.count()).select_from(model))).one())
 
 
@@ -60,10 +61,10 @@ async def test_publishing_twice_answers_already_with_the_first_progress(
     assert f"/publish {PUBLIC} --again" in again.text
     assert (await count(actx, Publication), await count(actx, Delivery)) == (1, 2)
     channel = ConsoleChannel()
-    assert (await send_queued(actx.members, {"console": channel})).sent == 2
+    assert (await send_queued(actx.store, {"console": channel})).sent == 2
     after = await admin.publish_post(actx, PUBLIC, by="test")
     assert "已发送 2，排队 0" in after.text
-    assert (await send_queued(actx.members, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, {"console": channel})).sent == 0
     assert received(channel, "alice") == 1 and received(channel, "bob") == 1
 
 
@@ -75,21 +76,21 @@ async def test_again_goes_only_to_readers_who_did_not_get_the_revision(
     await reader(actx, "alice")
     dave = await reader(actx, "dave")
     await admin.publish_post(actx, PUBLIC, by="test")
-    await members.update_settings(actx.members, dave, status="stopped")  # skipped at send
+    await account.update_settings(actx.store, dave, status="stopped")  # skipped at send
     channel = ConsoleChannel()
-    counts = await send_queued(actx.members, {"console": channel})
+    counts = await send_queued(actx.store, {"console": channel})
     assert (counts.sent, counts.skipped) == (1, 1)
-    await members.update_settings(actx.members, dave, status="active")
+    await account.update_settings(actx.store, dave, status="active")
     await reader(actx, "carol")  # subscribed after the first publication
 
     admin_reader = await reader(actx, "admin")
     second = await handle(actx, admin_reader, f"/publish {PUBLIC} --again", is_admin=True)
     assert "已再次发布" in second.text and "即时推送 3 人" in second.text  # carol, dave, admin
-    await send_queued(actx.members, {"console": channel})
+    await send_queued(actx.store, {"console": channel})
     assert [received(channel, n) for n in ("alice", "carol", "dave")] == [1, 1, 1]
     third = await admin.publish_post(actx, PUBLIC, by="test", again=True)
     assert "即时推送 0 人" in third.text
-    assert (await send_queued(actx.members, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, {"console": channel})).sent == 0
 
 
 async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
@@ -110,7 +111,7 @@ async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
     again = await admin.publish_post(actx, "pan-hou", by="test", again=True)
     assert "即时推送 1 人" in again.text and "修订 2" in again.text
     channel = ConsoleChannel()
-    assert (await send_queued(actx.members, {"console": channel})).sent == 2
+    assert (await send_queued(actx.store, {"console": channel})).sent == 2
     assert ["天孚通信" in m for m in channel.inbox["alice"]] == [True, False]
     assert "中际旭创" in channel.inbox["alice"][1]
 
@@ -124,7 +125,7 @@ async def test_simultaneous_presses_in_two_processes_publish_once(
         await reader(actx, name)
     async with db.open_engine(database_url) as engine:
         sessions = db.make_sessionmaker(engine)
-        other = replace(actx, members=MemberContext(sessions, SHANGHAI),
+        other = replace(actx, members=StoreContext(sessions, SHANGHAI),
                         digests=DigestContext(sessions, llm=None))  # fmt: skip
         # the digest exists before the race: the race is about the publication
         await admin.preview(actx, PUBLIC)
@@ -147,10 +148,10 @@ async def test_the_database_refuses_a_second_publication_of_the_same_round(
 ) -> None:
     """The unique key on (post, round) holds whatever the code above it does."""
     await admin.publish_post(actx, PUBLIC, by="test")
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         existing = (await session.exec(select(Publication))).one()
     with pytest.raises(IntegrityError):
-        async with actx.members.sessions() as session, session.begin():
+        async with actx.store.sessions() as session, session.begin():
             session.add(
                 Publication(post_id=existing.post_id, digest_id=existing.digest_id, round=1)
             )
@@ -163,20 +164,20 @@ async def test_an_again_round_of_the_same_revision_is_not_in_the_next_edition(
     next one, while a corrected revision is carried."""
     await reader(actx, "ed", delivery="edition")
     await admin.publish_post(actx, PUBLIC, by="test")
-    edition, _ = await make_edition(actx.members, utcnow())
+    edition, _ = await make_edition(actx.store, utcnow())
     assert edition is not None
     await admin.publish_post(actx, PUBLIC, by="test", again=True)
-    assert await make_edition(actx.members, utcnow()) == (None, 0)
+    assert await make_edition(actx.store, utcnow()) == (None, 0)
 
-    async with actx.members.sessions() as session, session.begin():
+    async with actx.store.sessions() as session, session.begin():
         post = (await session.exec(select(Post).where(Post.slug == PUBLIC))).one()
         stored = (await session.exec(select(StoredDigest))).one()
         post.revision = stored.revision = 2  # as a revised post's new digest would be
         session.add_all([post, stored])
     await admin.publish_post(actx, PUBLIC, by="test", again=True)
-    carried, queued = await make_edition(actx.members, utcnow())
+    carried, queued = await make_edition(actx.store, utcnow())
     assert carried is not None and queued == 1
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         last = (
             await session.exec(select(Publication).order_by(col(Publication.id).desc()))
         ).first()

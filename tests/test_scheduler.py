@@ -14,8 +14,9 @@ from openai import AsyncOpenAI
 from bot.console import ConsoleChannel
 from bot.container import Services, open_services
 from bot.scheduler import build_scheduler, expiry_job, poll_job, retry_job
-from digests import admin, members
-from digests.members import Reply
+from digests import admin
+from digests.readers import account, passwords
+from digests.replies import Reply
 from digests.settings import Settings
 from digests.summarize.llm import LLM
 from tests.conftest import EXAMPLES
@@ -106,8 +107,8 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
     actx = services.admin_context()
     today = date.today()
     await admin.add_password(actx, "pw", today - timedelta(days=20), today + timedelta(days=1))
-    reader, _ = await members.register(actx.members, channel="console", external_id="alice")
-    await members.unlock(actx.members, reader, "pw")
+    reader, _ = await account.register(actx.store, channel="console", external_id="alice")
+    await passwords.unlock(actx.store, reader, "pw")
     channel = ConsoleChannel()
     await expiry_job(services, {"console": channel})
     assert "天内结束" in channel.inbox["alice"][0]

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from digests import digesting
-from digests.digesting import DigestContext
 from digests.ingest.core import IngestContext, ingest
+from digests.summarize import digesting
+from digests.summarize.digesting import DigestContext
 from digests.summarize.llm import LLM
 from tests.conftest import EXAMPLES
 from tests.fake_llm import GOOD, FakeLLM, Reply, completion, error, fake_llm

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from sqlmodel import func, select
 
 from bot.container import Services
-from digests.members import get_subscriber
 from digests.models import AccessPassword, Post, Publication
+from digests.readers.account import get_subscriber
 from tests.conftest import FIXTURES, Blog, Route
 from tests.fake_telegram import FakeTelegram, running_bot
 
@@ -140,7 +140,7 @@ async def test_admin_uploads_md_with_an_impossible_date_and_is_told_why(
     post = "---\ntitle: 坏日期\ndate: 2026-02-30 10:00:00\n---\n\n正文\n".encode()
     fake.user_sends_file(ADMIN, "feb-30.md", post)
     await until(said(fake, ADMIN, "没有保存：date 2026-02-30 10:00:00 is not a real date"))
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         titles = (await session.exec(select(Post.title))).all()
     assert "坏日期" not in titles
 
@@ -156,7 +156,7 @@ async def test_an_upload_without_a_declared_size_is_read_no_further_than_2_mb(
     fake.user_sends_file(ADMIN, "huge.md", content, declared=False)
     await until(said(fake, ADMIN, "文件超过 2 MB，未保存。"))
     assert fake.served["documents/huge.md"] < len(content) // 2
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         assert "巨大" not in (await session.exec(select(Post.title))).all()
 
 
@@ -178,7 +178,7 @@ async def test_failed_password_add_is_deleted_and_answered_with_a_sentence(
         await until(said(fake, ADMIN, answer))
         await until(lambda n=number: [c for c, _ in fake.deleted].count(ADMIN) == n)  # type: ignore[misc]
     assert not any("pw-" in m for m in fake.inbox[ADMIN])
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         assert (await session.exec(select(func.count()).select_from(AccessPassword))).one() == 1
 
 
@@ -187,7 +187,7 @@ async def test_non_admin_publish_is_refused(running: tuple[FakeTelegram, Service
     fake, services = running
     fake.user_says(BOB, "/publish 2-10-zhui-zong")
     await until(said(fake, BOB, "仅限管理员"))
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         assert (await session.exec(select(func.count()).select_from(Publication))).one() == 0
 
 
@@ -202,7 +202,7 @@ async def test_blocked_user_is_marked_gone_and_gets_nothing_more(
     await until(said(fake, ADMIN, "已发布"))
 
     async def status() -> str:
-        async with services.member_context().sessions() as session:
+        async with services.store_context().sessions() as session:
             found = await get_subscriber(session, channel="telegram", external_id=str(BOB))
             return found.status if found else ""
 

@@ -18,8 +18,8 @@ from sqlmodel import col, select
 
 from bot.container import Services
 from bot.telegram.errors import NoticeThrottle
-from digests import members
 from digests.models import Broadcast, Delivery, Subscriber
+from digests.readers import account
 from tests.conftest import subscriber_rows
 from tests.fake_telegram import FakeTelegram, running_bot
 from tests.test_telegram import ADMIN, ALICE, BOB, said, subscribe, until
@@ -83,7 +83,7 @@ async def test_a_reply_facing_a_long_flood_wait_is_kept_in_the_outbox(
 
     async def queued() -> list[str]:
         """Texts of the rows queued for Alice, with who queued them."""
-        async with services.member_context().sessions() as session:
+        async with services.store_context().sessions() as session:
             rows = await session.exec(
                 select(Delivery.ref)
                 .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
@@ -96,7 +96,7 @@ async def test_a_reply_facing_a_long_flood_wait_is_kept_in_the_outbox(
         if await queued():
             break
         await asyncio.sleep(0.05)
-    assert await queued() == [f"telegram-late-reply: {members.HELP}"]
+    assert await queued() == [f"telegram-late-reply: {account.HELP}"]
     assert not said(fake, ALICE, "/latest")()
 
 
@@ -108,7 +108,7 @@ async def test_replies_overtake_a_running_broadcast(database_url: str) -> None:
     async with running_bot(database_url, ADMIN, telegram_rate_limit=10) as (fake, services):
         fake.per_second = 10
         rows = subscriber_rows(50, channel="telegram", first=50_000)
-        async with services.member_context().sessions() as session, session.begin():
+        async with services.store_context().sessions() as session, session.begin():
             await session.exec(insert(Subscriber), params=rows)  # type: ignore[call-overload]
         fake.user_says(ADMIN, "/broadcast 今晚八点直播")
         await until(lambda: bool(fake.buttons(ADMIN)))

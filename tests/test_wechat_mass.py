@@ -22,11 +22,12 @@ from bot.scheduler import build_scheduler, mass_job
 from bot.wechat import commands
 from bot.wechat.mass import TAG_NAME, MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin, mass
-from digests.dispatch import send_queued
+from digests import admin
 from digests.ingest.core import ingest
-from digests.members import Reply
 from digests.models import AccessGrant, Delivery, Subscriber, utcnow
+from digests.outbox import mass
+from digests.outbox.dispatcher import send_queued
+from digests.replies import Reply
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, Tag, fake_wechat
 
@@ -51,7 +52,7 @@ async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, 
                 today + timedelta(days=20),
                 "本月",
             )
-            yield fake, services, WeChatChannel(services.settings, services.member_context())
+            yield fake, services, WeChatChannel(services.settings, services.store_context())
 
 
 async def say(services: Services, openid: str, text: str) -> str:
@@ -61,14 +62,14 @@ async def say(services: Services, openid: str, text: str) -> str:
 async def unlocked(services: Services, fake: FakeWeChat, *openids: str) -> None:
     """Each reader follows, unlocks (the real 解锁 command) and stays in the 48-hour window."""
     for openid in openids:
-        await commands.on_follow(services.member_context(), openid)
+        await commands.on_follow(services.store_context(), openid)
         assert "解锁成功" in await say(services, openid, f"解锁 {PASSWORD}")
         fake.user_wrote(openid)
 
 
 async def fall_silent(services: Services, fake: FakeWeChat, *openids: str) -> None:
     """Their last message was 49 hours ago: customer-service messages cannot reach them."""
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(
             update(Subscriber)
             .where(col(Subscriber.external_id).in_(openids))
@@ -98,7 +99,7 @@ async def broadcast(services: Services, text: str) -> None:
 
 
 async def rows_of(services: Services, openid: str) -> list[Delivery]:
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         reader = select(Subscriber.id).where(Subscriber.external_id == openid)
         found = await session.exec(
             select(Delivery).where(col(Delivery.subscriber_id).in_(reader)).order_by(Delivery.id)
@@ -115,7 +116,7 @@ async def test_readers_outside_the_window_get_the_mass_send_and_nobody_gets_it_t
     await unlocked(services, fake, "o-ann", "o-ben", "o-cat")
     await fall_silent(services, fake, "o-ben", "o-cat")
     await gated_post(services, "11月策略：算力与光模块")
-    counts = await send_queued(services.member_context(), {"wechat": channel})
+    counts = await send_queued(services.store_context(), {"wechat": channel})
     assert (counts.sent, counts.waiting) == (1, 2) and len(fake.inbox["o-ann"]) == 1
 
     report = await MassSender(channel).run()
@@ -147,10 +148,10 @@ async def test_a_mass_send_carries_only_what_all_its_readers_wait_for(world: Any
     await unlocked(services, fake, "o-dan", "o-eve")
     await fall_silent(services, fake, "o-eve")
     await admin.publish_post(services.admin_context(), PUBLIC, by="test")
-    assert (await send_queued(services.member_context(), {"wechat": channel})).sent == 1
+    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1
     await fall_silent(services, fake, "o-dan")
     await broadcast(services, "周五休市提醒：节前请注意仓位。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
 
     report = await MassSender(channel).run()
     [sent] = fake.mass
@@ -162,7 +163,7 @@ async def test_a_mass_send_carries_only_what_all_its_readers_wait_for(world: Any
 
     await say(services, "o-eve", "状态")  # she writes: her window opens, the digest goes
     fake.user_wrote("o-eve")
-    assert (await send_queued(services.member_context(), {"wechat": channel})).sent == 1
+    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1
     assert "节后第一篇" in fake.inbox["o-eve"][-1]
 
 
@@ -172,7 +173,7 @@ async def test_the_tag_follows_unlocks_and_expiries(world: Any) -> None:
     fake, services, channel = world
     await unlocked(services, fake, "o-fay", "o-gus")
     await fall_silent(services, fake, "o-fay", "o-gus")
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         gus = select(Subscriber.id).where(Subscriber.external_id == "o-gus")
         await session.exec(
             update(AccessGrant)
@@ -181,7 +182,7 @@ async def test_the_tag_follows_unlocks_and_expiries(world: Any) -> None:
         )
     fake.tags[7] = Tag(TAG_NAME, ["o-old"])  # made by an earlier run; o-old left since
     await broadcast(services, "本周策略会改到周四晚八点。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
 
     report = await MassSender(channel).run()
     assert fake.tags[7].members == ["o-fay"] and fake.mass[0].recipients == ["o-fay"]
@@ -189,7 +190,7 @@ async def test_the_tag_follows_unlocks_and_expiries(world: Any) -> None:
     [gus_row] = await rows_of(services, "o-gus")
     assert gus_row.status == "waiting"
 
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(update(AccessGrant).values(ends_at=utcnow() - timedelta(minutes=1)))
     assert await MassSender(channel).prune() == 1 and fake.tags[7].members == []
 
@@ -201,7 +202,7 @@ async def test_quota_spent_means_the_rows_wait_for_tomorrow(world: Any) -> None:
     await unlocked(services, fake, "o-hal")
     await fall_silent(services, fake, "o-hal")
     await broadcast(services, "明早九点电话会。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
     fake.fail_next(45028, path="message/mass/sendall")
     told: list[str] = []
 
@@ -226,9 +227,9 @@ async def test_a_mass_send_whose_answer_was_lost_is_not_sent_again(world: Any) -
     await unlocked(services, fake, "o-ivy")
     await fall_silent(services, fake, "o-ivy")
     await broadcast(services, "今晚八点直播复盘。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
     first = await MassSender(channel).run()
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(update(Delivery).values(status="waiting", message_ids=None))
 
     second = await MassSender(channel).run()
@@ -245,7 +246,7 @@ async def test_what_does_not_fit_one_message_waits_for_the_next_day(world: Any) 
     await fall_silent(services, fake, "o-jon")
     for n in range(12):
         await broadcast(services, f"第{n:02d}条：" + "仓位提示。" * 20)
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
     today = await MassSender(channel).run()
     fake.advance(DAY)
     tomorrow = await MassSender(channel).run()
@@ -264,11 +265,11 @@ async def test_the_tag_is_made_again_when_deleted_and_notices_never_go_in_a_mass
     await unlocked(services, fake, "o-kim")
     await fall_silent(services, fake, "o-kim")
     await broadcast(services, "第一条。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
     sender = MassSender(channel)
     await sender.run()
     fake.tags.clear()
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         kim = (
             await session.exec(select(Subscriber).where(Subscriber.external_id == "o-kim"))
         ).one()
@@ -278,7 +279,7 @@ async def test_the_tag_is_made_again_when_deleted_and_notices_never_go_in_a_mass
                      subscriber_id=kim.id or 0, status="waiting")
         )  # fmt: skip
     await broadcast(services, "第二条。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
     fake.advance(DAY)
     report = await sender.run()
     assert report.rows == 1 and [t.name for t in fake.tags.values()] == [TAG_NAME]
@@ -294,7 +295,7 @@ async def test_dry_run_and_the_schedule(world: Any, tmp_path: Path) -> None:
     await unlocked(services, fake, "o-lea")
     await fall_silent(services, fake, "o-lea")
     await broadcast(services, "试运行。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
 
     env = {"DATABASE_URL": services.settings.database_url, "WECHAT_APP_ID": APPID,
            "WECHAT_APP_SECRET": SECRET, "WECHAT_API_BASE_URL": fake.base_url}  # fmt: skip
@@ -349,7 +350,7 @@ async def test_one_item_longer_than_a_message_is_cut_but_the_disclaimer_stays(
     await unlocked(services, fake, "o-max")
     await fall_silent(services, fake, "o-max")
     await broadcast(services, "长文。" * 334)
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
     assert (await MassSender(channel).run()).rows == 1
     [sent] = fake.mass
     assert len(sent.content.encode()) <= 2000 and "……\n\n回复「最新」" in sent.content
@@ -365,14 +366,14 @@ async def test_a_reader_who_writes_while_the_mass_send_is_made_gets_the_rest_at_
     await unlocked(services, fake, "o-ned")
     await fall_silent(services, fake, "o-ned")
     await broadcast(services, "盘前要点。")
-    await send_queued(services.member_context(), {"wechat": channel})
+    await send_queued(services.store_context(), {"wechat": channel})
     plan = await mass.plan(
-        services.member_context(), "wechat", str, limit=2000, footer="回复「最新」"
+        services.store_context(), "wechat", str, limit=2000, footer="回复「最新」"
     )
     assert plan is not None and len(plan.claimed) == 1
     await say(services, "o-ned", "状态")  # he writes while the mass-send is being made
     fake.user_wrote("o-ned")
-    await mass.finish(services.member_context(), plan, None)  # WeChat refused it, say
+    await mass.finish(services.store_context(), plan, None)  # WeChat refused it, say
     [row] = await rows_of(services, "o-ned")
     assert (row.status, row.lease_until) == ("queued", None)
-    assert (await send_queued(services.member_context(), {"wechat": channel})).sent == 1
+    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1

@@ -18,10 +18,10 @@ from bot.wechat import commands
 from bot.wechat.sender import WeChatChannel
 from digests import admin
 from digests.calendar import events
-from digests.delivery import queue_message
-from digests.dispatch import send_queued
 from digests.ingest.core import ingest
 from digests.models import Delivery, Subscriber, utcnow
+from digests.outbox.dispatcher import send_queued
+from digests.outbox.enqueue import queue_message
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import SECRET, FakeWeChat, fake_wechat
 
@@ -37,22 +37,22 @@ async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, 
             await admin.add_password(
                 services.admin_context(), "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
             )
-            yield fake, services, WeChatChannel(services.settings, services.member_context())
+            yield fake, services, WeChatChannel(services.settings, services.store_context())
 
 
 async def follower(services: Services, fake: FakeWeChat, openid: str) -> None:
     """The reader follows the account (and so writes to it, for WeChat too)."""
-    await commands.on_follow(services.member_context(), openid)
+    await commands.on_follow(services.store_context(), openid)
     fake.user_wrote(openid)
 
 
 async def publish_and_send(services: Services, channel: WeChatChannel) -> Any:
     await admin.publish_post(services.admin_context(), PUBLIC, by="test")
-    return await send_queued(services.member_context(), {"wechat": channel})
+    return await send_queued(services.store_context(), {"wechat": channel})
 
 
 async def rows(services: Services) -> list[Delivery]:
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         return list((await session.exec(select(Delivery))).all())
 
 
@@ -66,7 +66,7 @@ async def test_a_digest_goes_as_one_message_with_its_page_link(world: Any) -> No
     [message] = fake.inbox["o-ann"]
     assert "节后第一篇" in message and "全文：https://digest.example/d/" in message
     assert len(message.encode()) <= 2000
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         reader = (await session.exec(select(Subscriber))).one()
     assert reader.replies_left == 4
 
@@ -76,7 +76,7 @@ async def test_outside_the_window_the_message_waits_for_the_reader(world: Any) -
     again the message goes at the next send."""
     fake, services, channel = world
     await follower(services, fake, "o-ben")
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(
             update(Subscriber).values(last_contact_at=utcnow() - timedelta(hours=49))
         )
@@ -87,14 +87,14 @@ async def test_outside_the_window_the_message_waits_for_the_reader(world: Any) -
     assert fake.sent("message/custom/send") == []
     await commands.on_text(services.admin_context(), "o-ben", "状态", base_url="", admins=[])
     fake.user_wrote("o-ben")
-    assert (await send_queued(services.member_context(), {"wechat": channel})).sent == 1
+    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1
     assert len(fake.inbox["o-ben"]) == 1
 
 
 async def test_wechat_says_the_window_is_closed(world: Any) -> None:
     """Our record says open but WeChat answers 45015: the row waits, no failure."""
     _, services, channel = world
-    await commands.on_follow(services.member_context(), "o-cat")  # the fake never heard
+    await commands.on_follow(services.store_context(), "o-cat")  # the fake never heard
     counts = await publish_and_send(services, channel)
     assert (counts.sent, counts.waiting, counts.failed) == (0, 1, 0)
 
@@ -106,10 +106,10 @@ async def test_quota_errors_back_off_and_unfollowed_readers_are_gone(world: Any)
     fake.fail_next(45009, path="message/custom/send")
     counts = await publish_and_send(services, channel)
     assert counts.retried == 1 and "o-dee" not in fake.inbox
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(update(Delivery).values(next_attempt_at=None))
     fake.fail_next(43004, path="message/custom/send")
-    counts = await send_queued(services.member_context(), {"wechat": channel})
+    counts = await send_queued(services.store_context(), {"wechat": channel})
     assert counts.gone and counts.skipped == 1
 
 
@@ -119,7 +119,7 @@ async def test_a_token_invalidated_by_another_process_is_refreshed(world: Any) -
     fake, services, channel = world
     await follower(services, fake, "o-eve")
     channel.client.access_token  # noqa: B018 (fetches token 1)
-    other = WeChatChannel(channel.settings, services.member_context())
+    other = WeChatChannel(channel.settings, services.store_context())
     other.client.access_token  # noqa: B018 (token 2 retires token 1)
     assert (await publish_and_send(services, channel)).sent == 1
     assert len(fake.tokens) == 3
@@ -130,17 +130,17 @@ async def test_a_reminder_the_reader_cannot_get_now_is_dropped_not_held(world: A
     they next write, days later, "明天：美国CPI" would announce something already past."""
     fake, services, channel = world
     await follower(services, fake, "o-eli")
-    async with services.member_context().sessions() as session, session.begin():
+    async with services.store_context().sessions() as session, session.begin():
         await session.exec(
             update(Subscriber).values(last_contact_at=utcnow() - timedelta(hours=49))
         )
         reader = (await session.exec(select(Subscriber))).one()
     tomorrow = utcnow().astimezone(services.settings.tz).date() + timedelta(days=1)
-    event = await events.add(services.member_context(), tomorrow, time(21, 30), "美国CPI", 3)
-    async with services.member_context().sessions() as session, session.begin():
+    event = await events.add(services.store_context(), tomorrow, time(21, 30), "美国CPI", 3)
+    async with services.store_context().sessions() as session, session.begin():
         session.add(Delivery(kind="reminder", ref=f"{event.id}:eve", channel="wechat",
                              subscriber_id=reader.id or 0))  # fmt: skip
-    counts = await send_queued(services.member_context(), {"wechat": channel})
+    counts = await send_queued(services.store_context(), {"wechat": channel})
     assert (counts.sent, counts.waiting, counts.skipped) == (0, 0, 1)
     [row] = await rows(services)
     assert row.status == "skipped" and "48-hour" in row.last_error
@@ -155,13 +155,13 @@ async def test_an_unreachable_api_leaves_no_secret_in_the_store_or_the_log(
         fake = api.enter_context(fake_wechat())
         settings = fake.settings(database_url)
         async with open_services(settings) as services:
-            channel = WeChatChannel(settings, services.member_context())
+            channel = WeChatChannel(settings, services.store_context())
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
             await follower(services, fake, "o-fay")
             assert (await publish_and_send(services, channel)).sent == 1  # token cached
             token = fake.tokens[-1]
             api.close()  # the API stops answering: its port is closed
-            ctx = services.member_context()
+            ctx = services.store_context()
             reader = (await rows(services))[0].subscriber_id
             await queue_message(ctx, reader, "一条消息", by="test")
             caplog.set_level(logging.DEBUG)

@@ -17,11 +17,11 @@ from bot.wecom import WeComChannel, register_robots, robot_id
 from digests import admin
 from digests.admin import AdminContext
 from digests.calendar import events, reminders
-from digests.dispatch import send_queued
-from digests.editions import make_edition
-from digests.members import Reply
 from digests.models import utcnow
-from digests.outbox import Reader
+from digests.outbox.dispatcher import send_queued
+from digests.outbox.editions import make_edition
+from digests.outbox.types import Reader
+from digests.replies import Reply
 from tests.conftest import SHANGHAI, LoopbackHandler, serve
 
 
@@ -55,7 +55,7 @@ def robot() -> Iterator[Robot]:
 async def send(actx: AdminContext, robot: Robot) -> Any:
     async with httpx.AsyncClient() as http:
         channel = WeComChannel([robot.url], http)
-        return await send_queued(actx.members, {"wecom": channel})
+        return await send_queued(actx.store, {"wecom": channel})
 
 
 async def test_an_edition_reaches_the_group_as_markdown_public_digests_only(
@@ -63,10 +63,10 @@ async def test_an_edition_reaches_the_group_as_markdown_public_digests_only(
 ) -> None:
     """The robot takes editions: one markdown message with the public digest; the members'
     post is left out (nobody checked the group's members)."""
-    await register_robots(actx.members, [robot.url])
+    await register_robots(actx.store, [robot.url])
     await admin.publish_post(actx, "2-10-zhui-zong", by="test")  # gated
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
-    edition, queued = await make_edition(actx.members, utcnow())
+    edition, queued = await make_edition(actx.store, utcnow())
     assert edition is not None and queued == 1
     assert (await send(actx, robot)).sent == 1
     [message] = robot.posts
@@ -78,12 +78,11 @@ async def test_an_edition_reaches_the_group_as_markdown_public_digests_only(
 
 async def test_a_reminder_reaches_the_group(actx: AdminContext, robot: Robot) -> None:
     """The robot takes reminders of confirmed public events."""
-    await register_robots(actx.members, [robot.url])
-    await events.add(actx.members, date(2026, 3, 6), clock(21, 30), "美国非农", 3)
+    await register_robots(actx.store, [robot.url])
+    await events.add(actx.store, date(2026, 3, 6), clock(21, 30), "美国非农", 3)
     eve = datetime(2026, 3, 5, 20, 1, tzinfo=SHANGHAI)
     assert (
-        await reminders.queue_due(actx.members, leads=["eve"], grace=timedelta(hours=2), now=eve)
-        == 1
+        await reminders.queue_due(actx.store, leads=["eve"], grace=timedelta(hours=2), now=eve) == 1
     )
     assert (await send(actx, robot)).sent == 1
     assert "明天：美国非农" in robot.posts[0]["markdown"]["content"]
@@ -92,9 +91,9 @@ async def test_a_reminder_reaches_the_group(actx: AdminContext, robot: Robot) ->
 async def test_robot_errors(actx: AdminContext, robot: Robot) -> None:
     """45009 (too frequent) → tried again later; 93000 (invalid webhook) → the robot is gone;
     the URL's key is never stored (the subscriber id is its hash)."""
-    await register_robots(actx.members, [robot.url])
+    await register_robots(actx.store, [robot.url])
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
-    await make_edition(actx.members, utcnow())
+    await make_edition(actx.store, utcnow())
     robot.errcode = 45009
     assert (await send(actx, robot)).retried == 1
     robot.errcode = 93000

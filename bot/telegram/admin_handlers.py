@@ -12,12 +12,13 @@ from telegram.error import TelegramError
 
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.outbox import shared_outbox
-from digests import admin, members
-from digests.dispatch import send_queued
+from digests import admin
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest
 from digests.ingest.hexo import MAX_POST_BYTES
-from digests.members import Reply
+from digests.outbox.dispatcher import send_queued
+from digests.readers import account, reading
+from digests.replies import Reply
 
 log = logging.getLogger(__name__)
 PASSWORD_ADD_USAGE = "用法：/password_add 密码 YYYY-MM-DD YYYY-MM-DD [标签]"
@@ -58,7 +59,7 @@ async def on_document(update: Update, context: Context) -> None:
     assert message is not None and message.document is not None
     document = message.document
     if not is_admin(update, context):
-        await answer(update, context, Reply(members.HELP))
+        await answer(update, context, Reply(account.HELP))
         return
     if not (document.file_name or "").lower().endswith((".md", ".markdown")):
         await answer(update, context, Reply("只接受 .md 文件。"))
@@ -124,7 +125,7 @@ async def send_now(context: Context) -> None:
     if not await s.leader.try_acquire():
         return
     async with shared_outbox(context.application.bot_data, s.settings) as channel:
-        counts = await send_queued(s.member_context(), {channel.name: channel})
+        counts = await send_queued(s.store_context(), {channel.name: channel})
     log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
 
 
@@ -188,11 +189,11 @@ async def on_button(update: Update, context: Context) -> None:
     s = services(context)
     if action == "open":
         reader = await subscriber(update, context)
-        reply = await members.open_publication(s.member_context(), reader, int(value))
+        reply = await reading.open_publication(s.store_context(), reader, int(value))
     elif action == "set":
         reader = await subscriber(update, context)
-        await members.update_settings(
-            s.member_context(),
+        await account.update_settings(
+            s.store_context(),
             reader,
             delivery=value if value in ("instant", "edition") else None,
             reminders={"remind-on": True, "remind-off": False}.get(value),

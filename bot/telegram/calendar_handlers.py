@@ -9,7 +9,7 @@ from telegram import Update
 from bot.telegram.context import Context, answer, command_name, services, subscriber
 from digests.calendar import commands
 from digests.errors import DigestbotError
-from digests.members import Reply
+from digests.replies import Reply
 
 CALENDAR_ADMIN = {
     "events",
@@ -25,16 +25,14 @@ async def on_calendar(update: Update, context: Context) -> None:
     s = services(context)
     reader = await subscriber(update, context)
     base = s.settings.public_base_url
-    await answer(
-        update, context, await commands.calendar(s.member_context(), reader, base_url=base)
-    )
+    await answer(update, context, await commands.calendar(s.store_context(), reader, base_url=base))
 
 
 async def on_calendar_reset(update: Update, context: Context) -> None:
     s = services(context)
     reader = await subscriber(update, context)
     reply = await commands.calendar_reset(
-        s.member_context(), reader, base_url=s.settings.public_base_url
+        s.store_context(), reader, base_url=s.settings.public_base_url
     )
     await answer(update, context, reply)
 
@@ -43,7 +41,7 @@ async def on_remind(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
     arg = " ".join(context.args or [])
     await answer(
-        update, context, await commands.remind(services(context).member_context(), reader, arg)
+        update, context, await commands.remind(services(context).store_context(), reader, arg)
     )
 
 
@@ -53,7 +51,7 @@ async def on_event_admin(update: Update, context: Context) -> None:
     assert message is not None and message.text is not None
     command = command_name(message.text)
     args = message.text.partition(" ")[2]
-    ctx = services(context).member_context()
+    ctx = services(context).store_context()
     by = f"telegram:{update.effective_user.id}" if update.effective_user else "telegram"
     try:
         if command == "events":
@@ -79,7 +77,7 @@ async def on_event_button(update: Update, context: Context) -> None:
     assert query is not None
     await query.answer()
     action, _, value = (query.data or "").partition(":")
-    ctx = services(context).member_context()
+    ctx = services(context).store_context()
     try:
         reply = await commands.decide(ctx, value, confirm=action == "evok")
     except (ValueError, DigestbotError) as exc:

@@ -11,10 +11,10 @@ from telegram.ext import ContextTypes
 
 from bot.container import Services
 from bot.telegram.sender import NotSentInTime, plain, send_reply
-from digests import members
-from digests.delivery import queue_message
-from digests.members import Reply
 from digests.models import Subscriber
+from digests.outbox.enqueue import queue_message
+from digests.readers import account
+from digests.replies import Reply
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -39,12 +39,12 @@ async def subscriber(update: Update, context: Context) -> Subscriber:
     """The chat's subscriber, registered on first contact."""
     chat = update.effective_chat
     assert chat is not None
-    ctx = services(context).member_context()
+    ctx = services(context).store_context()
     async with ctx.sessions() as session:
-        found = await members.get_subscriber(session, channel="telegram", external_id=str(chat.id))
+        found = await account.get_subscriber(session, channel="telegram", external_id=str(chat.id))
     if found is not None:
         return found
-    created, _ = await members.register(
+    created, _ = await account.register(
         ctx, channel="telegram", external_id=str(chat.id), name=chat.full_name or ""
     )
     return created
@@ -71,9 +71,9 @@ async def keep_for_later(context: Context, chat_id: int, late: NotSentInTime) ->
     """A reply Telegram would not take in time becomes outbox rows (one per part not sent,
     as plain text: the buttons are lost), so neither a long flood wait nor a restart loses
     it; the leader's delivery tick sends them."""
-    ctx = services(context).member_context()
+    ctx = services(context).store_context()
     async with ctx.sessions() as session:
-        reader = await members.get_subscriber(session, channel="telegram", external_id=str(chat_id))
+        reader = await account.get_subscriber(session, channel="telegram", external_id=str(chat_id))
     queued = 0
     if reader is not None and reader.id is not None:
         for part in late.parts:

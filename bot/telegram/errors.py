@@ -18,7 +18,7 @@ from telegram import Update
 
 from bot.telegram.context import Context, command_name, services
 from bot.telegram.sender import send_reply
-from digests.members import Reply
+from digests.replies import Reply
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = "暂时无法处理，请稍后再试（编号 {ref}）。"

@@ -14,8 +14,8 @@ from bot.telegram.admin_handlers import post_text
 from bot.telegram.calendar_handlers import CALENDAR_ADMIN
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.sender import send_reply
-from digests import members
-from digests.members import Reply
+from digests.readers import account, passwords, reading
+from digests.replies import Reply
 
 log = logging.getLogger(__name__)
 ADMIN_COMMANDS = {
@@ -69,8 +69,8 @@ async def gate(update: Update, context: Context) -> None:
 async def on_start(update: Update, context: Context) -> None:
     chat = update.effective_chat
     assert chat is not None
-    _, reply = await members.register(
-        services(context).member_context(),
+    _, reply = await account.register(
+        services(context).store_context(),
         channel="telegram",
         external_id=str(chat.id),
         name=chat.full_name or "",
@@ -79,7 +79,7 @@ async def on_start(update: Update, context: Context) -> None:
 
 
 async def on_help(update: Update, context: Context) -> None:
-    await answer(update, context, Reply(members.HELP))
+    await answer(update, context, Reply(account.HELP))
 
 
 async def on_unlock(update: Update, context: Context) -> None:
@@ -89,23 +89,25 @@ async def on_unlock(update: Update, context: Context) -> None:
         return
     reader = await subscriber(update, context)
     await answer(
-        update, context, await members.unlock(services(context).member_context(), reader, password)
+        update,
+        context,
+        await passwords.unlock(services(context).store_context(), reader, password),
     )
 
 
 async def on_latest(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
-    await answer(update, context, await members.latest(services(context).member_context(), reader))
+    await answer(update, context, await reading.latest(services(context).store_context(), reader))
 
 
 async def on_digests(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
-    await answer(update, context, await members.recent(services(context).member_context(), reader))
+    await answer(update, context, await reading.recent(services(context).store_context(), reader))
 
 
 async def on_status(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
-    await answer(update, context, await members.status(services(context).member_context(), reader))
+    await answer(update, context, await account.status(services(context).store_context(), reader))
 
 
 async def on_settings(update: Update, context: Context) -> None:
@@ -120,7 +122,7 @@ async def on_settings(update: Update, context: Context) -> None:
 
 async def on_stop(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
-    await members.update_settings(services(context).member_context(), reader, status="stopped")
+    await account.update_settings(services(context).store_context(), reader, status="stopped")
     await answer(update, context, Reply("已退订。发送 /start 可重新订阅。"))
 
 
@@ -133,9 +135,11 @@ async def on_text(update: Update, context: Context) -> None:
     looks_like_password = len(text) <= 64 and not re.search(r"\s", text)
     if reader.awaiting_password and (looks_like_password or not is_admin(update, context)):
         await answer(
-            update, context, await members.unlock(services(context).member_context(), reader, text)
+            update,
+            context,
+            await passwords.unlock(services(context).store_context(), reader, text),
         )
     elif is_admin(update, context):
         await post_text(update, context, text, name="")
     else:
-        await answer(update, context, Reply(members.HELP))
+        await answer(update, context, Reply(account.HELP))

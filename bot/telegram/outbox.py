@@ -27,10 +27,10 @@ import aiohttp
 
 from bot.telegram.pacer import Pacer, Priority, pacer_for
 from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, keyboard, plain, reply_parts
-from digests.dispatch import IN_FLIGHT
-from digests.members import Reply
-from digests.outbox import Reader, SendResult
+from digests.outbox.dispatcher import IN_FLIGHT
+from digests.outbox.types import Reader, SendResult
 from digests.redact import error_text
+from digests.replies import Reply
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from telegram.ext import BaseRateLimiter
 
 from bot.telegram.pacer import Pacer, Priority, pacer_for
 from digests import render
-from digests.members import Reply
+from digests.replies import Reply
 
 __all__ = ["NotSentInTime", "PacedLimiter", "Pacer", "pacer_for", "reply_parts", "send_reply"]
 log = logging.getLogger(__name__)

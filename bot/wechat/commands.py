@@ -6,12 +6,13 @@ subscriber gone."""
 from __future__ import annotations
 
 from bot.wechat.sender import touch
-from digests import admin, members, pagelinks, render
+from digests import admin, render
 from digests.admin import AdminContext
 from digests.calendar import commands as calendar
-from digests.dispatch import wake_waiting
-from digests.members import MemberContext, Reply
 from digests.models import Subscriber
+from digests.outbox.dispatcher import wake_waiting
+from digests.readers import account, pagelinks, passwords, reading
+from digests.replies import Reply, StoreContext
 
 HELP = "\n".join(
     (
@@ -29,31 +30,31 @@ WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：
 MORE = "\n……（篇幅所限，仅显示前半部分）"
 
 
-async def on_follow(ctx: MemberContext, openid: str) -> str:
+async def on_follow(ctx: StoreContext, openid: str) -> str:
     """subscribe event: (re)register and welcome."""
-    reader, _ = await members.register(ctx, channel="wechat", external_id=openid)
+    reader, _ = await account.register(ctx, channel="wechat", external_id=openid)
     await contact(ctx, reader)
     return WELCOME
 
 
-async def contact(ctx: MemberContext, reader: Subscriber) -> None:
+async def contact(ctx: StoreContext, reader: Subscriber) -> None:
     """The reader wrote to us: a new 48-hour window and 5 replies, and what waited for them
     is due now."""
     await touch(ctx, reader.id or 0)
     await wake_waiting(ctx, reader.id or 0)
 
 
-async def on_unfollow(ctx: MemberContext, openid: str) -> None:
+async def on_unfollow(ctx: StoreContext, openid: str) -> None:
     """unsubscribe event: the subscriber is gone; nothing more is sent to them."""
     reader = await _reader(ctx, openid)
-    await members.update_settings(ctx, reader, status="gone")
+    await account.update_settings(ctx, reader, status="gone")
 
 
 async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
                   admins: list[str], page_secret: bytes | None = None) -> str:  # fmt: skip
     """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes); a
     digest's first part ends with the link to its whole page when `page_secret` is given."""
-    ctx = actx.members
+    ctx = actx.store
     reader = await _reader(ctx, openid)
     await contact(ctx, reader)
     word, _, rest = text.strip().partition(" ")
@@ -61,15 +62,15 @@ async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
     if word in ("帮助", "help", "?", "？"):
         reply = Reply(HELP)
     elif word == "解锁" and rest:
-        reply = await members.unlock(ctx, reader, rest)
+        reply = await passwords.unlock(ctx, reader, rest)
     elif word == "最新":
-        reply = await members.latest(ctx, reader)
+        reply = await reading.latest(ctx, reader)
     elif word == "日历":
         reply = await calendar.calendar(ctx, reader, base_url=base_url)
     elif word == "提醒":
         reply = await calendar.remind(ctx, reader, rest)
     elif word == "状态":
-        reply = await members.status(ctx, reader)
+        reply = await account.status(ctx, reader)
     elif word == "发布" and rest:  # may take a while (the LLM): the callback follows up
         if openid in admins:
             slug, again = admin.publish_args(rest)
@@ -77,10 +78,10 @@ async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
         else:
             reply = Reply("此命令仅限管理员。")
     elif word == "退订":
-        await members.update_settings(ctx, reader, status="stopped")
+        await account.update_settings(ctx, reader, status="stopped")
         reply = Reply("已退订。回复「帮助」可重新开始。")
     elif reader.awaiting_password and not rest:
-        reply = await members.unlock(ctx, reader, word)
+        reply = await passwords.unlock(ctx, reader, word)
     else:
         reply = Reply(HELP)
     shown = reply.digest
@@ -104,10 +105,10 @@ def as_text(reply: Reply, link: str = "") -> str:
     return render.clip_utf8(text, render.WECHAT_LIMIT - len(tail.encode()), MORE) + tail
 
 
-async def _reader(ctx: MemberContext, openid: str) -> Subscriber:
+async def _reader(ctx: StoreContext, openid: str) -> Subscriber:
     """The follower's subscriber row (registered now if they followed before the bot ran)."""
     async with ctx.sessions() as session:
-        found = await members.get_subscriber(session, channel="wechat", external_id=openid)
+        found = await account.get_subscriber(session, channel="wechat", external_id=openid)
     if found is None:
-        found, _ = await members.register(ctx, channel="wechat", external_id=openid)
+        found, _ = await account.register(ctx, channel="wechat", external_id=openid)
     return found

@@ -32,9 +32,9 @@ from wechatpy.replies import TextReply
 from bot.container import Services
 from bot.wechat import commands
 from bot.wechat.guard import ReplayGuard, fresh, signed
-from digests import pagelinks
-from digests.delivery import queue_message
-from digests.members import get_subscriber
+from digests.outbox.enqueue import queue_message
+from digests.readers import pagelinks
+from digests.readers.account import get_subscriber
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _follow_up(services: Services, openid: str, done: asyncio.Future[str]) -> No
 
 
 async def _queue_follow_up(services: Services, openid: str, text: str) -> None:
-    ctx = services.member_context()
+    ctx = services.store_context()
     async with ctx.sessions() as session:
         reader = await get_subscriber(session, channel="wechat", external_id=openid)
     if reader is not None and reader.id is not None:
@@ -147,7 +147,7 @@ def _message_key(message: BaseMessage) -> str:
 
 
 async def _handle(services: Services, message: BaseMessage) -> str:
-    ctx, settings = services.member_context(), services.settings
+    ctx, settings = services.store_context(), services.settings
     openid = str(message.source)
     kind, event = message.type, getattr(message, "event", "")
     if kind == "event" and event == "subscribe":

@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from digests.members import MemberContext
 from digests.models import SeenKey, utcnow
+from digests.replies import StoreContext
 
 log = logging.getLogger(__name__)
 WINDOW = 300  # seconds a callback's timestamp may differ from our clock
@@ -46,7 +46,7 @@ def fresh(timestamp: str, now: float | None = None) -> bool:
 class ReplayGuard:
     """first_time(key) is True once per key within REMEMBER."""
 
-    def __init__(self, ctx: MemberContext, redis: Redis | None) -> None:
+    def __init__(self, ctx: StoreContext, redis: Redis | None) -> None:
         self.ctx, self.redis = ctx, redis
         self.pruned_at = 0.0
 

@@ -2,7 +2,7 @@
 waiting for readers outside the 48-hour window reach them without their writing first.
 
 Each run (WECHAT_MASS_SCHEDULE, in the leader; or `digestbot wechat-mass`):
-1. digests/mass.py plans it: the waiting digests/editions/broadcasts of unlocked readers, the
+1. digests/outbox/mass.py plans it: the waiting digests/editions/broadcasts of unlocked readers, the
    items and audience that deliver the most rows in one message of ≤ 2000 bytes;
 2. the tag TAG_NAME is made to hold exactly that audience (batch(un)tagging, 50 OpenIDs a
    call): it follows unlocks and expiries, and a reader who already had an item by a
@@ -28,7 +28,8 @@ import requests
 from wechatpy.exceptions import WeChatClientException
 
 from bot.wechat.sender import WeChatChannel, teaser
-from digests import mass, render
+from digests import render
+from digests.outbox import mass
 
 log = logging.getLogger(__name__)
 TAG_NAME = "研报摘要·群发"  # WeChat: ≤ 30 characters; made once, found again by name

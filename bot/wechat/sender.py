@@ -32,11 +32,12 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
-from digests import pagelinks, render
-from digests.members import MemberContext, Reply
+from digests import render
 from digests.models import Subscriber, utcnow
-from digests.outbox import Reader, SendResult
+from digests.outbox.types import Reader, SendResult
+from digests.readers import pagelinks
 from digests.redact import error_text, redact
+from digests.replies import Reply, StoreContext
 from digests.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class WeChatChannel:
 
     name = "wechat"
 
-    def __init__(self, settings: Settings, ctx: MemberContext) -> None:
+    def __init__(self, settings: Settings, ctx: StoreContext) -> None:
         self.settings, self.ctx = settings, ctx
         self.client = Client(settings, session_storage(settings))
         self.page_secret = pagelinks.page_secret(settings)  # derived once, not per message
@@ -145,7 +146,7 @@ def _outcome(errcode: int, detail: str) -> SendResult:
     return SendResult("bad_request", detail=detail)
 
 
-async def touch(ctx: MemberContext, subscriber_id: int) -> None:
+async def touch(ctx: StoreContext, subscriber_id: int) -> None:
     """The reader wrote to us: a new 48-hour window and 5 replies."""
     async with ctx.sessions() as session, session.begin():
         await session.exec(

@@ -13,8 +13,8 @@ from sqlmodel import col, delete, select
 
 from digests.calendar import trading
 from digests.calendar.trading import Override, TradingCalendar
-from digests.members import MemberContext
 from digests.models import MarketClosure, NoticeSent
+from digests.replies import StoreContext
 
 MAX_SPAN = timedelta(days=31)  # the longest closure the exchange has had is 春节's ~9 days
 NAME_CHARS = 40
@@ -27,7 +27,7 @@ def _calendar(overrides: tuple[Override, ...]) -> TradingCalendar:
     return TradingCalendar(overrides)
 
 
-async def load(ctx: MemberContext) -> TradingCalendar:
+async def load(ctx: StoreContext) -> TradingCalendar:
     """The calendar in force now (one small query; the calendar is built once per change)."""
     async with ctx.sessions() as session:
         rows = (await session.exec(select(MarketClosure).order_by(col(MarketClosure.day)))).all()
@@ -46,7 +46,7 @@ def _weekdays(first: date, last: date) -> list[date]:
     return weekdays
 
 
-async def add(ctx: MemberContext, first: date, last: date, name: str, *, by: str) -> list[date]:
+async def add(ctx: StoreContext, first: date, last: date, name: str, *, by: str) -> list[date]:
     """Mark the weekdays from `first` to `last` closed, named `name`; they override the
     library. Entering a year's closures makes that year count as announced."""
     name = name.strip()
@@ -59,7 +59,7 @@ async def add(ctx: MemberContext, first: date, last: date, name: str, *, by: str
     return days
 
 
-async def remove(ctx: MemberContext, first: date, last: date, *, by: str) -> list[date]:
+async def remove(ctx: StoreContext, first: date, last: date, *, by: str) -> list[date]:
     """The weekdays from `first` to `last` trade after all: the admins' closures there are
     dropped, and a day the library closes is overridden as open. Returns the days that were
     closed and now are not."""
@@ -73,7 +73,7 @@ async def remove(ctx: MemberContext, first: date, last: date, *, by: str) -> lis
     return [day for day in days if day in before.closed]
 
 
-async def listing(ctx: MemberContext, start: date, end: date) -> list[dict[str, Any]]:
+async def listing(ctx: StoreContext, start: date, end: date) -> list[dict[str, Any]]:
     """What is in force from `start` to `end`: each closed weekday and each day an admin
     opened, with where it came from (the `calendar closures --json` contract)."""
     calendar = await load(ctx)
@@ -103,7 +103,7 @@ def describe(closure: trading.Closure) -> str:
     return f"{closure.name} {closure.first_day}{last}" + ("（预估）" if closure.estimated else "")
 
 
-async def coverage_notice(ctx: MemberContext, today: date) -> str | None:
+async def coverage_notice(ctx: StoreContext, today: date) -> str | None:
     """A warning for the admins, once per year, when a day of the next 60 lies in a year whose
     holiday arrangement the calendar does not have; None when there is nothing (new) to say."""
     calendar = await load(ctx)

@@ -9,8 +9,9 @@ from datetime import date, datetime, time
 
 from digests.calendar import closures, events
 from digests.calendar.events import Proposals
-from digests.members import MemberContext, Reply, update_settings
 from digests.models import Subscriber, utcnow
+from digests.readers.account import update_settings
+from digests.replies import Reply, StoreContext
 
 ADD_USAGE = "用法：/event_add YYYY-MM-DD [HH:MM] 标题 [重要性1-3]"
 _ADD = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(\d{1,2}:\d{2}))?\s+(.+?)(?:\s+([123]))?$")
@@ -26,7 +27,7 @@ def feed_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/calendar/{token}.ics"
 
 
-async def calendar(ctx: MemberContext, reader: Subscriber, *, base_url: str,
+async def calendar(ctx: StoreContext, reader: Subscriber, *, base_url: str,
                    now: datetime | None = None) -> Reply:  # fmt: skip
     """/calendar: the week ahead and the reader's own feed URL."""
     text = await events.week_ahead(ctx, reader, now)
@@ -34,13 +35,13 @@ async def calendar(ctx: MemberContext, reader: Subscriber, *, base_url: str,
     return Reply(f"{text}\n订阅到手机日历：{feed_url(base_url, token)}")
 
 
-async def calendar_reset(ctx: MemberContext, reader: Subscriber, *, base_url: str) -> Reply:
+async def calendar_reset(ctx: StoreContext, reader: Subscriber, *, base_url: str) -> Reply:
     """/calendar_reset: a new feed URL; the old one stops working."""
     token = await events.calendar_token(ctx, reader, reset=True)
     return Reply(f"日历订阅地址已更换，旧地址失效：\n{feed_url(base_url, token)}")
 
 
-async def remind(ctx: MemberContext, reader: Subscriber, arg: str) -> Reply:
+async def remind(ctx: StoreContext, reader: Subscriber, arg: str) -> Reply:
     """/remind on|off."""
     choice = {"on": True, "开": True, "off": False, "关": False}.get(arg.strip().lower())
     if choice is None:
@@ -68,7 +69,7 @@ def proposals_reply(found: Proposals, tz: object) -> Reply | None:
     return Reply(text, choices=choices)
 
 
-async def list_events(ctx: MemberContext, now: datetime | None = None) -> Reply:
+async def list_events(ctx: StoreContext, now: datetime | None = None) -> Reply:
     """/events: proposed and confirmed events from today on (and undated proposals)."""
     # reader=None: the admin's list holds every event, gated or not
     found = await events.listing(
@@ -84,7 +85,7 @@ async def list_events(ctx: MemberContext, now: datetime | None = None) -> Reply:
     return Reply("\n".join(lines) + "\n\n/event_cancel ID 取消 · " + ADD_USAGE)
 
 
-async def add_event(ctx: MemberContext, args: str) -> Reply:
+async def add_event(ctx: StoreContext, args: str) -> Reply:
     """/event_add YYYY-MM-DD [HH:MM] 标题 [重要性]."""
     match = _ADD.match(args.strip())
     if match is None:
@@ -99,7 +100,7 @@ async def add_event(ctx: MemberContext, args: str) -> Reply:
     return Reply(f"已添加 #{event.id} {events.line(event, ctx.tz)}")
 
 
-async def decide(ctx: MemberContext, args: str, *, confirm: bool) -> Reply:
+async def decide(ctx: StoreContext, args: str, *, confirm: bool) -> Reply:
     """确认 / 忽略 buttons and /event_cancel ID."""
     if not args.strip().lstrip("#").isdigit():
         return Reply("用法：/event_cancel ID（ID 见 /events）")
@@ -132,7 +133,7 @@ def _days_text(days: list[date]) -> str:
     return shown + (f" 等 {len(days)} 天" if len(days) > 12 else "")
 
 
-async def closure_add(ctx: MemberContext, args: str, *, by: str) -> Reply:
+async def closure_add(ctx: StoreContext, args: str, *, by: str) -> Reply:
     """/closure_add FROM [UNTIL] 名称: the exchange is closed on those weekdays."""
     first, last, name = _span(args)
     if not name:
@@ -142,7 +143,7 @@ async def closure_add(ctx: MemberContext, args: str, *, by: str) -> Reply:
     return Reply(f"已记为休市（{name}）：{_days_text(days)}。{first.year} 年的休市以录入为准。")
 
 
-async def closure_remove(ctx: MemberContext, args: str, *, by: str) -> Reply:
+async def closure_remove(ctx: StoreContext, args: str, *, by: str) -> Reply:
     """/closure_remove FROM [UNTIL]: those weekdays trade after all."""
     first, last, extra = _span(args)
     if extra:
@@ -154,7 +155,7 @@ async def closure_remove(ctx: MemberContext, args: str, *, by: str) -> Reply:
     return Reply(f"已改为交易日：{_days_text(opened)}。")
 
 
-async def list_closures(ctx: MemberContext, today: date | None = None) -> Reply:
+async def list_closures(ctx: StoreContext, today: date | None = None) -> Reply:
     """/closures: the closures in force from today to the end of the calendar's data."""
     today = today or utcnow().astimezone(ctx.tz).date()
     market = await closures.load(ctx)

@@ -15,9 +15,9 @@ from sqlmodel import and_, col, or_, select
 
 from digests.calendar import closures
 from digests.calendar.dates import resolve
-from digests.delivery import grant_holders
-from digests.members import MemberContext
 from digests.models import Event, Post, Subscriber, utcnow
+from digests.readers.entitlement import grant_holders
+from digests.replies import StoreContext
 from digests.summarize.schema import Digest
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Proposals:
     past: int  # already over at publish time: no event, no reminder
 
 
-async def propose_from_digest(ctx: MemberContext, post: Post, digest: Digest) -> Proposals:
+async def propose_from_digest(ctx: StoreContext, post: Post, digest: Digest) -> Proposals:
     """One proposed event per digest event not yet past, dated in code (digests/calendar/
     dates.py); the same event from a re-published post keeps its row (its UID is stable)."""
     proposed: dict[str, Event] = {}  # by UID: a digest may list one event twice
@@ -61,7 +61,7 @@ async def propose_from_digest(ctx: MemberContext, post: Post, digest: Digest) ->
     return Proposals(list(proposed.values()), past)
 
 
-async def decide(ctx: MemberContext, event_id: int, *, confirm: bool) -> Event | None:
+async def decide(ctx: StoreContext, event_id: int, *, confirm: bool) -> Event | None:
     """确认 (confirmed: reminders go out) or 忽略 / cancel (cancelled: calendars drop it)."""
     async with ctx.sessions() as session, session.begin():
         event = await session.get(Event, event_id)
@@ -76,7 +76,7 @@ async def decide(ctx: MemberContext, event_id: int, *, confirm: bool) -> Event |
     return event
 
 
-async def add(ctx: MemberContext, day: date, at: time | None, title: str,
+async def add(ctx: StoreContext, day: date, at: time | None, title: str,
               importance: int = 2) -> Event:  # fmt: skip
     """/event_add: a confirmed event the admin typed (all-day when no time is given)."""
     if not 1 <= importance <= 3:
@@ -99,7 +99,7 @@ async def add(ctx: MemberContext, day: date, at: time | None, title: str,
     return event
 
 
-async def sync_market_closures(ctx: MemberContext, today: date, *, days: int = 60) -> int:
+async def sync_market_closures(ctx: StoreContext, today: date, *, days: int = 60) -> int:
     """The Shanghai exchange's closures in the next `days`, and the last session before each,
     as confirmed all-day events (UIDs from their dates, so a rerun adds nothing). A closure the
     admins corrected since is updated, one that no longer exists is cancelled (calendar apps
@@ -172,7 +172,7 @@ def shown_to(now: datetime, *, post_id: Any, subscriber_id: Any) -> ColumnElemen
 
 
 async def listing(
-    ctx: MemberContext,
+    ctx: StoreContext,
     *,
     reader: Subscriber | None,
     start: datetime | None = None,
@@ -220,9 +220,7 @@ def line(event: Event, tz: Any) -> str:
     return f"{when_text(event, tz)}  {star}{event.title}"
 
 
-async def week_ahead(
-    ctx: MemberContext, subscriber: Subscriber, now: datetime | None = None
-) -> str:
+async def week_ahead(ctx: StoreContext, subscriber: Subscriber, now: datetime | None = None) -> str:
     """/calendar: the next seven days, of the events this reader may see."""
     now = now or utcnow()
     events = await listing(ctx, reader=subscriber, start=now, days=7, now=now)
@@ -255,7 +253,7 @@ def event_json(event: Event, tz: Any, slug: str | None) -> dict[str, Any]:
     }
 
 
-async def calendar_token(ctx: MemberContext, subscriber: Subscriber, *, reset: bool = False) -> str:
+async def calendar_token(ctx: StoreContext, subscriber: Subscriber, *, reset: bool = False) -> str:
     """The subscriber's iCalendar feed secret; `reset` revokes the old URL."""
     async with ctx.sessions() as session, session.begin():
         row = await session.get(Subscriber, subscriber.id)
@@ -266,7 +264,7 @@ async def calendar_token(ctx: MemberContext, subscriber: Subscriber, *, reset: b
         return row.calendar_token
 
 
-async def by_token(ctx: MemberContext, token: str) -> Subscriber | None:
+async def by_token(ctx: StoreContext, token: str) -> Subscriber | None:
     """The active subscriber whose feed this is, if any."""
     async with ctx.sessions() as session:
         found = await session.exec(

@@ -14,10 +14,11 @@ from sqlalchemy import Integer, literal
 from sqlmodel import col, select
 
 from digests.calendar.events import shown_to, when_text
-from digests.delivery import active_readers, queue_rows
-from digests.members import MemberContext, Reply
 from digests.models import Delivery, Event, Subscriber, utcnow
-from digests.outbox import Batch, Claim, resolver
+from digests.outbox.enqueue import queue_rows
+from digests.outbox.types import Batch, Claim
+from digests.readers.entitlement import active_readers
+from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)
 EVENING = time(20, 0)  # "eve": the evening before, Beijing time
@@ -35,7 +36,7 @@ def moment(event: Event, lead: str, tz: object) -> datetime | None:
     return event.starts_at - timedelta(minutes=int(lead.removesuffix("m")))
 
 
-async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
+async def queue_due(ctx: StoreContext, *, leads: list[str], grace: timedelta,
                     now: datetime | None = None) -> int:  # fmt: skip
     """Queue the reminders that have fallen due; returns how many rows were queued."""
     now = now or utcnow()
@@ -71,10 +72,9 @@ async def queue_due(ctx: MemberContext, *, leads: list[str], grace: timedelta,
     return queued
 
 
-@resolver("reminder", timely=True)
-async def _reminders(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
-    """The reminder text; nothing for a cancelled event or a reader who turned reminders off
-    since the row was queued."""
+async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+    """The outbox kind `reminder`: the reminder text; nothing for a cancelled event or a
+    reader who turned reminders off since the row was queued."""
     found: dict[int, Reply | None] = {}
     for row in rows:
         event_id, lead = row.ref.split(":")

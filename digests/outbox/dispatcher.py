@@ -8,11 +8,11 @@ records the outcomes, a batch at a time.
 
 The feeder claims the next batch while the lanes still send the current one, so the rate never
 dips at batch ends. Every claim names its run (`claimed_by`). At most IN_FLIGHT + FLUSH_ROWS
-messages are ever sent without their outcome written (digests/recorder.py): that is what a
+messages are ever sent without their outcome written (digests/outbox/recorder.py): that is what a
 `kill -9` or a database outage can cost (see README, "Crash safety"). While the database is
 away the run waits: claims and writes are tried again, and the lanes send nothing new until
 the outcomes are written. Rows of a run that died are sent again once their lease runs out,
-or at once when a new leader takes over (only the leader sends: digests/leader.py); rows a
+or at once when a new leader takes over (only the leader sends: digests/outbox/leader.py); rows a
 running send of this process holds are left to it.
 """
 
@@ -32,14 +32,13 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col
 
-from digests import editions  # noqa: F401 (registers the edition resolver)
-from digests.calendar import reminders  # noqa: F401 (registers the reminder resolver)
 from digests.db import reason
-from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
-from digests.outbox import RESOLVERS, Batch, Channel, Claim, Counts, Reader, SendResult
-from digests.recorder import FLUSH_ROWS, Recorder, patiently
+from digests.outbox.kinds import KINDS
+from digests.outbox.recorder import FLUSH_ROWS, Recorder, patiently
+from digests.outbox.types import Batch, Channel, Claim, Counts, Reader, SendResult
 from digests.redact import error_text
+from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
@@ -57,7 +56,7 @@ Item = tuple[Claim, Reader, Reply]
 
 
 async def send_queued(
-    ctx: MemberContext,
+    ctx: StoreContext,
     channels: dict[str, Channel],
     *,
     in_flight: int = IN_FLIGHT,
@@ -80,7 +79,7 @@ async def send_queued(
 
 
 async def _pass(
-    ctx: MemberContext,
+    ctx: StoreContext,
     channels: dict[str, Channel],
     claimant: str,
     counts: Counts,
@@ -159,7 +158,7 @@ async def _pass(
     return 0 if recorder.lost else put_back
 
 
-async def _release(ctx: MemberContext, claimant: str, started: set[int]) -> int:
+async def _release(ctx: StoreContext, claimant: str, started: set[int]) -> int:
     """Our claims not sent, except `started` ones (their fate is unknown): queued again."""
     table = Delivery.__table__  # type: ignore[attr-defined]
     try:
@@ -197,7 +196,7 @@ def _due(now: datetime) -> Any:
 
 
 async def _claim_batch(
-    ctx: MemberContext, channels: list[str], size: int, claimant: str
+    ctx: StoreContext, channels: list[str], size: int, claimant: str
 ) -> list[Claim]:
     """Due → sending with a lease and our name, up to `size` rows, in one statement."""
     now = utcnow()
@@ -221,7 +220,7 @@ async def _claim_batch(
     return sorted(claimed, key=lambda d: d.id)
 
 
-async def requeue_orphans(ctx: MemberContext) -> int:
+async def requeue_orphans(ctx: StoreContext) -> int:
     """Rows left `sending` by senders that are not running here: back to the queue now. Only
     the leader sends, so a new leader calls this before its first claim instead of waiting out
     the leases. A send of this process that outlived a lost lock (the database was away) keeps
@@ -237,7 +236,7 @@ async def requeue_orphans(ctx: MemberContext) -> int:
     return int(result.rowcount or 0)
 
 
-async def wake_waiting(ctx: MemberContext, subscriber_id: int) -> int:
+async def wake_waiting(ctx: StoreContext, subscriber_id: int) -> int:
     """The reader wrote to us: their `waiting` rows are due now (rows backing off keep their
     time: the reader's message changes nothing for a failing API)."""
     async with ctx.sessions() as session, session.begin():
@@ -253,7 +252,7 @@ async def wake_waiting(ctx: MemberContext, subscriber_id: int) -> int:
 
 
 async def resolve(
-    ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any]
+    ctx: StoreContext, claimed: list[Claim], cache: dict[str, Any]
 ) -> list[tuple[Claim, Reader | None, Reply | None]]:
     """Each row with its active reader and the message it carries now (None: the reader left
     or is not entitled any more), in one session: the dispatcher and WeChat's mass-send."""
@@ -269,13 +268,13 @@ async def resolve(
         replies: dict[int, Reply | None] = {}
         for kind in {d.kind for d in claimed}:
             rows = [d for d in claimed if d.kind == kind]
-            if kind in RESOLVERS:
-                replies.update(await RESOLVERS[kind](Batch(session, ctx, readers, cache), rows))
+            if kind in KINDS:
+                replies.update(await KINDS[kind].resolve(Batch(session, ctx, readers, cache), rows))
     return [(d, readers.get(d.subscriber_id), replies.get(d.id)) for d in claimed]
 
 
 async def _prepare(
-    ctx: MemberContext, claimed: list[Claim], cache: dict[str, Any], recorder: Recorder
+    ctx: StoreContext, claimed: list[Claim], cache: dict[str, Any], recorder: Recorder
 ) -> list[Item]:
     """The batch's readers and messages; rows with nothing to send are skipped."""
     ready = []

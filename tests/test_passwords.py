@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from digests import access, admin, members
+from digests import admin
 from digests.admin import AdminContext
 from digests.models import AccessPassword, Subscriber, UnlockAttempt, utcnow
+from digests.readers import access, account, passwords
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def scrypts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 async def reader(actx: AdminContext, name: str) -> Subscriber:
-    subscriber, _ = await members.register(actx.members, channel="console", external_id=name)
+    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
     return subscriber
 
 
@@ -54,9 +55,9 @@ async def test_one_scrypt_in_a_worker_thread_finds_the_period_among_24(
     await add_months(actx, 23)
     bob = await reader(actx, "bob")
     scrypts.clear()
-    wrong = await members.unlock(actx.members, bob, "guess")
+    wrong = await passwords.unlock(actx.store, bob, "guess")
     assert "密码不正确" in wrong.text
-    right = await members.unlock(actx.members, bob, "pw-2024-07")
+    right = await passwords.unlock(actx.store, bob, "pw-2024-07")
     assert "解锁成功：会员期 2024-07" in right.text
     assert len(scrypts) == 2
     assert all(name.startswith("digestbot-scrypt") for name in scrypts), scrypts
@@ -70,12 +71,12 @@ async def test_old_per_period_hashes_still_open_and_move_to_the_shared_salt(
     successful unlock rewrites that hash under the shared salt, so the next attempt costs one
     scrypt fewer."""
     old = {"2025-10": "ld2510", "2025-11": "ld2511"}
-    async with actx.members.sessions() as session, session.begin():
+    async with actx.store.sessions() as session, session.begin():
         for label, password in old.items():
             starts, ends = access.period_bounds(
                 date.fromisoformat(label + "-01"),
                 date.fromisoformat(label + "-28"),
-                actx.members.tz,
+                actx.store.tz,
             )
             session.add(
                 AccessPassword(label=label, password_hash=access.hash_password(password),
@@ -83,20 +84,20 @@ async def test_old_per_period_hashes_still_open_and_move_to_the_shared_salt(
             )  # fmt: skip
     bob, carol = await reader(actx, "bob"), await reader(actx, "carol")
     scrypts.clear()
-    assert "密码不正确" in (await members.unlock(actx.members, bob, "guess")).text
+    assert "密码不正确" in (await passwords.unlock(actx.store, bob, "guess")).text
     assert len(scrypts) == 3  # three salts: February's and the two old ones
     scrypts.clear()
-    assert "解锁成功：会员期 2025-10" in (await members.unlock(actx.members, carol, "ld2510")).text
+    assert "解锁成功：会员期 2025-10" in (await passwords.unlock(actx.store, carol, "ld2510")).text
     scrypts.clear()
-    assert "密码不正确" in (await members.unlock(actx.members, bob, "guess2")).text
+    assert "密码不正确" in (await passwords.unlock(actx.store, bob, "guess2")).text
     assert len(scrypts) == 2
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         hashes = dict((await session.exec(select(AccessPassword.label,
                                                  AccessPassword.password_hash))).all())  # fmt: skip
     salt = {label: text.split("$")[4] for label, text in hashes.items()}
     assert len(set(salt.values())) == 2 and salt["2025-10"] in (salt["2026-02"], salt["2025-11"])
     assert access.verify_password("ld2510", hashes["2025-10"])
-    assert "解锁成功" in (await members.unlock(actx.members, bob, "ld2510")).text
+    assert "解锁成功" in (await passwords.unlock(actx.store, bob, "ld2510")).text
 
 
 async def test_thirty_simultaneous_wrong_tries_from_one_reader_evaluate_exactly_five(
@@ -108,12 +109,12 @@ async def test_thirty_simultaneous_wrong_tries_from_one_reader_evaluate_exactly_
     scrypts.clear()
     now = utcnow()
     replies = await asyncio.gather(
-        *(members.unlock(actx.members, bob, f"guess{i}", now=now) for i in range(30))
+        *(passwords.unlock(actx.store, bob, f"guess{i}", now=now) for i in range(30))
     )
     assert sum("密码不正确" in r.text for r in replies) == 5
     assert sum("错误次数过多" in r.text for r in replies) == 25
     assert len(scrypts) == 5
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         recorded = (
             await session.exec(
                 select(func.count()).where(col(UnlockAttempt.subscriber_id) == bob.id)

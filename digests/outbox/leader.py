@@ -11,9 +11,9 @@ A database outage drops the lock's connection too: the leader finds out at its n
 check that gets no answer within CHECK_SECONDS counts as lost: a silent connection may be
 gone for the server already). Whoever takes the lock then, this process once the database is
 back or another one, re-queues the claims of sends that are not running in its own process
-(digests/dispatch.py `requeue_orphans`): a send of ours that waited out the outage keeps its
-rows, and another process's send finds its rows taken when it next records and stops, so at
-most its unrecorded sends (the crash bound) go out twice.
+(`requeue_orphans` in digests/outbox/dispatcher.py): a send of ours that waited out the outage
+keeps its rows, and another process's send finds its rows taken when it next records and
+stops, so at most its unrecorded sends (the crash bound) go out twice.
 """
 
 from __future__ import annotations

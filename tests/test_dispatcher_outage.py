@@ -1,7 +1,8 @@
-"""The dispatcher when the database fails under it (digests/dispatch.py, digests/recorder.py), on
-SQLite and PostgreSQL: outcomes that could not be written are kept and written later, a sender
-that cannot record stops sending, a running send's claims are nobody else's, and a send whose
-claims were taken over stops. The database refuses writes through a trigger, a real error."""
+"""The dispatcher when the database fails under it (digests/outbox/dispatcher.py and
+recorder.py), on SQLite and PostgreSQL: outcomes that could not be written are kept and
+written later, a sender that cannot record stops sending, a running send's claims are nobody
+else's, and a send whose claims were taken over stops. The database refuses writes through a
+trigger, a real error."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel
 from digests import admin
 from digests.admin import AdminContext
-from digests.dispatch import FLUSH_ROWS, IN_FLIGHT, requeue_orphans, send_queued
-from digests.members import Reply
 from digests.models import Delivery, Subscriber, utcnow
-from digests.outbox import Claim, Counts, Reader, SendResult
-from digests.recorder import Recorder
+from digests.outbox.dispatcher import FLUSH_ROWS, IN_FLIGHT, requeue_orphans, send_queued
+from digests.outbox.recorder import Recorder
+from digests.outbox.types import Claim, Counts, Reader, SendResult
+from digests.replies import Reply
 from tests.conftest import subscriber_rows
 
 REFUSE = {
@@ -51,13 +52,13 @@ async def refuse_writes(engine: AsyncEngine, refuse: bool = True) -> None:
 
 async def publish_to(actx: AdminContext, readers: int) -> None:
     """`readers` console readers and the public sample post published to them."""
-    async with actx.members.sessions() as session, session.begin():
+    async with actx.store.sessions() as session, session.begin():
         await session.exec(insert(Subscriber), params=subscriber_rows(readers, channel="console"))
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
 
 
 async def statuses(actx: AdminContext) -> Counter[str]:
-    async with actx.members.sessions() as session:
+    async with actx.store.sessions() as session:
         return Counter((await session.exec(select(Delivery.status))).all())
 
 
@@ -85,12 +86,12 @@ async def test_an_outcome_that_could_not_be_written_is_kept_and_written_later(
     """A flush whose UPDATE fails keeps its outcomes (rows stay `sending`, the lanes' slots
     stay taken); the next flush, once the database takes writes, records them."""
     await publish_to(actx, 3)
-    async with actx.members.sessions() as session, session.begin():
+    async with actx.store.sessions() as session, session.begin():
         rows = (await session.exec(select(Delivery))).all()
         for row in rows:
             row.status, row.claimed_by = "sending", "here:1:1"
     claims = [Claim(r.id or 0, r.kind, r.ref, r.channel, r.subscriber_id, 0) for r in rows]
-    recorder = Recorder(actx.members, "here:1:1", Counts(), None, slots=3)
+    recorder = Recorder(actx.store, "here:1:1", Counts(), None, slots=3)
     for claim in claims:
         await recorder.slots.acquire()
         await recorder.add(claim, SendResult("ok", message_ids=[7]), held=True)
@@ -129,7 +130,7 @@ async def test_a_send_waits_out_refused_writes_and_sends_each_row_once(
     restore: list[asyncio.Task[None]] = []
     await publish_to(actx, 300)
     channel = Outage()
-    counts = await send_queued(actx.members, {"console": channel})
+    counts = await send_queued(actx.store, {"console": channel})
     assert restore and 0 < channel.during <= IN_FLIGHT + FLUSH_ROWS
     assert counts.sent == 300 and await statuses(actx) == {"sent": 300}
     assert len(channel.inbox) == 300 and all(len(m) == 1 for m in channel.inbox.values())
@@ -142,20 +143,20 @@ async def test_a_running_sends_claims_are_neither_requeued_nor_taken_after_their
     the row of a sender not running here, and another send after the leases ran out takes
     none of the running send's rows: each reader gets the message once."""
     await publish_to(actx, 20)
-    async with actx.members.sessions() as session, session.begin():
+    async with actx.store.sessions() as session, session.begin():
         orphan = (await session.exec(select(Delivery).limit(1))).one()
         orphan.status, orphan.claimed_by = "sending", "elsewhere:1:1"
         orphan.lease_until = utcnow() + timedelta(minutes=5)
     slow = Gated()
-    first = asyncio.create_task(send_queued(actx.members, {"console": slow}, in_flight=4))
+    first = asyncio.create_task(send_queued(actx.store, {"console": slow}, in_flight=4))
     await entered(slow, 4)
-    assert await requeue_orphans(actx.members) == 1
-    async with actx.members.sessions() as session, session.begin():
+    assert await requeue_orphans(actx.store) == 1
+    async with actx.store.sessions() as session, session.begin():
         await session.exec(  # time passes: every lease has run out
             update(Delivery).values(lease_until=utcnow() - timedelta(seconds=1))
         )
     quick = ConsoleChannel()
-    second = await send_queued(actx.members, {"console": quick})
+    second = await send_queued(actx.store, {"console": quick})
     slow.gate.set()
     assert (await first).sent + second.sent == 20 and second.sent <= 1
     inboxes = Counter(list(slow.inbox) + list(quick.inbox))
@@ -171,9 +172,9 @@ async def test_a_send_whose_claims_another_leader_took_stops_sending(
     worth after the takeover; the new leader's send finishes, each reader once."""
     await publish_to(actx, 100)
     slow = Gated()
-    first = asyncio.create_task(send_queued(actx.members, {"console": slow}, in_flight=4))
+    first = asyncio.create_task(send_queued(actx.store, {"console": slow}, in_flight=4))
     await entered(slow, 4)
-    async with actx.members.sessions() as session, session.begin():
+    async with actx.store.sessions() as session, session.begin():
         await session.exec(  # what requeue_orphans does in another process
             update(Delivery)
             .where(col(Delivery.status) == "sending")
@@ -183,7 +184,7 @@ async def test_a_send_whose_claims_another_leader_took_stops_sending(
     stopped = await first
     assert 4 <= stopped.sent <= 4 + FLUSH_ROWS
     quick = ConsoleChannel()
-    assert (await send_queued(actx.members, {"console": quick})).sent == 100 - stopped.sent
+    assert (await send_queued(actx.store, {"console": quick})).sent == 100 - stopped.sent
     inboxes = Counter(list(slow.inbox) + list(quick.inbox))
     assert len(inboxes) == 100 and set(inboxes.values()) == {1}
 
@@ -195,7 +196,7 @@ async def test_a_cancelled_send_puts_back_at_once_what_it_never_sent(
     queued again at once; rows whose send was cut off stay claimed until their lease ends."""
     await publish_to(actx, 20)
     slow = Gated()
-    run = asyncio.create_task(send_queued(actx.members, {"console": slow}, in_flight=4))
+    run = asyncio.create_task(send_queued(actx.store, {"console": slow}, in_flight=4))
     await entered(slow, 4)
     run.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -1,24 +1,18 @@
 """The outbox's front: publishing and broadcasting queue one Delivery row per recipient in
-set-based statements (the dispatcher, digests/dispatch.py, sends them), and the progress
-reports read it back.
+set-based statements (the dispatcher sends them); a one-off message is queued the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, String, cast, func, insert, literal, update
-from sqlalchemy import select as sa_select
+from sqlalchemy import Select, String, cast, insert, literal, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from digests.members import MemberContext
 from digests.models import (
-    AccessGrant,
     Broadcast,
     Delivery,
     Post,
@@ -28,8 +22,9 @@ from digests.models import (
     UTCDateTime,
     utcnow,
 )
+from digests.readers.entitlement import active_readers, holds_grant_at
+from digests.replies import StoreContext
 
-STATUSES = ("queued", "sending", "sent", "failed", "skipped", "waiting")  # a row's lifecycle
 # A reader has got a revision when a row of it is sent or still on its way; a failed or
 # skipped row (blocked then, not entitled then) did not reach them.
 _REACHED = ("queued", "sending", "sent", "waiting")
@@ -46,7 +41,7 @@ class Published:
 
 
 async def publish(
-    ctx: MemberContext, stored: StoredDigest, *, by: str, again: bool = False
+    ctx: StoreContext, stored: StoredDigest, *, by: str, again: bool = False
 ) -> Published:
     """Publish a digest once: the post's first publication queues it for every active,
     instant, entitled subscriber in one INSERT … SELECT (entitlement evaluated by the
@@ -110,38 +105,6 @@ def _got(post_id: int | None, revision: int) -> SelectOfScalar[int]:
     )
 
 
-def active_readers() -> Select[str, int | None]:
-    """Active subscribers' (channel, id), for an INSERT … SELECT."""
-    readers = sa_select(col(Subscriber.channel), col(Subscriber.id))
-    return readers.where(col(Subscriber.status) == "active")
-
-
-def grant_holders(moment: datetime) -> SelectOfScalar[int]:
-    """Ids of the subscribers holding a grant whose period covers `moment`: access.covers in
-    SQL, the one place every set-based entitlement check starts from."""
-    return select(AccessGrant.subscriber_id).where(
-        col(AccessGrant.starts_at) <= moment, col(AccessGrant.ends_at) > moment
-    )
-
-
-def holds_grant_at(moment: datetime) -> Any:
-    """The subscriber holds a grant covering `moment`. An IN over the covering grants, not a
-    correlated EXISTS: PostgreSQL hashes it even before its statistics know the tables
-    (EXISTS took 24 s for 100,000 subscribers there, IN < 1 s)."""
-    return col(Subscriber.id).in_(grant_holders(moment))
-
-
-async def entitled_among(session: AsyncSession, ids: set[int], post: Post) -> set[int]:
-    """Of these subscribers, those entitled to the post's digest now (access.entitled for a
-    whole batch, in one query)."""
-    if not post.gated or not ids:
-        return set(ids)
-    found = await session.exec(
-        grant_holders(post.published_at).where(col(AccessGrant.subscriber_id).in_(ids))
-    )
-    return set(found.all())
-
-
 async def queue_rows(
     session: AsyncSession, kind: str, ref: str, readers: Select[str, int | None]
 ) -> int:
@@ -170,7 +133,7 @@ async def queue_rows(
     return int(result.rowcount or 0)
 
 
-async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
+async def queue_broadcast(ctx: StoreContext, broadcast_id: int) -> int | None:
     """Confirm a broadcast and queue it for every active subscriber; None if it was already
     confirmed (a second press of the button sends nothing)."""
     async with ctx.sessions() as session, session.begin():
@@ -184,63 +147,7 @@ async def queue_broadcast(ctx: MemberContext, broadcast_id: int) -> int | None:
         return await queue_rows(session, "broadcast", str(broadcast_id), active_readers())
 
 
-async def delivery_counts(ctx: MemberContext) -> dict[str, int]:
-    """Deliveries by status, for /stats."""
-    async with ctx.sessions() as session:
-        rows = await session.exec(select(Delivery.status, func.count()).group_by(Delivery.status))
-        return {status: count for status, count in rows.all()}
-
-
-async def progress_of(ctx: MemberContext, publication_id: int) -> dict[str, int]:
-    """One publication's rows by status (every status present, 0 when none)."""
-    async with ctx.sessions() as session:
-        rows = await session.exec(
-            select(Delivery.status, func.count())
-            .where(col(Delivery.kind) == "digest", col(Delivery.ref) == str(publication_id))
-            .group_by(col(Delivery.status))
-        )
-        return {**dict.fromkeys(STATUSES, 0), **dict(rows.all())}
-
-
-async def publication_progress(ctx: MemberContext) -> list[dict[str, Any]]:
-    """Per publication: counts by status, messages/s while sending, and time to finish."""
-    async with ctx.sessions() as session:
-        conn = await session.connection()  # Core: SQLModel's exec() types stop at 4 columns
-        rows = await conn.execute(
-            sa_select(
-                col(Delivery.ref),
-                col(Delivery.status),
-                func.count(),
-                func.min(col(Delivery.sent_at)),
-                func.max(col(Delivery.sent_at)),
-            )
-            .where(col(Delivery.kind) == "digest")
-            .group_by(col(Delivery.ref), col(Delivery.status))
-        )
-        found: dict[str, dict[str, Any]] = {}
-        for ref, status, count, first, last in rows.all():
-            entry = found.setdefault(ref, {"publication": int(ref), **dict.fromkeys(STATUSES, 0)})
-            entry[status] = count
-            if status == "sent" and first is not None and last is not None:
-                entry["span"] = (last - first).total_seconds()
-        for entry in found.values():
-            publication = await session.get(Publication, entry["publication"])
-            post = await session.get(Post, publication.post_id) if publication else None
-            entry["title"] = post.title if post else ""
-            entry["published_at"] = (
-                publication.published_at.astimezone(ctx.tz).isoformat() if publication else None
-            )
-            span = entry.pop("span", 0.0)
-            rate = entry["sent"] / span if span > 0 else None
-            left = entry["queued"] + entry["sending"]
-            entry["messages_per_second"] = round(rate, 2) if rate else None
-            entry["eta_seconds"] = (
-                round(left / rate) if rate and left else (0 if not left else None)
-            )
-    return sorted(found.values(), key=lambda e: e["publication"], reverse=True)
-
-
-async def queue_message(ctx: MemberContext, subscriber_id: int, text: str, *, by: str) -> int:
+async def queue_message(ctx: StoreContext, subscriber_id: int, text: str, *, by: str) -> int:
     """One text for one subscriber through the outbox (a reply that came too late to be an
     answer, say); stored like a broadcast to one, so a restart loses nothing."""
     async with ctx.sessions() as session, session.begin():

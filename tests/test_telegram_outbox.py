@@ -10,8 +10,8 @@ import pytest
 
 from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import Pacer
-from digests.members import Reply
-from digests.outbox import Reader
+from digests.outbox.types import Reader
+from digests.replies import Reply
 from digests.settings import Settings
 from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram
 

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert
 from sqlmodel import col, select
 
-from digests.members import MemberContext
 from digests.models import AccessGrant, Delivery, Subscriber, utcnow
+from digests.outbox.types import Batch, Claim
+from digests.replies import Reply, StoreContext
 
 STEPS = (3, 1)  # days before the end
 
 
-async def queue_expiry_notices(ctx: MemberContext, *, now: datetime | None = None) -> int:
+async def queue_expiry_notices(ctx: StoreContext, *, now: datetime | None = None) -> int:
     """Queue the notices that have fallen due; returns how many (the daily job calls this)."""
     now = now or utcnow()
     rows = []
@@ -64,7 +65,7 @@ def _step(left: timedelta) -> int:
     return min(step for step in STEPS if left <= timedelta(days=step))
 
 
-def notice_text(ctx: MemberContext, grant: AccessGrant, days: int) -> str:
+def notice_text(ctx: StoreContext, grant: AccessGrant, days: int) -> str:
     """The notice a subscriber reads."""
     period = ctx.period(grant.starts_at, grant.ends_at)
     if days == 0:
@@ -73,3 +74,18 @@ def notice_text(ctx: MemberContext, grant: AccessGrant, days: int) -> str:
             "公开文章的摘要照常推送。"
         )
     return f"提醒：会员期 {grant.label}（{period}）将在 {days} 天内结束，请留意新一期密码。"
+
+
+async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+    """The outbox kind `notice`: the notice's text, from its grant as it is now."""
+    refs = {row.id: row.ref.split(":") for row in rows}  # expiry:GRANT:DAYS
+    grants = await batch.session.exec(
+        select(AccessGrant).where(col(AccessGrant.id).in_({int(g) for _, g, _ in refs.values()}))
+    )
+    by_id = {grant.id: grant for grant in grants.all()}
+    found: dict[int, Reply | None] = {}
+    for row in rows:
+        _, grant_id, days = refs[row.id]
+        grant = by_id.get(int(grant_id))
+        found[row.id] = Reply(notice_text(batch.ctx, grant, int(days))) if grant else None
+    return found

@@ -25,12 +25,13 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
 
-from digests.delivery import holds_grant_at
-from digests.dispatch import NOT_ENTITLED, resolve
-from digests.members import MemberContext, Reply
 from digests.models import Delivery, Subscriber, utcnow
-from digests.outbox import SHARED, Claim
+from digests.outbox.dispatcher import NOT_ENTITLED, resolve
+from digests.outbox.kinds import SHARED
+from digests.outbox.types import Claim
+from digests.readers.entitlement import holds_grant_at
 from digests.render import clip_utf8
+from digests.replies import Reply, StoreContext
 
 CANDIDATES = 20  # item sets tried: the most common ones among the readers
 LEASE = timedelta(minutes=30)  # tagging 10,000 readers is 200 API calls
@@ -58,7 +59,7 @@ class Plan:
         return digest.hexdigest()[:32]
 
 
-async def unlocked(ctx: MemberContext, channel: str) -> dict[int, str]:
+async def unlocked(ctx: StoreContext, channel: str) -> dict[int, str]:
     """The channel's active readers holding a grant that covers now: id → external id."""
     table = Subscriber.__table__  # type: ignore[attr-defined]
     readers = sa_select(table.c.id, table.c.external_id).where(
@@ -70,7 +71,7 @@ async def unlocked(ctx: MemberContext, channel: str) -> dict[int, str]:
 
 
 async def plan(
-    ctx: MemberContext, channel: str, render: Callable[[Reply], str], *, limit: int, footer: str
+    ctx: StoreContext, channel: str, render: Callable[[Reply], str], *, limit: int, footer: str
 ) -> Plan | None:
     """Claim the channel's waiting rows of unlocked readers and plan the mass-send that
     delivers the most of them; None (and nothing held) when nothing waits."""
@@ -127,7 +128,7 @@ def choose(
     return best
 
 
-async def _claim(ctx: MemberContext, channel: str) -> list[Claim]:
+async def _claim(ctx: StoreContext, channel: str) -> list[Claim]:
     """Waiting rows of unlocked readers → sending. In steps, not one nested statement: without
     statistics PostgreSQL nested-looped that over the status index (5 s for 30,000 rows)."""
     table = Delivery.__table__  # type: ignore[attr-defined]
@@ -145,7 +146,7 @@ async def _claim(ctx: MemberContext, channel: str) -> list[Claim]:
         )
 
 
-async def finish(ctx: MemberContext, plan: Plan, message_id: int | None) -> None:
+async def finish(ctx: StoreContext, plan: Plan, message_id: int | None) -> None:
     """Record a mass-send: its rows sent (with the channel's message id) and the rest waiting
     again; with message_id None (refused, or a dry run) every row waits again, unchanged."""
     sent = set(plan.rows) if message_id is not None else set()

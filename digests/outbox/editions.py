@@ -9,13 +9,14 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.delivery import active_readers, entitled_among, queue_rows
-from digests.members import MemberContext, Reply, view
 from digests.models import Edition, Publication, Subscriber, utcnow
-from digests.outbox import Batch, Claim, resolver
+from digests.outbox.enqueue import queue_rows
+from digests.outbox.types import Batch, Claim
+from digests.readers.entitlement import active_readers, entitled_among
+from digests.replies import Reply, StoreContext, view
 
 
-async def make_edition(ctx: MemberContext, due_at: datetime) -> tuple[Edition | None, int]:
+async def make_edition(ctx: StoreContext, due_at: datetime) -> tuple[Edition | None, int]:
     """The edition for the scheduled time `due_at`, queued for every edition reader; None if
     it exists already or nothing was published since the previous one."""
     async with ctx.sessions() as session, session.begin():
@@ -64,11 +65,10 @@ async def _unseen(
     return ids
 
 
-@resolver("edition", shared=True)
-async def _editions(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
-    """Each reader gets the edition's digests they are entitled to (a reader entitled to none
-    gets nothing): one entitlement query per digest of the batch, and one Reply per distinct
-    selection, so the channel renders each selection once."""
+async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+    """The outbox kind `edition`: each reader gets the edition's digests they are entitled to
+    (a reader entitled to none gets nothing): one entitlement query per digest of the batch,
+    and one Reply per distinct selection, so the channel renders each selection once."""
     found: dict[int, Reply | None] = {}
     for ref in {row.ref for row in rows}:
         key = f"edition:{ref}"

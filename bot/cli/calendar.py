@@ -34,7 +34,7 @@ def list_events(
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> list[dict[str, Any]]:
-        mctx = services.member_context()
+        mctx = services.store_context()
         await events.sync_market_closures(mctx, _today(settings))
         rows = await events.listing(
             mctx, reader=None, statuses=("proposed", "confirmed", "cancelled")
@@ -69,7 +69,7 @@ def export(
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> bytes:
-        mctx = services.member_context()
+        mctx = services.store_context()
         await events.sync_market_closures(mctx, _today(settings))
         rows = await events.listing(mctx, reader=None, statuses=("confirmed", "cancelled"))
         return calendar_ics(rows, name="研报日历", tz=settings.tz)
@@ -96,7 +96,7 @@ def list_closures(
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> list[dict[str, Any]]:
-        mctx = services.member_context()
+        mctx = services.store_context()
         market = await closures.load(mctx)
         first = date.fromisoformat(start) if start else _today(settings)
         return await closures.listing(
@@ -140,7 +140,7 @@ def _closure_change(ctx: typer.Context, change: Any, args: str) -> None:
 
     async def job(services: Services) -> str:
         try:
-            reply = await change(services.member_context(), args, by="cli")
+            reply = await change(services.store_context(), args, by="cli")
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         return str(reply.text)

@@ -30,9 +30,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from digests.db import reason
-from digests.members import MemberContext
 from digests.models import Delivery, Subscriber, utcnow
-from digests.outbox import TIMELY, Claim, Counts, SendResult
+from digests.outbox.kinds import TIMELY
+from digests.outbox.types import Claim, Counts, SendResult
+from digests.replies import StoreContext
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
@@ -70,7 +71,7 @@ class Recorder:
     """One send run's outcomes, written in batches by the task running `run()`."""
 
     def __init__(
-        self, ctx: MemberContext, claimant: str, counts: Counts, progress: Any, slots: int
+        self, ctx: StoreContext, claimant: str, counts: Counts, progress: Any, slots: int
     ) -> None:
         self.ctx, self.claimant, self.counts, self.progress = ctx, claimant, counts, progress
         self.rows: list[tuple[dict[str, Any], bool]] = []  # (the UPDATE's values, held a slot)

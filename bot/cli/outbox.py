@@ -17,10 +17,10 @@ from bot.telegram.sender import pacer_for
 from bot.wechat.mass import MassReport, MassSender
 from bot.wechat.sender import WeChatChannel
 from digests import admin
-from digests.delivery import publication_progress
-from digests.dispatch import requeue_orphans, send_queued
 from digests.models import Delivery
-from digests.outbox import Channel, Counts
+from digests.outbox.dispatcher import requeue_orphans, send_queued
+from digests.outbox.progress import publication_progress
+from digests.outbox.types import Channel, Counts
 from digests.settings import Settings
 
 
@@ -38,7 +38,7 @@ def deliveries(
 ) -> None:
     """Per publication: queued, sending, sent, failed, skipped, waiting, messages/s and ETA."""
     settings: Settings = ctx.obj
-    rows = run_with_services(settings, lambda s: publication_progress(s.member_context()))
+    rows = run_with_services(settings, lambda s: publication_progress(s.store_context()))
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -104,7 +104,7 @@ def wechat_mass(
         if not dry_run and not await services.leader.try_acquire():
             typer.echo("the running bot leads: it sends at WECHAT_MASS_SCHEDULE.", err=True)
             raise typer.Exit(1)
-        channel = WeChatChannel(settings, services.member_context())
+        channel = WeChatChannel(settings, services.store_context())
         return await MassSender(channel).run(dry_run=dry_run)
 
     report = run_with_services(settings, job)
@@ -123,7 +123,7 @@ async def _send_all(services: Services) -> None:
     if not await services.leader.try_acquire():
         typer.echo("another process leads and sends; waiting for it to finish…", err=True)
         await services.leader.wait()
-    orphans = await requeue_orphans(services.member_context())  # only the leader sends
+    orphans = await requeue_orphans(services.store_context())  # only the leader sends
     if orphans:
         typer.echo(f"{orphans} message(s) a stopped sender had claimed are queued again", err=True)
     async with TelegramOutbox(settings, pacer_for(settings)) as outbox:
@@ -137,7 +137,7 @@ async def _send_all(services: Services) -> None:
                 bar.update(total - done[0])
                 done[0] = total
 
-            counts = await send_queued(services.member_context(), channels, progress=progress)
+            counts = await send_queued(services.store_context(), channels, progress=progress)
     typer.echo(
         f"sent {counts.sent}, skipped {counts.skipped} ({len(counts.gone)} gone), "
         f"retrying later {counts.retried}, failed {counts.failed}"
@@ -147,7 +147,7 @@ async def _send_all(services: Services) -> None:
 
 
 async def _due_count(services: Services, channels: list[str]) -> int:
-    async with services.member_context().sessions() as session:
+    async with services.store_context().sessions() as session:
         found = await session.exec(
             select(func.count()).where(
                 col(Delivery.status).in_(("queued", "sending")), col(Delivery.channel).in_(channels)

@@ -1,0 +1,12 @@
+"""The delivery engine (the outbox). Every outgoing message is a `delivery` row before it is
+sent; the dispatcher sends due rows under each channel's limits and records the outcome.
+
+    enqueue     publish / broadcast / one-off message → rows (set-based)
+    kinds       the one registry of message kinds and how their rows become replies
+    dispatcher  claim → resolve → send (channels pace) → record (recorder; retry policy)
+    editions    the scheduled bundle of digests;  mass  WeChat's daily mass-send plan
+    leader      which process sends (PostgreSQL advisory lock);  progress  counts read back
+
+What channels and jobs use is imported from the submodules named here; `types` holds the
+vocabulary a channel implements (SendResult, Reader, Channel).
+"""

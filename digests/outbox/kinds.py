@@ -1,0 +1,75 @@
+"""The one registry of the outbox's message kinds: how a batch's rows of each kind become the
+replies they carry (entitlement included: a resolver answers None for a reader who may not
+have the message), and what each kind allows.
+
+A kind's resolver lives beside what it sends (editions, reminders, expiry notices); the
+digest and broadcast kinds, which need nothing more than their stored rows, live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from digests.calendar import reminders
+from digests.models import Broadcast, Publication
+from digests.outbox import editions
+from digests.outbox.types import Batch, Claim, Resolver
+from digests.readers import expiry
+from digests.readers.entitlement import entitled_among
+from digests.replies import Reply, view
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How rows of a kind become replies, and what the kind allows."""
+
+    resolve: Resolver
+    timely: bool = False  # worthless late ("30 分钟后：CPI" days later is noise): dropped, not
+    # held, when the reader is out of reach
+    shared: bool = False  # the same text for whoever gets it: a mass-send may carry it
+
+
+async def resolve_digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+    """A publication's digest, to readers entitled to its post now: one grant query per
+    publication in the batch, not one per row."""
+    session, cache = batch.session, batch.cache
+    found: dict[int, Reply | None] = {}
+    for ref in {row.ref for row in rows}:
+        key = f"digest:{ref}"
+        if key not in cache:
+            publication = await session.get(Publication, int(ref))
+            cache[key] = await view(session, publication) if publication else None
+        shown = cache[key]
+        mine = [row for row in rows if row.ref == ref]
+        if shown is None:
+            found.update((row.id, None) for row in mine)
+            continue
+        post, digest = shown
+        readers = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
+        allowed = await entitled_among(session, readers, post)
+        reply = cache.setdefault(f"reply:{ref}", Reply(digest=digest))
+        found.update((row.id, reply if row.subscriber_id in allowed else None) for row in mine)
+    return found
+
+
+async def resolve_broadcasts(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+    """A broadcast's text (or a one-off message's), the same for everyone it is queued for."""
+    found: dict[int, Reply | None] = {}
+    for row in rows:
+        key = f"broadcast:{row.ref}"
+        if key not in batch.cache:
+            broadcast = await batch.session.get(Broadcast, int(row.ref))
+            batch.cache[key] = Reply(broadcast.text) if broadcast else None
+        found[row.id] = batch.cache[key]
+    return found
+
+
+KINDS: dict[str, Kind] = {
+    "digest": Kind(resolve_digests, shared=True),
+    "broadcast": Kind(resolve_broadcasts, shared=True),
+    "edition": Kind(editions.resolve, shared=True),
+    "reminder": Kind(reminders.resolve, timely=True),
+    "notice": Kind(expiry.resolve),
+}
+SHARED = frozenset(name for name, kind in KINDS.items() if kind.shared)
+TIMELY = frozenset(name for name, kind in KINDS.items() if kind.timely)

@@ -1,0 +1,70 @@
+"""The vocabulary every use case and channel shares: the store's context (sessions and the
+time zone readers see), a Reply (what to answer: text, digests, buttons), a DigestView (a
+digest ready to render) and view(), which makes one from a publication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from digests.models import (
+    Post,
+    Publication,
+    StoredDigest,
+)
+from digests.summarize.schema import Digest
+
+
+@dataclass
+class StoreContext:
+    """What the subscriber use cases need."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    tz: ZoneInfo
+
+    def period(self, starts_at: datetime, ends_at: datetime) -> str:
+        """A period as readers think of it: first and last day, in TIMEZONE."""
+        last = (ends_at.astimezone(self.tz) - timedelta(seconds=1)).date()
+        return f"{starts_at.astimezone(self.tz).date()} 至 {last}"
+
+
+@dataclass
+class DigestView:
+    """A digest ready for a channel to render."""
+
+    digest: Digest
+    title: str
+    extractive: bool
+    publication_id: int
+
+
+@dataclass
+class Reply:
+    """What to answer: text, a digest to render, buttons (label, action)."""
+
+    text: str = ""
+    digest: DigestView | None = None
+    digests: list[DigestView] = field(default_factory=list)  # an edition's, after `digest`
+
+    @property
+    def views(self) -> list[DigestView]:
+        """Every digest the reply carries, in order."""
+        return [self.digest, *self.digests] if self.digest else self.digests
+
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    delete_incoming: bool = False  # the incoming message carried a password
+
+
+async def view(session: AsyncSession, publication: Publication) -> tuple[Post, DigestView]:
+    """A publication's post and digest, ready to render."""
+    post = await session.get(Post, publication.post_id)
+    stored = await session.get(StoredDigest, publication.digest_id)
+    assert post is not None and stored is not None
+    digest = Digest.model_validate(stored.data)
+    extractive = stored.mode == "extractive"
+    return post, DigestView(digest, post.title, extractive, publication.id or 0)
