@@ -25,7 +25,7 @@ from tests.tcp_proxy import tcp_proxy
 READERS = 2000
 OUTAGE_READERS = 365  # issue 13's broadcast
 FIRST_CHAT = 10_000
-CRASH_BOUND = IN_FLIGHT + FLUSH_ROWS  # the README's "at most" for one killed sender
+CRASH_BOUND = IN_FLIGHT + FLUSH_ROWS  # docs/architecture.md's "at most" for one killed sender
 
 
 @pytest.fixture

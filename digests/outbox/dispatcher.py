@@ -8,12 +8,12 @@ records the outcomes, a batch at a time.
 
 The feeder claims the next batch while the lanes still send the current one, so the rate never
 dips at batch ends. Every claim names its run (`claimed_by`). At most IN_FLIGHT + FLUSH_ROWS
-messages are ever sent without their outcome written (digests/outbox/recorder.py): that is what a
-`kill -9` or a database outage can cost (see README, "Crash safety"). While the database is
-away the run waits: claims and writes are tried again, and the lanes send nothing new until
-the outcomes are written. Rows of a run that died are sent again once their lease runs out,
-or at once when a new leader takes over (only the leader sends: digests/outbox/leader.py); rows a
-running send of this process holds are left to it.
+messages are ever sent without their outcome written (digests/outbox/recorder.py): that is what
+a `kill -9` or a database outage can cost (docs/architecture.md, "Crash safety"). While the
+database is away the run waits: claims and writes are tried again, and the lanes send nothing
+new until the outcomes are written. Rows of a run that died are sent again once their lease runs
+out, or at once when a new leader takes over (only the leader sends: digests/outbox/leader.py);
+rows a running send of this process holds are left to it.
 """
 
 from __future__ import annotations
