@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from digests.calendar import closures, events
 from digests.calendar.events import Proposals
@@ -54,7 +55,7 @@ async def remind(ctx: StoreContext, reader: Subscriber, arg: str) -> Reply:
     )
 
 
-def proposals_reply(found: Proposals, tz: object) -> Reply | None:
+def proposals_reply(found: Proposals, tz: ZoneInfo) -> Reply | None:
     """What the admin sees after publishing: each proposed event with 确认 / 忽略."""
     if not found.proposed:
         return None

@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, literal
 from sqlmodel import and_, col, or_, select
@@ -202,7 +203,7 @@ async def listing(
     return sorted(rows, key=lambda e: (e.starts_at or far, e.id or 0))
 
 
-def when_text(event: Event, tz: Any) -> str:
+def when_text(event: Event, tz: ZoneInfo) -> str:
     """How a reader sees the date: 2月13日 周五 21:30, or 2月16日 周一–2月23日 for a range."""
     if event.starts_at is None:
         return f"日期待定（{event.when_text}）" if event.when_text else "日期待定"
@@ -214,7 +215,7 @@ def when_text(event: Event, tz: Any) -> str:
     return f"{local:%-m月%-d日} 周{weekday} {local:%H:%M}"
 
 
-def line(event: Event, tz: Any) -> str:
+def line(event: Event, tz: ZoneInfo) -> str:
     """One calendar line: ⭐ for importance 3."""
     star = "⭐ " if event.importance >= 3 else ""
     return f"{when_text(event, tz)}  {star}{event.title}"
@@ -231,7 +232,7 @@ async def week_ahead(ctx: StoreContext, subscriber: Subscriber, now: datetime | 
     return "📅 未来 7 天（北京时间）\n" + "\n".join(lines) + f"\n\n提醒：{state}（/remind on|off）"
 
 
-def event_json(event: Event, tz: Any, slug: str | None) -> dict[str, Any]:
+def event_json(event: Event, tz: ZoneInfo, slug: str | None) -> dict[str, Any]:
     """The `digestbot events --json` contract."""
     starts: str | None = None
     if event.starts_at is not None:

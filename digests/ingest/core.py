@@ -29,11 +29,11 @@ from digests.ingest import feed, page
 from digests.ingest.draft import Draft, Outcome, Status, unexpected
 from digests.ingest.hexo import MARKDOWN_SUFFIXES, read_post_file
 from digests.ingest.text import markdown_to_text
-from digests.models import Post, PostRevision, utcnow
+from digests.models import Post, PostRevision, table_of, utcnow
 
 log = logging.getLogger(__name__)
-POSTS = Post.__table__  # type: ignore[attr-defined]  # SQLModel does not type __table__
-REVISIONS = PostRevision.__table__  # type: ignore[attr-defined]
+POSTS = table_of(Post)
+REVISIONS = table_of(PostRevision)
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
 _CHUNK = 200  # new posts per transaction in a bulk import
 
