@@ -77,8 +77,9 @@ async def decide(ctx: StoreContext, event_id: int, *, confirm: bool) -> Event | 
     return event
 
 
-async def add(ctx: StoreContext, day: date, at: time | None, title: str,
-              importance: int = 2) -> Event:  # fmt: skip
+async def add(
+    ctx: StoreContext, day: date, at: time | None, title: str, importance: int = 2
+) -> Event:
     """/event_add: a confirmed event the admin typed (all-day when no time is given)."""
     if not 1 <= importance <= 3:
         raise ValueError("重要性是 1、2 或 3。")
@@ -120,7 +121,9 @@ async def sync_market_closures(ctx: StoreContext, today: date, *, days: int = 60
         )
         wanted[f"xshg-last-{closure.last_session_before}@digestbot"] = (
             f"{closure.name}前最后一个交易日（{closure.reopens:%-m月%-d日}开市）{guess}",
-            closure.last_session_before, closure.last_session_before)  # fmt: skip
+            closure.last_session_before,
+            closure.last_session_before,
+        )
     changed = 0
     async with ctx.sessions() as session, session.begin():
         found = await session.exec(
@@ -144,8 +147,14 @@ async def sync_market_closures(ctx: StoreContext, today: date, *, days: int = 60
             changed += 1
         for uid, (title, first, last) in wanted.items():
             event = existing.get(uid) or Event(
-                uid=uid, starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
-                all_day=True, day=first, kind="holiday", importance=2, title="")  # fmt: skip
+                uid=uid,
+                starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
+                all_day=True,
+                day=first,
+                kind="holiday",
+                importance=2,
+                title="",
+            )
             end_day = last if last != first else None
             if (event.title, event.end_day, event.status) == (title, end_day, "confirmed"):
                 continue
@@ -187,9 +196,10 @@ async def listing(
         query = select(Event).where(col(Event.status).in_(statuses))
         if reader is not None:
             query = query.where(
-                shown_to(now or utcnow(), post_id=col(Event.post_id),
-                         subscriber_id=literal(reader.id))
-            )  # fmt: skip
+                shown_to(
+                    now or utcnow(), post_id=col(Event.post_id), subscriber_id=literal(reader.id)
+                )
+            )
         if start is not None:
             # an all-day range that began earlier is still on while its last day is ahead
             lower = datetime.combine(start.astimezone(ctx.tz).date(), time.min, tzinfo=ctx.tz)

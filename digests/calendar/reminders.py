@@ -37,8 +37,9 @@ def moment(event: Event, lead: str, tz: ZoneInfo) -> datetime | None:
     return event.starts_at - timedelta(minutes=int(lead.removesuffix("m")))
 
 
-async def queue_due(ctx: StoreContext, *, leads: list[str], grace: timedelta,
-                    now: datetime | None = None) -> int:  # fmt: skip
+async def queue_due(
+    ctx: StoreContext, *, leads: list[str], grace: timedelta, now: datetime | None = None
+) -> int:
     """Queue the reminders that have fallen due; returns how many rows were queued."""
     now = now or utcnow()
     queued = 0
@@ -66,9 +67,12 @@ async def queue_due(ctx: StoreContext, *, leads: list[str], grace: timedelta,
                     continue
                 readers = active_readers().where(
                     col(Subscriber.reminders).is_(True),
-                    shown_to(now, post_id=literal(event.post_id, Integer),
-                             subscriber_id=col(Subscriber.id)),
-                )  # fmt: skip
+                    shown_to(
+                        now,
+                        post_id=literal(event.post_id, Integer),
+                        subscriber_id=col(Subscriber.id),
+                    ),
+                )
                 queued += await queue_rows(session, "reminder", ref, readers)
     return queued
 
