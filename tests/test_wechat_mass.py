@@ -274,15 +274,11 @@ async def test_the_tag_is_made_again_when_deleted_and_notices_never_go_in_a_mass
             await session.exec(select(Subscriber).where(Subscriber.external_id == "o-kim"))
         ).one()
         grant = (await session.exec(select(AccessGrant))).one()
-        session.add(
-            Delivery(
-                kind="notice",
-                ref=f"expiry:{grant.id}:3",
-                channel="wechat",
-                subscriber_id=kim.id or 0,
-                status="waiting",
-            )
+        ref = f"expiry:{grant.id}:3"
+        notice = Delivery(
+            kind="notice", ref=ref, channel="wechat", subscriber_id=kim.id or 0, status="waiting"
         )
+        session.add(notice)
     await broadcast(services, "第二条。")
     await send_queued(services.store_context(), {"wechat": channel})
     fake.advance(DAY)
