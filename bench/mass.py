@@ -88,10 +88,16 @@ async def load(services: Services, count: int) -> None:
         await insert_rows(session, Subscriber, rows)
         ids = (await session.exec(select(Subscriber.id))).all()
         grants = [
-            {"subscriber_id": i, "label": "now", "starts_at": now - timedelta(days=1),
-             "ends_at": now + timedelta(days=30), "reminded_days": 99, "created_at": now}
+            {
+                "subscriber_id": i,
+                "label": "now",
+                "starts_at": now - timedelta(days=1),
+                "ends_at": now + timedelta(days=30),
+                "reminded_days": 99,
+                "created_at": now,
+            }
             for i in ids
-        ]  # fmt: skip
+        ]
         await insert_rows(session, AccessGrant, grants)
 
 

@@ -132,8 +132,10 @@ async def main(rows: int, server_url: str | None, source: str | None) -> None:
             started = time.perf_counter()
             await load(url, rows)
             loaded = time.perf_counter() - started
-            print(f"{url.split(':', 1)[0]}, {rows:,} delivery rows (loaded in {loaded:.0f} s), "
-                  f"code: {source or 'this checkout'}")  # fmt: skip
+            print(
+                f"{url.split(':', 1)[0]}, {rows:,} delivery rows (loaded in {loaded:.0f} s), "
+                f"code: {source or 'this checkout'}"
+            )
             port = _free_port()
             server = await asyncio.to_thread(start_server, tmp, url, port, source)
             try:
@@ -151,8 +153,14 @@ def start_server(folder: str, url: str, port: int, source: str | None) -> subpro
     if source:
         env["PYTHONPATH"] = str(Path(source).resolve())
     with (Path(folder) / "server.log").open("w") as sink:  # the child keeps its own copy
-        return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=folder, env=env,
-                                stdout=sink, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=folder,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 async def _until_up(base: str, server: subprocess.Popen[str]) -> None:

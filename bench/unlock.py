@@ -49,8 +49,12 @@ PING_EVERY = 0.02  # seconds between /healthz probes (each waits for the previou
 async def main(periods: int, readers: int, server_url: str | None, through: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with scratch_database(server_url, tmp) as url:
-            settings = Settings(_env_file=None, database_url=url, web_port=_free_port(),
-                                wechat_token=SecretStr(TOKEN))  # fmt: skip
+            settings = Settings(
+                _env_file=None,
+                database_url=url,
+                web_port=_free_port(),
+                wechat_token=SecretStr(TOKEN),
+            )
             async with open_services(settings) as services:
                 await load(services, periods, readers)
                 async with _server(settings, tmp, in_process=through == "direct"):
@@ -92,12 +96,16 @@ async def measure(
     wrong = sum("密码不正确" in text for _, text in answers)
     deferred = sum(text == "success" for _, text in answers)  # WeChat: answered after 4 s
     errors = [text for _, text in answers if text.startswith("error")]
-    print(f"{readers} readers × 1 wrong password, {periods} periods, through {through}: "
-          f"burst over in {ended - started:.2f} s")  # fmt: skip
+    print(
+        f"{readers} readers × 1 wrong password, {periods} periods, through {through}: "
+        f"burst over in {ended - started:.2f} s"
+    )
     print(f"/healthz idle:         p95 {_ms(_p95(idle))}, max {_ms(max(idle))} ({len(idle)})")
     print(f"/healthz during burst: p95 {_ms(_p95(during))}, max {_ms(max(during))} ({len(during)})")
-    print(f"reader's answer:       p95 {_ms(_p95(waits))}, max {_ms(max(waits))}; {wrong} "
-          f"密码不正确, {deferred} deferred past 4 s, {len(errors)} errors")  # fmt: skip
+    print(
+        f"reader's answer:       p95 {_ms(_p95(waits))}, max {_ms(max(waits))}; {wrong} "
+        f"密码不正确, {deferred} deferred past 4 s, {len(errors)} errors"
+    )
     if errors:
         print(f"errors: {', '.join(sorted(set(errors)))}")
 
@@ -160,8 +168,13 @@ async def _wechat_unlock(http: httpx.AsyncClient, i: int) -> tuple[float, str]:
 async def _server(settings: Settings, tmp: str, *, in_process: bool) -> AsyncIterator[None]:
     """The app's web server: on this loop, or `digestbot run` in its own process."""
     if in_process:
-        config = uvicorn.Config(build_app(settings), host="127.0.0.1", port=settings.web_port,
-                                log_level="warning", lifespan="on")  # fmt: skip
+        config = uvicorn.Config(
+            build_app(settings),
+            host="127.0.0.1",
+            port=settings.web_port,
+            log_level="warning",
+            lifespan="on",
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         await _ready(settings.web_port)
@@ -172,12 +185,20 @@ async def _server(settings: Settings, tmp: str, *, in_process: bool) -> AsyncIte
             await task
         return
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "WECHAT_"))}
-    env.update(DATABASE_URL=settings.database_url, WEB_HOST="127.0.0.1",
-               WEB_PORT=str(settings.web_port), WECHAT_TOKEN=TOKEN,
-               PYTHONPATH=os.pathsep.join([str(Path(__file__).parent.parent),
-                                           env.get("PYTHONPATH", "")]))  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp, env=env,  # noqa: ASYNC220  # started once, before the measurement
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    env.update(
+        DATABASE_URL=settings.database_url,
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=str(settings.web_port),
+        WECHAT_TOKEN=TOKEN,
+        PYTHONPATH=os.pathsep.join([str(Path(__file__).parent.parent), env.get("PYTHONPATH", "")]),
+    )
+    process = subprocess.Popen(  # noqa: ASYNC220  # started once, before the measurement
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         await _ready(settings.web_port)
         yield

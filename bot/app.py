@@ -110,8 +110,9 @@ def _redis(settings: Settings) -> Redis | None:
     """The shared Redis, if configured; a dead one fails a call in seconds, never hangs it."""
     if not settings.redis_url:
         return None
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT,
-                          socket_timeout=REDIS_TIMEOUT)  # fmt: skip
+    return Redis.from_url(
+        settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+    )
 
 
 async def _telegram_outlets(

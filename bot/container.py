@@ -77,8 +77,11 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         client = make_client(settings)
         llm, leader = None, Leader(engine)
         if client is not None:
-            llm = LLM(client, model=settings.digest_model,
-                      max_output_tokens=settings.digest_max_output_tokens)  # fmt: skip
+            llm = LLM(
+                client,
+                model=settings.digest_model,
+                max_output_tokens=settings.digest_max_output_tokens,
+            )
         try:
             async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
                 yield Services(settings, engine, http, llm, leader)

@@ -51,8 +51,10 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
 
     actx = services.admin_context()
     echo(f"\n== admin: /password_add {DEMO_PASSWORD} 2026-02-01 2026-02-28 2026-02")
-    echo(show(await admin.add_password(actx, DEMO_PASSWORD, date(2026, 2, 1),
-                                       date(2026, 2, 28), "2026-02")))  # fmt: skip
+    added = await admin.add_password(
+        actx, DEMO_PASSWORD, date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+    )
+    echo(show(added))
     for name, password in READERS:
         reader, welcome = await account.register(
             actx.store, channel="console", external_id=name, name=name

@@ -138,9 +138,8 @@ def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
     Saturday: the numbers are expanded and given as day names."""
     minute, hour, day, month, weekdays = cron.split()
     return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=_weekdays(weekdays),
-        timezone=tz,
-    )  # fmt: skip
+        minute=minute, hour=hour, day=day, month=month, day_of_week=_weekdays(weekdays), timezone=tz
+    )
 
 
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

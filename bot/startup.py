@@ -36,9 +36,13 @@ def channel_report(settings: Settings) -> ChannelReport:
 def _telegram(s: Settings) -> tuple[str, str]:
     if s.telegram_bot_token is not None:
         return f"telegram on ({'webhook' if s.telegram_webhook_url else 'polling'})", ""
-    given = _given({"TELEGRAM_WEBHOOK_URL": s.telegram_webhook_url,
-                    "TELEGRAM_WEBHOOK_SECRET": s.telegram_webhook_secret,
-                    "TELEGRAM_ADMIN_IDS": s.telegram_admin_ids})  # fmt: skip
+    given = _given(
+        {
+            "TELEGRAM_WEBHOOK_URL": s.telegram_webhook_url,
+            "TELEGRAM_WEBHOOK_SECRET": s.telegram_webhook_secret,
+            "TELEGRAM_ADMIN_IDS": s.telegram_admin_ids,
+        }
+    )
     if given:
         return "telegram off", (
             f"Telegram is half-configured: {' and '.join(given)} {_is_are(given)} set but "
@@ -48,11 +52,18 @@ def _telegram(s: Settings) -> tuple[str, str]:
 
 
 def _wechat(s: Settings) -> tuple[str, str]:
-    values = {"WECHAT_APP_ID": s.wechat_app_id, "WECHAT_APP_SECRET": s.wechat_app_secret,
-              "WECHAT_TOKEN": s.wechat_token}  # fmt: skip
+    values = {
+        "WECHAT_APP_ID": s.wechat_app_id,
+        "WECHAT_APP_SECRET": s.wechat_app_secret,
+        "WECHAT_TOKEN": s.wechat_token,
+    }
     missing = [name for name in WECHAT_NEEDS if not values[name]]
-    extras = _given({"WECHAT_ENCODING_AES_KEY": s.wechat_encoding_aes_key,
-                     "WECHAT_ADMIN_OPENIDS": s.wechat_admin_openids})  # fmt: skip
+    extras = _given(
+        {
+            "WECHAT_ENCODING_AES_KEY": s.wechat_encoding_aes_key,
+            "WECHAT_ADMIN_OPENIDS": s.wechat_admin_openids,
+        }
+    )
     if not missing:
         mode = "safe mode" if s.wechat_encoding_aes_key else "plain mode"
         return f"wechat on ({mode}, {s.wechat_delivery})", ""

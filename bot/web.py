@@ -47,8 +47,12 @@ async def healthz(request: Request) -> Response:
     results = await asyncio.gather(*(_check(name, c) for name, c in checks.items()))
     body = dict(zip(checks, results, strict=True))
     healthy = all(result == "ok" for result in results)
-    body = {"status": "ok" if healthy else "error", **body,
-            "database_kind": engine.dialect.name, "telegram": state.telegram_mode}  # fmt: skip
+    body = {
+        "status": "ok" if healthy else "error",
+        **body,
+        "database_kind": engine.dialect.name,
+        "telegram": state.telegram_mode,
+    }
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
@@ -87,8 +91,13 @@ class MetricsCache:
     """The /metrics text, loaded at most once per `ttl` seconds: callers arriving while it is
     stale wait for the one load in progress instead of starting their own."""
 
-    def __init__(self, load: Callable[[], Awaitable[str]], *, ttl: float = METRICS_TTL,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        load: Callable[[], Awaitable[str]],
+        *,
+        ttl: float = METRICS_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.load, self.ttl, self.clock = load, ttl, clock
         self.text: str | None = None
         self.loaded_at = 0.0

@@ -28,6 +28,7 @@ from digests.models import (
 )
 from digests.outbox.enqueue import Published, publish, queue_broadcast
 from digests.outbox.progress import delivery_counts, progress_of
+from digests.outbox.types import Status
 from digests.readers import access
 from digests.readers.entitlement import grant_holders
 from digests.replies import DigestView, Reply, StoreContext
@@ -144,9 +145,9 @@ async def stats(ctx: AdminContext) -> Reply:
             )
         ).one()
     return Reply(
-        f"投递：已发 {counts.get('sent', 0)}，排队 {counts.get('queued', 0)}，"
-        f"失败 {counts.get('failed', 0)}，跳过 {counts.get('skipped', 0)}，"
-        f"待读者来信 {counts.get('waiting', 0)}\n"
+        f"投递：已发 {counts.get(Status.SENT, 0)}，排队 {counts.get(Status.QUEUED, 0)}，"
+        f"失败 {counts.get(Status.FAILED, 0)}，跳过 {counts.get(Status.SKIPPED, 0)}，"
+        f"待读者来信 {counts.get(Status.WAITING, 0)}\n"
         f"LLM：{calls} 次调用，{prompt} 输入 token，{completion} 输出 token；"
         f"待重试摘要 {pending} 篇"
     )
@@ -267,9 +268,10 @@ async def _already(ctx: AdminContext, post: Post, revision: int, published: Publ
     counts = await progress_of(ctx.store, first.id or 0)
     when = first.published_at.astimezone(ctx.store.tz)
     text = (
-        f"《{post.title}》已发布（{when:%m-%d %H:%M}）：已发送 {counts['sent']}，"
-        f"排队 {counts['queued'] + counts['sending']}，等待读者来信 {counts['waiting']}，"
-        f"失败 {counts['failed']}，跳过 {counts['skipped']}。"
+        f"《{post.title}》已发布（{when:%m-%d %H:%M}）：已发送 {counts[Status.SENT]}，"
+        f"排队 {counts[Status.QUEUED] + counts[Status.SENDING]}，"
+        f"等待读者来信 {counts[Status.WAITING]}，"
+        f"失败 {counts[Status.FAILED]}，跳过 {counts[Status.SKIPPED]}。"
     )
     if first.revision != revision:
         text += f"\n这篇文章已修订（第 {revision} 版），修订版还没有发布。"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -12,12 +12,16 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
+
+from digests.outbox.types import Status
 
 
 def utcnow() -> datetime:
@@ -43,6 +47,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for set-based statements (SQLModel does not type
+    `__table__`; the mapper's table is that same object)."""
+    return cast(Table, sa_inspect(model).local_table)
 
 
 def _ts(**kwargs: Any) -> Any:
@@ -141,12 +151,12 @@ class StoredDigest(SQLModel, table=True):
     updated_at: datetime = _ts(default_factory=utcnow)
 
 
-# A reader on one channel (a Telegram user, a console user; WeChat later).
+# A reader on one channel (a Telegram or WeChat user, a WeCom group robot, a console user).
 class Subscriber(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=16)  # telegram | console | wechat
+    channel: str = Field(max_length=16)  # telegram | wechat | wecom | console
     external_id: str = Field(max_length=64)  # the channel's user/chat id
     name: str = Field(default="", max_length=200)
     status: str = Field(default="active", max_length=16, index=True)  # active | stopped | gone
@@ -220,8 +230,8 @@ class Publication(SQLModel, table=True):
     published_by: str = Field(default="", max_length=64)
 
 
-# One outgoing message to one subscriber: the row exists before the send, so nothing is sent
-# twice and nothing is lost (the delivery engine grows this into a full outbox).
+# One outgoing message to one reader, on any channel: the row exists before the send, so
+# nothing is sent twice and nothing is lost (the outbox, digests/outbox/).
 class Delivery(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("kind", "ref", "subscriber_id", "channel"),)
 
@@ -230,9 +240,10 @@ class Delivery(SQLModel, table=True):
     ref: str = Field(max_length=64)  # publication id, broadcast id…
     channel: str = Field(max_length=16)
     subscriber_id: int = _owner("subscriber")
-    # queued | sending (claimed, lease_until set) | sent | failed | skipped | waiting (for the
-    # reader to write: WeChat's 48-hour window; woken to queued, or sent by a mass-send)
-    status: str = Field(default="queued", max_length=16, index=True)
+    # a Status (digests/outbox/types.py): queued | sending (claimed, lease_until set) | sent |
+    # failed | skipped | waiting (for the reader to write: WeChat's 48-hour window; woken to
+    # queued, or sent by a mass-send). A plain string column: stored rows keep their values.
+    status: str = Field(default=Status.QUEUED, max_length=16, index=True)
     lease_until: datetime | None = _ts(default=None)  # a crashed sender's claim expires here
     # the send run that claimed the row last (host:pid:random:run): only it may write the
     # outcome, and a new leader re-queues only rows no running send of its own holds

@@ -15,8 +15,10 @@ import re
 HIDDEN = "***"
 
 # a query string after a URL or an absolute path: `?a=1&b=2` up to the next space or quote
-_QUERY = re.compile(r"(?P<head>(?:[a-zA-Z][a-zA-Z0-9+.-]*://|(?<![\w/.])/)[^\s?#\"'<>]*)"
-                    r"\?(?P<query>[^\s#\"'<>)]*)")  # fmt: skip
+_QUERY = re.compile(
+    r"(?P<head>(?:[a-zA-Z][a-zA-Z0-9+.-]*://|(?<![\w/.])/)[^\s?#\"'<>]*)"
+    r"\?(?P<query>[^\s#\"'<>)]*)"
+)
 _VALUE = re.compile(r"=[^&;]*")
 # secrets carried in a URL's path
 _PATH_SECRETS = (

@@ -43,8 +43,9 @@ def layout(digest: Digest, *, title: str = "", extractive: bool = False) -> list
         lines += [Line("item", risk) for risk in digest.risks]
     if digest.events:
         lines.append(Line("heading", "事件"))
-        lines += [Line("item", f"{e.title}（{e.when}）" if e.when else e.title)
-                  for e in digest.events]  # fmt: skip
+        lines += [
+            Line("item", f"{e.title}（{e.when}）" if e.when else e.title) for e in digest.events
+        ]
     lines.append(Line("note", DISCLAIMER))
     return [line for line in lines if line.text.strip()]
 

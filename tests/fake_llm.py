@@ -20,14 +20,16 @@ GOOD: dict[str, Any] = {
     "headline": "字节新模型带动AI影视与算力，CPO需求扩张",
     "summary": "科技板块大爆发，核心是字节新模型。花旗认为CPO需求扩张，超大规模厂商已支持。",
     "sections": [
-        {"name": "通信", "points": ["CPO+OCS 是新一代交换机趋势，二者不是替代关系",
-                                    "CPO占比预期超70%"],
-         "stocks": ["天孚通信", "中际旭创"]},
+        {
+            "name": "通信",
+            "points": ["CPO+OCS 是新一代交换机趋势，二者不是替代关系", "CPO占比预期超70%"],
+            "stocks": ["天孚通信", "中际旭创"],
+        },
         {"name": "传媒", "points": ["IP库是核心，A股中文在线最大"], "stocks": ["中文在线"]},
     ],
     "risks": ["美国非农、CPI 公布与春节休市重叠，假期外盘波动风险"],
     "events": [{"title": "美国CPI", "when": "周五"}, {"title": "美国非农", "when": "周三"}],
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -38,25 +40,43 @@ class Reply:
 
 
 def completion(
-    content: str | dict[str, Any], *, finish_reason: str = "stop", prompt_tokens: int = 100,
+    content: str | dict[str, Any],
+    *,
+    finish_reason: str = "stop",
+    prompt_tokens: int = 100,
     completion_tokens: int = 50,
-) -> Reply:  # fmt: skip
+) -> Reply:
     """A chat completion whose message is `content` (a dict is sent as its JSON)."""
     text = json.dumps(content, ensure_ascii=False) if isinstance(content, dict) else content
-    return Reply(body={
-        "id": "chatcmpl-test", "object": "chat.completion", "created": 1770000000,
-        "model": "fake-model",
-        "choices": [{"index": 0, "finish_reason": finish_reason,
-                     "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    })  # fmt: skip
+    return Reply(
+        body={
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 1770000000,
+            "model": "fake-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": finish_reason,
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
 
 
 def error(status: int, message: str = "error") -> Reply:
     """An OpenAI-style error answer that asks for a 10 ms pause before any retry."""
-    return Reply(status, {"error": {"message": message, "type": "invalid_request_error"}},
-                 {"retry-after-ms": "10"})  # fmt: skip
+    return Reply(
+        status,
+        {"error": {"message": message, "type": "invalid_request_error"}},
+        {"retry-after-ms": "10"},
+    )
 
 
 @dataclass

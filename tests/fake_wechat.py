@@ -131,8 +131,12 @@ class FakeWeChat:
                     del self._failures[i]
                     return _err(errcode, "injected failure")
             if path == "tags/get" and body is None:
-                return {"tags": [{"id": i, "name": t.name, "count": len(t.members)}
-                                 for i, t in self.tags.items()]}  # fmt: skip
+                return {
+                    "tags": [
+                        {"id": i, "name": t.name, "count": len(t.members)}
+                        for i, t in self.tags.items()
+                    ]
+                }
             handler = _ROUTES.get(path)
             if handler is None:
                 return _err(48001, "api unauthorized")

@@ -8,8 +8,24 @@ import html
 import re
 from html.parser import HTMLParser
 
-ALLOWED = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "tg-spoiler", "span",
-           "a", "tg-emoji", "code", "pre", "blockquote"}  # fmt: skip
+ALLOWED = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "tg-spoiler",
+    "span",
+    "a",
+    "tg-emoji",
+    "code",
+    "pre",
+    "blockquote",
+}
 NAMED_ENTITIES = {"lt", "gt", "amp", "quot"}
 LIMIT = 4096
 

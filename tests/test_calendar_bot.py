@@ -283,9 +283,14 @@ def test_calendar_feed_shows_a_gated_posts_events_to_current_members_only(
                 content_hash="0" * 64,
             )
             session.add(post)
-            session.add(AccessGrant(subscriber_id=member.id or 0, label="now",
-                                    starts_at=now - timedelta(days=1),
-                                    ends_at=now + timedelta(days=1)))  # fmt: skip
+            session.add(
+                AccessGrant(
+                    subscriber_id=member.id or 0,
+                    label="now",
+                    starts_at=now - timedelta(days=1),
+                    ends_at=now + timedelta(days=1),
+                )
+            )
             await session.flush()
             gated = Event(
                 uid="gated@test",
@@ -350,8 +355,9 @@ def test_events_json_contract_with_closures(cli: CliRunner) -> None:
     expected = 2 * len(market.closures(today, end)) if today <= end else 0
     closures = [row for row in rows if row["uid"].startswith("xshg-")]
     assert len(closures) == expected  # may be 0 once today is past the calendar's data
-    assert all((r["status"], r["kind"], r["all_day"]) == ("confirmed", "holiday", True)
-               for r in closures)  # fmt: skip
+    assert all(
+        (r["status"], r["kind"], r["all_day"]) == ("confirmed", "holiday", True) for r in closures
+    )
 
 
 def test_calendar_export_is_stable(cli: CliRunner, tmp_path: Path) -> None:
@@ -447,8 +453,9 @@ def test_calendar_closures_cli_lists_sources_and_changes(cli: CliRunner) -> None
     year = trading.library().ends.year
     span = ["--from", f"{year}-10-01", "--until", f"{year}-10-08"]
     before = json.loads(cli.invoke(cli_app, ["calendar", "closures", "--json", *span]).output)
-    assert before and all(row["estimated"] and row["source"].startswith("holidays ")
-                          for row in before)  # fmt: skip
+    assert before and all(
+        row["estimated"] and row["source"].startswith("holidays ") for row in before
+    )
     assert set(before[0]) == {"day", "weekday", "closed", "name", "source", "estimated", "by"}
     added = cli.invoke(
         cli_app, ["calendar", "closure-add", f"{year}-10-06", f"{year}-10-08", "国庆节"]

@@ -130,8 +130,10 @@ def test_admin_overrides_close_and_open_days_and_announce_the_year() -> None:
     assert not market.is_session(date(2027, 2, 12)) and market.is_session(date(2026, 6, 19))
     spring = market.next_closure(date(2027, 1, 20), names={"春节"})
     assert (spring.first_day, spring.last_day, spring.reopens) == (
-        date(2027, 2, 5), date(2027, 2, 12), date(2027, 2, 15),
-    )  # fmt: skip
+        date(2027, 2, 5),
+        date(2027, 2, 12),
+        date(2027, 2, 15),
+    )
     assert not spring.estimated
     assert market.closed[date(2027, 2, 12)].source == "admin"
     assert market.closed[date(2027, 2, 8)].source == trading.LIBRARY
@@ -200,9 +202,15 @@ def test_holiday_titles_are_holiday_kind() -> None:
 
 @pytest.mark.parametrize(
     ("when", "day"),
-    [("下周二", date(2026, 2, 17)), ("星期日", date(2026, 2, 15)), ("上周五", date(2026, 2, 6)),
-     ("明天", date(2026, 2, 13)), ("后天", date(2026, 2, 14)), ("礼拜一", date(2026, 2, 9))],
-)  # fmt: skip
+    [
+        ("下周二", date(2026, 2, 17)),
+        ("星期日", date(2026, 2, 15)),
+        ("上周五", date(2026, 2, 6)),
+        ("明天", date(2026, 2, 13)),
+        ("后天", date(2026, 2, 14)),
+        ("礼拜一", date(2026, 2, 9)),
+    ],
+)
 def test_relative_days_are_all_day(when: str, day: date) -> None:
     """Weekdays of the publish week (or the next/previous one) and 明天-style words are all-day."""
     event = resolve("发布会", when, SEED_PUBLISHED)
@@ -213,10 +221,15 @@ def test_relative_days_are_all_day(when: str, day: date) -> None:
 
 @pytest.mark.parametrize(
     ("when", "starts"),
-    [("今晚", beijing(2026, 2, 12, 20, 0)), ("晚上8点半", beijing(2026, 2, 12, 20, 30)),
-     ("凌晨2点", beijing(2026, 2, 13, 2, 0)), ("下午3点", beijing(2026, 2, 12, 15, 0)),
-     ("明晚九点", beijing(2026, 2, 13, 21, 0)), ("下周一 09:30", beijing(2026, 2, 16, 9, 30))],
-)  # fmt: skip
+    [
+        ("今晚", beijing(2026, 2, 12, 20, 0)),
+        ("晚上8点半", beijing(2026, 2, 12, 20, 30)),
+        ("凌晨2点", beijing(2026, 2, 13, 2, 0)),
+        ("下午3点", beijing(2026, 2, 12, 15, 0)),
+        ("明晚九点", beijing(2026, 2, 13, 21, 0)),
+        ("下周一 09:30", beijing(2026, 2, 16, 9, 30)),
+    ],
+)
 def test_times_of_day(when: str, starts: datetime) -> None:
     """今晚 is 20:00; 晚上/下午 move the hour past noon; a bare 凌晨 hour is the coming night."""
     event = resolve("发布会", when, SEED_PUBLISHED)
@@ -230,13 +243,15 @@ def test_times_of_day(when: str, starts: datetime) -> None:
 
 @pytest.mark.parametrize(
     ("title", "when", "starts"),
-    [("CPI", "3月6日", beijing(2026, 3, 6, 21, 30)),
-     ("CPI", "3月13日", beijing(2026, 3, 13, 20, 30)),
-     ("非农", "3月6日", beijing(2026, 3, 6, 21, 30)),
-     ("非农", "4月3日", beijing(2026, 4, 3, 20, 30)),
-     ("FOMC", "3月18日", beijing(2026, 3, 19, 2, 0)),
-     ("美联储议息", "1月28日", beijing(2026, 1, 29, 3, 0))],
-)  # fmt: skip
+    [
+        ("CPI", "3月6日", beijing(2026, 3, 6, 21, 30)),
+        ("CPI", "3月13日", beijing(2026, 3, 13, 20, 30)),
+        ("非农", "3月6日", beijing(2026, 3, 6, 21, 30)),
+        ("非农", "4月3日", beijing(2026, 4, 3, 20, 30)),
+        ("FOMC", "3月18日", beijing(2026, 3, 19, 2, 0)),
+        ("美联储议息", "1月28日", beijing(2026, 1, 29, 3, 0)),
+    ],
+)
 def test_us_releases_follow_new_york_daylight_saving(
     title: str, when: str, starts: datetime
 ) -> None:

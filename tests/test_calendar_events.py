@@ -171,12 +171,20 @@ async def test_market_closures_become_confirmed_all_day_events_once(actx: AdminC
     by_uid = {e.uid: e for e in await all_events(actx)}
     for uid, title, first, last in (
         ("xshg-closed-2026-02-16@digestbot", "A股春节休市", date(2026, 2, 16), date(2026, 2, 23)),
-        ("xshg-last-2026-02-13@digestbot", "春节前最后一个交易日（2月24日开市）",
-         date(2026, 2, 13), None),
+        (
+            "xshg-last-2026-02-13@digestbot",
+            "春节前最后一个交易日（2月24日开市）",
+            date(2026, 2, 13),
+            None,
+        ),
         ("xshg-closed-2026-05-01@digestbot", "A股劳动节休市", date(2026, 5, 1), date(2026, 5, 5)),
-        ("xshg-last-2026-04-30@digestbot", "劳动节前最后一个交易日（5月6日开市）",
-         date(2026, 4, 30), None),
-    ):  # fmt: skip
+        (
+            "xshg-last-2026-04-30@digestbot",
+            "劳动节前最后一个交易日（5月6日开市）",
+            date(2026, 4, 30),
+            None,
+        ),
+    ):
         event = by_uid[uid]
         assert (event.title, event.day, event.end_day) == (title, first, last)
         assert (event.all_day, event.status, event.kind) == (True, "confirmed", "holiday")
@@ -219,8 +227,17 @@ async def test_closure_listing_says_where_each_day_came_from(actx: AdminContext)
         ("2026-06-26", True, "临时休市", "admin", "telegram:1"),
     ]
     may = await closures.listing(ctx, date(2026, 5, 1), date(2026, 5, 1))
-    assert may == [{"day": "2026-05-01", "weekday": "周五", "closed": True, "name": "劳动节",
-                    "source": trading.LIBRARY, "estimated": False, "by": ""}]  # fmt: skip
+    assert may == [
+        {
+            "day": "2026-05-01",
+            "weekday": "周五",
+            "closed": True,
+            "name": "劳动节",
+            "source": trading.LIBRARY,
+            "estimated": False,
+            "by": "",
+        }
+    ]
     with pytest.raises(ValueError, match="31"):
         await closures.add(ctx, date(2026, 7, 1), date(2026, 8, 15), "x", by="t")
     with pytest.raises(ValueError, match="周末"):
@@ -269,10 +286,15 @@ async def test_a_gated_posts_events_are_shown_to_current_members_only(
     assert "美国CPI" not in hidden
     assert "管理员的事件" in hidden and "A股春节休市" in hidden
     gated_titles = {"美国CPI", "春节休市"}
-    for who, now, sees in ((member, bj(2, 12, 20), True), (outsider, bj(2, 12, 20), False),
-                           (member, bj(3, 2), False)):  # fmt: skip
-        titles = {e.title for e in await events.listing(
-            actx.store, reader=who, statuses=("confirmed", "cancelled"), now=now)}  # fmt: skip
+    for who, now, sees in (
+        (member, bj(2, 12, 20), True),
+        (outsider, bj(2, 12, 20), False),
+        (member, bj(3, 2), False),
+    ):
+        listed = await events.listing(
+            actx.store, reader=who, statuses=("confirmed", "cancelled"), now=now
+        )
+        titles = {e.title for e in listed}
         assert titles & gated_titles == (gated_titles if sees else set())
         assert "A股春节休市" in titles and "管理员的事件" in titles
     admin_list = await commands.list_events(actx.store, now=bj(2, 12, 20))

@@ -185,9 +185,12 @@ def running(folder: Path, *args: str, env: dict[str, str] | None = None) -> Iter
     base = f"http://127.0.0.1:{port[1]}"
     with (folder / "out").open("w") as out, (folder / "err").open("w") as err:
         process = subprocess.Popen(
-            [str(DIGESTBOT), *args, "run"], cwd=folder, env={**clean, **(env or {})},
-            stdout=out, stderr=err,
-        )  # fmt: skip
+            [str(DIGESTBOT), *args, "run"],
+            cwd=folder,
+            env={**clean, **(env or {})},
+            stdout=out,
+            stderr=err,
+        )
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -212,8 +215,14 @@ def start_refused(folder: Path, **settings: str) -> subprocess.CompletedProcess[
     itself (a `run` that starts instead fails the test after 60 s, not hangs it)."""
     env = {k: v for k, v in os.environ.items() if f"\n{k}=" not in "\n" + EXAMPLE.read_text()}
     env |= {"DATABASE_URL": f"sqlite:///{folder / 'x.db'}", "WEB_PORT": str(_free_port())}
-    return subprocess.run([str(DIGESTBOT), "run"], cwd=folder, env=env | settings,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [str(DIGESTBOT), "run"],
+        cwd=folder,
+        env=env | settings,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_run_refuses_a_half_configured_channel(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from digests.models import Post
 from tests.conftest import SHANGHAI
 from tests.tcp_proxy import tcp_proxy
 
+EMPTY = {"body_markdown": "", "body_text": "", "content_hash": "h"}  # a post's other columns
+
 
 @pytest.mark.parametrize(
     ("given", "driver"),
@@ -50,8 +52,7 @@ async def test_datetimes_come_back_aware_in_utc(engine: AsyncEngine) -> None:
     sessions = db.make_sessionmaker(engine)
     when = datetime(2026, 2, 12, 13, 27, 29, tzinfo=SHANGHAI)
     async with sessions() as session, session.begin():
-        session.add(Post(slug="s", source="hexo", title="t", published_at=when, body_markdown="",
-                         body_text="", content_hash="h"))  # fmt: skip
+        session.add(Post(slug="s", source="hexo", title="t", published_at=when, **EMPTY))
     async with sessions() as session:
         post = (await session.exec(select(Post))).first()
     assert post is not None and post.published_at == when
@@ -63,8 +64,8 @@ async def test_naive_datetimes_are_refused(engine: AsyncEngine) -> None:
     sessions = db.make_sessionmaker(engine)
     with pytest.raises(Exception, match="naive datetime"):
         async with sessions() as session, session.begin():
-            session.add(Post(slug="n", source="hexo", title="t", published_at=datetime(2026, 1, 1),
-                             body_markdown="", body_text="", content_hash="h"))  # fmt: skip
+            naive = datetime(2026, 1, 1)
+            session.add(Post(slug="n", source="hexo", title="t", published_at=naive, **EMPTY))
 
 
 def _through(database_url: str, port: int) -> str:

@@ -270,15 +270,25 @@ def test_the_page_in_a_real_browser(tmp_path: Path) -> None:
         with served(build_app(settings)) as base, sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                      "--no-first-run", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync"],
-            )  # fmt: skip
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             try:
                 phone = browser.new_context(
-                    viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                    is_mobile=True, color_scheme="light", locale="zh-CN",
-                )  # fmt: skip
+                    viewport={"width": 390, "height": 844},
+                    device_scale_factor=2,
+                    is_mobile=True,
+                    color_scheme="light",
+                    locale="zh-CN",
+                )
                 page = phone.new_page()
                 errors: list[str] = []
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

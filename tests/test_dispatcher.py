@@ -17,7 +17,7 @@ from digests.admin import AdminContext
 from digests.models import Delivery, Subscriber, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.progress import publication_progress
-from digests.outbox.types import Reader, SendResult
+from digests.outbox.types import Reader, SendResult, Status
 from digests.readers import account, passwords
 from digests.replies import Reply, StoreContext
 from tests.conftest import SHANGHAI, subscriber_rows
@@ -115,6 +115,16 @@ async def test_a_crashed_senders_rows_are_sent_after_the_lease_and_sent_rows_nev
     assert counts.sent == 1 and list(channel.inbox) == ["r1"]
 
 
+STORED = ["queued", "sending", "sent", "failed", "skipped", "waiting"]
+
+
+def test_statuses_are_the_strings_stored_rows_hold() -> None:
+    """Status's values are the `delivery.status` strings, in lifecycle order: rows written
+    before the enum keep their meaning, and the CLI prints the same words."""
+    assert [status.value for status in Status] == STORED
+    assert f"{Status.WAITING}" == "waiting" and Status("sent") is Status.SENT
+
+
 async def test_publication_progress_counts_and_rate(actx: AdminContext) -> None:
     """`digestbot deliveries`: per publication counts by status, then nothing left to send."""
     for name in ("r1", "r2"):
@@ -122,6 +132,7 @@ async def test_publication_progress_counts_and_rate(actx: AdminContext) -> None:
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
     [before] = await publication_progress(actx.store)
     assert (before["queued"], before["sent"], before["title"]) == (2, 0, "节后第一篇：写给新朋友")
+    assert list(before)[:7] == ["publication", *STORED]  # the --json keys, in this order
     await send_queued(actx.store, {"console": ConsoleChannel()})
     [after] = await publication_progress(actx.store)
     assert (after["queued"], after["sent"], after["eta_seconds"]) == (0, 2, 0)

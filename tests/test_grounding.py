@@ -28,29 +28,67 @@ def digest(**fields: Any) -> Digest:
     ("fields", "counted", "check"),
     [
         ({}, {}, lambda d: d == digest()),
-        ({"headline": "观点" * 100}, {"headline": 1},
-         lambda d: len(d.headline) == LIMITS.headline and d.headline.endswith("…")),
-        ({"headline": "占比" * 58 + "超70%以上"}, {"headline": 1},
-         lambda d: d.headline.endswith("超…")),  # never a cut number: "超7…" would be a claim
+        (
+            {"headline": "观点" * 100},
+            {"headline": 1},
+            lambda d: len(d.headline) == LIMITS.headline and d.headline.endswith("…"),
+        ),
+        (
+            {"headline": "占比" * 58 + "超70%以上"},
+            {"headline": 1},
+            lambda d: d.headline.endswith("超…"),
+        ),  # never a cut number: "超7…" would be a claim
         ({"summary": "句。" * 300}, {"summary": 1}, lambda d: len(d.summary) == LIMITS.summary),
-        ({"sections": [{"name": "板" * 50, "points": [POINT], "stocks": []}]},
-         {"section_names": 1}, lambda d: len(d.sections[0].name) == LIMITS.section_name),
-        ({"sections": [{"name": "通信", "points": [POINT] * 7 + ["长" * 151], "stocks": []}]},
-         {"points": 2}, lambda d: d.sections[0].points == [POINT] * 6),
-        ({"sections": [{"name": "通信", "points": [], "stocks": ["天孚通信"] * 13 + ["股" * 31]}]},
-         {"stocks": 2}, lambda d: len(d.sections[0].stocks) == 12),
-        ({"sections": [{"name": "通信", "points": [POINT], "stocks": []}] * 9}, {"sections": 1},
-         lambda d: len(d.sections) == 8),
+        (
+            {"sections": [{"name": "板" * 50, "points": [POINT], "stocks": []}]},
+            {"section_names": 1},
+            lambda d: len(d.sections[0].name) == LIMITS.section_name,
+        ),
+        (
+            {"sections": [{"name": "通信", "points": [POINT] * 7 + ["长" * 151], "stocks": []}]},
+            {"points": 2},
+            lambda d: d.sections[0].points == [POINT] * 6,
+        ),
+        (
+            {
+                "sections": [
+                    {"name": "通信", "points": [], "stocks": ["天孚通信"] * 13 + ["股" * 31]}
+                ]
+            },
+            {"stocks": 2},
+            lambda d: len(d.sections[0].stocks) == 12,
+        ),
+        (
+            {"sections": [{"name": "通信", "points": [POINT], "stocks": []}] * 9},
+            {"sections": 1},
+            lambda d: len(d.sections) == 8,
+        ),
         ({"risks": ["风险"] * 9 + ["险" * 201]}, {"risks": 2}, lambda d: len(d.risks) == 8),
-        ({"events": [{"title": "CPI", "when": "周五"}] * 13 + [{"title": "会" * 61, "when": "周一"},
-                                                              {"title": "会", "when": "日" * 41}]},
-         {"events": 3}, lambda d: len(d.events) == 12),
+        (
+            {
+                "events": [{"title": "CPI", "when": "周五"}] * 13
+                + [{"title": "会" * 61, "when": "周一"}, {"title": "会", "when": "日" * 41}]
+            },
+            {"events": 3},
+            lambda d: len(d.events) == 12,
+        ),
     ],
-    ids=["within", "headline", "number-tail", "summary", "section-name", "points", "stocks",
-         "sections", "risks", "events"],
-)  # fmt: skip
-def test_bound_cuts_drops_and_counts(fields: dict[str, Any], counted: dict[str, int],
-                                     check: Any) -> None:  # fmt: skip
+    ids=[
+        "within",
+        "headline",
+        "number-tail",
+        "summary",
+        "section-name",
+        "points",
+        "stocks",
+        "sections",
+        "risks",
+        "events",
+    ],
+)
+def test_bound_cuts_drops_and_counts(
+    fields: dict[str, Any], counted: dict[str, int], check: Any
+) -> None:
     """Each field past its limit is cut (headline, summary, section name) or dropped whole
     (points, stocks, risks, events, items past the counts), and counted."""
     bounded, over = bound(digest(**fields))

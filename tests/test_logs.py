@@ -31,21 +31,29 @@ def output() -> Iterator[io.StringIO]:
 @pytest.mark.parametrize(
     ("given", "shown"),
     [
-        ("GET https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1"
-         "&secret=S3", "GET https://api.weixin.qq.com/cgi-bin/token?grant_type=***&appid=***"
-         "&secret=***"),
-        ("Max retries exceeded with url: /cgi-bin/message/custom/send?access_token=T1 (x)",
-         "Max retries exceeded with url: /cgi-bin/message/custom/send?access_token=*** (x)"),
-        (f"POST https://api.telegram.org/bot{BOT_TOKEN}/getUpdates",
-         "POST https://api.telegram.org/bot***/getUpdates"),
+        (
+            "GET https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1"
+            "&secret=S3",
+            "GET https://api.weixin.qq.com/cgi-bin/token?grant_type=***&appid=***&secret=***",
+        ),
+        (
+            "Max retries exceeded with url: /cgi-bin/message/custom/send?access_token=T1 (x)",
+            "Max retries exceeded with url: /cgi-bin/message/custom/send?access_token=*** (x)",
+        ),
+        (
+            f"POST https://api.telegram.org/bot{BOT_TOKEN}/getUpdates",
+            "POST https://api.telegram.org/bot***/getUpdates",
+        ),
         (f'"GET /calendar/{CALENDAR}.ics HTTP/1.1" 200', '"GET /calendar/***.ics HTTP/1.1" 200'),
         ('"GET /d/abc.def HTTP/1.1" 200', '"GET /d/*** HTTP/1.1" 200'),
-        ("for url 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K'",
-         "for url 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***'"),
+        (
+            "for url 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K'",
+            "for url 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***'",
+        ),
         ("https://h/x?bare-secret", "https://h/x?***"),
         ("是吗? 没有网址 a?b=1", "是吗? 没有网址 a?b=1"),  # no URL, nothing hidden
     ],
-)  # fmt: skip
+)
 def test_redact_hides_query_values_and_path_secrets(given: str, shown: str) -> None:
     """Query values and the bot, calendar and digest-page tokens become ***; names stay."""
     assert redact(given) == shown
@@ -65,8 +73,9 @@ def test_every_log_line_is_redacted(output: io.StringIO) -> None:
         'HTTP Request: POST %s "HTTP/1.1 200 OK"', f"https://api.telegram.org/bot{BOT_TOKEN}/getMe"
     )
     access = logging.getLogger("uvicorn.access")  # propagates: no handler of its own
-    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", f"/calendar/{CALENDAR}.ics",
-                "1.1", 200)  # fmt: skip
+    access.info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", f"/calendar/{CALENDAR}.ics", "1.1", 200
+    )
     try:
         raise OSError("refused: http://127.0.0.1:1/cgi-bin/token?appid=wx1&secret=Sekr3t")
     except OSError:

@@ -79,9 +79,13 @@ async def test_old_per_period_hashes_still_open_and_move_to_the_shared_salt(
                 actx.store.tz,
             )
             session.add(
-                AccessPassword(label=label, password_hash=access.hash_password(password),
-                               starts_at=starts, ends_at=ends)
-            )  # fmt: skip
+                AccessPassword(
+                    label=label,
+                    password_hash=access.hash_password(password),
+                    starts_at=starts,
+                    ends_at=ends,
+                )
+            )
     bob, carol = await reader(actx, "bob"), await reader(actx, "carol")
     scrypts.clear()
     assert "密码不正确" in (await passwords.unlock(actx.store, bob, "guess")).text
@@ -92,8 +96,9 @@ async def test_old_per_period_hashes_still_open_and_move_to_the_shared_salt(
     assert "密码不正确" in (await passwords.unlock(actx.store, bob, "guess2")).text
     assert len(scrypts) == 2
     async with actx.store.sessions() as session:
-        hashes = dict((await session.exec(select(AccessPassword.label,
-                                                 AccessPassword.password_hash))).all())  # fmt: skip
+        hashes = dict(
+            (await session.exec(select(AccessPassword.label, AccessPassword.password_hash))).all()
+        )
     salt = {label: text.split("$")[4] for label, text in hashes.items()}
     assert len(set(salt.values())) == 2 and salt["2025-10"] in (salt["2026-02"], salt["2025-11"])
     assert access.verify_password("ld2510", hashes["2025-10"])

@@ -125,8 +125,9 @@ async def test_simultaneous_presses_in_two_processes_publish_once(
         await reader(actx, name)
     async with db.open_engine(database_url) as engine:
         sessions = db.make_sessionmaker(engine)
-        other = replace(actx, store=StoreContext(sessions, SHANGHAI),
-                        digests=DigestContext(sessions, llm=None))  # fmt: skip
+        other = replace(
+            actx, store=StoreContext(sessions, SHANGHAI), digests=DigestContext(sessions, llm=None)
+        )
         # the digest exists before the race: the race is about the publication
         await admin.preview(actx, PUBLIC)
         replies = await asyncio.gather(

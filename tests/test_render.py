@@ -11,30 +11,37 @@ TYPICAL = Digest(
     headline="字节新模型带动AI影视与算力，CPO需求扩张",
     summary="科技板块大爆发，核心是字节新模型。",
     sections=[
-        Section(name="通信", points=["CPO+OCS 是新一代交换机趋势", "液冷：英维克"],
-                stocks=["天孚通信", "中际旭创"]),
+        Section(
+            name="通信",
+            points=["CPO+OCS 是新一代交换机趋势", "液冷：英维克"],
+            stocks=["天孚通信", "中际旭创"],
+        ),
         Section(name="传媒", points=["IP库是核心"], stocks=["中文在线"]),
     ],
     risks=["美国非农、CPI 公布与春节休市重叠"],
     events=[Event(title="美国CPI", when="周五")],
-)  # fmt: skip
+)
 
 HOSTILE = Digest(
     headline="<script>alert(1)</script> & <b>粗体</b> a<b c>d 😀",
     summary="P/E < 20 & ROE > 15%，\"引号\" 'single'",
-    sections=[Section(name="A&B <通信>", points=["x < y & z > w", "<br>换行</br>"],
-                      stocks=["A&B"])],
+    sections=[
+        Section(name="A&B <通信>", points=["x < y & z > w", "<br>换行</br>"], stocks=["A&B"])
+    ],
     risks=["&amp; 已经转义的文本也要再转义"],
     events=[Event(title="<FOMC>", when="周三 & 周四")],
-)  # fmt: skip
+)
 
 
 def big_digest(points: int) -> Digest:
     sections = [
-        Section(name=f"板块{i}", points=[f"第{i}-{j}条观点😀" + "很长的说明文字" * 12
-                                        for j in range(points)], stocks=["天孚通信"])
+        Section(
+            name=f"板块{i}",
+            points=[f"第{i}-{j}条观点😀" + "很长的说明文字" * 12 for j in range(points)],
+            stocks=["天孚通信"],
+        )
         for i in range(6)
-    ]  # fmt: skip
+    ]
     return Digest(headline="标题", summary="概述", sections=sections, risks=[], events=[])
 
 
@@ -42,9 +49,20 @@ def test_typical_digest_is_one_valid_telegram_message_in_the_layout_order() -> N
     """Headline, summary, numbered sections with • points and 标的, risks, events, disclaimer."""
     [part] = render.telegram_html(TYPICAL, title="2.10科技大爆发")
     assert problems(part) == []
-    order = ["2.10科技大爆发", "📌 字节新模型", "科技板块大爆发", "1. 通信", "• CPO+OCS",
-             "标的：</i>天孚通信、中际旭创", "2. 传媒", "风险", "• 美国非农", "事件",
-             "美国CPI（周五）", "仅供参考，不构成投资建议"]  # fmt: skip
+    order = [
+        "2.10科技大爆发",
+        "📌 字节新模型",
+        "科技板块大爆发",
+        "1. 通信",
+        "• CPO+OCS",
+        "标的：</i>天孚通信、中际旭创",
+        "2. 传媒",
+        "风险",
+        "• 美国非农",
+        "事件",
+        "美国CPI（周五）",
+        "仅供参考，不构成投资建议",
+    ]
     positions = [part.index(text) for text in order]
     assert positions == sorted(positions)
 
@@ -71,8 +89,13 @@ def test_long_digest_splits_into_valid_parts_at_line_ends() -> None:
 
 def test_a_single_line_longer_than_a_message_is_cut_into_valid_pieces() -> None:
     """Even one 10,000-character point becomes valid parts."""
-    digest = Digest(headline="h", summary="s", risks=[], events=[],
-                    sections=[Section(name="n", points=["长" * 10_000], stocks=[])])  # fmt: skip
+    digest = Digest(
+        headline="h",
+        summary="s",
+        risks=[],
+        events=[],
+        sections=[Section(name="n", points=["长" * 10_000], stocks=[])],
+    )
     parts = render.telegram_html(digest)
     assert len(parts) >= 3 and all(problems(part) == [] for part in parts)
     assert "".join(parts).count("长") == 10_000
@@ -97,10 +120,12 @@ def test_wecom_markdown_parts_within_4096_bytes() -> None:
 
 def test_extractive_digests_say_so_everywhere() -> None:
     """An extractive digest is marked in every channel's text."""
-    for text in (render.telegram_html(TYPICAL, extractive=True)[0],
-                 render.wechat_text(TYPICAL, extractive=True)[0],
-                 render.plain_text(TYPICAL, extractive=True),
-                 render.markdown(TYPICAL, extractive=True)):  # fmt: skip
+    for text in (
+        render.telegram_html(TYPICAL, extractive=True)[0],
+        render.wechat_text(TYPICAL, extractive=True)[0],
+        render.plain_text(TYPICAL, extractive=True),
+        render.markdown(TYPICAL, extractive=True),
+    ):
         assert render.EXTRACTIVE_NOTE in text
 
 

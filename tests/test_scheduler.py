@@ -118,9 +118,7 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
 
     scheduler = build_scheduler(services, notify, {})
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {
-        "poll", "retry", "deliver", "expiry", "reminders", "edition", "closures"
-    }  # fmt: skip
+    assert set(jobs) == {"poll", "retry", "deliver", "expiry", "reminders", "edition", "closures"}
     assert str(jobs["edition"].trigger.fields[4]) == "mon,tue,wed,thu,fri"
     assert jobs["poll"].trigger.interval == timedelta(minutes=7)
     assert str(jobs["expiry"].trigger.timezone) == "Asia/Shanghai"

@@ -103,23 +103,49 @@ def test_a_database_url_we_cannot_use_is_refused(url: str, reason: str) -> None:
     ("given", "line", "problem"),
     [
         ({"telegram_bot_token": "1:x"}, "telegram on (polling)", ""),
-        ({"telegram_bot_token": "1:x", "telegram_webhook_url": "https://b/telegram",
-          "telegram_webhook_secret": "s"}, "telegram on (webhook)", ""),
-        ({"telegram_admin_ids": "1"}, "telegram off",
-         "TELEGRAM_ADMIN_IDS is set but TELEGRAM_BOT_TOKEN is not"),
-        ({"wechat_token": "t"}, "wechat off",
-         "WECHAT_APP_ID and WECHAT_APP_SECRET are not set"),
-        ({"wechat_app_id": "wx1", "wechat_app_secret": "s"}, "wechat off",
-         "WECHAT_TOKEN is not set"),
-        ({"wechat_encoding_aes_key": AES_KEY}, "wechat off",
-         "WECHAT_APP_ID and WECHAT_APP_SECRET and WECHAT_TOKEN are not set"),
-        ({"wechat_app_id": "wx1", "wechat_app_secret": "s", "wechat_token": "t"},
-         "wechat on (plain mode, customer_service)", ""),
-        ({"wechat_app_id": "wx1", "wechat_app_secret": "s", "wechat_token": "t",
-          "wechat_encoding_aes_key": AES_KEY}, "wechat on (safe mode, customer_service)", ""),
+        (
+            {
+                "telegram_bot_token": "1:x",
+                "telegram_webhook_url": "https://b/telegram",
+                "telegram_webhook_secret": "s",
+            },
+            "telegram on (webhook)",
+            "",
+        ),
+        (
+            {"telegram_admin_ids": "1"},
+            "telegram off",
+            "TELEGRAM_ADMIN_IDS is set but TELEGRAM_BOT_TOKEN is not",
+        ),
+        ({"wechat_token": "t"}, "wechat off", "WECHAT_APP_ID and WECHAT_APP_SECRET are not set"),
+        (
+            {"wechat_app_id": "wx1", "wechat_app_secret": "s"},
+            "wechat off",
+            "WECHAT_TOKEN is not set",
+        ),
+        (
+            {"wechat_encoding_aes_key": AES_KEY},
+            "wechat off",
+            "WECHAT_APP_ID and WECHAT_APP_SECRET and WECHAT_TOKEN are not set",
+        ),
+        (
+            {"wechat_app_id": "wx1", "wechat_app_secret": "s", "wechat_token": "t"},
+            "wechat on (plain mode, customer_service)",
+            "",
+        ),
+        (
+            {
+                "wechat_app_id": "wx1",
+                "wechat_app_secret": "s",
+                "wechat_token": "t",
+                "wechat_encoding_aes_key": AES_KEY,
+            },
+            "wechat on (safe mode, customer_service)",
+            "",
+        ),
         ({"wecom_webhook_urls": "https://a,https://b"}, "wecom on (2 robots)", ""),
     ],
-)  # fmt: skip
+)
 def test_the_channel_line_and_half_configured_channels(
     given: dict[str, str], line: str, problem: str
 ) -> None:

@@ -161,8 +161,11 @@ async def test_hallucinated_stock_and_number_are_dropped_and_counted(
     assert row.data["sections"][0]["stocks"] == ["天孚通信", "中际旭创"]
     assert "CPO占比预期超70%" in row.data["sections"][0]["points"]
     assert [s["name"] for s in row.data["sections"]] == ["通信", "传媒"]
-    assert row.dropped == {"stocks": ["贵州茅台", "五粮液"], "points": ["CPO渗透率明年将达到 85%"],
-                           "sections": ["白酒"]}  # fmt: skip
+    assert row.dropped == {
+        "stocks": ["贵州茅台", "五粮液"],
+        "points": ["CPO渗透率明年将达到 85%"],
+        "sections": ["白酒"],
+    }
 
 
 async def test_a_runaway_answer_is_bounded_and_what_was_cut_is_counted(
@@ -212,17 +215,18 @@ async def test_garbage_answers_leave_the_post_pending(dctx: DigestContext, serve
     ("answer", "reason"),
     [
         (Reply(body=b"<html><body>502 Bad Gateway</body></html>"), "not JSON"),
-        (Reply(body=b"<html>oops</html>", headers={"Content-Type": "text/html"}),
-         "not a chat completion"),
+        (
+            Reply(body=b"<html>oops</html>", headers={"Content-Type": "text/html"}),
+            "not a chat completion",
+        ),
         (Reply(body={"choices": []}), "no choices"),
         (Reply(body={"error": "overloaded"}), "no choices"),
         (Reply(body=[1, 2]), "not a chat completion"),
         (Reply(body={"choices": [{"message": None, "finish_reason": "stop"}]}), "no message"),
         (Reply(body={"choices": [{"message": {"content": 5}}]}), "not text"),
     ],
-    ids=["html-as-json", "html", "no-choices", "error-object", "json-list", "no-message",
-         "number"],
-)  # fmt: skip
+    ids=["html-as-json", "html", "no-choices", "error-object", "json-list", "no-message", "number"],
+)
 async def test_answers_that_are_not_a_chat_completion_leave_the_post_pending(
     dctx: DigestContext, server: FakeLLM, answer: Reply, reason: str
 ) -> None:

@@ -89,8 +89,10 @@ async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
     await subscribe(fake, ALICE, BOB)
     fake.user_says(ALICE, "ld2602")
     await until(said(fake, ALICE, "解锁成功"))
-    post = ("---\ntitle: 盘后速递\ndate: 2026-02-13 15:30:00\npassword: ld2602\n---\n\n"
-            "## 通信\n\n- 龙头天孚通信，小弟腾景科技\n\n美国CPI周五公布。\n").encode()  # fmt: skip
+    post = (
+        "---\ntitle: 盘后速递\ndate: 2026-02-13 15:30:00\npassword: ld2602\n---\n\n"
+        "## 通信\n\n- 龙头天孚通信，小弟腾景科技\n\n美国CPI周五公布。\n"
+    ).encode()
     fake.user_sends_file(ADMIN, "pan-hou.md", post, caption="/post")
     await until(lambda: bool(fake.buttons(ADMIN)))
     assert [label for label, _ in fake.buttons(ADMIN)] == ["发布", "重新生成", "丢弃"]

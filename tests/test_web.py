@@ -56,8 +56,12 @@ def test_healthz_without_telegram(database_url: str) -> None:
         answer = client.get("/healthz")
     assert answer.status_code == 200
     kind = make_url(database_url).get_backend_name()
-    assert answer.json() == {"status": "ok", "database": "ok", "database_kind": kind,
-                             "telegram": "off"}  # fmt: skip
+    assert answer.json() == {
+        "status": "ok",
+        "database": "ok",
+        "database_kind": kind,
+        "telegram": "off",
+    }
 
 
 @pytest.mark.parametrize(
@@ -191,10 +195,13 @@ def test_webhook_refuses_a_wrong_secret_and_handles_a_right_one(database_url: st
 def webhook(database_url: str) -> Iterator[TestClient]:
     """The app in webhook mode against the fake Bot API."""
     with fake_telegram() as fake:
-        settings = settings_for(database_url, telegram_bot_token=TOKEN,
-                                telegram_api_base_url=fake.root,
-                                telegram_webhook_url="https://bot.example.com/telegram",
-                                telegram_webhook_secret=SECRET)  # fmt: skip
+        settings = settings_for(
+            database_url,
+            telegram_bot_token=TOKEN,
+            telegram_api_base_url=fake.root,
+            telegram_webhook_url="https://bot.example.com/telegram",
+            telegram_webhook_secret=SECRET,
+        )
         with TestClient(build_app(settings)) as client:
             client.headers["X-Telegram-Bot-Api-Secret-Token"] = SECRET
             yield client
@@ -209,12 +216,23 @@ async def _subscribers(database_url: str) -> int:
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
-@pytest.mark.parametrize("body", [b"[]", b"{}", b"null", b"1", b"not json", DEEP,
-                                  b'{"update_id": 1, "message": ' + DEEP + b"}",
-                                  b'{"update_id": "1"}', b'{"update_id": 1, "message": []}',
-                                  b'{"update_id": 1, "message": {"chat": "x"}}',
-                                  b'{"update_id": 1, "callback_query": 5}'],
-                         ids=range(11))  # fmt: skip
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]",
+        b"{}",
+        b"null",
+        b"1",
+        b"not json",
+        DEEP,
+        b'{"update_id": 1, "message": ' + DEEP + b"}",
+        b'{"update_id": "1"}',
+        b'{"update_id": 1, "message": []}',
+        b'{"update_id": 1, "message": {"chat": "x"}}',
+        b'{"update_id": 1, "callback_query": 5}',
+    ],
+    ids=range(11),
+)
 def test_webhook_refuses_what_is_not_an_update(
     webhook: TestClient, database_url: str, body: bytes
 ) -> None:

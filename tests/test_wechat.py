@@ -149,18 +149,28 @@ def test_malformed_and_oversized_bodies_are_refused(client: TestClient, database
     """Not XML → 400; over 64 KB → 413; nothing stored either way."""
     ts = str(int(time.time()))
     for nonce, body, status in (("m1", b"<xml><Encrypt>", 400), ("m2", b"x" * 70_000, 413)):
-        params = {"signature": wx.signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
-                  "encrypt_type": "aes", "msg_signature": "x"}  # fmt: skip
+        params = {
+            "signature": wx.signature(TOKEN, ts, nonce),
+            "timestamp": ts,
+            "nonce": nonce,
+            "encrypt_type": "aes",
+            "msg_signature": "x",
+        }
         assert client.post("/wechat", params=params, content=body).status_code == status
     assert asyncio.run(_count(database_url, Subscriber)) == 0
 
 
 @pytest.mark.parametrize(
     "inner",
-    ["<xml/>", "<xml><ToUserName>gh", "<xml><MsgType>text</MsgType><Content>hi</Content></xml>",
-     "not xml at all", ""],
+    [
+        "<xml/>",
+        "<xml><ToUserName>gh",
+        "<xml><MsgType>text</MsgType><Content>hi</Content></xml>",
+        "not xml at all",
+        "",
+    ],
     ids=["empty", "broken", "no-sender", "text", "nothing"],
-)  # fmt: skip
+)
 def test_a_signed_message_we_cannot_read_is_400_and_stores_nothing(
     client: TestClient, database_url: str, inner: str
 ) -> None:
@@ -185,8 +195,11 @@ def test_a_plain_mode_message_we_cannot_read_is_400(database_url: str) -> None:
     with TestClient(build_app(settings_for(database_url, safe=False))) as plain:
         ts = str(int(time.time()))
         for n, body in enumerate((b"<xml/>", b"<xml><MsgType>text</MsgType></xml>")):
-            params = {"signature": wx.signature(TOKEN, ts, f"p{n}"), "timestamp": ts,
-                      "nonce": f"p{n}"}  # fmt: skip
+            params = {
+                "signature": wx.signature(TOKEN, ts, f"p{n}"),
+                "timestamp": ts,
+                "nonce": f"p{n}",
+            }
             assert plain.post("/wechat", params=params, content=body).status_code == 400
     assert asyncio.run(_count(database_url, Subscriber)) == 0
 

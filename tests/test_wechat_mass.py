@@ -274,10 +274,11 @@ async def test_the_tag_is_made_again_when_deleted_and_notices_never_go_in_a_mass
             await session.exec(select(Subscriber).where(Subscriber.external_id == "o-kim"))
         ).one()
         grant = (await session.exec(select(AccessGrant))).one()
-        session.add(
-            Delivery(kind="notice", ref=f"expiry:{grant.id}:3", channel="wechat",
-                     subscriber_id=kim.id or 0, status="waiting")
-        )  # fmt: skip
+        ref = f"expiry:{grant.id}:3"
+        notice = Delivery(
+            kind="notice", ref=ref, channel="wechat", subscriber_id=kim.id or 0, status="waiting"
+        )
+        session.add(notice)
     await broadcast(services, "第二条。")
     await send_queued(services.store_context(), {"wechat": channel})
     fake.advance(DAY)
@@ -297,8 +298,12 @@ async def test_dry_run_and_the_schedule(world: Any, tmp_path: Path) -> None:
     await broadcast(services, "试运行。")
     await send_queued(services.store_context(), {"wechat": channel})
 
-    env = {"DATABASE_URL": services.settings.database_url, "WECHAT_APP_ID": APPID,
-           "WECHAT_APP_SECRET": SECRET, "WECHAT_API_BASE_URL": fake.base_url}  # fmt: skip
+    env = {
+        "DATABASE_URL": services.settings.database_url,
+        "WECHAT_APP_ID": APPID,
+        "WECHAT_APP_SECRET": SECRET,
+        "WECHAT_API_BASE_URL": fake.base_url,
+    }
     old = os.getcwd()
     os.chdir(tmp_path)  # no .env
     try:  # a thread: the command runs its own event loop

@@ -138,8 +138,10 @@ async def test_a_reminder_the_reader_cannot_get_now_is_dropped_not_held(world: A
     tomorrow = utcnow().astimezone(services.settings.tz).date() + timedelta(days=1)
     event = await events.add(services.store_context(), tomorrow, time(21, 30), "美国CPI", 3)
     async with services.store_context().sessions() as session, session.begin():
-        session.add(Delivery(kind="reminder", ref=f"{event.id}:eve", channel="wechat",
-                             subscriber_id=reader.id or 0))  # fmt: skip
+        row = Delivery(
+            kind="reminder", ref=f"{event.id}:eve", channel="wechat", subscriber_id=reader.id or 0
+        )
+        session.add(row)
     counts = await send_queued(services.store_context(), {"wechat": channel})
     assert (counts.sent, counts.waiting, counts.skipped) == (0, 0, 1)
     [row] = await rows(services)

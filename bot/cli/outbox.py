@@ -20,7 +20,7 @@ from digests import admin
 from digests.models import Delivery
 from digests.outbox.dispatcher import requeue_orphans, send_queued
 from digests.outbox.progress import publication_progress
-from digests.outbox.types import Channel, Counts
+from digests.outbox.types import Channel, Counts, Status
 from digests.settings import Settings
 
 
@@ -45,11 +45,8 @@ def deliveries(
     for row in rows:
         rate = f"{row['messages_per_second']}/s" if row["messages_per_second"] else "-"
         eta = f"{row['eta_seconds']} s" if row["eta_seconds"] is not None else "-"
-        typer.echo(
-            f"#{row['publication']} {row['title'][:30]}  queued {row['queued']} "
-            f"sending {row['sending']} sent {row['sent']} failed {row['failed']} "
-            f"skipped {row['skipped']} waiting {row['waiting']}  {rate}  ETA {eta}"
-        )
+        counts = " ".join(f"{status} {row[status]}" for status in Status)  # queued 3 sending 0…
+        typer.echo(f"#{row['publication']} {row['title'][:30]}  {counts}  {rate}  ETA {eta}")
     typer.echo(f"{len(rows)} publication(s)")
 
 
@@ -150,7 +147,8 @@ async def _due_count(services: Services, channels: list[str]) -> int:
     async with services.store_context().sessions() as session:
         found = await session.exec(
             select(func.count()).where(
-                col(Delivery.status).in_(("queued", "sending")), col(Delivery.channel).in_(channels)
+                col(Delivery.status).in_((Status.QUEUED, Status.SENDING)),
+                col(Delivery.channel).in_(channels),
             )
         )
         return int(found.one())

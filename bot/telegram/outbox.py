@@ -100,8 +100,10 @@ class TelegramOutbox:
                 return await self._post(payload)
             except _Answer as answer:
                 if answer.status == 400 and "parse entities" in answer.description.lower():
-                    log.warning("Telegram could not parse our HTML (%s); sending plain text",
-                                answer.description)  # fmt: skip
+                    log.warning(
+                        "Telegram could not parse our HTML (%s); sending plain text",
+                        answer.description,
+                    )
                     unformatted = {**payload, "text": plain(text)}
                     del unformatted["parse_mode"]
                     return await self._post(unformatted)

@@ -50,8 +50,15 @@ async def on_unfollow(ctx: StoreContext, openid: str) -> None:
     await account.update_settings(ctx, reader, status="gone")
 
 
-async def on_text(actx: AdminContext, openid: str, text: str, *, base_url: str,
-                  admins: list[str], page_secret: bytes | None = None) -> str:  # fmt: skip
+async def on_text(
+    actx: AdminContext,
+    openid: str,
+    text: str,
+    *,
+    base_url: str,
+    admins: list[str],
+    page_secret: bytes | None = None,
+) -> str:
     """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes); a
     digest's first part ends with the link to its whole page when `page_secret` is given."""
     ctx = actx.store

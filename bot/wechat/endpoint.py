@@ -123,12 +123,19 @@ async def _queue_follow_up(services: Services, openid: str, text: str) -> None:
 def _crypto(settings: Settings, token: str) -> WeChatCrypto | None:
     if settings.wechat_encoding_aes_key is None:
         return None
-    return WeChatCrypto(token, settings.wechat_encoding_aes_key.get_secret_value(),
-                        settings.wechat_app_id)  # fmt: skip
+    return WeChatCrypto(
+        token, settings.wechat_encoding_aes_key.get_secret_value(), settings.wechat_app_id
+    )
 
 
-def _open(body: bytes, crypto: WeChatCrypto | None, query: QueryParams, token: str,
-          timestamp: str, nonce: str) -> str:  # fmt: skip
+def _open(
+    body: bytes,
+    crypto: WeChatCrypto | None,
+    query: QueryParams,
+    token: str,
+    timestamp: str,
+    nonce: str,
+) -> str:
     """The message XML: decrypted in safe mode after our own constant-time msg_signature
     check (wechatpy's is a plain !=); entities and network access off in the parser."""
     root = etree.fromstring(body, parser=_PARSER)

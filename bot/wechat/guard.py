@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from digests.models import SeenKey, utcnow
 from digests.replies import StoreContext
@@ -61,8 +62,8 @@ class ReplayGuard:
             async with self.ctx.sessions() as session, session.begin():
                 if time.monotonic() - self.pruned_at > PRUNE_EVERY:
                     self.pruned_at = time.monotonic()
-                    expired = SeenKey.seen_at < utcnow() - REMEMBER
-                    await session.exec(delete(SeenKey).where(expired))  # type: ignore[arg-type]
+                    expired = col(SeenKey.seen_at) < utcnow() - REMEMBER
+                    await session.exec(delete(SeenKey).where(expired))
                 session.add(SeenKey(key=key))
         except IntegrityError:
             return False

@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 from sqlalchemy import update
+from sqlmodel import col
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
@@ -100,7 +101,7 @@ class WeChatChannel:
         async with self.ctx.sessions() as session, session.begin():
             await session.exec(
                 update(Subscriber)
-                .where(Subscriber.id == reader.id)  # type: ignore[arg-type]
+                .where(col(Subscriber.id) == reader.id)
                 .values(replies_left=Subscriber.replies_left - 1)
             )
         return SendResult("ok")
@@ -151,6 +152,6 @@ async def touch(ctx: StoreContext, subscriber_id: int) -> None:
     async with ctx.sessions() as session, session.begin():
         await session.exec(
             update(Subscriber)
-            .where(Subscriber.id == subscriber_id)  # type: ignore[arg-type]
+            .where(col(Subscriber.id) == subscriber_id)
             .values(last_contact_at=utcnow(), replies_left=5)
         )

@@ -90,11 +90,17 @@ async def listing(ctx: StoreContext, start: date, end: date) -> list[dict[str, A
     ]
     entries += [(row.day, False, "", "admin", False) for row in by_day.values() if not row.closed]
     return [
-        {"day": day.isoformat(), "weekday": "周" + WEEKDAYS[day.weekday()], "closed": closed,
-         "name": name, "source": source, "estimated": estimated,
-         "by": by_day[day].added_by if day in by_day else ""}
+        {
+            "day": day.isoformat(),
+            "weekday": "周" + WEEKDAYS[day.weekday()],
+            "closed": closed,
+            "name": name,
+            "source": source,
+            "estimated": estimated,
+            "by": by_day[day].added_by if day in by_day else "",
+        }
         for day, closed, name, source, estimated in sorted(entries)
-    ]  # fmt: skip
+    ]
 
 
 def describe(closure: trading.Closure) -> str:

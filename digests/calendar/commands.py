@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from digests.calendar import closures, events
 from digests.calendar.events import Proposals
@@ -27,8 +28,9 @@ def feed_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/calendar/{token}.ics"
 
 
-async def calendar(ctx: StoreContext, reader: Subscriber, *, base_url: str,
-                   now: datetime | None = None) -> Reply:  # fmt: skip
+async def calendar(
+    ctx: StoreContext, reader: Subscriber, *, base_url: str, now: datetime | None = None
+) -> Reply:
     """/calendar: the week ahead and the reader's own feed URL."""
     text = await events.week_ahead(ctx, reader, now)
     token = await events.calendar_token(ctx, reader)
@@ -54,7 +56,7 @@ async def remind(ctx: StoreContext, reader: Subscriber, arg: str) -> Reply:
     )
 
 
-def proposals_reply(found: Proposals, tz: object) -> Reply | None:
+def proposals_reply(found: Proposals, tz: ZoneInfo) -> Reply | None:
     """What the admin sees after publishing: each proposed event with 确认 / 忽略."""
     if not found.proposed:
         return None
@@ -163,6 +165,9 @@ async def list_closures(ctx: StoreContext, today: date | None = None) -> Reply:
     lines = [closures.describe(closure) for closure in found]
     if not lines:
         return Reply("日历里没有今后的休市。" + CLOSURE_USAGE)
-    note = ("\n（预估 = 放假安排未公布，按法定假日估算；公告后请录入。）"
-            if any(c.estimated for c in found) else "")  # fmt: skip
+    note = (
+        "\n（预估 = 放假安排未公布，按法定假日估算；公告后请录入。）"
+        if any(c.estimated for c in found)
+        else ""
+    )
     return Reply("A股休市：\n" + "\n".join(lines) + note + "\n\n" + CLOSURE_USAGE)

@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, literal
 from sqlmodel import and_, col, or_, select
@@ -76,8 +77,9 @@ async def decide(ctx: StoreContext, event_id: int, *, confirm: bool) -> Event | 
     return event
 
 
-async def add(ctx: StoreContext, day: date, at: time | None, title: str,
-              importance: int = 2) -> Event:  # fmt: skip
+async def add(
+    ctx: StoreContext, day: date, at: time | None, title: str, importance: int = 2
+) -> Event:
     """/event_add: a confirmed event the admin typed (all-day when no time is given)."""
     if not 1 <= importance <= 3:
         raise ValueError("重要性是 1、2 或 3。")
@@ -119,7 +121,9 @@ async def sync_market_closures(ctx: StoreContext, today: date, *, days: int = 60
         )
         wanted[f"xshg-last-{closure.last_session_before}@digestbot"] = (
             f"{closure.name}前最后一个交易日（{closure.reopens:%-m月%-d日}开市）{guess}",
-            closure.last_session_before, closure.last_session_before)  # fmt: skip
+            closure.last_session_before,
+            closure.last_session_before,
+        )
     changed = 0
     async with ctx.sessions() as session, session.begin():
         found = await session.exec(
@@ -143,8 +147,14 @@ async def sync_market_closures(ctx: StoreContext, today: date, *, days: int = 60
             changed += 1
         for uid, (title, first, last) in wanted.items():
             event = existing.get(uid) or Event(
-                uid=uid, starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
-                all_day=True, day=first, kind="holiday", importance=2, title="")  # fmt: skip
+                uid=uid,
+                starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
+                all_day=True,
+                day=first,
+                kind="holiday",
+                importance=2,
+                title="",
+            )
             end_day = last if last != first else None
             if (event.title, event.end_day, event.status) == (title, end_day, "confirmed"):
                 continue
@@ -186,9 +196,10 @@ async def listing(
         query = select(Event).where(col(Event.status).in_(statuses))
         if reader is not None:
             query = query.where(
-                shown_to(now or utcnow(), post_id=col(Event.post_id),
-                         subscriber_id=literal(reader.id))
-            )  # fmt: skip
+                shown_to(
+                    now or utcnow(), post_id=col(Event.post_id), subscriber_id=literal(reader.id)
+                )
+            )
         if start is not None:
             # an all-day range that began earlier is still on while its last day is ahead
             lower = datetime.combine(start.astimezone(ctx.tz).date(), time.min, tzinfo=ctx.tz)
@@ -202,7 +213,7 @@ async def listing(
     return sorted(rows, key=lambda e: (e.starts_at or far, e.id or 0))
 
 
-def when_text(event: Event, tz: Any) -> str:
+def when_text(event: Event, tz: ZoneInfo) -> str:
     """How a reader sees the date: 2月13日 周五 21:30, or 2月16日 周一–2月23日 for a range."""
     if event.starts_at is None:
         return f"日期待定（{event.when_text}）" if event.when_text else "日期待定"
@@ -214,7 +225,7 @@ def when_text(event: Event, tz: Any) -> str:
     return f"{local:%-m月%-d日} 周{weekday} {local:%H:%M}"
 
 
-def line(event: Event, tz: Any) -> str:
+def line(event: Event, tz: ZoneInfo) -> str:
     """One calendar line: ⭐ for importance 3."""
     star = "⭐ " if event.importance >= 3 else ""
     return f"{when_text(event, tz)}  {star}{event.title}"
@@ -231,7 +242,7 @@ async def week_ahead(ctx: StoreContext, subscriber: Subscriber, now: datetime | 
     return "📅 未来 7 天（北京时间）\n" + "\n".join(lines) + f"\n\n提醒：{state}（/remind on|off）"
 
 
-def event_json(event: Event, tz: Any, slug: str | None) -> dict[str, Any]:
+def event_json(event: Event, tz: ZoneInfo, slug: str | None) -> dict[str, Any]:
     """The `digestbot events --json` contract."""
     starts: str | None = None
     if event.starts_at is not None:

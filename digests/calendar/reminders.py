@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, literal
 from sqlmodel import col, select
@@ -24,20 +25,21 @@ log = logging.getLogger(__name__)
 EVENING = time(20, 0)  # "eve": the evening before, Beijing time
 
 
-def moment(event: Event, lead: str, tz: object) -> datetime | None:
+def moment(event: Event, lead: str, tz: ZoneInfo) -> datetime | None:
     """When the `lead` reminder of an event is due, or None if that lead does not apply (the
     N-minutes-before reminder is for importance-3 timed events only)."""
     assert event.starts_at is not None
     if lead == "eve":
-        day_before = event.starts_at.astimezone(tz).date() - timedelta(days=1)  # type: ignore[arg-type]
-        return datetime.combine(day_before, EVENING, tzinfo=tz)  # type: ignore[arg-type]
+        day_before = event.starts_at.astimezone(tz).date() - timedelta(days=1)
+        return datetime.combine(day_before, EVENING, tzinfo=tz)
     if event.all_day or event.importance < 3:
         return None
     return event.starts_at - timedelta(minutes=int(lead.removesuffix("m")))
 
 
-async def queue_due(ctx: StoreContext, *, leads: list[str], grace: timedelta,
-                    now: datetime | None = None) -> int:  # fmt: skip
+async def queue_due(
+    ctx: StoreContext, *, leads: list[str], grace: timedelta, now: datetime | None = None
+) -> int:
     """Queue the reminders that have fallen due; returns how many rows were queued."""
     now = now or utcnow()
     queued = 0
@@ -65,9 +67,12 @@ async def queue_due(ctx: StoreContext, *, leads: list[str], grace: timedelta,
                     continue
                 readers = active_readers().where(
                     col(Subscriber.reminders).is_(True),
-                    shown_to(now, post_id=literal(event.post_id, Integer),
-                             subscriber_id=col(Subscriber.id)),
-                )  # fmt: skip
+                    shown_to(
+                        now,
+                        post_id=literal(event.post_id, Integer),
+                        subscriber_id=col(Subscriber.id),
+                    ),
+                )
                 queued += await queue_rows(session, "reminder", ref, readers)
     return queued
 

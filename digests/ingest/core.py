@@ -29,11 +29,11 @@ from digests.ingest import feed, page
 from digests.ingest.draft import Draft, Outcome, Status, unexpected
 from digests.ingest.hexo import MARKDOWN_SUFFIXES, read_post_file
 from digests.ingest.text import markdown_to_text
-from digests.models import Post, PostRevision, utcnow
+from digests.models import Post, PostRevision, table_of, utcnow
 
 log = logging.getLogger(__name__)
-POSTS = Post.__table__  # type: ignore[attr-defined]  # SQLModel does not type __table__
-REVISIONS = PostRevision.__table__  # type: ignore[attr-defined]
+POSTS = table_of(Post)
+REVISIONS = table_of(PostRevision)
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
 _CHUNK = 200  # new posts per transaction in a bulk import
 
@@ -200,8 +200,10 @@ async def save_drafts(drafts: list[Draft], ctx: IngestContext) -> AsyncIterator[
 async def _insert_together(drafts: list[Draft], sessions: async_sessionmaker[AsyncSession]) -> bool:
     """Insert new posts and their first revisions in one transaction; False if it failed."""
     now = utcnow()
-    rows = [{"slug": d.slug, "source": d.source, "revision": 1, "created_at": now, **_fields(d)}
-            for d in drafts]  # fmt: skip
+    rows = [
+        {"slug": d.slug, "source": d.source, "revision": 1, "created_at": now, **_fields(d)}
+        for d in drafts
+    ]
     try:
         async with sessions() as session, session.begin():
             conn = await session.connection()
@@ -266,19 +268,35 @@ def _fields(draft: Draft) -> dict[str, Any]:
     """A post's columns from a draft (rendering its plain text)."""
     plain = markdown_to_text(draft.body_markdown)
     return {
-        "title": draft.title, "url": draft.url, "source_ref": draft.source_ref,
-        "published_at": draft.published_at, "updated_at": draft.updated_at,
-        "categories": draft.categories, "tags": draft.tags, "abstract": draft.abstract,
-        "body_markdown": draft.body_markdown, "body_text": plain.text, "links": plain.links,
-        "images": plain.images, "gated": draft.gated, "encrypted": draft.encrypted,
-        "content_hash": draft.content_hash, "digest_stale": True, "ingested_at": utcnow(),
-    }  # fmt: skip
+        "title": draft.title,
+        "url": draft.url,
+        "source_ref": draft.source_ref,
+        "published_at": draft.published_at,
+        "updated_at": draft.updated_at,
+        "categories": draft.categories,
+        "tags": draft.tags,
+        "abstract": draft.abstract,
+        "body_markdown": draft.body_markdown,
+        "body_text": plain.text,
+        "links": plain.links,
+        "images": plain.images,
+        "gated": draft.gated,
+        "encrypted": draft.encrypted,
+        "content_hash": draft.content_hash,
+        "digest_stale": True,
+        "ingested_at": utcnow(),
+    }
 
 
 def _revision_row(post_id: int, revision: int, draft: Draft) -> dict[str, Any]:
-    return {"post_id": post_id, "revision": revision, "title": draft.title,
-            "body_markdown": draft.body_markdown, "content_hash": draft.content_hash,
-            "created_at": utcnow()}  # fmt: skip
+    return {
+        "post_id": post_id,
+        "revision": revision,
+        "title": draft.title,
+        "body_markdown": draft.body_markdown,
+        "content_hash": draft.content_hash,
+        "created_at": utcnow(),
+    }
 
 
 def _reason(exc: Exception) -> str:

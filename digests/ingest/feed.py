@@ -47,9 +47,11 @@ async def fetch(
     if response.status_code != 304 and not response.is_success:
         raise FetchFailed(f"server answered HTTP {response.status_code} {response.reason_phrase}")
     return httpx.Response(
-        response.status_code, headers=response.headers, content=bytes(body),
+        response.status_code,
+        headers=response.headers,
+        content=bytes(body),
         request=response.request,
-    )  # fmt: skip
+    )
 
 
 def looks_like_feed(response: httpx.Response) -> bool:

@@ -38,10 +38,18 @@ def parse_page(html: str, *, url: str, passwords: Sequence[str], tz: ZoneInfo) -
     if encrypted:
         body = html_to_markdown(hbe.decrypt_html(html, passwords))
     else:
-        body = trafilatura.extract(
-            html, url=url, output_format="markdown", include_links=True,
-            include_images=True, include_comments=False, favor_recall=True,
-        ) or ""  # fmt: skip
+        body = (
+            trafilatura.extract(
+                html,
+                url=url,
+                output_format="markdown",
+                include_links=True,
+                include_images=True,
+                include_comments=False,
+                favor_recall=True,
+            )
+            or ""
+        )
     if not body.strip():
         raise RejectedInput("no article text found on the page")
     title = (meta.title if meta and meta.title else "").strip()

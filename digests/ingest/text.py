@@ -17,9 +17,23 @@ from markdownify import markdownify
 # which is most of the cost of ingesting a new post (bench/ingest.py).
 _md = MarkdownIt("commonmark").enable_many(["table", "strikethrough"])
 _BLOCKS = frozenset(
-    ("paragraph", "heading", "bullet_list", "ordered_list", "table", "thead", "tbody", "trow",
-     "fence", "code_block", "html_block", "blockquote", "hr", "definition")
-)  # fmt: skip
+    (
+        "paragraph",
+        "heading",
+        "bullet_list",
+        "ordered_list",
+        "table",
+        "thead",
+        "tbody",
+        "trow",
+        "fence",
+        "code_block",
+        "html_block",
+        "blockquote",
+        "hr",
+        "definition",
+    )
+)
 _TAG = re.compile(r"<[^>]+>")
 _NOT_TEXT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"\n{3,}")

@@ -33,10 +33,10 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from digests.db import reason
-from digests.models import Delivery, Subscriber, utcnow
+from digests.models import Delivery, Subscriber, table_of, utcnow
 from digests.outbox.kinds import KINDS
 from digests.outbox.recorder import FLUSH_ROWS, Recorder, patiently
-from digests.outbox.types import Batch, Channel, Claim, Counts, Reader, SendResult
+from digests.outbox.types import Batch, Channel, Claim, Counts, Reader, SendResult, Status
 from digests.redact import error_text
 from digests.replies import Reply, StoreContext
 
@@ -160,7 +160,7 @@ async def _pass(
 
 async def _release(ctx: StoreContext, claimant: str, started: set[int]) -> int:
     """Our claims not sent, except `started` ones (their fate is unknown): queued again."""
-    table = Delivery.__table__  # type: ignore[attr-defined]
+    table = table_of(Delivery)
     try:
         async with ctx.sessions() as session, session.begin():
             conn = await session.connection()
@@ -168,10 +168,10 @@ async def _release(ctx: StoreContext, claimant: str, started: set[int]) -> int:
                 update(table)
                 .where(
                     table.c.claimed_by == claimant,
-                    table.c.status == "sending",
+                    table.c.status == Status.SENDING,
                     table.c.id.not_in(started),
                 )
-                .values(status="queued", lease_until=None, claimed_by=None)
+                .values(status=Status.QUEUED, lease_until=None, claimed_by=None)
             )
     except Exception as exc:  # the lease or the next leader's requeue frees them instead
         log.warning("could not put back unsent claims: %s", reason(exc))
@@ -190,9 +190,9 @@ def _due(now: datetime) -> Any:
     has been cut off from the database that long) and that is not a running send of ours."""
     ready = or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)
     expired = and_(
-        col(Delivery.status) == "sending", col(Delivery.lease_until) < now, _not_running_here()
+        col(Delivery.status) == Status.SENDING, col(Delivery.lease_until) < now, _not_running_here()
     )
-    return or_(and_(col(Delivery.status) == "queued", ready), expired)
+    return or_(and_(col(Delivery.status) == Status.QUEUED, ready), expired)
 
 
 async def _claim_batch(
@@ -200,7 +200,7 @@ async def _claim_batch(
 ) -> list[Claim]:
     """Due → sending with a lease and our name, up to `size` rows, in one statement."""
     now = utcnow()
-    table = Delivery.__table__  # type: ignore[attr-defined]
+    table = table_of(Delivery)
     due_ids = (
         sa_select(table.c.id)
         .where(_due(now), table.c.channel.in_(channels))
@@ -213,7 +213,7 @@ async def _claim_batch(
         rows = await conn.execute(
             update(table)
             .where(table.c.id.in_(due_ids))
-            .values(status="sending", lease_until=now + LEASE, claimed_by=claimant)
+            .values(status=Status.SENDING, lease_until=now + LEASE, claimed_by=claimant)
             .returning(*(table.c[name] for name in Claim.__slots__))
         )
         claimed = [Claim(*row) for row in rows]
@@ -230,8 +230,8 @@ async def requeue_orphans(ctx: StoreContext) -> int:
     async with ctx.sessions() as session, session.begin():
         result = await session.exec(
             update(Delivery)
-            .where(col(Delivery.status) == "sending", _not_running_here())
-            .values(status="queued", lease_until=None, claimed_by=None)
+            .where(col(Delivery.status) == Status.SENDING, _not_running_here())
+            .values(status=Status.QUEUED, lease_until=None, claimed_by=None)
         )
     return int(result.rowcount or 0)
 
@@ -244,9 +244,9 @@ async def wake_waiting(ctx: StoreContext, subscriber_id: int) -> int:
             update(Delivery)
             .where(
                 col(Delivery.subscriber_id) == subscriber_id,
-                col(Delivery.status) == "waiting",
+                col(Delivery.status) == Status.WAITING,
             )
-            .values(status="queued", next_attempt_at=None)
+            .values(status=Status.QUEUED, next_attempt_at=None)
         )
     return int(result.rowcount or 0)
 
@@ -257,7 +257,7 @@ async def resolve(
     """Each row with its active reader and the message it carries now (None: the reader left
     or is not entitled any more), in one session: the dispatcher and WeChat's mass-send."""
     async with ctx.sessions() as session:
-        table = Subscriber.__table__  # type: ignore[attr-defined]
+        table = table_of(Subscriber)
         conn = await session.connection()  # plain rows: an ORM load per reader costs 0.1 ms
         found = await conn.execute(
             sa_select(*(table.c[name] for name in Reader.__slots__)).where(

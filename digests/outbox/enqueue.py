@@ -22,12 +22,13 @@ from digests.models import (
     UTCDateTime,
     utcnow,
 )
+from digests.outbox.types import Status
 from digests.readers.entitlement import active_readers, holds_grant_at
 from digests.replies import StoreContext
 
 # A reader has got a revision when a row of it is sent or still on its way; a failed or
 # skipped row (blocked then, not entitled then) did not reach them.
-_REACHED = ("queued", "sending", "sent", "waiting")
+_REACHED = (Status.QUEUED, Status.SENDING, Status.SENT, Status.WAITING)
 
 
 @dataclass
@@ -114,7 +115,7 @@ async def queue_rows(
         literal(ref),
         col(Subscriber.channel),
         col(Subscriber.id),
-        literal("queued"),
+        literal(Status.QUEUED, String),
         literal(0),
         literal(""),
         literal(utcnow(), UTCDateTime),

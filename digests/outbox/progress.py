@@ -15,9 +15,8 @@ from digests.models import (
     Post,
     Publication,
 )
+from digests.outbox.types import Status
 from digests.replies import StoreContext
-
-STATUSES = ("queued", "sending", "sent", "failed", "skipped", "waiting")  # a row's lifecycle
 
 
 async def delivery_counts(ctx: StoreContext) -> dict[str, int]:
@@ -35,7 +34,7 @@ async def progress_of(ctx: StoreContext, publication_id: int) -> dict[str, int]:
             .where(col(Delivery.kind) == "digest", col(Delivery.ref) == str(publication_id))
             .group_by(col(Delivery.status))
         )
-        return {**dict.fromkeys(STATUSES, 0), **dict(rows.all())}
+        return {**dict.fromkeys(Status, 0), **dict(rows.all())}
 
 
 async def publication_progress(ctx: StoreContext) -> list[dict[str, Any]]:
@@ -55,9 +54,9 @@ async def publication_progress(ctx: StoreContext) -> list[dict[str, Any]]:
         )
         found: dict[str, dict[str, Any]] = {}
         for ref, status, count, first, last in rows.all():
-            entry = found.setdefault(ref, {"publication": int(ref), **dict.fromkeys(STATUSES, 0)})
+            entry = found.setdefault(ref, {"publication": int(ref), **dict.fromkeys(Status, 0)})
             entry[status] = count
-            if status == "sent" and first is not None and last is not None:
+            if status == Status.SENT and first is not None and last is not None:
                 entry["span"] = (last - first).total_seconds()
         for entry in found.values():
             publication = await session.get(Publication, entry["publication"])
@@ -67,8 +66,8 @@ async def publication_progress(ctx: StoreContext) -> list[dict[str, Any]]:
                 publication.published_at.astimezone(ctx.tz).isoformat() if publication else None
             )
             span = entry.pop("span", 0.0)
-            rate = entry["sent"] / span if span > 0 else None
-            left = entry["queued"] + entry["sending"]
+            rate = entry[Status.SENT] / span if span > 0 else None
+            left = entry[Status.QUEUED] + entry[Status.SENDING]
             entry["messages_per_second"] = round(rate, 2) if rate else None
             entry["eta_seconds"] = (
                 round(left / rate) if rate and left else (0 if not left else None)

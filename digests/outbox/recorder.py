@@ -30,14 +30,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from digests.db import reason
-from digests.models import Delivery, Subscriber, utcnow
+from digests.models import Delivery, Subscriber, table_of, utcnow
+from digests.outbox import retry
 from digests.outbox.kinds import TIMELY
-from digests.outbox.types import Claim, Counts, SendResult
+from digests.outbox.types import Claim, Counts, SendResult, Status
 from digests.replies import StoreContext
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5  # sends of one row before it is `failed` (the admins hear of it)
-BACKOFF = 30.0  # seconds before the second try; doubling after
 FLUSH_ROWS = 32  # outcomes written per statement; with the lanes, the crash bound
 FLUSH_SECONDS = 0.2
 RETRY_MAX = 2.0  # the longest pause between tries while the database is away
@@ -91,38 +90,27 @@ class Recorder:
         self, delivery: Claim, result: SendResult, *, skipped: str = "", held: bool = False
     ) -> None:
         """Buffer one outcome (`held`: the lane took a slot for this send)."""
-        counts, status, retry_in = self.counts, "sent", 0.0
-        attempted = 1
-        if skipped:
-            status, counts.skipped = "skipped", counts.skipped + 1
-        elif result.outcome == "wait" and delivery.kind in TIMELY:
-            status, counts.skipped = "skipped", counts.skipped + 1  # worthless late
-        elif result.outcome == "wait":  # claimed by nothing until the reader writes (wake_waiting)
-            status, attempted = "waiting", 0  # or WeChat's daily mass-send takes it (bot/wechat)
-            counts.waiting += 1
-        elif result.outcome in ("retry", "transient") and delivery.attempts + 1 < MAX_ATTEMPTS:
-            # 5xx, network errors, a 429 the channel could not wait out: back off; a later run
-            # (the delivery tick) takes the row again, and the other rows go on meanwhile
-            retry_in = max(result.retry_after, BACKOFF * 2**delivery.attempts)
-            status, counts.retried = "queued", counts.retried + 1
-        elif result.outcome == "ok":
-            counts.sent += 1
-        elif result.outcome == "gone":
-            status, counts.skipped = "skipped", counts.skipped + 1
-            counts.gone.append(delivery.subscriber_id)
+        decision = retry.decide(
+            result.outcome,
+            attempts=delivery.attempts,
+            timely=delivery.kind in TIMELY,
+            skipped=bool(skipped),
+            retry_after=result.retry_after,
+        )
+        self.counts.tally(decision.counter, delivery.subscriber_id)
+        if decision.counter == "gone":
             self.gone.append((delivery.subscriber_id, result.detail))
-        else:
+        elif decision.counter == "failed":
             log.warning("delivery %s failed: %s", delivery.id, result.detail)
-            status, counts.failed = "failed", counts.failed + 1
-        now = utcnow()
+        now, retry_in = utcnow(), decision.retry_in
         values = {
             "row_id": delivery.id,
-            "status": status,
+            "status": decision.status,
             "error": skipped or result.detail,
-            "sent_at": now if status == "sent" else None,
-            "next_at": now + timedelta(seconds=retry_in) if retry_in else None,
+            "sent_at": now if decision.status == Status.SENT else None,
+            "next_at": now + timedelta(seconds=retry_in) if retry_in is not None else None,
             "ids": result.message_ids or None,  # NULL, not JSON null (none_as_null)
-            "tried": attempted,
+            "tried": int(decision.attempted),
         }
         self.rows.append((values, held))
         if len(self.rows) - self.writing >= FLUSH_ROWS:
@@ -184,9 +172,9 @@ class Recorder:
 
     async def _write(self, rows: list[dict[str, Any]], gone: list[tuple[int, str]]) -> int:
         """One transaction; returns how many of the rows another sender holds now."""
-        table = Delivery.__table__  # type: ignore[attr-defined]
-        ours = and_(table.c.status == "sending", table.c.claimed_by == self.claimant)
-        requeued = and_(table.c.status == "queued", table.c.claimed_by.is_(None))
+        table = table_of(Delivery)
+        ours = and_(table.c.status == Status.SENDING, table.c.claimed_by == self.claimant)
+        requeued = and_(table.c.status == Status.QUEUED, table.c.claimed_by.is_(None))
         async with self.ctx.sessions() as session, session.begin():
             conn = await session.connection()
             found = await conn.execute(
@@ -212,7 +200,7 @@ class Recorder:
                 )
             for subscriber_id, why in gone:  # blocked or deactivated: nothing more
                 await conn.execute(
-                    update(Subscriber.__table__)  # type: ignore[attr-defined]
+                    update(table_of(Subscriber))
                     .where(col(Subscriber.id) == subscriber_id)
                     .values(status="gone", gone_reason=why)
                 )

@@ -1,6 +1,9 @@
-"""The outbox's vocabulary: what a channel answers (SendResult), whom it sends to (Reader),
-the Channel protocol every channel implements, a claimed row (Claim), a run's Counts, and the
-Batch a kind's resolver reads from.
+"""The outbox's vocabulary: a row's Status, what a channel answers (SendResult), whom it sends
+to (Reader), the Channel protocol every channel implements, a claimed row (Claim), a run's
+Counts, and the Batch a kind's resolver reads from.
+
+digests/models.py takes Status from here, so this module imports nothing of digests at run
+time (only for type checking): an import of replies or models would be a cycle.
 """
 
 from __future__ import annotations
@@ -8,11 +11,25 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.replies import Reply, StoreContext
+    from digests.replies import Reply, StoreContext
+
+
+class Status(StrEnum):
+    """A delivery row's lifecycle; the values are what the `delivery.status` column holds."""
+
+    QUEUED = "queued"  # due (or backing off until next_attempt_at)
+    SENDING = "sending"  # claimed by a send run (claimed_by) until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # a bad request, or MAX_ATTEMPTS transient failures (outbox/retry.py)
+    SKIPPED = "skipped"  # nothing to send: not entitled, the reader is gone, or too late
+    WAITING = "waiting"  # until the reader writes to us (WeChat's 48 hours), or a mass-send
+
 
 # wait: the channel cannot reach this reader until they write (WeChat's 48-hour window)
 Outcome = Literal["ok", "retry", "gone", "bad_request", "transient", "wait"]
@@ -42,8 +59,8 @@ class Reader:
 
 
 class Channel(Protocol):
-    """A way to reach subscribers (Telegram, console; WeChat and WeCom later): send the parts
-    of one reply and say how it went."""
+    """A way to reach readers (Telegram, WeChat, a WeCom group robot, the console): send the
+    parts of one reply and say how it went."""
 
     name: str
 
@@ -63,14 +80,28 @@ class Claim:
     attempts: int
 
 
+# Which of a run's Counts one outcome adds to (gone: skipped, and the reader is recorded gone).
+Tally = Literal["sent", "skipped", "waiting", "retried", "failed", "gone"]
+
+
 @dataclass
 class Counts:
+    """What a send run did, by outcome."""
+
     sent: int = 0
     skipped: int = 0
     failed: int = 0
     retried: int = 0  # backing off, to be sent by a later run
     waiting: int = 0  # until the reader writes to us (WeChat)
     gone: list[int] = field(default_factory=list)
+
+    def tally(self, counter: Tally, subscriber_id: int) -> None:
+        """Count one outcome of a row of this reader's."""
+        if counter == "gone":
+            self.skipped += 1
+            self.gone.append(subscriber_id)
+        else:
+            setattr(self, counter, getattr(self, counter) + 1)
 
 
 @dataclass
@@ -86,4 +117,5 @@ class Batch:
 
 # kind → what each of a batch's rows of that kind says (None: nothing to send, skip the row).
 # Entitlement lives here: a resolver answers None for a reader who may not have the message.
-Resolver = Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]
+# (Quoted: Reply is imported for type checking only.)
+Resolver: TypeAlias = "Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]"

@@ -69,12 +69,14 @@ class _Params:
         return self.n, self.r, self.p
 
     def digest(self, password: str) -> bytes:
-        return hashlib.scrypt(password.encode(), salt=self.salt, n=self.n, r=self.r, p=self.p,
-                              dklen=32)  # fmt: skip
+        return hashlib.scrypt(
+            password.encode(), salt=self.salt, n=self.n, r=self.r, p=self.p, dklen=32
+        )
 
     def format(self, digest: bytes) -> str:
-        return "$".join(["scrypt", str(self.n), str(self.r), str(self.p), _b64(self.salt),
-                         _b64(digest)])  # fmt: skip
+        return "$".join(
+            ["scrypt", str(self.n), str(self.r), str(self.p), _b64(self.salt), _b64(digest)]
+        )
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,22 @@ from digests.models import (
 from digests.readers.passwords import grants_of
 from digests.replies import Reply, StoreContext
 
-WELCOME = ("欢迎订阅投研摘要！\n会员文章的摘要需要本月密码：直接发送密码，或发送 /unlock 密码。\n"
-           "公开文章的摘要所有订阅者都会收到。发送 /help 查看全部命令。")  # fmt: skip
+WELCOME = (
+    "欢迎订阅投研摘要！\n会员文章的摘要需要本月密码：直接发送密码，或发送 /unlock 密码。\n"
+    "公开文章的摘要所有订阅者都会收到。发送 /help 查看全部命令。"
+)
 
 
-HELP = ("/latest 最新摘要\n/digests 最近 10 篇\n/unlock 密码 解锁会员期\n/status 我的会员期与设置\n"
-        "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
-        "/stop 退订\n/help 帮助")  # fmt: skip
+HELP = (
+    "/latest 最新摘要\n/digests 最近 10 篇\n/unlock 密码 解锁会员期\n/status 我的会员期与设置\n"
+    "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
+    "/stop 退订\n/help 帮助"
+)
 
 
-async def register(ctx: StoreContext, *, channel: str, external_id: str,
-                   name: str = "") -> tuple[Subscriber, Reply]:  # fmt: skip
+async def register(
+    ctx: StoreContext, *, channel: str, external_id: str, name: str = ""
+) -> tuple[Subscriber, Reply]:
     """/start: create or reactivate the subscriber and ask for the password."""
     async with ctx.sessions() as session, session.begin():
         subscriber = await get_subscriber(session, channel=channel, external_id=external_id)
@@ -48,8 +53,9 @@ async def get_subscriber(
     return (await session.exec(query)).first()
 
 
-async def status(ctx: StoreContext, subscriber: Subscriber, *,
-                 now: datetime | None = None) -> Reply:  # fmt: skip
+async def status(
+    ctx: StoreContext, subscriber: Subscriber, *, now: datetime | None = None
+) -> Reply:
     """/status: access periods (current and coming) and settings."""
     now = now or utcnow()
     assert subscriber.id is not None
@@ -63,9 +69,14 @@ async def status(ctx: StoreContext, subscriber: Subscriber, *,
     return Reply("\n".join(lines))
 
 
-async def update_settings(ctx: StoreContext, subscriber: Subscriber, *,
-                          delivery: str | None = None, reminders: bool | None = None,
-                          status: str | None = None) -> Subscriber:  # fmt: skip
+async def update_settings(
+    ctx: StoreContext,
+    subscriber: Subscriber,
+    *,
+    delivery: str | None = None,
+    reminders: bool | None = None,
+    status: str | None = None,
+) -> Subscriber:
     """Change delivery (instant | edition), reminders or status (stopped | gone)."""
     async with ctx.sessions() as session, session.begin():
         stored = await session.get(Subscriber, subscriber.id)

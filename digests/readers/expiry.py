@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from digests.models import AccessGrant, Delivery, Subscriber, utcnow
-from digests.outbox.types import Batch, Claim
+from digests.outbox.types import Batch, Claim, Status
 from digests.replies import Reply, StoreContext
 
 STEPS = (3, 1)  # days before the end
@@ -49,7 +49,7 @@ async def queue_expiry_notices(ctx: StoreContext, *, now: datetime | None = None
                         "ref": f"expiry:{grant.id}:{days}",
                         "channel": subscriber.channel,
                         "subscriber_id": subscriber.id,
-                        "status": "queued",
+                        "status": Status.QUEUED,
                         "created_at": now,
                     }
                 )

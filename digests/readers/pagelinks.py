@@ -54,8 +54,11 @@ class PageLink:
 def page_secret(settings: Settings) -> bytes:
     """The link-signing key, derived from the first secret the bot has, so no new setting is
     needed. Rotating that secret invalidates every outstanding link (they last a week)."""
-    for candidate in (settings.wechat_app_secret, settings.telegram_bot_token,
-                      settings.wechat_token):  # fmt: skip
+    for candidate in (
+        settings.wechat_app_secret,
+        settings.telegram_bot_token,
+        settings.wechat_token,
+    ):
         if candidate is not None and candidate.get_secret_value():
             material = candidate.get_secret_value().encode()
             # a derived key, so a leaked page key never reveals the bot's own secret

@@ -57,29 +57,40 @@ async def unlock(
         return Reply(f"密码不正确。{hint}", delete_incoming=True)
     match = periods[found.index]
     async with _gate(), ctx.sessions() as session, session.begin():
-        await session.exec(update(UnlockAttempt).where(col(UnlockAttempt.id) == attempt)
-                           .values(success=True))  # fmt: skip
+        await session.exec(
+            update(UnlockAttempt).where(col(UnlockAttempt.id) == attempt).values(success=True)
+        )
         if found.rehashed is not None:  # an old per-period salt: now the shared one
             await session.exec(
                 update(AccessPassword)
-                .where(col(AccessPassword.id) == match.id,
-                       col(AccessPassword.password_hash) == match.password_hash)
+                .where(
+                    col(AccessPassword.id) == match.id,
+                    col(AccessPassword.password_hash) == match.password_hash,
+                )
                 .values(password_hash=found.rehashed)
-            )  # fmt: skip
+            )
         held = await session.exec(
             select(AccessGrant).where(
                 AccessGrant.subscriber_id == subscriber.id, AccessGrant.label == match.label
             )
         )
         if held.first() is None:
-            session.add(AccessGrant(subscriber_id=subscriber.id, label=match.label,
-                                    starts_at=match.starts_at, ends_at=match.ends_at))  # fmt: skip
+            session.add(
+                AccessGrant(
+                    subscriber_id=subscriber.id,
+                    label=match.label,
+                    starts_at=match.starts_at,
+                    ends_at=match.ends_at,
+                )
+            )
         stored = await session.get(Subscriber, subscriber.id)
         if stored is not None:
             stored.awaiting_password = False
     period = ctx.period(match.starts_at, match.ends_at)
-    return Reply(f"解锁成功：会员期 {match.label}（{period}）。发送 /latest 查看最新摘要。",
-                 delete_incoming=True)  # fmt: skip
+    return Reply(
+        f"解锁成功：会员期 {match.label}（{period}）。发送 /latest 查看最新摘要。",
+        delete_incoming=True,
+    )
 
 
 def _gate() -> asyncio.Semaphore:

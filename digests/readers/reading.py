@@ -25,8 +25,7 @@ async def is_entitled(session: AsyncSession, subscriber: Subscriber, post: Post)
     return access.entitled(gated=post.gated, published_at=post.published_at, grants=grants)
 
 
-async def open_publication(ctx: StoreContext, subscriber: Subscriber,
-                           publication_id: int) -> Reply:  # fmt: skip
+async def open_publication(ctx: StoreContext, subscriber: Subscriber, publication_id: int) -> Reply:
     """One published digest, or how to unlock it."""
     async with ctx.sessions() as session:
         publication = await session.get(Publication, publication_id)
@@ -63,6 +62,9 @@ async def recent(ctx: StoreContext, subscriber: Subscriber) -> Reply:
 
 async def _publications(ctx: StoreContext, *, limit: int) -> list[Publication]:
     async with ctx.sessions() as session:
-        query = select(Publication).order_by(col(Publication.published_at).desc(),
-                                             col(Publication.id).desc()).limit(limit)  # fmt: skip
+        query = (
+            select(Publication)
+            .order_by(col(Publication.published_at).desc(), col(Publication.id).desc())
+            .limit(limit)
+        )
         return list((await session.exec(query)).all())

@@ -57,9 +57,13 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
     if cached is not None and cached.status != "pending" and not refresh:
         return cached
     try:
-        produced = await summarize(title=post.title, text=post.body_text,
-                                   markdown=post.body_markdown, llm=ctx.llm,
-                                   budget=ctx.budget_chars)  # fmt: skip
+        produced = await summarize(
+            title=post.title,
+            text=post.body_text,
+            markdown=post.body_markdown,
+            llm=ctx.llm,
+            budget=ctx.budget_chars,
+        )
     except LLMError as exc:
         log.warning("summary of %s is pending: %s", post.slug, exc)
         return await _save(ctx, post, key, model, version, failure=str(exc))
@@ -75,9 +79,15 @@ async def retry_pending(ctx: DigestContext) -> list[StoredDigest]:
 
 
 async def _save(
-    ctx: DigestContext, post: Post, key: str, model: str, version: str, *,
-    produced: Produced | None = None, failure: str = "",
-) -> StoredDigest:  # fmt: skip
+    ctx: DigestContext,
+    post: Post,
+    key: str,
+    model: str,
+    version: str,
+    *,
+    produced: Produced | None = None,
+    failure: str = "",
+) -> StoredDigest:
     assert post.id is not None
     async with ctx.sessions() as session, session.begin():
         row = await store.get_digest_by_key(session=session, cache_key=key)
@@ -130,9 +140,14 @@ def digest_json(row: StoredDigest, post: Post, tz: ZoneInfo) -> dict[str, Any]:
             "prompt_tokens": row.prompt_tokens,
             "completion_tokens": row.completion_tokens,
             "dropped": row.dropped,
-            "post": {"id": post.id, "slug": post.slug, "title": post.title,
-                     "published_at": post.published_at.astimezone(tz).isoformat(),
-                     "gated": post.gated, "revision": row.revision},
+            "post": {
+                "id": post.id,
+                "slug": post.slug,
+                "title": post.title,
+                "published_at": post.published_at.astimezone(tz).isoformat(),
+                "gated": post.gated,
+                "revision": row.revision,
+            },
             "made_at": row.updated_at.astimezone(tz).isoformat(),
         },
-    }  # fmt: skip
+    }
