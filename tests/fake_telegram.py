@@ -6,9 +6,11 @@ download), validates HTML and length the way Telegram does (tests/telegram_html.
 answer 403 for blocked chats and 429 on demand.
 
 With `per_second` set it enforces Telegram's message limits as the benches and the pacing tests
-assume them: `per_second` messages in a one-second window overall, about one a second per chat
-(a bucket of `chat_burst` refilled at 1/s), and beyond either a 429 with `retry_after`; a send
-during that wait is refused too and lengthens it (the flood penalty).
+assume them: `per_second` messages a second overall (a bucket refilled at that rate that holds
+a fifth of a second's allowance: arrival jitter of a paced sender passes, a burst does not),
+about one a second per chat (a bucket of `chat_burst` refilled at 1/s), and beyond either a
+429 with `retry_after`; a send during that wait is refused too and lengthens it (the flood
+penalty).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class FakeTelegram:
     floods: int = 0
     said: list[tuple[float, int, str]] = field(default_factory=list)  # (monotonic, user, text)
     sent: list[tuple[float, int, str]] = field(default_factory=list)  # delivered, in order
-    _window: list[float] = field(default_factory=lambda: [0.0, 0.0])  # [second, count]
+    _overall: tuple[float, float] | None = None  # the bot-wide bucket: (tokens, refilled at)
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
     _barred: dict[int | None, float] = field(default_factory=dict)  # None: the whole bot
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -197,15 +199,16 @@ class FakeTelegram:
             for scope in (None, chat_id):  # a send while barred lengthens the bar: the penalty
                 if self._barred.get(scope, 0.0) > now:
                     return self._bar(scope, now, self._barred[scope])
-            if self._window[0] != int(now):
-                self._window[:] = [int(now), 0.0]
+            room = max(2.0, self.per_second / 5)
+            overall, since = self._overall or (room, now)
+            overall = min(room, overall + (now - since) * self.per_second)
             tokens, at = self._buckets.get(chat_id, (float(self.chat_burst), now))
             tokens = min(float(self.chat_burst), tokens + (now - at))
-            if self._window[1] >= self.per_second:
+            if overall < 1.0:
                 return self._bar(None, now, now)
             if tokens < 1.0:
                 return self._bar(chat_id, now, now)
-            self._window[1] += 1
+            self._overall = (overall - 1.0, now)
             self._buckets[chat_id] = (tokens - 1.0, now)
             return 0
 

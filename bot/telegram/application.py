@@ -54,6 +54,10 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
         .base_file_url(f"{root}/file/bot")
         .concurrent_updates(CONCURRENT_UPDATES)
         .rate_limiter(PacedLimiter(pacer))
+        # getUpdates has a pool of its own, of one connection by default: a long poll cut off
+        # mid-flight can leave it checked out, and every later poll (and the last one at
+        # shutdown, which confirms the offset) then fails with "Pool timeout" for good
+        .get_updates_connection_pool_size(4)
     )
     if not polling:
         builder = builder.updater(None)
