@@ -16,6 +16,7 @@ from digests.redact import redact
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HANDLER_NAME = "digestbot"
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 class RedactingFormatter(logging.Formatter):
@@ -36,6 +37,12 @@ def configure(*, verbose: bool, stream: IO[str] | None = None) -> logging.Handle
     handler.setFormatter(RedactingFormatter(FORMAT))
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # A uvicorn started earlier in this process with its default log_config left its loggers
+    # with unfiltered handlers of their own and propagation off: give them back to the root.
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
     return handler
 
 

@@ -28,6 +28,7 @@ from digests import admin, db
 from digests.admin import AdminContext
 from digests.ingest.core import IngestContext, ingest
 from digests.models import Subscriber, utcnow
+from digests.readers import account
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
 
@@ -88,6 +89,22 @@ def subscriber_rows(count: int, *, channel: str, first: int = 0) -> list[dict[st
         }
         for i in range(count)
     ]
+
+
+async def reader(actx: AdminContext, name: str, **settings: object) -> Subscriber:
+    """A console reader registered as `name`, with `settings` (delivery, reminders...) set."""
+    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
+    if settings:
+        subscriber = await account.update_settings(actx.store, subscriber, **settings)  # type: ignore[arg-type]
+    return subscriber
+
+
+async def fresh(actx: AdminContext, subscriber: Subscriber) -> Subscriber:
+    """`subscriber` as stored now (after handlers changed it in their own sessions)."""
+    async with actx.store.sessions() as session:
+        found = await session.get(Subscriber, subscriber.id)
+    assert found is not None
+    return found
 
 
 async def publish_to_readers(

@@ -8,16 +8,9 @@ from datetime import datetime, timedelta
 from bot.console import ConsoleChannel, handle
 from digests import admin
 from digests.admin import AdminContext
-from digests.models import Subscriber
 from digests.outbox.dispatcher import send_queued
-from digests.readers import account
 from digests.replies import StoreContext
-from tests.conftest import SHANGHAI
-
-
-async def reader(actx: AdminContext, name: str) -> Subscriber:
-    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
-    return subscriber
+from tests.conftest import SHANGHAI, reader
 
 
 async def test_admin_posts_text_previews_and_publishes(actx: AdminContext) -> None:

@@ -13,12 +13,12 @@ from bot.console import ConsoleChannel
 from digests.admin import AdminContext
 from digests.calendar import closures, commands, events, reminders, trading
 from digests.calendar.events import Proposals
-from digests.models import Delivery, Event, Post, Publication, Subscriber
+from digests.models import Delivery, Event, Post, Publication
 from digests.outbox.dispatcher import send_queued
 from digests.readers import account, passwords
 from digests.summarize import digesting
 from digests.summarize.schema import Digest
-from tests.conftest import SHANGHAI
+from tests.conftest import SHANGHAI, reader
 
 SEED = "2-10-zhui-zong"  # published 2026-02-12 13:27 Beijing: 非农周三, CPI周五, 周五后放假
 GRACE = timedelta(minutes=120)
@@ -28,13 +28,6 @@ LEADS = ["eve", "30m"]
 def bj(month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
     """A frozen moment in 2026, Beijing time."""
     return datetime(2026, month, day, hour, minute, second, tzinfo=SHANGHAI)
-
-
-async def reader(actx: AdminContext, name: str, **settings: object) -> Subscriber:
-    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
-    if settings:
-        subscriber = await account.update_settings(actx.store, subscriber, **settings)  # type: ignore[arg-type]
-    return subscriber
 
 
 async def propose_seed(actx: AdminContext, *extra: dict[str, str]) -> tuple[Post, Proposals]:

@@ -20,19 +20,7 @@ from digests.outbox.progress import publication_progress
 from digests.outbox.types import Reader, SendResult, Status
 from digests.readers import account, passwords
 from digests.replies import Reply, StoreContext
-from tests.conftest import SHANGHAI, subscriber_rows
-
-
-async def reader(actx: AdminContext, name: str) -> Subscriber:
-    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
-    return subscriber
-
-
-async def fresh(actx: AdminContext, subscriber: Subscriber) -> Subscriber:
-    async with actx.store.sessions() as session:
-        found = await session.get(Subscriber, subscriber.id)
-    assert found is not None
-    return found
+from tests.conftest import SHANGHAI, fresh, reader, subscriber_rows
 
 
 async def test_publish_reaches_the_entitled_once_and_not_the_others(actx: AdminContext) -> None:

@@ -10,19 +10,13 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel
 from digests import admin
 from digests.admin import AdminContext
-from digests.models import Publication, Subscriber, utcnow
+from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
-from digests.readers import account, passwords
+from digests.readers import passwords
+from tests.conftest import reader
 
 SEED = "2-10-zhui-zong"  # published 2026-02-12 13:27 Beijing: 非农周三, CPI周五, 周五后放假
-
-
-async def reader(actx: AdminContext, name: str, **settings: object) -> Subscriber:
-    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
-    if settings:
-        subscriber = await account.update_settings(actx.store, subscriber, **settings)  # type: ignore[arg-type]
-    return subscriber
 
 
 async def publication_ids(actx: AdminContext) -> list[int]:

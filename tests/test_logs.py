@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+import uvicorn
 
 from bot import logs
 from digests.redact import error_text, redact
@@ -18,7 +19,10 @@ CALENDAR = "Zq3xxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
 @pytest.fixture
 def output() -> Iterator[io.StringIO]:
-    """The root handler `digestbot` installs, writing to a string; removed afterwards."""
+    """The root handler `digestbot` installs, writing to a string; removed afterwards. A
+    uvicorn configured before with its default logging (as a test server or an embedding app
+    does) must not keep its access log out of that handler."""
+    uvicorn.Config(app=None)  # dictConfig: uvicorn's loggers get handlers, propagation off
     stream = io.StringIO()
     handler = logs.configure(verbose=True, stream=stream)
     try:

@@ -17,8 +17,9 @@ from sqlmodel import col, select
 
 from digests import admin
 from digests.admin import AdminContext
-from digests.models import AccessPassword, Subscriber, UnlockAttempt, utcnow
-from digests.readers import access, account, passwords
+from digests.models import AccessPassword, UnlockAttempt, utcnow
+from digests.readers import access, passwords
+from tests.conftest import reader
 
 
 @pytest.fixture
@@ -33,11 +34,6 @@ def scrypts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(hashlib, "scrypt", observed)
     yield threads
-
-
-async def reader(actx: AdminContext, name: str) -> Subscriber:
-    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
-    return subscriber
 
 
 async def add_months(actx: AdminContext, count: int) -> None:

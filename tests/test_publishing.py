@@ -19,23 +19,16 @@ from bot.console import ConsoleChannel, handle
 from bot.wechat import commands as wechat
 from digests import admin, db
 from digests.admin import AdminContext
-from digests.models import Delivery, Post, Publication, StoredDigest, Subscriber, utcnow
+from digests.models import Delivery, Post, Publication, StoredDigest, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
 from digests.readers import account
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
-from tests.conftest import EXAMPLES, SHANGHAI
+from tests.conftest import EXAMPLES, SHANGHAI, reader
 
 PUBLIC = "2026-02-20-public-new-year"  # 节后第一篇：写给新朋友
 TITLE = "节后第一篇"
-
-
-async def reader(actx: AdminContext, name: str, **settings: object) -> Subscriber:
-    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
-    if settings:
-        subscriber = await account.update_settings(actx.store, subscriber, **settings)  # type: ignore[arg-type]
-    return subscriber
 
 
 async def count(actx: AdminContext, model: type[Publication] | type[Delivery]) -> int:

@@ -8,23 +8,11 @@ from datetime import date, datetime, timedelta
 from bot.console import ConsoleChannel, handle
 from digests import admin
 from digests.admin import AdminContext
-from digests.models import Subscriber, utcnow
+from digests.models import utcnow
 from digests.outbox.dispatcher import send_queued
-from digests.readers import account, passwords
+from digests.readers import passwords
 from digests.readers.expiry import queue_expiry_notices
-from tests.conftest import SHANGHAI
-
-
-async def reader(actx: AdminContext, name: str) -> Subscriber:
-    subscriber, _ = await account.register(actx.store, channel="console", external_id=name)
-    return subscriber
-
-
-async def fresh(actx: AdminContext, subscriber: Subscriber) -> Subscriber:
-    async with actx.store.sessions() as session:
-        found = await session.get(Subscriber, subscriber.id)
-    assert found is not None
-    return found
+from tests.conftest import SHANGHAI, fresh, reader
 
 
 async def test_start_wrong_then_right_password_then_latest(actx: AdminContext) -> None:
