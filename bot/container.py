@@ -81,6 +81,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
                 client,
                 model=settings.digest_model,
                 max_output_tokens=settings.digest_max_output_tokens,
+                context_tokens=settings.llm_context_tokens,
+                concurrency=settings.llm_concurrency,
             )
         try:
             async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:

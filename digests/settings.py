@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     digest_model: str = "gpt-4o-mini"
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0)
+    llm_context_tokens: int | None = Field(default=None, ge=1024)  # unset: asked of the server
+    llm_concurrency: int | None = Field(default=None, ge=1)  # unset: 1 for a local server, else 4
     digest_chunk_chars: int = Field(default=12_000, ge=500)
     digest_max_output_tokens: int = Field(default=2_000, ge=200)
     summary_retry_minutes: int = Field(default=30, ge=1)

@@ -79,12 +79,12 @@ async def test_refused_schema_falls_back_to_json_object_and_is_remembered(
     server.handler = refuse_schema(status)
     row = await digest_of(dctx)
     assert row.status == "ready"
-    assert server.modes()[-1] == "json_object"
+    assert server.modes()[-1] == "json_object_schema"
     system = server.requests[-1]["messages"][0]["content"]
     assert "JSON" in system and '"headline"' in system
     before = len(server.requests)
     await digest_of(dctx, "3-2-ben-zhou-feng-xian")
-    assert server.modes()[before:] == ["json_object"]
+    assert server.modes()[before:] == ["json_object_schema"]
 
 
 async def test_prose_and_fence_wrapped_json_in_text_mode(
@@ -101,16 +101,17 @@ async def test_prose_and_fence_wrapped_json_in_text_mode(
     server.handler = handle
     row = await digest_of(dctx)
     assert row.status == "ready" and row.data["headline"] == GOOD["headline"]
-    assert server.modes() == ["json_schema", "json_object", "text"]
+    assert server.modes() == ["json_schema", "json_object_schema", "json_object", "text"]
 
 
 async def test_cut_off_answer_is_retried_with_more_room_never_repaired(
     dctx: DigestContext, server: FakeLLM
 ) -> None:
-    """finish_reason=length: the truncated JSON is not used; the call is repeated with twice
-    the output room."""
+    """finish_reason=length at the max_tokens asked for: the truncated JSON is not used; the
+    call is repeated with twice the output room."""
     truncated = json.dumps(GOOD, ensure_ascii=False)[:120]
-    server.answers = [completion(truncated, finish_reason="length"), completion(GOOD)]
+    cut = completion(truncated, finish_reason="length", completion_tokens=1000)
+    server.answers = [cut, completion(GOOD)]
     row = await digest_of(dctx)
     assert row.status == "ready" and len(row.data["sections"]) == 2
     assert [r["max_tokens"] for r in server.requests] == [1000, 2000]
@@ -235,7 +236,7 @@ async def test_answers_that_are_not_a_chat_completion_leave_the_post_pending(
     server.handler = lambda request: answer
     row = await digest_of(dctx)
     assert row.status == "pending" and reason in row.error
-    assert len(server.requests) == 3  # each output mode once, then pending
+    assert len(server.requests) == 4  # each output mode once, then pending
 
 
 async def test_an_answer_far_longer_than_asked_for_is_not_taken(

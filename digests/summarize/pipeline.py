@@ -1,24 +1,35 @@
-"""One post → one grounded digest: a single LLM call when the post fits the budget, map-reduce
-by headings and paragraphs when it does not, the extractive digest when no LLM is configured.
+"""One post → one grounded digest: a single LLM call when the post fits, map-reduce by headings
+and paragraphs when it does not, the extractive digest when no LLM is configured.
+
+Part sizes come from the model's context (LLM.room) where it is known, with DIGEST_CHUNK_CHARS
+as the upper bound. A part the server still finds too long (a context overflow, or an answer
+cut off at the context) is split again on its own: the parts already digested are kept. The
+parts' digests are merged in rounds of as many as one prompt holds. The parts run at once as
+far as the LLM's gate lets them, and the first failure cancels the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import unicodedata
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from digests.summarize.extractive import extractive_digest
 from digests.summarize.grounding import ground, needs_review
-from digests.summarize.llm import LLM, AnswerCutOff, Usage
+from digests.summarize.limits import estimate_tokens
+from digests.summarize.llm import LLM, AnswerCutOff, ContextOverflow, Usage
 from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_messages
 from digests.summarize.schema import Digest
 
+log = logging.getLogger(__name__)
 EXTRACTIVE_VERSION = "extractive-v1"
-_PARALLEL_PARTS = 4  # map calls in flight for one long post
+MIN_PART_CHARS = 200  # below this a part has too little context to digest: give up instead
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +44,7 @@ class Produced:
     dropped: dict[str, Any] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     parts: int = 1
+    output_mode: str | None = None  # the LLM output mode that worked (llm.MODES), to store
 
 
 def cache_key(*, title: str, text: str, prompt_version: str, model: str) -> str:
@@ -47,45 +59,141 @@ def identity(llm: LLM | None) -> tuple[str, str]:
 
 
 async def summarize(
-    *, title: str, text: str, markdown: str, llm: LLM | None, budget: int
+    *,
+    title: str,
+    text: str,
+    markdown: str,
+    llm: LLM | None,
+    budget: int,
+    usage: Usage | None = None,
 ) -> Produced:
-    """Digest a post and pass it through the grounding gate."""
+    """Digest a post and pass it through the grounding gate. Every LLM call is counted into
+    `usage` (the caller's, when given) as it is made: the caller keeps the counts of a run
+    that raises."""
     model, version = identity(llm)
-    usage = Usage()
-    parts = 1
+    usage = usage if usage is not None else Usage()
+    parts, output_mode = 1, None
     if llm is None:
         digest, mode = extractive_digest(title, markdown), "extractive"
     else:
-        chunks = split_text(text, budget)
-        try:
-            digest = await _map_reduce(llm, title, chunks, usage)
-        except AnswerCutOff:
-            # The answer did not fit the output limit even with more room: smaller parts.
-            chunks = split_text(text, max(len(text) // (len(chunks) + 1), 500))
-            digest = await _map_reduce(llm, title, chunks, usage)
-        mode, parts = "llm", len(chunks)
+        digest, parts = await _Run(llm, title, budget, usage).digest(text)
+        mode, output_mode = "llm", llm.mode
     grounded, dropped = ground(digest, f"{title}\n{text}")
     status = "needs_review" if needs_review(grounded) else "ready"
-    return Produced(grounded, status, mode, model, version, dropped, usage, parts)
+    return Produced(grounded, status, mode, model, version, dropped, usage, parts, output_mode)
 
 
-async def _map_reduce(llm: LLM, title: str, chunks: list[str], usage: Usage) -> Digest:
-    if len(chunks) == 1:
-        answer = await llm.digest(post_messages(title, chunks[0]))
-        usage.add(answer.usage)
-        return answer.digest
-    gate = asyncio.Semaphore(_PARALLEL_PARTS)
+@dataclass
+class _Run:
+    """One post's map-reduce: the LLM, the title, the character bound, the calls' counts."""
 
-    async def part(index: int, chunk: str) -> Digest:
-        async with gate:
-            answer = await llm.digest(post_messages(title, chunk, part=(index, len(chunks))))
-        usage.add(answer.usage)
-        return answer.digest
+    llm: LLM
+    title: str
+    budget: int
+    usage: Usage
 
-    partials = await asyncio.gather(*(part(i, c) for i, c in enumerate(chunks, 1)))
-    merged = await llm.digest(reduce_messages(title, [p.model_dump_json() for p in partials]))
-    usage.add(merged.usage)
-    return merged.digest
+    async def digest(self, text: str) -> tuple[Digest, int]:
+        """The post's digest and the number of parts it was made of."""
+        chunks = split_text(text, await self._part_chars(text))
+        if len(chunks) == 1:
+            partials = await self._part(text, None)
+        else:
+            log.info("%s: %d parts", self.title, len(chunks))
+            nested = await _all(
+                self._part(chunk, (index, len(chunks))) for index, chunk in enumerate(chunks, 1)
+            )
+            partials = [digest for digests in nested for digest in digests]
+        return await self._merge(partials), len(partials)
+
+    async def _part(self, chunk: str, part: tuple[int | str, int] | None) -> list[Digest]:
+        """The digest of one part, or of its pieces when the model finds it too long."""
+        try:
+            answer = await self.llm.digest(post_messages(self.title, chunk, part=part), self.usage)
+        except (ContextOverflow, AnswerCutOff) as exc:
+            size = len(chunk) // 2 + 1
+            if isinstance(exc, ContextOverflow):  # the error may have told the context
+                size = min(size, await self._part_chars(chunk))
+            pieces = split_text(chunk, size)
+            if size < MIN_PART_CHARS or len(pieces) < 2:
+                raise
+            log.info(
+                "%s: a part of %d characters split in %d: %s",
+                self.title,
+                len(chunk),
+                len(pieces),
+                exc,
+            )
+            index, total = part or ("", len(pieces))
+            labels = [(f"{index}.{j}" if index else j, total) for j in range(1, len(pieces) + 1)]
+            nested = await _all(
+                self._part(p, label) for p, label in zip(pieces, labels, strict=True)
+            )
+            return [digest for digests in nested for digest in digests]
+        return [answer.digest]
+
+    async def _part_chars(self, text: str) -> int:
+        """How many characters of `text` one map prompt holds, DIGEST_CHUNK_CHARS at most."""
+        room = await self.llm.room(post_messages(self.title, "", part=("99.99", 99)))
+        if room is None:
+            return self.budget
+        chars = min(self.budget, room * len(text) // max(1, estimate_tokens(text)))
+        if chars < MIN_PART_CHARS:
+            raise ContextOverflow(
+                f"the model's context ({self.llm.context_tokens} tokens) leaves no room for the "
+                "post after the prompt and the answer (DIGEST_MAX_OUTPUT_TOKENS)"
+            )
+        return chars
+
+    async def _merge(self, partials: list[Digest]) -> Digest:
+        """Merge in rounds, each merging groups of digests that fit one prompt."""
+        while len(partials) > 1:
+            merged = await _all(self._merge_group(group) for group in await self._groups(partials))
+            partials = [digest for digests in merged for digest in digests]
+        return partials[0]
+
+    async def _groups(self, partials: list[Digest]) -> list[list[Digest]]:
+        """Consecutive digests, as many per group as the merge prompt holds, two at least."""
+        room = await self.llm.room(reduce_messages(self.title, []))
+        limit, cost = (self.budget, len) if room is None else (room, estimate_tokens)
+        groups: list[list[Digest]] = [[]]
+        used = 0
+        for partial in partials:
+            size = cost(partial.model_dump_json()) + 1
+            if len(groups[-1]) >= 2 and used + size > limit:
+                groups.append([])
+                used = 0
+            groups[-1].append(partial)
+            used += size
+        return groups
+
+    async def _merge_group(self, group: list[Digest]) -> list[Digest]:
+        if len(group) == 1:
+            return group  # the odd one out joins the next round
+        partials = [p.model_dump_json() for p in group]
+        try:
+            answer = await self.llm.digest(reduce_messages(self.title, partials), self.usage)
+        except (ContextOverflow, AnswerCutOff):
+            if len(group) == 2:
+                raise
+            half = len(group) // 2  # two smaller merges: the next round merges their results
+            return [*await self._merge_group(group[:half]), *await self._merge_group(group[half:])]
+        return [answer.digest]
+
+
+async def _all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run concurrently (the LLM's gate bounds the requests in flight); the first failure
+    cancels the others and is raised as itself, not as an ExceptionGroup."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coro) for coro in coros]
+    except BaseExceptionGroup as failed:
+        raise _first(failed) from None
+    return [task.result() for task in tasks]
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def split_text(text: str, budget: int) -> list[str]:

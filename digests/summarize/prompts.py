@@ -41,9 +41,10 @@ def schema_instructions() -> str:
 
 
 def post_messages(
-    title: str, text: str, *, part: tuple[int, int] | None = None
+    title: str, text: str, *, part: tuple[int | str, int] | None = None
 ) -> list[dict[str, str]]:
-    """Messages asking for one post's (or one part's) digest."""
+    """Messages asking for one post's (or one part's) digest; a part split again is numbered
+    within its part ("2.1" of 3)."""
     note = MAP_NOTE.format(index=part[0], total=part[1]) + "\n" if part else ""
     user = f"{note}标题：{title}\n{POST_OPEN}\n{text}\n{POST_CLOSE}"
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
