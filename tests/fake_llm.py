@@ -154,7 +154,9 @@ class FakeLLM:
     def _reply(self, request: dict[str, Any]) -> Reply:
         self.requests.append(request)
         if self.refuse_json_schema and "json_schema" in json.dumps(request.get("response_format")):
-            return Reply(500, {"error": {"message": SCHEMA_REFUSAL, "type": "internal_server_error"}})
+            return Reply(
+                500, {"error": {"message": SCHEMA_REFUSAL, "type": "internal_server_error"}}
+            )
         needed = prompt_tokens(request) + int(request.get("max_tokens") or 0)
         if self.context is not None and needed > self.context:
             return overflow(needed, self.context)

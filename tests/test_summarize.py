@@ -1,6 +1,7 @@
 """LLM digests through a fake OpenAI-compatible server on loopback HTTP: the output-mode
-chain, cut-off and blank answers, retries, pending and retry, grounding, cache, map-reduce.
-Runs on SQLite and PostgreSQL."""
+chain, cut-off and blank answers, retries, pending and retry, grounding, cache, map-reduce
+sized to the model's context (overflows split, merges in rounds). Runs on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,8 +17,18 @@ from digests.ingest.core import IngestContext, ingest
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.llm import LLM
+from digests.summarize.prompts import POST_CLOSE, POST_OPEN, REDUCE_SYSTEM
 from tests.conftest import EXAMPLES
-from tests.fake_llm import GOOD, FakeLLM, Reply, completion, error, fake_llm
+from tests.fake_llm import (
+    GOOD,
+    FakeLLM,
+    Reply,
+    completion,
+    error,
+    fake_llm,
+    overflow,
+    prompt_tokens,
+)
 
 SEED = "2-10-zhui-zong"
 
@@ -262,3 +273,87 @@ async def test_long_post_is_map_reduced_not_truncated(dctx: DigestContext, serve
     assert "等得到花开" in sent and "今天科技板块大爆发" in sent  # first and last lines
     assert row.llm_calls == len(server.requests) and row.status == "ready"
     assert len(post.body_text) > 3 * 1000
+
+
+def post_text(request: dict[str, Any]) -> str:
+    """The post (or part) a map request carries, or the partial digests a merge carries."""
+    user = request["messages"][-1]["content"]
+    return str(user.split(POST_OPEN + "\n", 1)[1].rsplit("\n" + POST_CLOSE, 1)[0])
+
+
+def is_merge(request: dict[str, Any]) -> bool:
+    return bool(request["messages"][0]["content"].startswith(REDUCE_SYSTEM[:30]))
+
+
+async def test_a_post_over_the_context_is_split_and_digested(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """A post that fits DIGEST_CHUNK_CHARS but not the server's 3,500-token context: the 400
+    is taken as an overflow (not a refused mode), its n_ctx learned, the post split to fit;
+    the failed call is counted with the rest."""
+    server.context = 3500
+    server.handler = lambda request: completion(GOOD)
+    row = await digest_of(dctx)
+    first, *rest = server.requests
+    assert row.status == "ready" and len(rest) >= 3
+    assert server.modes() == ["json_schema"] * len(server.requests)
+    assert prompt_tokens(first) + first["max_tokens"] > 3500
+    assert all(prompt_tokens(r) + r["max_tokens"] <= 3500 for r in rest)
+    sent = "".join(post_text(r) for r in rest if not is_merge(r))
+    assert "等得到花开" in sent and "今天科技板块大爆发" in sent
+    assert row.llm_calls == len(server.requests)
+
+
+async def test_a_part_cut_off_at_the_context_is_split_not_given_more_room(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """finish_reason=length with fewer tokens than asked for (the server's context, not our
+    max_tokens, ended it): that text is split smaller, never asked again with more room."""
+    truncated = json.dumps(GOOD, ensure_ascii=False)[:120]
+
+    def handle(request: dict[str, Any]) -> Reply:
+        if len(post_text(request)) > 1500 and not is_merge(request):
+            return completion(truncated, finish_reason="length", completion_tokens=300)
+        return completion(GOOD)
+
+    server.handler = handle
+    row = await digest_of(dctx)
+    assert row.status == "ready"
+    assert {r["max_tokens"] for r in server.requests} == {1000}
+    assert len(post_text(server.requests[0])) > 1500 and row.llm_calls == len(server.requests)
+
+
+async def test_a_merge_too_big_for_one_prompt_is_made_in_rounds(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """LLM_CONTEXT_TOKENS=2500 leaves room for two parts' digests per merge: the parts are
+    merged in rounds, and no request exceeds the server's context."""
+    server.context = 2500
+    server.handler = lambda request: completion(GOOD)
+    assert dctx.llm is not None
+    dctx.llm = LLM(dctx.llm.client, model="fake-model", max_output_tokens=1000, context_tokens=2500)
+    row = await digest_of(dctx)
+    merges = [r for r in server.requests if is_merge(r)]
+    parts = len(server.requests) - len(merges)
+    assert row.status == "ready" and parts >= 4
+    assert len(merges) == parts - 1  # pairs, round after round
+    assert all(prompt_tokens(r) + r["max_tokens"] <= 2500 for r in server.requests)
+
+
+async def test_finished_parts_are_not_asked_again(dctx: DigestContext, server: FakeLLM) -> None:
+    """One part overflows: only that part is split again; every other part's text is sent
+    once."""
+    dctx.budget_chars = 1500
+
+    def handle(request: dict[str, Any]) -> Reply:
+        text = post_text(request)
+        if "今天科技板块大爆发" in text and len(text) > 700:
+            return overflow(2800, 2500)
+        return completion(GOOD)
+
+    server.handler = handle
+    row = await digest_of(dctx)
+    parts = [post_text(r) for r in server.requests if not is_merge(r)]
+    assert row.status == "ready"
+    assert len(parts) == len(set(parts))  # the overflowing part was split, nothing re-sent
+    assert sum("今天科技板块大爆发" in text for text in parts) == 2  # the part, its first piece

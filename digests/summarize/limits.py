@@ -83,7 +83,7 @@ def retry_delay(status: int, headers: Mapping[str, str], attempt: int) -> float 
     wait = _retry_after(headers)
     if wait is None:
         return min(0.5 * 2.0**attempt, 8.0)
-    return wait if 0 <= wait <= MAX_RETRY_AFTER else None
+    return max(0.0, wait) if wait <= MAX_RETRY_AFTER else None  # a date gone by: now
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
