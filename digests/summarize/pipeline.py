@@ -116,17 +116,11 @@ class _Run:
             pieces = split_text(chunk, size)
             if size < MIN_PART_CHARS or len(pieces) < 2:
                 raise
-            log.info(
-                "%s: a part of %d characters split in %d: %s",
-                self.title,
-                len(chunk),
-                len(pieces),
-                exc,
-            )
+            log.info("%s: %d characters split in %d (%s)", self.title, len(chunk), len(pieces), exc)
             index, total = part or ("", len(pieces))
-            labels = [(f"{index}.{j}" if index else j, total) for j in range(1, len(pieces) + 1)]
             nested = await _all(
-                self._part(p, label) for p, label in zip(pieces, labels, strict=True)
+                self._part(piece, (f"{index}.{j}" if index else j, total))
+                for j, piece in enumerate(pieces, 1)
             )
             return [digest for digests in nested for digest in digests]
         return [answer.digest]
