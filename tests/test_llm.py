@@ -106,6 +106,21 @@ def test_other_errors_are_not_overflows(message: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("message", "refusal"),
+    [
+        (SCHEMA_REFUSAL, True),  # llama-cpp-python, HTTP 500
+        ('response_format type must be one of "text" or "json_object", but got: json_schema', True),
+        ("overloaded", False),
+        ("The server had an error while processing your request. Sorry about that!", False),
+    ],
+)
+def test_a_5xx_is_a_refusal_only_when_it_names_the_format(message: str, refusal: bool) -> None:
+    """A 500 about response_format refuses the mode; any other 500 is a failing server, and no
+    output mode is given up (nor stored) because of it."""
+    assert limits.refuses_output_format(message) is refusal
+
+
+@pytest.mark.parametrize(
     ("status", "headers", "attempt", "wait"),
     [
         (429, {"retry-after-ms": "10"}, 0, 0.01),

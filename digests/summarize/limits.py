@@ -30,6 +30,7 @@ _CONTEXT_NUMBER = re.compile(
     r"|n_ctx\W{1,4}(\d+)",  # llama.cpp's error fields: "n_ctx": 4096
     re.IGNORECASE,
 )
+_FORMAT = re.compile(r"response_format|json_schema|'json_object'|\"json_object\"", re.IGNORECASE)
 # A server's Retry-After longer than this is a closed door for now, not a pause.
 MAX_RETRY_AFTER = 60.0
 RETRY_STATUSES = frozenset({429, 503})  # answered at once: the server holds no work of ours
@@ -47,6 +48,12 @@ def estimate_tokens(text: str) -> int:
 def is_context_overflow(message: str) -> bool:
     """Whether a server's error message says the request does not fit the model's context."""
     return bool(_OVERFLOW.search(message))
+
+
+def refuses_output_format(message: str) -> bool:
+    """Whether a server error (a 5xx included: llama-cpp-python's 500 "Input should be 'text'
+    or 'json_object'") is about the response_format asked for, not a failing server."""
+    return bool(_FORMAT.search(message))
 
 
 def reported_context(message: str) -> int | None:

@@ -302,11 +302,13 @@ class LLM:
             return self._overflow(text)
         if status == 429:
             return LLMUnavailable("the model server is rate-limiting us (HTTP 429)")
-        if status in (400, 422) or (status >= 500 and status != 503):
-            if mode != "text":  # llama.cpp, llama-cpp-python and DeepSeek refuse json_schema
-                return _Refused(f"HTTP {status}")  # with 400, 422 or 500, each worded its way
-            if status < 500:
-                return LLMBadAnswer(f"the model server rejected the request: {exc.message}")
+        # llama.cpp, llama-cpp-python and DeepSeek refuse json_schema with 400, 422 or 500; a
+        # 500 saying nothing of the format is a failing server: no mode learned from it
+        refused = status in (400, 422) or (status >= 500 and limits.refuses_output_format(text))
+        if refused and mode != "text":
+            return _Refused(f"HTTP {status}")
+        if status in (400, 422):
+            return LLMBadAnswer(f"the model server rejected the request: {exc.message}")
         if status >= 500:
             return LLMUnavailable(f"the model server keeps failing (HTTP {status})")
         return LLMUnavailable(f"the model server refused us: HTTP {status}")  # 401, 403, 404
