@@ -64,7 +64,7 @@ async def summarize(
             chunks = split_text(text, max(len(text) // (len(chunks) + 1), 500))
             digest = await _map_reduce(llm, title, chunks, usage)
         mode, parts = "llm", len(chunks)
-    grounded, dropped = ground(digest, f"{title}\n{text}")
+    grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
     status = "needs_review" if needs_review(grounded) else "ready"
     return Produced(grounded, status, mode, model, version, dropped, usage, parts)
 
