@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from digests.summarize.extractive import extractive_digest
-from digests.summarize.grounding import ground, needs_review
+from digests.summarize.grounding import ground, needs_review, wrong_language
 from digests.summarize.llm import LLM, AnswerCutOff, Usage
 from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_messages
 from digests.summarize.schema import Digest
@@ -65,7 +65,9 @@ async def summarize(
             digest = await _map_reduce(llm, title, chunks, usage)
         mode, parts = "llm", len(chunks)
     grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
-    status = "needs_review" if needs_review(grounded) else "ready"
+    # the model's own text, before grounding replaces an English headline by the post's title
+    wrong = wrong_language(digest, f"{title}\n{text}")
+    status = "needs_review" if wrong or needs_review(grounded) else "ready"
     return Produced(grounded, status, mode, model, version, dropped, usage, parts)
 
 
