@@ -10,10 +10,12 @@ from digests.summarize.schema import Digest
 from tests.conftest import EXAMPLES, SHANGHAI
 
 
-def digest_of(name: str) -> tuple[Digest, str]:
+def digest_of(name: str) -> tuple[Digest, dict[str, str]]:
+    """The post's offline digest, and the post as ground() takes it."""
     draft = read_post_file(EXAMPLES / name, tz=SHANGHAI)
     digest = extractive_digest(draft.title, draft.body_markdown)
-    return digest, f"{draft.title}\n{markdown_to_text(draft.body_markdown).text}"
+    text = markdown_to_text(draft.body_markdown).text
+    return digest, {"title": draft.title, "text": text, "markdown": draft.body_markdown}
 
 
 def test_seed_post_sections_stocks_and_events() -> None:
@@ -23,6 +25,8 @@ def test_seed_post_sections_stocks_and_events() -> None:
     assert [s.name for s in digest.sections] == ["计算机", "通信", "传媒"]
     stocks = {s.name: s.stocks for s in digest.sections}
     assert {"大位科技", "润泽科技", "艾可蓝", "晶泰控股"} <= set(stocks["计算机"])
+    # "阿里数据港" lists 数据港, written after the platform it serves
+    assert "数据港" in stocks["计算机"] and "阿里数据港" not in stocks["计算机"]
     assert {"天孚通信", "英维克", "麦格米特"} <= set(stocks["通信"])
     assert {"中文在线", "掌阅科技"} <= set(stocks["传媒"])
     assert ("美国非农", "周三") in {(e.title, e.when) for e in digest.events}
@@ -30,7 +34,7 @@ def test_seed_post_sections_stocks_and_events() -> None:
     assert digest.headline == "今天科技板块大爆发。"
     assert all(len(p) <= 61 for s in digest.sections for p in s.points)
     assert all(len(s.points) <= 4 for s in digest.sections)
-    _, dropped = ground(digest, source)
+    _, dropped = ground(digest, **source)
     assert dropped == {}
 
 
@@ -41,7 +45,7 @@ def test_broker_note_labels_become_sections_and_the_target_list_stocks() -> None
     assert names[:4] == ["价格", "需求", "供给", "标的"]
     assert digest.sections[3].stocks == ["兆易创新", "北京君正", "江波龙", "佰维存储", "德明利"]
     assert any("美光财报" in risk for risk in digest.risks)
-    assert ground(digest, source)[1] == {}
+    assert ground(digest, **source)[1] == {}
 
 
 def test_risk_heading_items_are_risks_and_dated_events_are_found() -> None:
@@ -57,3 +61,21 @@ def test_unstructured_post_still_gets_a_section() -> None:
     """A post with no headings or lists gets one 要点 section from its sentences."""
     digest, _ = digest_of("2026-02-20-public-new-year.md")
     assert [s.name for s in digest.sections] == ["要点"] and digest.sections[0].points
+
+
+def test_a_risk_lead_in_is_followed_by_the_risks_it_announces() -> None:
+    """The lead-in "最后提一嘴本周的风险。" announces the risks: the sentences after it are
+    the risks (非农周三 and CPI周五, the holiday gap, cutting leverage before the holiday)."""
+    digest, source = digest_of("2-10-zhui-zong.md")
+    assert not any("最后提一嘴" in risk for risk in digest.risks)
+    assert digest.risks[0].startswith("美国非农数据周三，CPI周五发")
+    assert any("假期" in risk for risk in digest.risks)
+    assert any("杠杆" in risk for risk in digest.risks)
+    assert "risks" not in ground(digest, **source)[1]
+
+
+def test_every_post_offline_digest_passes_the_gate_whole() -> None:
+    """Copied from the post, the offline digest loses nothing to the grounding gate."""
+    for path in sorted(EXAMPLES.glob("*.md")):
+        digest, source = digest_of(path.name)
+        assert ground(digest, **source)[1] == {}, path.name

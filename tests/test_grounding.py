@@ -1,5 +1,6 @@
-"""The grounding gate's size limits (digests/summarize/grounding.bound), as a table of cases:
-what is cut, what is dropped whole, and what is counted."""
+"""The grounding gate (digests/summarize/grounding, evidence): its size limits as a table of
+cases; each rule of what the post must say (whole stock names, supporting passages, dated
+events, the language); the sample posts' honest digests passing it whole."""
 
 from __future__ import annotations
 
@@ -7,8 +8,161 @@ from typing import Any
 
 import pytest
 
-from digests.summarize.grounding import LIMITS, bound, ground
+from digests.ingest.hexo import read_post_file
+from digests.ingest.text import markdown_to_text
+from digests.summarize.evidence import Post, dated
+from digests.summarize.grounding import (
+    LIMITS,
+    bound,
+    ground,
+    needs_review,
+    split_names,
+    wrong_language,
+)
 from digests.summarize.schema import Digest
+from tests.conftest import EXAMPLES, SHANGHAI
+from tests.fake_llm import GOOD
+
+SEED_HONEST: dict[str, Any] = {
+    "headline": "字节新模型点燃AI影视，CPO需求扩张，节前注意非农与CPI",
+    "summary": "今天科技板块大爆发，核心是字节的新模型。花旗称超大规模厂商已明确支持CPO方案。"
+    "存储今年是大年。",
+    "sections": [
+        {
+            "name": "影视/IP",
+            "points": [
+                "炒的是IP库，A股中文在线最大，港股阅文集团",
+                "影视股是节前必炒的分支，节后大多兑现，重仓建议节前部分止盈",
+            ],
+            "stocks": ["中文在线", "阅文集团"],
+        },
+        {
+            "name": "通信",
+            "points": [
+                "花旗：CPO在功耗、速度、带宽方面优势显著，2027-2028年CPO占比预期超70%",
+                "天孚通信深度绑定英伟达，供应链份额高达90%-95%",
+                "OCS也在走独立新高，与CPO不冲突",
+            ],
+            "stocks": [
+                "天孚通信",
+                "中际旭创",
+                "源杰科技、仕佳光子",
+                "腾景科技",
+                "光库科技",
+                "德科立",
+            ],
+        },
+        {
+            "name": "计算机",
+            "points": [
+                "idc方向受益，字节单日50万亿tokens消耗，多模态占比提升",
+                "计算机应用推荐大模型拿不到垂直数据的领域",
+            ],
+            "stocks": ["大位科技", "润泽科技", "新意网集团", "数据港", "科华数据", "艾可蓝"],
+        },
+        {
+            "name": "存储",
+            "points": [
+                "美光的HBM产能已排到2026年底，传统DRAM也开始供不应求",
+                "美光HBM4将被排除在NVIDIA Rubin首年量产供应链之外",
+            ],
+            "stocks": [],
+        },
+    ],
+    "risks": [
+        "美国非农数据周三、CPI周五发布，我们交易到周五就放假",
+        "假期若出现黑天鹅，美股可能剧烈震荡",
+        "节前有融资杠杆的建议卸掉",
+    ],
+    "events": [
+        {"title": "美国非农", "when": "周三"},
+        {"title": "美国CPI", "when": "周五"},
+        {"title": "春节休市", "when": "周五"},
+    ],
+}
+
+STORAGE_HONEST: dict[str, Any] = {
+    "headline": "存储涨价周期还没结束",
+    "summary": "券商纪要：DRAM合约价一季度环比上涨8%-10%，AI服务器需求持续超预期。"
+    "博主认为存储确定性高但不要追高。",
+    "sections": [
+        {
+            "name": "价格",
+            "points": ["DRAM合约价一季度环比上涨8%-10%，NAND上涨5%左右"],
+            "stocks": [],
+        },
+        {
+            "name": "供需",
+            "points": [
+                "AI服务器对HBM和高容量DDR5需求持续超预期",
+                "三星、SK海力士产能优先给HBM，传统DRAM供给被挤压",
+            ],
+            "stocks": [],
+        },
+        {
+            "name": "标的",
+            "points": ["等回调到20日线附近再分批，不要追高"],
+            "stocks": ["兆易创新", "北京君正", "江波龙", "佰维存储", "德明利"],
+        },
+    ],
+    "risks": ["3月中旬美光财报若指引低于预期，板块会有一次调整"],
+    "events": [{"title": "美光财报", "when": "3月中旬"}],
+}
+
+WEEKLY_HONEST: dict[str, Any] = {
+    "headline": "两会窗口与美国非农：科技主线继续持有，仓位七成左右",
+    "summary": "两会本周四开幕，政策预期先于数据落地。科技主线更强，不建议为两会题材换掉科技仓位。",
+    "sections": [
+        {
+            "name": "本周节奏",
+            "points": ["开幕前三个交易日，基建、军工、国企改革方向容易有资金提前布局"],
+            "stocks": [],
+        },
+        {
+            "name": "仓位建议",
+            "points": [
+                "总仓位维持七成左右，不追高两会题材",
+                "科技主线（CPO、IDC、AI应用）继续持有，回调可加",
+                "若周五非农大幅超预期导致美股回调，下周一A股低开是加仓机会",
+            ],
+            "stocks": [],
+        },
+    ],
+    "risks": [
+        "美国非农周五晚公布，若大幅低于预期，降息交易会重新升温",
+        "美国CPI下周三公布",
+        "港股周一恒生科技指数季度调整生效，被动资金会调仓",
+    ],
+    "events": [
+        {"title": "两会开幕", "when": "本周四"},
+        {"title": "美国非农", "when": "周五"},
+        {"title": "美国CPI", "when": "下周三"},
+        {"title": "恒生科技指数季度调整生效", "when": "周一"},
+    ],
+}
+
+PUBLIC_HONEST: dict[str, Any] = {
+    "headline": "节后第一篇：写给新朋友的博客规矩",
+    "summary": "会员文章每月更换一次密码，公开文章不需要密码。风格是中长线，不荐股、不带单。",
+    "sections": [
+        {
+            "name": "博客规矩",
+            "points": [
+                "每天收盘后写一篇复盘，会员文章每月更换一次密码",
+                "文中提到的个股只是举例，买卖请自己决定",
+            ],
+            "stocks": [],
+        },
+        {
+            "name": "节后安排",
+            "points": ["节后2月24日开市，第一周重点写AI应用和算力的节后行情"],
+            "stocks": [],
+        },
+    ],
+    "risks": [],
+    "events": [{"title": "A股节后开市", "when": "2月24日"}],
+}
+
 
 POINT = "CPO+OCS 是新一代交换机趋势"
 
@@ -97,7 +251,177 @@ def test_bound_cuts_drops_and_counts(
 
 def test_ground_reports_the_size_cuts_under_over_limit() -> None:
     """meta.dropped gets `over_limit` only when something was cut for size."""
-    _, clean = ground(digest(), "字节新模型带动算力 CPO+OCS 是新一代交换机趋势 天孚通信")
-    assert "over_limit" not in clean
-    _, dropped = ground(digest(headline="观" * 500), "CPO+OCS 是新一代交换机趋势 天孚通信")
-    assert dropped["over_limit"] == {"headline": 1}
+    text = "科技板块大爆发。字节新模型带动算力。CPO+OCS 是新一代交换机趋势，龙头天孚通信。"
+    text += "假期外盘波动，CPI周五。"
+    _, clean = ground(digest(), title="科技", text=text)
+    assert clean == {}
+    _, dropped = ground(digest(headline="观" * 500), title="科技", text=text)
+    assert dropped["over_limit"] == {"headline": 1} and dropped["headline"]
+
+
+def post(name: str) -> dict[str, str]:
+    """A sample post as ground() takes it."""
+    draft = read_post_file(EXAMPLES / name, tz=SHANGHAI)
+    text = markdown_to_text(draft.body_markdown).text
+    return {"title": draft.title, "text": text, "markdown": draft.body_markdown}
+
+
+SEED = "2-10-zhui-zong.md"
+
+
+@pytest.mark.parametrize(
+    ("name", "honest"),
+    [
+        (SEED, GOOD),
+        (SEED, SEED_HONEST),
+        ("2026-02-26-broker-note-storage.md", STORAGE_HONEST),
+        ("2026-03-02-weekly-risks.md", WEEKLY_HONEST),
+        ("2026-02-20-public-new-year.md", PUBLIC_HONEST),
+    ],
+    ids=["seed-GOOD", "seed", "storage", "weekly", "public"],
+)
+def test_honest_digests_of_the_sample_posts_lose_nothing(name: str, honest: Any) -> None:
+    """Paraphrases of the real posts keep every item: nothing is dropped, only stocks the
+    post lists in a section of the same name may be added."""
+    kept, record = ground(Digest.model_validate(honest), **post(name))
+    assert set(record) <= {"added"}
+    assert [(e.title, e.when) for e in kept.events] == [
+        (e["title"], e["when"]) for e in honest["events"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "names"),
+    [
+        ("兆易创新、北京君正，江波龙;佰维存储", ["兆易创新", "北京君正", "江波龙", "佰维存储"]),
+        ("天孚通信 中际旭创", ["天孚通信", "中际旭创"]),
+        ("SK海力士", ["SK海力士"]),
+        ("Coherent / Lumentum", ["Coherent", "Lumentum"]),
+    ],
+)
+def test_a_stock_entry_is_split_on_list_separators(entry: str, names: list[str]) -> None:
+    """A comma-joined entry is the names it lists."""
+    assert split_names(entry) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "whole"),
+    [
+        ("idc：大位科技，阿里数据港，腾讯的科华数据。", "数据港", True),  # after a platform
+        ("idc：大位科技，阿里数据港，腾讯的科华数据。", "科华数据", True),  # after 的
+        ("idc：大位科技，阿里数据港，腾讯的科华数据。", "阿里数据港", False),  # a platform's
+        ("idc：大位科技，阿里数据港，腾讯的科华数据。", "腾讯的科华数据", False),
+        ("新意网集团（最新订单在涨价）", "新意网", False),  # a piece of a longer name
+        ("龙头天孚通信，小弟至尚科技、衡东光等。", "天孚通信", True),
+        ("龙头天孚通信，小弟至尚科技、衡东光等。", "衡东光", True),
+        ("我解释一下为啥天孚通信一家独秀。", "天孚通信", True),  # in prose
+        ("花旗-中际旭创交流要点", "中际旭创", True),
+        ("标的：掌阅科技 bilibili等", "bilibili", True),
+        ("标的：掌阅科技 bilibili等", "掌阅科技", True),
+        ("NEWPS 系列产品放量", "WPS", False),  # inside a longer Latin word
+        ("三星、SK海力士把产能优先给 HBM", "海力士", False),  # a piece of SK海力士
+        ("三星、SK海力士把产能优先给 HBM", "SK海力士", True),
+        ("美光 HBM4 产能", "HBM", False),
+    ],
+)
+def test_a_stock_must_be_a_whole_name_in_the_post(text: str, name: str, whole: bool) -> None:
+    """Latin names between word boundaries; Chinese names not a piece of a longer name, and
+    never a platform's supplier written after the platform."""
+    section = {"name": "计算机", "points": [], "stocks": [name]}
+    kept, _ = ground(digest(sections=[section]), title="", text=text)
+    assert bool(kept.sections) is whole
+
+
+@pytest.mark.parametrize(
+    ("claim", "supported"),
+    [
+        ("美光出局！无缘NVIDIA Rubin首年订单", True),
+        ("英伟达出局！无缘NVIDIA Rubin", False),  # the post says 美光出局
+        ("天孚通信深度绑定英伟达，1.6T硅光引擎近乎独家供应商", True),  # 天孚 in the post
+        ("天孚通信深度绑定英伟达，供应链份额高达 80%", False),  # 90%-95% in the post
+        ("CPO在功耗、速度、带宽方面优势显著", True),
+        ("花旗：CPO占比预期超70%", True),  # the note's heading names 花旗
+        ("高盛：CPO占比预期超70%", False),
+        ("白酒板块估值修复，消费复苏可期", False),
+        ("影视板块节后大概率继续上涨", False),
+    ],
+)
+def test_a_claim_needs_a_passage_holding_its_names(claim: str, supported: bool) -> None:
+    """Most of the claim's words together in one window of the post, with every name,
+    Latin word and number of the claim in that window, not elsewhere in the post."""
+    source = post(SEED)
+    assert Post(f"{source['title']}\n{source['text']}").supports(claim, ["天孚通信"]) is supported
+
+
+def test_an_unsupported_headline_becomes_the_title_and_a_summary_keeps_its_grounded_sentences() -> (
+    None
+):
+    """Neither is fatal: the headline falls back to the post's title, the summary keeps the
+    sentences a passage supports; both record what went."""
+    bad = {
+        **GOOD,
+        "headline": "英伟达出局！无缘NVIDIA Rubin",
+        "summary": "科技板块大爆发，核心是字节新模型。英伟达出局！无缘NVIDIA Rubin。",
+    }
+    source = post(SEED)
+    kept, record = ground(Digest.model_validate(bad), **source)
+    assert kept.headline == source["title"]
+    assert kept.summary == "科技板块大爆发，核心是字节新模型。"
+    assert record["headline"] == [bad["headline"]]
+    assert record["summary"] == ["英伟达出局！无缘NVIDIA Rubin。"]
+
+
+@pytest.mark.parametrize(
+    ("title", "when", "kept"),
+    [
+        ("美国CPI", "周五", "周五"),
+        ("美国非农", "周三", "周三"),
+        ("春节休市", "周五", "周五"),  # "交易到周五就放假了"
+        ("美国非农", "周五", None),  # 非农 is 周三; 周五 is CPI's
+        ("卖方小熊的总结", "周五", None),  # not a happening
+        ("花旗-中际旭创交流要点", "周五", None),  # a heading
+        ("美国CPI", " tonight", None),  # not the post's wording, and no 今晚 next to CPI
+        ("美国CPI", "Friday", "周五"),  # the post's wording next to CPI
+        ("美国CPI", "", None),
+    ],
+)
+def test_an_event_is_a_happening_dated_next_to_it_in_the_posts_words(
+    title: str, when: str, kept: str | None
+) -> None:
+    """`when` stands near the title's happening in one clause, in the post's own wording."""
+    source = post(SEED)
+    text = f"{source['title']}\n{source['text']}"
+    assert dated(text, title, when, source["markdown"].splitlines()) == kept
+
+
+def test_a_section_is_completed_from_the_list_the_post_gives_under_its_name() -> None:
+    """A weak model's 计算机 section with its stocks only inside the points gets the names the
+    post lists under 计算机 (checked there, 数据港 not 阿里数据港), recorded under added."""
+    weak = {
+        **GOOD,
+        "sections": [
+            {"name": "计算机", "points": ["idc方向受益，首推大位科技、润泽科技"], "stocks": []}
+        ],
+    }
+    kept, record = ground(Digest.model_validate(weak), **post(SEED))
+    stocks = kept.sections[0].stocks
+    assert {"大位科技", "润泽科技", "数据港", "科华数据", "晶泰控股"} <= set(stocks)
+    assert "阿里数据港" not in stocks and len(stocks) <= LIMITS.stocks
+    assert record == {"added": {"stocks": stocks}}
+
+
+def test_a_digest_of_a_chinese_post_written_in_english_is_the_wrong_language() -> None:
+    """Mostly Latin text is the wrong language for a Chinese post, and needs review; Latin
+    names inside Chinese text are not."""
+    english = digest(
+        headline="Tech stocks rallied on ByteDance's new model",
+        summary="CPO demand is expanding, says Citi.",
+        sections=[
+            {"name": "通信", "points": ["CPO and OCS are the new switch trend"], "stocks": []}
+        ],
+        risks=["Payrolls and CPI land during the holiday"],
+    )
+    assert wrong_language(english) and needs_review(english)
+    assert not wrong_language(digest()) and not needs_review(digest())
+    assert not wrong_language(Digest.model_validate(GOOD))
+    assert not wrong_language(english, source="An English post about tech stocks")

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 
+from digests.summarize.evidence import without_patron
 from digests.summarize.schema import Digest, Event, Section
 
 POINT_CHARS = 60
+RISKS = 6
+# a short sentence that ends on 风险 announces the risks rather than stating one
+_LEAD_IN = re.compile(r"^.{0,16}风险(?:如下|有这些|有几个|有)?[。：:！!]?$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$")
 _ITEM = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+(.*)$")
 _LABEL = re.compile(r"^\*\*(.{1,12}?)[：:]?\*\*[：:]?\s*(.*)$|^([^：:，,。]{1,8})[：:]\s*(.*)$")
@@ -50,21 +54,50 @@ def extractive_digest(title: str, markdown: str) -> Digest:
     prose = [line for line in lines if line and not _HEADING.match(line) and not _ITEM.match(line)]
     sentences = [s.strip() for line in prose for s in _SENTENCE.findall(line) if s.strip()]
     text = "\n".join(lines)
-    risks += [_clip(s) for s in sentences if "风险" in s and _clip(s) not in risks]
+    risks += [r for r in _risk_sentences(sentences) if r not in risks]
     if not sections and sentences:  # an unstructured post: its opening sentences as points
         sections = [Section(name="要点", points=[_clip(s) for s in sentences[1:5]], stocks=[])]
     return Digest(
         headline=_clip(sentences[0]) if sentences else title,
         summary=_clip("".join(sentences[1:3]), 120),
         sections=sections[:6],
-        risks=risks[:5],
+        risks=risks[:RISKS],
         events=_events(text),
     )
+
+
+def _risk_sentences(sentences: list[str]) -> list[str]:
+    """Sentences about 风险; a lead-in that only announces them ("最后提一嘴本周的风险。") is
+    followed: the sentences after it are the risks."""
+    risks: list[str] = []
+    for index, sentence in enumerate(sentences):
+        if _LEAD_IN.search(sentence):
+            risks += [_clip(s) for s in sentences[index + 1 : index + 1 + RISKS]]
+        elif "风险" in sentence:
+            risks.append(_clip(sentence))
+    return risks
+
+
+def listed_stocks(title: str, markdown: str) -> dict[str, tuple[str, list[str]]]:
+    """Each section's name → (its text, every stock its lists name): what a digest's section
+    of the same name can be completed from."""
+    blocks, _ = _blocks(markdown.splitlines(), title)
+    listed: dict[str, tuple[str, list[str]]] = {}
+    for name, items in blocks:
+        texts = [_clean(item) for item in items if _clean(item)]
+        listed.setdefault(name, ("\n".join(texts), _section_stocks(name, texts)))
+    return listed
 
 
 def _sections(raw_lines: list[str], title: str) -> tuple[list[Section], list[str]]:
     """Sections from headings, labelled top-level items and bold-labelled paragraphs; the
     lines under a 风险 heading are risks, not a section."""
+    blocks, risks = _blocks(raw_lines, title)
+    built = [_section(name, items) for name, items in blocks]
+    return [section for section in built if section.points][:6], risks
+
+
+def _blocks(raw_lines: list[str], title: str) -> tuple[list[tuple[str, list[str]]], list[str]]:
     sections: list[tuple[str, list[str]]] = []
     risks: list[str] = []
     in_risks = under_heading = False
@@ -88,18 +121,22 @@ def _sections(raw_lines: list[str], title: str) -> tuple[list[Section], list[str
             sections.append((_clean(name), [label.group(2) or label.group(4) or ""]))
         elif sections and (item or under_heading):
             sections[-1][1].append(body)
-    built = [_section(name, items) for name, items in sections]
-    return [section for section in built if section.points][:6], risks
+    return sections, risks
 
 
 def _section(name: str, items: list[str]) -> Section:
     texts = [_clean(item) for item in items if _clean(item)]
+    stocks = _section_stocks(name, texts)
+    return Section(name=name, points=[_clip(t) for t in texts[:4]], stocks=stocks[:12])
+
+
+def _section_stocks(name: str, texts: list[str]) -> list[str]:
     stocks: list[str] = []
     for text in texts:
         # a section labelled 标的/关注… is itself the list ("**标的：** 兆易创新、北京君正")
         listed = f"{name}：{text}" if re.fullmatch(_TRIGGERS, name) else text
         stocks += [s for s in _stocks(listed) if s not in stocks]
-    return Section(name=name, points=[_clip(t) for t in texts[:4]], stocks=stocks[:12])
+    return stocks
 
 
 def _stocks(text: str) -> list[str]:
@@ -115,6 +152,8 @@ def _stocks(text: str) -> list[str]:
             name = re.sub(
                 rf"^(?:{_TRIGGERS})", "", token.strip().removesuffix("等").split("的")[-1]
             )
+            # "阿里数据港" lists 数据港, the platform it serves written before it
+            name = without_patron(name)
             if _looks_like_a_name(name) and name not in found:
                 found.append(name)
     return found

@@ -1,5 +1,5 @@
-"""The grounding gate: a digest may only name stocks and numbers the post contains, and may
-not be longer than a digest is (LIMITS).
+"""The grounding gate: a digest may only say what the post says (the tests are in evidence.py),
+and may not be longer than a digest is (LIMITS).
 
 Both sides are compared after NFKC normalisation (full-width digits and letters become ASCII)
 with all whitespace removed, so "中际 旭创" and "７０％" still match the post.
@@ -13,20 +13,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from digests.summarize.evidence import Post, dated, patron_prefixed
+from digests.summarize.extractive import listed_stocks
 from digests.summarize.schema import Digest, Event, Section
 
 _SPACE = re.compile(r"\s+")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def normalise(text: str) -> str:
     """NFKC, without whitespace: the form in which digest text is looked up in the post."""
     return _SPACE.sub("", unicodedata.normalize("NFKC", text))
-
-
-def numbers_in(text: str) -> set[str]:
-    """Every number in a (normalised) text, as written: "70", "1.6", "2026"."""
-    return set(_NUMBER.findall(text))
 
 
 @dataclass(frozen=True)
@@ -98,38 +94,119 @@ def bound(digest: Digest, limits: Limits = LIMITS) -> tuple[Digest, Counter[str]
     return bounded, +over  # unary plus drops the zero counts
 
 
-def ground(digest: Digest, source: str) -> tuple[Digest, dict[str, Any]]:
-    """The digest within LIMITS, with ungrounded stocks, points and risks removed, and what
-    was removed: the texts dropped for want of grounding, and under `over_limit` how many
-    fields were cut or dropped for size.
+_LIST = re.compile(r"[、，,;；/]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 
-    `source` is everything the model was shown (title and body)."""
+
+def split_names(entry: str) -> list[str]:
+    """A stock entry as the names it lists: "兆易创新、北京君正" is two names."""
+    return [name.strip() for name in _LIST.split(entry) if name.strip()]
+
+
+def ground(
+    digest: Digest, *, title: str, text: str, markdown: str = ""
+) -> tuple[Digest, dict[str, Any]]:
+    """The digest within LIMITS with what the post does not say removed, and a record: the
+    texts dropped (under stocks, points, risks, sections, events, headline, summary), what was
+    cut for size (`over_limit`), and the stocks added from the post's own lists (`added`).
+
+    - a stock is a whole name in the post, never a platform's supplier ("阿里数据港");
+    - a point or risk has a supporting passage holding its names, Latin words and numbers; a
+      headline or summary sentence may sum up several (clause by clause); a headline that fails
+      becomes the post's title, a summary keeps its supported sentences;
+    - an event's date stands next to the happening it names, in the post's words;
+    - a section named like one of the post's (`markdown`) gets the stocks listed there."""
     digest, over = bound(digest)
-    haystack = normalise(source)
-    known = numbers_in(haystack)
-    dropped: dict[str, Any] = {"stocks": [], "points": [], "risks": [], "sections": []}
+    post = Post(f"{title}\n{text}")
+    listed = listed_stocks(title, markdown) if markdown else {}
+    claimed = [name for s in digest.sections for entry in s.stocks for name in split_names(entry)]
+    entities = {*claimed, *(name for _, names in listed.values() for name in names)}
+    dropped: dict[str, Any] = {key: [] for key in _DROPPED}
+    added: list[str] = []
 
-    def grounded_text(text: str) -> bool:
-        return numbers_in(normalise(text)) <= known
+    def supported(claims: list[str], field: str) -> list[str]:
+        kept = [c for c in claims if c.strip() and post.supports(c, entities)]
+        dropped[field] += [c for c in claims if c.strip() and c not in kept]
+        return kept
+
+    def named(names: list[str], where: Post) -> list[str]:
+        return [n for n in names if where.names(n) and not patron_prefixed(n)]
 
     sections: list[Section] = []
     for section in digest.sections:
-        stocks = [s for s in section.stocks if normalise(s) and normalise(s) in haystack]
-        points = [p for p in section.points if p.strip() and grounded_text(p)]
-        dropped["stocks"] += [s for s in section.stocks if s not in stocks]
-        dropped["points"] += [p for p in section.points if p.strip() and p not in points]
+        names = list(dict.fromkeys(n for e in section.stocks for n in split_names(e)))
+        stocks = named(names, post)
+        dropped["stocks"] += [n for n in names if n not in stocks]
+        if match := _listed_as(section.name, listed):
+            where, candidates = listed[match]
+            fresh = [n for n in candidates if n not in stocks and n not in claimed + added]
+            more = named(fresh, Post(where))[: max(LIMITS.stocks - len(stocks), 0)]
+            stocks, added = stocks + more, added + more
+        points = supported(section.points, "points")
         if points or stocks:
             sections.append(Section(name=section.name, points=points, stocks=stocks))
         else:
             dropped["sections"].append(section.name)
-    risks = [r for r in digest.risks if r.strip() and grounded_text(r)]
-    dropped["risks"] = [r for r in digest.risks if r.strip() and r not in risks]
-    kept = digest.model_copy(update={"sections": sections, "risks": risks})
+    headline = digest.headline
+    if headline.strip() and not post.summed_up(headline, entities):
+        dropped["headline"], headline = [headline], title
+    sentences = re.findall(r"[^。？?]+[。？?]?", digest.summary)  # "！" may end a clause
+    summary = [s for s in sentences if not s.strip() or post.summed_up(s, entities)]
+    dropped["summary"] = [s.strip() for s in sentences if s not in summary]
+    headings = markdown.splitlines() if markdown else text.splitlines()
+    events: list[Event] = []
+    for event in digest.events:
+        when = dated(f"{title}\n{text}", event.title, event.when, headings)
+        if when is None:
+            dropped["events"].append(f"{event.title} {event.when.strip()}")
+        else:
+            events.append(Event(title=event.title, when=when))
+    kept = Digest(
+        headline=headline,
+        summary="".join(summary).strip(),
+        sections=sections,
+        risks=supported(digest.risks, "risks"),
+        events=events,
+    )
     if over:
         dropped["over_limit"] = dict(over)
+    if added:
+        dropped["added"] = {"stocks": added}
     return kept, {key: value for key, value in dropped.items() if value}
 
 
+_DROPPED = ("stocks", "points", "risks", "sections", "events", "headline", "summary")
+
+
+def _listed_as(name: str, listed: dict[str, tuple[str, list[str]]]) -> str | None:
+    """The post's section a digest section stands for: the same name, or one inside the
+    other ("通信" and "通信/CPO")."""
+    mine = normalise(name)
+    for theirs in listed:
+        other = normalise(theirs)
+        if mine == other or (min(len(mine), len(other)) >= 2 and (mine in other or other in mine)):
+            return theirs
+    return None
+
+
+def wrong_language(digest: Digest, source: str = "") -> bool:
+    """A digest of a Chinese post (any post, when `source` is not given) whose own text is
+    mostly not Chinese: an English answer to a Chinese prompt. Latin letters count a third of
+    a Chinese character each, about a word's worth, so "CPO+OCS 是新一代交换机趋势" is Chinese."""
+    if source and _chinese_share(source) < 0.5:
+        return False
+    texts = [digest.headline, digest.summary, *digest.risks]
+    texts += [p for s in digest.sections for p in s.points] + [e.when for e in digest.events]
+    share = _chinese_share(" ".join(texts))
+    return share < 0.5
+
+
+def _chinese_share(text: str) -> float:
+    chinese = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
+    return chinese / (chinese + latin / 3) if chinese or latin else 1.0
+
+
 def needs_review(digest: Digest) -> bool:
-    """A digest with no section or no headline is never pushed automatically."""
-    return not digest.sections or not digest.headline.strip()
+    """A digest with no section or no headline, or in the wrong language, is never pushed
+    automatically."""
+    return not digest.sections or not digest.headline.strip() or wrong_language(digest)

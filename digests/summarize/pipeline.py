@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from digests.summarize.extractive import extractive_digest
-from digests.summarize.grounding import ground, needs_review
+from digests.summarize.grounding import ground, needs_review, wrong_language
 from digests.summarize.limits import estimate_tokens
 from digests.summarize.llm import LLM, AnswerCutOff, ContextOverflow, Usage
 from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_messages
@@ -78,8 +78,10 @@ async def summarize(
     else:
         digest, parts = await _Run(llm, title, budget, usage).digest(text)
         mode, output_mode = "llm", llm.mode
-    grounded, dropped = ground(digest, f"{title}\n{text}")
-    status = "needs_review" if needs_review(grounded) else "ready"
+    grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
+    # the model's own text, before grounding replaces an English headline by the post's title
+    wrong = wrong_language(digest, f"{title}\n{text}")
+    status = "needs_review" if wrong or needs_review(grounded) else "ready"
     return Produced(grounded, status, mode, model, version, dropped, usage, parts, output_mode)
 
 
