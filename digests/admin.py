@@ -22,7 +22,6 @@ from digests.models import (
     AccessPassword,
     Broadcast,
     Post,
-    StoredDigest,
     Subscriber,
     utcnow,
 )
@@ -125,31 +124,19 @@ async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -
 
 
 async def stats(ctx: AdminContext) -> Reply:
-    """/stats: deliveries, failures and LLM usage."""
+    """/stats: deliveries, failures and LLM usage (cumulative, failed runs included)."""
     counts = await delivery_counts(ctx.store)
-    async with ctx.store.sessions() as session:
-        calls, prompt, completion = (
-            await session.exec(
-                select(
-                    func.coalesce(func.sum(StoredDigest.llm_calls), 0),
-                    func.coalesce(func.sum(StoredDigest.prompt_tokens), 0),
-                    func.coalesce(func.sum(StoredDigest.completion_tokens), 0),
-                )
-            )
-        ).one()
-        pending = (
-            await session.exec(
-                select(func.count())
-                .select_from(StoredDigest)
-                .where(StoredDigest.status == "pending")
-            )
-        ).one()
+    costs = await digesting.llm_costs(ctx.digests)
+    dearest = "；".join(
+        f"{slug} {calls} 次/{tokens:,} token" for slug, calls, tokens in costs.posts
+    )
     return Reply(
         f"投递：已发 {counts.get(Status.SENT, 0)}，排队 {counts.get(Status.QUEUED, 0)}，"
         f"失败 {counts.get(Status.FAILED, 0)}，跳过 {counts.get(Status.SKIPPED, 0)}，"
         f"待读者来信 {counts.get(Status.WAITING, 0)}\n"
-        f"LLM：{calls} 次调用，{prompt} 输入 token，{completion} 输出 token；"
-        f"待重试摘要 {pending} 篇"
+        f"LLM：{costs.calls} 次调用（失败 {costs.failed_calls} 次），{costs.prompt_tokens} 输入 "
+        f"token，{costs.completion_tokens} 输出 token；待重试摘要 {costs.pending} 篇"
+        + (f"\n按文章累计：{dearest}" if dearest else "")
     )
 
 
@@ -205,7 +192,10 @@ async def preview(ctx: AdminContext, slug: str, *, refresh: bool = False) -> Rep
             f"摘要暂时无法生成（{stored.error}），稍后自动重试；也可点“重新生成”。",
             choices=[("重新生成", f"regen:{slug}"), ("丢弃", f"discard:{slug}")],
         )
-    warn = "⚠️ 需要人工审核：摘要没有板块或标题。\n" if stored.status == "needs_review" else ""
+    review = "⚠️ 需要人工审核：摘要没有板块或标题，或不是原文的语言。\n"
+    warn = review if stored.status == "needs_review" else ""
+    if refresh and stored.error:
+        warn += f"⚠️ 重新生成失败（{stored.error}），下面仍是之前的摘要。\n"
     shown = DigestView(
         Digest.model_validate(stored.data), post.title, stored.mode == "extractive", 0
     )

@@ -139,6 +139,7 @@ class StoredDigest(SQLModel, table=True):
     mode: str = Field(max_length=16)  # llm | extractive
     model: str = Field(default="", max_length=200)
     prompt_version: str = Field(default="", max_length=32)
+    output_mode: str = Field(default="", max_length=24)  # an llm.MODES value; "" offline
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     dropped: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     llm_calls: int = 0
@@ -148,6 +149,36 @@ class StoredDigest(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+# One attempt to digest a post (digests/summarize/digesting.py), kept whether it made a digest or
+# failed: the LLM bill per post is the sum of its runs, failed ones included.
+class DigestRun(SQLModel, table=True):
+    __tablename__ = "digest_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = _owner("post")
+    outcome: str = Field(max_length=16)  # ready | needs_review | failed
+    model: str = Field(default="", max_length=200)
+    output_mode: str = Field(default="", max_length=24)
+    llm_calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = Field(default="", sa_type=Text)
+    started_at: datetime = _ts(default_factory=utcnow)
+    finished_at: datetime = _ts(default_factory=utcnow)
+
+
+# The output mode a model server was last seen to accept (digests/summarize/llm.py's chain), so
+# a restart does not probe json_schema again (a refusal costs a request, or four with retries).
+class LLMMode(SQLModel, table=True):
+    __tablename__ = "llm_mode"
+
+    base_url: str = Field(primary_key=True, max_length=500)
+    model: str = Field(primary_key=True, max_length=200)
+    mode: str = Field(max_length=24)
     updated_at: datetime = _ts(default_factory=utcnow)
 
 

@@ -156,6 +156,25 @@ def test_digest_with_a_failing_llm_is_pending_and_says_so(
     assert json.loads(again.output)["meta"]["mode"] == "llm"
 
 
+def test_a_failed_refresh_keeps_the_digest_and_says_so(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`digest SLUG --refresh` with the model server down: exit 1, a sentence saying the
+    digest made before stays in force, that digest printed; a plain `digest SLUG` then works."""
+    cli.invoke(app, ["ingest", str(EXAMPLES)])
+    with fake_llm() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+        server.handler = lambda request: completion(GOOD)
+        assert cli.invoke(app, ["digest", "2-10-zhui-zong"]).exit_code == 0
+        server.handler = lambda request: error(503, "overloaded")
+        refreshed = cli.invoke(app, ["digest", "2-10-zhui-zong", "--refresh"])
+        plain = cli.invoke(app, ["digest", "2-10-zhui-zong"])
+    assert refreshed.exit_code == 1 and "refresh failed" in refreshed.output
+    assert "stays in force" in refreshed.output and GOOD["headline"] in refreshed.output
+    assert plain.exit_code == 0 and GOOD["headline"] in plain.output
+
+
 def test_deliveries_command(cli: CliRunner) -> None:
     """`digestbot deliveries --json` lists publications (none yet: an empty list)."""
     result = cli.invoke(app, ["deliveries", "--json"])

@@ -184,10 +184,11 @@ async def test_stocks_only_inside_points_are_completed_from_the_posts_lists(
     assert {"中文在线", "掌阅科技"} <= set(stocks["传媒"])
 
 
-async def test_an_english_digest_of_a_chinese_post_needs_review(
+async def test_an_english_digest_of_a_chinese_post_is_asked_again_once_then_needs_review(
     dctx: DigestContext, server: FakeLLM
 ) -> None:
-    """Mostly Latin text for a Chinese post: stored, but never pushed automatically."""
+    """Mostly Latin text for a Chinese post: asked once more; a Chinese answer then is used,
+    a second English one is stored but never pushed automatically."""
     answer = good()
     answer["summary"] = "Tech stocks rallied on ByteDance's new model; CPO demand is expanding."
     answer["sections"] = [
@@ -195,5 +196,11 @@ async def test_an_english_digest_of_a_chinese_post_needs_review(
     ]
     answer["headline"] = "Tech stocks rally"
     answer["risks"] = ["Payrolls and CPI land during the holiday"]
-    row = await answered(dctx, server, answer)
-    assert row.status == "needs_review"
+    server.answers = [completion(answer), completion(good())]
+    post = await digesting.find_post(dctx, SEED)
+    fixed = await digesting.digest_post(dctx, post, refresh=True)
+    assert fixed.status == "ready" and fixed.data["headline"] == GOOD["headline"]
+    assert fixed.llm_calls == 2
+    server.answers = [completion(answer), completion(answer)]
+    row = await digesting.digest_post(dctx, post, refresh=True)
+    assert row.status == "needs_review" and row.llm_calls == 2

@@ -108,9 +108,18 @@ def digest(
     if row.status == "pending":
         typer.echo(output, err=True)
         raise typer.Exit(1)
+    if refresh and row.error:  # the refresh failed; the digest made before stays in force
+        typer.echo(
+            f"refresh failed: {row.error}. The digest below is the one made before; it stays "
+            "in force until a new one is made.",
+            err=True,
+        )
+        typer.echo(output)
+        raise typer.Exit(1)
     if row.status == "needs_review":
         typer.echo(
-            "needs review: this digest has no section or no headline after grounding; "
+            "needs review: after grounding this digest has no section or no headline, or it is "
+            "not in the post's language; "
             "it will not be pushed automatically",
             err=True,
         )

@@ -13,15 +13,16 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
 from digests.errors import LLMError, NotFound
-from digests.models import Post, StoredDigest, utcnow
-from digests.summarize.llm import LLM
+from digests.models import DigestRun, LLMMode, Post, StoredDigest, utcnow
+from digests.summarize.llm import LLM, Usage
 from digests.summarize.pipeline import Produced, cache_key, identity, summarize
 from digests.summarize.schema import Digest
 
@@ -49,13 +50,16 @@ async def find_post(ctx: DigestContext, ref: str) -> Post:
 
 async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) -> StoredDigest:
     """The post's digest for the current model and prompt: from the cache when it exists
-    (zero LLM calls), else made now; on LLM failure a `pending` row with the reason."""
+    (zero LLM calls), else made now. On LLM failure a digest already made stays in force,
+    its `error` saying why the refresh failed; with none made, a `pending` row says why."""
     model, version = identity(ctx.llm)
     key = cache_key(title=post.title, text=post.body_text, prompt_version=version, model=model)
     async with ctx.sessions() as session:
         cached = await store.get_digest_by_key(session=session, cache_key=key)
     if cached is not None and cached.status != "pending" and not refresh:
         return cached
+    run, usage = DigestRun(post_id=_id(post), outcome="failed", model=model), Usage()
+    known = await _recall_mode(ctx)
     try:
         produced = await summarize(
             title=post.title,
@@ -63,11 +67,14 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
             markdown=post.body_markdown,
             llm=ctx.llm,
             budget=ctx.budget_chars,
+            usage=usage,
         )
     except LLMError as exc:
-        log.warning("summary of %s is pending: %s", post.slug, exc)
-        return await _save(ctx, post, key, model, version, failure=str(exc))
-    return await _save(ctx, post, key, model, version, produced=produced)
+        log.warning("summary of %s failed: %s", post.slug, exc)
+        return await _save(ctx, post, key, _counted(run, usage), failure=str(exc))
+    finally:
+        await _remember_mode(ctx, known)
+    return await _save(ctx, post, key, _counted(run, usage), produced=produced)
 
 
 async def retry_pending(ctx: DigestContext) -> list[StoredDigest]:
@@ -82,49 +89,130 @@ async def _save(
     ctx: DigestContext,
     post: Post,
     key: str,
-    model: str,
-    version: str,
+    run: DigestRun,
     *,
     produced: Produced | None = None,
     failure: str = "",
 ) -> StoredDigest:
-    assert post.id is not None
+    """Record the run, and the digest it made; a failed run leaves a made digest as it was."""
+    run.finished_at = utcnow()
     async with ctx.sessions() as session, session.begin():
         row = await store.get_digest_by_key(session=session, cache_key=key)
         if row is None:
             row = StoredDigest(
-                post_id=post.id,
+                post_id=_id(post),
                 revision=post.revision,
                 cache_key=key,
                 status="pending",
                 mode="llm",
-                model=model,
-                prompt_version=version,
+                model=run.model,
+                prompt_version=identity(ctx.llm)[1],
             )
         row.attempts += 1
-        row.updated_at = utcnow()
+        row.updated_at = run.finished_at
+        row.error = failure
         if produced is None:
-            row.status, row.error = "pending", failure
-            row.next_attempt_at = utcnow() + ctx.retry_after
+            if row.status == "pending":
+                row.next_attempt_at = utcnow() + ctx.retry_after
         else:
-            row.status, row.mode, row.error, row.next_attempt_at = (
-                produced.status,
-                produced.mode,
-                "",
-                None,
-            )
+            run.outcome, run.output_mode = produced.status, produced.output_mode or ""
+            # `meta` describes the run that made this digest, never a sum over refreshes
+            row.status, row.mode, row.output_mode = produced.status, produced.mode, run.output_mode
+            row.next_attempt_at = None
             row.data = produced.digest.model_dump()
             row.dropped = produced.dropped
-            row.llm_calls += produced.usage.calls
-            row.prompt_tokens += produced.usage.prompt_tokens
-            row.completion_tokens += produced.usage.completion_tokens
+            row.llm_calls, row.prompt_tokens = run.llm_calls, run.prompt_tokens
+            row.completion_tokens = run.completion_tokens
             await session.exec(  # the post's current revision now has its digest
                 update(Post)
                 .where(col(Post.id) == post.id, col(Post.revision) == row.revision)
                 .values(digest_stale=False)
             )
+        run.error = failure
         session.add(row)
+        if run.model != "extractive":  # the offline digest costs nothing worth a row
+            session.add(run)
     return row
+
+
+@dataclass
+class Costs:
+    """What the model cost, over every run (failed ones included); `posts` the dearest."""
+
+    calls: int
+    failed_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    pending: int
+    posts: list[tuple[str, int, int]]  # (slug, calls, tokens), most tokens first
+
+
+async def llm_costs(ctx: DigestContext, *, top: int = 5) -> Costs:
+    """Cumulative LLM use, in all and for the `top` posts that cost the most tokens."""
+    run = DigestRun
+    tokens = func.sum(run.prompt_tokens + run.completion_tokens)
+    async with ctx.sessions() as session:
+        calls, failed, prompt, completion = (
+            await session.exec(
+                select(
+                    func.coalesce(func.sum(run.llm_calls), 0),
+                    func.coalesce(func.sum(run.failed_calls), 0),
+                    func.coalesce(func.sum(run.prompt_tokens), 0),
+                    func.coalesce(func.sum(run.completion_tokens), 0),
+                )
+            )
+        ).one()
+        pending = (
+            await session.exec(
+                select(func.count())
+                .select_from(StoredDigest)
+                .where(StoredDigest.status == "pending")
+            )
+        ).one()
+        dearest = await session.exec(
+            select(Post.slug, func.sum(run.llm_calls), tokens)
+            .join(Post, col(Post.id) == col(run.post_id))
+            .group_by(Post.slug)
+            .order_by(tokens.desc(), Post.slug)
+            .limit(top)
+        )
+        posts = [(slug, int(c), int(t)) for slug, c, t in dearest]
+    return Costs(calls, failed, prompt, completion, pending, posts)
+
+
+def _counted(run: DigestRun, usage: Usage) -> DigestRun:
+    run.llm_calls, run.failed_calls = usage.calls, usage.failed
+    run.prompt_tokens, run.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+    return run
+
+
+async def _recall_mode(ctx: DigestContext) -> str | None:
+    """The output mode stored for this server and model, given to the LLM when this process
+    has not learned one yet: a restart does not probe json_schema again."""
+    if ctx.llm is None:
+        return None
+    async with ctx.sessions() as session:
+        row = await session.get(LLMMode, (str(ctx.llm.client.base_url), ctx.llm.model))
+    if row is not None and ctx.llm.mode is None:
+        ctx.llm.mode = row.mode
+    return row.mode if row else None
+
+
+async def _remember_mode(ctx: DigestContext, known: str | None) -> None:
+    """Store the mode the LLM now knows works, when it differs from the stored one."""
+    if ctx.llm is None or ctx.llm.mode is None or ctx.llm.mode == known:
+        return
+    row = LLMMode(base_url=str(ctx.llm.client.base_url), model=ctx.llm.model, mode=ctx.llm.mode)
+    try:
+        async with ctx.sessions() as session, session.begin():
+            await session.merge(row)
+    except IntegrityError:  # another process stored it at the same moment: either will do
+        log.info("output mode of %s stored by another process", ctx.llm.model)
+
+
+def _id(post: Post) -> int:
+    assert post.id is not None
+    return post.id
 
 
 def digest_json(row: StoredDigest, post: Post, tz: ZoneInfo) -> dict[str, Any]:
@@ -136,6 +224,7 @@ def digest_json(row: StoredDigest, post: Post, tz: ZoneInfo) -> dict[str, Any]:
             "mode": row.mode,
             "model": row.model,
             "prompt_version": row.prompt_version,
+            "output_mode": row.output_mode,
             "llm_calls": row.llm_calls,
             "prompt_tokens": row.prompt_tokens,
             "completion_tokens": row.completion_tokens,

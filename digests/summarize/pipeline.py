@@ -72,15 +72,18 @@ async def summarize(
     that raises."""
     model, version = identity(llm)
     usage = usage if usage is not None else Usage()
-    parts, output_mode = 1, None
+    parts, output_mode, source = 1, None, f"{title}\n{text}"
     if llm is None:
         digest, mode = extractive_digest(title, markdown), "extractive"
     else:
-        digest, parts = await _Run(llm, title, budget, usage).digest(text)
+        run = _Run(llm, title, budget, usage)
+        digest, parts = await run.digest(text)
+        if wrong_language(digest, source):  # small models drift into English: ask once more
+            digest, parts = await run.digest(text)
         mode, output_mode = "llm", llm.mode
     grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
     # the model's own text, before grounding replaces an English headline by the post's title
-    wrong = wrong_language(digest, f"{title}\n{text}")
+    wrong = wrong_language(digest, source)
     status = "needs_review" if wrong or needs_review(grounded) else "ready"
     return Produced(grounded, status, mode, model, version, dropped, usage, parts, output_mode)
 
