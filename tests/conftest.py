@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -31,6 +32,9 @@ from digests.models import Subscriber, utcnow
 from digests.readers import account
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
+
+if TYPE_CHECKING:
+    from tests.fake_llm import FakeLLM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
@@ -177,6 +181,24 @@ async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
     )
     await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
     yield context
+
+
+@pytest.fixture
+def server() -> Iterator[FakeLLM]:
+    """A fake OpenAI-compatible server on loopback (tests/fake_llm.py)."""
+    from tests.fake_llm import fake_llm  # imported here: fake_llm builds on this module
+
+    with fake_llm() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def dctx(ctx: IngestContext, server: FakeLLM) -> AsyncIterator[DigestContext]:
+    """The sample posts stored, and digesting wired to the fake server (no retries)."""
+    from tests.fake_llm import samples_digested_by
+
+    async with samples_digested_by(server, ctx) as digests:
+        yield digests
 
 
 @dataclass

@@ -15,12 +15,17 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conftest import LoopbackHandler, serve
+from openai import AsyncOpenAI
+
+from digests.ingest.core import IngestContext, ingest
+from digests.summarize.digesting import DigestContext
+from digests.summarize.llm import LLM
+from tests.conftest import EXAMPLES, LoopbackHandler, serve
 
 # A digest of the seed post, as a well-behaved model would answer.
 GOOD: dict[str, Any] = {
@@ -242,3 +247,15 @@ def fake_llm() -> Iterator[FakeLLM]:
     with serve(Handler) as base:
         state.base_url = f"{base}/v1"
         yield state
+
+
+@asynccontextmanager
+async def samples_digested_by(
+    server: FakeLLM, ctx: IngestContext, *, retries: int = 0
+) -> AsyncIterator[DigestContext]:
+    """The sample posts stored, and digesting wired to `server` with `retries` quick retries
+    (a new LLM each time: as after a restart, it knows no output mode yet)."""
+    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
+    client = AsyncOpenAI(api_key="test", base_url=server.base_url, max_retries=retries, timeout=10)
+    yield DigestContext(ctx.sessions, LLM(client, model="fake-model", max_output_tokens=1000))
+    await client.close()

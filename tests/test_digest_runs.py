@@ -4,44 +4,20 @@ ones too) for /stats, and the output mode a server accepts is stored and remembe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
-import pytest
-from openai import AsyncOpenAI
 from sqlmodel import select
 
 from digests.admin import AdminContext, preview, stats
-from digests.ingest.core import IngestContext, ingest
+from digests.ingest.core import IngestContext
 from digests.models import DigestRun
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
-from digests.summarize.llm import LLM
-from tests.conftest import EXAMPLES, SHANGHAI
-from tests.fake_llm import GOOD, FakeLLM, Reply, completion, error, fake_llm
+from tests.conftest import SHANGHAI
+from tests.fake_llm import GOOD, FakeLLM, Reply, completion, error, samples_digested_by
 
 SEED = "2-10-zhui-zong"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeLLM]:
-    with fake_llm() as fake:
-        yield fake
-
-
-def llm_for(server: FakeLLM, client: AsyncOpenAI) -> LLM:
-    return LLM(client, model="fake-model", max_output_tokens=1000)
-
-
-@pytest.fixture
-async def dctx(ctx: IngestContext, server: FakeLLM) -> AsyncIterator[DigestContext]:
-    """The samples stored, digesting wired to the fake server, no client retries."""
-    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
-    client = AsyncOpenAI(api_key="test", base_url=server.base_url, max_retries=0, timeout=10)
-    yield DigestContext(ctx.sessions, llm_for(server, client), retry_after=timedelta(minutes=30))
-    await client.close()
 
 
 async def digest_of(dctx: DigestContext, **kwargs: Any) -> Any:
@@ -127,7 +103,7 @@ def refuse_schema(request: dict[str, Any]) -> Reply:
 
 
 async def test_the_working_mode_is_stored_and_remembered_by_a_new_process(
-    dctx: DigestContext, server: FakeLLM
+    ctx: IngestContext, dctx: DigestContext, server: FakeLLM
 ) -> None:
     """A server that refuses json_schema is probed once: the mode that worked is stored on
     the digest and in the database, and a new process's first request uses it."""
@@ -137,8 +113,6 @@ async def test_the_working_mode_is_stored_and_remembered_by_a_new_process(
         "json_schema",
         "json_object_schema",
     ]
-    client = AsyncOpenAI(api_key="test", base_url=server.base_url, max_retries=0, timeout=10)
-    fresh = DigestContext(dctx.sessions, llm_for(server, client))  # as after a restart
-    await digest_of(fresh, refresh=True)
-    await client.close()
+    async with samples_digested_by(server, ctx) as restarted:
+        await digest_of(restarted, refresh=True)
     assert server.modes()[2:] == ["json_object_schema"]

@@ -5,40 +5,18 @@ GOOD still passes whole. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from openai import AsyncOpenAI
 
-from digests.ingest.core import IngestContext, ingest
 from digests.models import StoredDigest
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
-from digests.summarize.llm import LLM
-from tests.conftest import EXAMPLES
-from tests.fake_llm import GOOD, FakeLLM, completion, fake_llm
+from tests.fake_llm import GOOD, FakeLLM, completion
 
 SEED = "2-10-zhui-zong"
 JOINED = "兆易创新、北京君正、江波龙、佰维存储"
 SWAPPED = "英伟达出局！无缘NVIDIA Rubin"  # the post says 美光出局
-
-
-@pytest.fixture
-def server() -> Iterator[FakeLLM]:
-    with fake_llm() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def dctx(ctx: IngestContext, server: FakeLLM) -> AsyncIterator[DigestContext]:
-    """The sample posts stored, and digesting wired to the fake server."""
-    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
-    client = AsyncOpenAI(api_key="test", base_url=server.base_url, max_retries=0, timeout=10)
-    yield DigestContext(
-        sessions=ctx.sessions, llm=LLM(client, model="fake-model", max_output_tokens=1000)
-    )
-    await client.close()
 
 
 async def answered(dctx: DigestContext, server: FakeLLM, answer: Any, slug: str = SEED) -> Any:

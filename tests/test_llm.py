@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,15 +21,9 @@ from digests.summarize.pipeline import summarize
 from digests.summarize.prompts import post_messages
 from digests.summarize.schema import strict_json_schema
 from tests.conftest import EXAMPLES
-from tests.fake_llm import GOOD, SCHEMA_REFUSAL, FakeLLM, Reply, completion, error, fake_llm
+from tests.fake_llm import GOOD, SCHEMA_REFUSAL, FakeLLM, Reply, completion, error
 
 SEED = (EXAMPLES / "2-10-zhui-zong.md").read_text(encoding="utf-8").split("---", 2)[2]
-
-
-@pytest.fixture
-def server() -> Iterator[FakeLLM]:
-    with fake_llm() as fake:
-        yield fake
 
 
 @asynccontextmanager

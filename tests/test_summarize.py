@@ -6,47 +6,36 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from openai import AsyncOpenAI
 
-from digests.ingest.core import IngestContext, ingest
+from digests.ingest.core import IngestContext
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.llm import LLM
 from digests.summarize.prompts import POST_CLOSE, POST_OPEN, REDUCE_SYSTEM
-from tests.conftest import EXAMPLES
 from tests.fake_llm import (
     GOOD,
     FakeLLM,
     Reply,
     completion,
     error,
-    fake_llm,
     overflow,
     prompt_tokens,
+    samples_digested_by,
 )
 
 SEED = "2-10-zhui-zong"
 
 
 @pytest.fixture
-def server() -> Iterator[FakeLLM]:
-    with fake_llm() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def dctx(ctx: IngestContext, server: FakeLLM) -> AsyncIterator[DigestContext]:
-    """The seed post stored, and digesting wired to the fake server (2 quick retries)."""
-    [_ async for _ in ingest([str(EXAMPLES)], ctx)]
-    client = AsyncOpenAI(api_key="test", base_url=server.base_url, max_retries=2, timeout=10)
-    llm = LLM(client, model="fake-model", max_output_tokens=1000)
-    yield DigestContext(sessions=ctx.sessions, llm=llm, retry_after=timedelta(minutes=30))
-    await client.close()
+    """The sample posts stored, and digesting wired to the fake server (2 quick retries)."""
+    async with samples_digested_by(server, ctx, retries=2) as digests:
+        yield digests
 
 
 async def digest_of(dctx: DigestContext, slug: str = SEED, **kwargs: Any) -> Any:
