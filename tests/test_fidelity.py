@@ -11,6 +11,7 @@ from bench.fidelity import IDEALS, POSTS, dropped_count, non_post, overall, run,
 from digests.ingest.hexo import read_post_file
 from digests.settings import Settings
 from digests.summarize.schema import Digest, Event, Section
+from tests.fake_llm import Reply, completion, fake_llm
 
 POST = "美光出局。标的：兆易创新、北京君正、江波龙。NVIDIA 与 Coherent 受益。"
 POST += "美国非农周五，CPI下周三。"
@@ -98,3 +99,33 @@ async def test_offline_run_scores_every_ideal() -> None:
     assert total.error == "" and total.calls == 0
     assert total.stocks_ideal > 40 and total.recall is not None and total.recall > 0.5
     assert total.events_invented == []
+
+
+async def test_run_against_a_server_counts_calls_and_accounts_for_fabrications() -> None:
+    """Through a loopback OpenAI-compatible server: one call per post with its tokens, and
+    each fabrication in the answer is either dropped by the gate or reported by the bench."""
+    answer = {
+        "headline": "存储涨价",
+        "summary": "存储涨价周期还没结束。",
+        "sections": [
+            {
+                "name": "存储",
+                "points": ["涨价周期还没结束"],
+                "stocks": ["兆易创新、北京君正、江波龙、佰维存储", "WPS"],
+            }
+        ],
+        "risks": [],
+        "events": [{"title": "卖方小熊的总结", "when": "周五"}],
+    }
+
+    def handle(request: dict[str, Any]) -> Reply:
+        return completion(answer, prompt_tokens=300, completion_tokens=80)
+
+    with fake_llm() as server:
+        server.handler = handle
+        settings = Settings(openai_base_url=server.base_url, digest_model="fake", llm_max_retries=0)
+        scores = await run(settings)
+    assert [s.error for s in scores] == [""] * 4
+    assert [(s.calls, s.prompt_tokens, s.completion_tokens) for s in scores] == [(1, 300, 80)] * 4
+    for s in scores:
+        assert s.dropped + len(s.non_post_stocks) + len(s.events_invented) >= 3, s
