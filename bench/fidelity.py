@@ -88,6 +88,7 @@ class Score:
     stocks_found: int = 0  # ideal stocks the digest lists (recall)
     stocks_listed: int = 0  # distinct stocks listed, `also_ok` ones left out (precision)
     stocks_right: int = 0
+    stocks_wrong: list[str] = field(default_factory=list)  # listed, neither ideal nor also_ok
     sections_ideal: int = 0
     sections_found: int = 0
     events_ideal: int = 0
@@ -130,6 +131,7 @@ def score(post: str, text: str, digest: Digest, ideal: dict[str, Any]) -> Score:
         stocks_found=len(want & listed),
         stocks_listed=len(counted),
         stocks_right=len(counted & want),
+        stocks_wrong=sorted(counted - want),
         sections_ideal=len(ideal["sections"]),
         sections_found=sum(
             any(_names_match(s["name"], got.name) for got in digest.sections)
@@ -228,7 +230,8 @@ def report(scores: list[Score], model: str) -> None:
             f" {s.calls:>5} {s.prompt_tokens + s.completion_tokens:>7} {s.seconds:>6.1f}"
         )
     total = overall(scores)
-    for label, items in (("invented", total.events_invented), ("non-post", total.non_post_stocks)):
+    lists = {"wrong stocks": total.stocks_wrong, "invented": total.events_invented}
+    for label, items in {**lists, "non-post": total.non_post_stocks}.items():
         if items:
             print(f"{label}: " + " | ".join(items))
     if total.error:

@@ -41,6 +41,7 @@ def test_precision_and_recall_with_aliases_and_optional_names() -> None:
     got = score("p", POST, digest(["兆易创新", "Cohr", "nvidia", "阿里数据港"], []), IDEAL)
     assert (got.stocks_found, got.stocks_ideal) == (2, 4)
     assert (got.stocks_right, got.stocks_listed) == (2, 3)
+    assert got.stocks_wrong == ["阿里数据港"]
     assert got.recall == 0.5 and got.precision == 2 / 3
     assert (got.sections_found, got.sections_ideal) == (1, 2)  # "存储板块" contains "存储"
 
