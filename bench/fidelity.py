@@ -31,7 +31,7 @@ from digests.errors import LLMError
 from digests.ingest.hexo import read_post_file
 from digests.ingest.text import markdown_to_text
 from digests.settings import Settings
-from digests.summarize.llm import LLM, make_client
+from digests.summarize.llm import LLM, Usage, make_client
 from digests.summarize.pipeline import Produced, summarize
 from digests.summarize.schema import Digest
 
@@ -150,12 +150,20 @@ def score(post: str, text: str, digest: Digest, ideal: dict[str, Any]) -> Score:
 
 def dropped_count(dropped: dict[str, Any]) -> int:
     """Items the grounding gate removed, with fields cut or dropped for size."""
-    return sum(len(v) if isinstance(v, list) else sum(v.values()) for v in dropped.values())
+    return sum(
+        len(v) if isinstance(v, list) else sum(v.values())
+        for k, v in dropped.items()
+        if k != "added"  # stocks completed from the post's own lists, not removals
+    )
 
 
-async def digest_of(title: str, text: str, markdown: str, llm: LLM | None, budget: int) -> Produced:
-    """The one call into the pipeline (kept here alone so a change of signature is one edit)."""
-    return await summarize(title=title, text=text, markdown=markdown, llm=llm, budget=budget)
+async def digest_of(
+    title: str, text: str, markdown: str, llm: LLM | None, budget: int, usage: Usage
+) -> Produced:
+    """The one call into the pipeline; `usage` keeps the counts of a run that fails."""
+    return await summarize(
+        title=title, text=text, markdown=markdown, llm=llm, budget=budget, usage=usage
+    )
 
 
 async def run(settings: Settings, *, offline: bool = False) -> list[Score]:
@@ -164,7 +172,13 @@ async def run(settings: Settings, *, offline: bool = False) -> list[Score]:
     llm = None
     if client is not None:
         limit = settings.digest_max_output_tokens
-        llm = LLM(client, model=settings.digest_model, max_output_tokens=limit)
+        llm = LLM(
+            client,
+            model=settings.digest_model,
+            max_output_tokens=limit,
+            context_tokens=settings.llm_context_tokens,
+            concurrency=settings.llm_concurrency,
+        )
     scores: list[Score] = []
     try:
         for path in sorted(POSTS.glob("*.md")):
@@ -174,10 +188,10 @@ async def run(settings: Settings, *, offline: bool = False) -> list[Score]:
                 continue
             ideal = json.loads(ideal_file.read_text(encoding="utf-8"))
             text = markdown_to_text(draft.body_markdown).text
-            started = time.perf_counter()
+            started, usage = time.perf_counter(), Usage()
             try:
                 produced = await digest_of(
-                    draft.title, text, draft.body_markdown, llm, settings.digest_chunk_chars
+                    draft.title, text, draft.body_markdown, llm, settings.digest_chunk_chars, usage
                 )
             except LLMError as exc:
                 empty = Digest(headline="", summary="", sections=[], risks=[], events=[])
@@ -186,9 +200,8 @@ async def run(settings: Settings, *, offline: bool = False) -> list[Score]:
             else:
                 result = score(draft.slug, f"{draft.title}\n{text}", produced.digest, ideal)
                 result.dropped = dropped_count(produced.dropped)
-                usage = produced.usage
-                result.calls, result.prompt_tokens = usage.calls, usage.prompt_tokens
-                result.completion_tokens = usage.completion_tokens
+            result.calls, result.prompt_tokens = usage.calls, usage.prompt_tokens
+            result.completion_tokens = usage.completion_tokens
             result.seconds = round(time.perf_counter() - started, 1)
             scores.append(result)
     finally:

@@ -104,7 +104,7 @@ async def test_offline_run_scores_every_ideal() -> None:
 
 async def test_run_against_a_server_counts_calls_and_accounts_for_fabrications() -> None:
     """Through a loopback OpenAI-compatible server: one call per post with its tokens, and
-    each fabrication in the answer is either dropped by the gate or reported by the bench."""
+    no fabrication in the answer reaches the digest the bench scores."""
     answer = {
         "headline": "存储涨价",
         "summary": "存储涨价周期还没结束。",
@@ -128,5 +128,5 @@ async def test_run_against_a_server_counts_calls_and_accounts_for_fabrications()
         scores = await run(settings)
     assert [s.error for s in scores] == [""] * 4
     assert [(s.calls, s.prompt_tokens, s.completion_tokens) for s in scores] == [(1, 300, 80)] * 4
-    for s in scores:
-        assert s.dropped + len(s.non_post_stocks) + len(s.events_invented) >= 3, s
+    for s in scores:  # WPS and the heading-as-event never reach the digest; no joined string
+        assert s.non_post_stocks == [] and s.events_invented == [] and s.dropped >= 2, s
