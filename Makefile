@@ -38,6 +38,7 @@ bench: .venv/.synced
 	$(UV) run python -m bench.digest
 	$(UV) run python -m bench.fanout
 	$(UV) run python -m bench.broadcast --subscribers 1000
+	$(UV) run python -m bench.fidelity  # offline (extractive) unless OPENAI_BASE_URL is set
 	$(UV) run python -m bench.mass --readers 2000
 	$(UV) run python -m bench.unlock
 	$(UV) run python -m bench.outage

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from digests.admin import AdminContext, preview, stats
 from digests.ingest.core import IngestContext
-from digests.models import DigestRun
+from digests.models import DigestRun, LLMMode
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from tests.conftest import SHANGHAI
@@ -116,3 +116,15 @@ async def test_the_working_mode_is_stored_and_remembered_by_a_new_process(
     async with samples_digested_by(server, ctx) as restarted:
         await digest_of(restarted, refresh=True)
     assert server.modes()[2:] == ["json_object_schema"]
+
+
+async def test_a_bad_answer_is_no_reason_to_store_a_lesser_mode(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """Prose instead of JSON under json_schema, then a digest under json_object_schema: the
+    digest is made, but nothing is stored for the next process, which asks json_schema again."""
+    server.answers = [completion("抱歉，我无法完成这个任务。"), completion(GOOD)]
+    row = await digest_of(dctx)
+    assert row.status == "ready" and row.output_mode == "json_object_schema"
+    async with dctx.sessions() as session:
+        assert (await session.exec(select(LLMMode))).all() == []

@@ -199,10 +199,12 @@ async def _recall_mode(ctx: DigestContext) -> str | None:
 
 
 async def _remember_mode(ctx: DigestContext, known: str | None) -> None:
-    """Store the mode the LLM now knows works, when it differs from the stored one."""
-    if ctx.llm is None or ctx.llm.mode is None or ctx.llm.mode == known:
+    """Store the mode the server was seen to refuse every better mode for, when it differs
+    from the stored one."""
+    mode = ctx.llm.settled_mode if ctx.llm else None
+    if ctx.llm is None or mode is None or mode == known:
         return
-    row = LLMMode(base_url=str(ctx.llm.client.base_url), model=ctx.llm.model, mode=ctx.llm.mode)
+    row = LLMMode(base_url=str(ctx.llm.client.base_url), model=ctx.llm.model, mode=mode)
     try:
         async with ctx.sessions() as session, session.begin():
             await session.merge(row)

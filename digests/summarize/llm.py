@@ -125,6 +125,14 @@ class LLM:
         self.gate = asyncio.Semaphore(concurrency or (1 if local else 4))
         self._stream_usage = True  # ask for usage in the last chunk until a server refuses it
 
+    @property
+    def settled_mode(self) -> str | None:
+        """The working mode when every mode before it was refused: worth storing for the next
+        process (one bad answer moves this process on, but is no reason to skip a mode for good)."""
+        if self.mode is None or not set(MODES[: MODES.index(self.mode)]) <= self._refused:
+            return None
+        return self.mode
+
     async def context(self) -> int | None:
         """The model's context in tokens: LLM_CONTEXT_TOKENS, else what the server reports
         (llama.cpp's /props, vLLM's /v1/models; asked once), else what an overflow error said."""
