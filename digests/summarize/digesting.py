@@ -58,7 +58,7 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
         cached = await store.get_digest_by_key(session=session, cache_key=key)
     if cached is not None and cached.status != "pending" and not refresh:
         return cached
-    run, usage = DigestRun(post_id=_id(post), outcome="failed", model=model), Usage()
+    usage, produced, failure, started = Usage(), None, "", utcnow()
     known = await _recall_mode(ctx)
     try:
         produced = await summarize(
@@ -71,10 +71,21 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
         )
     except LLMError as exc:
         log.warning("summary of %s failed: %s", post.slug, exc)
-        return await _save(ctx, post, key, _counted(run, usage), failure=str(exc))
-    finally:
-        await _remember_mode(ctx, known)
-    return await _save(ctx, post, key, _counted(run, usage), produced=produced)
+        failure = str(exc)
+    await _remember_mode(ctx, known)
+    run = DigestRun(
+        post_id=_id(post),
+        outcome=produced.status if produced else "failed",
+        model=model,
+        output_mode=(produced.output_mode or "") if produced else "",
+        llm_calls=usage.calls,
+        failed_calls=usage.failed,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        error=failure,
+        started_at=started,  # finished_at: now
+    )
+    return await _save(ctx, post, key, run, produced)
 
 
 async def retry_pending(ctx: DigestContext) -> list[StoredDigest]:
@@ -90,12 +101,9 @@ async def _save(
     post: Post,
     key: str,
     run: DigestRun,
-    *,
-    produced: Produced | None = None,
-    failure: str = "",
+    produced: Produced | None,
 ) -> StoredDigest:
     """Record the run, and the digest it made; a failed run leaves a made digest as it was."""
-    run.finished_at = utcnow()
     async with ctx.sessions() as session, session.begin():
         row = await store.get_digest_by_key(session=session, cache_key=key)
         if row is None:
@@ -110,12 +118,11 @@ async def _save(
             )
         row.attempts += 1
         row.updated_at = run.finished_at
-        row.error = failure
+        row.error = run.error
         if produced is None:
             if row.status == "pending":
                 row.next_attempt_at = utcnow() + ctx.retry_after
         else:
-            run.outcome, run.output_mode = produced.status, produced.output_mode or ""
             # `meta` describes the run that made this digest, never a sum over refreshes
             row.status, row.mode, row.output_mode = produced.status, produced.mode, run.output_mode
             row.next_attempt_at = None
@@ -128,7 +135,6 @@ async def _save(
                 .where(col(Post.id) == post.id, col(Post.revision) == row.revision)
                 .values(digest_stale=False)
             )
-        run.error = failure
         session.add(row)
         if run.model != "extractive":  # the offline digest costs nothing worth a row
             session.add(run)
@@ -178,12 +184,6 @@ async def llm_costs(ctx: DigestContext, *, top: int = 5) -> Costs:
         )
         posts = [(slug, int(c), int(t)) for slug, c, t in dearest]
     return Costs(calls, failed, prompt, completion, pending, posts)
-
-
-def _counted(run: DigestRun, usage: Usage) -> DigestRun:
-    run.llm_calls, run.failed_calls = usage.calls, usage.failed
-    run.prompt_tokens, run.completion_tokens = usage.prompt_tokens, usage.completion_tokens
-    return run
 
 
 async def _recall_mode(ctx: DigestContext) -> str | None:

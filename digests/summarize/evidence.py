@@ -39,7 +39,9 @@ NAMED = (
 # supplier, not a listed name; these endings are the platforms' own listed companies.
 PATRONS = ("阿里", "腾讯", "字节", "百度", "华为", "英伟达", "苹果", "小米", "美团", "京东")
 _OWN = ("巴巴", "控股", "集团", "健康", "音乐", "影业", "云", "汽车", "物流")
-_TRIGGERS = ("标的", "关注", "首推", "推荐", "龙头", "小弟", "代表", "包括", "还有", "比如")
+# Words that open a list of names ("龙头天孚通信，小弟至尚科技"); the extractive pass reads lists
+# after these, a name after one (or after 比如) stands on its own.
+TRIGGERS = ("标的", "关注", "首推", "推荐", "龙头", "小弟", "代表", "包括", "还有")
 _HEADING_LIKE = re.compile(r"^\s*[^-\s].{0,29}(?<![。！？.!?，,：:；;])\s*$")
 _GLUE = set("的是和与及跟或等在给有了对把被从为如像还也都即")
 _SEPARATORS = re.compile(rf"[^\w{_CJK}]+|_")  # anything but a letter, digit or CJK character
@@ -195,7 +197,7 @@ def whole_name(text: str, start: int, size: int) -> bool:
         return False  # glued to Latin letters or digits: "SK海力士" is not "海力士"
     if len(left) + len(right) >= 3:
         return True
-    left_ok = not left or left[-1] in _GLUE or left.endswith(_TRIGGERS + PATRONS)
+    left_ok = not left or left[-1] in _GLUE or left.endswith((*TRIGGERS, "比如", *PATRONS))
     right_ok = not right or right[0] in _GLUE
     return left_ok and right_ok
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from digests.summarize.evidence import without_patron
+from digests.summarize.evidence import TRIGGERS, without_patron
 from digests.summarize.schema import Digest, Event, Section
 
 POINT_CHARS = 60
@@ -30,7 +30,7 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MARKUP = re.compile(r"\*\*|__|`|~~|<[^>]+>")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _PAREN = re.compile(r"（[^）]*）|\([^)]*\)")
-_TRIGGERS = "标的|关注|首推|推荐|龙头|小弟|代表|包括|还有"
+_TRIGGERS = "|".join(TRIGGERS)
 _TRIGGER = re.compile(rf"(?:{_TRIGGERS})[^，。；：:]{{0,10}}?[：:]?")
 _SPLIT = re.compile(r"[，,、；;：:和及与/\s]+")
 _NOT_A_NAME = re.compile(

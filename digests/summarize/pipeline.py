@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from digests.summarize.extractive import extractive_digest
 from digests.summarize.grounding import ground, needs_review, wrong_language
@@ -29,7 +29,6 @@ from digests.summarize.schema import Digest
 log = logging.getLogger(__name__)
 EXTRACTIVE_VERSION = "extractive-v1"
 MIN_PART_CHARS = 200  # below this a part has too little context to digest: give up instead
-T = TypeVar("T")
 
 
 @dataclass
@@ -104,10 +103,9 @@ class _Run:
             partials = await self._part(text, None)
         else:
             log.info("%s: %d parts", self.title, len(chunks))
-            nested = await _all(
+            partials = await _all(
                 self._part(chunk, (index, len(chunks))) for index, chunk in enumerate(chunks, 1)
             )
-            partials = [digest for digests in nested for digest in digests]
         return await self._merge(partials), len(partials)
 
     async def _part(self, chunk: str, part: tuple[int | str, int] | None) -> list[Digest]:
@@ -123,11 +121,10 @@ class _Run:
                 raise
             log.info("%s: %d characters split in %d (%s)", self.title, len(chunk), len(pieces), exc)
             index, total = part or ("", len(pieces))
-            nested = await _all(
+            return await _all(
                 self._part(piece, (f"{index}.{j}" if index else j, total))
                 for j, piece in enumerate(pieces, 1)
             )
-            return [digest for digests in nested for digest in digests]
         return [answer.digest]
 
     async def _part_chars(self, text: str) -> int:
@@ -146,8 +143,7 @@ class _Run:
     async def _merge(self, partials: list[Digest]) -> Digest:
         """Merge in rounds, each merging groups of digests that fit one prompt."""
         while len(partials) > 1:
-            merged = await _all(self._merge_group(group) for group in await self._groups(partials))
-            partials = [digest for digests in merged for digest in digests]
+            partials = await _all(self._merge_group(g) for g in await self._groups(partials))
         return partials[0]
 
     async def _groups(self, partials: list[Digest]) -> list[list[Digest]]:
@@ -179,15 +175,16 @@ class _Run:
         return [answer.digest]
 
 
-async def _all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run concurrently (the LLM's gate bounds the requests in flight); the first failure
-    cancels the others and is raised as itself, not as an ExceptionGroup."""
+async def _all(coros: Iterable[Coroutine[Any, Any, list[Digest]]]) -> list[Digest]:
+    """Run concurrently (the LLM's gate bounds the requests in flight), their digests in one
+    list, in order; the first failure cancels the others and is raised as itself, not as an
+    ExceptionGroup."""
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(coro) for coro in coros]
     except BaseExceptionGroup as failed:
         raise _first(failed) from None
-    return [task.result() for task in tasks]
+    return [digest for task in tasks for digest in task.result()]
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
