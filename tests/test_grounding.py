@@ -425,3 +425,16 @@ def test_a_digest_of_a_chinese_post_written_in_english_is_the_wrong_language() -
     assert not wrong_language(digest()) and not needs_review(digest())
     assert not wrong_language(Digest.model_validate(GOOD))
     assert not wrong_language(english, source="An English post about tech stocks")
+
+
+def test_a_digest_of_an_english_post_in_english_needs_no_review() -> None:
+    """The language check is against the post: English for an English post is right."""
+    english = digest(
+        headline="Tech stocks rally",
+        summary="CPO demand is expanding.",
+        sections=[{"name": "Optics", "points": ["CPO and OCS are the new trend"], "stocks": []}],
+        risks=["Payrolls and CPI land during the holiday"],
+        events=[],
+    )
+    assert wrong_language(english) and needs_review(english)  # for a Chinese post
+    assert not needs_review(english, source="An English note on tech stocks and CPO demand")

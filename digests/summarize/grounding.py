@@ -206,7 +206,7 @@ def _chinese_share(text: str) -> float:
     return chinese / (chinese + latin / 3) if chinese or latin else 1.0
 
 
-def needs_review(digest: Digest) -> bool:
-    """A digest with no section or no headline, or in the wrong language, is never pushed
-    automatically."""
-    return not digest.sections or not digest.headline.strip() or wrong_language(digest)
+def needs_review(digest: Digest, source: str = "") -> bool:
+    """A digest with no section or no headline, or in the wrong language for its `source`
+    (see wrong_language), is never pushed automatically."""
+    return not digest.sections or not digest.headline.strip() or wrong_language(digest, source)

@@ -83,7 +83,7 @@ async def summarize(
     grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
     # the model's own text, before grounding replaces an English headline by the post's title
     wrong = wrong_language(digest, source)
-    status = "needs_review" if wrong or needs_review(grounded) else "ready"
+    status = "needs_review" if wrong or needs_review(grounded, source) else "ready"
     return Produced(grounded, status, mode, model, version, dropped, usage, parts, output_mode)
 
 
