@@ -114,6 +114,11 @@ async def test_first_payment_and_a_renewal_extend_access(running: Running) -> No
     assert march.gated and access.entitled(
         gated=True, published_at=march.published_at, grants=[grant]
     )
+    fake.user_says(BOB, "/start")  # subscribed, not paying
+    await until(said(fake, BOB, "欢迎订阅"))
+    fake.user_says(ADMIN, "/publish 3-2-ben-zhou-feng-xian")
+    await until(said(fake, ALICE, march.title))
+    assert not said(fake, BOB, march.title)()
 
     fake.stars.renew(first, late_by=7200)  # charged two hours after the period's end
     await until(said(fake, ALICE, "续费成功"))
@@ -190,6 +195,24 @@ async def test_a_cancelled_subscription_keeps_access_to_its_end(running: Running
     assert refs == [f"expiry:{grant.id}:0"]
     fake.user_says(ALICE, "/unsubscribe")
     await until(said(fake, ALICE, "你没有正在自动续费"))
+
+
+async def test_subscribe_after_cancelling_restores_renewal(running: Running) -> None:
+    """/subscribe within a cancelled period turns renewal back on at Telegram instead of
+    selling a second subscription; /subscribe again says it already renews."""
+    fake, _ = running
+    charge = await pay(fake, ALICE)
+    fake.user_says(ALICE, "/unsubscribe")
+    await until(said(fake, ALICE, "已取消 Telegram Stars 自动续费"))
+    fake.user_says(ALICE, "/subscribe")
+    await until(said(fake, ALICE, "已恢复 Telegram Stars 自动续费"))
+    assert charge not in fake.stars.canceled
+    fake.user_says(ALICE, "/subscribe")
+    await until(said(fake, ALICE, "你已订阅 Telegram Stars 会员"))
+    assert [m for m, _ in fake.calls].count("createInvoiceLink") == 1
+    renewal = fake.stars.renew(charge)
+    await until(said(fake, ALICE, "续费成功"))
+    assert renewal in fake.stars.charges
 
 
 async def test_checkout_refuses_another_readers_invoice_a_locked_out_or_stopped_reader(

@@ -55,6 +55,8 @@ async def on_subscribe(update: Update, context: Context) -> None:
         await answer(update, context, Reply("你已退订，请先发送 /start 重新订阅。"))
         return
     instead = await stars.before_invoice(s.store_context(), reader)
+    if instead is None:
+        instead = await restore_renewal(context, reader)
     if instead is not None:
         await answer(update, context, instead)
         return
@@ -76,6 +78,25 @@ async def on_subscribe(update: Update, context: Context) -> None:
         return
     text = f"Telegram Stars 会员：{price} Stars / 30 天，到期自动续费。点击链接付款：\n{link}"
     await answer(update, context, Reply(text))
+
+
+async def restore_renewal(context: Context, reader: Subscriber) -> Reply | None:
+    """Renewal turned back on for a period the reader cancelled, or None (no such period, or
+    Telegram refused: a new invoice then)."""
+    ctx = services(context).store_context()
+    charge = await stars_manage.renewal_to_restore(ctx, reader)
+    if charge is None:
+        return None
+    try:
+        await context.bot.edit_user_star_subscription(
+            user_id=int(reader.external_id),
+            telegram_payment_charge_id=charge.charge_id,
+            is_canceled=False,
+        )
+    except TelegramError as exc:
+        log.warning("could not restore renewal of charge %s: %s", charge.charge_id, exc)
+        return None
+    return await stars_manage.mark_renewing(ctx, charge)
 
 
 async def on_pre_checkout(update: Update, context: Context) -> None:

@@ -46,6 +46,30 @@ async def mark_canceled(
     return Reply(f"已取消 Telegram Stars 自动续费；会员有效至 {until}。")
 
 
+async def renewal_to_restore(
+    ctx: StoreContext, subscriber: Subscriber, *, now: datetime | None = None
+) -> StarsCharge | None:
+    """The charge of a running period whose renewal was cancelled: /subscribe turns renewal
+    back on (editUserStarSubscription is_canceled=false) rather than selling a second one."""
+    now = now or utcnow()
+    assert subscriber.id is not None
+    async with ctx.sessions() as session:
+        charge = await live_charge(session, subscriber.id, now)
+    return charge if charge is not None and charge.canceled_at is not None else None
+
+
+async def mark_renewing(ctx: StoreContext, charge: StarsCharge) -> Reply:
+    """Telegram accepted the restore: the reader's charges renew again."""
+    async with ctx.sessions() as session, session.begin():
+        await session.exec(
+            update(StarsCharge)
+            .where(col(StarsCharge.subscriber_id) == charge.subscriber_id)
+            .values(canceled_at=None)
+        )
+    until = charge.expires_at.astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M")
+    return Reply(f"已恢复 Telegram Stars 自动续费；当前周期至 {until}，到期自动续费。")
+
+
 async def charge_to_refund(
     ctx: StoreContext, target: str
 ) -> tuple[StarsCharge, Subscriber] | Reply:
