@@ -14,7 +14,7 @@ from sqlmodel import col, func, select
 
 from bot.container import Services
 from digests.models import AccessGrant, Delivery, Post, StarsCharge, Subscriber
-from digests.readers import access
+from digests.readers import access, stars
 from digests.readers.account import get_subscriber
 from digests.readers.expiry import queue_expiry_notices
 from tests.fake_stars import StarsDesk, invoice_problem
@@ -92,6 +92,34 @@ def test_the_fake_refuses_invoices_breaking_the_bot_api_rules(
     assert desk.call("createInvoiceLink", valid)[0] == 200
     status, body = desk.call("createInvoiceLink", {**valid, **change})
     assert status == 400 and refusal in body["description"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "plan"),
+    [
+        ("sub30:7:250", stars.Plan(7, 250)),
+        ("sub30:7:250x", None),
+        ("sub30:-7:250", None),
+        ("sub30:7", None),
+        ("sub365:7:250", None),
+        ("sub30:٧:250", None),  # not ASCII digits
+    ],
+)
+def test_payloads_name_a_reader_and_a_plan_or_nothing(
+    payload: str, plan: stars.Plan | None
+) -> None:
+    """Only our own payload format is read back; a plan's payload reads back as itself."""
+    assert stars.read_payload(payload) == plan
+    if plan is not None:
+        assert stars.read_payload(plan.payload) == plan
+
+
+def test_a_long_charge_id_still_makes_a_unique_label_within_64_characters() -> None:
+    """AccessGrant labels hold 64 characters: a longer charge id is digested, distinctly."""
+    short, long_a, long_b = "stx" + "a" * 20, "stx" + "a" * 80, "stx" + "a" * 79 + "b"
+    assert stars.grant_label(short) == f"stars:{short}"
+    labels = {stars.grant_label(long_a), stars.grant_label(long_b)}
+    assert len(labels) == 2 and all(len(x) <= 64 and x.startswith("stars:") for x in labels)
 
 
 async def test_first_payment_and_a_renewal_extend_access(running: Running) -> None:

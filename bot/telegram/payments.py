@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # of letting the reader's payment time out.
 CHECKOUT_WITHIN = 8.0
 OFF = "本机器人暂未开通 Telegram Stars 订阅。"
+BUSY = "暂时无法处理付款，请稍后再试。"
 
 
 def menu(settings: Settings) -> list[tuple[str, str]]:
@@ -116,7 +117,10 @@ async def on_pre_checkout(update: Update, context: Context) -> None:
         )
     except TimeoutError:
         log.warning("pre-checkout %s: the store was too slow; refused", query.id)
-        reason = "暂时无法处理付款，请稍后再试。"
+        reason = BUSY
+    except Exception:  # the reader hears no, not a timeout; on_error logs the cause
+        await query.answer(ok=False, error_message=BUSY)
+        raise
     if reason is None:
         await query.answer(ok=True)
     else:
