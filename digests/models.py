@@ -361,3 +361,28 @@ class NoticeSent(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     sent_at: datetime = _ts(default_factory=utcnow)
+
+
+# One Telegram Stars charge (a subscription's first payment or a renewal), kept as Telegram sent
+# it: the unique charge id makes a redelivered successful_payment change nothing. Its access is
+# the AccessGrant `grant_id` (label `stars:<charge id>`), ended early by a refund.
+class StarsCharge(SQLModel, table=True):
+    __tablename__ = "stars_charge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    charge_id: str = Field(unique=True, max_length=200)  # telegram_payment_charge_id
+    provider_charge_id: str = Field(default="", max_length=200)
+    subscriber_id: int = _owner("subscriber")
+    grant_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("access_grant.id", ondelete="SET NULL")),
+    )
+    amount: int  # Stars
+    payload: str = Field(max_length=128)
+    recurring: bool = False
+    first_recurring: bool = False
+    paid_at: datetime = _ts()
+    expires_at: datetime = _ts()  # subscription_expiration_date
+    canceled_at: datetime | None = _ts(default=None)  # renewal cancelled (/unsubscribe, /stop)
+    refunded_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_rate_limit: float = Field(default=30.0, gt=0)
     telegram_paid_broadcast: bool = False  # allow_paid_broadcast (Stars): up to 1000 messages/s
+    # Telegram Stars subscription (/subscribe): Stars per 30 days; unset = no Stars. Telegram
+    # takes at most 10,000 Stars for one price.
+    stars_monthly_price: int | None = Field(default=None, ge=1, le=10_000)
 
     # WeChat Official Account (the /wechat callback); safe mode when the AES key is set
     wechat_app_id: str = ""

@@ -2,8 +2,9 @@
 
 It speaks the methods the bot uses (getMe, getUpdates with long polling, sendMessage,
 editMessageText, answerCallbackQuery, deleteMessage, setMyCommands, getFile and file
-download), validates HTML and length the way Telegram does (tests/telegram_html.py), and can
-answer 403 for blocked chats and 429 on demand.
+download, and the Stars payments of tests/fake_stars.py under `stars`), validates HTML and
+length the way Telegram does (tests/telegram_html.py), and can answer 403 for blocked chats and
+429 on demand.
 
 With `per_second` set it enforces Telegram's message limits as the benches and the pacing tests
 assume them: `per_second` messages a second overall (a bucket refilled at that rate that holds
@@ -33,6 +34,8 @@ from digests import admin
 from digests.ingest.core import ingest
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, LoopbackHandler, serve
+from tests.fake_stars import METHODS as STARS_METHODS
+from tests.fake_stars import StarsDesk
 from tests.telegram_html import problems
 
 TOKEN = "123456:TEST-TOKEN"
@@ -78,6 +81,10 @@ class FakeTelegram:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Condition = field(default_factory=threading.Condition)
+    stars: StarsDesk = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stars = StarsDesk(push=self._push, message=self._message)
 
     # -- what a user does ---------------------------------------------------------------------
     def user_says(self, user_id: int, text: str) -> int:
@@ -159,6 +166,8 @@ class FakeTelegram:
             return 200, {"ok": True, "result": self._get_updates(params)}
         if method == "sendMessage":
             return self._send(params)
+        if method in STARS_METHODS:
+            return self.stars.call(method, params)
         if method == "deleteMessage":
             self.deleted.append((int(params["chat_id"]), int(params["message_id"])))
         if method == "getFile":

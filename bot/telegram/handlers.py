@@ -13,6 +13,7 @@ from telegram.ext import ApplicationHandlerStop
 from bot.telegram.admin_handlers import post_text
 from bot.telegram.calendar_handlers import CALENDAR_ADMIN
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
+from bot.telegram.payments import cancel_renewal, help_lines
 from bot.telegram.sender import send_reply
 from digests.readers import account, passwords, reading
 from digests.replies import Reply
@@ -27,6 +28,7 @@ ADMIN_COMMANDS = {
     "subscribers",
     "stats",
     "broadcast",
+    "refund",  # Stars (bot/telegram/payments.py)
     *CALENDAR_ADMIN,
 }
 ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
@@ -79,7 +81,7 @@ async def on_start(update: Update, context: Context) -> None:
 
 
 async def on_help(update: Update, context: Context) -> None:
-    await answer(update, context, Reply(account.HELP))
+    await answer(update, context, Reply(account.HELP + help_lines(services(context).settings)))
 
 
 async def on_unlock(update: Update, context: Context) -> None:
@@ -122,8 +124,10 @@ async def on_settings(update: Update, context: Context) -> None:
 
 async def on_stop(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
+    canceled = await cancel_renewal(context, reader)  # a Stars renewal ends with the subscription
     await account.update_settings(services(context).store_context(), reader, status="stopped")
-    await answer(update, context, Reply("已退订。发送 /start 可重新订阅。"))
+    note = f"\n{canceled.text}" if canceled else ""
+    await answer(update, context, Reply(f"已退订。发送 /start 可重新订阅。{note}"))
 
 
 async def on_text(update: Update, context: Context) -> None:

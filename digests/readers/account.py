@@ -13,6 +13,7 @@ from digests.models import (
     Subscriber,
     utcnow,
 )
+from digests.readers import stars
 from digests.readers.passwords import grants_of
 from digests.replies import Reply, StoreContext
 
@@ -61,8 +62,12 @@ async def status(
     assert subscriber.id is not None
     async with ctx.sessions() as session:
         grants = [g for g in await grants_of(session, subscriber.id) if g.ends_at > now]
+        paid = await stars.describe(session, ctx, grants)  # how each Stars grant was obtained
     grants.sort(key=lambda g: g.starts_at)
-    lines = [f"会员期 {g.label}：{ctx.period(g.starts_at, g.ends_at)}" for g in grants]
+    lines = [
+        paid.get(g.id or 0) or f"会员期 {g.label}：{ctx.period(g.starts_at, g.ends_at)}"
+        for g in grants
+    ]
     lines = lines or ["当前没有会员期：公开文章照常推送。"]
     mode = "即时推送" if subscriber.delivery == "instant" else "只收定时合集"
     lines += [f"推送方式：{mode}", f"事件提醒：{'开' if subscriber.reminders else '关'}"]
