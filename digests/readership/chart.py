@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from functools import cache
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.font_manager import fontManager
+from matplotlib.font_manager import findSystemFonts, fontManager
 
 from digests.readership.stats import Week
 
 log = logging.getLogger(__name__)
 WIDTH, HEIGHT, DPI = 900, 500, 100  # pixels of the PNG
 _CJK_HINTS = (
+    "Noto Sans CJK SC",  # Simplified Chinese glyph forms first
     "Noto Sans CJK",
     "Noto Serif CJK",
     "Noto Sans SC",
@@ -56,13 +58,31 @@ EN = {
 }
 
 
-@cache
-def cjk_font() -> str | None:
-    """The family name of an installed CJK font, or None (looked up once per process)."""
+# font files worth adding when matplotlib's font cache predates them (see cjk_font)
+_CJK_FILES = ("cjk", "wqy", "wenquanyi", "droidsansfallback", "sourcehan", "uming", "ukai")
+
+
+def _known_cjk() -> str | None:
     for hint in _CJK_HINTS:
         for font in fontManager.ttflist:
             if font.name.startswith(hint):
                 return str(font.name)
+    return None
+
+
+@cache
+def cjk_font() -> str | None:
+    """The family name of an installed CJK font, or None (looked up once per process).
+    matplotlib caches its font list on first use and never rescans: a font installed later
+    (fonts-noto-cjk after the cache was built) is found among the system's font files."""
+    found = _known_cjk()
+    if found is None:
+        for path in findSystemFonts():
+            if any(mark in os.path.basename(path).lower() for mark in _CJK_FILES):
+                fontManager.addfont(path)
+        found = _known_cjk()
+    if found is not None:
+        return found
     log.warning("no CJK font found (install fonts-noto-cjk): the chart's labels are in English")
     return None
 
