@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.console import ConsoleChannel
+from bot.wecom import WeComChannel, register_robots
 from digests.admin import AdminContext, publish_post
 from digests.models import Delivery, Publication, ReaderAction, utcnow
 from digests.outbox.dispatcher import send_queued
+from digests.outbox.editions import make_edition
 from digests.outbox.types import Status
 from digests.readers.account import get_subscriber
 from digests.readership import actions, audit
@@ -24,6 +28,10 @@ from digests.replies import StoreContext
 from tests.conftest import reader
 from tests.fake_telegram import running_bot
 from tests.test_telegram import ADMIN, ALICE, BOB, subscribe, until
+from tests.test_wechat_sender import follower, world
+from tests.test_wecom import Robot, robot
+
+_ = (world, robot)  # fixtures of the WeChat and WeCom tests, used here too
 
 PUBLIC = "2026-02-20-public-new-year"
 
@@ -161,3 +169,26 @@ def test_cli_audit_lists_a_reader_and_a_publication(cli: CliRunner, database_url
     assert "1 message(s)" in theirs.output
     assert cli.invoke(app, ["audit"]).exit_code == 2
     assert cli.invoke(app, ["audit", "--reader", "1", "--since", "03/01"]).exit_code == 2
+
+
+async def test_wechat_and_wecom_hashes_match_what_their_apis_received(
+    world: Any, robot: Robot
+) -> None:
+    """The WeChat customer-service text and the WeCom robot's markdown (an edition: found by
+    --publication through the edition that carried it) are hashed as received."""
+    fake, services, channel = world
+    store = services.store_context()
+    await follower(services, fake, "o-ann")
+    await register_robots(store, [robot.url])
+    await publish_post(services.admin_context(), PUBLIC, by="test")
+    await make_edition(store, utcnow())
+    async with httpx.AsyncClient() as http:
+        channels = {"wechat": channel, "wecom": WeComChannel([robot.url], http)}
+        assert (await send_queued(store, channels)).sent == 2
+    publication = await _publication_id(store)
+    by_channel = {r["channel"]: r for r in await audit.publication_record(store, publication)}
+    assert by_channel["wechat"]["sha256"] == audit.sent_hash(fake.inbox["o-ann"])
+    content = [post["markdown"]["content"] for post in robot.posts]
+    assert by_channel["wecom"]["sha256"] == audit.sent_hash(content)
+    assert by_channel["wecom"]["kind"] == "edition"
+    assert by_channel["wecom"]["publications"] == [publication]
