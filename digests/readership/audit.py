@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from digests.models import Delivery, Edition, Post, Publication, ReaderAction, Subscriber, utcnow
+from digests.models import Delivery, Edition, Post, Publication, ReaderAction, utcnow
 from digests.outbox.types import Status
 from digests.replies import StoreContext
 from digests.settings import Settings
@@ -131,12 +131,6 @@ async def publication_record(
         order = (col(Delivery.sent_at), col(Delivery.id))
         rows = list((await session.exec(query.order_by(*order))).all())
     return await _listing(ctx, rows)
-
-
-async def reader_exists(ctx: StoreContext, reader_id: int) -> bool:
-    """Whether there is such a subscriber (the CLI says so rather than print nothing)."""
-    async with ctx.sessions() as session:
-        return await session.get(Subscriber, reader_id) is not None
 
 
 async def prune(ctx: StoreContext, *, days: int, now: datetime | None = None) -> dict[str, int]:
