@@ -14,6 +14,7 @@ from digests.errors import DigestbotError
 from digests.models import Subscriber
 from digests.outbox.types import Reader, SendResult
 from digests.readers import account, passwords, reading
+from digests.readership.audit import sent_hash
 from digests.render import plain_text
 from digests.replies import Reply
 
@@ -36,6 +37,8 @@ def show(reply: Reply) -> str:
     for shown in reply.views:
         parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
+    if reply.image is not None:  # a terminal shows no picture: say it is there
+        parts.append(f"  [图表 PNG，{len(reply.image)} 字节]")
     return "\n".join(parts)
 
 
@@ -47,8 +50,9 @@ class ConsoleChannel:
     inbox: dict[str, list[str]] = field(default_factory=dict)
 
     async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
-        self.inbox.setdefault(subscriber.external_id, []).append(show(reply))
-        return SendResult("ok")
+        text = show(reply)
+        self.inbox.setdefault(subscriber.external_id, []).append(text)
+        return SendResult("ok", content_sha256=sent_hash([text]))  # the audit: what went out
 
 
 async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_admin: bool) -> Reply:

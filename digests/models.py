@@ -201,6 +201,9 @@ class Subscriber(SQLModel, table=True):
     last_contact_at: datetime | None = _ts(default=None)
     replies_left: int = 0
     gone_reason: str = Field(default="", sa_type=Text)
+    # when the reader stopped or was found gone (cleared on a new /start): the weekly
+    # "readers who stopped" of digests/readership/stats.py
+    stopped_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
@@ -286,7 +289,11 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = _ts(default=None)
     # the channel's ids of the sent parts (Telegram message ids), for edits and deletes
     message_ids: list[int] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
-    created_at: datetime = _ts(default_factory=utcnow)
+    # the audit record (digests/readership/audit.py): SHA-256 of the exact text or HTML that
+    # went out (all parts), and the digest policy in force when it was sent; "" until sent
+    content_sha256: str = Field(default="", max_length=64)
+    policy: str = Field(default="", max_length=16)
+    created_at: datetime = _ts(default_factory=utcnow, index=True)
 
 
 # An admin's broadcast text; its deliveries refer to it, so a restart loses nothing.
@@ -363,6 +370,7 @@ class NoticeSent(SQLModel, table=True):
     sent_at: datetime = _ts(default_factory=utcnow)
 
 
+<<<<<<< HEAD
 # One Telegram Stars charge (a subscription's first payment or a renewal), kept as Telegram sent
 # it: the unique charge id makes a redelivered successful_payment change nothing. Its access is
 # the AccessGrant `grant_id` (label `stars:<charge id>`), ended early by a refund.
@@ -386,3 +394,16 @@ class StarsCharge(SQLModel, table=True):
     canceled_at: datetime | None = _ts(default=None)  # renewal cancelled (/unsubscribe, /stop)
     refunded_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
+=======
+# A reader acting on a publication: opened its page through the signed link (`page_open`) or
+# tapped its button (`tap`); the per-publication figures of digests/readership/stats.py.
+class ReaderAction(SQLModel, table=True):
+    __tablename__ = "reader_action"
+    __table_args__ = (Index("ix_reader_action_publication", "publication_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = _owner("subscriber")
+    publication_id: int = _owner("publication", index=False)
+    kind: str = Field(max_length=16)  # page_open | tap
+    at: datetime = _ts(default_factory=utcnow)
+>>>>>>> audit

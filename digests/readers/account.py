@@ -40,6 +40,7 @@ async def register(
             subscriber = Subscriber(channel=channel, external_id=external_id, name=name)
         subscriber.status, subscriber.awaiting_password = "active", True
         subscriber.gone_reason, subscriber.updated_at = "", utcnow()
+        subscriber.stopped_at = None
         session.add(subscriber)
     return subscriber, Reply(WELCOME)
 
@@ -92,6 +93,7 @@ async def update_settings(
             stored.reminders = reminders
         if status is not None:
             stored.status = status
+            stored.stopped_at = None if status == "active" else utcnow()
         stored.updated_at = utcnow()
         session.add(stored)
     return stored
