@@ -370,7 +370,6 @@ class NoticeSent(SQLModel, table=True):
     sent_at: datetime = _ts(default_factory=utcnow)
 
 
-<<<<<<< HEAD
 # One Telegram Stars charge (a subscription's first payment or a renewal), kept as Telegram sent
 # it: the unique charge id makes a redelivered successful_payment change nothing. Its access is
 # the AccessGrant `grant_id` (label `stars:<charge id>`), ended early by a refund.
@@ -394,7 +393,8 @@ class StarsCharge(SQLModel, table=True):
     canceled_at: datetime | None = _ts(default=None)  # renewal cancelled (/unsubscribe, /stop)
     refunded_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
-=======
+
+
 # A reader acting on a publication: opened its page through the signed link (`page_open`) or
 # tapped its button (`tap`); the per-publication figures of digests/readership/stats.py.
 class ReaderAction(SQLModel, table=True):
@@ -406,4 +406,3 @@ class ReaderAction(SQLModel, table=True):
     publication_id: int = _owner("publication", index=False)
     kind: str = Field(max_length=16)  # page_open | tap
     at: datetime = _ts(default_factory=utcnow)
->>>>>>> audit

@@ -441,7 +441,7 @@ def test_a_digest_of_an_english_post_in_english_needs_no_review() -> None:
 
 
 def test_a_list_no_section_is_named_after_completes_the_section_that_speaks_of_it() -> None:
-    """"OCS代表：源杰科技、…" in the seed is a list of its own: a 光模块 section whose point
+    """ "OCS代表：源杰科技、…" in the seed is a list of its own: a 光模块 section whose point
     speaks of OCS gets its names; the 通信 list still goes to the 通信 section only."""
     weak = {
         **GOOD,
