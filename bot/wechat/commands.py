@@ -1,7 +1,7 @@
 """Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
 帮助, 解锁 密码 (or the password alone after following), 兑换 CODE (or the code alone), 最新,
-日历, 提醒 开/关, 状态, 退订, and 发布 SLUG [--again] for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the
-subscriber gone."""
+日历, 提醒 开/关, 状态, 退订, and 发布 SLUG [--again] for WECHAT_ADMIN_OPENIDS; a follow event
+welcomes, an unfollow marks the subscriber gone."""
 
 from __future__ import annotations
 
