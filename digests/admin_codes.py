@@ -111,8 +111,9 @@ async def revoke_codes(
     ctx: StoreContext, target: str, *, end_access: bool = False, now: datetime | None = None
 ) -> tuple[int, int]:
     """Revoke the unused codes of a label, or one code (as printed): they can no longer be
-    redeemed. With `end_access`, the grants the revoked codes already gave end now too.
-    Returns (codes revoked, grants ended); RejectedInput when nothing matches."""
+    redeemed. With `end_access`, the grants that the label's (or the code's) used codes gave
+    end now too. Returns (unused codes revoked, grants ended); RejectedInput when nothing
+    matches."""
     now = now or utcnow()
     code = codes.normalise(target)
     async with ctx.sessions() as session, session.begin():
@@ -122,7 +123,7 @@ async def revoke_codes(
         found = list((await session.exec(query)).all())
         if not found:
             raise RejectedInput(f"no code or label {target.strip()!r}")
-        ids = [row.id for row in found if row.revoked_at is None]
+        ids = [row.id for row in found if row.revoked_at is None and row.redeemed_at is None]
         await session.exec(
             update(AccessCode).where(col(AccessCode.id).in_(ids)).values(revoked_at=now)
         )
@@ -131,7 +132,8 @@ async def revoke_codes(
             labels = [codes.grant_label(row.id or 0) for row in found if row.redeemed_at]
             result = await session.exec(
                 update(AccessGrant)
-                .where(col(AccessGrant.label).in_(labels), col(AccessGrant.ends_at) > now)
+                .where(col(AccessGrant.label).in_(labels))
+                .where(col(AccessGrant.ends_at) > col(AccessGrant.starts_at))  # not ended yet
                 .values(**ended_values(now))
             )
             ended = result.rowcount
