@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.console import handle
+from bot.wechat import commands
 from digests import admin, admin_codes
 from digests.admin import AdminContext
 from digests.models import AccessCode, AccessGrant
@@ -160,3 +161,16 @@ def test_cli_create_prints_only_the_codes_then_list_and_revoke(cli: CliRunner) -
     assert bad.exit_code == 2 and bad.stdout == "" and "no codes created" in bad.stderr
     reversed_period = ["codes", "create", "--from", "2026-03-31", "--until", "2026-03-01"]
     assert cli.invoke(app, [*reversed_period, "--count", "1"]).exit_code == 2
+
+
+async def test_wechat_redeems_with_the_word_or_the_code_alone(actx: AdminContext) -> None:
+    """On WeChat `兑换 CODE` and a bare code (groups separated by spaces) both redeem; the
+    second code is refused to the second reader."""
+    first, second = await admin_codes.create_codes(actx.store, *FEBRUARY, 2)
+    said = await commands.on_text(actx, "o-amy", f"兑换 {first}", base_url="", admins=[])
+    assert "兑换成功" in said
+    bare = second.replace("-", " ").lower()
+    assert "兑换成功" in await commands.on_text(actx, "o-ben", bare, base_url="", admins=[])
+    refused = await commands.on_text(actx, "o-cat", second, base_url="", admins=[])
+    assert "已被使用" in refused
+    assert "兑换 兑换码" in await commands.on_text(actx, "o-cat", "帮助", base_url="", admins=[])
