@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from digests import admin, replies
+from digests import admin, admin_codes, replies
 from digests.admin import AdminContext
 from digests.errors import DigestbotError
 from digests.models import Subscriber
 from digests.outbox.types import Reader, SendResult
-from digests.readers import account, passwords, reading
+from digests.readers import account, codes, passwords, reading, revocation
 from digests.readership.audit import sent_hash
 from digests.render import plain_text
 from digests.replies import Reply
@@ -21,6 +21,7 @@ from digests.replies import Reply
 ADMIN_HELP = (
     "管理员：/post 文本 · /publish SLUG [--again] · /passwords"
     " · /password_add 密码 开始 结束 [标签] · /password_remove 标签 · /subscribers · /stats"
+    " · /codes · /revoke 读者 · /readers 查询"
 )
 
 
@@ -63,6 +64,8 @@ async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_adm
     command, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
     m = ctx.store
     try:
+        if command == "/redeem" or codes.looks_like_code(line):
+            return await codes.redeem(m, subscriber, rest if command == "/redeem" else line)
         if command == "/unlock" or (not command.startswith("/") and subscriber.awaiting_password):
             return await passwords.unlock(m, subscriber, rest if command == "/unlock" else line)
         if command == "/latest":
@@ -114,4 +117,10 @@ async def _admin(ctx: AdminContext, command: str, rest: str) -> Reply:
         return await admin.subscriber_counts(ctx)
     if command == "/stats":
         return await admin.stats(ctx)
+    if command == "/codes":
+        return await admin_codes.list_reply(ctx.store)
+    if command == "/revoke":
+        return await revocation.revoke_reader(ctx.store, rest)
+    if command == "/readers":
+        return await revocation.find_readers(ctx.store, rest)
     return Reply(ADMIN_HELP)

@@ -190,6 +190,8 @@ class Subscriber(SQLModel, table=True):
     channel: str = Field(max_length=16)  # telegram | wechat | wecom | console
     external_id: str = Field(max_length=64)  # the channel's user/chat id
     name: str = Field(default="", max_length=200)
+    # Telegram's @username (without the @), kept so an admin can /revoke or /readers by it
+    username: str = Field(default="", max_length=64)
     status: str = Field(default="active", max_length=16, index=True)  # active | stopped | gone
     delivery: str = Field(default="instant", max_length=16)  # instant | edition
     reminders: bool = True
@@ -236,6 +238,26 @@ class AccessGrant(SQLModel, table=True):
     starts_at: datetime = _ts()
     ends_at: datetime = _ts(index=True)
     reminded_days: int = 99  # the smallest "ends in N days" reminder already sent (3, 1, 0)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A one-use redemption code (digests/readers/codes.py), of which only a keyed hash is kept.
+# Codes made together share a label and a period; the reader who redeems one gets the grant
+# labelled `code:<id>` for that period. Used once `redeemed_at` is set (whoever it was).
+class AccessCode(SQLModel, table=True):
+    __tablename__ = "access_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=64, index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    starts_at: datetime = _ts()
+    ends_at: datetime = _ts()
+    redeemed_by: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="SET NULL")),
+    )
+    redeemed_at: datetime | None = _ts(default=None)
+    revoked_at: datetime | None = _ts(default=None)  # no redeeming after this
     created_at: datetime = _ts(default_factory=utcnow)
 
 

@@ -148,7 +148,12 @@ class FakeTelegram:
         return {
             "message_id": next(self._ids),
             "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": f"U{user_id}"},
+            "chat": {  # a username, so /revoke @u2001 can be tested
+                "id": user_id,
+                "type": "private",
+                "first_name": f"U{user_id}",
+                "username": f"u{user_id}",
+            },
             "from": BOT if from_bot else _user(user_id),
             **content,
         }

@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from bot.container import Services
+from bot.telegram import access_handlers as x
 from bot.telegram import admin_handlers as a
 from bot.telegram import calendar_handlers as c
 from bot.telegram import handlers as h
@@ -72,6 +73,7 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("start", h.on_start))
     app.add_handler(CommandHandler("help", h.on_help))
     app.add_handler(CommandHandler("unlock", h.on_unlock))
+    app.add_handler(CommandHandler("redeem", x.on_redeem))
     app.add_handler(CommandHandler("latest", h.on_latest))
     app.add_handler(CommandHandler("digests", h.on_digests))
     app.add_handler(CommandHandler("status", h.on_status))
@@ -88,9 +90,12 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("post", a.on_post))  # admin-only: the gate checks
     app.add_handler(CommandHandler("publish", a.on_publish))
     app.add_handler(CommandHandler("refund", p.on_refund))  # admin-only; before the generic one
+    app.add_handler(CommandHandler(sorted(x.ACCESS_ADMIN), x.on_access_admin))
     app.add_handler(
         CommandHandler(
-            sorted(h.ADMIN_COMMANDS - {"post", "publish", "refund"} - c.CALENDAR_ADMIN),
+            sorted(
+                h.ADMIN_COMMANDS - {"post", "publish", "refund"} - c.CALENDAR_ADMIN - x.ACCESS_ADMIN
+            ),
             a.on_admin_command,
         )
     )

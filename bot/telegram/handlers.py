@@ -10,12 +10,13 @@ import re
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
+from bot.telegram.access_handlers import ACCESS_ADMIN, redeem
 from bot.telegram.admin_handlers import post_text
 from bot.telegram.calendar_handlers import CALENDAR_ADMIN
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.payments import cancel_renewal, help_lines
 from bot.telegram.sender import send_reply
-from digests.readers import account, passwords, reading
+from digests.readers import account, codes, passwords, reading
 from digests.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,14 @@ ADMIN_COMMANDS = {
     "broadcast",
     "refund",  # Stars (bot/telegram/payments.py)
     *CALENDAR_ADMIN,
+    *ACCESS_ADMIN,
 }
 ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
 MENU = [
     ("latest", "最新摘要"),
     ("digests", "最近 10 篇"),
     ("unlock", "解锁会员期"),
+    ("redeem", "兑换码"),
     ("status", "我的会员期与设置"),
     ("settings", "推送方式与提醒"),
     ("calendar", "未来 7 天日历"),
@@ -76,6 +79,7 @@ async def on_start(update: Update, context: Context) -> None:
         channel="telegram",
         external_id=str(chat.id),
         name=chat.full_name or "",
+        username=chat.username or "",
     )
     await answer(update, context, reply)
 
@@ -137,7 +141,9 @@ async def on_text(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
     text = message.text.strip()
     looks_like_password = len(text) <= 64 and not re.search(r"\s", text)
-    if reader.awaiting_password and (looks_like_password or not is_admin(update, context)):
+    if codes.looks_like_code(text):  # a code alone, whether or not a password is awaited
+        await redeem(update, context, text)
+    elif reader.awaiting_password and (looks_like_password or not is_admin(update, context)):
         await answer(
             update,
             context,

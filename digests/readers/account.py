@@ -24,14 +24,15 @@ WELCOME = (
 
 
 HELP = (
-    "/latest 最新摘要\n/digests 最近 10 篇\n/unlock 密码 解锁会员期\n/status 我的会员期与设置\n"
+    "/latest 最新摘要\n/digests 最近 10 篇\n/unlock 密码 解锁会员期\n/redeem 兑换码 兑换会员期\n"
+    "/status 我的会员期与设置\n"
     "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
     "/stop 退订\n/help 帮助"
 )
 
 
 async def register(
-    ctx: StoreContext, *, channel: str, external_id: str, name: str = ""
+    ctx: StoreContext, *, channel: str, external_id: str, name: str = "", username: str = ""
 ) -> tuple[Subscriber, Reply]:
     """/start: create or reactivate the subscriber and ask for the password."""
     async with ctx.sessions() as session, session.begin():
@@ -39,6 +40,7 @@ async def register(
         if subscriber is None:
             subscriber = Subscriber(channel=channel, external_id=external_id, name=name)
         subscriber.status, subscriber.awaiting_password = "active", True
+        subscriber.username = username[:64] or subscriber.username
         subscriber.gone_reason, subscriber.updated_at = "", utcnow()
         subscriber.stopped_at = None
         session.add(subscriber)
