@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from bot.wechat import commands
 from digests import admin, admin_codes
 from digests.admin import AdminContext
 from digests.models import AccessCode, AccessGrant
-from digests.readers import codes, passwords
+from digests.readers import account, codes, passwords
 from tests.conftest import fresh, reader
 
 FEBRUARY = (date(2026, 2, 1), date(2026, 2, 28))
@@ -58,6 +58,9 @@ async def test_a_code_unlocks_one_reader_and_refuses_the_second(actx: AdminConte
     assert (await handle(actx, alice, "/latest", is_admin=False)).digest is not None
     assert (await handle(actx, bob, "/latest", is_admin=False)).digest is None
     assert not (await fresh(actx, alice)).awaiting_password
+    feb_10 = datetime(2026, 2, 10, tzinfo=UTC)
+    shown = await account.status(actx.store, alice, now=feb_10)
+    assert "兑换码会员期：2026-02-01 至 2026-02-28" in shown.text  # how it was obtained
     async with actx.store.sessions() as session:
         grants = (await session.exec(select(AccessGrant))).all()
         stored = (await session.exec(select(AccessCode))).one()

@@ -10,6 +10,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests.models import (
+    AccessGrant,
     Subscriber,
     utcnow,
 )
@@ -67,14 +68,19 @@ async def status(
         grants = [g for g in await grants_of(session, subscriber.id) if g.ends_at > now]
         paid = await stars.describe(session, ctx, grants)  # how each Stars grant was obtained
     grants.sort(key=lambda g: g.starts_at)
-    lines = [
-        paid.get(g.id or 0) or f"会员期 {g.label}：{ctx.period(g.starts_at, g.ends_at)}"
-        for g in grants
-    ]
+    lines = [paid.get(g.id or 0) or _obtained(ctx, g) for g in grants]
     lines = lines or ["当前没有会员期：公开文章照常推送。"]
     mode = "即时推送" if subscriber.delivery == "instant" else "只收定时合集"
     lines += [f"推送方式：{mode}", f"事件提醒：{'开' if subscriber.reminders else '关'}"]
     return Reply("\n".join(lines))
+
+
+def _obtained(ctx: StoreContext, grant: AccessGrant) -> str:
+    """A password period or a redeemed code (Stars grants are described by stars.describe)."""
+    period = ctx.period(grant.starts_at, grant.ends_at)
+    if grant.label.startswith("code:"):
+        return f"兑换码会员期：{period}"
+    return f"会员期 {grant.label}（密码解锁）：{period}"
 
 
 async def update_settings(
