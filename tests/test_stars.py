@@ -285,6 +285,18 @@ async def test_stop_cancels_the_stars_renewal(running: Running) -> None:
     assert stored.canceled_at is not None and reader is not None and reader.status == "stopped"
 
 
+async def test_revoking_a_subscriber_also_cancels_the_stars_renewal(running: Running) -> None:
+    """/revoke ends the grant now and cancels renewal at Telegram: a revoked reader is not
+    charged again for access they no longer get."""
+    fake, services = running
+    charge = await pay(fake, ALICE)
+    fake.user_says(ADMIN, f"/revoke {ALICE}")
+    await until(said(fake, ADMIN, "已取消 ta 的 Telegram Stars 自动续费"))
+    assert charge in fake.stars.canceled
+    [grant] = await grants(services, ALICE)
+    assert not access.entitled(gated=True, published_at=datetime.now(UTC), grants=[grant])
+
+
 async def test_subscribe_is_off_without_a_price(database_url: str) -> None:
     """Without STARS_MONTHLY_PRICE, /subscribe says so and makes no invoice."""
     async with running_bot(database_url, ADMIN) as (fake, _):

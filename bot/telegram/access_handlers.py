@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.telegram import payments
 from bot.telegram.context import Context, answer, command_name, services, subscriber
 from digests import admin_codes
 from digests.readers import codes, revocation
@@ -41,6 +42,13 @@ async def on_access_admin(update: Update, context: Context) -> None:
         reply = await admin_codes.list_reply(ctx)
     elif command == "revoke":
         reply = await revocation.revoke_reader(ctx, rest)
+        # a revoked reader's Stars subscription must not renew: they would pay for nothing
+        async with ctx.sessions() as session:
+            found = await revocation.resolve(session, rest) if rest.strip() else []
+        if len(found) == 1 and found[0].channel == "telegram":
+            cancelled = await payments.cancel_renewal(context, found[0])
+            if cancelled is not None:
+                reply = Reply(f"{reply.text}\n已取消 ta 的 Telegram Stars 自动续费。")
     else:
         reply = await revocation.find_readers(ctx, rest)
     await answer(update, context, reply)
