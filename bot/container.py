@@ -55,7 +55,11 @@ class Services:
 
     def store_context(self) -> StoreContext:
         """The use cases' view: sessions and the time zone."""
-        return StoreContext(sessions=db.make_sessionmaker(self.engine), tz=self.settings.tz)
+        return StoreContext(
+            sessions=db.make_sessionmaker(self.engine),
+            tz=self.settings.tz,
+            watch_teasers=self.settings.watch_teasers,
+        )
 
     def admin_context(self) -> AdminContext:
         """The admin use cases' view (they reach everything)."""

@@ -34,6 +34,7 @@ from digests.replies import DigestView, Reply, StoreContext
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.schema import Digest
+from digests.watch import alerts, popular
 
 
 @dataclass
@@ -124,7 +125,8 @@ async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -
 
 
 async def stats(ctx: AdminContext) -> Reply:
-    """/stats: deliveries, failures and LLM usage (cumulative, failed runs included)."""
+    """/stats: deliveries, failures, LLM usage (cumulative, failed runs included) and the
+    most-watched names."""
     counts = await delivery_counts(ctx.store)
     costs = await digesting.llm_costs(ctx.digests)
     dearest = "；".join(
@@ -137,6 +139,11 @@ async def stats(ctx: AdminContext) -> Reply:
         f"LLM：{costs.calls} 次调用（失败 {costs.failed_calls} 次），{costs.prompt_tokens} 输入 "
         f"token，{costs.completion_tokens} 输出 token；待重试摘要 {costs.pending} 篇"
         + (f"\n按文章累计：{dearest}" if dearest else "")
+        + (
+            f"\n{watched}"
+            if (watched := popular.stats_line(await popular.most_watched(ctx.store)))
+            else ""
+        )
     )
 
 
@@ -245,6 +252,7 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
             f"已再次发布《{post.title}》（第 {published.publication.round} 次，修订 "
             f"{stored.revision}）：即时推送 {published.queued} 人，已收到这一版的读者不再重复。"
         )
+    await alerts.queue_alerts(ctx.store, post, Digest.model_validate(stored.data))
     found = await events.propose_from_digest(ctx.store, post, Digest.model_validate(stored.data))
     proposals = commands.proposals_reply(found, ctx.store.tz)
     if proposals is None:

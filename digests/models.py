@@ -361,3 +361,15 @@ class NoticeSent(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     sent_at: datetime = _ts(default_factory=utcnow)
+
+
+# A name a reader follows (digests/watch/): a stock or a sector, matched against the stocks and
+# section names of published digests by `key` (NFKC, Latin casefolded); `name` as they typed it.
+class Watch(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("subscriber_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = _owner("subscriber", index=False)
+    key: str = Field(max_length=100, index=True)  # publish-time lookups and the author's counts
+    name: str = Field(max_length=100)
+    created_at: datetime = _ts(default_factory=utcnow)

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     reminder_lead_times: CommaList = Field(default_factory=lambda: ["eve", "30m"])
     reminder_grace_minutes: int = Field(default=120, ge=0)
 
+    # watchlists: an alert about a gated post a reader may not read shows 🔒 title and names
+    watch_teasers: bool = True
+
     # the app's web server (health, webhooks); PUBLIC_BASE_URL is how users reach it
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)

@@ -1,10 +1,12 @@
 """Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
-帮助, 解锁 密码 (or the password alone after following), 最新, 日历, 提醒 开/关, 状态, 退订, and
+帮助, 解锁 密码 (or the password alone after following), 最新, 日历, 提醒 开/关, 状态, 退订, the
+watchlist words (bot/wechat/watch_commands.py), and
 发布 SLUG [--again] for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the
 subscriber gone."""
 
 from __future__ import annotations
 
+from bot.wechat import watch_commands
 from bot.wechat.sender import touch
 from digests import admin, render
 from digests.admin import AdminContext
@@ -21,6 +23,7 @@ HELP = "\n".join(
         "解锁 密码 —— 解锁本期会员",
         "日历 —— 未来 7 天事件",
         "提醒 开 / 提醒 关 —— 事件提醒",
+        *watch_commands.HELP_LINES,
         "状态 —— 我的会员期",
         "退订 —— 不再接收",
         "帮助 —— 本说明",
@@ -87,6 +90,8 @@ async def on_text(
     elif word == "退订":
         await account.update_settings(ctx, reader, status="stopped")
         reply = Reply("已退订。回复「帮助」可重新开始。")
+    elif (watched := await watch_commands.handle(ctx, reader, word, rest)) is not None:
+        reply = watched
     elif reader.awaiting_password and not rest:
         reply = await passwords.unlock(ctx, reader, word)
     else:
