@@ -1,5 +1,5 @@
-"""Watchlists end to end: the real PTB Application against the fake Bot API (tests/fake_telegram.py),
-with the real store (SQLite and PostgreSQL)."""
+"""Watchlists end to end: the real PTB Application against the fake Bot API
+(tests/fake_telegram.py), with the real store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -19,9 +19,11 @@ from digests.readers.account import get_subscriber
 from digests.watch import lists
 from tests.test_telegram import SEED_TITLE
 from tests.test_wechat import _publish_samples, follow, settings_for, text
-from tests.test_wechat_sender import follower, world  # noqa: F401 (a fixture)
+from tests import test_wechat_sender
+from tests.test_wechat_sender import follower
 
 SEED = "2-10-zhui-zong"
+world = test_wechat_sender.world  # the fake WeChat API, the services and the channel
 POINT = "首推cpo+ocs"
 
 
