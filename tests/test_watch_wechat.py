@@ -17,9 +17,9 @@ from digests.outbox.dispatcher import send_queued
 from digests.readers import passwords
 from digests.readers.account import get_subscriber
 from digests.watch import lists
+from tests import test_wechat_sender
 from tests.test_telegram import SEED_TITLE
 from tests.test_wechat import _publish_samples, follow, settings_for, text
-from tests import test_wechat_sender
 from tests.test_wechat_sender import follower
 
 SEED = "2-10-zhui-zong"
