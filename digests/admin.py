@@ -132,6 +132,7 @@ async def stats(ctx: AdminContext) -> Reply:
     dearest = "；".join(
         f"{slug} {calls} 次/{tokens:,} token" for slug, calls, tokens in costs.posts
     )
+    watched = popular.stats_line(await popular.most_watched(ctx.store))
     return Reply(
         f"投递：已发 {counts.get(Status.SENT, 0)}，排队 {counts.get(Status.QUEUED, 0)}，"
         f"失败 {counts.get(Status.FAILED, 0)}，跳过 {counts.get(Status.SKIPPED, 0)}，"
@@ -139,11 +140,7 @@ async def stats(ctx: AdminContext) -> Reply:
         f"LLM：{costs.calls} 次调用（失败 {costs.failed_calls} 次），{costs.prompt_tokens} 输入 "
         f"token，{costs.completion_tokens} 输出 token；待重试摘要 {costs.pending} 篇"
         + (f"\n按文章累计：{dearest}" if dearest else "")
-        + (
-            f"\n{watched}"
-            if (watched := popular.stats_line(await popular.most_watched(ctx.store)))
-            else ""
-        )
+        + (f"\n{watched}" if watched else "")
     )
 
 
