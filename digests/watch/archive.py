@@ -2,20 +2,23 @@
 publication), newest first by the post's date, with its digest.
 
 Read whole and matched in Python: names live inside each digest's JSON, which neither SQLite
-nor PostgreSQL indexes here. Only the columns needed are read (no post bodies); an index
-table of names filled at publish is the next step if the archive grows into the thousands.
+nor PostgreSQL indexes here. Only the columns needed are read (no post bodies), and only the
+names' keys are taken from each digest (bench/watch.py has the figures); an index table of
+names filled at publish is the next step if the archive grows past a few thousand digests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests.models import Post, Publication, StoredDigest, table_of
 from digests.summarize.schema import Digest
+from digests.watch import names
 
 
 @dataclass
@@ -27,7 +30,13 @@ class Published:
     title: str
     gated: bool
     published_at: datetime  # the post's date
-    digest: Digest
+    data: dict[str, Any]  # the stored digest's JSON (validate only the ones that match)
+    keys: set[str]  # the keys of the names it holds (digests/watch/names.py)
+
+    @property
+    def digest(self) -> Digest:
+        """The digest itself."""
+        return Digest.model_validate(self.data)
 
 
 async def published(session: AsyncSession) -> list[Published]:
@@ -50,6 +59,6 @@ async def published(session: AsyncSession) -> list[Published]:
     found: dict[int, Published] = {}
     for pid, post_id, title, gated, when, data in await conn.execute(query):
         if post_id not in found:  # the newest publication comes first
-            digest = Digest.model_validate(data)
-            found[post_id] = Published(pid or 0, post_id, title, gated, when, digest)
+            keys = names.keys_in(data)
+            found[post_id] = Published(pid or 0, post_id, title, gated, when, data, keys)
     return sorted(found.values(), key=lambda p: (p.published_at, p.post_id), reverse=True)

@@ -76,9 +76,15 @@ async def _watching(session: AsyncSession, reader: Subscriber) -> list[Watch]:
     return list((await session.exec(query.order_by(col(Watch.id)))).all())
 
 
+async def known_names_of(ctx: StoreContext) -> set[str]:
+    """known_names() in a session of its own."""
+    async with ctx.sessions() as session:
+        return await known_names(session)
+
+
 async def known_names(session: AsyncSession) -> set[str]:
     """The keys of every name a published digest holds."""
     found: set[str] = set()
     for entry in await archive.published(session):
-        found |= names.named(entry.digest).keys()
+        found |= entry.keys
     return found

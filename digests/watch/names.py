@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 from digests.summarize.schema import Digest
 
@@ -56,6 +57,17 @@ def named(digest: Digest) -> dict[str, Named]:
             if section.name not in entry.sections:
                 entry.sections.append(section.name)
             entry.points += [p for p in points if p not in entry.points]
+    return found
+
+
+def keys_in(data: dict[str, Any]) -> set[str]:
+    """The keys of a stored digest's names, read from its JSON without validating it: the
+    archive's fast path (most digests of a timeline or a name check do not match)."""
+    found: set[str] = set()
+    for section in data.get("sections") or []:
+        for name in [section.get("name") or "", *(section.get("stocks") or [])]:
+            found.add(key(str(name)))
+    found.discard("")
     return found
 
 

@@ -30,11 +30,7 @@ async def timeline(
     if not k:
         return Reply(USAGE)
     async with ctx.sessions() as session:
-        entries = [
-            (entry, named[k])
-            for entry in await archive.published(session)
-            if k in (named := names.named(entry.digest))
-        ]
+        entries = [entry for entry in await archive.published(session) if k in entry.keys]
         grants = await grants_of(session, reader.id or 0) if reader.status == "active" else []
     if not entries:
         return Reply(f"还没有哪篇摘要提到过「{name}」。")
@@ -44,11 +40,12 @@ async def timeline(
     lines = [
         f"「{name}」出现在 {len(entries)} 篇摘要中（第 {offset + 1}–{offset + len(page)} 篇）："
     ]
-    for entry, found in page:
+    for entry in page:
         day = entry.published_at.astimezone(ctx.tz).strftime("%Y-%m-%d")
         if not access.entitled(gated=entry.gated, published_at=entry.published_at, grants=grants):
             lines.append(f"\n🔒 {day}《{entry.title}》")
             continue
+        found = names.named(entry.digest)[k]  # validated only for the page shown
         lines.append(f"\n{day}《{entry.title}》· {'、'.join(found.sections)}")
         lines += [f"• {point}" for point in found.points[: names.MAX_POINTS]]
     reply = Reply("\n".join(lines))
