@@ -34,7 +34,8 @@ from digests.replies import DigestView, Reply, StoreContext
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.schema import Digest
-from digests.watch import alerts, popular
+from digests.watch import popular
+from digests.watch import publishing as watch_publishing
 
 
 @dataclass
@@ -249,7 +250,7 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
             f"已再次发布《{post.title}》（第 {published.publication.round} 次，修订 "
             f"{stored.revision}）：即时推送 {published.queued} 人，已收到这一版的读者不再重复。"
         )
-    await alerts.queue_alerts(ctx.store, post, Digest.model_validate(stored.data))
+    await watch_publishing.published(ctx.store, post, published.publication, stored)
     found = await events.propose_from_digest(ctx.store, post, Digest.model_validate(stored.data))
     proposals = commands.proposals_reply(found, ctx.store.tz)
     if proposals is None:

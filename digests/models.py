@@ -373,3 +373,16 @@ class Watch(SQLModel, table=True):
     key: str = Field(max_length=100, index=True)  # publish-time lookups and the author's counts
     name: str = Field(max_length=100)
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A name (its key, as Watch.key) a publication's digest holds, written at publish: a name's
+# timeline and "has any digest named it" are index lookups, not a read of every digest.
+class DigestName(SQLModel, table=True):
+    __tablename__ = "digest_name"
+
+    publication_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("publication.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    key: str = Field(primary_key=True, max_length=100, index=True)

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from bot.console import ConsoleChannel, handle
 from bot.wechat.sender import teaser
-from digests import admin
+from digests import admin, db
 from digests.admin import AdminContext
 from digests.models import Delivery
 from digests.outbox import mass
@@ -22,6 +22,7 @@ from digests.outbox.types import Status
 from digests.readers import passwords
 from digests.watch import lists, names, popular
 from tests.conftest import SHANGHAI, reader
+from tests.test_migrations import _insert
 
 SEED = "2-10-zhui-zong"  # gated, dated 2026-02-12; its 通信 section names 天孚通信
 
@@ -110,3 +111,18 @@ async def test_a_mass_send_leaves_each_readers_star_line_out(actx: AdminContext)
         plan = await mass.plan(actx.store, "console", teaser, limit=2000, footer="仅供参考")
     assert plan is not None and set(plan.audience) == {alice.id, bob.id}
     assert "⭐" not in plan.text and "天孚通信" in plan.text
+
+
+async def test_the_migration_indexes_what_was_published_before(database_url: str) -> None:
+    """Upgrading a database with a publication indexes its digest's names (NFKC, casefolded)."""
+    data = {"sections": [{"name": "通信", "points": [], "stocks": ["天孚通信", "ＨＢＭ"]}]}
+    async with db.open_engine(database_url) as engine:
+        await db.upgrade(engine, "0014")
+        async with engine.begin() as conn:
+            post = await conn.run_sync(_insert, "post", slug="p")
+            digest = await conn.run_sync(_insert, "digest", post_id=post, data=data)
+            await conn.run_sync(_insert, "publication", post_id=post, digest_id=digest)
+        await db.upgrade(engine)
+        async with engine.connect() as conn:
+            rows = await conn.exec_driver_sql("SELECT key FROM digest_name ORDER BY key")
+            assert sorted(row[0] for row in rows) == sorted(["通信", "天孚通信", "hbm"])

@@ -34,14 +34,14 @@ async def watch(ctx: StoreContext, reader: Subscriber, typed: str) -> Reply:
             return Reply(f"已经关注了「{name}」。")
         if len(kept) >= LIMIT:
             return Reply(f"最多关注 {LIMIT} 个名称；先用 /unwatch 名称 取消不需要的。")
-        known = await known_names(session)
+        known = await archive.is_named(session, k)
     try:
         async with ctx.sessions() as session, session.begin():
             session.add(Watch(subscriber_id=reader.id or 0, key=k, name=name))
     except IntegrityError:  # the same name sent twice at once: one row, same answer
         return Reply(f"已经关注了「{name}」。")
     text = f"已关注「{name}」（{len(kept) + 1}/{LIMIT}）。摘要提到它时会标出并提醒你。"
-    if k not in known:
+    if not known:
         text += f"\n注意：还没有哪篇摘要提到过「{name}」；以后提到时会提醒你。"
     return Reply(text)
 
@@ -74,17 +74,3 @@ async def watchlist(ctx: StoreContext, reader: Subscriber) -> Reply:
 async def _watching(session: AsyncSession, reader: Subscriber) -> list[Watch]:
     query = select(Watch).where(Watch.subscriber_id == reader.id)
     return list((await session.exec(query.order_by(col(Watch.id)))).all())
-
-
-async def known_names_of(ctx: StoreContext) -> set[str]:
-    """known_names() in a session of its own."""
-    async with ctx.sessions() as session:
-        return await known_names(session)
-
-
-async def known_names(session: AsyncSession) -> set[str]:
-    """The keys of every name a published digest holds."""
-    found: set[str] = set()
-    for entry in await archive.published(session):
-        found |= entry.keys
-    return found

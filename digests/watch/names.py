@@ -60,11 +60,14 @@ def named(digest: Digest) -> dict[str, Named]:
     return found
 
 
-def keys_in(data: dict[str, Any]) -> set[str]:
-    """The keys of a stored digest's names, read from its JSON without validating it: the
-    archive's fast path (most digests of a timeline or a name check do not match)."""
+def keys_in(data: Any) -> set[str]:
+    """The keys of a digest's names, from its JSON as stored (the migration indexes old rows
+    with it; anything not shaped like a digest names nothing)."""
     found: set[str] = set()
-    for section in data.get("sections") or []:
+    sections = data.get("sections") if isinstance(data, dict) else None
+    for section in sections if isinstance(sections, list) else []:
+        if not isinstance(section, dict):
+            continue
         for name in [section.get("name") or "", *(section.get("stocks") or [])]:
             found.add(key(str(name)))
     found.discard("")

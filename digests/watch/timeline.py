@@ -30,11 +30,12 @@ async def timeline(
     if not k:
         return Reply(USAGE)
     async with ctx.sessions() as session:
-        entries = [entry for entry in await archive.published(session) if k in entry.keys]
+        entries = await archive.naming(session, k)
+        page = entries[offset : offset + PAGE]
+        shown = await archive.digests_of(session, [e.publication_id for e in page])
         grants = await grants_of(session, reader.id or 0) if reader.status == "active" else []
     if not entries:
         return Reply(f"还没有哪篇摘要提到过「{name}」。")
-    page = entries[offset : offset + PAGE]
     if not page:
         return Reply(f"「{name}」没有更多记录了。")
     lines = [
@@ -45,9 +46,10 @@ async def timeline(
         if not access.entitled(gated=entry.gated, published_at=entry.published_at, grants=grants):
             lines.append(f"\n🔒 {day}《{entry.title}》")
             continue
-        found = names.named(entry.digest)[k]  # validated only for the page shown
-        lines.append(f"\n{day}《{entry.title}》· {'、'.join(found.sections)}")
-        lines += [f"• {point}" for point in found.points[: names.MAX_POINTS]]
+        found = names.named(shown[entry.publication_id]).get(k)
+        sections = "、".join(found.sections) if found else ""
+        lines.append(f"\n{day}《{entry.title}》· {sections}")
+        lines += [f"• {point}" for point in (found.points if found else [])[: names.MAX_POINTS]]
     reply = Reply("\n".join(lines))
     rest = len(entries) - offset - len(page)
     if rest > 0:

@@ -1,10 +1,11 @@
-"""watchlists: the stocks and sectors each reader follows
+"""watchlists: the stocks and sectors each reader follows, and the names each publication holds
 
 Revision ID: 0015
 Revises: 0014
 Create Date: 2026-11-30 06:00:00.000000
 """
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ import sqlmodel
 from alembic import op
 
 import digests.models
+from digests.watch.names import keys_in
 
 
 revision: str = '0015'
@@ -33,8 +35,29 @@ def upgrade() -> None:
         sa.UniqueConstraint('subscriber_id', 'key'),
     )
     op.create_index('ix_watch_key', 'watch', ['key'])
+    names = op.create_table(
+        'digest_name',
+        sa.Column('publication_id', sa.Integer(), nullable=False),
+        sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.ForeignKeyConstraint(['publication_id'], ['publication.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('publication_id', 'key'),
+    )
+    op.create_index('ix_digest_name_key', 'digest_name', ['key'])
+    # what was published before: its names, as publishing records them from now on
+    found = op.get_bind().execute(
+        sa.text('SELECT p.id, d.data FROM publication p JOIN digest d ON d.id = p.digest_id')
+    )
+    rows = [
+        {'publication_id': pid, 'key': key}
+        for pid, data in found
+        for key in {k[:100] for k in keys_in(json.loads(data) if isinstance(data, str) else data)}
+    ]
+    if rows:
+        op.bulk_insert(names, rows)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_digest_name_key', table_name='digest_name')
+    op.drop_table('digest_name')
     op.drop_index('ix_watch_key', table_name='watch')
     op.drop_table('watch')
