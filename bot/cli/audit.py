@@ -12,8 +12,8 @@ import typer
 from bot.container import Services, run_with_services
 from digests.readership import audit as record
 from digests.readership.stats import Readership, readership, summary
-from digests.watch import popular
 from digests.settings import Settings
+from digests.watch import popular
 
 Since = Annotated[
     str | None, typer.Option("--since", help="From this day (YYYY-MM-DD, in TIMEZONE) on.")
