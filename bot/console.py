@@ -34,7 +34,14 @@ def show(reply: Reply) -> str:
     """A reply as console text: its text, its digest, its buttons as numbered actions."""
     parts = [reply.text] if reply.text else []
     for shown in reply.views:
-        parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
+        parts.append(
+            plain_text(
+                shown.digest,
+                title=shown.title,
+                extractive=shown.extractive,
+                disclaimer=shown.disclaimer,
+            )
+        )
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
     return "\n".join(parts)
 

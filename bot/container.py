@@ -20,6 +20,7 @@ from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
 from digests.summarize.llm import LLM, make_client
+from digests.summarize.policy import PolicyRules
 
 T = TypeVar("T")
 USER_AGENT = "digestbot/0.1 (+research digest bot)"
@@ -51,6 +52,10 @@ class Services:
             llm=self.llm,
             budget_chars=self.settings.digest_chunk_chars,
             retry_after=timedelta(minutes=self.settings.summary_retry_minutes),
+            rules=PolicyRules(
+                self.settings.digest_policy, tuple(self.settings.digest_policy_terms)
+            ),
+            disclaimer=self.settings.disclaimer or "",
         )
 
     def store_context(self) -> StoreContext:

@@ -91,7 +91,12 @@ async def digest_page(request: Request) -> HTMLResponse:
         if not await reading.is_entitled(session, subscriber, post):
             log.info("digest page refused: subscriber %s not entitled", subscriber.id)
             return refusal(403)
-    lines = render.layout(shown.digest, title=shown.title, extractive=shown.extractive)
+    lines = render.layout(
+        shown.digest,
+        title=shown.title,
+        extractive=shown.extractive,
+        disclaimer=shown.disclaimer,
+    )
     return HTMLResponse(html_page(lines), headers=HEADERS)
 
 
@@ -112,7 +117,7 @@ def html_page(lines: list[Line]) -> str:
             parts.append("<ul>" if not in_list else "</ul>")
             in_list = not in_list
         template = "<li>{}</li>" if in_list else _BLOCKS.get(line.kind, "<p>{}</p>")
-        if line.kind == "note" and line.text == render.DISCLAIMER:  # the page's closing line
+        if line.kind == "note" and line is lines[-1]:  # the disclaimer closes the page
             template = '<p class="note disclaimer">{}</p>'
         parts.append(template.format(escape(line.text)))
     if in_list:

@@ -41,6 +41,7 @@ class DigestView:
     title: str
     extractive: bool
     publication_id: int
+    disclaimer: str = ""  # the digest's DISCLAIMER line; "" = render.DISCLAIMER
 
 
 @dataclass
@@ -67,4 +68,5 @@ async def view(session: AsyncSession, publication: Publication) -> tuple[Post, D
     assert post is not None and stored is not None
     digest = Digest.model_validate(stored.data)
     extractive = stored.mode == "extractive"
-    return post, DigestView(digest, post.title, extractive, publication.id or 0)
+    shown = DigestView(digest, post.title, extractive, publication.id or 0, stored.disclaimer)
+    return post, shown

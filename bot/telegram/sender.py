@@ -54,7 +54,12 @@ _rendered: dict[int, tuple[Reply, list[str]]] = {}
 def _render(reply: Reply) -> list[str]:
     parts = [html.escape(reply.text, quote=False)] if reply.text else []
     for shown in reply.views:
-        parts += render.telegram_html(shown.digest, title=shown.title, extractive=shown.extractive)
+        parts += render.telegram_html(
+            shown.digest,
+            title=shown.title,
+            extractive=shown.extractive,
+            disclaimer=shown.disclaimer,
+        )
     return parts or [html.escape("（空）")]
 
 
