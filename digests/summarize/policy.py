@@ -157,6 +157,31 @@ def enforce(
     return kept, ({"policy": removed} if removed else {})
 
 
+# Halves of a four-character name that say nothing on their own ("天孚通信" → 天孚, not 通信).
+_GENERIC = frozenset(
+    re.findall(
+        r"..",
+        "通信科技股份技术数据电子集团控股智能信息软件网络能源电影在线中国医药生物电气材料光电证券银行汽车新材精密传媒文化环境电力"
+        "重工实业发展国际",
+    )
+)
+
+
+def short_names(names: Iterable[str], post: str) -> list[str]:
+    """The short forms the post itself uses for the four-character names ("中际" and "旭创"
+    for 中际旭创, "天孚" for 天孚通信): a half of a name that the post writes outside the
+    full name. Generic halves (通信, 科技…) are never taken for a name."""
+    full = sorted({n for n in names if len(n) >= 2}, key=len, reverse=True)
+    rest = post
+    for name in full:
+        rest = rest.replace(name, "\x00")
+    found = []
+    for name in full:
+        if len(name) == 4 and all("\u4e00" <= ch <= "\u9fff" for ch in name):
+            found += [h for h in (name[:2], name[2:]) if h not in _GENERIC and h in rest]
+    return list(dict.fromkeys(found))
+
+
 def _known(names: Iterable[str], digest: Digest) -> list[str]:
     """Every stock name to hide, longest first (so "SK海力士" goes before "海力士")."""
     found = {n.strip() for n in names} | {n.strip() for s in digest.sections for n in s.stocks}
@@ -182,12 +207,21 @@ def _name_without_names(name: str, known: list[str]) -> str:
 
 
 def _without_names(text: str, known: list[str]) -> str:
-    """`text` without the clauses that name a stock; "" when too little is left to say
-    anything (a list of names with its lead-in, a subject-less fragment)."""
+    """`text` without the clauses that name a stock (and the short ones right after them);
+    "" when too little is left to say anything."""
     if not _names(text, known):
         return text
-    clauses = [c for c in _CLAUSE.findall(text) if c.strip() and not _names(c, known)]
+    clauses: list[str] = []
+    cut = False  # a short clause after a name ("天孚通信做核心配件，属于补涨") is its predicate
+    for clause in _CLAUSE.findall(text):
+        cut = _names(clause, known) or (cut and _chars(clause) < _MIN_CHARS)
+        if not cut and clause.strip():
+            clauses.append(clause)
     kept = "".join(clauses).strip().rstrip("，,、；;：:")
-    if sum(ch.isalnum() for ch in kept) < _MIN_CHARS:
+    if _chars(kept) < _MIN_CHARS:
         return ""
     return kept if kept.endswith(("。", "！", "？", "…")) else f"{kept}。"
+
+
+def _chars(text: str) -> int:
+    return sum(ch.isalnum() for ch in text)
