@@ -20,7 +20,6 @@ from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
 from digests.summarize.llm import LLM, make_client
-from digests.summarize.policy import PolicyRules
 
 T = TypeVar("T")
 USER_AGENT = "digestbot/0.1 (+research digest bot)"
@@ -52,15 +51,18 @@ class Services:
             llm=self.llm,
             budget_chars=self.settings.digest_chunk_chars,
             retry_after=timedelta(minutes=self.settings.summary_retry_minutes),
-            rules=PolicyRules(
-                self.settings.digest_policy, tuple(self.settings.digest_policy_terms)
-            ),
+            rules=self.settings.policy_rules(),
             disclaimer=self.settings.disclaimer or "",
         )
 
     def store_context(self) -> StoreContext:
-        """The use cases' view: sessions and the time zone."""
-        return StoreContext(sessions=db.make_sessionmaker(self.engine), tz=self.settings.tz)
+        """The use cases' view: sessions, the time zone, the digest policy and disclaimer."""
+        return StoreContext(
+            sessions=db.make_sessionmaker(self.engine),
+            tz=self.settings.tz,
+            rules=self.settings.policy_rules(),
+            disclaimer=self.settings.disclaimer or "",
+        )
 
     def admin_context(self) -> AdminContext:
         """The admin use cases' view (they reach everything)."""

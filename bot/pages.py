@@ -82,12 +82,13 @@ async def digest_page(request: Request) -> HTMLResponse:
         return refusal(403)
     if link.expired(utcnow()):
         return refusal(410)
-    async with services.store_context().sessions() as session:
+    store = services.store_context()
+    async with store.sessions() as session:
         subscriber = await session.get(Subscriber, link.subscriber_id)
         publication = await session.get(Publication, link.publication_id)
         if subscriber is None or publication is None:
             return refusal(403)
-        post, shown = await replies.view(session, publication)
+        post, shown = await replies.view(session, publication, store)
         if not await reading.is_entitled(session, subscriber, post):
             log.info("digest page refused: subscriber %s not entitled", subscriber.id)
             return refusal(403)

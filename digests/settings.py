@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError
 
 from digests.db import CONNECT_TIMEOUT, STATEMENT_TIMEOUT, async_url
-from digests.summarize.policy import DigestPolicy
+from digests.summarize.policy import DigestPolicy, PolicyRules
 
 DEFAULT_DATABASE_URL = "sqlite:///data/digestbot.db"
 AES_KEY_CHARS = 43  # WeChat's EncodingAESKey: base64 of 32 bytes without its trailing "="
@@ -195,6 +195,10 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """An API key or a base URL (Ollama, vLLM and llama.cpp need no key) turns the LLM on."""
         return bool(self.openai_api_key or self.openai_base_url)
+
+    def policy_rules(self) -> PolicyRules:
+        """DIGEST_POLICY with DIGEST_POLICY_TERMS, as digesting and reading apply it."""
+        return PolicyRules(self.digest_policy, tuple(self.digest_policy_terms))
 
     def passwords(self) -> list[str]:
         """The plain feed passwords, for the decrypter only."""

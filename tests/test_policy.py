@@ -15,15 +15,17 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.pages import html_page
-from digests import render
+from digests import admin, render
+from digests.admin import AdminContext
 from digests.ingest.core import IngestContext, ingest
 from digests.models import StoredDigest
+from digests.readers import passwords, reading
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.extractive import extractive_digest
 from digests.summarize.policy import DigestPolicy, PolicyRules, enforce, short_names
 from digests.summarize.schema import Digest
-from tests.conftest import EXAMPLES, SHANGHAI
+from tests.conftest import EXAMPLES, SHANGHAI, reader
 from tests.fake_llm import GOOD, FakeLLM, completion
 
 SEED = "2-10-zhui-zong"
@@ -228,6 +230,25 @@ async def test_the_policy_is_part_of_the_cache_key(dctx: DigestContext, server: 
     async with dctx.sessions() as session:
         stored = await session.get(StoredDigest, strict.id)
     assert stored is not None and stored.disclaimer == "乙"
+
+
+async def test_a_publication_made_before_the_switch_is_read_under_the_policy_in_force(
+    actx: AdminContext,
+) -> None:
+    """The seed post published under `full`, then read after DIGEST_POLICY became
+    sectors_only: /latest shows no stock and ends with the DISCLAIMER in force."""
+    member = await reader(actx, "member")
+    await passwords.unlock(actx.store, member, "ld2602")
+    await admin.publish_post(actx, SEED, by="test")
+    before = await reading.latest(actx.store, member)
+    assert before.digest is not None and before.digest.digest.sections[0].stocks
+    strict = replace(actx.store, rules=SECTORS_ONLY, disclaimer="本摘要不构成投资建议")
+    after = await reading.latest(strict, member)
+    assert after.digest is not None
+    assert all(s.stocks == [] for s in after.digest.digest.sections)
+    text = render.plain_text(after.digest.digest, disclaimer=after.digest.disclaimer)
+    assert not [n for n in known_names() if n in text]
+    assert text.endswith("本摘要不构成投资建议")
 
 
 def test_the_disclaimer_ends_every_rendering() -> None:

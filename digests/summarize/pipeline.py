@@ -19,11 +19,11 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from digests.summarize.extractive import extractive_digest, listed_stocks
-from digests.summarize.grounding import ground, needs_review, split_names, wrong_language
+from digests.summarize.extractive import extractive_digest
+from digests.summarize.grounding import ground, needs_review, wrong_language
 from digests.summarize.limits import estimate_tokens
 from digests.summarize.llm import LLM, AnswerCutOff, ContextOverflow, Usage
-from digests.summarize.policy import DigestPolicy, PolicyRules, enforce, short_names
+from digests.summarize.policy import DigestPolicy, PolicyRules, enforce, stock_names
 from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_messages
 from digests.summarize.schema import Digest
 
@@ -86,8 +86,7 @@ async def summarize(
             digest, parts = await run.digest(text)
         mode, output_mode = "llm", llm.mode
     grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
-    names = _stock_names(digest, title, markdown) if rules.strict else []
-    names += short_names(names, source)
+    names = stock_names(digest, title, text, markdown) if rules.strict else []
     grounded, removed = enforce(grounded, rules, title=title, names=names)
     dropped.update(removed)
     # the model's own text, before grounding replaces an English headline by the post's title
@@ -188,16 +187,6 @@ class _Run:
             half = len(group) // 2  # two smaller merges: the next round merges their results
             return [*await self._merge_group(group[:half]), *await self._merge_group(group[half:])]
         return [answer.digest]
-
-
-def _stock_names(digest: Digest, title: str, markdown: str) -> list[str]:
-    """Every stock name a sectors_only digest must not show: the model's lists (before
-    grounding kept only the post's names) and what the offline pass finds in the post."""
-    names = [n for s in digest.sections for entry in s.stocks for n in split_names(entry)]
-    offline = extractive_digest(title, markdown) if markdown else None
-    names += [n for s in offline.sections for n in s.stocks] if offline else []
-    names += [n for _, found in listed_stocks(title, markdown).values() for n in found]
-    return names
 
 
 async def _all(coros: Iterable[Coroutine[Any, Any, list[Digest]]]) -> list[Digest]:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from digests.summarize.extractive import extractive_digest, listed_stocks
+from digests.summarize.grounding import split_names
 from digests.summarize.schema import Digest, Event, Section
 
 POLICY_VERSION = "p1"  # change it when ADVICE_TERMS change: every non-full cache key changes
@@ -129,7 +131,7 @@ def enforce(
         if name != section.name:
             note("section_names", section.name)
         stocks = section.stocks
-        if known and stocks:
+        if rules.policy is DigestPolicy.sectors_only and stocks:
             removed.setdefault("stocks", []).extend(stocks)
             stocks = []
         if points or stocks:
@@ -165,6 +167,26 @@ _GENERIC = frozenset(
         "重工实业发展国际",
     )
 )
+
+
+def stock_names(digest: Digest, title: str, text: str, markdown: str) -> list[str]:
+    """Every stock name a sectors_only digest must not show: the model's lists (before
+    grounding kept only the post's names), what the offline pass finds in the post, and the
+    short forms the post uses for them."""
+    names = [n for s in digest.sections for entry in s.stocks for n in split_names(entry)]
+    if markdown:
+        names += [n for s in extractive_digest(title, markdown).sections for n in s.stocks]
+        names += [n for _, found in listed_stocks(title, markdown).values() for n in found]
+    return names + short_names(names, f"{title}\n{text}")
+
+
+def recheck(digest: Digest, rules: PolicyRules, *, title: str, text: str, markdown: str) -> Digest:
+    """A stored digest as the policy in force allows it, whatever policy it was made under
+    (a publication made before DIGEST_POLICY changed is read and sent again later)."""
+    if not rules.strict:
+        return digest
+    names = stock_names(digest, title, text, markdown)
+    return enforce(digest, rules, title=title, names=names)[0]
 
 
 def short_names(names: Iterable[str], post: str) -> list[str]:
