@@ -23,7 +23,7 @@ from digests.summarize.extractive import extractive_digest
 from digests.summarize.grounding import ground, needs_review, wrong_language
 from digests.summarize.limits import estimate_tokens
 from digests.summarize.llm import LLM, AnswerCutOff, ContextOverflow, Usage
-from digests.summarize.policy import DigestPolicy, PolicyRules, enforce, stock_names
+from digests.summarize.policy import DigestPolicy, PolicyRules, enforce
 from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_messages
 from digests.summarize.schema import Digest
 
@@ -86,7 +86,7 @@ async def summarize(
             digest, parts = await run.digest(text)
         mode, output_mode = "llm", llm.mode
     grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
-    names = stock_names(digest, title, text, markdown) if rules.strict else []
+    names = rules.names(digest, title, text, markdown)
     grounded, removed = enforce(grounded, rules, title=title, names=names)
     dropped.update(removed)
     # the model's own text, before grounding replaces an English headline by the post's title
