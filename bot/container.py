@@ -16,6 +16,7 @@ from digests import db
 from digests.admin import AdminContext
 from digests.ingest.core import IngestContext
 from digests.outbox.leader import Leader
+from digests.readership.audit import policy_in_force
 from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
@@ -60,6 +61,7 @@ class Services:
         return StoreContext(
             sessions=db.make_sessionmaker(self.engine),
             tz=self.settings.tz,
+            policy=policy_in_force(self.settings),
             rules=self.settings.policy_rules(),
             disclaimer=self.settings.disclaimer or "",
         )

@@ -27,7 +27,8 @@ class StoreContext:
 
     sessions: async_sessionmaker[AsyncSession]
     tz: ZoneInfo
-    rules: PolicyRules = field(default_factory=PolicyRules)  # DIGEST_POLICY in force
+    policy: str = "full"  # the digest policy in force, recorded with each delivery sent
+    rules: PolicyRules = field(default_factory=PolicyRules)  # DIGEST_POLICY applied at view()
     disclaimer: str = ""  # DISCLAIMER in force; "" = the digest's own line
 
     def period(self, starts_at: datetime, ends_at: datetime) -> str:
@@ -62,6 +63,7 @@ class Reply:
 
     choices: list[tuple[str, str]] = field(default_factory=list)
     delete_incoming: bool = False  # the incoming message carried a password
+    image: bytes | None = None  # a PNG after the text (the readership chart; Telegram: a photo)
 
 
 async def view(

@@ -152,6 +152,8 @@ async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> list[Message]:
         except NotSentInTime as late:
             late.parts = parts[index:]
             raise
+    if reply.image is not None:  # the readership chart, after its figures
+        sent.append(await bot.send_photo(chat_id, reply.image))
     return sent
 
 

@@ -1,7 +1,7 @@
 """digest policy: the DIGEST_POLICY a digest was made under and the DISCLAIMER it ends with
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0017
 Create Date: 2026-11-30 06:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0020'
-down_revision: str | None = '0014'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
