@@ -71,7 +71,9 @@ def _view_parts(shown: DigestView) -> list[str]:
     cached = _views.get(id(shown))
     if cached is not None and cached[0] is shown:
         return cached[1]
-    parts = render.telegram_html(shown.digest, title=shown.title, extractive=shown.extractive)
+    parts = render.telegram_html(
+        shown.digest, title=shown.title, extractive=shown.extractive, disclaimer=shown.disclaimer
+    )
     if len(_views) > 256:
         _views.clear()
     _views[id(shown)] = (shown, parts)
