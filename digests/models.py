@@ -361,3 +361,21 @@ class NoticeSent(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     sent_at: datetime = _ts(default_factory=utcnow)
+
+
+# What the archive search finds (digests/archive/index.py): a post's title and text, or its
+# ready digest's words, with their index tokens. Each database keeps its own full-text index
+# over the tokens by triggers (SQLite FTS5, PostgreSQL tsvector + GIN; migration 0016).
+class SearchDoc(SQLModel, table=True):
+    __tablename__ = "search_doc"
+    __table_args__ = (UniqueConstraint("post_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = _owner("post", index=False)
+    kind: str = Field(max_length=8)  # post | digest
+    title: str = Field(sa_type=Text)
+    body: str = Field(sa_type=Text)  # the words snippets are cut from
+    published_at: datetime = _ts()  # the post's: entitlement is decided by it
+    gated: bool = False
+    title_tokens: str = Field(sa_type=Text)  # digests/archive/tokens.py, space-separated
+    body_tokens: str = Field(sa_type=Text)
