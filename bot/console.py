@@ -10,6 +10,7 @@ from typing import Any
 
 from digests import admin, replies
 from digests.admin import AdminContext
+from digests.archive import search
 from digests.errors import DigestbotError
 from digests.models import Subscriber
 from digests.outbox.types import Reader, SendResult
@@ -65,6 +66,8 @@ async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_adm
             return await reading.latest(m, subscriber)
         if command == "/digests":
             return await reading.recent(m, subscriber)
+        if command == "/search":
+            return await search.search(m, subscriber, rest)
         if command == "/open":
             return await reading.open_publication(m, subscriber, int(rest.removeprefix("open:")))
         if command == "/status":

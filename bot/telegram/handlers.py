@@ -33,6 +33,7 @@ ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
 MENU = [
     ("latest", "最新摘要"),
     ("digests", "最近 10 篇"),
+    ("search", "搜索文章与摘要"),
     ("unlock", "解锁会员期"),
     ("status", "我的会员期与设置"),
     ("settings", "推送方式与提醒"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.wechat.sender import touch
 from digests import admin, render
 from digests.admin import AdminContext
+from digests.archive import search
 from digests.calendar import commands as calendar
 from digests.models import Subscriber
 from digests.outbox.dispatcher import wake_waiting
@@ -18,6 +19,7 @@ HELP = "\n".join(
     (
         "发送以下文字：",
         "最新 —— 最新摘要",
+        "搜索 词语 —— 搜索文章与摘要",
         "解锁 密码 —— 解锁本期会员",
         "日历 —— 未来 7 天事件",
         "提醒 开 / 提醒 关 —— 事件提醒",
@@ -28,6 +30,7 @@ HELP = "\n".join(
 )
 WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n" + HELP
 MORE = "\n……（篇幅所限，仅显示前半部分）"
+SEARCH_USAGE = "用法：搜索 词语（如 搜索 液冷）"
 
 
 async def on_follow(ctx: StoreContext, openid: str) -> str:
@@ -72,6 +75,8 @@ async def on_text(
         reply = await passwords.unlock(ctx, reader, rest)
     elif word == "最新":
         reply = await reading.latest(ctx, reader)
+    elif word == "搜索":
+        reply = await search.search(ctx, reader, rest, width=30) if rest else Reply(SEARCH_USAGE)
     elif word == "日历":
         reply = await calendar.calendar(ctx, reader, base_url=base_url)
     elif word == "提醒":

@@ -1,0 +1,19 @@
+"""The archive's handlers: /search 词语 and /ask 问题 (digests/archive/)."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.telegram.context import Context, answer, services, subscriber
+from digests.archive import search
+from digests.replies import Reply
+
+
+async def on_search(update: Update, context: Context) -> None:
+    words = " ".join(context.args or [])
+    if not words.strip():
+        await answer(update, context, Reply("用法：/search 词语（如 /search 液冷 或 /search CPO）"))
+        return
+    reader = await subscriber(update, context)
+    ctx = services(context).store_context()
+    await answer(update, context, await search.search(ctx, reader, words))
