@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -371,6 +372,9 @@ class SearchDoc(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("post_id", "kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    # publish time, then post and kind, in one integer: the full-text index's row key, so
+    # "the newest matches" is read in key order and stops after ten (index.order_key)
+    order_key: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
     post_id: int = _owner("post", index=False)
     kind: str = Field(max_length=8)  # post | digest
     title: str = Field(sa_type=Text)

@@ -3,7 +3,7 @@ ready digest, written in the same transaction as the post or digest it mirrors.
 
 The full-text structure over search_doc belongs to each database and is kept by its triggers
 (made in migration 0016): on SQLite an external-content FTS5 table `search_fts`, on PostgreSQL
-a `tsv` tsvector column (title weighted A, text D) with a GIN index. Neither is a model: the
+`tsv` (title and text) and `ttsv` (title) tsvector columns with GIN indexes. Neither is a model: the
 models describe what every database has, and `include_name`/`include_object` keep Alembic's
 comparison off these.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, delete, insert, select, tuple_
@@ -24,7 +24,7 @@ from digests.models import Post, SearchDoc, table_of
 DOCS = table_of(SearchDoc)
 POSTS = table_of(Post)
 FTS_TABLE = "search_fts"  # SQLite only
-PG_COLUMN, PG_INDEX = "tsv", "ix_search_doc_tsv"  # PostgreSQL only
+PG_ONLY = ("tsv", "ttsv", "ix_search_doc_tsv", "ix_search_doc_ttsv")  # PostgreSQL only
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Doc:
 
     def row(self) -> dict[str, Any]:
         return {
+            "order_key": order_key(self.published_at, self.post_id, self.kind),
             "post_id": self.post_id,
             "kind": self.kind,
             "title": self.title,
@@ -49,6 +50,13 @@ class Doc:
             "title_tokens": as_text(self.title),
             "body_tokens": as_text(self.body),
         }
+
+
+def order_key(published_at: datetime, post_id: int, kind: str) -> int:
+    """Publish time in seconds, then the post, then the kind: unique, and newest largest."""
+    if published_at.tzinfo is None:  # SQLite's rows as a migration reads them: UTC
+        published_at = published_at.replace(tzinfo=UTC)
+    return int(published_at.timestamp()) * 2**24 + post_id * 2 + (kind == "digest")
 
 
 def digest_text(data: dict[str, Any]) -> str:
@@ -107,4 +115,4 @@ def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     """Alembic: PostgreSQL's tsvector column and its index are not models."""
-    return not (reflected and compare_to is None and name in (PG_COLUMN, PG_INDEX))
+    return not (reflected and compare_to is None and name in PG_ONLY)

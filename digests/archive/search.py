@@ -1,8 +1,11 @@
 """/search: the best posts and digests for a reader's words, entitled text only.
 
-One full-text query ranks the docs (SQLite FTS5's bm25 with the title weighted 4:1, PostgreSQL's
-ts_rank over the tsvector, title weighted A), a post's post and digest docs count once, and only
-the ten shown are read whole, for their snippets. A hit the reader is not entitled to shows its
+"Best" is: posts whose title holds the words, then posts whose text does, newest first in each.
+Relevance scores (FTS5's bm25, PostgreSQL's ts_rank) were measured and dropped: they score every
+match, and a word in most posts of a 10,000-post archive then cost 200 ms to 2 s; newest-first
+reads the index in key order and stops after ten (bench/search.py, docs/benchmarks.md). A
+post's post and digest docs count once, and only the ten shown are read whole, for snippets.
+A hit the reader is not entitled to shows its
 title and date under 🔒, never a word of its text.
 """
 
@@ -11,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select, text
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,9 +43,11 @@ class Hit:
     snippet: str = ""
 
 
-def fts5_query(terms: list[list[str]], *, any_term: bool = False) -> str:
-    """An FTS5 MATCH expression: each term a phrase (a lone CJK character a prefix)."""
-    parts = [f"{t[0]}*" if single_char(t) else '"' + " ".join(t) + '"' for t in terms]
+def fts5_query(terms: list[list[str]], *, any_term: bool = False, column: str = "") -> str:
+    """An FTS5 MATCH expression: each term a phrase (a lone CJK character a prefix), in one
+    column when given."""
+    where = f"{column} : " if column else ""
+    parts = [where + (f"{t[0]}*" if single_char(t) else '"' + " ".join(t) + '"') for t in terms]
     return (" OR " if any_term else " AND ").join(parts)
 
 
@@ -67,37 +73,46 @@ async def find(
     any_term: bool = False,
     periods: Sequence[Period] | None = None,
 ) -> list[Hit]:
-    """The best `limit` posts for these terms, best first; with `periods`, only docs those
-    grants entitle to (or ungated ones)."""
+    """The best `limit` posts for these terms: those whose title holds them first, then the
+    rest, newest first within each; with `periods`, only docs those grants entitle to (or
+    ungated ones). Both passes read the index in key order (newest first) and stop early,
+    so a word in every post costs no more than a rare one."""
     if not terms:
         return []
     conn = await session.connection()
+    hits: dict[int, Hit] = {}
+    for title_only in (True, False):
+        query = _newest(conn.dialect.name, terms, any_term=any_term, title_only=title_only)
+        entitled = _within(periods)
+        if entitled is not None:
+            query = query.where(entitled)
+        for row in await conn.execute(query.limit(limit * 2)):  # post and digest both match
+            if row.post_id not in hits and len(hits) < limit:
+                hit = Hit(row.post_id, row.id, row.kind, row.title, row.published_at, row.gated)
+                hits[row.post_id] = hit
+    return list(hits.values())
+
+
+def _newest(
+    dialect: str, terms: list[list[str]], *, any_term: bool, title_only: bool
+) -> Select[Any]:
+    """Docs matching the terms (in their titles only, or anywhere), newest first."""
     columns = [DOCS.c.post_id, DOCS.c.id, DOCS.c.kind, DOCS.c.title]
     columns += [DOCS.c.published_at, DOCS.c.gated]
-    if conn.dialect.name == "sqlite":
-        score: ColumnElement[float] = literal_column(f"bm25({FTS_TABLE}, 4.0, 1.0)")
-        query = (
+    if dialect == "sqlite":
+        match = fts5_query(terms, any_term=any_term, column="title_tokens" if title_only else "")
+        fts_key: ColumnElement[int] = literal_column(f"{FTS_TABLE}.rowid")
+        return (
             select(*columns)
-            .select_from(DOCS.join(text(FTS_TABLE), text(f"{FTS_TABLE}.rowid = search_doc.id")))
-            .where(text(f"{FTS_TABLE} MATCH :q").bindparams(q=fts5_query(terms, any_term=any_term)))
-            .order_by(score)
+            .select_from(text(FTS_TABLE))
+            .join(DOCS, DOCS.c.order_key == fts_key)
+            .where(text(f"{FTS_TABLE} MATCH :q").bindparams(q=match))
+            .order_by(fts_key.desc())
         )
-    else:
-        tsq = func.to_tsquery(
-            literal_column("'simple'::regconfig"), ts_query(terms, any_term=any_term)
-        )
-        tsv: ColumnElement[str] = literal_column("search_doc.tsv")
-        query = select(*columns).where(tsv.op("@@")(tsq)).order_by(func.ts_rank(tsv, tsq).desc())
-    entitled = _within(periods)
-    if entitled is not None:
-        query = query.where(entitled)
-    hits: dict[int, Hit] = {}
-    for row in await conn.execute(query.limit(limit * 3)):  # post and digest may both match
-        if row.post_id not in hits:
-            hits[row.post_id] = Hit(
-                row.post_id, row.id, row.kind, row.title, row.published_at, row.gated
-            )
-    return list(hits.values())[:limit]
+    config: ColumnElement[str] = literal_column("'simple'::regconfig")
+    tsq = func.to_tsquery(config, ts_query(terms, any_term=any_term))
+    tsv: ColumnElement[str] = literal_column("search_doc.ttsv" if title_only else "search_doc.tsv")
+    return select(*columns).where(tsv.op("@@")(tsq)).order_by(DOCS.c.order_key.desc())
 
 
 async def bodies(session: AsyncSession, hits: Sequence[Hit]) -> dict[int, str]:

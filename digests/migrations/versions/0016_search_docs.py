@@ -13,8 +13,7 @@ import sqlmodel
 from alembic import op
 
 import digests.models
-from digests.archive.index import digest_text, post_doc
-from digests.archive.tokens import as_text
+from digests.archive.index import Doc, digest_text, post_doc
 
 revision: str = "0016"
 down_revision: str | None = "0014"
@@ -23,27 +22,28 @@ depends_on: str | Sequence[str] | None = None
 
 _SQLITE = (
     "CREATE VIRTUAL TABLE search_fts USING fts5(title_tokens, body_tokens,"
-    " content='search_doc', content_rowid='id')",
+    " content='search_doc', content_rowid='order_key')",
     "CREATE TRIGGER search_doc_ai AFTER INSERT ON search_doc BEGIN"
     " INSERT INTO search_fts(rowid, title_tokens, body_tokens)"
-    " VALUES (new.id, new.title_tokens, new.body_tokens); END",
+    " VALUES (new.order_key, new.title_tokens, new.body_tokens); END",
     "CREATE TRIGGER search_doc_ad AFTER DELETE ON search_doc BEGIN"
     " INSERT INTO search_fts(search_fts, rowid, title_tokens, body_tokens)"
-    " VALUES ('delete', old.id, old.title_tokens, old.body_tokens); END",
+    " VALUES ('delete', old.order_key, old.title_tokens, old.body_tokens); END",
     "CREATE TRIGGER search_doc_au AFTER UPDATE ON search_doc BEGIN"
     " INSERT INTO search_fts(search_fts, rowid, title_tokens, body_tokens)"
-    " VALUES ('delete', old.id, old.title_tokens, old.body_tokens);"
+    " VALUES ('delete', old.order_key, old.title_tokens, old.body_tokens);"
     " INSERT INTO search_fts(rowid, title_tokens, body_tokens)"
-    " VALUES (new.id, new.title_tokens, new.body_tokens); END",
+    " VALUES (new.order_key, new.title_tokens, new.body_tokens); END",
 )
 _POSTGRES = (
-    "ALTER TABLE search_doc ADD COLUMN tsv tsvector",
+    "ALTER TABLE search_doc ADD COLUMN tsv tsvector, ADD COLUMN ttsv tsvector",
     "CREATE FUNCTION search_doc_tsv() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-    " NEW.tsv := setweight(to_tsvector('simple', NEW.title_tokens), 'A')"
-    " || setweight(to_tsvector('simple', NEW.body_tokens), 'D'); RETURN NEW; END $$",
+    " NEW.ttsv := to_tsvector('simple', NEW.title_tokens);"
+    " NEW.tsv := NEW.ttsv || to_tsvector('simple', NEW.body_tokens); RETURN NEW; END $$",
     "CREATE TRIGGER search_doc_tsv BEFORE INSERT OR UPDATE ON search_doc"
     " FOR EACH ROW EXECUTE FUNCTION search_doc_tsv()",
     "CREATE INDEX ix_search_doc_tsv ON search_doc USING gin (tsv)",
+    "CREATE INDEX ix_search_doc_ttsv ON search_doc USING gin (ttsv)",
 )
 
 
@@ -51,6 +51,7 @@ def upgrade() -> None:
     op.create_table(
         "search_doc",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("order_key", sa.BigInteger(), nullable=False),
         sa.Column("post_id", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
@@ -62,6 +63,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["post_id"], ["post.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("post_id", "kind"),
+        sa.UniqueConstraint("order_key"),
     )
     bind = op.get_bind()
     for statement in _SQLITE if bind.dialect.name == "sqlite" else _POSTGRES:
@@ -99,9 +101,7 @@ def _index_existing(bind: sa.Connection) -> None:
                     sa.select(digest.c.data).where(digest.c.id == latest[row.id])
                 ).scalar_one()
                 words = digest_text(json.loads(data) if isinstance(data, str) else data)
-                batch.append(
-                    {**doc.row(), "kind": "digest", "body": words, "body_tokens": as_text(words)}
-                )
+                batch.append(Doc(row.id, "digest", row.title, words, row.published_at, row.gated).row())
         bind.execute(docs.insert(), batch)
         last = rows[-1].id
 
