@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
 from digests.admin import AdminContext
+from digests.archive.ask import AskContext
 from digests.ingest.core import IngestContext
 from digests.outbox.leader import Leader
 from digests.replies import StoreContext
@@ -56,6 +57,10 @@ class Services:
     def store_context(self) -> StoreContext:
         """The use cases' view: sessions and the time zone."""
         return StoreContext(sessions=db.make_sessionmaker(self.engine), tz=self.settings.tz)
+
+    def ask_context(self) -> AskContext:
+        """/ask's view: the store, the LLM (None = search results) and the daily limit."""
+        return AskContext(self.store_context(), self.llm, self.settings.ask_daily_limit)
 
     def admin_context(self) -> AdminContext:
         """The admin use cases' view (they reach everything)."""

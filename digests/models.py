@@ -383,3 +383,23 @@ class SearchDoc(SQLModel, table=True):
     gated: bool = False
     title_tokens: str = Field(sa_type=Text)  # digests/archive/tokens.py, space-separated
     body_tokens: str = Field(sa_type=Text)
+
+
+# An /ask answer, by its question and the passages it was given (digests/archive/ask.py): the
+# same question over the same entitled passages costs no second LLM call.
+class AskAnswer(SQLModel, table=True):
+    __tablename__ = "ask_answer"
+
+    key: str = Field(primary_key=True, max_length=64)  # sha256 of question + passage docs
+    answer: str = Field(sa_type=Text)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# One /ask by a reader, counted against ASK_DAILY_LIMIT.
+class AskUse(SQLModel, table=True):
+    __tablename__ = "ask_use"
+    __table_args__ = (Index("ix_ask_use_reader_at", "subscriber_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = _owner("subscriber", index=False)
+    at: datetime = _ts(default_factory=utcnow)

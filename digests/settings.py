@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     digest_chunk_chars: int = Field(default=12_000, ge=500)
     digest_max_output_tokens: int = Field(default=2_000, ge=200)
     summary_retry_minutes: int = Field(default=30, ge=1)
+    ask_daily_limit: int = Field(default=20, ge=0)  # /ask questions per reader per day
 
     # Telegram (unset token = no Telegram channel)
     telegram_bot_token: SecretStr | None = None

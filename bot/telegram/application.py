@@ -74,6 +74,7 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("latest", h.on_latest))
     app.add_handler(CommandHandler("digests", h.on_digests))
     app.add_handler(CommandHandler("search", s.on_search))
+    app.add_handler(CommandHandler("ask", s.on_ask))
     app.add_handler(CommandHandler("status", h.on_status))
     app.add_handler(CommandHandler("settings", h.on_settings))
     app.add_handler(CommandHandler("stop", h.on_stop))

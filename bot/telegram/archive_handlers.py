@@ -1,11 +1,12 @@
-"""The archive's handlers: /search 词语 and /ask 问题 (digests/archive/)."""
+"""The archive's handlers: /search 词语 and /ask 问题 (digests/archive/); an answer may take
+the LLM a while, and PTB handles other updates meanwhile (concurrent_updates)."""
 
 from __future__ import annotations
 
 from telegram import Update
 
 from bot.telegram.context import Context, answer, services, subscriber
-from digests.archive import search
+from digests.archive import ask, search
 from digests.replies import Reply
 
 
@@ -17,3 +18,9 @@ async def on_search(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
     ctx = services(context).store_context()
     await answer(update, context, await search.search(ctx, reader, words))
+
+
+async def on_ask(update: Update, context: Context) -> None:
+    question = " ".join(context.args or [])
+    reader = await subscriber(update, context)
+    await answer(update, context, await ask.ask(services(context).ask_context(), reader, question))

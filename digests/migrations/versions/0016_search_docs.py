@@ -1,4 +1,4 @@
-"""search docs: the archive index over posts and ready digests (SQLite FTS5, PostgreSQL GIN)
+"""search docs and /ask: the archive index (SQLite FTS5, PostgreSQL GIN), answers, asks
 
 Revision ID: 0016
 Revises: 0014
@@ -65,6 +65,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("post_id", "kind"),
         sa.UniqueConstraint("order_key"),
     )
+    op.create_table(
+        "ask_answer",
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("created_at", digests.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
+        "ask_use",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("subscriber_id", sa.Integer(), nullable=False),
+        sa.Column("at", digests.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["subscriber_id"], ["subscriber.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_ask_use_reader_at", "ask_use", ["subscriber_id", "at"])
     bind = op.get_bind()
     for statement in _SQLITE if bind.dialect.name == "sqlite" else _POSTGRES:
         op.execute(statement)
@@ -107,6 +123,9 @@ def _index_existing(bind: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ask_use_reader_at", table_name="ask_use")
+    op.drop_table("ask_use")
+    op.drop_table("ask_answer")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TABLE search_fts")
     else:
