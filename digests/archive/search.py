@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -89,6 +90,7 @@ async def find(
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
     hits: dict[int, Hit] = {}
     for title_only in (True, False):
+        walk = conn.dialect.name == "postgresql" and await _common(conn, terms, title_only)
         query = _newest(
             conn.dialect.name,
             terms,
@@ -96,6 +98,7 @@ async def find(
             title_only=title_only,
             entitled=_within(periods),
             limit=limit * 2,  # a post's post and digest docs may both match
+            walk=walk,
         )
         for row in await conn.execute(query):
             if row.post_id not in hits and len(hits) < limit:
@@ -112,6 +115,7 @@ def _newest(
     title_only: bool,
     entitled: ColumnElement[bool] | None,
     limit: int,
+    walk: bool = False,
 ) -> Select[Any]:
     """Docs matching the terms (in their titles only, or anywhere), newest first."""
     columns = [DOCS.c.post_id, DOCS.c.id, DOCS.c.kind, DOCS.c.title]
@@ -131,6 +135,11 @@ def _newest(
     # vectors; a phrase needs their positions, so it is checked on those candidates only.
     config: ColumnElement[str] = literal_column("'simple'::regconfig")
     tsv: ColumnElement[str] = literal_column("search_doc.ttsv" if title_only else "search_doc.tsv")
+    exact = func.to_tsquery(config, ts_query(terms, any_term=any_term))
+    if walk:  # a common word: newest docs first, each checked, ten found soon
+        query = select(*columns).where(tsv.op("@@")(exact))
+        query = query if entitled is None else query.where(entitled)
+        return query.order_by(DOCS.c.order_key.desc()).limit(limit)
     loose = func.to_tsquery(config, ts_query(terms, any_term=any_term, phrases=False))
     candidates = select(*columns, DOCS.c.order_key, tsv.label("vector"))
     candidates = candidates.where(tsv.op("@@")(loose))
@@ -140,9 +149,26 @@ def _newest(
     found = candidates.order_by((DOCS.c.order_key + 0).desc()).limit(limit * 3).subquery()
     query = select(*(found.c[c.name] for c in columns))
     if any(len(term) > 1 for term in terms):
-        exact = func.to_tsquery(config, ts_query(terms, any_term=any_term))
         query = query.where(func.ts_match_vq(found.c.vector, exact))
     return query.order_by(found.c.order_key.desc()).limit(limit)
+
+
+COMMON = 1500  # docs holding every token: from here on, walking the newest docs is cheaper
+
+
+async def _common(conn: AsyncConnection, terms: list[list[str]], title_only: bool) -> bool:
+    """PostgreSQL: do at least COMMON docs hold the terms' tokens? Counted from the GIN index
+    (exact for plain tokens, no vector opened). The bitmap of a word in most of 20,000 docs
+    cost 120 ms to sort; walking the newest docs finds ten of those in a few."""
+    column = "ttsv" if title_only else "tsv"
+    loose = ts_query(terms, phrases=False)
+    found = await conn.execute(
+        text(
+            f"SELECT count(*) FROM (SELECT 1 FROM search_doc WHERE {column} @@"
+            " to_tsquery('simple', :q) LIMIT :n) AS m"
+        ).bindparams(q=loose, n=COMMON)
+    )
+    return int(found.scalar_one()) >= COMMON
 
 
 async def bodies(session: AsyncSession, hits: Sequence[Hit]) -> dict[int, str]:

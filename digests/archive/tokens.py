@@ -11,6 +11,8 @@ queries).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import unicodedata
 
@@ -19,8 +21,13 @@ _RUNS = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>(?:(?![{_CJK}])[^\W_])+)")
 MAX_TERMS = 8  # words of a query; more only slows the query down
 
 
+@functools.cache
+def _hex(char: str) -> str:
+    return f"{ord(char):05x}"
+
+
 def _code(chars: str) -> str:
-    return "x" + "".join(f"{ord(ch):05x}" for ch in chars)
+    return "x" + "".join(map(_hex, chars))
 
 
 def _word(word: str) -> str:
@@ -36,8 +43,9 @@ def tokens(text: str) -> list[str]:
             out.append(_word(match.group("word")))
         elif len(run) == 1:
             out.append(_code(run))
-        else:
-            out.extend(_code(run[i : i + 2]) for i in range(len(run) - 1))
+        else:  # the hot loop of indexing: each character's code made once
+            codes = list(map(_hex, run))
+            out.extend(["x" + a + b for a, b in itertools.pairwise(codes)])
     return out
 
 
