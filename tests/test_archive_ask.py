@@ -3,6 +3,8 @@ the titles retrieved, the daily limit, the cache, and search results when no mod
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -10,19 +12,24 @@ from pathlib import Path
 import pytest
 import time_machine
 from openai import AsyncOpenAI
+from sqlmodel import select
 from starlette.testclient import TestClient
 
+from bot.app import build_app
+from bot.wechat.endpoint import ANSWER_WITHIN
+from digests import db
 from digests.admin import AdminContext
 from digests.archive.ask import NOT_COVERED, AskContext, ask, ask_terms, check_citations
 from digests.ingest.core import ingest
+from digests.models import Broadcast
 from digests.readers import passwords
 from digests.summarize.llm import LLM
 from tests.conftest import SHANGHAI, reader
-from tests.fake_llm import FakeLLM, completion, error
+from tests.fake_llm import FakeLLM, Reply, completion, error
 from tests.fake_telegram import running_bot
 from tests.test_archive_search import STORAGE, STORAGE_WORDS
 from tests.test_telegram import ADMIN, ALICE, subscribe, until
-from tests.test_wechat import client, follow, text  # noqa: F401  (the WeChat fixture)
+from tests.test_wechat import _publish_samples, client, follow, settings_for, text  # noqa: F401
 
 OPEN_TITLE = "存储观察：公开版"
 OPEN_POST = (
@@ -122,3 +129,32 @@ def test_wechat_ask_offline_gives_search_results(client: TestClient) -> None:  #
     follow(client, "o-ask")
     status, reply = text(client, "o-ask", "问 节后有什么规矩？")
     assert status == 200 and "暂时无法生成回答" in reply and "节后第一篇" in reply
+
+
+def test_wechat_slow_answer_follows_through_the_outbox(database_url: str, server: FakeLLM) -> None:
+    """问 with a model slower than WeChat waits: the callback answers at once, and the answer
+    becomes an outbox row (a customer-service message) once the model is done."""
+
+    def slow(_request: dict[str, object]) -> Reply:
+        time.sleep(ANSWER_WITHIN + 0.5)
+        return completion("《节后第一篇：写给新朋友》(2026-02-20)讲了博客的规矩。")
+
+    server.handler = slow
+    asyncio.run(_publish_samples(settings_for(database_url)))
+    settings = settings_for(database_url).model_copy(update={"openai_base_url": server.base_url})
+    with TestClient(build_app(settings)) as running:
+        follow(running, "o-slow")
+        status, reply = text(running, "o-slow", "问 节后有什么规矩？")
+        assert status == 200 and reply in ("", "success")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not asyncio.run(_follow_ups(database_url)):
+            time.sleep(0.2)
+    assert any("讲了博客的规矩" in note for note in asyncio.run(_follow_ups(database_url)))
+
+
+async def _follow_ups(database_url: str) -> list[str]:
+    async with db.open_engine(database_url) as engine, db.make_sessionmaker(engine)() as session:
+        found = await session.exec(
+            select(Broadcast.text).where(Broadcast.created_by == "wechat-follow-up")
+        )
+        return list(found.all())
