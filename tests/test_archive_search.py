@@ -10,7 +10,9 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from bot import console
+from digests import db
 from digests.admin import AdminContext
+from digests.archive.search import find
 from digests.archive.tokens import query_terms, tokens
 from digests.ingest.core import ingest
 from digests.models import Post, SearchDoc
@@ -18,6 +20,7 @@ from digests.readers import passwords
 from digests.summarize.digesting import digest_post
 from tests.conftest import EXAMPLES, reader
 from tests.fake_telegram import running_bot
+from tests.test_migrations import _insert
 from tests.test_telegram import ADMIN, ALICE, subscribe, until
 from tests.test_wechat import client, follow, text  # noqa: F401  (the WeChat fixture)
 
@@ -115,3 +118,26 @@ def test_wechat_search(client: TestClient) -> None:  # noqa: F811
     text(client, "o-search", "ld2602")
     _, reply = text(client, "o-search", "搜索 存储")
     assert f"《{STORAGE}》2026-02-26" in reply and "🔒《转发" not in reply
+
+
+async def test_migration_indexes_the_posts_and_ready_digests_already_stored(
+    database_url: str,
+) -> None:
+    """Upgrading a database with posts builds their docs, and the ready digest's, searchable."""
+    async with db.open_engine(database_url) as engine:
+        await db.upgrade(engine, "0014")
+        async with engine.begin() as conn:
+            post = await conn.run_sync(
+                _insert, "post", slug="old", title="旧文：液冷", body_text="HBM 与存储的关系"
+            )
+            data = {"headline": "CPO 加速", "summary": "", "sections": [], "risks": []}
+            await conn.run_sync(
+                _insert, "digest", post_id=post, revision=0, status="ready", data=data
+            )
+        await db.upgrade(engine)
+        async with db.make_sessionmaker(engine)() as session:
+            for query in ("液冷", "hbm", "存储", "CPO"):
+                hits = await find(session, query_terms(query))
+                assert [hit.post_id for hit in hits] == [post], query
+            kinds = (await session.exec(select(SearchDoc.kind).order_by(SearchDoc.kind))).all()
+    assert kinds == ["digest", "post"]

@@ -90,7 +90,8 @@ async def find(
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
     hits: dict[int, Hit] = {}
     for title_only in (True, False):
-        walk = conn.dialect.name == "postgresql" and await _common(conn, terms, title_only)
+        pg = conn.dialect.name == "postgresql"
+        walk = pg and await _common(conn, terms, title_only=title_only, any_term=any_term)
         query = _newest(
             conn.dialect.name,
             terms,
@@ -156,12 +157,14 @@ def _newest(
 COMMON = 1500  # docs holding every token: from here on, walking the newest docs is cheaper
 
 
-async def _common(conn: AsyncConnection, terms: list[list[str]], title_only: bool) -> bool:
+async def _common(
+    conn: AsyncConnection, terms: list[list[str]], *, title_only: bool, any_term: bool
+) -> bool:
     """PostgreSQL: do at least COMMON docs hold the terms' tokens? Counted from the GIN index
     (exact for plain tokens, no vector opened). The bitmap of a word in most of 20,000 docs
     cost 120 ms to sort; walking the newest docs finds ten of those in a few."""
     column = "ttsv" if title_only else "tsv"
-    loose = ts_query(terms, phrases=False)
+    loose = ts_query(terms, any_term=any_term, phrases=False)
     found = await conn.execute(
         text(
             f"SELECT count(*) FROM (SELECT 1 FROM search_doc WHERE {column} @@"
