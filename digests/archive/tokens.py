@@ -17,7 +17,7 @@ import re
 import unicodedata
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_RUNS = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>(?:(?![{_CJK}])[^\W_])+)")
+_RUNS = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")  # a CJK run, or a run of other letters/digits
 MAX_TERMS = 8  # words of a query; more only slows the query down
 
 
@@ -30,17 +30,12 @@ def _code(chars: str) -> str:
     return "x" + "".join(map(_hex, chars))
 
 
-def _word(word: str) -> str:
-    return word if word.isascii() else _code(word)
-
-
 def tokens(text: str) -> list[str]:
     """The index tokens of a text, in reading order."""
     out: list[str] = []
-    for match in _RUNS.finditer(unicodedata.normalize("NFKC", text).casefold()):
-        run = match.group("cjk")
-        if run is None:
-            out.append(_word(match.group("word")))
+    for run, word in _RUNS.findall(unicodedata.normalize("NFKC", text).casefold()):
+        if word:
+            out.append(word if word.isascii() else _code(word))
         elif len(run) == 1:
             out.append(_code(run))
         else:  # the hot loop of indexing: each character's code made once
