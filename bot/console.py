@@ -10,6 +10,7 @@ from typing import Any
 
 from digests import admin, admin_codes, replies
 from digests.admin import AdminContext
+from digests.archive import ask, search
 from digests.errors import DigestbotError
 from digests.models import Subscriber
 from digests.outbox.types import Reader, SendResult
@@ -64,7 +65,9 @@ class ConsoleChannel:
         return SendResult("ok", content_sha256=sent_hash([text]))  # the audit: what went out
 
 
-async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_admin: bool) -> Reply:
+async def handle(
+    ctx: AdminContext, subscriber: Subscriber, line: str, *, is_admin: bool, ask_limit: int = 20
+) -> Reply:
     """One line typed by a console user → the use case's reply."""
     words = line.strip().split(maxsplit=1)
     if not words:
@@ -80,6 +83,11 @@ async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_adm
             return await reading.latest(m, subscriber)
         if command == "/digests":
             return await reading.recent(m, subscriber)
+        if command == "/ask":
+            archive = ask.AskContext(m, ctx.digests.llm, ask_limit)
+            return await ask.ask(archive, subscriber, rest)
+        if command == "/search":
+            return await search.search(m, subscriber, rest)
         if command == "/open":
             return await reading.open_publication(m, subscriber, int(rest.removeprefix("open:")))
         if command == "/status":

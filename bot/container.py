@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
 from digests.admin import AdminContext
+from digests.archive.ask import AskContext
 from digests.ingest.core import IngestContext
 from digests.outbox.leader import Leader
 from digests.readership.audit import policy_in_force
@@ -66,6 +67,10 @@ class Services:
             rules=self.settings.policy_rules(),
             disclaimer=self.settings.disclaimer or "",
         )
+
+    def ask_context(self) -> AskContext:
+        """/ask's view: the store, the LLM (None = search results) and the daily limit."""
+        return AskContext(self.store_context(), self.llm, self.settings.ask_daily_limit)
 
     def admin_context(self) -> AdminContext:
         """The admin use cases' view (they reach everything)."""

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -457,3 +458,44 @@ class DigestName(SQLModel, table=True):
         )
     )
     key: str = Field(primary_key=True, max_length=100, index=True)
+
+
+# What the archive search finds (digests/archive/index.py): a post's title and text, or its
+# ready digest's words, with their index tokens. Each database keeps its own full-text index
+# over the tokens by triggers (SQLite FTS5, PostgreSQL tsvector + GIN; migration 0016).
+class SearchDoc(SQLModel, table=True):
+    __tablename__ = "search_doc"
+    __table_args__ = (UniqueConstraint("post_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # publish time, then post and kind, in one integer: the full-text index's row key, so
+    # "the newest matches" is read in key order and stops after ten (index.order_key)
+    order_key: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    post_id: int = _owner("post", index=False)
+    kind: str = Field(max_length=8)  # post | digest
+    title: str = Field(sa_type=Text)
+    body: str = Field(sa_type=Text)  # the words snippets are cut from
+    published_at: datetime = _ts()  # the post's: entitlement is decided by it
+    gated: bool = False
+    title_tokens: str = Field(sa_type=Text)  # digests/archive/tokens.py, space-separated
+    body_tokens: str = Field(sa_type=Text)
+
+
+# An /ask answer, by its question and the passages it was given (digests/archive/ask.py): the
+# same question over the same entitled passages costs no second LLM call.
+class AskAnswer(SQLModel, table=True):
+    __tablename__ = "ask_answer"
+
+    key: str = Field(primary_key=True, max_length=64)  # sha256 of question + passage docs
+    answer: str = Field(sa_type=Text)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# One /ask by a reader, counted against ASK_DAILY_LIMIT.
+class AskUse(SQLModel, table=True):
+    __tablename__ = "ask_use"
+    __table_args__ = (Index("ix_ask_use_reader_at", "subscriber_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = _owner("subscriber", index=False)
+    at: datetime = _ts(default_factory=utcnow)

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     digest_policy: DigestPolicy = DigestPolicy.full
     digest_policy_terms: CommaList = Field(default_factory=list)
     disclaimer: str | None = None  # unset: render.DISCLAIMER; required unless the policy is full
+    ask_daily_limit: int = Field(default=20, ge=0)  # /ask questions per reader per day
 
     # Telegram (unset token = no Telegram channel)
     telegram_bot_token: SecretStr | None = None

@@ -156,6 +156,10 @@ class FakeLLM:
         formats = [r.get("response_format", {}) for r in self.requests]
         return [f.get("type", "text") + ("_schema" if "schema" in f else "") for f in formats]
 
+    def prompts(self) -> list[str]:
+        """Every message's text of every request, in order: what the model was shown."""
+        return [str(m.get("content", "")) for r in self.requests for m in r.get("messages", [])]
+
     def _reply(self, request: dict[str, Any]) -> Reply:
         self.requests.append(request)
         if self.refuse_json_schema and "json_schema" in json.dumps(request.get("response_format")):

@@ -14,7 +14,11 @@ from sqlalchemy import Connection, MetaData, Table, inspect
 from sqlmodel import SQLModel
 
 from digests import db
+from digests.archive.index import include_name, include_object
 from digests.models import utcnow
+
+# the databases' own full-text structures (digests/archive/index.py) are no models
+FILTERS = {"include_name": include_name, "include_object": include_object}
 
 
 def _revisions() -> list[str]:
@@ -45,7 +49,9 @@ async def test_head_schema_matches_the_models(database_url: str) -> None:
         await db.upgrade(engine)
         async with engine.connect() as conn:
             diff = await conn.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts=FILTERS), SQLModel.metadata
+                )
             )
     assert diff == []
 

@@ -79,7 +79,8 @@ def chat(
                 return
             async with actx.store.sessions() as session:  # settings may have changed
                 reader = await session.get(Subscriber, reader.id) or reader
-            typer.echo(show(await handle(actx, reader, line, is_admin=as_admin)))
+            limit = settings.ask_daily_limit
+            typer.echo(show(await handle(actx, reader, line, is_admin=as_admin, ask_limit=limit)))
             await send_queued(actx.store, {channel.name: channel})
             for message in channel.inbox.pop(user, []):
                 typer.echo(f"📩 {message}")

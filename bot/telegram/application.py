@@ -30,6 +30,7 @@ from telegram.ext import (
 from bot.container import Services
 from bot.telegram import access_handlers as x
 from bot.telegram import admin_handlers as a
+from bot.telegram import archive_handlers as s
 from bot.telegram import calendar_handlers as c
 from bot.telegram import handlers as h
 from bot.telegram import payments as p
@@ -77,6 +78,8 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("redeem", x.on_redeem))
     app.add_handler(CommandHandler("latest", h.on_latest))
     app.add_handler(CommandHandler("digests", h.on_digests))
+    app.add_handler(CommandHandler("search", s.on_search))
+    app.add_handler(CommandHandler("ask", s.on_ask))
     app.add_handler(CommandHandler("status", h.on_status))
     app.add_handler(CommandHandler("settings", h.on_settings))
     app.add_handler(CommandHandler("stop", h.on_stop))  # also cancels a Stars renewal

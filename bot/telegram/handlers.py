@@ -37,6 +37,8 @@ ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
 MENU = [
     ("latest", "最新摘要"),
     ("digests", "最近 10 篇"),
+    ("search", "搜索文章与摘要"),
+    ("ask", "向存档提问"),
     ("unlock", "解锁会员期"),
     ("redeem", "兑换码"),
     ("status", "我的会员期与设置"),

@@ -10,6 +10,7 @@ from bot.wechat import watch_commands
 from bot.wechat.sender import touch
 from digests import admin, render
 from digests.admin import AdminContext
+from digests.archive import ask, search
 from digests.calendar import commands as calendar
 from digests.models import Subscriber
 from digests.outbox.dispatcher import wake_waiting
@@ -20,6 +21,8 @@ HELP = "\n".join(
     (
         "发送以下文字：",
         "最新 —— 最新摘要",
+        "搜索 词语 —— 搜索文章与摘要",
+        "问 问题 —— 向存档提问",
         "解锁 密码 —— 解锁本期会员",
         "兑换 兑换码 —— 兑换会员期（也可直接发送兑换码）",
         "日历 —— 未来 7 天事件",
@@ -32,6 +35,7 @@ HELP = "\n".join(
 )
 WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n" + HELP
 MORE = "\n……（篇幅所限，仅显示前半部分）"
+SEARCH_USAGE = "用法：搜索 词语（如 搜索 液冷）"
 
 
 async def on_follow(ctx: StoreContext, openid: str) -> str:
@@ -62,6 +66,7 @@ async def on_text(
     base_url: str,
     admins: list[str],
     page_secret: bytes | None = None,
+    ask_limit: int = 20,
 ) -> str:
     """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes); a
     digest's first part ends with the link to its whole page when `page_secret` is given."""
@@ -78,6 +83,11 @@ async def on_text(
         reply = await codes.redeem(ctx, reader, rest)
     elif word == "最新":
         reply = await reading.latest(ctx, reader)
+    elif word == "搜索":
+        reply = await search.search(ctx, reader, rest, width=30) if rest else Reply(SEARCH_USAGE)
+    elif word == "问":  # the LLM may take longer than WeChat waits: the endpoint follows up
+        archive = ask.AskContext(ctx, actx.digests.llm, ask_limit)
+        reply = await ask.ask(archive, reader, rest)
     elif word == "日历":
         reply = await calendar.calendar(ctx, reader, base_url=base_url)
     elif word == "提醒":

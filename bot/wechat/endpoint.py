@@ -171,5 +171,6 @@ async def _handle(services: Services, message: BaseMessage) -> str:
             base_url=settings.public_base_url,
             admins=settings.wechat_admin_openids,
             page_secret=pagelinks.page_secret(settings),
+            ask_limit=settings.ask_daily_limit,
         )
     return commands.HELP if kind != "event" else ""

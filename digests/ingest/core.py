@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
+from digests.archive import index as archive
 from digests.errors import DigestbotError
 from digests.ingest import feed, page
 from digests.ingest.draft import Draft, Outcome, Status, unexpected
@@ -214,6 +215,11 @@ async def _insert_together(drafts: list[Draft], sessions: async_sessionmaker[Asy
                 _revision_row(post_id, 1, d) for (post_id,), d in zip(inserted, drafts, strict=True)
             ]
             await conn.execute(insert(REVISIONS), revisions)
+            docs = [
+                archive.post_doc({**r, "id": rev["post_id"]})
+                for r, rev in zip(rows, revisions, strict=True)
+            ]
+            await archive.put(conn, docs)  # the search index, in the same transaction
     except Exception as exc:  # the database's refusal, or one post's bug: find out singly
         log.info("batch insert of %d posts failed (%s); storing them one by one", len(drafts), exc)
         return False
@@ -261,6 +267,7 @@ async def _write(session: AsyncSession, draft: Draft) -> Outcome:
     assert post.id is not None
     conn = await session.connection()
     await conn.execute(insert(REVISIONS), [_revision_row(post.id, post.revision, draft)])
+    await archive.follow_post(conn, post.id)  # the search index, in the same transaction
     return Outcome(status, draft.slug, draft.title)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import digests.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from digests.archive.index import include_name, include_object
 from digests.db import open_engine
 from digests.settings import Settings
 
@@ -23,6 +24,8 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
         compare_type=True,
+        include_name=include_name,  # the databases' own full-text structures are no models
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
+from digests.archive import index as archive
 from digests.errors import LLMError, NotFound
 from digests.models import DigestRun, LLMMode, Post, StoredDigest, utcnow
 from digests.summarize.llm import LLM, Usage
@@ -148,6 +149,8 @@ async def _save(
                 .values(digest_stale=False)
             )
         session.add(row)
+        if produced is not None and produced.status == "ready":  # readers may search it now
+            await archive.put(await session.connection(), [archive.digest_doc(post, row.data)])
         if run.model != "extractive":  # the offline digest costs nothing worth a row
             session.add(run)
     return row

@@ -195,6 +195,21 @@ def recheck(digest: Digest, rules: PolicyRules, *, title: str, text: str, markdo
     return enforce(digest, rules, title=title, names=rules.names(digest, title, text, markdown))[0]
 
 
+def scrub(text: str, rules: PolicyRules, names: Iterable[str] = ()) -> str:
+    """Any other text readers are shown under a strict policy (search snippets, /ask passages
+    and answers): without its sentences that advise and, under sectors_only, without the
+    clauses that name one of `names` (the post's stocks: rules.names())."""
+    if not rules.strict:
+        return text
+    known = sorted({n for n in names if len(n) >= 2}, key=len, reverse=True)
+    kept = []
+    for sentence in _SENTENCE.findall(text):
+        if rules.advises(sentence):
+            continue
+        kept.append(_without_names(sentence, known) if known else sentence)
+    return "".join(kept)
+
+
 def short_names(names: Iterable[str], post: str) -> list[str]:
     """The short forms the post itself uses for the four-character names ("中际" and "旭创"
     for 中际旭创, "天孚" for 天孚通信): a half of a name that the post writes outside the
