@@ -17,6 +17,7 @@ from tests.fake_llm import GOOD, FakeLLM, completion
 SEED = "2-10-zhui-zong"
 JOINED = "兆易创新、北京君正、江波龙、佰维存储"
 SWAPPED = "英伟达出局！无缘NVIDIA Rubin"  # the post says 美光出局
+HOLIDAY = {"title": "休市", "when": "周五"}  # the post's own dated event, which GOOD leaves out
 
 
 async def answered(dctx: DigestContext, server: FakeLLM, answer: Any, slug: str = SEED) -> Any:
@@ -109,7 +110,7 @@ async def test_all_the_fabrications_at_once_leave_good_alone(
     for invented in ("兆易创新", "阿里数据港", "WPS", "英伟达出局", "卖方小熊", "交流要点"):
         assert invented not in flat(row)
     assert row.data["headline"] == (await digesting.find_post(dctx, SEED)).title
-    assert row.data["events"] == GOOD["events"]
+    assert row.data["events"] == [*GOOD["events"], HOLIDAY]
 
 
 async def test_good_passes_whole(dctx: DigestContext, server: FakeLLM) -> None:
@@ -117,20 +118,31 @@ async def test_good_passes_whole(dctx: DigestContext, server: FakeLLM) -> None:
     row = await answered(dctx, server, GOOD)
     assert set(row.dropped) == {"added"}
     data = row.data
-    assert {k: data[k] for k in ("headline", "summary", "risks", "events")} == {
-        k: GOOD[k] for k in ("headline", "summary", "risks", "events")
+    assert {k: data[k] for k in ("headline", "summary", "risks")} == {
+        k: GOOD[k] for k in ("headline", "summary", "risks")
     }
-    for kept, sent in zip(data["sections"], GOOD["sections"], strict=True):
+    assert data["events"] == [*GOOD["events"], HOLIDAY]  # the post's 交易到周五就放假, added
+    mine, more = (
+        data["sections"][: len(GOOD["sections"])],
+        data["sections"][len(GOOD["sections"]) :],
+    )
+    for kept, sent in zip(mine, GOOD["sections"], strict=True):
         assert (
             kept["points"] == sent["points"]
             and kept["stocks"][: len(sent["stocks"])] == sent["stocks"]
         )
     added = [
         s
-        for kept, sent in zip(data["sections"], GOOD["sections"], strict=True)
+        for kept, sent in zip(mine, GOOD["sections"], strict=True)
         for s in kept["stocks"][len(sent["stocks"]) :]
     ]
-    assert row.dropped["added"] == {"stocks": added}
+    added += [s for section in more for s in section["stocks"]]
+    assert [s["name"] for s in more] == ["OCS", "计算机"]  # the post's lists GOOD leaves out
+    assert row.dropped["added"] == {
+        "stocks": added,
+        "sections": ["OCS", "计算机"],
+        "events": ["休市 周五"],
+    }
 
 
 async def test_a_joined_entry_the_post_lists_becomes_its_names(
@@ -146,7 +158,7 @@ async def test_a_joined_entry_the_post_lists_becomes_its_names(
     }
     row = await answered(dctx, server, answer, "2026-02-26-broker-note-storage")
     assert row.data["sections"][0]["stocks"][:4] == JOINED.split("、")
-    assert row.dropped == {"added": {"stocks": ["德明利"]}}
+    assert row.dropped == {"added": {"stocks": ["德明利"], "events": ["财报 3月中旬"]}}
 
 
 async def test_stocks_only_inside_points_are_completed_from_the_posts_lists(

@@ -263,6 +263,11 @@ def dated(source: str, title: str, when: str, headings: Iterable[str] = ()) -> s
     return None
 
 
+def happenings(title: str) -> set[str]:
+    """The dated-happening words an event title holds ("美国非农" → {"非农"})."""
+    return {m.group() for m in _HAPPENING.finditer(_core(title))}
+
+
 def _core(text: str) -> str:
     """Letters and digits only: a title compared with the post's headings."""
     return re.sub(rf"[^\w{_CJK}]|_", "", spaced(text))

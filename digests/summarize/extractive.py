@@ -56,16 +56,22 @@ def extractive_digest(title: str, markdown: str) -> Digest:
     lines = [_clean(line) for line in raw_lines if not _RULE.match(line)]
     prose = [line for line in lines if line and not _HEADING.match(line) and not _ITEM.match(line)]
     sentences = [s.strip() for line in prose for s in _SENTENCE.findall(line) if s.strip()]
-    text = "\n".join(lines)
     risks += [r for r in _risk_sentences(sentences) if r not in risks]
     if not sections and sentences:  # an unstructured post: its opening sentences as points
-        sections = [Section(name="要点", points=[_clip(s) for s in sentences[1:5]], stocks=[])]
+        sections = [Section(name="要点", points=[clip(s) for s in sentences[1:5]], stocks=[])]
     return Digest(
-        headline=_clip(sentences[0]) if sentences else title,
-        summary=_clip("".join(sentences[1:3]), 120),
+        headline=clip(sentences[0]) if sentences else title,
+        summary=clip("".join(sentences[1:3]), 120),
         sections=sections[:6],
         risks=risks[:RISKS],
-        events=_events(text),
+        events=dated_events(markdown),
+    )
+
+
+def dated_events(markdown: str) -> list[Event]:
+    """The post's macro events next to a date, in its words (the offline digest's events)."""
+    return _events(
+        "\n".join(_clean(line) for line in markdown.splitlines() if not _RULE.match(line))
     )
 
 
@@ -75,9 +81,9 @@ def _risk_sentences(sentences: list[str]) -> list[str]:
     risks: list[str] = []
     for index, sentence in enumerate(sentences):
         if _LEAD_IN.search(sentence):
-            risks += [_clip(s) for s in sentences[index + 1 : index + 1 + RISKS]]
+            risks += [clip(s) for s in sentences[index + 1 : index + 1 + RISKS]]
         elif "风险" in sentence:
-            risks.append(_clip(sentence))
+            risks.append(clip(sentence))
     return risks
 
 
@@ -118,7 +124,7 @@ def _blocks(raw_lines: list[str], title: str) -> tuple[list[tuple[str, list[str]
         top_level = item is None or len(item.group(1).expandtabs()) < 2
         label = (_LABEL if item else _PARAGRAPH_LABEL).match(body) if top_level else None
         if in_risks:
-            risks.append(_clip(_clean(body)))
+            risks.append(clip(_clean(body)))
         elif item is None and not under_heading and (listed := _labelled_list(_clean(body))):
             sections.append(listed)
         elif label:
@@ -145,7 +151,7 @@ def _labelled_list(line: str) -> tuple[str, list[str]] | None:
 def _section(name: str, items: list[str]) -> Section:
     texts = [_clean(item) for item in items if _clean(item)]
     stocks = _section_stocks(name, texts)
-    return Section(name=name, points=[_clip(t) for t in texts[:4]], stocks=stocks[:12])
+    return Section(name=name, points=[clip(t) for t in texts[:4]], stocks=stocks[:12])
 
 
 def _section_stocks(name: str, texts: list[str]) -> list[str]:
@@ -202,7 +208,7 @@ def _clean(text: str) -> str:
     return _MARKUP.sub("", _LINK.sub(r"\1", _IMAGE.sub("", text))).strip()
 
 
-def _clip(text: str, limit: int = POINT_CHARS) -> str:
+def clip(text: str, limit: int = POINT_CHARS) -> str:
     """At most `limit` characters, cut after a clause when possible."""
     text = text.strip()
     if len(text) <= limit:

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from digests.summarize.evidence import Post, dated, patron_prefixed
-from digests.summarize.extractive import listed_stocks
+from digests.summarize.evidence import Post, dated, happenings, patron_prefixed
+from digests.summarize.extractive import clip, dated_events, listed_stocks
 from digests.summarize.schema import Digest, Event, Section
 
 _SPACE = re.compile(r"\s+")
@@ -132,22 +132,33 @@ def ground(
     def named(names: list[str], where: Post) -> list[str]:
         return [n for n in names if where.names(n) and not patron_prefixed(n)]
 
+    def fresh(label: str, taken: list[str]) -> list[str]:
+        where, candidates = listed[label]
+        return named([n for n in candidates if n not in taken + claimed + added], Post(where))
+
     sections: list[Section] = []
-    lists = _lists_for(digest.sections, listed)
+    lists, used = _lists_for(digest.sections, listed), set[str]()
     for index, section in enumerate(digest.sections):
         names = list(dict.fromkeys(n for e in section.stocks for n in split_names(e)))
         stocks = named(names, post)
         dropped["stocks"] += [n for n in names if n not in stocks]
-        for label in lists.get(index, []):
-            where, candidates = listed[label]
-            fresh = [n for n in candidates if n not in stocks and n not in claimed + added]
-            more = named(fresh, Post(where))[: max(LIMITS.stocks - len(stocks), 0)]
-            stocks, added = stocks + more, added + more
+        for label, same_name in lists.get(index, []):
+            more, room = fresh(label, stocks), max(LIMITS.stocks - len(stocks), 0)
+            if same_name or len(more) <= room:  # a list only spoken of goes whole, or not here
+                stocks, added, used = stocks + more[:room], added + more[:room], used | {label}
         points = supported(section.points, "points")
         if points or stocks:
             sections.append(Section(name=section.name, points=points, stocks=stocks))
         else:
             dropped["sections"].append(section.name)
+    # a list of the post's the model left out is a section of its own: completion helps a
+    # digest, it never stands in for one (a digest none of whose sections held stays so)
+    for label in listed if sections else []:
+        more = fresh(label, []) if label not in used else []
+        if more and len(sections) < LIMITS.sections:
+            point = clip(listed[label][0].splitlines()[0])
+            sections.append(Section(name=label, points=[point], stocks=more[: LIMITS.stocks]))
+            added += more[: LIMITS.stocks]
     headline = digest.headline
     if headline.strip() and not post.summed_up(headline, entities):
         dropped["headline"], headline = [headline], title
@@ -162,6 +173,10 @@ def ground(
             dropped["events"].append(f"{event.title} {event.when.strip()}")
         else:
             events.append(Event(title=event.title, when=when))
+    # the post's own dated macro events (the offline pass's) that the model missed
+    found = dated_events(markdown) if markdown else []
+    more_events = [e for e in found if not any(_same_event(e, kept) for kept in events)]
+    events += more_events[: max(LIMITS.events - len(events), 0)]
     kept = Digest(
         headline=headline,
         summary="".join(summary).strip(),
@@ -171,22 +186,34 @@ def ground(
     )
     if over:
         dropped["over_limit"] = dict(over)
-    if added:
-        dropped["added"] = {"stocks": added}
+    more_sections = [s.name for s in sections if s.name not in {d.name for d in digest.sections}]
+    extra = {
+        "stocks": added,
+        "sections": more_sections,
+        "events": [f"{e.title} {e.when}" for e in more_events],
+    }
+    if any(extra.values()):
+        dropped["added"] = {key: value for key, value in extra.items() if value}
     return kept, {key: value for key, value in dropped.items() if value}
 
 
 _DROPPED = ("stocks", "points", "risks", "sections", "events", "headline", "summary")
 
 
+def _same_event(one: Event, other: Event) -> bool:
+    """Two events on the same day about the same happening ("非农" and "美国非农数据")."""
+    same_day = normalise(one.when).removeprefix("本") == normalise(other.when).removeprefix("本")
+    return same_day and bool(happenings(one.title) & happenings(other.title))
+
+
 def _lists_for(
     sections: list[Section], listed: dict[str, tuple[str, list[str]]]
-) -> dict[int, list[str]]:
-    """The post's lists (by label) each digest section is completed from: the list under the
-    same name, or one inside the other ("通信" and "通信/CPO"); a list no section is named
-    after goes to the first section that speaks of it ("OCS代表：…" to a section saying
+) -> dict[int, list[tuple[str, bool]]]:
+    """The post's lists (label, named after) each digest section is completed from: the list
+    under the same name, or one inside the other ("通信" and "通信/CPO"); a list no section is
+    named after goes to the first section that speaks of it ("OCS代表：…" to a section saying
     "OCS也在走独立新高"), so a model that wrote the names into a point loses none of them."""
-    found: dict[int, list[str]] = {}
+    found: dict[int, list[tuple[str, bool]]] = {}
     named: set[str] = set()
     for index, section in enumerate(sections):
         mine = normalise(section.name)
@@ -195,7 +222,7 @@ def _lists_for(
             if mine == other or (
                 min(len(mine), len(other)) >= 2 and (mine in other or other in mine)
             ):
-                found.setdefault(index, []).append(label)
+                found.setdefault(index, []).append((label, True))
                 named.add(label)
                 break
     said = [normalise(" ".join([s.name, *s.points])).casefold() for s in sections]
@@ -205,7 +232,7 @@ def _lists_for(
             continue
         speaker = next((i for i, text in enumerate(said) if other in text), None)
         if speaker is not None:
-            found.setdefault(speaker, []).append(label)
+            found.setdefault(speaker, []).append((label, False))
     return found
 
 
