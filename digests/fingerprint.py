@@ -40,6 +40,7 @@ MARK_LEN = 22  # characters per chunk: 2 index + 16 data + 4 CRC bits
 MARK_UTF16 = MARK_LEN  # both characters are one UTF-16 unit…
 MARK_UTF8 = MARK_LEN * 3  # …and three UTF-8 bytes
 PUBLICATION_BITS = 14
+NOTICE = "注：每份摘要都带有按读者区分的隐形标记，复制或转发的内容可追溯到接收者，请勿外传。"
 _RUN = re.compile(f"[{ZERO}{ONE}]+")
 _DEMO_KEY = b"digestbot demo fingerprints (no secret configured)"
 _LABEL = b"digestbot fingerprints"
@@ -88,6 +89,11 @@ def mark_for(
 ) -> Mark:
     """The mark of one reader's copy of one publication."""
     return Mark(reader_tag(fingerprint_key, channel, external_id), medium, publication)
+
+
+def short_id(tag: int) -> str:
+    """A reader's short id, as the page's visible watermark shows it (`trace` prints it too)."""
+    return f"{tag:08X}"
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,17 @@ def stamp_parts(
         out.append(stamp(tmpl, mark, room=room, first=first))
         first = (first + (tmpl.slots if room is None else min(room, tmpl.slots))) % CHUNKS
     return out
+
+
+def within_utf8(text: str, mark: Mark, limit: int, tail: str) -> str:
+    """A plain text (WeChat) marked and within `limit` UTF-8 bytes: clipped first so that up
+    to three whole marks fit, then marked in the room left."""
+    reserve = min(template(text).slots, 3 * CHUNKS) * MARK_UTF8
+    data = text.encode()
+    if len(data) > limit - reserve:
+        text = data[: limit - reserve - len(tail.encode())].decode(errors="ignore") + tail
+    room = (limit - len(text.encode())) // MARK_UTF8
+    return stamp(template(text), mark, room=room)
 
 
 def strip(text: str) -> str:

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests import fingerprint
 from digests.models import (
     Subscriber,
     utcnow,
@@ -27,6 +28,7 @@ HELP = (
     "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
     "/stop 退订\n/help 帮助"
 )
+HELP = f"{HELP}\n\n{fingerprint.NOTICE}"  # readers are told their copies are marked
 
 
 async def register(
