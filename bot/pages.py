@@ -127,7 +127,7 @@ def html_page(lines: list[Line], mark: fingerprint.Mark | None = None) -> str:
             template = '<p class="note disclaimer">{}</p>'
         text = line.text
         if mark is not None:  # the chunk cycle runs on from block to block
-            text = fingerprint.stamp(fingerprint.template(text), mark, first=number)
+            text = fingerprint.stamp(fingerprint.template(text, last_line=True), mark, first=number)
         parts.append(template.format(escape(text)))
     if in_list:
         parts.append("</ul>")

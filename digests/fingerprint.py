@@ -14,9 +14,10 @@ sequences (👨‍👩‍👧) need them; Telegram and WeChat keep them in text 
 where U+200B or U+2060 may be trimmed. A lone ZWJ in an emoji sequence is a run of one, never
 our 22, and the CRC rejects runs that happen to be that long.
 
-One chunk goes into every line (after the line's first letter or digit, never inside a tag or
-an entity, never at a line's edge where trimming happens), cycling 0, 1, 2, so any three
-consecutive marked lines hold the whole mark, and two lines already name the reader.
+One chunk goes into every line (at the end of its words, before closing tags: never inside a
+tag, an entity, a word or a link; never in a message's last line, which Telegram trims),
+cycling 0, 1, 2, so any three consecutive marked lines hold the whole mark, and two lines
+already name the reader.
 
 Cost: a digest is rendered once per publication; `template()` finds the insertion points once
 (also per publication), and `stamp()` per reader is one str.join. The channel's limit is kept
@@ -108,12 +109,17 @@ class Template:
         return len(self.pieces) - 1
 
 
-def template(text: str, *, markup: bool = False) -> Template:
-    """Where marks go in `text`: after the first letter or digit of each line (in Telegram
-    HTML, `markup`, outside tags and entities). Done once per rendered part."""
+def template(text: str, *, markup: bool = False, last_line: bool = False) -> Template:
+    """Where marks go in `text`: at the end of each line's words (in Telegram HTML, `markup`,
+    before its closing tags), so what tests and readers search for stays whole. Not in a line
+    with a link (the mark would join the URL), and not in the last line unless `last_line`
+    (a message's end is trimmed). Done once per rendered part."""
     pieces: list[str] = []
     start = 0
-    for line_start, line in _lines(text):
+    lines = _lines(text)
+    for number, (line_start, line) in enumerate(lines):
+        if number == len(lines) - 1 and not last_line:
+            break
         at = _insertion(line, markup)
         if at is not None:
             pieces.append(text[start : line_start + at])
@@ -215,23 +221,17 @@ def _lines(text: str) -> list[tuple[int, str]]:
     return found
 
 
+_CLOSING = re.compile(r"(?:\s|</[a-z-]+>)+$")
+
+
 def _insertion(line: str, markup: bool) -> int | None:
-    """The offset after the line's first letter or digit that has text after it."""
-    index, size = 0, len(line)
-    while index < size - 1:
-        char = line[index]
-        if markup and char == "<":
-            close = line.find(">", index)
-            index = size if close < 0 else close + 1
-            continue
-        if markup and char == "&":
-            close = line.find(";", index)
-            index = size if close < 0 else close + 1
-            continue
-        if char.isalnum():
-            return index + 1
-        index += 1
-    return None
+    """The offset after the line's last word (before trailing closing tags and spaces)."""
+    if "://" in line or not any(char.isalnum() for char in line):
+        return None
+    if markup:
+        found = _CLOSING.search(line)
+        return found.start() if found else len(line)
+    return len(line.rstrip())
 
 
 def _crc4(value: int, bits: int) -> int:
