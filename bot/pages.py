@@ -57,7 +57,8 @@ p{margin:.6em 0}
 .disclaimer{margin-top:2em;padding-top:.8em;border-top:1px solid var(--line)}
 .wm{position:fixed;inset:-40%;z-index:9;pointer-events:none;user-select:none;
 -webkit-user-select:none;display:flex;flex-wrap:wrap;gap:70px 90px;align-content:center;
-justify-content:center;transform:rotate(-24deg);opacity:.07;font-size:15px;color:var(--fg)}
+justify-content:center;overflow:hidden;transform:rotate(-24deg);opacity:.07;font-size:15px;
+color:var(--fg)}
 @media print{.wm{position:absolute}}
 """
 # How each layout line kind becomes HTML; points and items are list items, grouped below.

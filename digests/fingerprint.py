@@ -14,8 +14,8 @@ sequences (👨‍👩‍👧) need them; Telegram and WeChat keep them in text 
 where U+200B or U+2060 may be trimmed. A lone ZWJ in an emoji sequence is a run of one, never
 our 22, and the CRC rejects runs that happen to be that long.
 
-One chunk goes into every line (at the end of its words, before closing tags: never inside a
-tag, an entity, a word or a link; never in a message's last line, which Telegram trims),
+One chunk goes into every line (at its end, after closing tags: never inside a tag, an
+entity, a word or a link; never in a message's last line, which Telegram trims),
 cycling 0, 1, 2, so any three consecutive marked lines hold the whole mark, and two lines
 already name the reader.
 
@@ -109,18 +109,18 @@ class Template:
         return len(self.pieces) - 1
 
 
-def template(text: str, *, markup: bool = False, last_line: bool = False) -> Template:
-    """Where marks go in `text`: at the end of each line's words (in Telegram HTML, `markup`,
-    before its closing tags), so what tests and readers search for stays whole. Not in a line
-    with a link (the mark would join the URL), and not in the last line unless `last_line`
-    (a message's end is trimmed). Done once per rendered part."""
+def template(text: str, *, last_line: bool = False) -> Template:
+    """Where marks go in `text` (plain or Telegram HTML): at the end of each line, after its
+    closing tags, so what readers search for stays whole. Not in a line with a link (the mark
+    would join the URL), and not in the last line unless `last_line` (a message's end is
+    trimmed). Done once per rendered part."""
     pieces: list[str] = []
     start = 0
     lines = _lines(text)
     for number, (line_start, line) in enumerate(lines):
         if number == len(lines) - 1 and not last_line:
             break
-        at = _insertion(line, markup)
+        at = _insertion(line)
         if at is not None:
             pieces.append(text[start : line_start + at])
             start = line_start + at
@@ -221,16 +221,11 @@ def _lines(text: str) -> list[tuple[int, str]]:
     return found
 
 
-_CLOSING = re.compile(r"(?:\s|</[a-z-]+>)+$")
-
-
-def _insertion(line: str, markup: bool) -> int | None:
-    """The offset after the line's last word (before trailing closing tags and spaces)."""
+def _insertion(line: str) -> int | None:
+    """The offset at the end of the line (before trailing spaces): after its closing tags in
+    HTML, so a mark is never inside a tag, an entity, a word or a formatted span."""
     if "://" in line or not any(char.isalnum() for char in line):
         return None
-    if markup:
-        found = _CLOSING.search(line)
-        return found.start() if found else len(line)
     return len(line.rstrip())
 
 

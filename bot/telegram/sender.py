@@ -78,7 +78,7 @@ class _Rendered:
         if self._templates is None:
             free = (render.TELEGRAM_LIMIT - render.telegram_visible_len(p) for p in self.parts)
             rooms: list[int | None] = [units // fingerprint.MARK_UTF16 for units in free]
-            made = [fingerprint.template(part, markup=True) for part in self.parts]
+            made = [fingerprint.template(part) for part in self.parts]
             self._templates = (made, rooms)
         return self._templates
 
