@@ -32,6 +32,7 @@ from digests.fingerprint import Medium
 from digests.ingest.core import ingest
 from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
+from digests.outbox.editions import make_edition
 from digests.outbox.types import Reader
 from digests.readers import account, pagelinks
 from digests.replies import DigestView, Reply
@@ -45,6 +46,7 @@ from tests.test_render import TYPICAL, big_digest
 PUBLIC = "2026-02-20-public-new-year"
 KEY = fingerprint.key("test secret")
 CHATS = (1001, 1002)
+EDITION = 1003  # a reader who takes the daily edition
 
 
 @dataclass
@@ -71,7 +73,10 @@ async def sent(database_url: str) -> AsyncIterator[Sent]:
             ctx = services.store_context()
             for chat in CHATS:
                 await account.register(ctx, channel="telegram", external_id=str(chat))
+            bundled, _ = await account.register(ctx, channel="telegram", external_id=str(EDITION))
+            await account.update_settings(ctx, bundled, delivery="edition")
             await admin.publish_post(services.admin_context(), PUBLIC, by="test")
+            await make_edition(ctx, utcnow())
             async with TelegramOutbox(settings, Pacer(per_second=1000)) as channel:
                 await send_queued(ctx, {"telegram": channel})
             async with ctx.sessions() as session:
@@ -97,6 +102,14 @@ async def test_trace_names_the_reader_of_a_copied_telegram_text(sent: Sent) -> N
         [delivery] = traced.deliveries
         assert delivery.channel == "telegram" and delivery.kind == "digest"
         assert delivery.status == "sent" and delivery.at is not None
+
+
+async def test_an_edition_copy_traces_to_its_edition_delivery(sent: Sent) -> None:
+    """A copy of the edition message names its reader and the edition row that carried it."""
+    traced = await tracing.trace(sent.services.store_context(), KEY, copied(sent.fake, EDITION))
+    assert traced is not None and [r.external_id for r in traced.readers] == [str(EDITION)]
+    assert [p.id for p, _ in traced.publications] == [sent.publication]
+    assert [(d.kind, d.channel) for d in traced.deliveries] == [("edition", "telegram")]
 
 
 async def test_two_copies_differ_only_in_the_fingerprint(sent: Sent) -> None:
