@@ -8,18 +8,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from digests import admin, replies
+from digests import admin, admin_codes, replies
 from digests.admin import AdminContext
 from digests.errors import DigestbotError
 from digests.models import Subscriber
 from digests.outbox.types import Reader, SendResult
-from digests.readers import account, passwords, reading
+from digests.readers import account, codes, passwords, reading, revocation
+from digests.readership.audit import sent_hash
 from digests.render import plain_text
 from digests.replies import Reply
 
 ADMIN_HELP = (
     "管理员：/post 文本 · /publish SLUG [--again] · /passwords"
     " · /password_add 密码 开始 结束 [标签] · /password_remove 标签 · /subscribers · /stats"
+    " · /codes · /revoke 读者 · /readers 查询"
 )
 
 
@@ -36,6 +38,8 @@ def show(reply: Reply) -> str:
     for shown in reply.views:
         parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
+    if reply.image is not None:  # a terminal shows no picture: say it is there
+        parts.append(f"  [图表 PNG，{len(reply.image)} 字节]")
     return "\n".join(parts)
 
 
@@ -47,8 +51,9 @@ class ConsoleChannel:
     inbox: dict[str, list[str]] = field(default_factory=dict)
 
     async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
-        self.inbox.setdefault(subscriber.external_id, []).append(show(reply))
-        return SendResult("ok")
+        text = show(reply)
+        self.inbox.setdefault(subscriber.external_id, []).append(text)
+        return SendResult("ok", content_sha256=sent_hash([text]))  # the audit: what went out
 
 
 async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_admin: bool) -> Reply:
@@ -59,6 +64,8 @@ async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_adm
     command, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
     m = ctx.store
     try:
+        if command == "/redeem" or codes.looks_like_code(line):
+            return await codes.redeem(m, subscriber, rest if command == "/redeem" else line)
         if command == "/unlock" or (not command.startswith("/") and subscriber.awaiting_password):
             return await passwords.unlock(m, subscriber, rest if command == "/unlock" else line)
         if command == "/latest":
@@ -110,4 +117,10 @@ async def _admin(ctx: AdminContext, command: str, rest: str) -> Reply:
         return await admin.subscriber_counts(ctx)
     if command == "/stats":
         return await admin.stats(ctx)
+    if command == "/codes":
+        return await admin_codes.list_reply(ctx.store)
+    if command == "/revoke":
+        return await revocation.revoke_reader(ctx.store, rest)
+    if command == "/readers":
+        return await revocation.find_readers(ctx.store, rest)
     return Reply(ADMIN_HELP)

@@ -16,6 +16,7 @@ from digests import db
 from digests.admin import AdminContext
 from digests.ingest.core import IngestContext
 from digests.outbox.leader import Leader
+from digests.readership.audit import policy_in_force
 from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
@@ -55,7 +56,11 @@ class Services:
 
     def store_context(self) -> StoreContext:
         """The use cases' view: sessions and the time zone."""
-        return StoreContext(sessions=db.make_sessionmaker(self.engine), tz=self.settings.tz)
+        return StoreContext(
+            sessions=db.make_sessionmaker(self.engine),
+            tz=self.settings.tz,
+            policy=policy_in_force(self.settings),
+        )
 
     def admin_context(self) -> AdminContext:
         """The admin use cases' view (they reach everything)."""

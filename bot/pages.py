@@ -18,6 +18,7 @@ from digests.errors import DigestbotError
 from digests.models import Publication, Subscriber, utcnow
 from digests.readers import reading
 from digests.readers.pagelinks import open_token, page_secret
+from digests.readership import actions
 from digests.render import Line
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,13 @@ async def digest_page(request: Request) -> HTMLResponse:
         if not await reading.is_entitled(session, subscriber, post):
             log.info("digest page refused: subscriber %s not entitled", subscriber.id)
             return refusal(403)
+    # an open through the link, for the readership figures (unique readers per publication)
+    await actions.record(
+        services.store_context(),
+        subscriber_id=link.subscriber_id,
+        publication_id=link.publication_id,
+        kind=actions.PAGE_OPEN,
+    )
     lines = render.layout(shown.digest, title=shown.title, extractive=shown.extractive)
     key = fingerprint.key(services.settings.fingerprint_material())
     mark = fingerprint.mark_for(

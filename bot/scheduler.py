@@ -26,6 +26,8 @@ from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
 from digests.outbox.types import Channel
 from digests.readers.expiry import queue_expiry_notices
+from digests.readership import audit
+from digests.readership.report import readership_reply
 from digests.replies import Reply
 from digests.summarize import digesting
 
@@ -221,7 +223,35 @@ def build_scheduler(
         mass_at = cron_trigger(settings.wechat_mass_schedule, settings.tz)
         scheduler.add_job(mass_job, mass_at, args=(sender, notify), id="wechat-mass")
         scheduler.add_job(tag_prune_job, "cron", hour=0, minute=5, args=(sender,), id="wechat-tag")
+    add_readership_jobs(scheduler, services, notify)
     return scheduler
+
+
+async def stats_report_job(services: Services, notify: Notify) -> None:
+    """STATS_REPORT_SCHEDULE: the readership figures and 12-week chart to the admins."""
+    heading = "📈 每周读者报告"
+    await notify(await readership_reply(services.store_context(), heading=heading))
+
+
+async def audit_prune_job(services: Services) -> None:
+    """Daily: audit rows (deliveries, reader actions) older than AUDIT_RETENTION_DAYS go."""
+    days = services.settings.audit_retention_days
+    pruned = await audit.prune(services.store_context(), days=days)
+    if any(pruned.values()):
+        log.info("audit record pruned (older than %s days): %s", days, pruned)
+
+
+def add_readership_jobs(scheduler: AsyncIOScheduler, services: Services, notify: Notify) -> None:
+    """The audit's daily pruning, and the weekly report only when STATS_REPORT_SCHEDULE is set."""
+    settings = services.settings
+    scheduler.add_job(audit_prune_job, "cron", hour=3, minute=30, args=(services,), id="audit")
+    if settings.stats_report_schedule:
+        scheduler.add_job(
+            stats_report_job,
+            cron_trigger(settings.stats_report_schedule, settings.tz),
+            args=(services, notify),
+            id="stats-report",
+        )
 
 
 async def catch_up(services: Services, notify: Notify) -> None:

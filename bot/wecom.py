@@ -21,6 +21,7 @@ import httpx
 from digests import render
 from digests.outbox.types import Reader, SendResult
 from digests.readers import account
+from digests.readership.audit import sent_hash
 from digests.redact import error_text
 from digests.replies import Reply, StoreContext
 
@@ -57,8 +58,9 @@ class WeComChannel:
         url = self.urls.get(reader.external_id)
         if url is None:
             return SendResult("gone", detail="robot no longer in WECOM_WEBHOOK_URLS")
+        parts = markdown_parts(reply)
         try:
-            for part in markdown_parts(reply):
+            for part in parts:
                 await self._pace(reader.external_id)
                 answer = await self.http.post(url, json=_markdown(part))
                 answer.raise_for_status()
@@ -67,7 +69,7 @@ class WeComChannel:
                     return _outcome(errcode, str(answer.json().get("errmsg", "")))
         except (httpx.HTTPError, ValueError) as exc:  # the robot's URL carries its key
             return SendResult("transient", detail=error_text(exc))
-        return SendResult("ok")
+        return SendResult("ok", content_sha256=sent_hash(parts))  # the audit: what went out
 
     async def _pace(self, robot: str) -> None:
         async with self.locks[robot]:

@@ -30,6 +30,7 @@ from digests.outbox.progress import delivery_counts, progress_of
 from digests.outbox.types import Status
 from digests.readers import access
 from digests.readers.entitlement import grant_holders
+from digests.readership.report import readership_reply
 from digests.replies import DigestView, Reply, StoreContext
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
@@ -123,8 +124,10 @@ async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -
     )
 
 
-async def stats(ctx: AdminContext) -> Reply:
-    """/stats: deliveries, failures and LLM usage (cumulative, failed runs included)."""
+async def stats(ctx: AdminContext, *, now: datetime | None = None) -> Reply:
+    """/stats: deliveries, failures and LLM usage (cumulative, failed runs included), then the
+    readership (digests/readership/) with its 12-week chart."""
+    readers = await readership_reply(ctx.store, now=now)
     counts = await delivery_counts(ctx.store)
     costs = await digesting.llm_costs(ctx.digests)
     dearest = "；".join(
@@ -137,6 +140,8 @@ async def stats(ctx: AdminContext) -> Reply:
         f"LLM：{costs.calls} 次调用（失败 {costs.failed_calls} 次），{costs.prompt_tokens} 输入 "
         f"token，{costs.completion_tokens} 输出 token；待重试摘要 {costs.pending} 篇"
         + (f"\n按文章累计：{dearest}" if dearest else "")
+        + f"\n\n{readers.text}",
+        image=readers.image,
     )
 
 

@@ -190,6 +190,8 @@ class Subscriber(SQLModel, table=True):
     channel: str = Field(max_length=16)  # telegram | wechat | wecom | console
     external_id: str = Field(max_length=64)  # the channel's user/chat id
     name: str = Field(default="", max_length=200)
+    # Telegram's @username (without the @), kept so an admin can /revoke or /readers by it
+    username: str = Field(default="", max_length=64)
     status: str = Field(default="active", max_length=16, index=True)  # active | stopped | gone
     delivery: str = Field(default="instant", max_length=16)  # instant | edition
     reminders: bool = True
@@ -201,6 +203,9 @@ class Subscriber(SQLModel, table=True):
     last_contact_at: datetime | None = _ts(default=None)
     replies_left: int = 0
     gone_reason: str = Field(default="", sa_type=Text)
+    # when the reader stopped or was found gone (cleared on a new /start): the weekly
+    # "readers who stopped" of digests/readership/stats.py
+    stopped_at: datetime | None = _ts(default=None)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 
@@ -233,6 +238,26 @@ class AccessGrant(SQLModel, table=True):
     starts_at: datetime = _ts()
     ends_at: datetime = _ts(index=True)
     reminded_days: int = 99  # the smallest "ends in N days" reminder already sent (3, 1, 0)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A one-use redemption code (digests/readers/codes.py), of which only a keyed hash is kept.
+# Codes made together share a label and a period; the reader who redeems one gets the grant
+# labelled `code:<id>` for that period. Used once `redeemed_at` is set (whoever it was).
+class AccessCode(SQLModel, table=True):
+    __tablename__ = "access_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=64, index=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    starts_at: datetime = _ts()
+    ends_at: datetime = _ts()
+    redeemed_by: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("subscriber.id", ondelete="SET NULL")),
+    )
+    redeemed_at: datetime | None = _ts(default=None)
+    revoked_at: datetime | None = _ts(default=None)  # no redeeming after this
     created_at: datetime = _ts(default_factory=utcnow)
 
 
@@ -286,7 +311,11 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = _ts(default=None)
     # the channel's ids of the sent parts (Telegram message ids), for edits and deletes
     message_ids: list[int] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
-    created_at: datetime = _ts(default_factory=utcnow)
+    # the audit record (digests/readership/audit.py): SHA-256 of the exact text or HTML that
+    # went out (all parts), and the digest policy in force when it was sent; "" until sent
+    content_sha256: str = Field(default="", max_length=64)
+    policy: str = Field(default="", max_length=16)
+    created_at: datetime = _ts(default_factory=utcnow, index=True)
 
 
 # An admin's broadcast text; its deliveries refer to it, so a restart loses nothing.
@@ -361,3 +390,41 @@ class NoticeSent(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     sent_at: datetime = _ts(default_factory=utcnow)
+
+
+# One Telegram Stars charge (a subscription's first payment or a renewal), kept as Telegram sent
+# it: the unique charge id makes a redelivered successful_payment change nothing. Its access is
+# the AccessGrant `grant_id` (label `stars:<charge id>`), ended early by a refund.
+class StarsCharge(SQLModel, table=True):
+    __tablename__ = "stars_charge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    charge_id: str = Field(unique=True, max_length=200)  # telegram_payment_charge_id
+    provider_charge_id: str = Field(default="", max_length=200)
+    subscriber_id: int = _owner("subscriber")
+    grant_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("access_grant.id", ondelete="SET NULL")),
+    )
+    amount: int  # Stars
+    payload: str = Field(max_length=128)
+    recurring: bool = False
+    first_recurring: bool = False
+    paid_at: datetime = _ts()
+    expires_at: datetime = _ts()  # subscription_expiration_date
+    canceled_at: datetime | None = _ts(default=None)  # renewal cancelled (/unsubscribe, /stop)
+    refunded_at: datetime | None = _ts(default=None)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A reader acting on a publication: opened its page through the signed link (`page_open`) or
+# tapped its button (`tap`); the per-publication figures of digests/readership/stats.py.
+class ReaderAction(SQLModel, table=True):
+    __tablename__ = "reader_action"
+    __table_args__ = (Index("ix_reader_action_publication", "publication_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = _owner("subscriber")
+    publication_id: int = _owner("publication", index=False)
+    kind: str = Field(max_length=16)  # page_open | tap
+    at: datetime = _ts(default_factory=utcnow)

@@ -26,6 +26,7 @@ class StoreContext:
 
     sessions: async_sessionmaker[AsyncSession]
     tz: ZoneInfo
+    policy: str = "full"  # the digest policy in force, recorded with each delivery sent
 
     def period(self, starts_at: datetime, ends_at: datetime) -> str:
         """A period as readers think of it: first and last day, in TIMEZONE."""
@@ -58,6 +59,7 @@ class Reply:
 
     choices: list[tuple[str, str]] = field(default_factory=list)
     delete_incoming: bool = False  # the incoming message carried a password
+    image: bytes | None = None  # a PNG after the text (the readership chart; Telegram: a photo)
 
 
 async def view(session: AsyncSession, publication: Publication) -> tuple[Post, DigestView]:

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_rate_limit: float = Field(default=30.0, gt=0)
     telegram_paid_broadcast: bool = False  # allow_paid_broadcast (Stars): up to 1000 messages/s
+    # Telegram Stars subscription (/subscribe): Stars per 30 days; unset = no Stars. Telegram
+    # takes at most 10,000 Stars for one price.
+    stars_monthly_price: int | None = Field(default=None, ge=1, le=10_000)
 
     # WeChat Official Account (the /wechat callback); safe mode when the AES key is set
     wechat_app_id: str = ""
@@ -86,6 +89,10 @@ class Settings(BaseSettings):
     edition_trading_days_only: bool = True  # skip days the Shanghai exchange is closed
     reminder_lead_times: CommaList = Field(default_factory=lambda: ["eve", "30m"])
     reminder_grace_minutes: int = Field(default=120, ge=0)
+    # the readership report to the admins (cron in TIMEZONE, e.g. `0 9 * * 1`); unset = off
+    stats_report_schedule: str | None = None
+    # delivery rows (the audit record) and reader actions older than this may be pruned
+    audit_retention_days: int = Field(default=1095, ge=1)
 
     # the app's web server (health, webhooks); PUBLIC_BASE_URL is how users reach it
     web_host: str = "127.0.0.1"
@@ -150,10 +157,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"{lead!r}: use `eve` (20:00 the evening before) or N m (`30m`)")
         return value
 
-    @field_validator("digest_schedule", "wechat_mass_schedule")
+    @field_validator("digest_schedule", "wechat_mass_schedule", "stats_report_schedule")
     @classmethod
-    def _cron(cls, value: str) -> str:
-        if len(value.split()) != 5:
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
             raise ValueError("a five-field cron expression, e.g. `30 8 * * 1-5`")
         return value
 

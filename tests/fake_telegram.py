@@ -1,9 +1,10 @@
 """A fake Bot API server on loopback HTTP, for running the real python-telegram-bot Application.
 
-It speaks the methods the bot uses (getMe, getUpdates with long polling, sendMessage,
+It speaks the methods the bot uses (getMe, getUpdates with long polling, sendMessage, sendPhoto,
 editMessageText, answerCallbackQuery, deleteMessage, setMyCommands, getFile and file
-download), validates HTML and length the way Telegram does (tests/telegram_html.py), and can
-answer 403 for blocked chats and 429 on demand.
+download, and the Stars payments of tests/fake_stars.py under `stars`), validates HTML and
+length the way Telegram does (tests/telegram_html.py), and can answer 403 for blocked chats and
+429 on demand.
 
 With `per_second` set it enforces Telegram's message limits as the benches and the pacing tests
 assume them: `per_second` messages a second overall (a bucket refilled at that rate that holds
@@ -24,6 +25,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -33,6 +36,8 @@ from digests import admin
 from digests.ingest.core import ingest
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, LoopbackHandler, serve
+from tests.fake_stars import METHODS as STARS_METHODS
+from tests.fake_stars import StarsDesk
 from tests.telegram_html import problems
 
 TOKEN = "123456:TEST-TOKEN"
@@ -63,6 +68,7 @@ class FakeTelegram:
     undeclared: set[str] = field(default_factory=set)  # file ids sent without a file_size
     served: dict[str, int] = field(default_factory=dict)  # file path → bytes a download got
     fail_methods: set[str] = field(default_factory=set)  # answer 500 (cosmetic-call tests)
+    photos: dict[int, list[bytes]] = field(default_factory=dict)  # chat id → sendPhoto files
     # the benches and pacing tests: answer after `latency` seconds; enforce the limits (see
     # the module docstring) when `per_second` is set, counting the 429s in `floods`
     latency: float = 0.0
@@ -78,6 +84,10 @@ class FakeTelegram:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Condition = field(default_factory=threading.Condition)
+    stars: StarsDesk = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.stars = StarsDesk(push=self._push, message=self._message)
 
     # -- what a user does ---------------------------------------------------------------------
     def user_says(self, user_id: int, text: str) -> int:
@@ -138,7 +148,12 @@ class FakeTelegram:
         return {
             "message_id": next(self._ids),
             "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": f"U{user_id}"},
+            "chat": {  # a username, so /revoke @u2001 can be tested
+                "id": user_id,
+                "type": "private",
+                "first_name": f"U{user_id}",
+                "username": f"u{user_id}",
+            },
             "from": BOT if from_bot else _user(user_id),
             **content,
         }
@@ -159,6 +174,12 @@ class FakeTelegram:
             return 200, {"ok": True, "result": self._get_updates(params)}
         if method == "sendMessage":
             return self._send(params)
+        if method in STARS_METHODS:
+            return self.stars.call(method, params)
+        if method == "sendPhoto":
+            chat_id = int(params["chat_id"])
+            self.photos.setdefault(chat_id, []).append(params["photo"])
+            return 200, {"ok": True, "result": self._message(chat_id, from_bot=True, photo=[])}
         if method == "deleteMessage":
             self.deleted.append((int(params["chat_id"]), int(params["message_id"])))
         if method == "getFile":
@@ -269,6 +290,19 @@ def _too_many(retry_after: int) -> tuple[int, dict[str, Any]]:
     }
 
 
+def _form(kind: str, body: bytes) -> dict[str, Any]:
+    """A multipart/form-data body: file fields as bytes, the others as text."""
+    message = BytesParser(policy=default).parsebytes(
+        f"Content-Type: {kind}\r\n\r\n".encode() + body
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        fields[str(name)] = payload if part.get_filename() else payload.decode()
+    return fields
+
+
 def _user(user_id: int) -> dict[str, Any]:
     return {"id": user_id, "is_bot": False, "first_name": f"U{user_id}"}
 
@@ -284,9 +318,13 @@ def fake_telegram() -> Iterator[FakeTelegram]:
         def do_POST(self) -> None:
             method = urlsplit(self.path).path.rsplit("/", 1)[-1]
             length = int(self.headers.get("Content-Length", "0"))
-            raw = self.rfile.read(length).decode() if length else ""
+            body = self.rfile.read(length) if length else b""
             kind = self.headers.get("Content-Type", "")
-            params = json.loads(raw) if "json" in kind and raw else dict(parse_qsl(raw))
+            if kind.startswith("multipart/form-data"):  # sendPhoto: files as bytes
+                params = _form(kind, body)
+            else:
+                raw = body.decode()
+                params = json.loads(raw) if "json" in kind and raw else dict(parse_qsl(raw))
             status, body = state.call(method, params)
             self.respond(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 

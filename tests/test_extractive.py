@@ -22,7 +22,7 @@ def test_seed_post_sections_stocks_and_events() -> None:
     """The 小熊团队 block gives 计算机/通信/传媒 with their named stocks; the week's events
     keep their wording."""
     digest, source = digest_of("2-10-zhui-zong.md")
-    assert [s.name for s in digest.sections] == ["计算机", "通信", "传媒"]
+    assert [s.name for s in digest.sections] == ["OCS", "计算机", "通信", "传媒"]
     stocks = {s.name: s.stocks for s in digest.sections}
     assert {"大位科技", "润泽科技", "艾可蓝", "晶泰控股"} <= set(stocks["计算机"])
     # "阿里数据港" lists 数据港, written after the platform it serves
@@ -36,6 +36,19 @@ def test_seed_post_sections_stocks_and_events() -> None:
     assert all(len(s.points) <= 4 for s in digest.sections)
     _, dropped = ground(digest, **source)
     assert dropped == {}
+
+
+def test_a_labelled_list_paragraph_is_a_section_and_a_sentence_is_not() -> None:
+    """ "OCS代表：A、B、C" names a section of its own; "原因很简单：…" (prose after a colon) and a
+    single name after a label do not."""
+    markdown = (
+        "今天大涨。\n\nOCS代表：源杰科技、仕佳光子、腾景科技等\n\n"
+        "原因很简单：前两家是做光模块的，天孚不直接生产光模块\n\n龙头：天孚通信\n"
+    )
+    digest = extractive_digest("标题", markdown)
+    assert [(s.name, s.stocks) for s in digest.sections] == [
+        ("OCS", ["源杰科技", "仕佳光子", "腾景科技"])
+    ]
 
 
 def test_broker_note_labels_become_sections_and_the_target_list_stocks() -> None:

@@ -438,3 +438,19 @@ def test_a_digest_of_an_english_post_in_english_needs_no_review() -> None:
     )
     assert wrong_language(english) and needs_review(english)  # for a Chinese post
     assert not needs_review(english, source="An English note on tech stocks and CPO demand")
+
+
+def test_a_list_no_section_is_named_after_completes_the_section_that_speaks_of_it() -> None:
+    """ "OCS代表：源杰科技、…" in the seed is a list of its own: a 光模块 section whose point
+    speaks of OCS gets its names; the 通信 list still goes to the 通信 section only."""
+    weak = {
+        **GOOD,
+        "sections": [
+            {"name": "光模块", "points": ["OCS也在走独立新高"], "stocks": []},
+            {"name": "通信", "points": ["首推cpo+ocs，这是新一代交换机的趋势"], "stocks": []},
+        ],
+    }
+    kept, _ = ground(Digest.model_validate(weak), **post(SEED))
+    optics, telecom = (set(s.stocks) for s in kept.sections)
+    assert {"源杰科技", "仕佳光子", "光库科技", "德科立"} <= optics
+    assert "天孚通信" in telecom and "天孚通信" not in optics

@@ -118,7 +118,8 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
 
     scheduler = build_scheduler(services, notify, {})
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"poll", "retry", "deliver", "expiry", "reminders", "edition", "closures"}
+    expected = {"poll", "retry", "deliver", "expiry", "reminders", "edition", "closures", "audit"}
+    assert set(jobs) == expected  # "audit": the record's daily pruning (no weekly report unset)
     assert str(jobs["edition"].trigger.fields[4]) == "mon,tue,wed,thu,fri"
     assert jobs["poll"].trigger.interval == timedelta(minutes=7)
     assert str(jobs["expiry"].trigger.timezone) == "Asia/Shanghai"

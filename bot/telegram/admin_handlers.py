@@ -18,6 +18,7 @@ from digests.ingest.core import ingest
 from digests.ingest.hexo import MAX_POST_BYTES
 from digests.outbox.dispatcher import send_queued
 from digests.readers import account, reading
+from digests.readership import actions
 from digests.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,10 @@ async def on_button(update: Update, context: Context) -> None:
     s = services(context)
     if action == "open":
         reader = await subscriber(update, context)
+        assert reader.id is not None
+        await actions.record(  # the readership's button taps
+            s.store_context(), subscriber_id=reader.id, publication_id=int(value), kind=actions.TAP
+        )
         reply = await reading.open_publication(s.store_context(), reader, int(value))
     elif action == "set":
         reader = await subscriber(update, context)

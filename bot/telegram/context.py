@@ -14,7 +14,7 @@ from bot.telegram.sender import NotSentInTime, plain, send_reply
 from digests import fingerprint
 from digests.models import Subscriber
 from digests.outbox.enqueue import queue_message
-from digests.readers import account
+from digests.readers import account, revocation
 from digests.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,15 @@ async def subscriber(update: Update, context: Context) -> Subscriber:
     async with ctx.sessions() as session:
         found = await account.get_subscriber(session, channel="telegram", external_id=str(chat.id))
     if found is not None:
+        if chat.username and chat.username != found.username:  # for /revoke @username
+            await revocation.note_username(ctx, found, chat.username)
         return found
     created, _ = await account.register(
-        ctx, channel="telegram", external_id=str(chat.id), name=chat.full_name or ""
+        ctx,
+        channel="telegram",
+        external_id=str(chat.id),
+        name=chat.full_name or "",
+        username=chat.username or "",
     )
     return created
 

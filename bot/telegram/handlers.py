@@ -10,11 +10,13 @@ import re
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
+from bot.telegram.access_handlers import ACCESS_ADMIN, redeem
 from bot.telegram.admin_handlers import post_text
 from bot.telegram.calendar_handlers import CALENDAR_ADMIN
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
+from bot.telegram.payments import cancel_renewal, help_lines
 from bot.telegram.sender import send_reply
-from digests.readers import account, passwords, reading
+from digests.readers import account, codes, passwords, reading
 from digests.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -27,13 +29,16 @@ ADMIN_COMMANDS = {
     "subscribers",
     "stats",
     "broadcast",
+    "refund",  # Stars (bot/telegram/payments.py)
     *CALENDAR_ADMIN,
+    *ACCESS_ADMIN,
 }
 ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
 MENU = [
     ("latest", "最新摘要"),
     ("digests", "最近 10 篇"),
     ("unlock", "解锁会员期"),
+    ("redeem", "兑换码"),
     ("status", "我的会员期与设置"),
     ("settings", "推送方式与提醒"),
     ("calendar", "未来 7 天日历"),
@@ -74,12 +79,13 @@ async def on_start(update: Update, context: Context) -> None:
         channel="telegram",
         external_id=str(chat.id),
         name=chat.full_name or "",
+        username=chat.username or "",
     )
     await answer(update, context, reply)
 
 
 async def on_help(update: Update, context: Context) -> None:
-    await answer(update, context, Reply(account.HELP))
+    await answer(update, context, Reply(account.HELP + help_lines(services(context).settings)))
 
 
 async def on_unlock(update: Update, context: Context) -> None:
@@ -122,8 +128,10 @@ async def on_settings(update: Update, context: Context) -> None:
 
 async def on_stop(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
+    canceled = await cancel_renewal(context, reader)  # a Stars renewal ends with the subscription
     await account.update_settings(services(context).store_context(), reader, status="stopped")
-    await answer(update, context, Reply("已退订。发送 /start 可重新订阅。"))
+    note = f"\n{canceled.text}" if canceled else ""
+    await answer(update, context, Reply(f"已退订。发送 /start 可重新订阅。{note}"))
 
 
 async def on_text(update: Update, context: Context) -> None:
@@ -133,7 +141,9 @@ async def on_text(update: Update, context: Context) -> None:
     reader = await subscriber(update, context)
     text = message.text.strip()
     looks_like_password = len(text) <= 64 and not re.search(r"\s", text)
-    if reader.awaiting_password and (looks_like_password or not is_admin(update, context)):
+    if codes.looks_like_code(text):  # a code alone, whether or not a password is awaited
+        await redeem(update, context, text)
+    elif reader.awaiting_password and (looks_like_password or not is_admin(update, context)):
         await answer(
             update,
             context,

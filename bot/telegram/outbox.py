@@ -30,6 +30,7 @@ from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, keyboard, mark_of, plain, 
 from digests import fingerprint
 from digests.outbox.dispatcher import IN_FLIGHT
 from digests.outbox.types import Reader, SendResult
+from digests.readership.audit import sent_hash
 from digests.redact import error_text
 from digests.replies import Reply
 from digests.settings import Settings
@@ -78,19 +79,25 @@ class TelegramOutbox:
         chat_id = int(subscriber.external_id)
         parts = reply_parts(reply, mark_of(reply, self.key, chat_id))  # this reader's copy
         markup = keyboard(reply)
-        ids = []
+        ids, sent = [], []
         try:
             for index, part in enumerate(parts):
                 buttons = markup.to_dict() if markup and index == len(parts) - 1 else None
-                ids.append(await self._part(chat_id, part, buttons))
+                message_id, text = await self._part(chat_id, part, buttons)
+                ids.append(message_id)
+                sent.append(text)
         except _Answer as answer:
             return _outcome(answer)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return SendResult("transient", detail=error_text(exc))  # its URL holds the token
-        return SendResult("ok", message_ids=ids)
+        # the audit's hash: of the `text` fields Telegram accepted, plain fallbacks included
+        return SendResult("ok", message_ids=ids, content_sha256=sent_hash(sent))
 
-    async def _part(self, chat_id: int, text: str, buttons: dict[str, Any] | None) -> int:
-        """One part, waiting out 429s; HTML Telegram cannot parse goes once as plain text."""
+    async def _part(
+        self, chat_id: int, text: str, buttons: dict[str, Any] | None
+    ) -> tuple[int, str]:
+        """One part, waiting out 429s; HTML Telegram cannot parse goes once as plain text.
+        Returns the message id and the text that went out."""
         payload: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": "HTML"}
         if buttons:
             payload["reply_markup"] = buttons
@@ -99,7 +106,7 @@ class TelegramOutbox:
         for attempt in range(1, RETRY_AFTER_ATTEMPTS + 1):
             await self.pacer.wait(chat_id, Priority.BULK)
             try:
-                return await self._post(payload)
+                return await self._post(payload), text
             except _Answer as answer:
                 if answer.status == 400 and "parse entities" in answer.description.lower():
                     log.warning(
@@ -108,7 +115,7 @@ class TelegramOutbox:
                     )
                     unformatted = {**payload, "text": plain(text)}
                     del unformatted["parse_mode"]
-                    return await self._post(unformatted)
+                    return await self._post(unformatted), unformatted["text"]
                 if answer.status != 429 or attempt == RETRY_AFTER_ATTEMPTS:
                     raise
                 self.pacer.pause(answer.retry_after or 1.0, chat_id)

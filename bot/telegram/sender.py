@@ -188,6 +188,8 @@ async def send_reply(
         except NotSentInTime as late:
             late.parts = parts[index:]
             raise
+    if reply.image is not None:  # the readership chart, after its figures
+        sent.append(await bot.send_photo(chat_id, reply.image))
     return sent
 
 

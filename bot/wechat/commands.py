@@ -1,7 +1,7 @@
 """Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
-帮助, 解锁 密码 (or the password alone after following), 最新, 日历, 提醒 开/关, 状态, 退订, and
-发布 SLUG [--again] for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the
-subscriber gone."""
+帮助, 解锁 密码 (or the password alone after following), 兑换 CODE (or the code alone), 最新,
+日历, 提醒 开/关, 状态, 退订, and 发布 SLUG [--again] for WECHAT_ADMIN_OPENIDS; a follow event
+welcomes, an unfollow marks the subscriber gone."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from digests.admin import AdminContext
 from digests.calendar import commands as calendar
 from digests.models import Subscriber
 from digests.outbox.dispatcher import wake_waiting
-from digests.readers import account, pagelinks, passwords, reading
+from digests.readers import account, codes, pagelinks, passwords, reading
 from digests.replies import Reply, StoreContext
 
 HELP = "\n".join(
@@ -19,6 +19,7 @@ HELP = "\n".join(
         "发送以下文字：",
         "最新 —— 最新摘要",
         "解锁 密码 —— 解锁本期会员",
+        "兑换 兑换码 —— 兑换会员期（也可直接发送兑换码）",
         "日历 —— 未来 7 天事件",
         "提醒 开 / 提醒 关 —— 事件提醒",
         "状态 —— 我的会员期",
@@ -72,6 +73,8 @@ async def on_text(
         reply = Reply(HELP)
     elif word == "解锁" and rest:
         reply = await passwords.unlock(ctx, reader, rest)
+    elif word == "兑换" and rest:
+        reply = await codes.redeem(ctx, reader, rest)
     elif word == "最新":
         reply = await reading.latest(ctx, reader)
     elif word == "日历":
@@ -89,6 +92,8 @@ async def on_text(
     elif word == "退订":
         await account.update_settings(ctx, reader, status="stopped")
         reply = Reply("已退订。回复「帮助」可重新开始。")
+    elif codes.looks_like_code(text):  # the code alone, spaces between groups allowed
+        reply = await codes.redeem(ctx, reader, text)
     elif reader.awaiting_password and not rest:
         reply = await passwords.unlock(ctx, reader, word)
     else:

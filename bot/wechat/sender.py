@@ -37,6 +37,7 @@ from digests import fingerprint, render
 from digests.models import Subscriber, utcnow
 from digests.outbox.types import Reader, SendResult
 from digests.readers import pagelinks
+from digests.readership.audit import sent_hash
 from digests.redact import error_text, redact
 from digests.replies import Reply, StoreContext
 from digests.settings import Settings
@@ -105,7 +106,7 @@ class WeChatChannel:
                 .where(col(Subscriber.id) == reader.id)
                 .values(replies_left=Subscriber.replies_left - 1)
             )
-        return SendResult("ok")
+        return SendResult("ok", content_sha256=sent_hash([text]))  # the audit: what went out
 
     def message(self, reader: Reader, reply: Reply) -> str:
         """The one text a reply becomes: its text, then for a digest a short view and the link

@@ -30,6 +30,7 @@ from digests.outbox.dispatcher import NOT_ENTITLED, resolve
 from digests.outbox.kinds import SHARED
 from digests.outbox.types import Claim, Status
 from digests.readers.entitlement import holds_grant_at
+from digests.readership.audit import sent_hash
 from digests.render import clip_utf8
 from digests.replies import Reply, StoreContext
 
@@ -155,7 +156,8 @@ async def finish(ctx: StoreContext, plan: Plan, message_id: int | None) -> None:
     now = utcnow()
     outcomes: list[tuple[set[int], dict[str, Any]]] = [
         (sent, {"status": Status.SENT, "last_error": "mass-send", "sent_at": now,
-                "message_ids": [message_id]}),
+                "message_ids": [message_id], "content_sha256": sent_hash([plan.text]),
+                "policy": ctx.policy}),
         (skipped, {"status": Status.SKIPPED, "last_error": NOT_ENTITLED}),
         (waiting, {"status": Status.WAITING, "last_error": WAITS}),
     ]  # fmt: skip

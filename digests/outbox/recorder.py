@@ -111,6 +111,8 @@ class Recorder:
             "next_at": now + timedelta(seconds=retry_in) if retry_in is not None else None,
             "ids": result.message_ids or None,  # NULL, not JSON null (none_as_null)
             "tried": int(decision.attempted),
+            "sha": result.content_sha256 if decision.status == Status.SENT else "",
+            "policy": self.ctx.policy if decision.status == Status.SENT else "",
         }
         self.rows.append((values, held))
         if len(self.rows) - self.writing >= FLUSH_ROWS:
@@ -194,6 +196,8 @@ class Recorder:
                         next_attempt_at=bindparam("next_at"),
                         message_ids=bindparam("ids"),
                         attempts=table.c.attempts + bindparam("tried"),
+                        content_sha256=bindparam("sha"),
+                        policy=bindparam("policy"),
                         lease_until=None,
                     ),
                     rows,
@@ -202,7 +206,7 @@ class Recorder:
                 await conn.execute(
                     update(table_of(Subscriber))
                     .where(col(Subscriber.id) == subscriber_id)
-                    .values(status="gone", gone_reason=why)
+                    .values(status="gone", gone_reason=why, stopped_at=utcnow())
                 )
         return sum(1 for row in rows if holders.get(row["row_id"]) != self.claimant)
 

@@ -43,6 +43,8 @@ class SendResult:
     retry_after: float = 0.0
     detail: str = ""
     message_ids: list[int] = field(default_factory=list)
+    # SHA-256 of exactly what went out (digests/readership/audit.py sent_hash), for the audit
+    content_sha256: str = ""
 
 
 @dataclass(slots=True)

@@ -1,5 +1,6 @@
 """The readers' side, the same on every channel: the access rules (access, pure), who is
 entitled to what (entitlement, as SQL), a reader's account, unlocking with a period's password
-(passwords), what they read (reading), access-expiry notices (expiry) and signed links to a
-digest's page (pagelinks). Each use case returns a Reply (digests/replies.py) that a channel
+(passwords) or a one-use code (codes), what they read (reading), access-expiry notices
+(expiry), signed links to a digest's page (pagelinks), and finding and revoking readers
+(revocation). Each use case returns a Reply (digests/replies.py) that a channel
 turns into its own messages; replies to readers are in Chinese."""

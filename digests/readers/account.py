@@ -11,9 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import fingerprint
 from digests.models import (
+    AccessGrant,
     Subscriber,
     utcnow,
 )
+from digests.readers import stars
 from digests.readers.passwords import grants_of
 from digests.replies import Reply, StoreContext
 
@@ -24,7 +26,8 @@ WELCOME = (
 
 
 HELP = (
-    "/latest 最新摘要\n/digests 最近 10 篇\n/unlock 密码 解锁会员期\n/status 我的会员期与设置\n"
+    "/latest 最新摘要\n/digests 最近 10 篇\n/unlock 密码 解锁会员期\n/redeem 兑换码 兑换会员期\n"
+    "/status 我的会员期与设置\n"
     "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
     "/stop 退订\n/help 帮助"
 )
@@ -32,7 +35,7 @@ HELP = f"{HELP}\n\n{fingerprint.NOTICE}"  # readers are told their copies are ma
 
 
 async def register(
-    ctx: StoreContext, *, channel: str, external_id: str, name: str = ""
+    ctx: StoreContext, *, channel: str, external_id: str, name: str = "", username: str = ""
 ) -> tuple[Subscriber, Reply]:
     """/start: create or reactivate the subscriber and ask for the password."""
     async with ctx.sessions() as session, session.begin():
@@ -40,7 +43,9 @@ async def register(
         if subscriber is None:
             subscriber = Subscriber(channel=channel, external_id=external_id, name=name)
         subscriber.status, subscriber.awaiting_password = "active", True
+        subscriber.username = username[:64] or subscriber.username
         subscriber.gone_reason, subscriber.updated_at = "", utcnow()
+        subscriber.stopped_at = None
         session.add(subscriber)
     return subscriber, Reply(WELCOME)
 
@@ -63,12 +68,21 @@ async def status(
     assert subscriber.id is not None
     async with ctx.sessions() as session:
         grants = [g for g in await grants_of(session, subscriber.id) if g.ends_at > now]
+        paid = await stars.describe(session, ctx, grants)  # how each Stars grant was obtained
     grants.sort(key=lambda g: g.starts_at)
-    lines = [f"会员期 {g.label}：{ctx.period(g.starts_at, g.ends_at)}" for g in grants]
+    lines = [paid.get(g.id or 0) or _obtained(ctx, g) for g in grants]
     lines = lines or ["当前没有会员期：公开文章照常推送。"]
     mode = "即时推送" if subscriber.delivery == "instant" else "只收定时合集"
     lines += [f"推送方式：{mode}", f"事件提醒：{'开' if subscriber.reminders else '关'}"]
     return Reply("\n".join(lines))
+
+
+def _obtained(ctx: StoreContext, grant: AccessGrant) -> str:
+    """A password period or a redeemed code (Stars grants are described by stars.describe)."""
+    period = ctx.period(grant.starts_at, grant.ends_at)
+    if grant.label.startswith("code:"):
+        return f"兑换码会员期：{period}"
+    return f"会员期 {grant.label}（密码解锁）：{period}"
 
 
 async def update_settings(
@@ -89,6 +103,7 @@ async def update_settings(
             stored.reminders = reminders
         if status is not None:
             stored.status = status
+            stored.stopped_at = None if status == "active" else utcnow()
         stored.updated_at = utcnow()
         session.add(stored)
     return stored

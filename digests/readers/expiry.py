@@ -1,4 +1,6 @@
 """Access-expiry notices: 3 days and 1 day before a grant ends, and once when it has ended.
+A Stars grant renews by itself, so its reader hears only the end, once, and only when no
+renewal came within stars.NOTICE_GRACE.
 
 Notices are queued as Delivery rows (kind `notice`, ref `expiry:GRANT:DAYS`), so the unique
 constraint on deliveries makes each one go out at most once, whatever runs the job.
@@ -13,6 +15,7 @@ from sqlmodel import col, select
 
 from digests.models import AccessGrant, Delivery, Subscriber, utcnow
 from digests.outbox.types import Batch, Claim, Status
+from digests.readers import stars
 from digests.replies import Reply, StoreContext
 
 STEPS = (3, 1)  # days before the end
@@ -37,7 +40,9 @@ async def queue_expiry_notices(ctx: StoreContext, *, now: datetime | None = None
                     col(AccessGrant.ends_at) > grant.ends_at,
                 )
             )
-            days = _step(grant.ends_at - now)
+            if stars.is_stars(grant) and now < grant.ends_at + stars.NOTICE_GRACE:
+                continue
+            days = 0 if stars.is_stars(grant) else _step(grant.ends_at - now)
             if days >= grant.reminded_days:
                 continue
             grant.reminded_days = days
@@ -67,6 +72,8 @@ def _step(left: timedelta) -> int:
 
 def notice_text(ctx: StoreContext, grant: AccessGrant, days: int) -> str:
     """The notice a subscriber reads."""
+    if stars.is_stars(grant):
+        return stars.ended_text(ctx, grant)
     period = ctx.period(grant.starts_at, grant.ends_at)
     if days == 0:
         return (

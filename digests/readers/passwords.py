@@ -19,7 +19,7 @@ from digests.models import (
     UnlockAttempt,
     utcnow,
 )
-from digests.readers import access
+from digests.readers import access, revocation
 from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ async def unlock(
     now = now or utcnow()
     assert subscriber.id is not None
     async with _gate(), ctx.sessions() as session, session.begin():
-        attempt, failures, until = await _count_attempt(session, subscriber.id, now)
+        attempt, failures, until = await count_attempt(session, subscriber.id, now)
         if until is not None:
             minutes = int((until - now).total_seconds() // 60) + 1
             text = f"密码错误次数过多，解锁已暂停，请 {minutes} 分钟后再试。"
@@ -74,7 +74,10 @@ async def unlock(
                 AccessGrant.subscriber_id == subscriber.id, AccessGrant.label == match.label
             )
         )
-        if held.first() is None:
+        grant = held.first()
+        if grant is not None and revocation.is_revoked(grant):
+            return Reply(f"会员期 {match.label} 已被收回，请联系作者。", delete_incoming=True)
+        if grant is None:
             session.add(
                 AccessGrant(
                     subscriber_id=subscriber.id,
@@ -103,7 +106,7 @@ def _gate() -> asyncio.Semaphore:
     return _GATES[loop]
 
 
-async def _count_attempt(
+async def count_attempt(
     session: AsyncSession, subscriber_id: int, now: datetime
 ) -> tuple[int, int, datetime | None]:
     """Record an attempt as failed until it proves right: (its id, earlier failures in the

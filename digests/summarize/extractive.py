@@ -24,6 +24,9 @@ _LABEL = re.compile(r"^\*\*(.{1,12}?)[：:]?\*\*[：:]?\s*(.*)$|^([^：:，,。]
 _PARAGRAPH_LABEL = re.compile(
     r"^\*\*([^*：:]{1,14})[：:]\*\*\s*(.+)$|^\*\*([^*：:]{1,14})\*\*[：:]\s*(.+)$"
 )
+# a paragraph that is only a labelled list ("OCS代表：源杰科技、仕佳光子、腾景科技") names a
+# section of its own, even in a post without headings
+_LIST_LINE = re.compile(r"^([^：:，,。！？*]{1,10}?)[：:]\s*([^。！？!?]+)$")
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
 _SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -116,12 +119,27 @@ def _blocks(raw_lines: list[str], title: str) -> tuple[list[tuple[str, list[str]
         label = (_LABEL if item else _PARAGRAPH_LABEL).match(body) if top_level else None
         if in_risks:
             risks.append(_clip(_clean(body)))
+        elif item is None and not under_heading and (listed := _labelled_list(_clean(body))):
+            sections.append(listed)
         elif label:
             name = label.group(1) or label.group(3)
             sections.append((_clean(name), [label.group(2) or label.group(4) or ""]))
         elif sections and (item or under_heading):
             sections[-1][1].append(body)
     return sections, risks
+
+
+def _labelled_list(line: str) -> tuple[str, list[str]] | None:
+    """("OCS", [line]) for "OCS代表：源杰科技、仕佳光子": a label, then nothing but two names or
+    more; the label loses a trailing trigger word (代表, 标的…) unless it is nothing else."""
+    match = _LIST_LINE.match(line)
+    if not match:
+        return None
+    tokens = [t for t in _SPLIT.split(match.group(2).strip().removesuffix("等")) if t]
+    if len(tokens) < 2 or not all(_looks_like_a_name(t) for t in tokens):
+        return None
+    label = match.group(1).strip()
+    return re.sub(rf"(?<=.)(?:{_TRIGGERS})$", "", label), [line]
 
 
 def _section(name: str, items: list[str]) -> Section:

@@ -114,7 +114,8 @@ def ground(
       headline or summary sentence may sum up several (clause by clause); a headline that fails
       becomes the post's title, a summary keeps its supported sentences;
     - an event's date stands next to the happening it names, in the post's words;
-    - a section named like one of the post's (`markdown`) gets the stocks listed there."""
+    - a section named like one of the post's (`markdown`) gets the stocks listed there, and
+      so does the first section that speaks of a list no section is named after."""
     digest, over = bound(digest)
     post = Post(f"{title}\n{text}")
     listed = listed_stocks(title, markdown) if markdown else {}
@@ -132,12 +133,13 @@ def ground(
         return [n for n in names if where.names(n) and not patron_prefixed(n)]
 
     sections: list[Section] = []
-    for section in digest.sections:
+    lists = _lists_for(digest.sections, listed)
+    for index, section in enumerate(digest.sections):
         names = list(dict.fromkeys(n for e in section.stocks for n in split_names(e)))
         stocks = named(names, post)
         dropped["stocks"] += [n for n in names if n not in stocks]
-        if match := _listed_as(section.name, listed):
-            where, candidates = listed[match]
+        for label in lists.get(index, []):
+            where, candidates = listed[label]
             fresh = [n for n in candidates if n not in stocks and n not in claimed + added]
             more = named(fresh, Post(where))[: max(LIMITS.stocks - len(stocks), 0)]
             stocks, added = stocks + more, added + more
@@ -177,15 +179,34 @@ def ground(
 _DROPPED = ("stocks", "points", "risks", "sections", "events", "headline", "summary")
 
 
-def _listed_as(name: str, listed: dict[str, tuple[str, list[str]]]) -> str | None:
-    """The post's section a digest section stands for: the same name, or one inside the
-    other ("通信" and "通信/CPO")."""
-    mine = normalise(name)
-    for theirs in listed:
-        other = normalise(theirs)
-        if mine == other or (min(len(mine), len(other)) >= 2 and (mine in other or other in mine)):
-            return theirs
-    return None
+def _lists_for(
+    sections: list[Section], listed: dict[str, tuple[str, list[str]]]
+) -> dict[int, list[str]]:
+    """The post's lists (by label) each digest section is completed from: the list under the
+    same name, or one inside the other ("通信" and "通信/CPO"); a list no section is named
+    after goes to the first section that speaks of it ("OCS代表：…" to a section saying
+    "OCS也在走独立新高"), so a model that wrote the names into a point loses none of them."""
+    found: dict[int, list[str]] = {}
+    named: set[str] = set()
+    for index, section in enumerate(sections):
+        mine = normalise(section.name)
+        for label in listed:
+            other = normalise(label)
+            if mine == other or (
+                min(len(mine), len(other)) >= 2 and (mine in other or other in mine)
+            ):
+                found.setdefault(index, []).append(label)
+                named.add(label)
+                break
+    said = [normalise(" ".join([s.name, *s.points])).casefold() for s in sections]
+    for label in listed:
+        other = normalise(label).casefold()
+        if label in named or len(other) < 2:
+            continue
+        speaker = next((i for i, text in enumerate(said) if other in text), None)
+        if speaker is not None:
+            found.setdefault(speaker, []).append(label)
+    return found
 
 
 def wrong_language(digest: Digest, source: str = "") -> bool:

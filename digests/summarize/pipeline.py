@@ -27,7 +27,7 @@ from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_mess
 from digests.summarize.schema import Digest
 
 log = logging.getLogger(__name__)
-EXTRACTIVE_VERSION = "extractive-v1"
+EXTRACTIVE_VERSION = "extractive-v2"  # v2: labelled-list paragraphs are sections
 MIN_PART_CHARS = 200  # below this a part has too little context to digest: give up instead
 
 

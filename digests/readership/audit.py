@@ -1,0 +1,149 @@
+"""The record of what was sent: each delivery row keeps the SHA-256 of the exact text or HTML
+that went out and the digest policy in force (written by the outbox's recorder); this module
+defines the hash, lists the record by reader or by publication, and prunes it after
+AUDIT_RETENTION_DAYS.
+
+The hash: SHA-256 (hex) of the message's parts as sent, UTF-8, joined by U+001E (the record
+separator, which none of our texts contain). A one-part message's hash is its text's hash.
+Channels compute it at their last point, from the very strings handed to the platform
+(bot/telegram/outbox.py, bot/wechat/sender.py, bot/wecom.py, bot/console.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+
+from digests.models import Delivery, Edition, Post, Publication, ReaderAction, utcnow
+from digests.outbox.types import Status
+from digests.replies import StoreContext
+from digests.settings import Settings
+
+SEPARATOR = "\x1e"
+# rows whose outcome is final: the only ones pruning may delete (a queued row is still work)
+_FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
+
+
+def sent_hash(parts: Iterable[str]) -> str:
+    """SHA-256 hex of the parts as sent (see the module docstring)."""
+    return hashlib.sha256(SEPARATOR.join(parts).encode("utf-8")).hexdigest()
+
+
+def policy_in_force(settings: Settings) -> str:
+    """The digest policy recorded with each delivery: DIGEST_POLICY once settings have it,
+    else "full" (today's behaviour)."""
+    return str(getattr(settings, "digest_policy", "full") or "full")
+
+
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    """00:00 of `day` in TIMEZONE, aware: what `--since DATE` means."""
+    return datetime.combine(day, time(), tz)
+
+
+async def _publications_of(ctx: StoreContext, rows: list[Delivery]) -> dict[str, list[int]]:
+    """`kind:ref` → the publications a row carried (a digest's one, an edition's several)."""
+    editions = {row.ref for row in rows if row.kind == "edition"}
+    found: dict[str, list[int]] = {
+        f"digest:{row.ref}": [int(row.ref)] for row in rows if row.kind == "digest"
+    }
+    if editions:
+        async with ctx.sessions() as session:
+            query = select(Edition).where(col(Edition.id).in_([int(e) for e in editions]))
+            for edition in (await session.exec(query)).all():
+                found[f"edition:{edition.id}"] = list(edition.publication_ids)
+    return found
+
+
+async def _titles(ctx: StoreContext, publication_ids: set[int]) -> dict[int, str]:
+    async with ctx.sessions() as session:
+        query = (
+            select(Publication.id, Post.title)
+            .join(Post, col(Post.id) == col(Publication.post_id))
+            .where(col(Publication.id).in_(publication_ids))
+        )
+        return {pid: title for pid, title in (await session.exec(query)).all() if pid}
+
+
+async def _listing(ctx: StoreContext, rows: list[Delivery]) -> list[dict[str, Any]]:
+    carried = await _publications_of(ctx, rows)
+    titles = await _titles(ctx, {p for ids in carried.values() for p in ids})
+    out = []
+    for row in rows:
+        pubs = carried.get(f"{row.kind}:{row.ref}", [])
+        out.append(
+            {
+                "delivery": row.id,
+                "reader": row.subscriber_id,
+                "channel": row.channel,
+                "kind": row.kind,
+                "ref": row.ref,
+                "publications": pubs,
+                "titles": [titles.get(p, "") for p in pubs],
+                "status": row.status,
+                "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+                "sha256": row.content_sha256,
+                "policy": row.policy,
+            }
+        )
+    return out
+
+
+async def reader_record(
+    ctx: StoreContext, reader_id: int, *, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """What a reader received (sent rows), oldest first, from `since` on."""
+    query = select(Delivery).where(
+        Delivery.subscriber_id == reader_id, Delivery.status == Status.SENT
+    )
+    if since is not None:
+        query = query.where(col(Delivery.sent_at) >= since)
+    async with ctx.sessions() as session:
+        rows = list(
+            (await session.exec(query.order_by(col(Delivery.sent_at), col(Delivery.id)))).all()
+        )
+    return await _listing(ctx, rows)
+
+
+async def publication_record(
+    ctx: StoreContext, publication_id: int, *, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Who received a publication: its digest rows and the editions that carried it, sent."""
+    async with ctx.sessions() as session:
+        editions = [
+            str(e.id)
+            for e in (await session.exec(select(Edition))).all()
+            if publication_id in e.publication_ids
+        ]
+        carried = (col(Delivery.kind) == "digest") & (col(Delivery.ref) == str(publication_id))
+        if editions:
+            carried = carried | (
+                (col(Delivery.kind) == "edition") & col(Delivery.ref).in_(editions)
+            )
+        query = select(Delivery).where(carried, Delivery.status == Status.SENT)
+        if since is not None:
+            query = query.where(col(Delivery.sent_at) >= since)
+        order = (col(Delivery.sent_at), col(Delivery.id))
+        rows = list((await session.exec(query.order_by(*order))).all())
+    return await _listing(ctx, rows)
+
+
+async def prune(ctx: StoreContext, *, days: int, now: datetime | None = None) -> dict[str, int]:
+    """Delete delivery rows with a final outcome, and reader actions, older than `days`; no
+    younger row is ever touched, nor a row still queued or waiting."""
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    async with ctx.sessions() as session, session.begin():
+        deliveries = await session.exec(
+            delete(Delivery).where(
+                col(Delivery.created_at) < cutoff,
+                col(Delivery.status).in_(_FINAL),
+                col(Delivery.sent_at).is_(None) | (col(Delivery.sent_at) < cutoff),
+            )
+        )
+        actions = await session.exec(delete(ReaderAction).where(col(ReaderAction.at) < cutoff))
+    return {"deliveries": int(deliveries.rowcount or 0), "actions": int(actions.rowcount or 0)}
