@@ -3,7 +3,8 @@ channel, the publication and the delivery it came from.
 
 Nothing is stored for this: a mark's reader tag is recomputed for every subscriber (an HMAC
 each, ~1 µs), its publication bits select the publications with those low bits, and the
-outbox's Delivery rows (digest or edition) say when that reader was sent that publication.
+outbox's Delivery rows (digest or edition) say when that reader was sent that publication,
+and the page opens the readership records (ReaderAction) when they opened its page.
 A `/d/{token}` link left in the text names its reader and publication too (it is signed).
 """
 
@@ -19,8 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import fingerprint
 from digests.fingerprint import PUBLICATION_BITS, Found, Medium
-from digests.models import Delivery, Edition, Post, Publication, Subscriber
+from digests.models import Delivery, Edition, Post, Publication, ReaderAction, Subscriber
 from digests.readers.pagelinks import open_token
+from digests.readership import actions
 from digests.replies import StoreContext
 
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
@@ -29,9 +31,9 @@ _TOKEN = re.compile(r"/d/([A-Za-z0-9_-]{4,120}\.[A-Za-z0-9_-]{4,60})")
 
 @dataclass
 class Sent:
-    """One outbox row that carried the publication to the reader."""
+    """One outbox row that carried the publication to the reader, or one opening of its page."""
 
-    kind: str  # digest | edition
+    kind: str  # digest | edition | page
     channel: str
     status: str
     at: datetime | None  # sent_at, else when it was queued
@@ -139,6 +141,13 @@ async def _deliveries(
             if edition is None or not wanted & set(edition.publication_ids):
                 continue
         sent.append(Sent(row.kind, row.channel, row.status, row.sent_at or row.created_at))
+    opened = select(ReaderAction).where(  # page opens (digests/readership/actions.py)
+        ReaderAction.subscriber_id == reader.id,
+        col(ReaderAction.publication_id).in_(wanted),
+        ReaderAction.kind == actions.PAGE_OPEN,
+    )
+    for action in (await session.exec(opened.order_by(col(ReaderAction.at)))).all():
+        sent.append(Sent("page", "page /d/", "opened", action.at))
     return sent
 
 

@@ -235,6 +235,7 @@ def test_a_saved_page_traces_and_shows_a_watermark(database_url: str, tmp_path: 
     result = CliRunner().invoke(app, ["trace", str(saved)], env=env)
     assert result.exit_code == 0, result.output
     assert "o-p" in result.output and "digest page" in result.output
+    assert "page opened: " in result.output  # the open the readership recorded
     assert fingerprint.short_id(tag) in result.output
     clean = tmp_path / "clean.txt"
     clean.write_text(fingerprint.strip(html_page([])), encoding="utf-8")

@@ -83,7 +83,10 @@ def describe(found: tracing.Traced | None, services: Services) -> list[str]:
         lines.append(f"publication: #{publication.id} {post.title!r} ({post.slug}), {when}")
     for sent in found.deliveries:
         at = sent.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z") if sent.at else "-"
-        lines.append(f"delivered: {at} on {sent.channel} as {sent.kind} ({sent.status})")
+        if sent.kind == "page":
+            lines.append(f"page opened: {at}")
+        else:
+            lines.append(f"delivered: {at} on {sent.channel} as {sent.kind} ({sent.status})")
     if len(found.readers) == 1 and found.publications and not found.deliveries:
-        lines.append("delivered: no outbox row (a conversation reply such as /latest, or the page)")
+        lines.append("delivered: no record (a conversation reply such as /latest)")
     return lines
