@@ -2,7 +2,7 @@
 
     uv run python -m bench.fidelity [--json]          # no server configured: the extractive digest
     OPENAI_BASE_URL=http://127.0.0.1:8080/v1 DIGEST_MODEL=qwen2.5-1.5b-instruct \\
-        uv run python -m bench.fidelity [--json] [--offline]
+        uv run python -m bench.fidelity [--json] [--offline] [--post SLUG] [--show]
 
 Every post in examples/posts whose slug has an ideal in examples/ideal/<slug>.json is digested
 by the real pipeline (no database, no cache) and scored: stock precision and recall, ideal
@@ -166,8 +166,11 @@ async def digest_of(
     )
 
 
-async def run(settings: Settings, *, offline: bool = False) -> list[Score]:
-    """Digest and score every post that has an ideal; a failed digest scores as empty."""
+async def run(
+    settings: Settings, *, offline: bool = False, only: str = "", show: bool = False
+) -> list[Score]:
+    """Digest and score every post that has an ideal (or the one `only` names); a failed
+    digest scores as empty; `show` prints each digest as stored."""
     client = None if offline else make_client(settings)
     llm = None
     if client is not None:
@@ -184,7 +187,7 @@ async def run(settings: Settings, *, offline: bool = False) -> list[Score]:
         for path in sorted(POSTS.glob("*.md")):
             draft = read_post_file(path, tz=settings.tz)
             ideal_file = IDEALS / f"{draft.slug}.json"
-            if not ideal_file.exists():
+            if not ideal_file.exists() or (only and draft.slug != only):
                 continue
             ideal = json.loads(ideal_file.read_text(encoding="utf-8"))
             text = markdown_to_text(draft.body_markdown).text
@@ -198,6 +201,8 @@ async def run(settings: Settings, *, offline: bool = False) -> list[Score]:
                 result = score(draft.slug, f"{draft.title}\n{text}", empty, ideal)
                 result.error = str(exc)
             else:
+                if show:
+                    print(produced.digest.model_dump_json(indent=1), produced.dropped)
                 result = score(draft.slug, f"{draft.title}\n{text}", produced.digest, ideal)
                 result.dropped = dropped_count(produced.dropped)
             result.calls, result.prompt_tokens = usage.calls, usage.prompt_tokens
@@ -262,11 +267,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--offline", action="store_true", help="the extractive digest only")
+    parser.add_argument("--post", default="", help="only this slug (e.g. 2-10-zhui-zong)")
+    parser.add_argument("--show", action="store_true", help="print each digest and its drops")
     args = parser.parse_args()
     settings = Settings()
     offline = args.offline or not settings.llm_configured
     model = "extractive" if offline else settings.digest_model
-    scores = asyncio.run(run(settings, offline=offline))
+    scores = asyncio.run(run(settings, offline=offline, only=args.post, show=args.show))
     if args.json:
         print(json.dumps(as_json(scores, model), ensure_ascii=False, indent=2))
     else:

@@ -17,6 +17,7 @@ from digests.readers import account, codes, passwords, reading, revocation
 from digests.readership.audit import sent_hash
 from digests.render import plain_text
 from digests.replies import Reply
+from digests.watch import lists, timeline
 
 ADMIN_HELP = (
     "管理员：/post 文本 · /publish SLUG [--again] · /passwords"
@@ -34,7 +35,7 @@ def post_line(row: dict[str, Any]) -> str:
 
 def show(reply: Reply) -> str:
     """A reply as console text: its text, its digest, its buttons as numbered actions."""
-    parts = [reply.text] if reply.text else []
+    parts = [t for t in (reply.lead, reply.text) if t]
     for shown in reply.views:
         parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
@@ -81,6 +82,8 @@ async def handle(ctx: AdminContext, subscriber: Subscriber, line: str, *, is_adm
             return Reply("已退订。发送 /start 可重新订阅。")
         if command == "/settings":
             return await _settings(m, subscriber, rest)
+        if command in ("/watch", "/unwatch", "/watchlist", "/stock"):
+            return await _watch(m, subscriber, command, rest)
         if is_admin and command.startswith("/"):
             return await _admin(ctx, command, rest)
     except (DigestbotError, ValueError) as exc:
@@ -97,6 +100,19 @@ async def _settings(m: replies.StoreContext, subscriber: Subscriber, rest: str) 
     else:
         return Reply("/settings instant（即时推送）| edition（只收合集）| remind on | remind off")
     return Reply("设置已更新。")
+
+
+async def _watch(m: replies.StoreContext, subscriber: Subscriber, command: str, rest: str) -> Reply:
+    if command == "/watch":
+        return await lists.watch(m, subscriber, rest)
+    if command == "/unwatch":
+        return await lists.unwatch(m, subscriber, rest)
+    if command == "/watchlist":
+        return await lists.watchlist(m, subscriber)
+    if rest.startswith(timeline.ACTION):  # the 更多 action, typed back
+        offset, name = timeline.more_args(rest)
+        return await timeline.timeline(m, subscriber, name, offset=offset)
+    return await timeline.timeline(m, subscriber, rest)
 
 
 async def _admin(ctx: AdminContext, command: str, rest: str) -> Reply:

@@ -60,6 +60,7 @@ class Services:
             sessions=db.make_sessionmaker(self.engine),
             tz=self.settings.tz,
             policy=policy_in_force(self.settings),
+            watch_teasers=self.settings.watch_teasers,
         )
 
     def admin_context(self) -> AdminContext:

@@ -1,6 +1,7 @@
 """`make demo`: the whole flow offline on a fresh SQLite file: ingest the samples, digest them,
-two console subscribers (one unlocked with February's password, one not), publish, and show
-what each one received; then the calendar: the seed post's CPI confirmed, and the reminder
+two console subscribers (one unlocked with February's password, one not), both watching 天孚通信,
+publish, and show what each one received (alice's copy with ⭐, bob's 🔒 alert) and bob's
+/stock; then the calendar: the seed post's CPI confirmed, and the reminder
 tick on a demo clock."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from digests.outbox.dispatcher import send_queued
 from digests.readers import account, passwords
 from digests.summarize import digesting
 from digests.summarize.schema import Digest
+from digests.watch import lists, timeline
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_PASSWORD = "ld2602"  # February 2026: opens the sample feed's February post only
@@ -61,6 +63,8 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
         )
         echo(f"[{name}] /start → {welcome.text.splitlines()[0]}")
         echo(f"[{name}] {password} → {show(await passwords.unlock(actx.store, reader, password))}")
+        watched = await lists.watch(actx.store, reader, "天孚通信")
+        echo(f"[{name}] /watch 天孚通信 → {show(watched)}")
     for slug in PUBLISH:
         echo(f"== admin: /publish {slug}")
         echo(show(await admin.publish_post(actx, slug, by="demo")))
@@ -73,6 +77,11 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
         for message in inbox:
             echo(message)
             echo("--")
+
+    async with actx.store.sessions() as session:
+        bob = await account.get_subscriber(session, channel="console", external_id="bob")
+    assert bob is not None
+    echo("\n[bob] /stock 天孚通信 → " + show(await timeline.timeline(actx.store, bob, "天孚通信")))
 
     # the calendar, on a demo clock: the evening before the seed post's "CPI周五"
     clock = datetime(2026, 2, 12, 20, 0, 30, tzinfo=services.settings.tz)

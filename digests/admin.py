@@ -35,6 +35,8 @@ from digests.replies import DigestView, Reply, StoreContext
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.schema import Digest
+from digests.watch import popular
+from digests.watch import publishing as watch_publishing
 
 
 @dataclass
@@ -125,14 +127,15 @@ async def subscriber_counts(ctx: AdminContext, *, now: datetime | None = None) -
 
 
 async def stats(ctx: AdminContext, *, now: datetime | None = None) -> Reply:
-    """/stats: deliveries, failures and LLM usage (cumulative, failed runs included), then the
-    readership (digests/readership/) with its 12-week chart."""
+    """/stats: deliveries, failures and LLM usage (cumulative, failed runs included), the
+    most-watched names, then the readership (digests/readership/) with its 12-week chart."""
     readers = await readership_reply(ctx.store, now=now)
     counts = await delivery_counts(ctx.store)
     costs = await digesting.llm_costs(ctx.digests)
     dearest = "；".join(
         f"{slug} {calls} 次/{tokens:,} token" for slug, calls, tokens in costs.posts
     )
+    watched = popular.stats_line(await popular.most_watched(ctx.store))
     return Reply(
         f"投递：已发 {counts.get(Status.SENT, 0)}，排队 {counts.get(Status.QUEUED, 0)}，"
         f"失败 {counts.get(Status.FAILED, 0)}，跳过 {counts.get(Status.SKIPPED, 0)}，"
@@ -140,6 +143,7 @@ async def stats(ctx: AdminContext, *, now: datetime | None = None) -> Reply:
         f"LLM：{costs.calls} 次调用（失败 {costs.failed_calls} 次），{costs.prompt_tokens} 输入 "
         f"token，{costs.completion_tokens} 输出 token；待重试摘要 {costs.pending} 篇"
         + (f"\n按文章累计：{dearest}" if dearest else "")
+        + (f"\n{watched}" if watched else "")
         + f"\n\n{readers.text}",
         image=readers.image,
     )
@@ -250,6 +254,7 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
             f"已再次发布《{post.title}》（第 {published.publication.round} 次，修订 "
             f"{stored.revision}）：即时推送 {published.queued} 人，已收到这一版的读者不再重复。"
         )
+    await watch_publishing.published(ctx.store, post, published.publication, stored)
     found = await events.propose_from_digest(ctx.store, post, Digest.model_validate(stored.data))
     proposals = commands.proposals_reply(found, ctx.store.tz)
     if proposals is None:

@@ -428,3 +428,28 @@ class ReaderAction(SQLModel, table=True):
     publication_id: int = _owner("publication", index=False)
     kind: str = Field(max_length=16)  # page_open | tap
     at: datetime = _ts(default_factory=utcnow)
+
+
+# A name a reader follows (digests/watch/): a stock or a sector, matched against the stocks and
+# section names of published digests by `key` (NFKC, Latin casefolded); `name` as they typed it.
+class Watch(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("subscriber_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = _owner("subscriber", index=False)
+    key: str = Field(max_length=100, index=True)  # publish-time lookups and the author's counts
+    name: str = Field(max_length=100)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+# A name (its key, as Watch.key) a publication's digest holds, written at publish: a name's
+# timeline and "has any digest named it" are index lookups, not a read of every digest.
+class DigestName(SQLModel, table=True):
+    __tablename__ = "digest_name"
+
+    publication_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("publication.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    key: str = Field(primary_key=True, max_length=100, index=True)

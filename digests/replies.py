@@ -27,6 +27,7 @@ class StoreContext:
     sessions: async_sessionmaker[AsyncSession]
     tz: ZoneInfo
     policy: str = "full"  # the digest policy in force, recorded with each delivery sent
+    watch_teasers: bool = True  # WATCH_TEASERS: locked readers' alerts show 🔒 title and names
 
     def period(self, starts_at: datetime, ends_at: datetime) -> str:
         """A period as readers think of it: first and last day, in TIMEZONE."""
@@ -58,6 +59,9 @@ class Reply:
         return [self.digest, *self.digests] if self.digest else self.digests
 
     choices: list[tuple[str, str]] = field(default_factory=list)
+    # One reader's line above everything (⭐ the watched names a digest holds): the views stay
+    # shared and rendered once; a mass-send, the same text for many, leaves it out.
+    lead: str = ""
     delete_incoming: bool = False  # the incoming message carried a password
     image: bytes | None = None  # a PNG after the text (the readership chart; Telegram: a photo)
 

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # delivery rows (the audit record) and reader actions older than this may be pruned
     audit_retention_days: int = Field(default=1095, ge=1)
 
+    # watchlists: an alert about a gated post a reader may not read shows 🔒 title and names
+    watch_teasers: bool = True
+
     # the app's web server (health, webhooks); PUBLIC_BASE_URL is how users reach it
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)

@@ -11,8 +11,9 @@ import typer
 
 from bot.container import Services, run_with_services
 from digests.readership import audit as record
-from digests.readership.stats import readership, summary
+from digests.readership.stats import Readership, readership, summary
 from digests.settings import Settings
+from digests.watch import popular
 
 Since = Annotated[
     str | None, typer.Option("--since", help="From this day (YYYY-MM-DD, in TIMEZONE) on.")
@@ -77,14 +78,24 @@ def audit(
 
 def stats(ctx: typer.Context, since: Since = None, as_json: AsJson = False) -> None:
     """Readers by channel, unlocked readers per period, new and stopped readers per week,
-    /start → unlock conversion, and per publication: delivered, failed, opened, taps."""
+    /start → unlock conversion, per publication: delivered, failed, opened, taps; and the
+    most-watched names."""
     settings: Settings = ctx.obj
     day = _day(since)
-    report = run_with_services(settings, lambda s: readership(s.store_context(), since=day))
+
+    async def both(services: Services) -> tuple[Readership, list[tuple[str, int]]]:
+        store = services.store_context()
+        return await readership(store, since=day), await popular.most_watched(store)
+
+    report, watched = run_with_services(settings, both)
     if as_json:
-        typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        most = [{"name": name, "readers": count} for name, count in watched]
+        data = {**report.as_json(), "most_watched": most}
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     typer.echo(summary(report))
+    if watched:
+        typer.echo(popular.stats_line(watched))
     for week in report.weeks:
         typer.echo(
             f"{week.start}  readers {week.readers}  unlocked {week.unlocked}  "

@@ -33,6 +33,7 @@ from bot.telegram import admin_handlers as a
 from bot.telegram import calendar_handlers as c
 from bot.telegram import handlers as h
 from bot.telegram import payments as p
+from bot.telegram import watch_handlers as w
 from bot.telegram.errors import NoticeThrottle, on_error
 from bot.telegram.pacer import pacer_for
 from bot.telegram.sender import PacedLimiter
@@ -86,6 +87,10 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(CommandHandler("calendar", c.on_calendar))
     app.add_handler(CommandHandler("calendar_reset", c.on_calendar_reset))
     app.add_handler(CommandHandler("remind", c.on_remind))
+    app.add_handler(CommandHandler("watch", w.on_watch))
+    app.add_handler(CommandHandler("unwatch", w.on_unwatch))
+    app.add_handler(CommandHandler("watchlist", w.on_watchlist))
+    app.add_handler(CommandHandler("stock", w.on_stock))
     app.add_handler(CommandHandler(sorted(c.CALENDAR_ADMIN), c.on_event_admin))
     app.add_handler(CommandHandler("post", a.on_post))  # admin-only: the gate checks
     app.add_handler(CommandHandler("publish", a.on_publish))
@@ -102,6 +107,7 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.add_handler(MessageHandler(filters.Document.ALL, a.on_document))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
     app.add_handler(CallbackQueryHandler(c.on_event_button, pattern=r"^ev(ok|no):"))
+    app.add_handler(CallbackQueryHandler(w.on_stock_more, pattern=r"^stock:"))
     app.add_handler(CallbackQueryHandler(a.on_button))
     app.add_error_handler(on_error)
     return app

@@ -43,6 +43,9 @@ MENU = [
     ("settings", "推送方式与提醒"),
     ("calendar", "未来 7 天日历"),
     ("remind", "事件提醒 on/off"),
+    ("watch", "关注个股或板块"),
+    ("watchlist", "我的关注"),
+    ("stock", "个股时间线"),
     ("help", "帮助"),
     ("stop", "退订"),
 ]

@@ -25,7 +25,7 @@ from telegram.ext import BaseRateLimiter
 
 from bot.telegram.pacer import Pacer, Priority, pacer_for
 from digests import fingerprint, render
-from digests.replies import Reply
+from digests.replies import DigestView, Reply
 
 __all__ = [
     "NotSentInTime",
@@ -88,12 +88,35 @@ _rendered: dict[int, _Rendered] = {}
 
 def _render(reply: Reply) -> list[str]:
     parts = [html.escape(reply.text, quote=False)] if reply.text else []
-    room = fingerprint.MARK_UTF16  # every line may carry a chunk of a reader's fingerprint
     for shown in reply.views:
-        parts += render.telegram_html(
-            shown.digest, title=shown.title, extractive=shown.extractive, room_per_line=room
-        )
+        parts += _view_parts(shown)
+    if reply.lead:  # a reader's ⭐ line: on top of the first part when it fits
+        lead = html.escape(reply.lead, quote=False)
+        first = f"{lead}\n{parts[0]}" if parts else lead
+        if parts and render.telegram_visible_len(first) > render.TELEGRAM_LIMIT:
+            parts.insert(0, lead)
+        else:
+            parts[:1] = [first]
     return parts or [html.escape("（空）")]
+
+
+def _view_parts(shown: DigestView) -> list[str]:
+    """A digest's parts, rendered once per view however many readers' Replies carry it (a
+    watcher's copy is its own Reply with a ⭐ lead over the same view)."""
+    cached = _views.get(id(shown))
+    if cached is not None and cached[0] is shown:
+        return cached[1]
+    room = fingerprint.MARK_UTF16  # every line may carry a chunk of a reader's fingerprint
+    parts = render.telegram_html(
+        shown.digest, title=shown.title, extractive=shown.extractive, room_per_line=room
+    )
+    if len(_views) > 256:
+        _views.clear()
+    _views[id(shown)] = (shown, parts)
+    return parts
+
+
+_views: dict[int, tuple[DigestView, list[str]]] = {}
 
 
 def plain(part: str) -> str:

@@ -1,10 +1,12 @@
 """Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
 帮助, 解锁 密码 (or the password alone after following), 兑换 CODE (or the code alone), 最新,
-日历, 提醒 开/关, 状态, 退订, and 发布 SLUG [--again] for WECHAT_ADMIN_OPENIDS; a follow event
-welcomes, an unfollow marks the subscriber gone."""
+日历, 提醒 开/关, 状态, 退订, the watchlist words (bot/wechat/watch_commands.py), and 发布 SLUG
+[--again] for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the subscriber
+gone."""
 
 from __future__ import annotations
 
+from bot.wechat import watch_commands
 from bot.wechat.sender import touch
 from digests import admin, fingerprint, render
 from digests.admin import AdminContext
@@ -22,6 +24,7 @@ HELP = "\n".join(
         "兑换 兑换码 —— 兑换会员期（也可直接发送兑换码）",
         "日历 —— 未来 7 天事件",
         "提醒 开 / 提醒 关 —— 事件提醒",
+        *watch_commands.HELP_LINES,
         "状态 —— 我的会员期",
         "退订 —— 不再接收",
         "帮助 —— 本说明",
@@ -94,6 +97,8 @@ async def on_text(
         reply = Reply("已退订。回复「帮助」可重新开始。")
     elif codes.looks_like_code(text):  # the code alone, spaces between groups allowed
         reply = await codes.redeem(ctx, reader, text)
+    elif (watched := await watch_commands.handle(ctx, reader, word, rest)) is not None:
+        reply = watched
     elif reader.awaiting_password and not rest:
         reply = await passwords.unlock(ctx, reader, word)
     else:

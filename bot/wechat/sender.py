@@ -133,7 +133,7 @@ def teaser(reply: Reply, links: Iterable[str] = ()) -> str:
     """A reply as WeChat text: its text, then per digest its title, headline and sections with
     their stocks, each followed by the next of `links` if any (a mass-send has none: a link is
     signed for one reader)."""
-    lines, links = [reply.text] if reply.text else [], iter(links)
+    lines, links = [t for t in (reply.lead, reply.text) if t], iter(links)
     for shown in reply.views:
         d = shown.digest
         lines += [f"【{shown.title}】", d.headline]

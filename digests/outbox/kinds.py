@@ -17,6 +17,7 @@ from digests.outbox.types import Batch, Claim, Resolver
 from digests.readers import expiry
 from digests.readers.entitlement import entitled_among
 from digests.replies import Reply, view
+from digests.watch import alerts
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,13 @@ async def resolve_digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | 
         readers = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
         allowed = await entitled_among(session, readers, post)
         reply = cache.setdefault(f"reply:{ref}", Reply(digest=digest))
-        found.update((row.id, reply if row.subscriber_id in allowed else None) for row in mine)
+        # a watcher's copy: the same view (rendered once) under their ⭐ line
+        leads = await alerts.leads(session, allowed, digest.digest)
+        for row in mine:
+            lead = leads.get(row.subscriber_id, "")
+            if lead:
+                copy = cache.setdefault(f"reply:{ref}:{lead}", Reply(digest=digest, lead=lead))
+            found[row.id] = (copy if lead else reply) if row.subscriber_id in allowed else None
     return found
 
 
@@ -70,6 +77,7 @@ KINDS: dict[str, Kind] = {
     "edition": Kind(editions.resolve, shared=True),
     "reminder": Kind(reminders.resolve, timely=True),
     "notice": Kind(expiry.resolve),
+    alerts.KIND: Kind(alerts.resolve),  # personal (names, entitlement): never in a mass-send
 }
 SHARED = frozenset(name for name, kind in KINDS.items() if kind.shared)
 TIMELY = frozenset(name for name, kind in KINDS.items() if kind.timely)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,8 +88,8 @@ async def plan(
         if reader is None or reply is None:
             result.skipped.append(claim.id)
             continue
-        if id(reply) not in rendered:
-            rendered[id(reply)] = render(reply)
+        if id(reply) not in rendered:  # without a reader's ⭐ lead: the same text for all
+            rendered[id(reply)] = render(replace(reply, lead=""))
         text = rendered[id(reply)]
         order[text] = min(order.get(text, claim.id), claim.id)
         wanted.setdefault(reader.id, {}).setdefault(text, []).append(claim.id)

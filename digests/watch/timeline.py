@@ -1,0 +1,66 @@
+"""A name's timeline: /stock 名称 (WeChat 个股 名称): every published digest that named it,
+newest first: date, title, the section it sits in, and the points that mention it. A post the
+reader may not read shows as 🔒 with its date and title only. PAGE entries at a time; the
+next page is a button (Telegram, console) or 个股 名称 页码 (WeChat).
+"""
+
+from __future__ import annotations
+
+from digests.models import Subscriber
+from digests.readers import access
+from digests.readers.passwords import grants_of
+from digests.replies import Reply, StoreContext
+from digests.watch import archive, names
+
+PAGE = 10
+USAGE = "用法：/stock 名称（例如 /stock 天孚通信）"
+ACTION = "stock:"  # the "more" button's data: stock:OFFSET:名称 (Telegram allows 64 bytes)
+
+
+async def timeline(
+    ctx: StoreContext,
+    reader: Subscriber,
+    typed: str,
+    *,
+    offset: int = 0,
+) -> Reply:
+    """One page of the name's timeline, with a 更多 button when more remain."""
+    name = names.clean(typed)
+    k = names.key(name)
+    if not k:
+        return Reply(USAGE)
+    async with ctx.sessions() as session:
+        entries = await archive.naming(session, k)
+        page = entries[offset : offset + PAGE]
+        shown = await archive.digests_of(session, [e.publication_id for e in page])
+        grants = await grants_of(session, reader.id or 0) if reader.status == "active" else []
+    if not entries:
+        return Reply(f"还没有哪篇摘要提到过「{name}」。")
+    if not page:
+        return Reply(f"「{name}」没有更多记录了。")
+    lines = [
+        f"「{name}」出现在 {len(entries)} 篇摘要中（第 {offset + 1}–{offset + len(page)} 篇）："
+    ]
+    for entry in page:
+        day = entry.published_at.astimezone(ctx.tz).strftime("%Y-%m-%d")
+        if not access.entitled(gated=entry.gated, published_at=entry.published_at, grants=grants):
+            lines.append(f"\n🔒 {day}《{entry.title}》")
+            continue
+        found = names.named(shown[entry.publication_id]).get(k)
+        sections = "、".join(found.sections) if found else ""
+        lines.append(f"\n{day}《{entry.title}》· {sections}")
+        lines += [f"• {point}" for point in (found.points if found else [])[: names.MAX_POINTS]]
+    reply = Reply("\n".join(lines))
+    rest = len(entries) - offset - len(page)
+    if rest > 0:
+        action = f"{ACTION}{offset + PAGE}:{name}"
+        while len(action.encode()) > 64:  # Telegram's callback_data limit
+            action = action[:-1]
+        reply.choices = [(f"更多（还有 {rest} 篇）", action)]
+    return reply
+
+
+def more_args(data: str) -> tuple[int, str]:
+    """A 更多 button's data → (offset, name)."""
+    offset, _, name = data.removeprefix(ACTION).partition(":")
+    return int(offset), name
