@@ -77,7 +77,7 @@ async def trace(
         publications = await _publications(session, publication, link[1] if link else None)
         traced = Traced(
             found.marks,
-            found.medium if found.marks else Medium.PAGE,
+            found.medium,  # None when only a signed link was found
             readers,
             tag is not None or link is not None,
             publications,

@@ -191,7 +191,8 @@ def test_a_mass_send_is_marked_as_such_without_a_reader() -> None:
 
 
 async def test_a_wechat_message_traces_to_its_reader(database_url: str) -> None:
-    """The WeChat customer-service text (marks and the signed page link) names the reader."""
+    """The WeChat customer-service text names its reader by its marks alone, and by its
+    signed page link alone."""
     with fake_wechat() as fake:
         async with open_services(fake.settings(database_url)) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
@@ -209,6 +210,9 @@ async def test_a_wechat_message_traces_to_its_reader(database_url: str) -> None:
                 traced = await tracing.trace(ctx, key, no_link)
                 assert traced is not None and [r.external_id for r in traced.readers] == [openid]
                 assert traced.deliveries[0].channel == "wechat"
+                page_key = pagelinks.page_secret(services.settings)  # marks gone, link kept
+                linked = await tracing.trace(ctx, key, fingerprint.strip(text), page_key=page_key)
+                assert linked is not None and [r.external_id for r in linked.readers] == [openid]
 
 
 def test_a_saved_page_traces_and_shows_a_watermark(database_url: str, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def describe(found: tracing.Traced | None, services: Services) -> list[str]:
     if found is None:
         return ["no fingerprint found (the text carries no marks and no digest page link)"]
     tz = services.settings.tz
-    medium = MEDIUM.get(found.medium, "an unknown medium") if found.medium is not None else "?"
+    medium = MEDIUM[found.medium] if found.medium is not None else "a text with a page link"
     lines = [f"fingerprint: {found.marks} mark chunk(s); copied from {medium}"]
     if found.medium is fingerprint.Medium.MASS:
         lines.append("reader: none can be named (a mass-send is not personalised)")
