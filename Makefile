@@ -45,6 +45,7 @@ bench: .venv/.synced
 	$(UV) run python -m bench.burst --chats 300 --readers 1000 --status 20
 	$(UV) run python -m bench.metrics --rows 300000
 	$(UV) run python -m bench.watch --posts 1000 3000
+	$(UV) run python -m bench.policy
 
 clean:
 	rm -rf .venv .tools data .pytest_cache .ruff_cache .mypy_cache

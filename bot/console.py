@@ -37,7 +37,14 @@ def show(reply: Reply) -> str:
     """A reply as console text: its text, its digest, its buttons as numbered actions."""
     parts = [t for t in (reply.lead, reply.text) if t]
     for shown in reply.views:
-        parts.append(plain_text(shown.digest, title=shown.title, extractive=shown.extractive))
+        parts.append(
+            plain_text(
+                shown.digest,
+                title=shown.title,
+                extractive=shown.extractive,
+                disclaimer=shown.disclaimer,
+            )
+        )
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
     if reply.image is not None:  # a terminal shows no picture: say it is there
         parts.append(f"  [图表 PNG，{len(reply.image)} 字节]")

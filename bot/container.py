@@ -52,15 +52,19 @@ class Services:
             llm=self.llm,
             budget_chars=self.settings.digest_chunk_chars,
             retry_after=timedelta(minutes=self.settings.summary_retry_minutes),
+            rules=self.settings.policy_rules(),
+            disclaimer=self.settings.disclaimer or "",
         )
 
     def store_context(self) -> StoreContext:
-        """The use cases' view: sessions and the time zone."""
+        """The use cases' view: sessions, the time zone, the digest policy and disclaimer."""
         return StoreContext(
             sessions=db.make_sessionmaker(self.engine),
             tz=self.settings.tz,
             policy=policy_in_force(self.settings),
             watch_teasers=self.settings.watch_teasers,
+            rules=self.settings.policy_rules(),
+            disclaimer=self.settings.disclaimer or "",
         )
 
     def admin_context(self) -> AdminContext:

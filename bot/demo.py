@@ -49,7 +49,12 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
             echo(f"pending: {stored.error}")
             continue
         digest = Digest.model_validate(stored.data)
-        echo(render.plain_text(digest, title=post.title, extractive=stored.mode == "extractive"))
+        extractive = stored.mode == "extractive"
+        echo(
+            render.plain_text(
+                digest, title=post.title, extractive=extractive, disclaimer=stored.disclaimer
+            )
+        )
 
     actx = services.admin_context()
     echo(f"\n== admin: /password_add {DEMO_PASSWORD} 2026-02-01 2026-02-28 2026-02")

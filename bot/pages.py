@@ -89,23 +89,29 @@ async def digest_page(request: Request) -> HTMLResponse:
         return refusal(403)
     if link.expired(utcnow()):
         return refusal(410)
-    async with services.store_context().sessions() as session:
+    store = services.store_context()
+    async with store.sessions() as session:
         subscriber = await session.get(Subscriber, link.subscriber_id)
         publication = await session.get(Publication, link.publication_id)
         if subscriber is None or publication is None:
             return refusal(403)
-        post, shown = await replies.view(session, publication)
+        post, shown = await replies.view(session, publication, store)
         if not await reading.is_entitled(session, subscriber, post):
             log.info("digest page refused: subscriber %s not entitled", subscriber.id)
             return refusal(403)
     # an open through the link, for the readership figures (unique readers per publication)
     await actions.record(
-        services.store_context(),
+        store,
         subscriber_id=link.subscriber_id,
         publication_id=link.publication_id,
         kind=actions.PAGE_OPEN,
     )
-    lines = render.layout(shown.digest, title=shown.title, extractive=shown.extractive)
+    lines = render.layout(
+        shown.digest,
+        title=shown.title,
+        extractive=shown.extractive,
+        disclaimer=shown.disclaimer,
+    )
     key = fingerprint.key(services.settings.fingerprint_material())
     mark = fingerprint.mark_for(
         key, subscriber.channel, subscriber.external_id, link.publication_id, PAGE
@@ -132,7 +138,7 @@ def html_page(lines: list[Line], mark: fingerprint.Mark | None = None) -> str:
             parts.append("<ul>" if not in_list else "</ul>")
             in_list = not in_list
         template = "<li>{}</li>" if in_list else _BLOCKS.get(line.kind, "<p>{}</p>")
-        if line.kind == "note" and line.text == render.DISCLAIMER:  # the page's closing line
+        if line.kind == "note" and line is lines[-1]:  # the disclaimer closes the page
             template = '<p class="note disclaimer">{}</p>'
         text = line.text
         if mark is not None:  # the chunk cycle runs on from block to block

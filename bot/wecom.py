@@ -89,7 +89,10 @@ def markdown_parts(reply: Reply) -> list[str]:
     pieces = [reply.text] if reply.text else []
     for shown in reply.views:
         pieces += render.wecom_markdown(
-            shown.digest, title=shown.title, extractive=shown.extractive
+            shown.digest,
+            title=shown.title,
+            extractive=shown.extractive,
+            disclaimer=shown.disclaimer,
         )
     parts: list[str] = []
     for piece in pieces:

@@ -206,7 +206,11 @@ async def preview(ctx: AdminContext, slug: str, *, refresh: bool = False) -> Rep
     if refresh and stored.error:
         warn += f"⚠️ 重新生成失败（{stored.error}），下面仍是之前的摘要。\n"
     shown = DigestView(
-        Digest.model_validate(stored.data), post.title, stored.mode == "extractive", 0
+        Digest.model_validate(stored.data),
+        post.title,
+        stored.mode == "extractive",
+        0,
+        stored.disclaimer,
     )
     kind = "会员" if post.gated else "公开"
     return Reply(

@@ -126,7 +126,7 @@ class Source(SQLModel, table=True):
     last_status: str = Field(default="", sa_type=Text)
 
 
-# A post's digest for one (content, prompt version, model): the cache the summarizer reads
+# A post's digest for one (content, prompt version, model, policy): the cache the summarizer reads
 # first. A `pending` row records a failed attempt and when to try again.
 class StoredDigest(SQLModel, table=True):
     __tablename__ = "digest"
@@ -140,6 +140,10 @@ class StoredDigest(SQLModel, table=True):
     model: str = Field(default="", max_length=200)
     prompt_version: str = Field(default="", max_length=32)
     output_mode: str = Field(default="", max_length=24)  # an llm.MODES value; "" offline
+    # DIGEST_POLICY the digest was made under (its cache key holds it too), and the DISCLAIMER
+    # line its renderings end with ("" = render.DISCLAIMER)
+    policy: str = Field(default="full", max_length=16)
+    disclaimer: str = Field(default="", sa_type=Text)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     dropped: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     llm_calls: int = 0

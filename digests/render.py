@@ -27,8 +27,11 @@ class Line:
     text: str
 
 
-def layout(digest: Digest, *, title: str = "", extractive: bool = False) -> list[Line]:
-    """The digest as an ordered list of typed lines, shared by every channel."""
+def layout(
+    digest: Digest, *, title: str = "", extractive: bool = False, disclaimer: str = ""
+) -> list[Line]:
+    """The digest as an ordered list of typed lines, shared by every channel; it ends with
+    `disclaimer` (DISCLAIMER, stored with the digest), DISCLAIMER's default when empty."""
     lines = [Line("title", title)] if title else []
     if extractive:
         lines.append(Line("note", EXTRACTIVE_NOTE))
@@ -46,7 +49,7 @@ def layout(digest: Digest, *, title: str = "", extractive: bool = False) -> list
         lines += [
             Line("item", f"{e.title}（{e.when}）" if e.when else e.title) for e in digest.events
         ]
-    lines.append(Line("note", DISCLAIMER))
+    lines.append(Line("note", disclaimer.strip() or DISCLAIMER))
     return [line for line in lines if line.text.strip()]
 
 
@@ -131,11 +134,16 @@ def _fit(
 
 
 def telegram_html(
-    digest: Digest, *, title: str = "", extractive: bool = False, room_per_line: int = 0
+    digest: Digest,
+    *,
+    title: str = "",
+    extractive: bool = False,
+    disclaimer: str = "",
+    room_per_line: int = 0,
 ) -> list[str]:
     """Telegram HTML parts (only tags Telegram accepts, text escaped, ≤ 4096 UTF-16 units),
     each leaving `room_per_line` units per line free (for a reader's fingerprint)."""
-    lines = layout(digest, title=title, extractive=extractive)
+    lines = layout(digest, title=title, extractive=extractive, disclaimer=disclaimer)
 
     def measure(part: str) -> int:
         return telegram_visible_len(part) + room_per_line * (part.count("\n") + 1)
@@ -152,25 +160,33 @@ def clip_utf8(text: str, limit: int, tail: str) -> str:
     return data[: limit - len(tail.encode())].decode(errors="ignore") + tail
 
 
-def wechat_text(digest: Digest, *, title: str = "", extractive: bool = False) -> list[str]:
+def wechat_text(
+    digest: Digest, *, title: str = "", extractive: bool = False, disclaimer: str = ""
+) -> list[str]:
     """WeChat customer-service text parts: plain text, ≤ 2000 UTF-8 bytes each."""
-    lines = layout(digest, title=title, extractive=extractive)
+    lines = layout(digest, title=title, extractive=extractive, disclaimer=disclaimer)
     return _pack(lines, _text_line, _utf8_len, WECHAT_LIMIT)
 
 
-def wecom_markdown(digest: Digest, *, title: str = "", extractive: bool = False) -> list[str]:
+def wecom_markdown(
+    digest: Digest, *, title: str = "", extractive: bool = False, disclaimer: str = ""
+) -> list[str]:
     """WeCom group-robot markdown parts, ≤ 4096 UTF-8 bytes each."""
-    lines = layout(digest, title=title, extractive=extractive)
+    lines = layout(digest, title=title, extractive=extractive, disclaimer=disclaimer)
     return _pack(lines, _markdown_line, _utf8_len, WECOM_LIMIT)
 
 
-def plain_text(digest: Digest, *, title: str = "", extractive: bool = False) -> str:
+def plain_text(
+    digest: Digest, *, title: str = "", extractive: bool = False, disclaimer: str = ""
+) -> str:
     """The whole digest as plain text (console, logs, e-mail)."""
-    lines = layout(digest, title=title, extractive=extractive)
+    lines = layout(digest, title=title, extractive=extractive, disclaimer=disclaimer)
     return "\n".join(_text_line(line) for line in lines).strip()
 
 
-def markdown(digest: Digest, *, title: str = "", extractive: bool = False) -> str:
+def markdown(
+    digest: Digest, *, title: str = "", extractive: bool = False, disclaimer: str = ""
+) -> str:
     """The whole digest as markdown."""
-    lines = layout(digest, title=title, extractive=extractive)
+    lines = layout(digest, title=title, extractive=extractive, disclaimer=disclaimer)
     return "\n".join(_markdown_line(line) for line in lines).strip()

@@ -17,6 +17,7 @@ from digests.models import (
     Publication,
     StoredDigest,
 )
+from digests.summarize.policy import PolicyRules, recheck
 from digests.summarize.schema import Digest
 
 
@@ -28,6 +29,8 @@ class StoreContext:
     tz: ZoneInfo
     policy: str = "full"  # the digest policy in force, recorded with each delivery sent
     watch_teasers: bool = True  # WATCH_TEASERS: locked readers' alerts show 🔒 title and names
+    rules: PolicyRules = field(default_factory=PolicyRules)  # DIGEST_POLICY applied at view()
+    disclaimer: str = ""  # DISCLAIMER in force; "" = the digest's own line
 
     def period(self, starts_at: datetime, ends_at: datetime) -> str:
         """A period as readers think of it: first and last day, in TIMEZONE."""
@@ -43,6 +46,7 @@ class DigestView:
     title: str
     extractive: bool
     publication_id: int
+    disclaimer: str = ""  # the digest's DISCLAIMER line; "" = render.DISCLAIMER
 
 
 @dataclass
@@ -66,11 +70,21 @@ class Reply:
     image: bytes | None = None  # a PNG after the text (the readership chart; Telegram: a photo)
 
 
-async def view(session: AsyncSession, publication: Publication) -> tuple[Post, DigestView]:
-    """A publication's post and digest, ready to render."""
+async def view(
+    session: AsyncSession, publication: Publication, ctx: StoreContext | None = None
+) -> tuple[Post, DigestView]:
+    """A publication's post and digest, ready to render; with `ctx`, as the DIGEST_POLICY and
+    DISCLAIMER in force allow and say (the digest may have been made under another)."""
     post = await session.get(Post, publication.post_id)
     stored = await session.get(StoredDigest, publication.digest_id)
     assert post is not None and stored is not None
     digest = Digest.model_validate(stored.data)
+    disclaimer = stored.disclaimer
+    if ctx is not None:
+        digest = recheck(
+            digest, ctx.rules, title=post.title, text=post.body_text, markdown=post.body_markdown
+        )
+        disclaimer = ctx.disclaimer or disclaimer
     extractive = stored.mode == "extractive"
-    return post, DigestView(digest, post.title, extractive, publication.id or 0)
+    shown = DigestView(digest, post.title, extractive, publication.id or 0, disclaimer)
+    return post, shown

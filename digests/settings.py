@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError
 
 from digests.db import CONNECT_TIMEOUT, STATEMENT_TIMEOUT, async_url
+from digests.summarize.policy import DigestPolicy, PolicyRules
 
 DEFAULT_DATABASE_URL = "sqlite:///data/digestbot.db"
 AES_KEY_CHARS = 43  # WeChat's EncodingAESKey: base64 of 32 bytes without its trailing "="
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     digest_chunk_chars: int = Field(default=12_000, ge=500)
     digest_max_output_tokens: int = Field(default=2_000, ge=200)
     summary_retry_minutes: int = Field(default=30, ge=1)
+    # what a digest may contain (digests/summarize/policy.py); DISCLAIMER ends every digest
+    digest_policy: DigestPolicy = DigestPolicy.full
+    digest_policy_terms: CommaList = Field(default_factory=list)
+    disclaimer: str | None = None  # unset: render.DISCLAIMER; required unless the policy is full
 
     # Telegram (unset token = no Telegram channel)
     telegram_bot_token: SecretStr | None = None
@@ -112,6 +117,7 @@ class Settings(BaseSettings):
         "reminder_lead_times",
         "wecom_webhook_urls",
         "wechat_admin_openids",
+        "digest_policy_terms",
         mode="before",
     )(_split_commas)
 
@@ -182,6 +188,16 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_WEBHOOK_URL needs TELEGRAM_WEBHOOK_SECRET")
         return self
 
+    @model_validator(mode="after")
+    def _policy_needs_a_disclaimer(self) -> Settings:
+        # a policy that keeps digests on the safe side of the advice line also says so
+        if self.digest_policy is not DigestPolicy.full and not (self.disclaimer or "").strip():
+            raise ValueError(
+                f"DIGEST_POLICY={self.digest_policy.value} needs DISCLAIMER: the line every "
+                "digest ends with, e.g. 仅供参考，不构成投资建议"
+            )
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         """The zone naive post dates and schedules are read in."""
@@ -204,6 +220,10 @@ class Settings(BaseSettings):
             if secret is not None and secret.get_secret_value():
                 return secret.get_secret_value()
         return None
+
+    def policy_rules(self) -> PolicyRules:
+        """DIGEST_POLICY with DIGEST_POLICY_TERMS, as digesting and reading apply it."""
+        return PolicyRules(self.digest_policy, tuple(self.digest_policy_terms))
 
     def passwords(self) -> list[str]:
         """The plain feed passwords, for the decrypter only."""

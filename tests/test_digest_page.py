@@ -140,7 +140,7 @@ def test_a_valid_token_shows_the_whole_digest_privately(site: Site) -> None:
     page = fingerprint.strip(answer.text)  # the reader's marks (tests/test_fingerprint.py)
     assert page.startswith("<!DOCTYPE html>") and f"<title>{TITLE}" in page
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
-    assert "<h2>2. 通信</h2>" in page and "<b>标的：</b>天孚通信" in page
+    assert "<h2>3. 通信</h2>" in page and "<b>标的：</b>天孚通信" in page
     assert "<h2>风险</h2>" in page and "<h2>事件</h2>" in page and "<li>CPI（周五）</li>" in page
     assert "仅供参考，不构成投资建议" in page and "自动摘录自原文" in page
     assert_private(answer)

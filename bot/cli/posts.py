@@ -131,17 +131,17 @@ def _render(row: StoredDigest, post: Post, fmt: Format, settings: Settings) -> s
         data = digesting.digest_json(row, post, settings.tz)
         return json.dumps(data, ensure_ascii=False, indent=2)
     content = Digest.model_validate(row.data)
-    title, extractive = post.title, row.mode == "extractive"
+    title, extractive, disclaimer = post.title, row.mode == "extractive", row.disclaimer
     if fmt is Format.text:
-        return render.plain_text(content, title=title, extractive=extractive)
+        return render.plain_text(content, title=title, extractive=extractive, disclaimer=disclaimer)
     if fmt is Format.markdown:
-        return render.markdown(content, title=title, extractive=extractive)
+        return render.markdown(content, title=title, extractive=extractive, disclaimer=disclaimer)
     renderer = {
         Format.telegram: render.telegram_html,
         Format.wechat: render.wechat_text,
         Format.wecom: render.wecom_markdown,
     }[fmt]
-    parts = renderer(content, title=title, extractive=extractive)
+    parts = renderer(content, title=title, extractive=extractive, disclaimer=disclaimer)
     if len(parts) == 1:
         return parts[0]
     return "\n".join(f"──── part {i}/{len(parts)} ────\n{p}" for i, p in enumerate(parts, 1))

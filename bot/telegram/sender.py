@@ -108,7 +108,11 @@ def _view_parts(shown: DigestView) -> list[str]:
         return cached[1]
     room = fingerprint.MARK_UTF16  # every line may carry a chunk of a reader's fingerprint
     parts = render.telegram_html(
-        shown.digest, title=shown.title, extractive=shown.extractive, room_per_line=room
+        shown.digest,
+        title=shown.title,
+        extractive=shown.extractive,
+        disclaimer=shown.disclaimer,
+        room_per_line=room,
     )
     if len(_views) > 256:
         _views.clear()

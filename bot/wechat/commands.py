@@ -120,7 +120,12 @@ def as_text(reply: Reply, link: str = "", *, mark: fingerprint.Mark | None = Non
     parts = [reply.text] if reply.text else []
     if reply.digest is not None:
         shown = reply.digest
-        pieces = render.wechat_text(shown.digest, title=shown.title, extractive=shown.extractive)
+        pieces = render.wechat_text(
+            shown.digest,
+            title=shown.title,
+            extractive=shown.extractive,
+            disclaimer=shown.disclaimer,
+        )
         parts.append(pieces[0] + (MORE if len(pieces) > 1 else ""))
     text = "\n".join(parts).replace("/unlock 密码", "解锁 密码")
     tail = f"\n全文：{link}" if link else ""

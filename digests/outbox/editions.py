@@ -78,7 +78,7 @@ async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
             for publication_id in edition.publication_ids if edition else []:
                 publication = await batch.session.get(Publication, publication_id)
                 if publication is not None:
-                    shown.append(await view(batch.session, publication))
+                    shown.append(await view(batch.session, publication, batch.ctx))
             batch.cache[key] = shown
         mine = [row for row in rows if row.ref == ref]
         readers = {row.subscriber_id for row in mine}

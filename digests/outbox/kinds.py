@@ -39,7 +39,7 @@ async def resolve_digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | 
         key = f"digest:{ref}"
         if key not in cache:
             publication = await session.get(Publication, int(ref))
-            cache[key] = await view(session, publication) if publication else None
+            cache[key] = await view(session, publication, batch.ctx) if publication else None
         shown = cache[key]
         mine = [row for row in rows if row.ref == ref]
         if shown is None:

@@ -31,7 +31,7 @@ async def open_publication(ctx: StoreContext, subscriber: Subscriber, publicatio
         publication = await session.get(Publication, publication_id)
         if publication is None:
             return Reply("找不到这篇摘要。")
-        post, shown = await view(session, publication)
+        post, shown = await view(session, publication, ctx)
         if await is_entitled(session, subscriber, post):
             return Reply(digest=shown)
     return Reply(LOCKED.format(title=post.title))

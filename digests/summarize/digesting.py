@@ -8,7 +8,7 @@ so nothing is lost and the admin can be told.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from digests.errors import LLMError, NotFound
 from digests.models import DigestRun, LLMMode, Post, StoredDigest, utcnow
 from digests.summarize.llm import LLM, Usage
 from digests.summarize.pipeline import Produced, cache_key, identity, summarize
+from digests.summarize.policy import PolicyRules
 from digests.summarize.schema import Digest
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class DigestContext:
     llm: LLM | None
     budget_chars: int = 12_000
     retry_after: timedelta = timedelta(minutes=30)
+    rules: PolicyRules = field(default_factory=PolicyRules)  # DIGEST_POLICY, part of the key
+    disclaimer: str = ""  # DISCLAIMER, stored with each digest; "" = render.DISCLAIMER
 
 
 async def find_post(ctx: DigestContext, ref: str) -> Post:
@@ -53,11 +56,17 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
     (zero LLM calls), else made now. On LLM failure a digest already made stays in force,
     its `error` saying why the refresh failed; with none made, a `pending` row says why."""
     model, version = identity(ctx.llm)
-    key = cache_key(title=post.title, text=post.body_text, prompt_version=version, model=model)
+    key = cache_key(
+        title=post.title,
+        text=post.body_text,
+        prompt_version=version,
+        model=model,
+        policy=ctx.rules.key(),
+    )
     async with ctx.sessions() as session:
         cached = await store.get_digest_by_key(session=session, cache_key=key)
     if cached is not None and cached.status != "pending" and not refresh:
-        return cached
+        return await _with_disclaimer(ctx, cached)
     usage, produced, failure, started = Usage(), None, "", utcnow()
     known = await _recall_mode(ctx)
     try:
@@ -68,6 +77,7 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
             llm=ctx.llm,
             budget=ctx.budget_chars,
             usage=usage,
+            rules=ctx.rules,
         )
     except LLMError as exc:
         log.warning("summary of %s failed: %s", post.slug, exc)
@@ -115,8 +125,10 @@ async def _save(
                 mode="llm",
                 model=run.model,
                 prompt_version=identity(ctx.llm)[1],
+                policy=ctx.rules.policy.value,
             )
         row.attempts += 1
+        row.disclaimer = ctx.disclaimer
         row.updated_at = run.finished_at
         row.error = run.error
         if produced is None:
@@ -138,6 +150,21 @@ async def _save(
         session.add(row)
         if run.model != "extractive":  # the offline digest costs nothing worth a row
             session.add(run)
+    return row
+
+
+async def _with_disclaimer(ctx: DigestContext, row: StoredDigest) -> StoredDigest:
+    """A cached digest carrying the DISCLAIMER in force: the line is no part of the cache key
+    (changing it costs no LLM call), so a changed setting is written to the row here."""
+    if row.disclaimer == ctx.disclaimer:
+        return row
+    async with ctx.sessions() as session, session.begin():
+        await session.exec(
+            update(StoredDigest)
+            .where(col(StoredDigest.id) == row.id)
+            .values(disclaimer=ctx.disclaimer)
+        )
+    row.disclaimer = ctx.disclaimer
     return row
 
 
@@ -226,6 +253,7 @@ def digest_json(row: StoredDigest, post: Post, tz: ZoneInfo) -> dict[str, Any]:
             "mode": row.mode,
             "model": row.model,
             "prompt_version": row.prompt_version,
+            "policy": row.policy,
             "output_mode": row.output_mode,
             "llm_calls": row.llm_calls,
             "prompt_tokens": row.prompt_tokens,

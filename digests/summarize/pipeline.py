@@ -23,6 +23,7 @@ from digests.summarize.extractive import extractive_digest
 from digests.summarize.grounding import ground, needs_review, wrong_language
 from digests.summarize.limits import estimate_tokens
 from digests.summarize.llm import LLM, AnswerCutOff, ContextOverflow, Usage
+from digests.summarize.policy import DigestPolicy, PolicyRules, enforce
 from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_messages
 from digests.summarize.schema import Digest
 
@@ -46,10 +47,12 @@ class Produced:
     output_mode: str | None = None  # the LLM output mode that worked (llm.MODES), to store
 
 
-def cache_key(*, title: str, text: str, prompt_version: str, model: str) -> str:
-    """hash(normalised post text, prompt version, model): equal keys never call the LLM again."""
+def cache_key(*, title: str, text: str, prompt_version: str, model: str, policy: str = "") -> str:
+    """hash(normalised post text, prompt version, model[, policy]): equal keys never call the
+    LLM again; `policy` is PolicyRules.key(), "" under `full` (so its keys are as they were)."""
     normalised = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", f"{title}\n{text}")).strip()
-    return hashlib.sha256(f"{prompt_version}\x00{model}\x00{normalised}".encode()).hexdigest()
+    version = f"{prompt_version}\x00{policy}" if policy else prompt_version
+    return hashlib.sha256(f"{version}\x00{model}\x00{normalised}".encode()).hexdigest()
 
 
 def identity(llm: LLM | None) -> tuple[str, str]:
@@ -65,22 +68,27 @@ async def summarize(
     llm: LLM | None,
     budget: int,
     usage: Usage | None = None,
+    rules: PolicyRules | None = None,
 ) -> Produced:
-    """Digest a post and pass it through the grounding gate. Every LLM call is counted into
-    `usage` (the caller's, when given) as it is made: the caller keeps the counts of a run
-    that raises."""
+    """Digest a post and pass it through the grounding gate, then the digest policy's check
+    (`rules`, DIGEST_POLICY). Every LLM call is counted into `usage` (the caller's, when
+    given) as it is made: the caller keeps the counts of a run that raises."""
+    rules = rules or PolicyRules()
     model, version = identity(llm)
     usage = usage if usage is not None else Usage()
     parts, output_mode, source = 1, None, f"{title}\n{text}"
     if llm is None:
         digest, mode = extractive_digest(title, markdown), "extractive"
     else:
-        run = _Run(llm, title, budget, usage)
+        run = _Run(llm, title, budget, usage, rules.policy)
         digest, parts = await run.digest(text)
         if wrong_language(digest, source):  # small models drift into English: ask once more
             digest, parts = await run.digest(text)
         mode, output_mode = "llm", llm.mode
     grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
+    names = rules.names(digest, title, text, markdown)
+    grounded, removed = enforce(grounded, rules, title=title, names=names)
+    dropped.update(removed)
     # the model's own text, before grounding replaces an English headline by the post's title
     wrong = wrong_language(digest, source)
     status = "needs_review" if wrong or needs_review(grounded, source) else "ready"
@@ -95,6 +103,7 @@ class _Run:
     title: str
     budget: int
     usage: Usage
+    policy: DigestPolicy = DigestPolicy.full
 
     async def digest(self, text: str) -> tuple[Digest, int]:
         """The post's digest and the number of parts it was made of."""
@@ -111,7 +120,9 @@ class _Run:
     async def _part(self, chunk: str, part: tuple[int | str, int] | None) -> list[Digest]:
         """The digest of one part, or of its pieces when the model finds it too long."""
         try:
-            answer = await self.llm.digest(post_messages(self.title, chunk, part=part), self.usage)
+            answer = await self.llm.digest(
+                post_messages(self.title, chunk, part=part, policy=self.policy), self.usage
+            )
         except (ContextOverflow, AnswerCutOff) as exc:
             size = len(chunk) // 2 + 1
             if isinstance(exc, ContextOverflow):  # the error may have told the context
@@ -129,7 +140,8 @@ class _Run:
 
     async def _part_chars(self, text: str) -> int:
         """How many characters of `text` one map prompt holds, DIGEST_CHUNK_CHARS at most."""
-        room = await self.llm.room(post_messages(self.title, "", part=("99.99", 99)))
+        probe = post_messages(self.title, "", part=("99.99", 99), policy=self.policy)
+        room = await self.llm.room(probe)
         if room is None:
             return self.budget
         chars = min(self.budget, room * len(text) // max(1, estimate_tokens(text)))
@@ -148,7 +160,7 @@ class _Run:
 
     async def _groups(self, partials: list[Digest]) -> list[list[Digest]]:
         """Consecutive digests, as many per group as the merge prompt holds, two at least."""
-        room = await self.llm.room(reduce_messages(self.title, []))
+        room = await self.llm.room(reduce_messages(self.title, [], policy=self.policy))
         limit, cost = (self.budget, len) if room is None else (room, estimate_tokens)
         groups: list[list[Digest]] = [[]]
         used = 0
@@ -166,7 +178,9 @@ class _Run:
             return group  # the odd one out joins the next round
         partials = [p.model_dump_json() for p in group]
         try:
-            answer = await self.llm.digest(reduce_messages(self.title, partials), self.usage)
+            answer = await self.llm.digest(
+                reduce_messages(self.title, partials, policy=self.policy), self.usage
+            )
         except (ContextOverflow, AnswerCutOff):
             if len(group) == 2:
                 raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from digests.summarize.policy import DigestPolicy
 from digests.summarize.schema import strict_json_schema
 
 PROMPT_VERSION = "v1-2026-11"
@@ -26,6 +27,21 @@ SYSTEM = """你是一名严谨的卖方研究助理，为投资者把博主的�
 8. headline 用一句话概括全文核心观点；summary 两三句。
 9. 用简体中文输出，只输出 JSON。"""
 
+# DIGEST_POLICY's rule, appended to both system prompts; `full` adds nothing, so its prompts
+# (and PROMPT_VERSION) stay as they were. The code checks the answer anyway (policy.enforce).
+_NO_ADVICE = (
+    "不写任何交易指令：目标价、买点卖点、加仓减仓、止损止盈、仓位（几成仓、满仓、杠杆）"
+    "和收益承诺一律不写；只保留板块、逻辑、点名个股和风险。"
+)
+POLICY_RULES = {
+    DigestPolicy.full: "",
+    DigestPolicy.no_advice: f"合规要求（优先于以上规则）：{_NO_ADVICE}",
+    DigestPolicy.sectors_only: (
+        f"合规要求（优先于以上规则）：{_NO_ADVICE}"
+        "也不写任何个股名称或股票代码，stocks 一律为空数组，只按板块和逻辑概括。"
+    ),
+}
+
 MAP_NOTE = "这是一篇长文中的第 {index}/{total} 部分，只整理这一部分的内容。"
 
 REDUCE_SYSTEM = """你是一名严谨的卖方研究助理。下面是同一篇投研文章各部分的要点摘要（JSON），请合并成一份完整摘要：
@@ -40,18 +56,31 @@ def schema_instructions() -> str:
     return f"输出一个符合以下 JSON Schema 的 JSON 对象，不要输出任何其他文字：\n{schema}"
 
 
+def _with_policy(system: str, policy: DigestPolicy) -> str:
+    rule = POLICY_RULES[policy]
+    return f"{system}\n{rule}" if rule else system
+
+
 def post_messages(
-    title: str, text: str, *, part: tuple[int | str, int] | None = None
+    title: str,
+    text: str,
+    *,
+    part: tuple[int | str, int] | None = None,
+    policy: DigestPolicy = DigestPolicy.full,
 ) -> list[dict[str, str]]:
     """Messages asking for one post's (or one part's) digest; a part split again is numbered
     within its part ("2.1" of 3)."""
     note = MAP_NOTE.format(index=part[0], total=part[1]) + "\n" if part else ""
     user = f"{note}标题：{title}\n{POST_OPEN}\n{text}\n{POST_CLOSE}"
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    system = _with_policy(SYSTEM, policy)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def reduce_messages(title: str, partials: list[str]) -> list[dict[str, str]]:
+def reduce_messages(
+    title: str, partials: list[str], *, policy: DigestPolicy = DigestPolicy.full
+) -> list[dict[str, str]]:
     """Messages merging the parts' digests (JSON strings) into one."""
     joined = "\n".join(partials)
     user = f"标题：{title}\n{POST_OPEN}\n{joined}\n{POST_CLOSE}"
-    return [{"role": "system", "content": REDUCE_SYSTEM}, {"role": "user", "content": user}]
+    system = _with_policy(REDUCE_SYSTEM, policy)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]

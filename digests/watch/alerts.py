@@ -112,9 +112,11 @@ async def _newest(batch: Batch, ref: str) -> tuple[Post, DigestView] | None:
             .order_by(col(Publication.round).desc())
         )
         publication = (await batch.session.exec(query)).first()
-        batch.cache[key] = await view(batch.session, publication) if publication else None
-    shown: tuple[Post, DigestView] | None = batch.cache[key]
-    return shown
+        batch.cache[key] = (
+            await view(batch.session, publication, batch.ctx) if publication else None
+        )
+    cached: tuple[Post, DigestView] | None = batch.cache[key]
+    return cached
 
 
 def _alert(

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import insert
 from sqlalchemy import select as sa_select
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.models import DigestName, Post, Publication, StoredDigest, table_of
+from digests.models import DigestName, Post, Publication, table_of
 from digests.summarize.schema import Digest
 from digests.watch import names
 
@@ -71,13 +71,3 @@ async def naming(session: AsyncSession, key: str) -> list[Entry]:
         newest.setdefault(post_id, (Entry(pid, title, gated, when), bool(names_it)))
     found = [entry for entry, names_it in newest.values() if names_it]
     return sorted(found, key=lambda e: (e.published_at, e.publication_id), reverse=True)
-
-
-async def digests_of(session: AsyncSession, publication_ids: list[int]) -> dict[int, Digest]:
-    """These publications' digests (one page of a timeline)."""
-    query = (
-        select(Publication.id, StoredDigest.data)
-        .join(StoredDigest, col(StoredDigest.id) == col(Publication.digest_id))
-        .where(col(Publication.id).in_(publication_ids))
-    )
-    return {pid or 0: Digest.model_validate(data) for pid, data in (await session.exec(query))}

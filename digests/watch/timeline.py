@@ -6,10 +6,11 @@ next page is a button (Telegram, console) or 个股 名称 页码 (WeChat).
 
 from __future__ import annotations
 
-from digests.models import Subscriber
+from digests.models import Publication, Subscriber
 from digests.readers import access
 from digests.readers.passwords import grants_of
-from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext, view
+from digests.summarize.schema import Digest
 from digests.watch import archive, names
 
 PAGE = 10
@@ -32,7 +33,11 @@ async def timeline(
     async with ctx.sessions() as session:
         entries = await archive.naming(session, k)
         page = entries[offset : offset + PAGE]
-        shown = await archive.digests_of(session, [e.publication_id for e in page])
+        shown: dict[int, Digest] = {}
+        for entry in page:  # as the DIGEST_POLICY in force allows (view() re-applies it)
+            publication = await session.get(Publication, entry.publication_id)
+            if publication is not None:
+                shown[entry.publication_id] = (await view(session, publication, ctx))[1].digest
         grants = await grants_of(session, reader.id or 0) if reader.status == "active" else []
     if not entries:
         return Reply(f"还没有哪篇摘要提到过「{name}」。")
@@ -46,7 +51,11 @@ async def timeline(
         if not access.entitled(gated=entry.gated, published_at=entry.published_at, grants=grants):
             lines.append(f"\n🔒 {day}《{entry.title}》")
             continue
-        found = names.named(shown[entry.publication_id]).get(k)
+        found = (
+            names.named(shown[entry.publication_id]).get(k)
+            if entry.publication_id in shown
+            else None
+        )
         sections = "、".join(found.sections) if found else ""
         lines.append(f"\n{day}《{entry.title}》· {sections}")
         lines += [f"• {point}" for point in (found.points if found else [])[: names.MAX_POINTS]]
