@@ -13,7 +13,7 @@ from html import escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digests import render, replies
+from digests import fingerprint, render, replies
 from digests.errors import DigestbotError
 from digests.models import Publication, Subscriber, utcnow
 from digests.readers import reading
@@ -22,6 +22,7 @@ from digests.readership import actions
 from digests.render import Line
 
 log = logging.getLogger(__name__)
+PAGE = fingerprint.Medium.PAGE
 
 REFUSED = "链接已失效或不属于你。请在公众号里回复「最新」获取新的链接。"
 EXPIRED = "链接已过期（有效期 7 天）。请在公众号里回复「最新」获取新的链接。"
@@ -55,6 +56,11 @@ p{margin:.6em 0}
 .stocks b{color:var(--fg);font-weight:600}
 .note{color:var(--muted);font-size:.88em}
 .disclaimer{margin-top:2em;padding-top:.8em;border-top:1px solid var(--line)}
+.wm{position:fixed;inset:-40%;z-index:9;pointer-events:none;user-select:none;
+-webkit-user-select:none;display:flex;flex-wrap:wrap;gap:70px 90px;align-content:center;
+justify-content:center;overflow:hidden;transform:rotate(-24deg);opacity:.07;font-size:15px;
+color:var(--fg)}
+@media print{.wm{position:absolute}}
 """
 # How each layout line kind becomes HTML; points and items are list items, grouped below.
 _BLOCKS = {
@@ -106,7 +112,11 @@ async def digest_page(request: Request) -> HTMLResponse:
         extractive=shown.extractive,
         disclaimer=shown.disclaimer,
     )
-    return HTMLResponse(html_page(lines), headers=HEADERS)
+    key = fingerprint.key(services.settings.fingerprint_material())
+    mark = fingerprint.mark_for(
+        key, subscriber.channel, subscriber.external_id, link.publication_id, PAGE
+    )
+    return HTMLResponse(html_page(lines, mark), headers=HEADERS)
 
 
 def refusal(status: int) -> HTMLResponse:
@@ -116,22 +126,34 @@ def refusal(status: int) -> HTMLResponse:
     return HTMLResponse(_document("无法打开这篇摘要", body), status_code=status, headers=HEADERS)
 
 
-def html_page(lines: list[Line]) -> str:
-    """A whole HTML5 document from render.layout() lines; every text is escaped."""
+def html_page(lines: list[Line], mark: fingerprint.Mark | None = None) -> str:
+    """A whole HTML5 document from render.layout() lines; every text is escaped. With a
+    reader's `mark`, each block carries a chunk of it and the page a faint watermark with the
+    reader's short id (fingerprint.short_id)."""
     title = next((line.text for line in lines if line.kind == "title"), "投研摘要")
-    parts: list[str] = []
+    parts: list[str] = [] if mark is None else [watermark(fingerprint.short_id(mark.tag))]
     in_list = False
-    for line in lines:
+    for number, line in enumerate(lines):
         if (line.kind in _LIST_KINDS) != in_list:  # open or close a run of list items
             parts.append("<ul>" if not in_list else "</ul>")
             in_list = not in_list
         template = "<li>{}</li>" if in_list else _BLOCKS.get(line.kind, "<p>{}</p>")
         if line.kind == "note" and line is lines[-1]:  # the disclaimer closes the page
             template = '<p class="note disclaimer">{}</p>'
-        parts.append(template.format(escape(line.text)))
+        text = line.text
+        if mark is not None:  # the chunk cycle runs on from block to block
+            text = fingerprint.stamp(fingerprint.template(text, last_line=True), mark, first=number)
+        parts.append(template.format(escape(text)))
     if in_list:
         parts.append("</ul>")
     return _document(title, "\n".join(parts))
+
+
+def watermark(short_id: str) -> str:
+    """The faint, unselectable watermark over the page: the reader's short id, repeated."""
+    label = escape(f"读者 {short_id}")
+    spans = "".join(f"<span>{label}</span>" for _ in range(24))
+    return f'<div class="wm" aria-hidden="true">{spans}</div>'
 
 
 def _document(title: str, body: str) -> str:

@@ -134,11 +134,21 @@ def _fit(
 
 
 def telegram_html(
-    digest: Digest, *, title: str = "", extractive: bool = False, disclaimer: str = ""
+    digest: Digest,
+    *,
+    title: str = "",
+    extractive: bool = False,
+    disclaimer: str = "",
+    room_per_line: int = 0,
 ) -> list[str]:
-    """Telegram HTML parts (only tags Telegram accepts, text escaped, ≤ 4096 UTF-16 units)."""
+    """Telegram HTML parts (only tags Telegram accepts, text escaped, ≤ 4096 UTF-16 units),
+    each leaving `room_per_line` units per line free (for a reader's fingerprint)."""
     lines = layout(digest, title=title, extractive=extractive, disclaimer=disclaimer)
-    return _pack(lines, _telegram_line, telegram_visible_len, TELEGRAM_LIMIT)
+
+    def measure(part: str) -> int:
+        return telegram_visible_len(part) + room_per_line * (part.count("\n") + 1)
+
+    return _pack(lines, _telegram_line, measure, TELEGRAM_LIMIT)
 
 
 def clip_utf8(text: str, limit: int, tail: str) -> str:

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8080"
     metrics_token: SecretStr | None = None  # /metrics wants `Authorization: Bearer …`; unset = 404
+    # the key of per-reader fingerprints (digests/fingerprint.py); unset: the bot's first secret
+    fingerprint_secret: SecretStr | None = None
 
     _split = field_validator(
         "feed_urls",
@@ -206,6 +208,19 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """An API key or a base URL (Ollama, vLLM and llama.cpp need no key) turns the LLM on."""
         return bool(self.openai_api_key or self.openai_base_url)
+
+    def fingerprint_material(self) -> str | None:
+        """The secret fingerprints are keyed with: FINGERPRINT_SECRET, else the bot's first
+        secret (rotating that one makes older copies untraceable: set FINGERPRINT_SECRET)."""
+        for secret in (
+            self.fingerprint_secret,
+            self.wechat_app_secret,
+            self.telegram_bot_token,
+            self.wechat_token,
+        ):
+            if secret is not None and secret.get_secret_value():
+                return secret.get_secret_value()
+        return None
 
     def policy_rules(self) -> PolicyRules:
         """DIGEST_POLICY with DIGEST_POLICY_TERMS, as digesting and reading apply it."""

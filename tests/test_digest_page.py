@@ -27,7 +27,7 @@ from starlette.testclient import TestClient
 from bot.app import build_app
 from bot.container import open_services
 from bot.pages import html_page
-from digests import admin
+from digests import admin, fingerprint
 from digests.ingest.core import ingest
 from digests.models import Post, Publication, Subscriber, utcnow
 from digests.readers import account, pagelinks, passwords
@@ -137,7 +137,7 @@ def test_a_valid_token_shows_the_whole_digest_privately(site: Site) -> None:
     unindexed, without referrer, under a strict CSP."""
     answer = site.open(site.alice, site.gated)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
-    page = answer.text
+    page = fingerprint.strip(answer.text)  # the reader's marks (tests/test_fingerprint.py)
     assert page.startswith("<!DOCTYPE html>") and f"<title>{TITLE}" in page
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert "<h2>3. 通信</h2>" in page and "<b>标的：</b>天孚通信" in page

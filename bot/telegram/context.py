@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot.container import Services
 from bot.telegram.sender import NotSentInTime, plain, send_reply
+from digests import fingerprint
 from digests.models import Subscriber
 from digests.outbox.enqueue import queue_message
 from digests.readers import account, revocation
@@ -63,7 +64,7 @@ async def answer(update: Update, context: Context, reply: Reply) -> None:
     chat = update.effective_chat
     assert chat is not None
     try:
-        await send_reply(context.bot, chat.id, reply)
+        await send_reply(context.bot, chat.id, reply, key=fingerprint_key(context))
     except NotSentInTime as late:
         await keep_for_later(context, chat.id, late)
     if reply.delete_incoming and update.effective_message is not None:
@@ -71,6 +72,15 @@ async def answer(update: Update, context: Context, reply: Reply) -> None:
             await update.effective_message.delete()
         except TelegramError as exc:  # too old, or no right to delete: the reply still stands
             log.info("could not delete a password message: %s", exc)
+
+
+def fingerprint_key(context: Context) -> bytes:
+    """The key of the per-reader marks in digests (derived once per process)."""
+    found = context.application.bot_data.get("fingerprint_key")
+    if not isinstance(found, bytes):
+        material = services(context).settings.fingerprint_material()
+        found = context.application.bot_data["fingerprint_key"] = fingerprint.key(material)
+    return found
 
 
 async def keep_for_later(context: Context, chat_id: int, late: NotSentInTime) -> None:

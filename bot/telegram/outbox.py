@@ -26,7 +26,8 @@ from typing import Any
 import aiohttp
 
 from bot.telegram.pacer import Pacer, Priority, pacer_for
-from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, keyboard, plain, reply_parts
+from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, keyboard, mark_of, plain, reply_parts
+from digests import fingerprint
 from digests.outbox.dispatcher import IN_FLIGHT
 from digests.outbox.types import Reader, SendResult
 from digests.readership.audit import sent_hash
@@ -61,6 +62,7 @@ class TelegramOutbox:
         self.pacer, self.paid = pacer, settings.telegram_paid_broadcast
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout_seconds)
         self.http: aiohttp.ClientSession | None = None
+        self.key = fingerprint.key(settings.fingerprint_material())  # derived once
 
     async def __aenter__(self) -> TelegramOutbox:
         connector = aiohttp.TCPConnector(limit=IN_FLIGHT * 2)  # a connection per lane, spare
@@ -75,7 +77,7 @@ class TelegramOutbox:
 
     async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
         chat_id = int(subscriber.external_id)
-        parts = reply_parts(reply)
+        parts = reply_parts(reply, mark_of(reply, self.key, chat_id))  # this reader's copy
         markup = keyboard(reply)
         ids, sent = [], []
         try:

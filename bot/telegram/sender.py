@@ -24,10 +24,18 @@ from telegram.error import BadRequest, RetryAfter
 from telegram.ext import BaseRateLimiter
 
 from bot.telegram.pacer import Pacer, Priority, pacer_for
-from digests import render
+from digests import fingerprint, render
 from digests.replies import DigestView, Reply
 
-__all__ = ["NotSentInTime", "PacedLimiter", "Pacer", "pacer_for", "reply_parts", "send_reply"]
+__all__ = [
+    "NotSentInTime",
+    "PacedLimiter",
+    "Pacer",
+    "mark_of",
+    "pacer_for",
+    "reply_parts",
+    "send_reply",
+]
 log = logging.getLogger(__name__)
 RETRY_AFTER_ATTEMPTS = 3  # the outbox's sends; the dispatcher backs off after that
 REPLY_WITHIN = 180.0  # seconds a reply may wait (for its slot and 429s) before the outbox takes it
@@ -35,20 +43,47 @@ _COUNTED = ("send", "edit", "copy", "forward")  # Bot API methods that are messa
 _NOT_COUNTED = {"sendChatAction"}
 
 
-def reply_parts(reply: Reply) -> list[str]:
+def reply_parts(reply: Reply, mark: fingerprint.Mark | None = None) -> list[str]:
     """The HTML messages a reply becomes (buttons go on the last one); rendered once per Reply,
-    since a publication's Reply is shared by all of its recipients."""
-    cached = _rendered.get(id(reply))
-    if cached is not None and cached[0] is reply:
-        return cached[1]
-    parts = _render(reply)
-    if len(_rendered) > 256:
-        _rendered.clear()
-    _rendered[id(reply)] = (reply, parts)
-    return parts
+    since a publication's Reply is shared by all of its recipients; with a reader's `mark`,
+    stamped in a cheap pass over those parts (digests/fingerprint.py)."""
+    rendered = _rendered.get(id(reply))
+    if rendered is None or rendered.reply is not reply:
+        if len(_rendered) > 256:
+            _rendered.clear()
+        rendered = _rendered[id(reply)] = _Rendered(reply, _render(reply))
+    if mark is None:
+        return rendered.parts
+    templates, rooms = rendered.templates()
+    return fingerprint.stamp_parts(templates, mark, rooms)
 
 
-_rendered: dict[int, tuple[Reply, list[str]]] = {}
+def mark_of(reply: Reply, key: bytes, chat_id: int | str) -> fingerprint.Mark | None:
+    """The fingerprint of this chat's copy of a reply that carries digests (None otherwise)."""
+    views = reply.views
+    if not views:
+        return None
+    medium = fingerprint.Medium.MESSAGE
+    return fingerprint.mark_for(key, "telegram", str(chat_id), views[0].publication_id, medium)
+
+
+class _Rendered:
+    """A reply's parts, and (made on the first marked send) where marks go in them."""
+
+    def __init__(self, reply: Reply, parts: list[str]) -> None:
+        self.reply, self.parts = reply, parts
+        self._templates: tuple[list[fingerprint.Template], list[int | None]] | None = None
+
+    def templates(self) -> tuple[list[fingerprint.Template], list[int | None]]:
+        if self._templates is None:
+            free = (render.TELEGRAM_LIMIT - render.telegram_visible_len(p) for p in self.parts)
+            rooms: list[int | None] = [units // fingerprint.MARK_UTF16 for units in free]
+            made = [fingerprint.template(part) for part in self.parts]
+            self._templates = (made, rooms)
+        return self._templates
+
+
+_rendered: dict[int, _Rendered] = {}
 
 
 def _render(reply: Reply) -> list[str]:
@@ -71,8 +106,13 @@ def _view_parts(shown: DigestView) -> list[str]:
     cached = _views.get(id(shown))
     if cached is not None and cached[0] is shown:
         return cached[1]
+    room = fingerprint.MARK_UTF16  # every line may carry a chunk of a reader's fingerprint
     parts = render.telegram_html(
-        shown.digest, title=shown.title, extractive=shown.extractive, disclaimer=shown.disclaimer
+        shown.digest,
+        title=shown.title,
+        extractive=shown.extractive,
+        disclaimer=shown.disclaimer,
+        room_per_line=room,
     )
     if len(_views) > 256:
         _views.clear()
@@ -159,11 +199,14 @@ def _chat(chat_id: object) -> int:
         return -1 - (abs(hash(str(chat_id))) % 10**12)
 
 
-async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> list[Message]:
+async def send_reply(
+    bot: Bot, chat_id: int, reply: Reply, *, key: bytes | None = None
+) -> list[Message]:
     """Send every part of a reply in a conversation (paced by the bot's PacedLimiter); an HTML
     part Telegram cannot parse goes once more as plain text. NotSentInTime carries the parts
-    not sent. (The outbox's bulk sends go through bot/telegram/outbox.py.)"""
-    parts = reply_parts(reply)
+    not sent. With the fingerprint `key`, digests carry this chat's mark. (The outbox's bulk
+    sends go through bot/telegram/outbox.py.)"""
+    parts = reply_parts(reply, mark_of(reply, key, chat_id) if key is not None else None)
     sent = []
     for index, part in enumerate(parts):
         markup = keyboard(reply) if index == len(parts) - 1 else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.wechat import watch_commands
 from bot.wechat.sender import touch
-from digests import admin, render
+from digests import admin, fingerprint, render
 from digests.admin import AdminContext
 from digests.archive import ask, search
 from digests.calendar import commands as calendar
@@ -33,6 +33,7 @@ HELP = "\n".join(
         "帮助 —— 本说明",
     )
 )
+HELP = f"{HELP}\n\n{fingerprint.NOTICE}"  # readers are told their copies are marked
 WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n" + HELP
 MORE = "\n……（篇幅所限，仅显示前半部分）"
 SEARCH_USAGE = "用法：搜索 词语（如 搜索 液冷）"
@@ -67,6 +68,7 @@ async def on_text(
     admins: list[str],
     page_secret: bytes | None = None,
     ask_limit: int = 20,
+    fingerprint_key: bytes | None = None,
 ) -> str:
     """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes); a
     digest's first part ends with the link to its whole page when `page_secret` is given."""
@@ -112,16 +114,19 @@ async def on_text(
     else:
         reply = Reply(HELP)
     shown = reply.digest
+    mark = None
+    if shown is not None and fingerprint_key is not None:  # this reader's copy is marked
+        medium = fingerprint.Medium.MESSAGE
+        mark = fingerprint.mark_for(fingerprint_key, "wechat", openid, shown.publication_id, medium)
     if shown is None or page_secret is None:
-        return as_text(reply)
-    return as_text(
-        reply, pagelinks.link(page_secret, base_url, reader.id or 0, shown.publication_id)
-    )
+        return as_text(reply, mark=mark)
+    link = pagelinks.link(page_secret, base_url, reader.id or 0, shown.publication_id)
+    return as_text(reply, link, mark=mark)
 
 
-def as_text(reply: Reply, link: str = "") -> str:
+def as_text(reply: Reply, link: str = "", *, mark: fingerprint.Mark | None = None) -> str:
     """Plain text within WeChat's limit: the text, then the digest's first part, then the
-    link to its whole page (never cut off)."""
+    link to its whole page (never cut off); with a reader's `mark` in its lines."""
     parts = [reply.text] if reply.text else []
     if reply.digest is not None:
         shown = reply.digest
@@ -134,6 +139,11 @@ def as_text(reply: Reply, link: str = "") -> str:
         parts.append(pieces[0] + (MORE if len(pieces) > 1 else ""))
     text = "\n".join(parts).replace("/unlock 密码", "解锁 密码")
     tail = f"\n全文：{link}" if link else ""
+    if mark is not None:
+        return (
+            fingerprint.within_utf8(text, mark, render.WECHAT_LIMIT - len(tail.encode()), MORE)
+            + tail
+        )
     return render.clip_utf8(text, render.WECHAT_LIMIT - len(tail.encode()), MORE) + tail
 
 

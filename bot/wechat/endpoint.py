@@ -32,6 +32,7 @@ from wechatpy.replies import TextReply
 from bot.container import Services
 from bot.wechat import commands
 from bot.wechat.guard import ReplayGuard, fresh, signed
+from digests import fingerprint
 from digests.outbox.enqueue import queue_message
 from digests.readers import pagelinks
 from digests.readers.account import get_subscriber
@@ -172,5 +173,6 @@ async def _handle(services: Services, message: BaseMessage) -> str:
             admins=settings.wechat_admin_openids,
             page_secret=pagelinks.page_secret(settings),
             ask_limit=settings.ask_daily_limit,
+            fingerprint_key=fingerprint.key(settings.fingerprint_material()),
         )
     return commands.HELP if kind != "event" else ""

@@ -28,8 +28,9 @@ import requests
 from wechatpy.exceptions import WeChatClientException
 
 from bot.wechat.sender import WeChatChannel, teaser
-from digests import render
+from digests import fingerprint, render
 from digests.outbox import mass
+from digests.replies import Reply
 
 log = logging.getLogger(__name__)
 TAG_NAME = "研报摘要·群发"  # WeChat: ≤ 30 characters; made once, found again by name
@@ -73,7 +74,9 @@ class MassSender:
 
     async def run(self, *, dry_run: bool = False) -> MassReport:
         """Plan, tag, send and record one mass-send (dry run: plan only, nothing changes)."""
-        plan = await mass.plan(self.ctx, "wechat", teaser, limit=render.WECHAT_LIMIT, footer=FOOTER)
+        plan = await mass.plan(
+            self.ctx, "wechat", mass_teaser, limit=render.WECHAT_LIMIT, footer=FOOTER
+        )
         if plan is None:
             return MassReport()
         report = MassReport(len(plan.rows), len(plan.audience), text=plan.text)
@@ -150,6 +153,16 @@ class MassSender:
         for start in range(0, len(openids), TAG_BATCH):
             await asyncio.to_thread(call, tag_id, openids[start : start + TAG_BATCH])
         return len(openids)
+
+
+def mass_teaser(reply: Reply) -> str:
+    """A mass-send item: one text for every recipient, so its mark names the publication and
+    the mass-send, not a reader (the full digest is on each reader's own, marked page)."""
+    text = teaser(reply)
+    if not reply.views:
+        return text
+    mark = fingerprint.Mark(0, fingerprint.Medium.MASS, reply.views[0].publication_id)
+    return fingerprint.stamp(fingerprint.template(text), mark)
 
 
 def _problem(exc: WeChatClientException) -> str:

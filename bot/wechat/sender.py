@@ -33,7 +33,7 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
-from digests import render
+from digests import fingerprint, render
 from digests.models import Subscriber, utcnow
 from digests.outbox.types import Reader, SendResult
 from digests.readers import pagelinks
@@ -85,6 +85,7 @@ class WeChatChannel:
         self.settings, self.ctx = settings, ctx
         self.client = Client(settings, session_storage(settings))
         self.page_secret = pagelinks.page_secret(settings)  # derived once, not per message
+        self.key = fingerprint.key(settings.fingerprint_material())
 
     async def send(self, reader: Reader, reply: Reply) -> SendResult:
         now = utcnow()
@@ -109,9 +110,19 @@ class WeChatChannel:
 
     def message(self, reader: Reader, reply: Reply) -> str:
         """The one text a reply becomes: its text, then for a digest a short view and the link
-        to its page (signed for this reader)."""
+        to its page (signed for this reader), with the reader's fingerprint in its lines."""
         links = (f"全文：{self.link(reader, shown.publication_id)}" for shown in reply.views)
-        return render.clip_utf8(teaser(reply, links), render.WECHAT_LIMIT, "……")
+        text = teaser(reply, links)
+        if not reply.views:
+            return render.clip_utf8(text, render.WECHAT_LIMIT, "……")
+        mark = fingerprint.mark_for(
+            self.key,
+            "wechat",
+            reader.external_id,
+            reply.views[0].publication_id,
+            fingerprint.Medium.MESSAGE,
+        )
+        return fingerprint.within_utf8(text, mark, render.WECHAT_LIMIT, "……")
 
     def link(self, reader: Reader, publication_id: int) -> str:
         base = self.settings.public_base_url

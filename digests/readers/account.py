@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests import fingerprint
 from digests.models import (
     AccessGrant,
     Subscriber,
@@ -32,6 +33,7 @@ HELP = (
     "/stock 名称 个股时间线\n"
     "/stop 退订\n/help 帮助"
 )
+HELP = f"{HELP}\n\n{fingerprint.NOTICE}"  # readers are told their copies are marked
 
 
 async def register(
