@@ -246,7 +246,13 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
     stored = await digesting.digest_post(ctx.digests, post)
     if stored.status == "pending":
         return Reply(f"《{post.title}》的摘要还没有生成（{stored.error}），暂不能发布。")
-    published = await publish(ctx.store, stored, by=by, again=again)
+    published = await publish(
+        ctx.store,
+        stored,
+        by=by,
+        again=again,
+        within=lambda session, made: watch_publishing.published(session, ctx.store, made, stored),
+    )
     if not published.new:
         return await _already(ctx, post, stored.revision, published)
     if published.publication.round == 1:
@@ -258,7 +264,6 @@ async def publish_post(ctx: AdminContext, slug: str, *, by: str, again: bool = F
             f"已再次发布《{post.title}》（第 {published.publication.round} 次，修订 "
             f"{stored.revision}）：即时推送 {published.queued} 人，已收到这一版的读者不再重复。"
         )
-    await watch_publishing.published(ctx.store, post, published.publication, stored)
     found = await events.propose_from_digest(ctx.store, post, Digest.model_validate(stored.data))
     proposals = commands.proposals_reply(found, ctx.store.tz)
     if proposals is None:

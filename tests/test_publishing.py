@@ -22,8 +22,10 @@ from digests.admin import AdminContext
 from digests.models import Delivery, Post, Publication, StoredDigest, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
+from digests.outbox.enqueue import publish
 from digests.readers import account
 from digests.replies import StoreContext
+from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from tests.conftest import EXAMPLES, SHANGHAI, reader
 
@@ -206,3 +208,19 @@ async def test_wechat_publish_follows_the_same_rule(actx: AdminContext) -> None:
     assert "已发布《节后第一篇" in answers[0] and "》已发布（" in answers[1]
     assert "已再次发布《节后第一篇" in answers[2]
     assert await count(actx, Publication) == 2
+
+
+async def test_work_done_within_a_publication_is_all_or_nothing(actx: AdminContext) -> None:
+    """What runs in the publication's transaction (the watchlists' index and alerts) fails
+    with it: no publication and no queued row are left, and publishing again works."""
+    await reader(actx, "alice")
+    post = await digesting.find_post(actx.digests, PUBLIC)
+    stored = await digesting.digest_post(actx.digests, post)
+
+    async def crash(session: object, made: Publication) -> None:
+        raise RuntimeError("the process died mid-publish")
+
+    with pytest.raises(RuntimeError):
+        await publish(actx.store, stored, by="test", within=crash)
+    assert (await count(actx, Publication), await count(actx, Delivery)) == (0, 0)
+    assert "即时推送 1 人" in (await admin.publish_post(actx, PUBLIC, by="test")).text

@@ -4,7 +4,9 @@ set-based statements (the dispatcher sends them); a one-off message is queued th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from sqlalchemy import Select, String, cast, insert, literal, update
 from sqlalchemy.exc import IntegrityError
@@ -41,15 +43,25 @@ class Published:
     first: Publication  # the post's first publication of this revision, else its first
 
 
+# more work for a new publication's transaction (session, publication)
+Within: TypeAlias = Callable[[AsyncSession, Publication], Awaitable[object]]
+
+
 async def publish(
-    ctx: StoreContext, stored: StoredDigest, *, by: str, again: bool = False
+    ctx: StoreContext,
+    stored: StoredDigest,
+    *,
+    by: str,
+    again: bool = False,
+    within: Within | None = None,
 ) -> Published:
     """Publish a digest once: the post's first publication queues it for every active,
     instant, entitled subscriber in one INSERT … SELECT (entitlement evaluated by the
     database); later calls answer with what exists. `again` (the admin's explicit --again,
     e.g. for a corrected revision) adds a round that goes only to readers who did not get
     this revision. The unique key on (post, round) decides between simultaneous calls, in
-    one process or several: the loser reports the winner's publication."""
+    one process or several: the loser reports the winner's publication. `within` does more
+    in the new publication's transaction (the watchlists' index and alerts): all or none."""
     async with ctx.sessions() as session:
         earlier = await _publications_of(session, stored.post_id)
     if earlier and not again:
@@ -74,6 +86,8 @@ async def publish(
             if earlier:
                 readers = readers.where(col(Subscriber.id).not_in(_got(post.id, stored.revision)))
             queued = await queue_rows(session, "digest", str(publication.id), readers)
+            if within is not None:
+                await within(session, publication)
     except IntegrityError:  # another call took this round a moment ago
         async with ctx.sessions() as session:
             earlier = await _publications_of(session, stored.post_id)

@@ -50,29 +50,29 @@ async def leads(session: AsyncSession, readers: set[int], digest: Digest) -> dic
     return {r: names.star_line(names.matched(digest, keys)) for r, keys in watched.items()}
 
 
-async def queue_alerts(ctx: StoreContext, post: Post, digest: Digest) -> int:
+async def queue_alerts(session: AsyncSession, post: Post, digest: Digest, *, teasers: bool) -> int:
     """At publish: one `watch` row per reader who watches a name of the digest and does not
-    get the digest itself now, unless they have one for this post already (once per post)."""
+    get the digest itself now, unless they have one for this post already (once per post);
+    `teasers` (WATCH_TEASERS) adds readers the gated post is locked to."""
     keys = set(names.named(digest))
     if not keys or post.id is None:
         return 0
     ref = str(post.id)
-    async with ctx.sessions() as session, session.begin():
-        watchers = select(Watch.subscriber_id).where(col(Watch.key).in_(keys))
-        alerted = select(Delivery.subscriber_id).where(
-            col(Delivery.kind) == KIND, col(Delivery.ref) == ref
-        )
-        readers = active_readers().where(
-            col(Subscriber.id).in_(watchers), col(Subscriber.id).not_in(alerted)
-        )
-        edition = col(Subscriber.delivery) == "edition"
-        if not post.gated:
-            readers = readers.where(edition)
-        elif ctx.watch_teasers:  # edition readers, and every reader it is locked to
-            readers = readers.where(or_(edition, ~holds_grant_at(post.published_at)))
-        else:  # only edition readers who may read it
-            readers = readers.where(edition, holds_grant_at(post.published_at))
-        return await queue_rows(session, KIND, ref, readers)
+    watchers = select(Watch.subscriber_id).where(col(Watch.key).in_(keys))
+    alerted = select(Delivery.subscriber_id).where(
+        col(Delivery.kind) == KIND, col(Delivery.ref) == ref
+    )
+    readers = active_readers().where(
+        col(Subscriber.id).in_(watchers), col(Subscriber.id).not_in(alerted)
+    )
+    edition = col(Subscriber.delivery) == "edition"
+    if not post.gated:
+        readers = readers.where(edition)
+    elif teasers:  # edition readers, and every reader it is locked to
+        readers = readers.where(or_(edition, ~holds_grant_at(post.published_at)))
+    else:  # only edition readers who may read it
+        readers = readers.where(edition, holds_grant_at(post.published_at))
+    return await queue_rows(session, KIND, ref, readers)
 
 
 async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:

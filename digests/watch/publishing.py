@@ -3,6 +3,8 @@ archive.py) and queue the alerts of readers who watch them (digests/watch/alerts
 
 from __future__ import annotations
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from digests.models import Post, Publication, StoredDigest
 from digests.replies import StoreContext
 from digests.summarize.schema import Digest
@@ -10,10 +12,12 @@ from digests.watch import alerts, archive
 
 
 async def published(
-    ctx: StoreContext, post: Post, publication: Publication, stored: StoredDigest
+    session: AsyncSession, ctx: StoreContext, publication: Publication, stored: StoredDigest
 ) -> int:
-    """After a new publication: its names indexed, its alerts queued (how many)."""
+    """In a new publication's own transaction (enqueue.publish's `within`): its names
+    indexed, its alerts queued (how many); a crash leaves all of it or none of it."""
     digest = Digest.model_validate(stored.data)
-    async with ctx.sessions() as session, session.begin():
-        await archive.record(session, publication.id or 0, digest)
-    return await alerts.queue_alerts(ctx, post, digest)
+    post = await session.get(Post, publication.post_id)
+    assert post is not None
+    await archive.record(session, publication.id or 0, digest)
+    return await alerts.queue_alerts(session, post, digest, teasers=ctx.watch_teasers)
