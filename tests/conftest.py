@@ -24,6 +24,7 @@ import pytest
 import time_machine
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
 from digests import admin, db
 from digests.admin import AdminContext
@@ -153,6 +154,15 @@ async def _admin(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A `digestbot` runner whose environment points at a fresh database and no `.env`."""
+    monkeypatch.chdir(tmp_path)  # keep the developer's .env out of the test
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
+    return CliRunner()
 
 
 @pytest.fixture

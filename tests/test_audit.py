@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
@@ -144,14 +143,6 @@ async def test_retention_prunes_only_old_final_rows(actx: AdminContext) -> None:
         kept = (await session.exec(select(ReaderAction.at))).all()
     assert "old-sent" not in refs and {"old-queued", "young-sent"} <= refs
     assert len(kept) == 1
-
-
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> CliRunner:
-    monkeypatch.chdir(str(tmp_path))  # keep the developer's .env out of the test
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
-    return CliRunner()
 
 
 def test_cli_audit_lists_a_reader_and_a_publication(cli: CliRunner, database_url: str) -> None:

@@ -25,15 +25,6 @@ from tests.fake_telegram import TOKEN, fake_telegram
 from tests.telegram_html import problems
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    """A runner whose environment points at a fresh database and no `.env`."""
-    monkeypatch.chdir(tmp_path)  # keep the developer's .env out of the test
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
-    return CliRunner()
-
-
 def test_ingest_prints_a_line_per_item_and_exits_1_when_one_failed(
     cli: CliRunner, tmp_path: Path
 ) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -125,15 +124,6 @@ async def test_revoked_codes_are_refused_and_end_access_ends_their_grants(
     listing = await handle(actx, dave, "/codes", is_admin=True)
     assert "zsxq  2026-02-01 至 2026-02-28  共 3，已用 1，作废 2" in listing.text
     assert third  # never redeemed, revoked with its label
-
-
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    """A runner whose environment points at a fresh database and no `.env`."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
-    return CliRunner()
 
 
 def test_cli_create_prints_only_the_codes_then_list_and_revoke(cli: CliRunner) -> None:

@@ -122,14 +122,6 @@ async def _seed_readership(database_url: str) -> int:
     return publication
 
 
-@pytest.fixture
-def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> CliRunner:
-    monkeypatch.chdir(str(tmp_path))  # keep the developer's .env out of the test
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
-    return CliRunner()
-
-
 def test_stats_json_matches_counts_built_by_hand(cli: CliRunner, database_url: str) -> None:
     """`digestbot stats --json` at a fixed now: readers by channel, unlocked per period,
     weekly readers/unlocked/new/stopped, conversion (robots left out), per publication."""

@@ -16,7 +16,7 @@ from telegram import LabeledPrice, Update
 from telegram.error import TelegramError
 
 from bot.telegram.context import Context, answer, services, subscriber
-from digests.models import Subscriber
+from digests.models import StarsCharge, Subscriber
 from digests.readers import stars, stars_manage
 from digests.replies import Reply
 from digests.settings import Settings
@@ -86,16 +86,7 @@ async def restore_renewal(context: Context, reader: Subscriber) -> Reply | None:
     Telegram refused: a new invoice then)."""
     ctx = services(context).store_context()
     charge = await stars_manage.renewal_to_restore(ctx, reader)
-    if charge is None:
-        return None
-    try:
-        await context.bot.edit_user_star_subscription(
-            user_id=int(reader.external_id),
-            telegram_payment_charge_id=charge.charge_id,
-            is_canceled=False,
-        )
-    except TelegramError as exc:
-        log.warning("could not restore renewal of charge %s: %s", charge.charge_id, exc)
+    if charge is None or not await _set_renewal(context, reader, charge, canceled=False):
         return None
     return await stars_manage.mark_renewing(ctx, charge)
 
@@ -158,16 +149,30 @@ async def cancel_renewal(context: Context, reader: Subscriber) -> Reply | None:
     charge = await stars_manage.renewal_to_cancel(ctx, reader)
     if charge is None:
         return None
+    if not await _set_renewal(context, reader, charge, canceled=True):
+        return Reply("取消 Telegram Stars 自动续费失败，请稍后再试。")
+    return await stars_manage.mark_canceled(ctx, charge)
+
+
+async def _set_renewal(
+    context: Context, reader: Subscriber, charge: StarsCharge, *, canceled: bool
+) -> bool:
+    """editUserStarSubscription; False (logged) when Telegram refuses."""
     try:
         await context.bot.edit_user_star_subscription(
             user_id=int(reader.external_id),
             telegram_payment_charge_id=charge.charge_id,
-            is_canceled=True,
+            is_canceled=canceled,
         )
     except TelegramError as exc:
-        log.warning("editUserStarSubscription refused for charge %s: %s", charge.charge_id, exc)
-        return Reply("取消 Telegram Stars 自动续费失败，请稍后再试。")
-    return await stars_manage.mark_canceled(ctx, charge)
+        log.warning(
+            "editUserStarSubscription(is_canceled=%s) refused for %s: %s",
+            canceled,
+            charge.charge_id,
+            exc,
+        )
+        return False
+    return True
 
 
 async def on_unsubscribe(update: Update, context: Context) -> None:
