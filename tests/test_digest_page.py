@@ -294,7 +294,7 @@ def test_the_page_in_a_real_browser(tmp_path: Path) -> None:
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 answer = page.goto(pagelinks.page_url(base, link(WEEK)))
                 assert answer is not None and answer.status == 200
-                assert page.title().startswith(TITLE) and "2. 通信" in page.inner_text("main")
+                assert page.title().startswith(TITLE) and "3. 通信" in page.inner_text("main")
                 assert page.eval_on_selector("main", "m => getComputedStyle(m).maxWidth") == "680px"
                 assert not errors, errors
                 SCREENSHOT.parent.mkdir(exist_ok=True)
