@@ -31,9 +31,10 @@ HELP = "\n".join(
         "状态 —— 我的会员期",
         "退订 —— 不再接收",
         "帮助 —— 本说明",
+        "",
+        fingerprint.NOTICE,  # readers are told their copies are marked
     )
 )
-HELP = f"{HELP}\n\n{fingerprint.NOTICE}"  # readers are told their copies are marked
 WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n" + HELP
 MORE = "\n……（篇幅所限，仅显示前半部分）"
 SEARCH_USAGE = "用法：搜索 词语（如 搜索 液冷）"

@@ -31,9 +31,8 @@ HELP = (
     "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
     "/watch 名称 关注个股或板块（最多 50 个）\n/unwatch 名称 取消关注\n/watchlist 我的关注\n"
     "/stock 名称 个股时间线\n"
-    "/stop 退订\n/help 帮助"
+    "/stop 退订\n/help 帮助\n\n" + fingerprint.NOTICE  # readers are told their copies are marked
 )
-HELP = f"{HELP}\n\n{fingerprint.NOTICE}"  # readers are told their copies are marked
 
 
 async def register(
