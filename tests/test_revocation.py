@@ -18,7 +18,6 @@ from digests.outbox.types import Status
 from digests.readers import account, passwords, revocation
 from digests.readers.expiry import queue_expiry_notices
 from tests.conftest import SHANGHAI, fresh, reader
-from tests.test_codes import cli  # noqa: F401 (the fixture)
 
 
 async def test_a_revoked_reader_gets_nothing_after_the_revocation(actx: AdminContext) -> None:
@@ -78,7 +77,7 @@ async def test_readers_finds_by_name_username_and_id_and_revoke_takes_them(
     assert "没有找到读者" in (await revocation.revoke_reader(actx.store, "@nobody")).text
 
 
-def test_cli_readers_revoke_and_find(cli: CliRunner) -> None:  # noqa: F811
+def test_cli_readers_revoke_and_find(cli: CliRunner) -> None:
     """`digestbot readers find` and `readers revoke` print the admin's sentences."""
     from bot.cli import app
 
