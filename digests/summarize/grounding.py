@@ -107,15 +107,18 @@ def ground(
 ) -> tuple[Digest, dict[str, Any]]:
     """The digest within LIMITS with what the post does not say removed, and a record: the
     texts dropped (under stocks, points, risks, sections, events, headline, summary), what was
-    cut for size (`over_limit`), and the stocks added from the post's own lists (`added`).
+    cut for size (`over_limit`), and what the post's own structure added (`added`: stocks,
+    sections, events).
 
     - a stock is a whole name in the post, never a platform's supplier ("阿里数据港");
     - a point or risk has a supporting passage holding its names, Latin words and numbers; a
       headline or summary sentence may sum up several (clause by clause); a headline that fails
       becomes the post's title, a summary keeps its supported sentences;
     - an event's date stands next to the happening it names, in the post's words;
-    - a section named like one of the post's (`markdown`) gets the stocks listed there, and
-      so does the first section that speaks of a list no section is named after."""
+    - a section named like one of the post's (`markdown`) gets the stocks listed there; a list
+      no section is named after goes whole to the first section that speaks of it, else
+      becomes a section of its own (beside sections that held, never in place of them);
+    - the post's dated macro events (the extractive pass's) that the model missed are added."""
     digest, over = bound(digest)
     post = Post(f"{title}\n{text}")
     listed = listed_stocks(title, markdown) if markdown else {}
@@ -153,12 +156,13 @@ def ground(
             dropped["sections"].append(section.name)
     # a list of the post's the model left out is a section of its own: completion helps a
     # digest, it never stands in for one (a digest none of whose sections held stays so)
+    own: list[str] = []
     for label in listed if sections else []:
         more = fresh(label, []) if label not in used else []
         if more and len(sections) < LIMITS.sections:
             point = clip(listed[label][0].splitlines()[0])
             sections.append(Section(name=label, points=[point], stocks=more[: LIMITS.stocks]))
-            added += more[: LIMITS.stocks]
+            added, own = added + more[: LIMITS.stocks], [*own, label]
     headline = digest.headline
     if headline.strip() and not post.summed_up(headline, entities):
         dropped["headline"], headline = [headline], title
@@ -186,10 +190,9 @@ def ground(
     )
     if over:
         dropped["over_limit"] = dict(over)
-    more_sections = [s.name for s in sections if s.name not in {d.name for d in digest.sections}]
     extra = {
         "stocks": added,
-        "sections": more_sections,
+        "sections": own,
         "events": [f"{e.title} {e.when}" for e in more_events],
     }
     if any(extra.values()):
