@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import socket
 import tempfile
 import time
 import uuid
@@ -52,6 +53,15 @@ async def timed(folder: Path, ctx: IngestContext) -> tuple[float, float, dict[st
     async for outcome in ingest([str(folder)], ctx):
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     return time.perf_counter() - start, time.process_time() - cpu, counts
+
+
+def postgres_up() -> bool:
+    """Whether a PostgreSQL server answers on 127.0.0.1:5432 (the benches' and tests' default)."""
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 @asynccontextmanager

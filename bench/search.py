@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import random
 import re
-import socket
 import statistics
 import tempfile
 import time
@@ -26,7 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import text
 
-from bench.ingest import scratch_database
+from bench.ingest import postgres_up, scratch_database
 from digests import admin, db
 from digests.admin import AdminContext
 from digests.archive import search
@@ -116,14 +115,6 @@ async def main(posts: int, queries: int, server_url: str | None) -> None:
                 await run(url, folder, posts, queries)
 
 
-def _postgres_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=10_000)
@@ -131,5 +122,5 @@ if __name__ == "__main__":
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
-    pg = None if args.no_postgres or not _postgres_up() else args.postgres
+    pg = None if args.no_postgres or not postgres_up() else args.postgres
     asyncio.run(main(args.posts, args.queries, pg))

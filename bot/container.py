@@ -17,7 +17,6 @@ from digests.admin import AdminContext
 from digests.archive.ask import AskContext
 from digests.ingest.core import IngestContext
 from digests.outbox.leader import Leader
-from digests.readership.audit import policy_in_force
 from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
@@ -62,7 +61,6 @@ class Services:
         return StoreContext(
             sessions=db.make_sessionmaker(self.engine),
             tz=self.settings.tz,
-            policy=policy_in_force(self.settings),
             watch_teasers=self.settings.watch_teasers,
             rules=self.settings.policy_rules(),
             disclaimer=self.settings.disclaimer or "",

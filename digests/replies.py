@@ -27,7 +27,6 @@ class StoreContext:
 
     sessions: async_sessionmaker[AsyncSession]
     tz: ZoneInfo
-    policy: str = "full"  # the digest policy in force, recorded with each delivery sent
     watch_teasers: bool = True  # WATCH_TEASERS: locked readers' alerts show 🔒 title and names
     rules: PolicyRules = field(default_factory=PolicyRules)  # DIGEST_POLICY applied at view()
     disclaimer: str = ""  # DISCLAIMER in force; "" = the digest's own line

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import threading
 import uuid
@@ -26,6 +25,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
+from bench.ingest import postgres_up
 from digests import admin, db
 from digests.admin import AdminContext
 from digests.ingest.core import IngestContext, ingest
@@ -64,15 +64,7 @@ def _moved_clock(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
-def _postgres_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-POSTGRES_UP = _postgres_up()
+POSTGRES_UP = postgres_up()
 
 
 def subscriber_rows(count: int, *, channel: str, first: int = 0) -> list[dict[str, object]]:

@@ -24,6 +24,7 @@ from digests.outbox.types import Status
 from digests.readers.account import get_subscriber
 from digests.readership import actions, audit
 from digests.replies import StoreContext
+from digests.summarize.policy import DigestPolicy, PolicyRules
 from tests.conftest import reader
 from tests.fake_telegram import running_bot
 from tests.test_telegram import ADMIN, ALICE, BOB, subscribe, until
@@ -101,7 +102,8 @@ async def test_the_policy_in_force_and_the_console_text_are_recorded(
 ) -> None:
     """A send under another policy records it; the console's hash is of the text it showed."""
     alice = await reader(actx, "alice")
-    store = StoreContext(actx.store.sessions, actx.store.tz, policy="no_advice")
+    rules = PolicyRules(DigestPolicy.no_advice)
+    store = StoreContext(actx.store.sessions, actx.store.tz, rules=rules)
     await publish_post(actx, PUBLIC, by="test")
     console = ConsoleChannel()
     counts = await send_queued(store, {"console": console})

@@ -199,7 +199,10 @@ async def bodies(
 
 
 async def stock_names(session: AsyncSession, hits: Sequence[Hit], rules: PolicyRules) -> list[str]:
-    """The stock names these hits' posts give, which sectors_only hides (none otherwise)."""
+    """The stock names these hits' posts give, which sectors_only hides (none otherwise: no
+    post is read)."""
+    if not rules.hides_names:
+        return []
     names: list[str] = []
     for post_id in dict.fromkeys(hit.post_id for hit in hits):
         post = await session.get(Post, post_id)

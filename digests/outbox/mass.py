@@ -157,7 +157,7 @@ async def finish(ctx: StoreContext, plan: Plan, message_id: int | None) -> None:
     outcomes: list[tuple[set[int], dict[str, Any]]] = [
         (sent, {"status": Status.SENT, "last_error": "mass-send", "sent_at": now,
                 "message_ids": [message_id], "content_sha256": sent_hash([plan.text]),
-                "policy": ctx.policy}),
+                "policy": ctx.rules.policy.value}),
         (skipped, {"status": Status.SKIPPED, "last_error": NOT_ENTITLED}),
         (waiting, {"status": Status.WAITING, "last_error": WAITS}),
     ]  # fmt: skip

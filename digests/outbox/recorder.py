@@ -112,7 +112,7 @@ class Recorder:
             "ids": result.message_ids or None,  # NULL, not JSON null (none_as_null)
             "tried": int(decision.attempted),
             "sha": result.content_sha256 if decision.status == Status.SENT else "",
-            "policy": self.ctx.policy if decision.status == Status.SENT else "",
+            "policy": self.ctx.rules.policy.value if decision.status == Status.SENT else "",
         }
         self.rows.append((values, held))
         if len(self.rows) - self.writing >= FLUSH_ROWS:

@@ -23,7 +23,6 @@ from sqlmodel import col, select
 from digests.models import Delivery, Edition, Post, Publication, ReaderAction, utcnow
 from digests.outbox.types import Status
 from digests.replies import StoreContext
-from digests.settings import Settings
 
 SEPARATOR = "\x1e"
 # rows whose outcome is final: the only ones pruning may delete (a queued row is still work)
@@ -33,12 +32,6 @@ _FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
 def sent_hash(parts: Iterable[str]) -> str:
     """SHA-256 hex of the parts as sent (see the module docstring)."""
     return hashlib.sha256(SEPARATOR.join(parts).encode("utf-8")).hexdigest()
-
-
-def policy_in_force(settings: Settings) -> str:
-    """The digest policy recorded with each delivery: DIGEST_POLICY once settings have it,
-    else "full" (today's behaviour)."""
-    return str(getattr(settings, "digest_policy", "full") or "full")
 
 
 def day_start(day: date, tz: ZoneInfo) -> datetime:

@@ -87,10 +87,15 @@ class PolicyRules:
         digest = hashlib.sha256(terms.encode()).hexdigest()[:12]
         return f"{self.policy.value}/{POLICY_VERSION}/{digest}"
 
+    @property
+    def hides_names(self) -> bool:
+        """Whether stock names are hidden too (sectors_only)."""
+        return self.policy is DigestPolicy.sectors_only
+
     def names(self, digest: Digest, title: str, text: str, markdown: str) -> list[str]:
         """The stock names enforce() must hide: none but under sectors_only (the offline
         pass that finds them is the check's dearest part)."""
-        if self.policy is not DigestPolicy.sectors_only:
+        if not self.hides_names:
             return []
         return stock_names(digest, title, text, markdown)
 
@@ -112,7 +117,7 @@ def enforce(
     title passes, else it is left empty (and the digest then needs review)."""
     if not rules.strict:
         return digest, {}
-    known = _known(names, digest) if rules.policy is DigestPolicy.sectors_only else []
+    known = _known(names, digest) if rules.hides_names else []
     removed: dict[str, list[str]] = {}
 
     def note(where: str, text: str) -> None:
@@ -138,7 +143,7 @@ def enforce(
         if name != section.name:
             note("section_names", section.name)
         stocks = section.stocks
-        if rules.policy is DigestPolicy.sectors_only and stocks:
+        if rules.hides_names and stocks:
             removed.setdefault("stocks", []).extend(stocks)
             stocks = []
         if points or stocks:
