@@ -1,0 +1,306 @@
+"""Does the post say this? A claim (point, risk, summary sentence) against the sentences it
+cites, or, when it cites none, the sentences that support it best.
+
+A claim holds when its sources (with the heading they sit under):
+- cover most of what it says (COVER of its character pairs, Latin words and numbers);
+- hold every name (the securities dictionary's; a four-character Chinese name may go by its
+  first or last two characters in prose: 天孚 for 天孚通信), Latin word, number and date in it;
+- name the source it is attributed to ("瑞银：…", "据高盛…"), there or shortly before;
+- point the same way, clause by clause (polarity.conflict: 上调 is not 下调, 未支持 is not
+  支持), with each name in the clause its source clause gives it (two subjects swapped are
+  caught).
+A claim whose citation fails is checked against the sentences found for it, and re-cited when
+those hold it: small models often cite the sentence next to the right one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from digests.summarize import polarity
+from digests.summarize.document import MARK, Document
+
+COVER = 0.5  # of a claim's character pairs, words and numbers, outside the names it holds
+ALIGN = 0.34  # of a clause's pairs its source clause must share to be compared with it
+MOST_SOURCES = 3  # sentences found for a claim that cites none
+BEFORE = 8  # sentences before its source in which an attributed source may be named
+# A claim attributed to someone: "瑞银：…", "据高盛…", "花旗认为…"
+_ATTRIBUTED = re.compile(
+    r"^(?:据)?([\u4e00-\u9fffa-z&]{2,10}?)(?:[：:]|认为|称|表示|指出|预计|预期|测算|判断|强调|提到|报告)"
+)
+_UNIT = re.compile(r"[\u4e00-\u9fff]+|[a-z][a-z0-9.+&-]*|\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![a-z0-9.])\d+(?:\.\d+)?")
+_CN_NUMBER = re.compile(r"([一二两三四五六七八九十]{1,3})(?=成|倍|个点|个百分点)")
+_DATE = re.compile(
+    r"(?:(?P<rel>本|这|下下|下|上)个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
+    r"|(?P<md>\d{1,2}月\d{1,2})[日号]?|今晚|今天|明天|后天|明晚|节前|节后|月底|月初"
+)
+_WEEKDAY = {"天": "日", "7": "日"} | dict(zip("123456", "一二三四五六", strict=True))
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+
+Names = Callable[[str], list[tuple[int, int, str]]]  # (start, end, name) found in a text
+
+
+def norm(text: str) -> str:
+    """NFKC, lower case, no whitespace and no "[12]" marks: the form claims are compared in."""
+    return re.sub(r"\s+", "", MARK.sub("", unicodedata.normalize("NFKC", text))).lower()
+
+
+def grams(text: str) -> list[str]:
+    """The units of comparison: Chinese character pairs (a lone character alone), Latin
+    words and numbers."""
+    units: list[str] = []
+    for run in _UNIT.findall(text):
+        if "\u4e00" <= run[0] <= "\u9fff":
+            units += [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
+        else:
+            units.append(run)
+    return units
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers in a normalised text, Chinese ones before 成/倍/个点 as digits."""
+    found = {n.rstrip("0").rstrip(".") if "." in n else n for n in _NUMBER.findall(text)}
+    return found | {str(_cn_number(m)) for m in _CN_NUMBER.findall(text)}
+
+
+def dates(text: str) -> set[str]:
+    """Date words in a normalised text, in one spelling: 星期五 and 本周五 are 周五."""
+    found: set[str] = set()
+    for m in _DATE.finditer(text):
+        if m["wd"]:
+            rel = m["rel"] if m["rel"] in ("下", "下下", "上") else ""
+            found.add(f"{rel}周{_WEEKDAY.get(m['wd'], m['wd'])}")
+        else:
+            found.add(m["md"] or m[0])
+    return found
+
+
+def _cn_number(text: str) -> int:
+    if "十" not in text:
+        return sum(_CN_DIGITS[c] * 10**i for i, c in enumerate(reversed(text)))
+    tens, _, ones = text.partition("十")
+    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's sources and, when it does not hold, why."""
+
+    cites: tuple[int, ...]
+    reason: str = ""  # "" = the claim holds
+    found: bool = False  # the cites are the gate's, not the model's
+
+    @property
+    def holds(self) -> bool:
+        return not self.reason
+
+
+class Evidence:
+    """A post's sentences indexed for claims (see the module docstring)."""
+
+    def __init__(self, doc: Document, names: Names) -> None:
+        self.doc, self._names = doc, names
+        self.texts = [norm(s.text) for s in doc.sentences]
+        self.headings = [norm(doc.heading(s)) for s in doc.sentences]
+        self._title = norm(doc.title)
+        self._grams = [Counter(grams(t)) for t in self.texts]
+        self._where: dict[str, list[int]] = defaultdict(list)
+        for index, counted in enumerate(self._grams):
+            for gram in counted:
+                self._where[gram].append(index)
+        total = len(self.texts) or 1
+        self._weight = {g: math.log(1 + total / len(i)) for g, i in self._where.items()}
+
+    def check(self, claim: str, cites: Sequence[int] = (), *, title: bool = False) -> Verdict:
+        """The claim against its cites (or the "[12]" marks in it), else against the
+        sentences found for it; `title` lets the post's title support it (a headline)."""
+        cites = tuple(cites) or tuple(int(n) for n in MARK.findall(claim))
+        text = norm(claim)
+        if not grams(text):
+            return Verdict(cites)
+        if cites:
+            missing = [n for n in cites if self.doc.sentence(n) is None]
+            if missing:
+                return Verdict(cites, f"cites sentence {missing[0]}, which the post does not have")
+            reason = self._judge(text, cites, title)
+            if not reason:
+                return Verdict(cites)
+        found = self.find(text)
+        if not found:
+            return Verdict(cites, "nothing in the post says this")
+        second = self._judge(text, found, title)
+        if cites and second:
+            return Verdict(cites, reason)
+        return Verdict(found, second, found=True)
+
+    def find(self, text: str) -> tuple[int, ...]:
+        """Up to MOST_SOURCES sentence numbers that together cover the (normalised) claim
+        best; each added sentence must add a tenth of it."""
+        wanted = Counter(grams(text))
+        score: dict[int, float] = defaultdict(float)
+        for gram in wanted:
+            for index in self._where.get(gram, ()):
+                score[index] += self._weight[gram]
+        if not score:
+            return ()
+        chosen: list[int] = []
+        covered = 0.0
+        candidates = sorted(score, key=score.__getitem__, reverse=True)[:12]
+        while len(chosen) < MOST_SOURCES:
+            best, gain = None, 0.0
+            for index in candidates:
+                if index in chosen:
+                    continue
+                share = self._covered(wanted, [*chosen, index])
+                if share - covered > gain:
+                    best, gain = index, share - covered
+            if best is None or (chosen and gain < 0.1):
+                break
+            chosen.append(best)
+            covered += gain
+        return tuple(sorted(i + 1 for i in chosen))
+
+    def _covered(self, wanted: Counter[str], indexes: Iterable[int]) -> float:
+        have: set[str] = set()
+        for index in indexes:
+            have.update(self._grams[index])
+        total = sum(self._weight.get(g, 1.0) for g in wanted)
+        return sum(self._weight.get(g, 1.0) for g in wanted if g in have) / total
+
+    def _judge(self, text: str, cites: Sequence[int], title: bool) -> str:
+        sources = "".join(self.texts[n - 1] for n in cites)
+        context = sources + "".join({self.headings[n - 1] for n in cites})
+        if title:
+            context += self._title
+        claimed = self._names(text)
+        outside = _outside(text, claimed)
+        units = grams(outside)
+        have = set(grams(context))
+        share = sum(u in have for u in units) / len(units) if units else 1.0
+        if share < COVER:
+            return f"the cited sentences say little of it ({share:.0%} of it)"
+        for _, _, name in claimed:
+            if not _mentions(context, name):
+                return f"names {name}, which its sentences do not"
+        for word in re.findall(r"[a-z][a-z0-9.+&-]*", outside):
+            if word not in context:
+                return f"says {word!r}, which its sentences do not"
+        if missing := numbers(text) - numbers(context):
+            return f"says {sorted(missing)[0]}, which its sentences do not"
+        if missing := dates(text) - dates(context):
+            return f"dates it {sorted(missing)[0]}, which its sentences do not"
+        if (who := _ATTRIBUTED.match(text)) and not self._named_near(who.group(1), cites):
+            return f"attributes it to {who.group(1)}, whom the post does not name there"
+        return self._clause_by_clause(text, cites, claimed)
+
+    def _named_near(self, who: str, cites: Sequence[int]) -> bool:
+        first = min(cites)
+        near = range(max(first - BEFORE, 1), max(cites) + 1)
+        return any(who in self.texts[n - 1] or who in self.headings[n - 1] for n in near) or (
+            who in self._title
+        )
+
+    def _clause_by_clause(
+        self, text: str, cites: Sequence[int], claimed: list[tuple[int, int, str]]
+    ) -> str:
+        """Each clause against the source clause it was aligned with: the same direction
+        (else against that clause's whole sentence), its numbers there (or in another
+        clause it aligns with), and its names in the roles the source gives them."""
+        pieces = {n: polarity.clauses(self.texts[n - 1]) for n in cites}
+        at = 0
+        for clause in polarity.clauses(text):
+            start = text.find(clause, at)
+            at = start + len(clause)
+            windows = _aligned(clause, pieces)
+            if not windows:
+                continue
+            window, number = windows[0]
+            reason = polarity.conflict(clause, window)
+            if not reason and polarity.directions(clause):
+                reason = polarity.conflict(clause, self.texts[number - 1], negations=False)
+            if reason:
+                return reason
+            if missing := numbers(clause) - {n for w, _ in windows for n in numbers(w)}:
+                return f"says {sorted(missing)[0]} where its sentence says otherwise"
+            mine = [name for s, e, name in claimed if start <= s and e <= at]
+            theirs = [name for *_, name in self._names(window)]
+            theirs += [name for *_, name in claimed if _mentions(window, name)]
+            if mine and (swapped := _swapped(window, mine, theirs)):
+                return swapped
+        return ""
+
+
+def _outside(text: str, claimed: list[tuple[int, int, str]]) -> str:
+    """The text with the names blanked out: what it says about them."""
+    for start, end, _ in sorted(claimed, reverse=True):
+        text = text[:start] + "，" + text[end:]
+    return text
+
+
+def _mentions(text: str, name: str) -> bool:
+    """`name` (normalised) is in `text`, or by its first or last two characters when it is a
+    Chinese name of four or more (天孚 for 天孚通信, 旭创 for 中际旭创)."""
+    name = norm(name)
+    if name in text:
+        return True
+    chinese = all("\u4e00" <= ch <= "\u9fff" for ch in name)
+    return chinese and len(name) >= 4 and (name[:2] in text or name[-2:] in text)
+
+
+def _aligned(clause: str, pieces: dict[int, list[str]]) -> list[tuple[str, int]]:
+    """The source clauses (or two in a row of one sentence) sharing at least ALIGN of the
+    clause's pairs, with their sentence's number, best first; a pair of clauses counts as
+    better than one of them only when it shares a fifth more."""
+    wanted = set(grams(clause))
+    if not wanted:
+        return []
+    scored: list[tuple[float, int, str, int]] = []
+    for number, parts in pieces.items():
+        for i, part in enumerate(parts):
+            one = len(wanted & set(grams(part))) / len(wanted)
+            scored.append((one, 0, part, number))
+            if i + 1 < len(parts):
+                pair = "，".join(parts[i : i + 2])
+                two = len(wanted & set(grams(pair))) / len(wanted)
+                scored.append((two - 0.2, 1, pair, number))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return [(window, number) for share, _, window, number in scored if share >= ALIGN]
+
+
+_SYMMETRIC = re.compile(r"^(?:和|与|及|以及|跟|、|，|或|或者)$")
+
+
+def _swapped(window: str, mine: list[str], theirs: list[str]) -> str:
+    """Why the clause gives its names other roles than its source clause does: one of its
+    names is not there while another name is, or two names come in the other order with more
+    than "和/与/、" between them. `theirs`: the names in the source clause."""
+    present = [n for n in mine if _mentions(window, n)]
+    others = [n for n in theirs if not any(_same(n, m) for m in mine)]
+    absent = [n for n in mine if n not in present]
+    if absent and others:
+        return f"says of {absent[0]} what the post says of {others[0]}"
+    if len(present) >= 2:
+        first, second = present[0], present[1]
+        a, b = _place(window, first), _place(window, second)
+        if a > b >= 0 and not _SYMMETRIC.match(window[b + len(norm(second)) : a]):
+            return f"swaps {first} and {second}"
+    return ""
+
+
+def _same(one: str, other: str) -> bool:
+    """Two spellings of one name: 天孚 and 天孚通信."""
+    return _mentions(norm(other), one) or _mentions(norm(one), other)
+
+
+def _place(text: str, name: str) -> int:
+    name = norm(name)
+    at = text.find(name)
+    if at < 0 and len(name) >= 4:
+        at = max(text.find(name[:2]), text.find(name[-2:]))
+    return at

@@ -1,0 +1,158 @@
+"""Which way a clause points: the negations and the directions authors write in, so that a
+claim saying 下调 of a sentence saying 上调 (or 加杠杆 of 卸杠杆, 反对 of 支持) is caught although
+the two share almost every character.
+
+A *direction* is a pair of antonym word sets on one axis (涨/跌, 上调/下调, 支持/反对…); axes of
+one family answer the same question ("which way does it go?"), so 下调 contradicts 上涨 although
+they are different axes. A negation just before a direction word flips it (不看好 is 看空,
+没有上调 is not 上调). A clause's *negation parity* is the number of negations left after that,
+mod 2: it is compared where the two clauses share no direction ("不建议换掉" against
+"建议换掉"). The word lists are Chinese, not any post's: antonyms and negators of the
+language, the compounds in which 不/没/无/未/非/别 negate nothing (不仅, 没想到, 无论, 未来,
+非常, 非农, 特别…).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# (axis, family, words one way, words the other way); regular expressions, longest first
+_AXES: tuple[tuple[str, str, str, str], ...] = (
+    ("expectation", "view", "超预期|超出预期|好于预期|高于预期|强于预期",
+     "低于预期|不及预期|逊于预期|弱于预期|不如预期|差于预期"),
+    ("stance", "view", "支持|赞成|认可|同意|看好|看多|乐观|青睐",
+     "反对|否定|拒绝|不看好|看空|看淡|悲观|唱空"),
+    ("impact", "view", "利好|受益|获益", "利空|受损|拖累|承压"),
+    ("valuation", "value", "便宜|低估|性价比高", "贵|高估|泡沫"),
+    ("membership", "membership", "进入|加入|纳入|入选|入围|打入|切入|获得订单|拿到订单",
+     "排除|出局|剔除|踢出|退出|无缘|落选|移出|丢失订单"),
+    ("position", "risk", "加仓|增持|买入|建仓|抄底|上车|补仓|加配|超配|追高|梭哈|押注",
+     "减仓|减持|卖出|清仓|止盈|兑现|离场|下车|低配|减配|止损|落袋"),
+    ("fullness", "risk", "满仓|重仓|加满|高仓位", "降仓|轻仓|空仓|低仓位|小仓位"),
+    ("leverage", "risk", r"加[^，,。；;]{0,3}杠杆|上杠杆|带[^，,。；;]{0,2}杠杆|加杠杆|融资买入",
+     r"卸[^，,。；;]{0,2}杠杆|杠杆[^，,。；;]{0,2}卸|去杠杆|降杠杆|减杠杆|杠杆[^，,。；;]{0,2}降"),
+    ("supply", "supply", "供不应求|紧缺|短缺|缺货|供给偏紧", "供过于求|过剩|供给宽松|库存积压"),
+    ("rate", "rate", "加息|升息", "降息|减息"),
+    ("adjust", "direction", "上调|调高|上修|调升|提价|涨价", "下调|调低|下修|调降|降价|跌价"),
+    ("rise", "direction", "上涨|大涨|暴涨|涨停|涨|走高|拉升|飙升|反弹|新高|上行",
+     "下跌|大跌|暴跌|跌停|跌|走低|回落|回调|跳水|新低|下行|杀跌"),
+    ("amount", "direction", "增加|增长|提升|扩大|上升|扩产|放量|增多|加大|加快|加速|扩张|翻倍",
+     "减少|下降|缩小|减产|收窄|缩量|降低|放缓|减弱|萎缩|减半|下滑"),
+    ("trend", "direction", "回暖|复苏|改善|好转|向好|走强|强势|偏强",
+     "恶化|走弱|弱势|偏弱|转差|疲软|低迷"),
+    ("compare", "direction", "高于|多于|大于|超过|强于|领先|跑赢",
+     "低于|少于|小于|弱于|落后|跑输|不及|不到|不足"),
+    ("timing", "timing", "提前|提早", "推迟|延后|延迟|延期"),
+    ("result", "result", "盈利|赚钱|扭亏|增收", "亏损|亏钱|亏"),
+)  # fmt: skip
+# Negators, and the words in which 不/没/无/未/非/别 negate nothing.
+_NEGATOR = re.compile(
+    r"不要|不用|不必|不能|不会|不该|不宜|不是|并非|绝非|而非|没有|没|未|无需|无须|无法|毫无|别|勿|莫|不"
+)
+_NOT_NEGATIONS = re.compile(
+    r"不仅|不只|不光|不但|不断|不少|不错|不过|不管|不论|不同|不久|不妨|不然|不得不|不亦|"
+    r"不一定|说不定|差不多|了不起|忍不住|少不了|免不了|离不开|不外乎|不失为|不可思议|"
+    r"没想到|没办法|无论|无非|未来|未必|非常|非农|特别|分别|区别|类别|级别|个别|识别|告别|"
+    r"差别|鉴别|辨别|别人|别的|别处|莫过于|莫名|毫无疑问"
+)
+_CLAUSE = re.compile(r"[，,；;。！!？?：:\n]")
+NEAR = 3  # characters between a negator and the direction word it negates
+
+
+@dataclass(frozen=True)
+class Direction:
+    """A direction word found in a clause, and its sign after any negation before it."""
+
+    axis: str
+    family: str
+    sign: int  # +1 one way, -1 the other
+    start: int
+    end: int
+
+
+_COMPILED = tuple(
+    (axis, family, re.compile(up), re.compile(down)) for axis, family, up, down in _AXES
+)
+
+
+def directions(clause: str) -> list[Direction]:
+    """The direction words of a clause (no overlaps: the longest word wins), each signed
+    after the negation that stands just before it."""
+    found: list[Direction] = []
+    for axis, family, up, down in _COMPILED:
+        for sign, pattern in ((1, up), (-1, down)):
+            found += [
+                Direction(axis, family, sign, m.start(), m.end()) for m in pattern.finditer(clause)
+            ]
+    found.sort(key=lambda d: (d.start, -(d.end - d.start)))
+    kept: list[Direction] = []
+    for direction in found:  # the longest word at a place: 低于预期, not 低于
+        if not any(k.start < direction.end and direction.start < k.end for k in kept):
+            kept.append(direction)
+    negations = negators(clause, [(d.start, d.end) for d in kept])
+    return [_negated(d, negations) for d in kept]
+
+
+def negators(clause: str, inside: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """Spans of the negating words of a clause, leaving out those inside `inside` spans
+    (a direction word such as 不及预期 or 供不应求) and those that negate nothing (不仅…)."""
+    idioms = [(m.start(), m.end()) for m in _NOT_NEGATIONS.finditer(clause)]
+    spans: list[tuple[int, int]] = []
+    for match in _NEGATOR.finditer(clause):
+        at = match.start()
+        if any(s <= at < e for s, e in (*idioms, *inside)):
+            continue
+        spans.append((at, match.end()))
+    return spans
+
+
+def _negated(direction: Direction, negations: list[tuple[int, int]]) -> Direction:
+    flips = [start for start, end in negations if 0 <= direction.start - end <= NEAR]
+    if len(flips) % 2 == 0:
+        return direction
+    # the span shown in a reason starts at the negation: "尚未支持", not "支持"
+    return Direction(direction.axis, direction.family, -direction.sign, flips[0], direction.end)
+
+
+def parity(clause: str) -> int:
+    """The clause's negations (outside direction words) mod 2: compared where neither side
+    has a direction word."""
+    inside = [(d.start, d.end) for d in directions(clause)]
+    return len(negators(clause, inside)) % 2
+
+
+def clauses(text: str) -> list[str]:
+    """A text's clauses: cut at commas, semicolons, colons, stops and line breaks."""
+    return [c for c in _CLAUSE.split(text) if c.strip()]
+
+
+def conflict(claim: str, source: str, *, negations: bool = True) -> str:
+    """Why the claim points the other way from the source ("" when it does not): a shared
+    axis (or, failing that, family) on which the two disagree; else, when neither has a
+    direction word, a different negation parity. `claim` and `source` are comparable pieces
+    (a clause and the source clauses it was aligned with), normalised the same way;
+    `negations=False` compares directions only."""
+    mine, theirs = directions(claim), directions(source)
+    for key in ("axis", "family"):
+        ours = _signs(mine, key)
+        other = _signs(theirs, key)
+        shared = [k for k in ours if k in other]
+        for k in shared:
+            if len(ours[k]) == 1 and len(other[k]) == 1 and ours[k] != other[k]:
+                word = next(claim[d.start : d.end] for d in mine if getattr(d, key) == k)
+                said = next(source[d.start : d.end] for d in theirs if getattr(d, key) == k)
+                return f"says {word} where the post says {said}"
+        if shared:
+            return ""
+    if negations and not mine and not theirs and parity(claim) != parity(source):
+        return "negates what the post says" if parity(claim) else "drops the post's negation"
+    return ""
+
+
+def _signs(found: list[Direction], key: str) -> dict[str, set[int]]:
+    signs: dict[str, set[int]] = {}
+    for d in found:
+        signs.setdefault(getattr(d, key), set()).add(d.sign)
+    return signs
