@@ -33,7 +33,8 @@ BEFORE = 8  # sentences before its source in which an attributed source may be n
 _ATTRIBUTED = re.compile(
     r"^(?:据)?([\u4e00-\u9fffa-z&]{2,10}?)(?:[：:]|认为|称|表示|指出|预计|预期|测算|判断|强调|提到|报告)"
 )
-_UNIT = re.compile(r"[\u4e00-\u9fff]+|[a-z][a-z0-9.+&-]*|\d+(?:\.\d+)?")
+_LATIN = r"[a-z][a-z0-9+&-]*(?:\.[a-z0-9]+)*"  # a word, "hbm4", "node.js"; not a trailing dot
+_UNIT = re.compile(rf"[\u4e00-\u9fff]+|{_LATIN}|\d+(?:\.\d+)?")
 _NUMBER = re.compile(r"(?<![a-z0-9.])\d+(?:\.\d+)?")
 _CN_NUMBER = re.compile(r"([一二两三四五六七八九十]{1,3})(?=成|倍|个点|个百分点)")
 _DATE = re.compile(
@@ -47,8 +48,10 @@ Names = Callable[[str], list[tuple[int, int, str]]]  # (start, end, name) found 
 
 
 def norm(text: str) -> str:
-    """NFKC, lower case, no whitespace and no "[12]" marks: the form claims are compared in."""
-    return re.sub(r"\s+", "", MARK.sub("", unicodedata.normalize("NFKC", text))).lower()
+    """NFKC, lower case, no whitespace, no "[12]" marks and no ellipsis (a point cut short):
+    the form claims are compared in."""
+    text = MARK.sub("", unicodedata.normalize("NFKC", text)).replace("...", "")
+    return re.sub(r"\s+", "", text).lower()
 
 
 def grams(text: str) -> list[str]:
@@ -188,7 +191,7 @@ class Evidence:
         for _, _, name in claimed:
             if not _mentions(context, name):
                 return f"names {name}, which its sentences do not"
-        for word in re.findall(r"[a-z][a-z0-9.+&-]*", outside):
+        for word in re.findall(_LATIN, outside):
             if word not in context:
                 return f"says {word!r}, which its sentences do not"
         if missing := numbers(text) - numbers(context):

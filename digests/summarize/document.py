@@ -12,7 +12,7 @@ label; a sentence's section is the nearest heading or labelled top-level block a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,6 +24,7 @@ _SENTENCE = re.compile(r"[^。！？!?\n]+(?:[。！？!?]+[”’」』）)]*)?
 _LABEL_END = re.compile(r"^(.{1,16}?)\s*[：:]\s*$")
 _TAG = re.compile(r"<[^>]+>")
 _WORDLESS = re.compile(r"^[\W_]*$")
+POINT_CHARS = 60  # a point the digest copies from the post is cut to about this
 HEADING_CHARS = 40  # a bold line longer than this is an emphasised sentence, not a heading
 MARK = re.compile(r"\[(\d{1,4})\]")  # "[12]": a sentence number as the prompt writes it
 
@@ -37,6 +38,7 @@ class Kind(StrEnum):
     row = "row"  # a table row
     quote = "quote"  # a paragraph inside a blockquote
     code = "code"
+    rule = "rule"  # a horizontal rule: it ends the section above it
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,19 @@ class Document:
         self.sentences: list[Sentence] = []
         raw: list[Block] = []
         _read(_md.tree(markdown).children, raw, depth=0, quoted=False)
+        self._owner: list[int] = []  # per block, the section it belongs to (-1: none)
         section = heading = -1
         for block in raw:
             index = len(self.blocks)
-            if block.kind is Kind.heading:
+            if block.kind is Kind.heading and block.text != self.title:  # not the title again
                 section = heading = index
-            elif block.label and block.level <= 1:
-                section = index
+            elif block.label and (block.kind is Kind.item or heading < 0) and block.level <= 1:
+                section = index  # a labelled item, or a labelled paragraph under no heading
+            elif block.kind is Kind.rule:
+                section = heading = -1
+            elif block.kind is not Kind.item and self._item(section):
+                section = heading  # prose after a list: the labelled item's section is over
+            self._owner.append(section)
             start = len(self.sentences) + 1
             for text in split_sentences(block.text):
                 number = len(self.sentences) + 1
@@ -92,6 +100,9 @@ class Document:
             last = len(self.sentences)
             first = start if last >= start else 0
             self.blocks.append(_with_numbers(block, first, last))
+
+    def _item(self, index: int) -> bool:
+        return 0 <= index < len(self.blocks) and self.blocks[index].kind is Kind.item
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -126,20 +137,26 @@ class Document:
             previous = block.kind
         return "".join(lines)
 
-    def sections(self) -> Iterator[tuple[Block | None, list[Block]]]:
-        """Each heading or labelled top-level block with the blocks under it; the blocks
-        before the first come with None."""
-        current: Block | None = None
-        under: list[Block] = []
-        for block in self.blocks:
-            if block.kind is Kind.heading or (block.label and block.level <= 1):
-                if current is not None or under:
-                    yield current, under
-                current, under = block, []
-            else:
-                under.append(block)
-        if current is not None or under:
-            yield current, under
+    def sections(self) -> list[tuple[Block | None, list[Block]]]:
+        """Each heading (not the title again), labelled list item or labelled paragraph under
+        no heading, with the blocks under it, in order; the blocks under none (at the top,
+        after a rule) come together with None."""
+        groups: dict[int, list[Block]] = {}
+        for index, block in enumerate(self.blocks):
+            owner = self._owner[index]
+            groups.setdefault(owner, [])
+            if index != owner and block.kind is not Kind.rule:
+                groups[owner].append(block)
+        return [(self.blocks[k] if k >= 0 else None, v) for k, v in groups.items()]
+
+
+def clip(text: str, limit: int = POINT_CHARS) -> str:
+    """At most `limit` characters, cut after a clause when possible."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(mark, 0, limit) for mark in "，；。,;")
+    return (text[: cut + 1] if cut > limit // 2 else text[:limit]).rstrip("，,;；") + "…"
 
 
 def split_sentences(text: str) -> list[str]:
@@ -187,6 +204,8 @@ def _read(nodes: Sequence[Node], out: list[Block], *, depth: int, quoted: bool) 
                     out.append(Block(Kind.row, text, cells=cells, header=part.name == "thead"))
         elif name == "blockquote":
             _read(node.children, out, depth=depth, quoted=True)
+        elif name == "hr":
+            out.append(Block(Kind.rule, ""))
         elif name in ("fence", "code_block"):
             out.append(Block(Kind.code, str(node.meta.get("content", "")).strip()))
         elif name == "html_block":

@@ -1,8 +1,18 @@
-"""The grounding gate: a digest may only say what the post says (the tests are in evidence.py),
-and may not be longer than a digest is (LIMITS).
+"""The grounding gate: a digest may only say what the post says, and may not be longer than a
+digest is (LIMITS).
 
-Both sides are compared after NFKC normalisation (full-width digits and letters become ASCII)
-with all whitespace removed, so "中际 旭创" and "７０％" still match the post.
+- a claim (summary sentence, point, risk) holds against the sentences it cites, or those found
+  for it (claims.Evidence: coverage, names, numbers, dates, attribution, direction, roles);
+  the citation that held is stored, with the text of each cited sentence (`sources`);
+- a stock is one the post names (stocks.Stocks: the securities dictionary's entries, and names
+  the post lists); its code goes in `codes`;
+- a headline sums up the post: each clause holds, else the post's title stands in for it;
+- an event's date stands next to the happening it names, in the post's words;
+- the post's own structure completes the digest: a section named like one of the post's gets
+  the stocks the post names there, a section of the post with listed stocks that the digest
+  left out becomes a section of its own (beside sections that held, never in place of them),
+  and the post's dated macro events the model missed are added.
+What is dropped is recorded with the reason; what was added, under `added`.
 """
 
 from __future__ import annotations
@@ -13,9 +23,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from digests.summarize.evidence import Post, dated, happenings, patron_prefixed
-from digests.summarize.extractive import clip, dated_events, listed_stocks
-from digests.summarize.schema import Digest, Event, Section
+from digests.summarize.claims import Evidence, norm
+from digests.summarize.document import Document, clip
+from digests.summarize.events import dated, dated_events, happenings
+from digests.summarize.schema import Claim, Digest, Event, Section
+from digests.summarize.stocks import Named, Stocks
 
 _SPACE = re.compile(r"\s+")
 
@@ -57,8 +69,8 @@ def bound(digest: Digest, limits: Limits = LIMITS) -> tuple[Digest, Counter[str]
     the count limits are dropped."""
     over: Counter[str] = Counter()
 
-    def keep(items: list[str], size: int, count: int, field: str) -> list[str]:
-        fitting = [item for item in items if len(item) <= size]
+    def keep(items: list[Any], size: int, count: int, field: str) -> list[Any]:
+        fitting = [item for item in items if len(str(item)) <= size]
         kept = fitting[:count]
         over[field] += len(items) - len(kept)
         return kept
@@ -84,9 +96,16 @@ def bound(digest: Digest, limits: Limits = LIMITS) -> tuple[Digest, Counter[str]
         if len(e.title) <= limits.event_title and len(e.when) <= limits.event_when
     ]
     over["events"] += len(digest.events) - len(events[: limits.events])
+    summary, room = [], limits.summary
+    for claim in digest.summary:  # whole sentences, as many as fit
+        room -= len(claim.text)
+        if room < 0:
+            over["summary"] += 1
+            continue
+        summary.append(claim)
     bounded = Digest(
         headline=cut(digest.headline, limits.headline, "headline"),
-        summary=cut(digest.summary, limits.summary, "summary"),
+        summary=summary,
         sections=sections,
         risks=keep(digest.risks, limits.risk, limits.risks, "risks"),
         events=events[: limits.events],
@@ -103,104 +122,172 @@ def split_names(entry: str) -> list[str]:
 
 
 def ground(
-    digest: Digest, *, title: str, text: str, markdown: str = ""
+    digest: Digest, *, title: str, text: str, markdown: str = "", names: Any
 ) -> tuple[Digest, dict[str, Any]]:
-    """The digest within LIMITS with what the post does not say removed, and a record: the
-    texts dropped (under stocks, points, risks, sections, events, headline, summary), what was
-    cut for size (`over_limit`), and what the post's own structure added (`added`: stocks,
-    sections, events).
-
-    - a stock is a whole name in the post, never a platform's supplier ("阿里数据港");
-    - a point or risk has a supporting passage holding its names, Latin words and numbers; a
-      headline or summary sentence may sum up several (clause by clause); a headline that fails
-      becomes the post's title, a summary keeps its supported sentences;
-    - an event's date stands next to the happening it names, in the post's words;
-    - a section named like one of the post's (`markdown`) gets the stocks listed there; a list
-      no section is named after goes whole to the first section that speaks of it, else
-      becomes a section of its own (beside sections that held, never in place of them);
-    - the post's dated macro events (the extractive pass's) that the model missed are added."""
+    """The digest within LIMITS with what the post does not say removed (see the module
+    docstring), and a record: what was dropped and why (under stocks, points, risks,
+    sections, events, headline, summary), what was cut for size (`over_limit`), and what the
+    post's own structure added (`added`: stocks, sections, events). `names` is the
+    securities dictionary (digests.names)."""
     digest, over = bound(digest)
-    post = Post(f"{title}\n{text}")
-    listed = listed_stocks(title, markdown) if markdown else {}
-    claimed = [name for s in digest.sections for entry in s.stocks for name in split_names(entry)]
-    entities = {*claimed, *(name for _, names in listed.values() for name in names)}
-    dropped: dict[str, Any] = {key: [] for key in _DROPPED}
-    added: list[str] = []
+    doc = Document(title, markdown or text)
+    stocks = Stocks(doc, names)
+    evidence = Evidence(doc, lambda t: [(m.start, m.end, m.security.name) for m in names.find(t)])
+    dropped: dict[str, Any] = {key: [] for key in (*_DROPPED, "added_stocks")}
+    codes: dict[str, str] = {}
 
-    def supported(claims: list[str], field: str) -> list[str]:
-        kept = [c for c in claims if c.strip() and post.supports(c, entities)]
-        dropped[field] += [c for c in claims if c.strip() and c not in kept]
+    def held(claims: list[Claim], field: str) -> list[Claim]:
+        kept: list[Claim] = []
+        for claim in claims:
+            if not claim.text.strip():
+                continue
+            verdict = evidence.check(claim.text, claim.cites)
+            if verdict.holds:
+                kept.append(Claim(text=_unmarked(claim.text), cites=list(verdict.cites)))
+            else:
+                dropped[field].append({"text": claim.text, "why": verdict.reason})
         return kept
 
-    def named(names: list[str], where: Post) -> list[str]:
-        return [n for n in names if where.names(n) and not patron_prefixed(n)]
-
-    def fresh(label: str, taken: list[str]) -> list[str]:
-        where, candidates = listed[label]
-        return named([n for n in candidates if n not in taken + claimed + added], Post(where))
+    def named(entries: list[str]) -> list[Named]:
+        found: list[Named] = []
+        for name in dict.fromkeys(n for entry in entries for n in split_names(entry)):
+            stock = stocks.resolve(name)
+            if stock is None:
+                dropped["stocks"].append({"text": name, "why": "not a stock the post names"})
+            elif stock not in found:
+                found.append(stock)
+        return found
 
     sections: list[Section] = []
-    lists, used = _lists_for(digest.sections, listed), set[str]()
-    for index, section in enumerate(digest.sections):
-        names = list(dict.fromkeys(n for e in section.stocks for n in split_names(e)))
-        stocks = named(names, post)
-        dropped["stocks"] += [n for n in names if n not in stocks]
-        for label, same_name in lists.get(index, []):
-            more, room = fresh(label, stocks), max(LIMITS.stocks - len(stocks), 0)
-            if same_name or len(more) <= room:  # a list only spoken of goes whole, or not here
-                stocks, added, used = stocks + more[:room], added + more[:room], used | {label}
-        points = supported(section.points, "points")
-        if points or stocks:
-            sections.append(Section(name=section.name, points=points, stocks=stocks))
+    taken: list[Named] = []
+    for section in digest.sections:
+        kept = named(section.stocks)
+        more = [n for n in _post_section(doc, stocks, section.name) if n not in kept + taken]
+        added = more[: max(LIMITS.stocks - len(kept), 0)]
+        kept += added
+        points = held(section.points, "points")
+        if points or kept:
+            sections.append(Section(name=section.name, points=points, stocks=[n.name for n in kept]))
+            taken += kept
+            dropped["added_stocks"] += [n.name for n in added]
         else:
-            dropped["sections"].append(section.name)
-    # a list of the post's the model left out is a section of its own: completion helps a
-    # digest, it never stands in for one (a digest none of whose sections held stays so)
-    own: list[str] = []
-    for label in listed if sections else []:
-        more = fresh(label, []) if label not in used else []
-        if more and len(sections) < LIMITS.sections:
-            point = clip(listed[label][0].splitlines()[0])
-            sections.append(Section(name=label, points=[point], stocks=more[: LIMITS.stocks]))
-            added, own = added + more[: LIMITS.stocks], [*own, label]
+            dropped["sections"].append({"text": section.name, "why": "nothing in it held"})
+    own = _left_out(doc, stocks, taken) if sections else []
+    for name, point, more in own[: max(LIMITS.sections - len(sections), 0)]:
+        sections.append(Section(name=name, points=[point], stocks=[n.name for n in more]))
+        taken += more
+        dropped["added_stocks"] += [n.name for n in more]
+    for stock in taken:
+        if stock.code:
+            codes[stock.name] = stock.code
     headline = digest.headline
-    if headline.strip() and not post.summed_up(headline, entities):
+    if headline.strip() and headline != title and not all(
+        evidence.check(part, title=True).holds for part in _clauses(headline)
+    ):
         dropped["headline"], headline = [headline], title
-    sentences = re.findall(r"[^。？?]+[。？?]?", digest.summary)  # "！" may end a clause
-    summary = [s for s in sentences if not s.strip() or post.summed_up(s, entities)]
-    dropped["summary"] = [s.strip() for s in sentences if s not in summary]
-    headings = markdown.splitlines() if markdown else text.splitlines()
-    events: list[Event] = []
-    for event in digest.events:
-        when = dated(f"{title}\n{text}", event.title, event.when, headings)
-        if when is None:
-            dropped["events"].append(f"{event.title} {event.when.strip()}")
-        else:
-            events.append(Event(title=event.title, when=when))
-    # the post's own dated macro events (the offline pass's) that the model missed
-    found = dated_events(markdown) if markdown else []
-    more_events = [e for e in found if not any(_same_event(e, kept) for kept in events)]
-    events += more_events[: max(LIMITS.events - len(events), 0)]
-    kept = Digest(
+    summary = held(digest.summary, "summary")
+    events, more_events = _events(digest.events, doc, markdown or text, dropped)
+    kept_digest = Digest(
         headline=headline,
-        summary="".join(summary).strip(),
+        summary=summary,
         sections=sections,
-        risks=supported(digest.risks, "risks"),
+        risks=held(digest.risks, "risks"),
         events=events,
+        codes=codes,
     )
-    if over:
-        dropped["over_limit"] = dict(over)
-    extra = {
-        "stocks": added,
-        "sections": own,
-        "events": [f"{e.title} {e.when}" for e in more_events],
-    }
-    if any(extra.values()):
-        dropped["added"] = {key: value for key, value in extra.items() if value}
-    return kept, {key: value for key, value in dropped.items() if value}
+    cited = sorted({n for claim in kept_digest.claims() for n in claim.cites})
+    kept_digest.sources = {str(n): doc.sentences[n - 1].text for n in cited}
+    return kept_digest, _record(dropped, over, own, more_events)
 
 
 _DROPPED = ("stocks", "points", "risks", "sections", "events", "headline", "summary")
+
+
+def _record(
+    dropped: dict[str, Any], over: Counter[str], own: list[Any], more_events: list[Event]
+) -> dict[str, Any]:
+    added_stocks = dropped.pop("added_stocks", [])
+    record = {key: value for key, value in dropped.items() if value}
+    if over:
+        record["over_limit"] = dict(over)
+    extra = {
+        "stocks": added_stocks,
+        "sections": [name for name, *_ in own],
+        "events": [f"{e.title} {e.when}" for e in more_events],
+    }
+    if any(extra.values()):
+        record["added"] = {key: value for key, value in extra.items() if value}
+    return record
+
+
+def _unmarked(text: str) -> str:
+    """The claim without the "[12]" marks a model may have written into it."""
+    return re.sub(r"\s*\[\d{1,4}\]", "", text).strip()
+
+
+def _clauses(text: str) -> list[str]:
+    return [c for c in re.split(r"[，,；;：:！!。]", text) if c.strip()]
+
+
+def _post_section(doc: Document, stocks: Stocks, name: str) -> list[Named]:
+    """The stocks the post names under the section a digest section is named after (the
+    same name, or a part of it: "通信" and "通信/CPO")."""
+    mine = _parts(name)
+    for block, under in doc.sections():
+        if block is None:
+            continue
+        if mine & _parts(block.label or block.text):
+            numbers = [n for b in (block, *under) for n in b.numbers]
+            return stocks.within(numbers)
+    return []
+
+
+def _parts(name: str) -> set[str]:
+    """A section name's parts: "通信/CPO" is 通信 and cpo."""
+    return {p for p in re.split(r"[/、，,|&＆+-]+", norm(name)) if len(p) >= 2}
+
+
+def _left_out(doc: Document, stocks: Stocks, taken: list[Named]) -> list[tuple[str, Claim, list[Named]]]:
+    """Sections of the post that list stocks none of which the digest has: (name, their
+    first sentence as a point, their stocks)."""
+    found: list[tuple[str, Claim, list[Named]]] = []
+    for block, under in doc.sections():
+        if block is None:
+            continue
+        numbers = [n for b in (block, *under) for n in b.numbers]
+        everyone = stocks.within(numbers)
+        named = [n for n in everyone if n not in taken]
+        if len(named) < len(everyone) or not any(n.listed for n in named):
+            continue  # the digest speaks of this section already, or it lists nothing
+        first = next((n for n in numbers if n != block.first or block.label), None)
+        if first is None:
+            continue
+        point = Claim(text=clip(doc.sentences[first - 1].text), cites=[first])
+        found.append((block.label or block.text, point, named[: LIMITS.stocks]))
+        taken = [*taken, *named]
+    return found
+
+
+def _events(
+    proposed: list[Event], doc: Document, source: str, dropped: dict[str, Any]
+) -> tuple[list[Event], list[Event]]:
+    """The model's events whose date the post gives next to them, then the post's own dated
+    macro events the model missed."""
+    headings = [b.text for b in doc.blocks if b.kind.value == "heading"]
+    whole = f"{doc.title}\n{source}"
+    events: list[Event] = []
+    for event in proposed:
+        when = dated(whole, event.title, event.when, headings)
+        if when is None:
+            dropped["events"].append(
+                {"text": f"{event.title} {event.when.strip()}", "why": "the post does not date it so"}
+            )
+        else:
+            events.append(Event(title=event.title, when=when))
+    found = dated_events(doc)
+    more = [e for e in found if not any(_same_event(e, kept) for kept in events)]
+    more = more[: max(LIMITS.events - len(events), 0)]
+    return events + more, more
 
 
 def _same_event(one: Event, other: Event) -> bool:
@@ -209,44 +296,14 @@ def _same_event(one: Event, other: Event) -> bool:
     return same_day and bool(happenings(one.title) & happenings(other.title))
 
 
-def _lists_for(
-    sections: list[Section], listed: dict[str, tuple[str, list[str]]]
-) -> dict[int, list[tuple[str, bool]]]:
-    """The post's lists (label, named after) each digest section is completed from: the list
-    under the same name, or one inside the other ("通信" and "通信/CPO"); a list no section is
-    named after goes to the first section that speaks of it ("OCS代表：…" to a section saying
-    "OCS也在走独立新高"), so a model that wrote the names into a point loses none of them."""
-    found: dict[int, list[tuple[str, bool]]] = {}
-    named: set[str] = set()
-    for index, section in enumerate(sections):
-        mine = normalise(section.name)
-        for label in listed:
-            other = normalise(label)
-            if mine == other or (
-                min(len(mine), len(other)) >= 2 and (mine in other or other in mine)
-            ):
-                found.setdefault(index, []).append((label, True))
-                named.add(label)
-                break
-    said = [normalise(" ".join([s.name, *s.points])).casefold() for s in sections]
-    for label in listed:
-        other = normalise(label).casefold()
-        if label in named or len(other) < 2:
-            continue
-        speaker = next((i for i, text in enumerate(said) if other in text), None)
-        if speaker is not None:
-            found.setdefault(speaker, []).append((label, False))
-    return found
-
-
 def wrong_language(digest: Digest, source: str = "") -> bool:
     """A digest of a Chinese post (any post, when `source` is not given) whose own text is
     mostly not Chinese: an English answer to a Chinese prompt. Latin letters count a third of
     a Chinese character each, about a word's worth, so "CPO+OCS 是新一代交换机趋势" is Chinese."""
     if source and _chinese_share(source) < 0.5:
         return False
-    texts = [digest.headline, digest.summary, *digest.risks]
-    texts += [p for s in digest.sections for p in s.points] + [e.when for e in digest.events]
+    texts = [digest.headline, *(claim.text for claim in digest.claims())]
+    texts += [e.when for e in digest.events]
     share = _chinese_share(" ".join(texts))
     return share < 0.5
 

@@ -1,0 +1,171 @@
+"""The stocks a post names, where it names them, and whether it lists them.
+
+A stock is an entry of the securities dictionary (digests/names) that the post writes in one
+of its forms. A name the dictionary lacks (a new listing, a private company) counts only where
+the post *lists* it, as an item of a list most of whose items are dictionary names, and only
+when it has the shape of a name: three to six Chinese characters with no function word, or a
+Latin name.
+A name that is also an ordinary word (the dictionary's `common`: 机器人, 太阳能) counts only
+where it is listed. A four-character name may go by its first or last two characters where the
+post also writes it whole (旭创 is 中际旭创).
+
+A *list* is a sentence, or what follows its last colon, made of two or more short items apart
+by 、，；/ or spaces, at least half of them names; or a table column headed like a name
+column (公司, 标的, 名称…) or mostly made of names.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from digests.summarize.document import Document, Kind
+
+_ITEMS = re.compile(r"[、，,；;/]+|(?<=[\u4e00-\u9fffA-Za-z])\s+(?=[\u4e00-\u9fffA-Za-z])")
+_PAREN = re.compile(r"（[^）]*）|\([^)]*\)|【[^】]*】")
+_NAME_COLUMN = re.compile(r"公司|标的|名称|股票|个股|简称|证券|企业")
+_CHINESE_NAME = re.compile(r"^[\u4e00-\u9fff]{3,6}$")
+_LATIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9&.-]{1,24}$")
+_FUNCTION = re.compile(r"[的是了在和与及或也都就要会很把被这那我你他们个些不没有将已可能更最]")
+_TAIL = re.compile(r"(?:等等|等|们)$")
+
+
+def fold(text: str) -> str:
+    """NFKC without whitespace: the form names are compared in."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+@dataclass
+class Named:
+    """A stock of the post: its name (the dictionary's when it has one), its code ("" when
+    the dictionary lacks it), the sentences naming it and whether one of them lists it."""
+
+    name: str
+    code: str = ""
+    sentences: list[int] = field(default_factory=list)
+    listed: bool = False
+    common: bool = False
+
+    @property
+    def counts(self) -> bool:
+        """Named as a stock: not an ordinary word merely used in prose."""
+        return self.listed or not self.common
+
+
+class Stocks:
+    """Every stock the post names (see the module docstring), found once per post."""
+
+    def __init__(self, doc: Document, names: Any) -> None:
+        self.doc, self._names = doc, names
+        self.named: dict[str, Named] = {}
+        for sentence in doc.sentences:
+            mentions = names.find(sentence.text)
+            listed = self.list_in(sentence.text)
+            for mention in mentions:
+                self._add(mention.security, sentence.number, _in(mention.text, listed))
+            known = {fold(m.text) for m in mentions}
+            for item in listed:
+                if not any(k in fold(item) for k in known) and _name_shaped(item):
+                    self._add_unknown(item, sentence.number)
+        for heading in (doc.title,):
+            for mention in names.find(heading):
+                self._add(mention.security, 0, False)
+        self._columns()
+
+    def _add(self, security: Any, number: int, listed: bool) -> None:
+        named = self.named.setdefault(
+            security.name, Named(security.name, code_of(security), common=security.common)
+        )
+        if number and number not in named.sentences:
+            named.sentences.append(number)
+        named.listed |= listed
+
+    def list_in(self, text: str) -> list[str]:
+        """The items of the list of stocks a sentence is (or ends with): two dictionary names
+        at least, and half its items; [] for prose."""
+        items = listed_items(text)
+        known = sum(bool(self._names.find(item)) for item in items)
+        return items if known >= 2 and known * 2 >= len(items) else []
+
+    def _add_unknown(self, item: str, number: int) -> None:
+        named = self.named.setdefault(item, Named(item, listed=True))
+        if number not in named.sentences:
+            named.sentences.append(number)
+
+    def _columns(self) -> None:
+        """Table columns of names: their cells are listed."""
+        header: tuple[str, ...] = ()
+        for block in self.doc.blocks:
+            if block.kind is not Kind.row:
+                header = ()
+                continue
+            if block.header:
+                header = block.cells
+                continue
+            for index, cell in enumerate(block.cells):
+                named_column = index < len(header) and _NAME_COLUMN.search(header[index])
+                found = self._names.find(cell)
+                for mention in found:
+                    self._add(mention.security, block.first, True)
+                if named_column and not found and _name_shaped(cell):
+                    self.named.setdefault(cell, Named(cell, listed=True)).sentences.append(
+                        block.first
+                    )
+
+    def within(self, numbers: range | list[int]) -> list[Named]:
+        """The stocks named as stocks in these sentences, in the order first named there."""
+        wanted = set(numbers)
+        found = [n for n in self.named.values() if n.counts and wanted & set(n.sentences)]
+        return sorted(found, key=lambda n: min(s for s in n.sentences if s in wanted))
+
+    def resolve(self, written: str) -> Named | None:
+        """The post's stock a digest's entry names, or None when the post names no such
+        stock: a dictionary name it writes (a common word only where it lists it), a name it
+        lists, or two characters of a four-character name it writes whole."""
+        key = fold(written)
+        if not key:
+            return None
+        security = self._names.lookup(key)
+        if security is not None:
+            named = self.named.get(security.name)
+            return named if named is not None and named.counts else None
+        if (named := self.named.get(key)) is not None:
+            return named if named.counts else None
+        if re.fullmatch(r"[\u4e00-\u9fff]{2}", key):
+            whole = [
+                n for n in self.named.values() if n.code and len(n.name) >= 4 and key in (n.name[:2], n.name[-2:])
+            ]
+            if len(whole) == 1 and whole[0].counts:
+                return whole[0]
+        return None
+
+
+def code_of(security: Any) -> str:
+    codes = getattr(security, "codes", None)
+    return str(codes[0]) if codes else str(getattr(security, "code", ""))
+
+
+def listed_items(sentence: str) -> list[str]:
+    """The items of the list a sentence is (or ends with), or [] when it is prose."""
+    tail = re.split(r"[：:]", _PAREN.sub("", sentence))[-1]
+    items = [_TAIL.sub("", i.strip(" 。.！!？?")) for i in _ITEMS.split(tail)]
+    items = [i for i in items if i]
+    if len(items) < 2:
+        return []
+    short = [i for i in items if len(i) <= 10]
+    return items if len(short) * 2 >= len(items) else []
+
+
+def _in(written: str, items: list[str]) -> bool:
+    key = fold(written)
+    return any(key in fold(item) for item in items)
+
+
+def _name_shaped(item: str) -> bool:
+    """Three to six Chinese characters without a function word, or a Latin name."""
+    item = item.strip()
+    if _LATIN_NAME.match(item):
+        return True
+    return bool(_CHINESE_NAME.match(item)) and not _FUNCTION.search(item)
