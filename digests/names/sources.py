@@ -148,31 +148,36 @@ def cnequity_bj_codes(package: Package) -> dict[str, str]:
     return mapping
 
 
-# pytickersymbols' Yahoo suffixes; a symbol without one of these is a US listing (`BRK.B`)
+# pytickersymbols' Yahoo suffixes outside the US; its US indices list bare tickers (`BRK.B`)
 YAHOO_MARKETS = {
     "T": "JP", "DE": "DE", "L": "GB", "PA": "FR", "MC": "ES", "AS": "NL", "ST": "SE",
     "HE": "FI", "BR": "BE", "SW": "CH", "MI": "IT", "KS": "KR", "TW": "TW",
 }  # fmt: skip
+US_INDICES = frozenset({"S&P 500", "S&P 100", "S&P 600", "NASDAQ 100", "DOW JONES"})
 
 
 def pytickersymbols_rows(package: Package) -> Iterator[SourceRow]:
     """English names of index constituents (S&P 500/600, NASDAQ 100, Dow, Nikkei 225, DAX…)
-    from pytickersymbols' generated `indices_data.py`, read as a literal, never imported."""
+    from pytickersymbols' generated `indices_data.py`, read as a literal, never imported. A US
+    index's symbol is a US ticker; elsewhere the Yahoo suffix gives the market, and a symbol
+    without one (a foreign index member's US line) is left out."""
     tree = ast.parse(package.read("pytickersymbols/indices_data.py").decode("utf-8"))
     indices: dict[str, dict[str, list[dict[str, object]]]] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "INDICES":
             indices = ast.literal_eval(node.value)
     seen: set[str] = set()
-    for index in indices.values():
+    for index_name, index in indices.items():
         for company in index.get("companies", []):
-            symbol, name = str(company.get("symbol") or ""), str(company.get("name") or "")
-            stem, _, suffix = symbol.rpartition(".")
-            market = YAHOO_MARKETS.get(suffix) if stem else None
-            ticker = stem if market else symbol
-            market = market or "US"
-            code = f"{ticker.upper()}.{market}"
-            if not name or code in seen or not re.fullmatch(r"[A-Z0-9][A-Z0-9.\-]*", ticker):
+            symbol, name = str(company.get("symbol") or "").upper(), str(company.get("name") or "")
+            if index_name in US_INDICES:
+                ticker, market = symbol, "US"
+            else:
+                ticker, _, suffix = symbol.rpartition(".")
+                market = YAHOO_MARKETS.get(suffix.upper(), "")
+            code = f"{ticker}.{market}"
+            pattern = r"[A-Z][A-Z0-9.\-]*" if market == "US" else r"[A-Z0-9][A-Z0-9\-]*"
+            if not (market and name and re.fullmatch(pattern, ticker)) or code in seen:
                 continue
             seen.add(code)
             # the English name is the listed name here; the US market rule adds its forms
