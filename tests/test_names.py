@@ -4,7 +4,11 @@ syntax, offsets, snapshots (shipped, operator's, malformed) and `digestbot names
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
+import sqlite3
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -195,3 +199,67 @@ def test_names_info_says_which_snapshot_is_in_force(names_cli: CliRunner) -> Non
     lines = result.output.splitlines()
     assert lines[0].endswith("(shipped)") and lines[1].startswith("date: ")
     assert "adata 2.9.5" in lines[2] and lines[3].startswith("listings: ")
+
+
+def _source_archives(directory: Path) -> None:
+    """Small source packages shaped like the real ones: adata, matchina, cnequity wheels and
+    jieba's sdist, with a few rows each."""
+    directory.mkdir()
+    with zipfile.ZipFile(directory / "adata-2.9.5-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(
+            "adata/stock/cache/code.csv",
+            "stock_code,short_name,list_date2\n000725,京东方Ａ,2001-01-12\n"
+            "000003,PT金田A,\n430047,诺思兰德,2020-11-24\n",
+        )
+    database = sqlite3.connect(":memory:")
+    database.execute(
+        "CREATE TABLE entities (id TEXT, name_cn TEXT, name_en TEXT, name_short_cn TEXT, "
+        "stock_code TEXT, source TEXT, verified INTEGER)"
+    )
+    database.executemany(
+        "INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("A688795", "摩尔线程", None, None, "688795", "ashare", 0),
+            ("HK03690", "美团-W", "Meituan", "美团", "03690", "hk_stock", 1),
+            ("HK83690", "美团-WR", None, None, "83690", "hk_stock", 0),
+            ("HK01234", "不同集团", None, "不同", "01234", "hk_stock", 0),
+            ("USBABA", "阿里巴巴", "Alibaba Group Holding Limited", "阿里", None, "us_stock", 1),
+        ],
+    )
+    with zipfile.ZipFile(directory / "matchina-0.2.4-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("matchina/data/entities.db", database.serialize())
+    with zipfile.ZipFile(directory / "cnequity-0.20.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(
+            "cnequity/adapters/eastmoney/seeds/bse_code_mapping.json", '{"430047": "920047"}'
+        )
+    lexicon = "机器人 384 n\n美团 98 nz\n不同 5000 a\n".encode()
+    with tarfile.open(directory / "jieba-0.42.1.tar.gz", "w:gz") as sdist:
+        member = tarfile.TarInfo("jieba-0.42.1/jieba/dict.txt")
+        member.size = len(lexicon)
+        sdist.addfile(member, io.BytesIO(lexicon))
+
+
+def test_names_update_builds_from_downloaded_source_packages(
+    names_cli: CliRunner, tmp_path: Path
+) -> None:
+    """`names update --downloads DIR` reads the source archives: delisted rows, renminbi
+    counters and mechanical short names are left out, Beijing codes move to 920xxx."""
+    _source_archives(tmp_path / "sources")
+    with time_machine.travel(dt.datetime(2100, 3, 1, 9, 0, tzinfo=SHANGHAI), tick=False):
+        result = names_cli.invoke(app, ["names", "update", "--downloads", "sources"])
+    assert result.exit_code == 0, result.output
+    assert "6 listings (SH 1, SZ 1, BJ 1, HK 2, US 1)" in result.output
+    assert "from: adata 2.9.5, matchina 0.2.4, cnequity 0.20.0, jieba 0.42.1" in result.output
+    names = load(tmp_path / "data" / "names")
+    codes = {listing.code for listing in names.listings}
+    assert codes == {"000725.SZ", "688795.SH", "920047.BJ", "03690.HK", "01234.HK", "BABA.US"}
+    assert names.lookup("美团").code == "03690.HK"  # type: ignore[union-attr]
+    assert names.lookup("阿里").code == "BABA.US"  # type: ignore[union-attr]
+    assert names.lookup("不同") is None
+
+
+def test_names_update_without_sources_says_what_to_do(names_cli: CliRunner, tmp_path: Path) -> None:
+    """No source package and no CSV: one sentence naming the packages, exit 1."""
+    (tmp_path / "empty").mkdir()
+    result = names_cli.invoke(app, ["names", "update", "--downloads", "empty"])
+    assert result.exit_code == 1 and "no source package found" in result.output
