@@ -46,6 +46,7 @@ bench: .venv/.synced
 	$(UV) run python -m bench.metrics --rows 300000
 	$(UV) run python -m bench.watch --posts 1000 3000
 	$(UV) run python -m bench.policy
+	$(UV) run python -m bench.names
 	$(UV) run python -m bench.search --posts 2000 --queries 100
 
 clean:

@@ -10,6 +10,8 @@
      │    └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON,
      │                            not a chat completion, far longer than asked for)
      ├── CalendarDataMissing   a day the exchange calendar cannot place (calendar/trading.py)
+     ├── NamesSnapshotInvalid  a securities snapshot that cannot be used; names the file and row
+     ├── NamesSourceMissing    `names update` found no source package and was given no CSV
      └── PageSecretMissing     no secret to sign digest-page links with (pagelinks.py)
 
 Channels catch DigestbotError and show its message; anything else is a bug, logged in full.
@@ -55,3 +57,18 @@ class LLMUnavailable(LLMError):
 
 class LLMBadAnswer(LLMError):
     """The model answered something that is not a usable digest."""
+
+
+class NamesSnapshotInvalid(DigestbotError):
+    """A securities snapshot (digests/names/) is missing, empty or malformed; the message names
+    the file and, when one is to blame, the row."""
+
+    def __init__(self, path: object, reason: str, *, row: int | None = None) -> None:
+        where = f"{path}, row {row}" if row is not None else f"{path}"
+        super().__init__(f"{where}: {reason}")
+        self.path = path
+        self.row = row
+
+
+class NamesSourceMissing(DigestbotError):
+    """No source package (installed or downloaded) to build a securities snapshot from."""

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     feed_urls: CommaList = Field(default_factory=list)
     feed_passwords: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     poll_interval_minutes: int = Field(default=15, ge=1)
+    # securities dictionary snapshots (`digestbot names update`); the newest good one is used,
+    # the one shipped in digests/names/snapshot/ when this holds none
+    names_dir: Path = Path("data/names")
     http_timeout_seconds: float = Field(default=20.0, gt=0)
 
     # LLM (any OpenAI-compatible server); unset key and base URL = offline extractive digests

@@ -1,5 +1,5 @@
 """The `digestbot` command: the admin's toolbox and the bot's entry point; each command group
-lives in its own module (posts, service, outbox, calendar, audit, access, trace)."""
+lives in its own module (posts, service, outbox, calendar, audit, access, trace, names)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,20 @@ import typer
 from pydantic import ValidationError
 
 from bot import logs
-from bot.cli import access, audit, calendar, outbox, posts, service, trace
+from bot.cli import access, audit, calendar, names, outbox, posts, service, trace
 from digests.settings import Settings
 
 app = typer.Typer(help="Research-digest bot for Telegram and WeChat.", no_args_is_help=True)
-for group in (posts, service, outbox, calendar, audit, access, trace):  # one module per group
+for group in (
+    posts,
+    service,
+    outbox,
+    calendar,
+    audit,
+    access,
+    trace,
+    names,
+):  # one module per group
     group.register(app)
 
 
