@@ -1,4 +1,5 @@
-"""Fidelity: how close the pipeline's digests come to hand-written ideal ones (issue 18).
+"""Fidelity: how close the pipeline's digests come to hand-written ideal ones (issues 18, 22),
+and how the grounding gate treats the ideals' claims and their contradictions (bench.claims).
 
     uv run python -m bench.fidelity [--json]          # no server configured: the extractive digest
     OPENAI_BASE_URL=http://127.0.0.1:8080/v1 DIGEST_MODEL=qwen2.5-1.5b-instruct \\
@@ -27,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import claims
 from digests.errors import LLMError
+from digests.names import load
 from digests.ingest.hexo import read_post_file
 from digests.ingest.text import markdown_to_text
 from digests.settings import Settings
@@ -37,6 +40,7 @@ from digests.summarize.schema import Digest
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTS, IDEALS = ROOT / "examples" / "posts", ROOT / "examples" / "ideal"
+NAMES = load()  # the shipped securities dictionary
 _JOINED = re.compile(r"[、,，;；/|｜]")  # a list separator: several names passed off as one
 _LATIN = re.compile(r"[a-z][a-z0-9.&-]*")
 
@@ -96,6 +100,8 @@ class Score:
     events_invented: list[str] = field(default_factory=list)  # title matches no ideal event
     non_post_stocks: list[str] = field(default_factory=list)
     dropped: int = 0
+    claims_made: int = 0  # the digest's claims before the gate (summary, points, risks)
+    claims_kept: int = 0
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -162,7 +168,8 @@ async def digest_of(
 ) -> Produced:
     """The one call into the pipeline; `usage` keeps the counts of a run that fails."""
     return await summarize(
-        title=title, text=text, markdown=markdown, llm=llm, budget=budget, usage=usage
+        title=title, text=text, markdown=markdown, llm=llm, budget=budget, usage=usage,
+        names=NAMES,
     )
 
 
@@ -205,6 +212,9 @@ async def run(
                     print(produced.digest.model_dump_json(indent=1), produced.dropped)
                 result = score(draft.slug, f"{draft.title}\n{text}", produced.digest, ideal)
                 result.dropped = dropped_count(produced.dropped)
+                result.claims_kept = len(produced.digest.claims())
+                lost = sum(len(produced.dropped.get(k, [])) for k in ("summary", "points", "risks"))
+                result.claims_made = result.claims_kept + lost
             result.calls, result.prompt_tokens = usage.calls, usage.prompt_tokens
             result.completion_tokens = usage.completion_tokens
             result.seconds = round(time.perf_counter() - started, 1)
@@ -237,7 +247,7 @@ def report(scores: list[Score], model: str) -> None:
     print(f"model: {model}")
     print(
         f"{'post':<32} {'stock P':>7} {'R':>11} {'sections':>8} {'events':>6} {'invented':>8}"
-        f" {'dropped':>7} {'non-post':>8} {'calls':>5} {'tokens':>7} {'s':>6}"
+        f" {'dropped':>7} {'non-post':>8} {'claims':>9} {'calls':>5} {'tokens':>7} {'s':>6}"
     )
     for s in [*scores, overall(scores)]:
         print(
@@ -245,6 +255,7 @@ def report(scores: list[Score], model: str) -> None:
             f" {_ratio(s.recall):>4} ({s.stocks_found:>2}/{s.stocks_ideal:>2})"
             f" {s.sections_found:>3}/{s.sections_ideal:<4} {s.events_right:>2}/{s.events_ideal:<3}"
             f" {len(s.events_invented):>8} {s.dropped:>7} {len(s.non_post_stocks):>8}"
+            f" {s.claims_kept:>4}/{s.claims_made:<4}"
             f" {s.calls:>5} {s.prompt_tokens + s.completion_tokens:>7} {s.seconds:>6.1f}"
         )
     total = overall(scores)
@@ -269,6 +280,7 @@ def main() -> None:
     parser.add_argument("--offline", action="store_true", help="the extractive digest only")
     parser.add_argument("--post", default="", help="only this slug (e.g. 2-10-zhui-zong)")
     parser.add_argument("--show", action="store_true", help="print each digest and its drops")
+    parser.add_argument("--claims", action="store_true", help="also print every wrong verdict")
     args = parser.parse_args()
     settings = Settings()
     offline = args.offline or not settings.llm_configured
@@ -276,8 +288,10 @@ def main() -> None:
     scores = asyncio.run(run(settings, offline=offline, only=args.post, show=args.show))
     if args.json:
         print(json.dumps(as_json(scores, model), ensure_ascii=False, indent=2))
-    else:
-        report(scores, model)
+        return
+    report(scores, model)
+    print()
+    claims.report(claims.run(NAMES), show=args.claims)
 
 
 if __name__ == "__main__":

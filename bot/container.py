@@ -54,6 +54,7 @@ class Services:
             retry_after=timedelta(minutes=self.settings.summary_retry_minutes),
             rules=self.settings.policy_rules(),
             disclaimer=self.settings.disclaimer or "",
+            names=self.settings.securities(),
         )
 
     def store_context(self) -> StoreContext:

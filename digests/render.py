@@ -35,15 +35,15 @@ def layout(
     lines = [Line("title", title)] if title else []
     if extractive:
         lines.append(Line("note", EXTRACTIVE_NOTE))
-    lines += [Line("headline", digest.headline), Line("summary", digest.summary)]
+    lines += [Line("headline", digest.headline), Line("summary", digest.summary_text)]
     for number, section in enumerate(digest.sections, 1):
         lines.append(Line("section", f"{number}. {section.name}"))
-        lines += [Line("point", point) for point in section.points]
+        lines += [Line("point", point.text) for point in section.points]
         if section.stocks:
             lines.append(Line("stocks", "、".join(section.stocks)))
     if digest.risks:
         lines.append(Line("heading", "风险"))
-        lines += [Line("item", risk) for risk in digest.risks]
+        lines += [Line("item", risk.text) for risk in digest.risks]
     if digest.events:
         lines.append(Line("heading", "事件"))
         lines += [

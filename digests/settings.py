@@ -16,7 +16,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.exc import ArgumentError
 
+from digests import names
 from digests.db import CONNECT_TIMEOUT, STATEMENT_TIMEOUT, async_url
+from digests.names import Dictionary
 from digests.summarize.policy import DigestPolicy, PolicyRules
 
 DEFAULT_DATABASE_URL = "sqlite:///data/digestbot.db"
@@ -227,7 +229,13 @@ class Settings(BaseSettings):
 
     def policy_rules(self) -> PolicyRules:
         """DIGEST_POLICY with DIGEST_POLICY_TERMS, as digesting and reading apply it."""
-        return PolicyRules(self.digest_policy, tuple(self.digest_policy_terms))
+        terms = tuple(self.digest_policy_terms)
+        return PolicyRules(self.digest_policy, terms, dictionary=self.securities())
+
+    def securities(self) -> Dictionary:
+        """The securities dictionary in force: NAMES_DIR's newest good snapshot, else the
+        shipped one (built once per process and snapshot)."""
+        return names.load(self.names_dir)
 
     def passwords(self) -> list[str]:
         """The plain feed passwords, for the decrypter only."""

@@ -61,13 +61,23 @@ def order_key(published_at: datetime, post_id: int, kind: str) -> int:
 
 def digest_text(data: dict[str, Any]) -> str:
     """A digest's words, one line per part, for the index and its snippets."""
-    lines = [str(data.get("headline", "")), str(data.get("summary", ""))]
+    lines = [str(data.get("headline", "")), "".join(map(_said, _listed(data.get("summary"))))]
     for section in data.get("sections", []):
         stocks = "、".join(section.get("stocks", []))
-        points = "；".join(section.get("points", []))
+        points = "；".join(map(_said, section.get("points", [])))
         lines.append(f"{section.get('name', '')}：{points}" + (f"（{stocks}）" if stocks else ""))
-    lines += [f"风险：{risk}" for risk in data.get("risks", [])]
+    lines += [f"风险：{_said(risk)}" for risk in data.get("risks", [])]
     return "\n".join(line for line in lines if line)
+
+
+def _said(claim: Any) -> str:
+    """A claim's text: a {"text", "cites"} object, or a plain string in older digests."""
+    return str(claim.get("text", "")) if isinstance(claim, dict) else str(claim)
+
+
+def _listed(summary: Any) -> list[Any]:
+    """A summary as its sentences: a list of claims, or one string in older digests."""
+    return summary if isinstance(summary, list) else [summary or ""]
 
 
 async def put(conn: AsyncConnection, docs: Sequence[Doc]) -> None:

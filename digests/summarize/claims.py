@@ -44,7 +44,8 @@ _DATE = re.compile(
 _WEEKDAY = {"天": "日", "7": "日"} | dict(zip("123456", "一二三四五六", strict=True))
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
 
-Names = Callable[[str], list[tuple[int, int, str]]]  # (start, end, name) found in a text
+# (start, end, key) of each name found in a text; names with one key are one security
+Names = Callable[[str], list[tuple[int, int, str]]]
 
 
 def norm(text: str) -> str:
@@ -112,6 +113,9 @@ class Evidence:
         self.texts = [norm(s.text) for s in doc.sentences]
         self.headings = [norm(doc.heading(s)) for s in doc.sentences]
         self._title = norm(doc.title)
+        self._keys = [{key for *_, key in names(t)} for t in self.texts]
+        self._heading_keys = [{key for *_, key in names(h)} for h in self.headings]
+        self._title_keys = {key for *_, key in names(self._title)}
         self._grams = [Counter(grams(t)) for t in self.texts]
         self._where: dict[str, list[int]] = defaultdict(list)
         for index, counted in enumerate(self._grams):
@@ -179,8 +183,10 @@ class Evidence:
     def _judge(self, text: str, cites: Sequence[int], title: bool) -> str:
         sources = "".join(self.texts[n - 1] for n in cites)
         context = sources + "".join({self.headings[n - 1] for n in cites})
+        keys = set().union(*(self._keys[n - 1] | self._heading_keys[n - 1] for n in cites))
         if title:
             context += self._title
+            keys |= self._title_keys
         claimed = self._names(text)
         outside = _outside(text, claimed)
         units = grams(outside)
@@ -188,9 +194,9 @@ class Evidence:
         share = sum(u in have for u in units) / len(units) if units else 1.0
         if share < COVER:
             return f"the cited sentences say little of it ({share:.0%} of it)"
-        for _, _, name in claimed:
-            if not _mentions(context, name):
-                return f"names {name}, which its sentences do not"
+        for start, end, key in claimed:
+            if key not in keys and not _mentions(context, text[start:end]):
+                return f"names {text[start:end]}, which its sentences do not"
         for word in re.findall(_LATIN, outside):
             if word not in context:
                 return f"says {word!r}, which its sentences do not"
@@ -231,9 +237,9 @@ class Evidence:
                 return reason
             if missing := numbers(clause) - {n for w, _ in windows for n in numbers(w)}:
                 return f"says {sorted(missing)[0]} where its sentence says otherwise"
-            mine = [name for s, e, name in claimed if start <= s and e <= at]
-            theirs = [name for *_, name in self._names(window)]
-            theirs += [name for *_, name in claimed if _mentions(window, name)]
+            mine = [(text[s:e], key) for s, e, key in claimed if start <= s and e <= at]
+            theirs = {key for *_, key in self._names(window)}
+            theirs |= {key for s, e, key in claimed if _mentions(window, text[s:e])}
             if mine and (swapped := _swapped(window, mine, theirs)):
                 return swapped
         return ""
@@ -279,26 +285,21 @@ def _aligned(clause: str, pieces: dict[int, list[str]]) -> list[tuple[str, int]]
 _SYMMETRIC = re.compile(r"^(?:和|与|及|以及|跟|、|，|或|或者)$")
 
 
-def _swapped(window: str, mine: list[str], theirs: list[str]) -> str:
+def _swapped(window: str, mine: list[tuple[str, str]], theirs: set[str]) -> str:
     """Why the clause gives its names other roles than its source clause does: one of its
-    names is not there while another name is, or two names come in the other order with more
-    than "和/与/、" between them. `theirs`: the names in the source clause."""
-    present = [n for n in mine if _mentions(window, n)]
-    others = [n for n in theirs if not any(_same(n, m) for m in mine)]
-    absent = [n for n in mine if n not in present]
+    names (written, key) is not there while another name is, or two names come in the other
+    order with more than "和/与/、" between them. `theirs`: the keys named in the window."""
+    present = [(w, k) for w, k in mine if k in theirs or _mentions(window, w)]
+    absent = [w for w, k in mine if (w, k) not in present]
+    others = sorted(theirs - {k for _, k in mine})
     if absent and others:
         return f"says of {absent[0]} what the post says of {others[0]}"
     if len(present) >= 2:
-        first, second = present[0], present[1]
+        (first, _), (second, _) = present[0], present[1]
         a, b = _place(window, first), _place(window, second)
         if a > b >= 0 and not _SYMMETRIC.match(window[b + len(norm(second)) : a]):
             return f"swaps {first} and {second}"
     return ""
-
-
-def _same(one: str, other: str) -> bool:
-    """Two spellings of one name: 天孚 and 天孚通信."""
-    return _mentions(norm(other), one) or _mentions(norm(one), other)
 
 
 def _place(text: str, name: str) -> int:

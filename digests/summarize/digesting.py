@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from digests import store
 from digests.archive import index as archive
 from digests.errors import LLMError, NotFound
+from digests.names import Dictionary
 from digests.models import DigestRun, LLMMode, Post, StoredDigest, utcnow
 from digests.summarize.llm import LLM, Usage
 from digests.summarize.pipeline import Produced, cache_key, identity, summarize
@@ -41,6 +42,7 @@ class DigestContext:
     retry_after: timedelta = timedelta(minutes=30)
     rules: PolicyRules = field(default_factory=PolicyRules)  # DIGEST_POLICY, part of the key
     disclaimer: str = ""  # DISCLAIMER, stored with each digest; "" = render.DISCLAIMER
+    names: Dictionary | None = None  # the securities dictionary (None: the shipped snapshot)
 
 
 async def find_post(ctx: DigestContext, ref: str) -> Post:
@@ -79,6 +81,7 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
             budget=ctx.budget_chars,
             usage=usage,
             rules=ctx.rules,
+            names=ctx.names,
         )
     except LLMError as exc:
         log.warning("summary of %s failed: %s", post.slug, exc)

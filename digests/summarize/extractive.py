@@ -55,8 +55,10 @@ def extractive_digest(title: str, markdown: str, names: Any) -> Digest:
     if leftover or not sections:  # the prose's own stocks, or an unstructured post
         points = [_claim(doc, n) for n in prose[1 : 1 + POINTS]]
         sections.insert(0, Section(name="要点", points=points, stocks=leftover))
-    for section in sections:
-        section.stocks = section.stocks[:12]
+    shown: set[str] = set()
+    for section in sections:  # a stock once, in the first section that names it
+        section.stocks = [s for s in section.stocks if s not in shown][:12]
+        shown.update(section.stocks)
     sentences = [doc.sentences[n - 1].text for n in prose]
     said = [n for n in range(1, len(doc) + 1) if n not in {c for r in risks for c in r.cites}]
     risks += _risk_sentences(doc, [n for n in said if n not in _headings(doc)])

@@ -19,6 +19,8 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from digests.names import Dictionary, load
+from digests.summarize.document import Document
 from digests.summarize.extractive import extractive_digest
 from digests.summarize.grounding import ground, needs_review, wrong_language
 from digests.summarize.limits import estimate_tokens
@@ -28,7 +30,7 @@ from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_mess
 from digests.summarize.schema import Digest
 
 log = logging.getLogger(__name__)
-EXTRACTIVE_VERSION = "extractive-v2"  # v2: labelled-list paragraphs are sections
+EXTRACTIVE_VERSION = "extractive-v3"  # v3: numbered sentences, the securities dictionary
 MIN_PART_CHARS = 200  # below this a part has too little context to digest: give up instead
 
 
@@ -69,25 +71,30 @@ async def summarize(
     budget: int,
     usage: Usage | None = None,
     rules: PolicyRules | None = None,
+    names: Dictionary | None = None,
 ) -> Produced:
     """Digest a post and pass it through the grounding gate, then the digest policy's check
-    (`rules`, DIGEST_POLICY). Every LLM call is counted into `usage` (the caller's, when
-    given) as it is made: the caller keeps the counts of a run that raises."""
+    (`rules`, DIGEST_POLICY). The model is shown the post as numbered sentences, which its
+    claims cite. `names` is the securities dictionary (default: the shipped snapshot). Every
+    LLM call is counted into `usage` (the caller's, when given) as it is made: the caller
+    keeps the counts of a run that raises."""
     rules = rules or PolicyRules()
+    names = names or load()
     model, version = identity(llm)
     usage = usage if usage is not None else Usage()
     parts, output_mode, source = 1, None, f"{title}\n{text}"
     if llm is None:
-        digest, mode = extractive_digest(title, markdown), "extractive"
+        digest, mode = extractive_digest(title, markdown or text, names), "extractive"
     else:
+        numbered = Document(title, markdown or text).numbered()
         run = _Run(llm, title, budget, usage, rules.policy)
-        digest, parts = await run.digest(text)
+        digest, parts = await run.digest(numbered)
         if wrong_language(digest, source):  # small models drift into English: ask once more
-            digest, parts = await run.digest(text)
+            digest, parts = await run.digest(numbered)
         mode, output_mode = "llm", llm.mode
-    grounded, dropped = ground(digest, title=title, text=text, markdown=markdown)
-    names = rules.names(digest, title, text, markdown)
-    grounded, removed = enforce(grounded, rules, title=title, names=names)
+    grounded, dropped = ground(digest, title=title, text=text, markdown=markdown, names=names)
+    known = rules.names(digest, title, text, markdown)
+    grounded, removed = enforce(grounded, rules, title=title, names=known)
     dropped.update(removed)
     # the model's own text, before grounding replaces an English headline by the post's title
     wrong = wrong_language(digest, source)

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from digests.summarize.extractive import extractive_digest, listed_stocks
+from digests import names as dictionary
+from digests.summarize.document import Document
 from digests.summarize.grounding import split_names
-from digests.summarize.schema import Digest, Event, Section
+from digests.summarize.schema import Claim, Digest, Event, Section
+from digests.summarize.stocks import Stocks
 
 POLICY_VERSION = "p1"  # change it when ADVICE_TERMS change: every non-full cache key changes
 
@@ -66,6 +68,8 @@ class PolicyRules:
 
     policy: DigestPolicy = DigestPolicy.full
     extra_terms: tuple[str, ...] = ()
+    # the securities dictionary the stock names are found with (None: the shipped one)
+    dictionary: Any = field(default=None, repr=False, compare=False)
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,7 +101,7 @@ class PolicyRules:
         pass that finds them is the check's dearest part)."""
         if not self.hides_names:
             return []
-        return stock_names(digest, title, text, markdown)
+        return stock_names(digest, title, text, markdown, self.dictionary or dictionary.load())
 
     def advises(self, text: str) -> bool:
         """Whether `text` holds a trading instruction (a term of the list)."""
@@ -133,12 +137,16 @@ def enforce(
             return kept
         return text
 
+    def claims(items: list[Claim], where: str) -> list[Claim]:
+        cleaned = ((clean(c.text, where), c.cites) for c in items)
+        return [Claim(text=text, cites=cites) for text, cites in cleaned if text]
+
     sections: list[Section] = []
     for section in digest.sections:
         if rules.advises(section.name):  # "仓位建议": the whole section is instructions
             note("sections", section.name)
             continue
-        points = [p for p in (clean(point, "points") for point in section.points) if p]
+        points = claims(section.points, "points")
         name = _name_without_names(section.name, known)
         if name != section.name:
             note("section_names", section.name)
@@ -153,8 +161,6 @@ def enforce(
     headline = clean(digest.headline, "headline") if digest.headline.strip() else ""
     if not headline and digest.headline.strip():
         headline = title if title and not rules.advises(title) and not _names(title, known) else ""
-    sentences = _SENTENCE.findall(digest.summary)
-    summary = "".join(c for s in sentences if (c := clean(s, "summary")))
     events = []
     for event in digest.events:
         if rules.advises(event.title) or _names(event.title, known):
@@ -163,10 +169,12 @@ def enforce(
             events.append(Event(title=event.title, when=event.when))
     kept = Digest(
         headline=headline,
-        summary=summary,
+        summary=claims(digest.summary, "summary"),
         sections=sections,
-        risks=[r for r in (clean(risk, "risks") for risk in digest.risks) if r],
+        risks=claims(digest.risks, "risks"),
         events=events,
+        codes={} if rules.hides_names else digest.codes,
+        sources=digest.sources,
     )
     return kept, ({"policy": removed} if removed else {})
 
@@ -181,15 +189,15 @@ _GENERIC = frozenset(
 )
 
 
-def stock_names(digest: Digest, title: str, text: str, markdown: str) -> list[str]:
+def stock_names(digest: Digest, title: str, text: str, markdown: str, names: Any) -> list[str]:
     """Every stock name a sectors_only digest must not show: the model's lists (before
-    grounding kept only the post's names), what the offline pass finds in the post, and the
-    short forms the post uses for them."""
-    names = [n for s in digest.sections for entry in s.stocks for n in split_names(entry)]
-    if markdown:
-        names += [n for s in extractive_digest(title, markdown).sections for n in s.stocks]
-        names += [n for _, found in listed_stocks(title, markdown).values() for n in found]
-    return names + short_names(names, f"{title}\n{text}")
+    grounding kept only the post's names), the stocks the post names (`names`: the securities
+    dictionary) as it writes them, and the short forms the post uses for them."""
+    found = [n for s in digest.sections for entry in s.stocks for n in split_names(entry)]
+    if markdown or text:
+        stocks = Stocks(Document(title, markdown or text), names)
+        found += [*stocks.named, *stocks.written]
+    return found + short_names(found, f"{title}\n{text}")
 
 
 def recheck(digest: Digest, rules: PolicyRules, *, title: str, text: str, markdown: str) -> Digest:

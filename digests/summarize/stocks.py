@@ -6,7 +6,9 @@ the post *lists* it, as an item of a list most of whose items are dictionary nam
 when it has the shape of a name: three to six Chinese characters with no function word, or a
 Latin name.
 A name that is also an ordinary word (the dictionary's `common`: 机器人, 太阳能) counts only
-where it is listed. A four-character name may go by its first or last two characters where the
+where it is listed; so does an abbreviation the dictionary gives (腾讯 for 腾讯控股, 联通 for
+中国联通, 小熊 for 小熊电器), unless the post also writes the full name: in prose such short
+words are as often a platform, a customer or a nickname as the stock. A four-character name may go by its first or last two characters where the
 post also writes it whole (旭创 is 中际旭创).
 
 A *list* is a sentence, or what follows its last colon, made of two or more short items apart
@@ -39,14 +41,16 @@ def fold(text: str) -> str:
 
 @dataclass
 class Named:
-    """A stock of the post: its name (the dictionary's when it has one), its code ("" when
-    the dictionary lacks it), the sentences naming it and whether one of them lists it."""
+    """A stock of the post: its name as the post writes it (in full: 美团, not 美团-W or
+    the abbreviation), its code ("" when the dictionary lacks it), the sentences naming it
+    and whether one of them lists it."""
 
     name: str
     code: str = ""
     sentences: list[int] = field(default_factory=list)
     listed: bool = False
     common: bool = False
+    forms: frozenset[str] = frozenset()  # every form of its security, folded (upper case)
 
     @property
     def counts(self) -> bool:
@@ -60,27 +64,36 @@ class Stocks:
     def __init__(self, doc: Document, names: Any) -> None:
         self.doc, self._names = doc, names
         self.named: dict[str, Named] = {}
+        self.written: set[str] = set()  # every form in which the post writes a stock
         for sentence in doc.sentences:
             mentions = names.find(sentence.text)
             listed = self.list_in(sentence.text)
             for mention in mentions:
-                self._add(mention.security, sentence.number, _in(mention.text, listed))
+                listed_here = _in(mention.text, listed)
+                self._add(mention, sentence.number, listed_here)
+                self.written.add(mention.text)
             known = {fold(m.text) for m in mentions}
             for item in listed:
                 if not any(k in fold(item) for k in known) and _name_shaped(item):
                     self._add_unknown(item, sentence.number)
-        for heading in (doc.title,):
-            for mention in names.find(heading):
-                self._add(mention.security, 0, False)
+        for mention in names.find(doc.title):
+            self._add(mention, 0, False)
         self._columns()
 
-    def _add(self, security: Any, number: int, listed: bool) -> None:
-        named = self.named.setdefault(
-            security.name, Named(security.name, code_of(security), common=security.common)
-        )
+    def _add(self, mention: Any, number: int, listed: bool) -> None:
+        security = mention.security
+        loose = mention.common or _abbreviated(mention.form, security.name)
+        named = self.named.get(security.name)
+        if named is None:
+            forms = frozenset(fold(f).upper() for f in (*security.forms, security.name))
+            named = Named(_shown(mention), code_of(security), common=loose, forms=forms)
+            self.named[security.name] = named
+        elif named.common and not loose:
+            named.name = _shown(mention)  # the full writing, not the abbreviation
         if number and number not in named.sentences:
             named.sentences.append(number)
         named.listed |= listed
+        named.common &= loose  # one full, unambiguous writing makes it a name
 
     def list_in(self, text: str) -> list[str]:
         """The items of the list of stocks a sentence is (or ends with): two dictionary names
@@ -108,7 +121,7 @@ class Stocks:
                 named_column = index < len(header) and _NAME_COLUMN.search(header[index])
                 found = self._names.find(cell)
                 for mention in found:
-                    self._add(mention.security, block.first, True)
+                    self._add(mention, block.first, True)
                 if named_column and not found and _name_shaped(cell):
                     self.named.setdefault(cell, Named(cell, listed=True)).sentences.append(
                         block.first
@@ -127,19 +140,25 @@ class Stocks:
         key = fold(written)
         if not key:
             return None
-        security = self._names.lookup(key)
-        if security is not None:
-            named = self.named.get(security.name)
-            return named if named is not None and named.counts else None
-        if (named := self.named.get(key)) is not None:
-            return named if named.counts else None
-        if re.fullmatch(r"[\u4e00-\u9fff]{2}", key):
-            whole = [
-                n for n in self.named.values() if n.code and len(n.name) >= 4 and key in (n.name[:2], n.name[-2:])
-            ]
-            if len(whole) == 1 and whole[0].counts:
-                return whole[0]
-        return None
+        found = [n for n in self.named.values() if key.upper() in n.forms or key == n.name]
+        if not found and self._names.lookup(key) is None and re.fullmatch(r"[\u4e00-\u9fff]{2}", key):
+            found = [n for n in self.named.values() if n.code and _halves(n.name, key)]
+        counted = [n for n in found if n.counts]
+        return counted[0] if len(counted) == 1 else None
+
+
+def _halves(name: str, key: str) -> bool:
+    return len(name) >= 4 and key in (name[:2], name[-2:])
+
+
+def _abbreviated(form: str, name: str) -> bool:
+    """A Chinese form shorter than the listed name that is not the name without its
+    share-class or HK marker (京东方A → 京东方 and 美团-W → 美团 are the name; 腾讯 is not)."""
+    whole = fold(name).upper()
+    if form.isascii() or len(form) >= len(whole):
+        return False
+    bare = re.sub(r"^\*?ST|[-－]?[A-Z]{1,3}$", "", whole)
+    return fold(form).upper() != bare
 
 
 def code_of(security: Any) -> str:
@@ -159,8 +178,15 @@ def listed_items(sentence: str) -> list[str]:
 
 
 def _in(written: str, items: list[str]) -> bool:
+    """The name is what a list item ends with: its head (腾讯的科华数据 lists 科华数据)."""
     key = fold(written)
-    return any(key in fold(item) for item in items)
+    return any(fold(item).endswith(key) for item in items)
+
+
+def _shown(mention: Any) -> str:
+    """How a stock is shown: as the post writes it, unless that is an abbreviation."""
+    written = fold(mention.text)
+    return mention.security.name if _abbreviated(written, mention.security.name) else written
 
 
 def _name_shaped(item: str) -> bool:

@@ -46,10 +46,11 @@ def named(digest: Digest) -> dict[str, Named]:
     sections' points; a section's points are its own."""
     found: dict[str, Named] = {}
     for section in digest.sections:
-        entries = [(section.name, list(section.points))]
+        said = [point.text for point in section.points]
+        entries = [(section.name, said)]
         for stock in section.stocks:
-            mention = [p for p in section.points if key(stock) in key(p)]
-            entries.append((stock, mention or list(section.points)))
+            mention = [p for p in said if key(stock) in key(p)]
+            entries.append((stock, mention or said))
         for name, points in entries:
             if not key(name):
                 continue

@@ -1,0 +1,144 @@
+"""The grounding gate against the development set's claims (issue 22): each ideal's faithful
+points and risks must be kept, and the claims that contradict the post (the mutation set made
+from them, bench/mutations.py, and the ideal's hand-written `contradictions`) dropped.
+
+Each claim is checked twice, as a model that cites would send it (citing the sentences its
+`source` is) and as one that cites nothing (the gate finds the sentences). Part of
+`bench.fidelity`'s report; `uv run python -m bench.claims [--show]` prints it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bench.mutations import mutate
+from digests.ingest.hexo import read_post_file
+from digests.names import Dictionary, load
+from digests.summarize.claims import Evidence, norm
+from digests.summarize.document import Document
+from digests.summarize.stocks import Stocks
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTS, IDEALS = ROOT / "examples" / "posts", ROOT / "examples" / "ideal"
+MODES = ("cited", "uncited")
+
+
+@dataclass
+class Tally:
+    """How one post's claims fared, per mode: faithful kept, contradictions dropped."""
+
+    post: str
+    faithful: Counter[str] = field(default_factory=Counter)  # mode → claims
+    kept: Counter[str] = field(default_factory=Counter)  # mode → faithful claims kept
+    contradictions: Counter[str] = field(default_factory=Counter)  # (mode kind) → claims
+    dropped: Counter[str] = field(default_factory=Counter)  # (mode kind) → dropped
+    misses: list[str] = field(default_factory=list)  # wrong verdicts, for --show
+    seconds: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        for name in ("faithful", "kept", "contradictions", "dropped"):
+            getattr(self, name).update(getattr(other, name))
+        self.misses += [f"{other.post}: {m}" for m in other.misses]
+        self.seconds += other.seconds
+
+
+def cites_of(source: str, evidence: Evidence) -> list[int]:
+    """The numbers of the post's sentences that `source` (a quote of the post) is made of."""
+    quote = norm(source)
+    return [i + 1 for i, text in enumerate(evidence.texts) if text and text in quote] or [
+        i + 1 for i, text in enumerate(evidence.texts) if quote and quote in text
+    ]
+
+
+def tally(slug: str, markdown: str, title: str, ideal: dict[str, Any], names: Dictionary) -> Tally:
+    """The gate's verdicts on one post's faithful and contradicting claims."""
+    doc = Document(title, markdown)
+    evidence = Evidence(doc, lambda t: [(m.start, m.end, m.security.name) for m in names.find(t)])
+    stocks = Stocks(doc, names)
+    subjects = sorted({*stocks.named, *stocks.written}, key=len, reverse=True)
+    result = Tally(slug)
+    claims = [p for s in ideal["sections"] for p in s["points"]] + list(ideal["risks"])
+    faithful = [c for c in claims if isinstance(c, dict) and c.get("source")]
+    contradictions = [(c["text"], c["kind"], c["source"]) for c in ideal.get("contradictions", [])]
+    for claim in faithful:
+        for mutant in mutate(claim["text"], claim["source"], post=markdown, names=subjects):
+            contradictions.append((mutant.text, f"made {mutant.kind}", mutant.source))
+    started = time.perf_counter()
+    for mode in MODES:
+        for claim in faithful:
+            cites = cites_of(claim["source"], evidence) if mode == "cited" else []
+            verdict = evidence.check(claim["text"], cites)
+            result.faithful[mode] += 1
+            result.kept[mode] += verdict.holds
+            if not verdict.holds:
+                result.misses.append(f"{mode} faithful dropped: {claim['text']} ({verdict.reason})")
+        for text, kind, source in contradictions:
+            cites = cites_of(source, evidence) if mode == "cited" else []
+            verdict = evidence.check(text, cites)
+            key = f"{mode} {kind}"
+            result.contradictions[key] += 1
+            result.dropped[key] += not verdict.holds
+            if verdict.holds:
+                result.misses.append(f"{key} kept: {text}")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run(names: Dictionary | None = None) -> list[Tally]:
+    """Every ideal whose points carry their sources."""
+    names = names or load()
+    tallies: list[Tally] = []
+    for path in sorted(POSTS.glob("*.md")):
+        draft = read_post_file(path, tz=ZoneInfo("Asia/Shanghai"))
+        ideal_file = IDEALS / f"{draft.slug}.json"
+        if not ideal_file.exists():
+            continue
+        ideal = json.loads(ideal_file.read_text(encoding="utf-8"))
+        result = tally(draft.slug, draft.body_markdown, draft.title, ideal, names)
+        if sum(result.faithful.values()):
+            tallies.append(result)
+    return tallies
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%} ({part}/{whole})" if whole else "n/a"
+
+
+def report(tallies: list[Tally], *, show: bool = False) -> None:
+    total = Tally("overall")
+    for t in tallies:
+        total.add(t)
+    print(f"{'post':<34} {'mode':<8} {'faithful kept':>16} {'contradictions dropped':>24}")
+    for t in [*tallies, total]:
+        for mode in MODES:
+            whole = sum(v for k, v in t.contradictions.items() if k.startswith(mode))
+            part = sum(v for k, v in t.dropped.items() if k.startswith(mode))
+            print(
+                f"{t.post[:34]:<34} {mode:<8} {_share(t.kept[mode], t.faithful[mode]):>16}"
+                f" {_share(part, whole):>24}"
+            )
+    print("by kind: " + "; ".join(
+        f"{k}: {_share(total.dropped[k], total.contradictions[k])}"
+        for k in sorted(total.contradictions)
+    ))  # fmt: skip
+    claims = sum(total.faithful.values()) + sum(total.contradictions.values())
+    print(f"gate time: {1000 * total.seconds / max(claims, 1):.2f} ms per claim")
+    if show:
+        print("\n".join(total.misses))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--show", action="store_true", help="print every wrong verdict")
+    report(run(), show=parser.parse_args().show)
+
+
+if __name__ == "__main__":
+    main()
