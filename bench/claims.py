@@ -23,7 +23,7 @@ from digests.ingest.hexo import read_post_file
 from digests.names import Dictionary, load
 from digests.summarize.claims import Evidence, norm
 from digests.summarize.document import Document
-from digests.summarize.stocks import Stocks
+from digests.summarize.stocks import Stocks, finder
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTS, IDEALS = ROOT / "examples" / "posts", ROOT / "examples" / "ideal"
@@ -60,7 +60,7 @@ def cites_of(source: str, evidence: Evidence) -> list[int]:
 def tally(slug: str, markdown: str, title: str, ideal: dict[str, Any], names: Dictionary) -> Tally:
     """The gate's verdicts on one post's faithful and contradicting claims."""
     doc = Document(title, markdown)
-    evidence = Evidence(doc, lambda t: [(m.start, m.end, m.security.name) for m in names.find(t)])
+    evidence = Evidence(doc, finder(names))
     stocks = Stocks(doc, names)
     subjects = sorted({*stocks.named, *stocks.written}, key=len, reverse=True)
     result = Tally(slug)

@@ -30,9 +30,7 @@ ALIGN = 0.34  # of a clause's pairs its source clause must share to be compared 
 MOST_SOURCES = 3  # sentences found for a claim that cites none
 BEFORE = 8  # sentences before its source in which an attributed source may be named
 # A claim attributed to someone: "瑞银：…", "据高盛…", "花旗认为…"
-_ATTRIBUTED = re.compile(
-    r"^(?:据)?([\u4e00-\u9fffa-z&]{2,10}?)(?:[：:]|认为|称|表示|指出|预计|预期|测算|判断|强调|提到|报告)"
-)
+_ATTRIBUTED = re.compile(r"^(?:据)?([\u4e00-\u9fffa-z&]{2,8}?)(?:[：:]|认为|称|表示|指出|测算|强调|报告)")
 _LATIN = r"[a-z][a-z0-9+&-]*(?:\.[a-z0-9]+)*"  # a word, "hbm4", "node.js"; not a trailing dot
 _UNIT = re.compile(rf"[\u4e00-\u9fff]+|{_LATIN}|\d+(?:\.\d+)?")
 _NUMBER = re.compile(r"(?<![a-z0-9.])\d+(?:\.\d+)?")
@@ -198,7 +196,7 @@ class Evidence:
             if key not in keys and not _mentions(context, text[start:end]):
                 return f"names {text[start:end]}, which its sentences do not"
         for word in re.findall(_LATIN, outside):
-            if word not in context:
+            if len(word) > 1 and word not in context:  # not the A of A股
                 return f"says {word!r}, which its sentences do not"
         if missing := numbers(text) - numbers(context):
             return f"says {sorted(missing)[0]}, which its sentences do not"
@@ -209,10 +207,14 @@ class Evidence:
         return self._clause_by_clause(text, cites, claimed)
 
     def _named_near(self, who: str, cites: Sequence[int]) -> bool:
+        """The source a claim is attributed to is named in or shortly before its sentences; a
+        label the post words differently ("PCB分化：" of "PCB今天分化") shares some of them."""
         first = min(cites)
         near = range(max(first - BEFORE, 1), max(cites) + 1)
-        return any(who in self.texts[n - 1] or who in self.headings[n - 1] for n in near) or (
-            who in self._title
+        said = self._title + "".join(self.texts[n - 1] + self.headings[n - 1] for n in near)
+        shared = set(grams(who)) & set(grams(said))
+        return who in said or len(shared) >= min(2, len(set(grams(who)))) or (
+            len(shared) * 2 >= len(set(grams(who)))
         )
 
     def _clause_by_clause(
@@ -231,11 +233,15 @@ class Evidence:
                 continue
             window, number = windows[0]
             reason = polarity.conflict(clause, window)
-            if not reason and polarity.directions(clause):
+            families = {d.family for d in polarity.directions(window)}
+            if not reason and not families & {d.family for d in polarity.directions(clause)}:
+                # the direction is said elsewhere in the sentence ("节前如果有融资杠杆的话，
+                # 建议把杠杆卸掉"): compare with the sentence's, when it has one way only
                 reason = polarity.conflict(clause, self.texts[number - 1], negations=False)
             if reason:
                 return reason
-            if missing := numbers(clause) - {n for w, _ in windows for n in numbers(w)}:
+            near = _numbers_near(clause, pieces) | numbers(self.texts[number - 1])
+            if missing := numbers(clause) - near:
                 return f"says {sorted(missing)[0]} where its sentence says otherwise"
             mine = [(text[s:e], key) for s, e, key in claimed if start <= s and e <= at]
             theirs = {key for *_, key in self._names(window)}
@@ -243,6 +249,19 @@ class Evidence:
             if mine and (swapped := _swapped(window, mine, theirs)):
                 return swapped
         return ""
+
+
+def _numbers_near(clause: str, pieces: dict[int, list[str]]) -> set[str]:
+    """The numbers of the source clauses that share a word with the clause (numbers aside):
+    a number is checked where its subject is ("2027年底" is not in "2027-2028年…占比")."""
+    words = {g for g in grams(clause) if not g[0].isdigit()}
+    return {
+        n
+        for parts in pieces.values()
+        for part in parts
+        if words & set(grams(part))
+        for n in numbers(part)
+    }
 
 
 def _outside(text: str, claimed: list[tuple[int, int, str]]) -> str:

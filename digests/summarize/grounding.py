@@ -27,7 +27,7 @@ from digests.summarize.claims import Evidence, norm
 from digests.summarize.document import Document, clip
 from digests.summarize.events import dated, dated_events, happenings
 from digests.summarize.schema import Claim, Digest, Event, Section
-from digests.summarize.stocks import Named, Stocks
+from digests.summarize.stocks import Named, Stocks, finder
 
 _SPACE = re.compile(r"\s+")
 
@@ -132,7 +132,7 @@ def ground(
     digest, over = bound(digest)
     doc = Document(title, markdown or text)
     stocks = Stocks(doc, names)
-    evidence = Evidence(doc, lambda t: [(m.start, m.end, m.security.name) for m in names.find(t)])
+    evidence = Evidence(doc, finder(names))
     dropped: dict[str, Any] = {key: [] for key in (*_DROPPED, "added_stocks")}
     codes: dict[str, str] = {}
 

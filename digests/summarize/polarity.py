@@ -4,12 +4,12 @@ the two share almost every character.
 
 A *direction* is a pair of antonym word sets on one axis (涨/跌, 上调/下调, 支持/反对…); axes of
 one family answer the same question ("which way does it go?"), so 下调 contradicts 上涨 although
-they are different axes. A negation just before a direction word flips it (不看好 is 看空,
-没有上调 is not 上调). A clause's *negation parity* is the number of negations left after that,
-mod 2: it is compared where the two clauses share no direction ("不建议换掉" against
-"建议换掉"). The word lists are Chinese, not any post's: antonyms and negators of the
-language, the compounds in which 不/没/无/未/非/别 negate nothing (不仅, 没想到, 无论, 未来,
-非常, 非农, 特别…).
+they are different axes. A negation flips every direction word after it in its clause (不看好 is
+看空, 不建议大家梭哈 does not 梭哈); a refusal after the proposal ("喜欢梭哈，我不建议") is read
+before it. A negation with no direction word after it negates the word that follows it, which
+the other side must not say plainly ("不建议换掉" against "建议换掉"). The word lists are
+Chinese, not any post's: antonyms and negators of the language, and the words in which
+不/没/无/未/非/别 negate nothing (不仅, 没想到, 无论, 未来, 非常, 非农, 特别, 要不要…).
 """
 
 from __future__ import annotations
@@ -49,16 +49,23 @@ _AXES: tuple[tuple[str, str, str, str], ...] = (
 )  # fmt: skip
 # Negators, and the words in which 不/没/无/未/非/别 negate nothing.
 _NEGATOR = re.compile(
-    r"不要|不用|不必|不能|不会|不该|不宜|不是|并非|绝非|而非|没有|没|未|无需|无须|无法|毫无|别|勿|莫|不"
+    r"不要|不用|不必|不能|不会|不该|不宜|不是|并非|绝非|而非|没有|没人|没|未|无人|无一|无需|"
+    r"无须|无法|毫无|几无|别|勿|莫|不|无"
 )
 _NOT_NEGATIONS = re.compile(
     r"不仅|不只|不光|不但|不断|不少|不错|不过|不管|不论|不同|不久|不妨|不然|不得不|不亦|"
     r"不一定|说不定|差不多|了不起|忍不住|少不了|免不了|离不开|不外乎|不失为|不可思议|"
     r"没想到|没办法|无论|无非|未来|未必|非常|非农|特别|分别|区别|类别|级别|个别|识别|告别|"
-    r"差别|鉴别|辨别|别人|别的|别处|莫过于|莫名|毫无疑问"
+    r"差别|鉴别|辨别|别人|别的|别处|莫过于|莫名|毫无疑问|不一样|不一致|无限|无数|无疑|无比|"
+    r"无穷|无形|无线|无人机|无人驾驶|无锡|无所谓|"
+    r"([\u4e00-\u9fff])[不没]\1"  # 要不要, 能不能, 有没有: a question, not a negation
+)
+# "…，我不建议": advice refused after the proposal; read as if it came first
+_REFUSED = re.compile(
+    r"^(?:我|我们|笔者|作者)?(?:也|并|还是|都)?(?:不建议|不推荐|不赞成|不看好|不认同|不支持)"
+    r"(?:这么做|这样做)?$"
 )
 _CLAUSE = re.compile(r"[，,；;。！!？?：:\n]")
-NEAR = 3  # characters between a negator and the direction word it negates
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ def directions(clause: str) -> list[Direction]:
         if not any(k.start < direction.end and direction.start < k.end for k in kept):
             kept.append(direction)
     negations = negators(clause, [(d.start, d.end) for d in kept])
-    return [_negated(d, negations) for d in kept]
+    return [_negated(d, negations, clause) for d in kept]
 
 
 def negators(clause: str, inside: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
@@ -108,19 +115,55 @@ def negators(clause: str, inside: Sequence[tuple[int, int]] = ()) -> list[tuple[
     return spans
 
 
-def _negated(direction: Direction, negations: list[tuple[int, int]]) -> Direction:
-    flips = [start for start, end in negations if 0 <= direction.start - end <= NEAR]
+def _negated(direction: Direction, negations: list[tuple[int, int]], text: str) -> Direction:
+    # a negation reaches to the end of its clause: 不建议大家梭哈 does not 梭哈
+    flips = [
+        start
+        for start, end in negations
+        if end <= direction.start and not _CLAUSE.search(text, end, direction.start)
+    ]
     if len(flips) % 2 == 0:
         return direction
     # the span shown in a reason starts at the negation: "尚未支持", not "支持"
     return Direction(direction.axis, direction.family, -direction.sign, flips[0], direction.end)
 
 
-def parity(clause: str) -> int:
-    """The clause's negations (outside direction words) mod 2: compared where neither side
-    has a direction word."""
-    inside = [(d.start, d.end) for d in directions(clause)]
-    return len(negators(clause, inside)) % 2
+def negated_words(text: str) -> list[str]:
+    """What a text's negations negate, where no direction word follows them in their clause
+    (those flip the direction instead): the word after each (不建议 → 建议, 没有对手 → 对手)."""
+    found = directions(text)
+    words: list[str] = []
+    for start, end in negators(text, [(d.start, d.end) for d in found]):
+        stop = _CLAUSE.search(text, end)
+        clause_end = stop.start() if stop else len(text)
+        if any(start < d.start < clause_end for d in found):
+            continue
+        word = text[end : min(end + 2, clause_end)]
+        if word:
+            words.append(word)
+    return words
+
+
+def _plainly(word: str, text: str) -> bool:
+    """`word` is in `text` with no negation before it in its clause."""
+    spans = negators(text)
+    for match in re.finditer(re.escape(word), text):
+        if not any(
+            end <= match.start() and not _CLAUSE.search(text, end, match.start())
+            for _, end in spans
+        ):
+            return True
+    return False
+
+
+def fronted(text: str) -> str:
+    """The text with an advice refused after its proposal ("喜欢梭哈一条线，我不建议") put
+    before it ("我不建议喜欢梭哈一条线"), so that the refusal negates the proposal."""
+    parts = _CLAUSE.split(text)
+    for i in range(1, len(parts)):
+        if _REFUSED.match(parts[i]) and parts[i - 1]:
+            parts[i - 1], parts[i] = parts[i] + parts[i - 1], ""
+    return "，".join(p for p in parts if p)
 
 
 def clauses(text: str) -> list[str]:
@@ -130,10 +173,11 @@ def clauses(text: str) -> list[str]:
 
 def conflict(claim: str, source: str, *, negations: bool = True) -> str:
     """Why the claim points the other way from the source ("" when it does not): a shared
-    axis (or, failing that, family) on which the two disagree; else, when neither has a
-    direction word, a different negation parity. `claim` and `source` are comparable pieces
+    axis (or, failing that, family) on which the two disagree; else a word one negates and
+    the other says plainly (negated_words). `claim` and `source` are comparable pieces
     (a clause and the source clauses it was aligned with), normalised the same way;
     `negations=False` compares directions only."""
+    claim, source = fronted(claim), fronted(source)
     mine, theirs = directions(claim), directions(source)
     for key in ("axis", "family"):
         ours = _signs(mine, key)
@@ -146,8 +190,14 @@ def conflict(claim: str, source: str, *, negations: bool = True) -> str:
                 return f"says {word} where the post says {said}"
         if shared:
             return ""
-    if negations and not mine and not theirs and parity(claim) != parity(source):
-        return "negates what the post says" if parity(claim) else "drops the post's negation"
+    if not negations:
+        return ""
+    for word in negated_words(claim):
+        if _plainly(word, source) and word not in negated_words(source):
+            return f"negates {word}, which the post does not"
+    for word in negated_words(source):
+        if _plainly(word, claim) and word not in negated_words(claim):
+            return f"drops the post's negation of {word}"
     return ""
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +146,20 @@ class Stocks:
             found = [n for n in self.named.values() if n.code and _halves(n.name, key)]
         counted = [n for n in found if n.counts]
         return counted[0] if len(counted) == 1 else None
+
+
+def finder(names: Any) -> Callable[[str], list[tuple[int, int, str]]]:
+    """The dictionary as claims.Evidence looks names up: (start, end, key) of every mention
+    that is a name in full, not an ordinary word or an abbreviation (小熊, 联通)."""
+
+    def find(text: str) -> list[tuple[int, int, str]]:
+        return [
+            (m.start, m.end, m.security.name)
+            for m in names.find(text)
+            if not m.common and not _abbreviated(m.form, m.security.name)
+        ]
+
+    return find
 
 
 def _halves(name: str, key: str) -> bool:
