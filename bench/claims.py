@@ -62,7 +62,8 @@ def tally(slug: str, markdown: str, title: str, ideal: dict[str, Any], names: Di
     doc = Document(title, markdown)
     evidence = Evidence(doc, finder(names))
     stocks = Stocks(doc, names)
-    subjects = sorted({*stocks.named, *stocks.written}, key=len, reverse=True)
+    counted = [n.name for n in stocks.named.values() if n.counts and n.code]
+    subjects = sorted(set(counted), key=len, reverse=True)
     result = Tally(slug)
     claims = [p for s in ideal["sections"] for p in s["points"]] + list(ideal["risks"])
     faithful = [c for c in claims if isinstance(c, dict) and c.get("source")]

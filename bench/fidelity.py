@@ -168,7 +168,12 @@ async def digest_of(
 ) -> Produced:
     """The one call into the pipeline; `usage` keeps the counts of a run that fails."""
     return await summarize(
-        title=title, text=text, markdown=markdown, llm=llm, budget=budget, usage=usage,
+        title=title,
+        text=text,
+        markdown=markdown,
+        llm=llm,
+        budget=budget,
+        usage=usage,
         names=NAMES,
     )
 

@@ -21,10 +21,17 @@ _ANTONYMS = (
     ("扩大", "收窄"), ("利好", "利空"), ("高于", "低于"), ("满仓", "空仓"), ("回暖", "下滑"),
     ("便宜", "贵"), ("进入", "排除"), ("领先", "落后"), ("涨价", "降价"), ("增长", "下滑"),
     ("受益", "受损"), ("走强", "走弱"), ("上行", "下行"), ("增持", "减持"), ("加速", "放缓"),
-    ("涨", "跌"), ("强", "弱"), ("多", "少"), ("高", "低"),
+    ("加杠杆", "卸杠杆"), ("乐观", "悲观"), ("偏强", "偏弱"), ("扩产", "减产"),
 )  # fmt: skip
-_NEGATED = (("不要", "要"), ("不建议", "建议"), ("没有", "有"), ("不会", "会"), ("不", ""), ("未", "已"))
-_VERBS = re.compile(r"是|有|会|要|能|可以|建议|已经|已|将|在")
+# a negation taken out (the word left in its place) or put in before a verb
+_NEGATED = (
+    ("不建议", "建议"), ("不要", "要"), ("没有", "有"), ("不会", "会"), ("不能", "能"),
+    ("还没", "已经"), ("并不", "很"), ("不是", "是"), ("未", "已"), ("别", "要"),
+)  # fmt: skip
+_VERBS = re.compile(r"(?<![不没未别])(?:建议|可以|应该|需要|已经)")
+_IDIOMS = re.compile(
+    r"不仅|不断|不少|不错|不过|不同|非常|未来|不一样|[级区特分类个识告差]别|别[人的处]"
+)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 SOURCES = ("瑞银", "高盛", "摩根士丹利", "野村证券", "中金公司")
 
@@ -52,12 +59,15 @@ def mutate(claim: str, source: str, *, post: str, names: list[str]) -> list[Muta
 
 
 def _negate(claim: str) -> str:
-    for negated, plain in _NEGATED:
-        if negated in claim and not re.search(r"不仅|不断|不少|不错|不过|非常|未来", claim):
-            return claim.replace(negated, plain, 1)
+    """The claim's negation taken out, or one put in before its first verb."""
+    if not _IDIOMS.search(claim):
+        for negated, plain in _NEGATED:
+            if negated in claim:
+                return claim.replace(negated, plain, 1)
     verb = _VERBS.search(claim)
     if verb:
-        return claim[: verb.start()] + "并非" + claim[verb.start() :]
+        word = "没有" if verb.group().startswith("已") else "不"
+        return claim[: verb.start()] + word + claim[verb.start() :]
     return ""
 
 
@@ -77,7 +87,9 @@ def _swap(claim: str, names: list[str]) -> str:
         a, b = present[0], present[1]
         return claim.replace(a, "\x00").replace(b, a).replace("\x00", b)
     if len(present) == 1:
-        others = [n for n in names if n not in claim and present[0] not in n and n not in present[0]]
+        others = [
+            n for n in names if n not in claim and present[0] not in n and n not in present[0]
+        ]
         return claim.replace(present[0], others[0], 1) if others else ""
     return ""
 

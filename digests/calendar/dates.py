@@ -225,8 +225,14 @@ def _anonymous(pattern: re.Pattern[str]) -> str:
 # Every way a text names a day this module can place, optionally with a time of day after it
 # ("周五 21:30", "下周三凌晨2点", "周四晚"): how other modules find an event's `when` in a post.
 DAY_WORDS = re.compile(
-    "(?:" + "|".join(_anonymous(p) for p, _, _ in _DAY_RULES) + ")"
-    + r"(?:\s*(?:" + _anonymous(_CLOCK) + r"|" + _PART.pattern + r"|晚|早|盘前|盘后))?"
+    "(?:"
+    + "|".join(_anonymous(p) for p, _, _ in _DAY_RULES)
+    + ")"
+    + r"(?:\s*(?:"
+    + _anonymous(_CLOCK)
+    + r"|"
+    + _PART.pattern
+    + r"|晚|早|盘前|盘后))?"
 )
 # Words naming a dated happening: releases, meetings, earnings, market closures, listings…
 HAPPENING = re.compile(

@@ -26,12 +26,16 @@ from digests.summarize import polarity
 from digests.summarize.document import MARK, Document
 
 COVER = 0.5  # of a claim's character pairs, words and numbers, outside the names it holds
-ALIGN = 0.34  # of a clause's pairs its source clause must share to be compared with it
+ALIGN = 0.3  # of a clause's pairs its source clause must share to be compared with it
+CLOSE = 0.1  # source clauses aligned within this of the best are compared too
 MOST_SOURCES = 3  # sentences found for a claim that cites none
 BEFORE = 8  # sentences before its source in which an attributed source may be named
 # A claim attributed to someone: "瑞银：…", "据高盛…", "花旗认为…"
-_ATTRIBUTED = re.compile(r"^(?:据)?([\u4e00-\u9fffa-z&]{2,8}?)(?:[：:]|认为|称|表示|指出|测算|强调|报告)")
+_ATTRIBUTED = re.compile(
+    r"^(?:据)?([\u4e00-\u9fffa-z&]{2,8}?)(?:[：:]|认为|称|表示|指出|预计|测算|强调|报告)"
+)
 _LATIN = r"[a-z][a-z0-9+&-]*(?:\.[a-z0-9]+)*"  # a word, "hbm4", "node.js"; not a trailing dot
+_SELF = re.compile(r"^(?:作者|博主|笔者|我)")  # the post's own author: always "named"
 _UNIT = re.compile(rf"[\u4e00-\u9fff]+|{_LATIN}|\d+(?:\.\d+)?")
 _NUMBER = re.compile(r"(?<![a-z0-9.])\d+(?:\.\d+)?")
 _CN_NUMBER = re.compile(r"([一二两三四五六七八九十]{1,3})(?=成|倍|个点|个百分点)")
@@ -124,22 +128,26 @@ class Evidence:
 
     def check(self, claim: str, cites: Sequence[int] = (), *, title: bool = False) -> Verdict:
         """The claim against its cites (or the "[12]" marks in it), else against the
-        sentences found for it; `title` lets the post's title support it (a headline)."""
+        sentences found for it; `title` lets the post's title support it (a headline). A
+        claim that contradicts what it cites is not looked for elsewhere."""
         cites = tuple(cites) or tuple(int(n) for n in MARK.findall(claim))
         text = norm(claim)
         if not grams(text):
             return Verdict(cites)
+        reason = ""
         if cites:
             missing = [n for n in cites if self.doc.sentence(n) is None]
             if missing:
                 return Verdict(cites, f"cites sentence {missing[0]}, which the post does not have")
-            reason = self._judge(text, cites, title)
+            reason, thin = self._judge(text, cites, title)
             if not reason:
                 return Verdict(cites)
+            if not thin:
+                return Verdict(cites, reason)
         found = self.find(text)
         if not found:
-            return Verdict(cites, "nothing in the post says this")
-        second = self._judge(text, found, title)
+            return Verdict(cites, reason or "nothing in the post says this")
+        second, _ = self._judge(text, found, title)
         if cites and second:
             return Verdict(cites, reason)
         return Verdict(found, second, found=True)
@@ -178,89 +186,115 @@ class Evidence:
         total = sum(self._weight.get(g, 1.0) for g in wanted)
         return sum(self._weight.get(g, 1.0) for g in wanted if g in have) / total
 
-    def _judge(self, text: str, cites: Sequence[int], title: bool) -> str:
-        sources = "".join(self.texts[n - 1] for n in cites)
-        context = sources + "".join({self.headings[n - 1] for n in cites})
-        keys = set().union(*(self._keys[n - 1] | self._heading_keys[n - 1] for n in cites))
-        if title:
-            context += self._title
-            keys |= self._title_keys
+    def _judge(self, text: str, cites: Sequence[int], title: bool) -> tuple[str, bool]:
+        """Why the claim does not hold against these sentences ("" when it does), and
+        whether that is only because they say too little of it (other sentences may)."""
         claimed = self._names(text)
+        if reason := self._clause_by_clause(text, cites, claimed):
+            return reason, False
+        who = _ATTRIBUTED.match(text)
+        if who and not _SELF.match(who.group(1)) and not self._near(who.group(1), cites):
+            return f"attributes it to {who.group(1)}, whom the post does not name there", False
+        context = "".join(self.texts[n - 1] + self.headings[n - 1] for n in cites)
+        context += self._title if title else ""
         outside = _outside(text, claimed)
         units = grams(outside)
         have = set(grams(context))
         share = sum(u in have for u in units) / len(units) if units else 1.0
         if share < COVER:
-            return f"the cited sentences say little of it ({share:.0%} of it)"
+            return f"its sentences say little of it ({share:.0%} of it)", True
+        keys = self._keys_near(cites) | (self._title_keys if title else set())
         for start, end, key in claimed:
-            if key not in keys and not _mentions(context, text[start:end]):
-                return f"names {text[start:end]}, which its sentences do not"
+            if key not in keys and not self._near(text[start:end], cites, whole=True):
+                return f"names {text[start:end]}, which its sentences do not", True
         for word in re.findall(_LATIN, outside):
             if len(word) > 1 and word not in context:  # not the A of A股
-                return f"says {word!r}, which its sentences do not"
+                return f"says {word!r}, which its sentences do not", True
         if missing := numbers(text) - numbers(context):
-            return f"says {sorted(missing)[0]}, which its sentences do not"
+            return f"says {sorted(missing)[0]}, which its sentences do not", True
         if missing := dates(text) - dates(context):
-            return f"dates it {sorted(missing)[0]}, which its sentences do not"
-        if (who := _ATTRIBUTED.match(text)) and not self._named_near(who.group(1), cites):
-            return f"attributes it to {who.group(1)}, whom the post does not name there"
-        return self._clause_by_clause(text, cites, claimed)
+            return f"dates it {sorted(missing)[0]}, which its sentences do not", True
+        return "", False
 
-    def _named_near(self, who: str, cites: Sequence[int]) -> bool:
-        """The source a claim is attributed to is named in or shortly before its sentences; a
-        label the post words differently ("PCB分化：" of "PCB今天分化") shares some of them."""
-        first = min(cites)
-        near = range(max(first - BEFORE, 1), max(cites) + 1)
+    def _keys_near(self, cites: Sequence[int]) -> set[str]:
+        near = range(max(min(cites) - BEFORE, 1), max(cites) + 1)
+        return set().union(*(self._keys[n - 1] | self._heading_keys[n - 1] for n in near))
+
+    def _near(self, who: str, cites: Sequence[int], *, whole: bool = False) -> bool:
+        """`who` is named in or shortly before the cited sentences (or their headings, or the
+        title): a subject or source the post gives once for several sentences. Unless
+        `whole`, a label the post words differently ("PCB分化：" of "PCB今天分化") counts
+        when it shares most of its words."""
+        near = range(max(min(cites) - BEFORE, 1), max(cites) + 1)
         said = self._title + "".join(self.texts[n - 1] + self.headings[n - 1] for n in near)
-        shared = set(grams(who)) & set(grams(said))
-        return who in said or len(shared) >= min(2, len(set(grams(who)))) or (
-            len(shared) * 2 >= len(set(grams(who)))
-        )
+        if _mentions(said, who):
+            return True
+        wanted = set(grams(who))
+        return not whole and len(wanted & set(grams(said))) * 2 >= len(wanted)
 
     def _clause_by_clause(
         self, text: str, cites: Sequence[int], claimed: list[tuple[int, int, str]]
     ) -> str:
-        """Each clause against the source clause it was aligned with: the same direction
-        (else against that clause's whole sentence), its numbers there (or in another
-        clause it aligns with), and its names in the roles the source gives them."""
-        pieces = {n: polarity.clauses(self.texts[n - 1]) for n in cites}
+        """Each clause against the source clause it was aligned with (on what they say, the
+        names aside): the same direction (else against that clause's whole sentence), its
+        numbers where its subject is, and its names in the roles the source gives them (a
+        source clause that names no one speaks of its sentence's names: "它…")."""
+        pieces = {n: polarity.clauses(polarity.fronted(self.texts[n - 1])) for n in cites}
+        blanked = {n: [_outside(p, self._names(p)) for p in parts] for n, parts in pieces.items()}
         at = 0
         for clause in polarity.clauses(text):
             start = text.find(clause, at)
             at = start + len(clause)
-            windows = _aligned(clause, pieces)
-            if not windows:
-                continue
-            window, number = windows[0]
-            reason = polarity.conflict(clause, window)
-            families = {d.family for d in polarity.directions(window)}
-            if not reason and not families & {d.family for d in polarity.directions(clause)}:
-                # the direction is said elsewhere in the sentence ("节前如果有融资杠杆的话，
-                # 建议把杠杆卸掉"): compare with the sentence's, when it has one way only
-                reason = polarity.conflict(clause, self.texts[number - 1], negations=False)
-            if reason:
-                return reason
-            near = _numbers_near(clause, pieces) | numbers(self.texts[number - 1])
-            if missing := numbers(clause) - near:
-                return f"says {sorted(missing)[0]} where its sentence says otherwise"
             mine = [(text[s:e], key) for s, e, key in claimed if start <= s and e <= at]
-            theirs = {key for *_, key in self._names(window)}
-            theirs |= {key for s, e, key in claimed if _mentions(window, text[s:e])}
-            if mine and (swapped := _swapped(window, mine, theirs)):
-                return swapped
+            said = _outside(
+                clause, [(s - start, e - start, k) for s, e, k in claimed if start <= s and e <= at]
+            )
+            windows = _aligned(said, blanked, pieces, self._weight)
+            if not windows:
+                if polarity.directions(clause):  # 今明两天加仓 of 今天明天不加仓
+                    whole = "，".join(self.texts[n - 1] for n in cites)
+                    if reason := polarity.conflict(clause, whole, negations=False):
+                        return reason
+                continue
+            if missing := numbers(clause) - _numbers_near(clause, pieces):
+                return f"says {sorted(missing)[0]} where its sentence says otherwise"
+            for window, number in windows:  # the best, and those aligned about as well
+                if reason := self._against(clause, window, number, mine, claimed, text):
+                    return reason
         return ""
+
+    def _against(
+        self,
+        clause: str,
+        window: str,
+        number: int,
+        mine: list[tuple[str, str]],
+        claimed: list[tuple[int, int, str]],
+        text: str,
+    ) -> str:
+        """Why the clause contradicts the source clause it was aligned with ("" if not)."""
+        # a direction the clause has and its source clause lacks may be said elsewhere in
+        # the sentence ("节前如果有融资杠杆的话，建议把杠杆卸掉")
+        if reason := polarity.conflict(clause, window, wider=self.texts[number - 1]):
+            return reason
+        days = dates(window) if len(dates(clause)) == 1 else dates(self.texts[number - 1])
+        if days and (missing := dates(clause) - days):
+            return f"dates it {sorted(missing)[0]} where its sentence says otherwise"
+        theirs = {key for *_, key in self._names(window)} or self._keys[number - 1]
+        theirs |= {key for s, e, key in claimed if _mentions(window, text[s:e])}
+        return _swapped(window, mine, theirs) if mine else ""
+
+
+_PLAIN = set("的了是在和与及也都就还而但又很更最年月日个家只元亿万点成倍")
 
 
 def _numbers_near(clause: str, pieces: dict[int, list[str]]) -> set[str]:
-    """The numbers of the source clauses that share a word with the clause (numbers aside):
-    a number is checked where its subject is ("2027年底" is not in "2027-2028年…占比")."""
-    words = {g for g in grams(clause) if not g[0].isdigit()}
+    """The numbers of the source clauses that share a character with the clause (numbers
+    and plain words aside): a number is checked where its subject is ("2027年底" is not in
+    "2027-2028年…占比"; "增72%" is in "同比增长72%")."""
+    chars = {c for c in clause if "\u4e00" <= c <= "\u9fff"} - _PLAIN
     return {
-        n
-        for parts in pieces.values()
-        for part in parts
-        if words & set(grams(part))
-        for n in numbers(part)
+        n for parts in pieces.values() for part in parts if chars & set(part) for n in numbers(part)
     }
 
 
@@ -281,24 +315,39 @@ def _mentions(text: str, name: str) -> bool:
     return chinese and len(name) >= 4 and (name[:2] in text or name[-2:] in text)
 
 
-def _aligned(clause: str, pieces: dict[int, list[str]]) -> list[tuple[str, int]]:
-    """The source clauses (or two in a row of one sentence) sharing at least ALIGN of the
-    clause's pairs, with their sentence's number, best first; a pair of clauses counts as
-    better than one of them only when it shares a fifth more."""
-    wanted = set(grams(clause))
+def _aligned(
+    said: str, blanked: dict[int, list[str]], pieces: dict[int, list[str]], weight: dict[str, float]
+) -> list[tuple[str, int]]:
+    """The source clauses (or two in a row of one sentence) sharing at least ALIGN of what
+    the clause says (`said`: its names blanked, as in `blanked`), as `pieces` writes them,
+    with their sentence's number, best first. Shares are weighed by how rare a pair is in
+    the post (评级 tells more than 下调); a pair of clauses counts as better than one of
+    them only when it shares a fifth more."""
+    wanted = _content(said)
     if not wanted:
         return []
+    total = sum(weight.get(g, 1.0) for g in wanted)
+
+    def share(text: str) -> float:
+        return sum(weight.get(g, 1.0) for g in wanted & _content(text)) / total
+
     scored: list[tuple[float, int, str, int]] = []
-    for number, parts in pieces.items():
+    for number, parts in blanked.items():
+        whole = pieces[number]
         for i, part in enumerate(parts):
-            one = len(wanted & set(grams(part))) / len(wanted)
-            scored.append((one, 0, part, number))
+            scored.append((share(part), 0, whole[i], number))
             if i + 1 < len(parts):
-                pair = "，".join(parts[i : i + 2])
-                two = len(wanted & set(grams(pair))) / len(wanted)
-                scored.append((two - 0.2, 1, pair, number))
+                two = share(part + "，" + parts[i + 1])
+                scored.append((two - 0.2, 1, "，".join(whole[i : i + 2]), number))
     scored.sort(key=lambda item: (-item[0], item[1]))
-    return [(window, number) for share, _, window, number in scored if share >= ALIGN]
+    best = scored[0][0] if scored else 0.0
+    return [(w, n) for share, _, w, n in scored if share >= max(ALIGN, best - CLOSE)]
+
+
+def _content(text: str) -> set[str]:
+    """The units a clause is aligned on: its pairs and words, without its days and numbers
+    (周三人大开幕 is aligned with 周四人大开幕, then found to date it otherwise)."""
+    return {g for g in grams(_DATE.sub("，", text)) if not g[0].isdigit()}
 
 
 _SYMMETRIC = re.compile(r"^(?:和|与|及|以及|跟|、|，|或|或者)$")

@@ -94,7 +94,17 @@ def _parts(doc: Document, stocks: Stocks) -> list[tuple[Block | None, list[Block
 
 
 def _relabelled(block: Block, label: str) -> Block:
-    return Block(block.kind, block.text, block.level, block.marker, label.strip(), (), False, block.first, block.last)
+    return Block(
+        block.kind,
+        block.text,
+        block.level,
+        block.marker,
+        label.strip(),
+        (),
+        False,
+        block.first,
+        block.last,
+    )
 
 
 def _under(doc: Document, block: Block) -> str:

@@ -167,7 +167,9 @@ def ground(
         kept += added
         points = held(section.points, "points")
         if points or kept:
-            sections.append(Section(name=section.name, points=points, stocks=[n.name for n in kept]))
+            sections.append(
+                Section(name=section.name, points=points, stocks=[n.name for n in kept])
+            )
             taken += kept
             dropped["added_stocks"] += [n.name for n in added]
         else:
@@ -181,8 +183,10 @@ def ground(
         if stock.code:
             codes[stock.name] = stock.code
     headline = digest.headline
-    if headline.strip() and headline != title and not all(
-        evidence.check(part, title=True).holds for part in _clauses(headline)
+    if (
+        headline.strip()
+        and headline != title
+        and not all(evidence.check(part, title=True).holds for part in _clauses(headline))
     ):
         dropped["headline"], headline = [headline], title
     summary = held(digest.summary, "summary")
@@ -247,7 +251,9 @@ def _parts(name: str) -> set[str]:
     return {p for p in re.split(r"[/、，,|&＆+-]+", norm(name)) if len(p) >= 2}
 
 
-def _left_out(doc: Document, stocks: Stocks, taken: list[Named]) -> list[tuple[str, Claim, list[Named]]]:
+def _left_out(
+    doc: Document, stocks: Stocks, taken: list[Named]
+) -> list[tuple[str, Claim, list[Named]]]:
     """Sections of the post that list stocks none of which the digest has: (name, their
     first sentence as a point, their stocks)."""
     found: list[tuple[str, Claim, list[Named]]] = []
@@ -280,7 +286,10 @@ def _events(
         when = dated(whole, event.title, event.when, headings)
         if when is None:
             dropped["events"].append(
-                {"text": f"{event.title} {event.when.strip()}", "why": "the post does not date it so"}
+                {
+                    "text": f"{event.title} {event.when.strip()}",
+                    "why": "the post does not date it so",
+                }
             )
         else:
             events.append(Event(title=event.title, when=when))

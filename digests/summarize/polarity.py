@@ -29,7 +29,7 @@ _AXES: tuple[tuple[str, str, str, str], ...] = (
     ("membership", "membership", "进入|加入|纳入|入选|入围|打入|切入|获得订单|拿到订单",
      "排除|出局|剔除|踢出|退出|无缘|落选|移出|丢失订单"),
     ("position", "risk", "加仓|增持|买入|建仓|抄底|上车|补仓|加配|超配|追高|梭哈|押注",
-     "减仓|减持|卖出|清仓|止盈|兑现|离场|下车|低配|减配|止损|落袋"),
+     "减仓|减持|卖出|清仓|止盈|离场|下车|低配|减配|止损|落袋"),
     ("fullness", "risk", "满仓|重仓|加满|高仓位", "降仓|轻仓|空仓|低仓位|小仓位"),
     ("leverage", "risk", r"加[^，,。；;]{0,3}杠杆|上杠杆|带[^，,。；;]{0,2}杠杆|加杠杆|融资买入",
      r"卸[^，,。；;]{0,2}杠杆|杠杆[^，,。；;]{0,2}卸|去杠杆|降杠杆|减杠杆|杠杆[^，,。；;]{0,2}降"),
@@ -43,8 +43,8 @@ _AXES: tuple[tuple[str, str, str, str], ...] = (
     ("trend", "direction", "回暖|复苏|改善|好转|向好|走强|强势|偏强",
      "恶化|走弱|弱势|偏弱|转差|疲软|低迷"),
     ("compare", "direction", "高于|多于|大于|超过|强于|领先|跑赢",
-     "低于|少于|小于|弱于|落后|跑输|不及|不到|不足"),
-    ("timing", "timing", "提前|提早", "推迟|延后|延迟|延期"),
+     r"低于|少于|小于|弱于|落后|跑输|不及|(?:不到|不足)(?=\d|[一二两三四五六七八九十半])"),
+    ("timing", "timing", "提前|提早", "推迟|延后|延迟|延期|往后推|后推|推后"),
     ("result", "result", "盈利|赚钱|扭亏|增收", "亏损|亏钱|亏"),
 )  # fmt: skip
 # Negators, and the words in which 不/没/无/未/非/别 negate nothing.
@@ -62,10 +62,18 @@ _NOT_NEGATIONS = re.compile(
 )
 # "…，我不建议": advice refused after the proposal; read as if it came first
 _REFUSED = re.compile(
-    r"^(?:我|我们|笔者|作者)?(?:也|并|还是|都)?(?:不建议|不推荐|不赞成|不看好|不认同|不支持)"
-    r"(?:这么做|这样做)?$"
+    r"^(?:我的建议是|建议是|我|我们|笔者|作者)?(?:也|并|还是|都)?"
+    r"(?:不要|不建议|不推荐|不赞成|不看好|不认同|不支持|不做|不碰|不买|不参与)(?:这么做|这样做)?$"
 )
+# both ways at once: a word for movement, not a direction (一天涨跌8个点)
+# a clause about what would happen if: compared with what the post says would happen if
+HYPOTHETICAL = re.compile(r"若|如果|假如|假设|一旦|要是|万一|倘若")
+_BOTH_WAYS = re.compile(r"涨跌|涨涨跌跌|升降|多空|起落|增减")
 _CLAUSE = re.compile(r"[，,；;。！!？?：:\n]")
+_BREAK = re.compile(r"[，,；;。！!？?：:\n]|但是?|而且?|却|可是|不过|只是|反而")
+# a verb, 不/没, and a complement of result ("跟不上", "撑不住", "做不完")
+_COMPLEMENT = re.compile(r"[\u4e00-\u9fff][不没][上下了住到动起完掉出来去好成懂清见开过透着]")
+_PLAIN = set("的了是在和与及也都就还而但又很更最个家只")  # says nothing of what is negated
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class Direction:
     sign: int  # +1 one way, -1 the other
     start: int
     end: int
+    negated: bool = False  # flipped by a negation (start is the negation's)
 
 
 _COMPILED = tuple(
@@ -88,6 +97,7 @@ def directions(clause: str) -> list[Direction]:
     """The direction words of a clause (no overlaps: the longest word wins), each signed
     after the negation that stands just before it."""
     found: list[Direction] = []
+    neutral = [(m.start(), m.end()) for m in _BOTH_WAYS.finditer(clause)]
     for axis, family, up, down in _COMPILED:
         for sign, pattern in ((1, up), (-1, down)):
             found += [
@@ -96,7 +106,8 @@ def directions(clause: str) -> list[Direction]:
     found.sort(key=lambda d: (d.start, -(d.end - d.start)))
     kept: list[Direction] = []
     for direction in found:  # the longest word at a place: 低于预期, not 低于
-        if not any(k.start < direction.end and direction.start < k.end for k in kept):
+        spans = [(k.start, k.end) for k in kept] + neutral
+        if not any(s < direction.end and direction.start < e for s, e in spans):
             kept.append(direction)
     negations = negators(clause, [(d.start, d.end) for d in kept])
     return [_negated(d, negations, clause) for d in kept]
@@ -116,44 +127,60 @@ def negators(clause: str, inside: Sequence[tuple[int, int]] = ()) -> list[tuple[
 
 
 def _negated(direction: Direction, negations: list[tuple[int, int]], text: str) -> Direction:
-    # a negation reaches to the end of its clause: 不建议大家梭哈 does not 梭哈
+    # a negation reaches to the end of its clause (不建议大家梭哈 does not 梭哈), or to a
+    # contrast (不动但不加仓: only 不加仓 is about 加仓)
     flips = [
         start
         for start, end in negations
-        if end <= direction.start and not _CLAUSE.search(text, end, direction.start)
+        if end <= direction.start and not _BREAK.search(text, end, direction.start)
     ]
     if len(flips) % 2 == 0:
         return direction
     # the span shown in a reason starts at the negation: "尚未支持", not "支持"
-    return Direction(direction.axis, direction.family, -direction.sign, flips[0], direction.end)
+    return Direction(
+        direction.axis, direction.family, -direction.sign, flips[0], direction.end, negated=True
+    )
 
 
-def negated_words(text: str) -> list[str]:
-    """What a text's negations negate, where no direction word follows them in their clause
-    (those flip the direction instead): the word after each (不建议 → 建议, 没有对手 → 对手)."""
+def negated_parts(text: str) -> list[tuple[int, int]]:
+    """The spans a text's negations negate where no direction word follows them (those flip
+    the direction instead): from each to the end of its clause or a contrast (不要幻想下个季度
+    会好 negates 幻想下个季度会好)."""
     found = directions(text)
-    words: list[str] = []
-    for start, end in negators(text, [(d.start, d.end) for d in found]):
-        stop = _CLAUSE.search(text, end)
-        clause_end = stop.start() if stop else len(text)
-        if any(start < d.start < clause_end for d in found):
-            continue
-        word = text[end : min(end + 2, clause_end)]
-        if word:
-            words.append(word)
-    return words
+    parts: list[tuple[int, int]] = []
+    spans = negators(text, [(d.start, d.end) for d in found])
+    for start, end in spans:
+        stop = _BREAK.search(text, end)
+        until = stop.start() if stop else len(text)
+        # to the next negation or list comma at the latest (未完、看不到拐点)
+        until = min([until, *(s for s, _ in spans if s >= end)])
+        if (comma := text.find("、", end, until)) >= 0:
+            until = comma
+        if _COMPLEMENT.match(text, start - 1) and start > 0:
+            until = end + 1  # 跟不上, 撑不住: the negation is of the complement alone
+        if end < until and not any(end <= d.start < until for d in found):
+            parts.append((end, until))
+    return parts
 
 
-def _plainly(word: str, text: str) -> bool:
-    """`word` is in `text` with no negation before it in its clause."""
-    spans = negators(text)
-    for match in re.finditer(re.escape(word), text):
-        if not any(
-            end <= match.start() and not _CLAUSE.search(text, end, match.start())
-            for _, end in spans
-        ):
-            return True
-    return False
+def _units(text: str) -> set[str]:
+    """Character pairs of a text's Chinese runs (a lone character alone), and its words."""
+    units: set[str] = set()
+    for run in re.findall(r"[\u4e00-\u9fff]+|[a-z0-9]+", text):
+        units |= {run[i : i + 2] for i in range(len(run) - 1)} if len(run) > 1 else {run}
+    return units
+
+
+def _said_plainly(part: str, text: str) -> bool:
+    """Most of `part` (the characters a negation of the other side covers) is in `text`
+    outside its negations, and `text` does not negate it too ("不高" and "性价比不高")."""
+    flipped = [(d.start, d.end) for d in directions(text) if d.negated]
+    spans = negated_parts(text) + flipped
+    negated = set("".join(text[s:e] for s, e in spans))
+    plain = {ch for i, ch in enumerate(text) if not any(s <= i < e for s, e in spans)}
+    wanted = {ch for ch in part if "\u4e00" <= ch <= "\u9fff" or ch.isalnum()} - _PLAIN
+    said, denied = len(wanted & plain), len(wanted & negated)
+    return bool(wanted) and said * 2 > len(wanted) and said > denied
 
 
 def fronted(text: str) -> str:
@@ -167,37 +194,48 @@ def fronted(text: str) -> str:
 
 
 def clauses(text: str) -> list[str]:
-    """A text's clauses: cut at commas, semicolons, colons, stops and line breaks."""
-    return [c for c in _CLAUSE.split(text) if c.strip()]
+    """A text's clauses: cut at commas, semicolons, colons, stops, line breaks and contrasts
+    ("下跌概率约七成但涨幅不大" is two)."""
+    return [c for c in _BREAK.split(text) if c and c.strip()]
 
 
-def conflict(claim: str, source: str, *, negations: bool = True) -> str:
-    """Why the claim points the other way from the source ("" when it does not): a shared
-    axis (or, failing that, family) on which the two disagree; else a word one negates and
-    the other says plainly (negated_words). `claim` and `source` are comparable pieces
-    (a clause and the source clauses it was aligned with), normalised the same way;
+def conflict(claim: str, source: str, *, wider: str = "", negations: bool = True) -> str:
+    """Why the claim points the other way from the source ("" when it does not): a direction
+    word of the claim against the source's on its axis (or, failing that, its family), or
+    against `wider`'s (the source's whole sentence) when the source has neither; else a span
+    one side negates that the other says plainly. `claim` and `source` are comparable
+    pieces (a clause and the source clauses it was aligned with), normalised the same way;
     `negations=False` compares directions only."""
     claim, source = fronted(claim), fronted(source)
-    mine, theirs = directions(claim), directions(source)
-    for key in ("axis", "family"):
-        ours = _signs(mine, key)
-        other = _signs(theirs, key)
-        shared = [k for k in ours if k in other]
-        for k in shared:
-            if len(ours[k]) == 1 and len(other[k]) == 1 and ours[k] != other[k]:
-                word = next(claim[d.start : d.end] for d in mine if getattr(d, key) == k)
-                said = next(source[d.start : d.end] for d in theirs if getattr(d, key) == k)
-                return f"says {word} where the post says {said}"
-        if shared:
-            return ""
+    if HYPOTHETICAL.search(claim) and not HYPOTHETICAL.search(source):
+        return ""  # "若没降息…" is no claim about what the post expects ("预期降息")
+    mine = directions(claim)
+    # an axis the claim itself takes both ways ("复苏可能偏弱") says no one direction
+    mixed = {d.axis for d in mine if any(o.axis == d.axis and o.sign != d.sign for o in mine)}
+    mine = [d for d in mine if d.axis not in mixed]
+    for place in (source, fronted(wider)) if wider else (source,):
+        theirs = directions(place)
+        for direction in mine:
+            for key in ("axis", "family"):
+                same = [d for d in theirs if getattr(d, key) == getattr(direction, key)]
+                if not same:
+                    continue
+                if {d.sign for d in same} == {-direction.sign}:
+                    word, said = (
+                        claim[direction.start : direction.end],
+                        place[same[0].start : same[0].end],
+                    )
+                    return f"says {word} where the post says {said}"
+                break
+        mine = [d for d in mine if not any(d.family == t.family for t in theirs)]
     if not negations:
         return ""
-    for word in negated_words(claim):
-        if _plainly(word, source) and word not in negated_words(source):
-            return f"negates {word}, which the post does not"
-    for word in negated_words(source):
-        if _plainly(word, claim) and word not in negated_words(claim):
-            return f"drops the post's negation of {word}"
+    for start, end in negated_parts(claim):
+        if _said_plainly(claim[start:end], source):
+            return f"negates {claim[start:end]}, which the post says"
+    for start, end in negated_parts(source):
+        if _said_plainly(source[start:end], claim):
+            return f"drops the post's negation of {source[start:end]}"
     return ""
 
 

@@ -33,6 +33,12 @@ _CHINESE_NAME = re.compile(r"^[\u4e00-\u9fff]{3,6}$")
 _LATIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9&.-]{1,24}$")
 _FUNCTION = re.compile(r"[的是了在和与及或也都就要会很把被这那我你他们个些不没有将已可能更最]")
 _TAIL = re.compile(r"(?:等等|等|们)$")
+# how Chinese company names end (a listing the dictionary does not have yet still does)
+_COMPANY = re.compile(
+    r"(?:科技|股份|集团|控股|电子|技术|光电|通信|智能|材料|新材|医药|药业|生物|能源|电气|电器|"
+    r"电力|信息|软件|网络|汽车|装备|精密|半导体|微电子|传感|动力|机械|重工|化工|光学|数据|"
+    r"航天|航空|智造|实业|国际|传媒|文化|食品|银行|证券|保险|环境|环保|矿业|钢铁|物流|激光)$"
+)
 
 
 def fold(text: str) -> str:
@@ -74,8 +80,11 @@ class Stocks:
                 self._add(mention, sentence.number, listed_here)
                 self.written.add(mention.text)
             known = {fold(m.text) for m in mentions}
-            for item in listed:
-                if not any(k in fold(item) for k in known) and _name_shaped(item):
+            dictionary = sum(any(k in fold(i) for k in known) for i in listed)
+            for item in listed:  # a name the dictionary lacks, in a list of names
+                if not any(k in fold(item) for k in known) and _unknown_name(
+                    item, dictionary, len(listed)
+                ):
                     self._add_unknown(item, sentence.number)
         for mention in names.find(doc.title):
             self._add(mention, 0, False)
@@ -142,7 +151,11 @@ class Stocks:
         if not key:
             return None
         found = [n for n in self.named.values() if key.upper() in n.forms or key == n.name]
-        if not found and self._names.lookup(key) is None and re.fullmatch(r"[\u4e00-\u9fff]{2}", key):
+        if (
+            not found
+            and self._names.lookup(key) is None
+            and re.fullmatch(r"[\u4e00-\u9fff]{2}", key)
+        ):
             found = [n for n in self.named.values() if n.code and _halves(n.name, key)]
         counted = [n for n in found if n.counts]
         return counted[0] if len(counted) == 1 else None
@@ -150,14 +163,11 @@ class Stocks:
 
 def finder(names: Any) -> Callable[[str], list[tuple[int, int, str]]]:
     """The dictionary as claims.Evidence looks names up: (start, end, key) of every mention
-    that is a name in full, not an ordinary word or an abbreviation (小熊, 联通)."""
+    that is not an ordinary word (苹果 the fruit); abbreviations (天孚, 小熊) count, a claim
+    being as precise about whom it speaks of as its post."""
 
     def find(text: str) -> list[tuple[int, int, str]]:
-        return [
-            (m.start, m.end, m.security.name)
-            for m in names.find(text)
-            if not m.common and not _abbreviated(m.form, m.security.name)
-        ]
+        return [(m.start, m.end, m.security.name) for m in names.find(text) if not m.common]
 
     return find
 
@@ -210,3 +220,12 @@ def _name_shaped(item: str) -> bool:
     if _LATIN_NAME.match(item):
         return True
     return bool(_CHINESE_NAME.match(item)) and not _FUNCTION.search(item)
+
+
+def _unknown_name(item: str, known: int, items: int) -> bool:
+    """A list item the dictionary lacks is a name when it has the shape of one and either
+    ends like a company's name (…科技, …股份) or stands among three dictionary names at
+    least, three in four of the list: "性价比一般" in a short list is a remark, not a stock."""
+    if not _name_shaped(item):
+        return False
+    return bool(_COMPANY.search(item)) or (known >= 3 and known * 4 >= items * 3)
