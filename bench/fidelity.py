@@ -30,9 +30,9 @@ from typing import Any
 
 from bench import claims
 from digests.errors import LLMError
-from digests.names import load
 from digests.ingest.hexo import read_post_file
 from digests.ingest.text import markdown_to_text
+from digests.names import load
 from digests.settings import Settings
 from digests.summarize.llm import LLM, Usage, make_client
 from digests.summarize.pipeline import Produced, summarize

@@ -39,7 +39,7 @@ GOOD: dict[str, Any] = {
         },
         {"name": "传媒", "points": ["IP库是核心，A股中文在线最大"], "stocks": ["中文在线"]},
     ],
-    "risks": ["美国非农、CPI 公布与春节休市重叠，假期外盘波动风险"],
+    "risks": ["美国非农数据周三、CPI周五发布，假期若出黑天鹅，美股可能剧烈震荡"],
     "events": [{"title": "美国CPI", "when": "周五"}, {"title": "美国非农", "when": "周三"}],
 }
 # llama-cpp-python 0.3's answer to response_format json_schema (FastAPI's validation error,

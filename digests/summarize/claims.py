@@ -26,6 +26,7 @@ from digests.summarize import polarity
 from digests.summarize.document import MARK, Document
 
 COVER = 0.5  # of a claim's character pairs, words and numbers, outside the names it holds
+HEADLINE_COVER = 0.35  # a headline's clause sums up in its own words ("节前注意非农与CPI")
 ALIGN = 0.3  # of a clause's pairs its source clause must share to be compared with it
 CLOSE = 0.1  # source clauses aligned within this of the best are compared too
 MOST_SOURCES = 3  # sentences found for a claim that cites none
@@ -36,6 +37,7 @@ _ATTRIBUTED = re.compile(
 )
 _LATIN = r"[a-z][a-z0-9+&-]*(?:\.[a-z0-9]+)*"  # a word, "hbm4", "node.js"; not a trailing dot
 _SELF = re.compile(r"^(?:作者|博主|笔者|我)")  # the post's own author: always "named"
+_SELF_SAID = re.compile(r"^(?:作者|博主|笔者)(?:认为|表示|觉得|建议|提醒|指出|说)?")
 _UNIT = re.compile(rf"[\u4e00-\u9fff]+|{_LATIN}|\d+(?:\.\d+)?")
 _NUMBER = re.compile(r"(?<![a-z0-9.])\d+(?:\.\d+)?")
 _CN_NUMBER = re.compile(r"([一二两三四五六七八九十]{1,3})(?=成|倍|个点|个百分点)")
@@ -43,6 +45,7 @@ _DATE = re.compile(
     r"(?:(?P<rel>本|这|下下|下|上)个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
     r"|(?P<md>\d{1,2}月\d{1,2})[日号]?|今晚|今天|明天|后天|明晚|节前|节后|月底|月初"
 )
+_DAY = re.compile(r"^(?:下下|下|上)?周|^\d")  # a weekday or a month's day
 _WEEKDAY = {"天": "日", "7": "日"} | dict(zip("123456", "一二三四五六", strict=True))
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
 
@@ -197,11 +200,11 @@ class Evidence:
             return f"attributes it to {who.group(1)}, whom the post does not name there", False
         context = "".join(self.texts[n - 1] + self.headings[n - 1] for n in cites)
         context += self._title if title else ""
-        outside = _outside(text, claimed)
+        outside = _SELF_SAID.sub("", _outside(text, claimed))  # "博主认为…" is the post's say
         units = grams(outside)
         have = set(grams(context))
         share = sum(u in have for u in units) / len(units) if units else 1.0
-        if share < COVER:
+        if share < (HEADLINE_COVER if title else COVER):
             return f"its sentences say little of it ({share:.0%} of it)", True
         keys = self._keys_near(cites) | (self._title_keys if title else set())
         for start, end, key in claimed:
@@ -277,8 +280,10 @@ class Evidence:
         # the sentence ("节前如果有融资杠杆的话，建议把杠杆卸掉")
         if reason := polarity.conflict(clause, window, wider=self.texts[number - 1]):
             return reason
-        days = dates(window) if len(dates(clause)) == 1 else dates(self.texts[number - 1])
-        if days and (missing := dates(clause) - days):
+        # a day named two ways (周三 and 3月11日) is read alike; 节前 and 今天 are no day
+        mine_days = {d for d in dates(clause) if _DAY.match(d)}
+        days = dates(window) if len(mine_days) == 1 else dates(self.texts[number - 1])
+        if {d for d in days if _DAY.match(d)} and (missing := mine_days - days):
             return f"dates it {sorted(missing)[0]} where its sentence says otherwise"
         theirs = {key for *_, key in self._names(window)} or self._keys[number - 1]
         theirs |= {key for s, e, key in claimed if _mentions(window, text[s:e])}

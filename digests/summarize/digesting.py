@@ -22,8 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from digests import store
 from digests.archive import index as archive
 from digests.errors import LLMError, NotFound
-from digests.names import Dictionary
 from digests.models import DigestRun, LLMMode, Post, StoredDigest, utcnow
+from digests.names import Dictionary
 from digests.summarize.llm import LLM, Usage
 from digests.summarize.pipeline import Produced, cache_key, identity, summarize
 from digests.summarize.policy import PolicyRules

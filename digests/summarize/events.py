@@ -37,7 +37,7 @@ def dated_events(doc: Document) -> list[Event]:
     for sentence in doc.sentences:
         for unit in _UNIT.split(unicodedata.normalize("NFKC", sentence.text)):
             for event in _in_unit(re.sub(r"\s+", "", unit)):
-                terms, day = happenings(event.title), _day(event.when)
+                terms, day = happenings(event.title), day_of(event.when)
                 if not any(d == day and t & terms for t, d in seen):  # 两会 本周四, 两会开幕 周四
                     seen.append((terms, day))
                     events.append(event)
@@ -106,13 +106,13 @@ def dated(source: str, title: str, when: str, headings: Iterable[str] = ()) -> s
         for day in DAYS.finditer(unit):
             said = _core(day.group()).removeprefix("本").removeprefix("这")
             bare = wanted.removeprefix("本").removeprefix("这")
-            if said.startswith(bare) or bare.startswith(said):  # 周五 and 周五晚; not 下周五
-                if min(abs(day.start() - a) for a in at) <= NEAR:
-                    return when.strip()
+            same = said.startswith(bare) or bare.startswith(said)  # 周五晚 is 周五; 下周五 not
+            if same and min(abs(day.start() - a) for a in at) <= NEAR:
+                return when.strip()
     return None
 
 
-def _day(when: str) -> str:
+def day_of(when: str) -> str:
     """The day a `when` names, without 本/这 and the time of day: 本周五晚 is 周五."""
     found = DAYS.match(_core(when))
     day = _core(when) if found is None else found.group()

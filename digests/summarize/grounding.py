@@ -25,7 +25,7 @@ from typing import Any
 
 from digests.summarize.claims import Evidence, norm
 from digests.summarize.document import Document, clip
-from digests.summarize.events import dated, dated_events, happenings
+from digests.summarize.events import day_of, dated, dated_events, happenings
 from digests.summarize.schema import Claim, Digest, Event, Section
 from digests.summarize.stocks import Named, Stocks, finder
 
@@ -300,8 +300,9 @@ def _events(
 
 
 def _same_event(one: Event, other: Event) -> bool:
-    """Two events on the same day about the same happening ("非农" and "美国非农数据")."""
-    same_day = normalise(one.when).removeprefix("本") == normalise(other.when).removeprefix("本")
+    """Two events on the same day about the same happening ("非农 周五晚" and "美国非农数据
+    本周五")."""
+    same_day = day_of(one.when) == day_of(other.when)
     return same_day and bool(happenings(one.title) & happenings(other.title))
 
 

@@ -2,18 +2,17 @@
 
 A stock is an entry of the securities dictionary (digests/names) that the post writes in one
 of its forms. A name the dictionary lacks (a new listing, a private company) counts only where
-the post *lists* it, as an item of a list most of whose items are dictionary names, and only
-when it has the shape of a name: three to six Chinese characters with no function word, or a
-Latin name.
-A name that is also an ordinary word (the dictionary's `common`: 机器人, 太阳能) counts only
-where it is listed; so does an abbreviation the dictionary gives (腾讯 for 腾讯控股, 联通 for
-中国联通, 小熊 for 小熊电器), unless the post also writes the full name: in prose such short
-words are as often a platform, a customer or a nickname as the stock. A four-character name may go by its first or last two characters where the
-post also writes it whole (旭创 is 中际旭创).
+the post *lists* it, in a list most of whose items are dictionary names, and only when it has
+the shape of a company's name (stocks._unknown_name). A name that is also an ordinary word
+(the dictionary's `common`: 机器人, 太阳能) counts only where it is listed; so does an
+abbreviation the dictionary gives (腾讯 for 腾讯控股, 小熊 for 小熊电器), unless the post also
+writes the full name: in prose such short words are as often a platform, a customer or a
+nickname as the stock. A digest's entry may name a four-character name by its first or last
+two characters when the post writes it whole (旭创 is 中际旭创).
 
 A *list* is a sentence, or what follows its last colon, made of two or more short items apart
-by 、，；/ or spaces, at least half of them names; or a table column headed like a name
-column (公司, 标的, 名称…) or mostly made of names.
+by 、，；/ or spaces, at least half of them dictionary names; or a table column headed like a
+name column (公司, 标的, 名称…), whose cells are listed.
 """
 
 from __future__ import annotations
