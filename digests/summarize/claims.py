@@ -244,15 +244,10 @@ class Evidence:
         source clause that names no one speaks of its sentence's names: "它…")."""
         pieces = {n: polarity.clauses(polarity.fronted(self.texts[n - 1])) for n in cites}
         blanked = {n: [_outside(p, self._names(p)) for p in parts] for n, parts in pieces.items()}
-        at = 0
-        for clause in polarity.clauses(text):
-            start = text.find(clause, at)
-            at = start + len(clause)
-            mine = [(text[s:e], key) for s, e, key in claimed if start <= s and e <= at]
-            said = _outside(
-                clause, [(s - start, e - start, k) for s, e, k in claimed if start <= s and e <= at]
-            )
-            windows = _aligned(said, blanked, pieces, self._weight)
+        for clause in polarity.clauses(polarity.fronted(text)):
+            here = self._names(clause)
+            mine = [(clause[s:e], key) for s, e, key in here]
+            windows = _aligned(_outside(clause, here), blanked, pieces, self._weight)
             if not windows:
                 if polarity.directions(clause):  # 今明两天加仓 of 今天明天不加仓
                     whole = "，".join(self.texts[n - 1] for n in cites)

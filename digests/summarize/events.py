@@ -85,7 +85,8 @@ def _title(unit: str, term: re.Match[str], day: re.Match[str]) -> str:
     pieces = _FILLER.split(left)
     lead = pieces[-1].strip()[-12:] if pieces else ""
     suffix = _SUFFIX.match(unit[term.end() :])
-    return (lead + term.group() + (suffix.group() if suffix else "")).strip()
+    title = lead + term.group() + (suffix.group() if suffix else "")
+    return title.strip(" |｜-—·:：")
 
 
 def dated(source: str, title: str, when: str, headings: Iterable[str] = ()) -> str | None:
@@ -100,14 +101,14 @@ def dated(source: str, title: str, when: str, headings: Iterable[str] = ()) -> s
     pattern = re.compile("|".join(sorted({_SAME.get(t, re.escape(t)) for t in terms})), re.I)
     for unit in _UNIT.split(unicodedata.normalize("NFKC", source)):
         unit = re.sub(r"\s+", "", unit)
-        at = [m.start() for m in pattern.finditer(unit)]
-        if not at:
+        terms = list(pattern.finditer(unit))
+        if not terms:
             continue
         for day in DAYS.finditer(unit):
             said = _core(day.group()).removeprefix("本").removeprefix("这")
             bare = wanted.removeprefix("本").removeprefix("这")
             same = said.startswith(bare) or bare.startswith(said)  # 周五晚 is 周五; 下周五 not
-            if same and min(abs(day.start() - a) for a in at) <= NEAR:
+            if same and min(_gap(t, day) for t in terms) <= NEAR:
                 return when.strip()
     return None
 

@@ -190,7 +190,7 @@ def ground(
     ):
         dropped["headline"], headline = [headline], title
     summary = held(digest.summary, "summary")
-    events, more_events = _events(digest.events, doc, markdown or text, dropped)
+    events, more_events = _events(digest.events, doc, dropped)
     kept_digest = Digest(
         headline=headline,
         summary=summary,
@@ -275,12 +275,12 @@ def _left_out(
 
 
 def _events(
-    proposed: list[Event], doc: Document, source: str, dropped: dict[str, Any]
+    proposed: list[Event], doc: Document, dropped: dict[str, Any]
 ) -> tuple[list[Event], list[Event]]:
     """The model's events whose date the post gives next to them, then the post's own dated
     macro events the model missed."""
     headings = [b.text for b in doc.blocks if b.kind.value == "heading"]
-    whole = f"{doc.title}\n{source}"
+    whole = "\n".join([doc.title, *(s.text for s in doc.sentences)])
     events: list[Event] = []
     for event in proposed:
         when = dated(whole, event.title, event.when, headings)
