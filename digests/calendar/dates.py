@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from digests.calendar import trading
 from digests.calendar.trading import TradingCalendar
 
-__all__ = ["DAY_WORDS", "HAPPENING", "NEW_YORK", "SHANGHAI", "Resolved", "resolve"]
+__all__ = ["DAY_ONLY", "DAY_WORDS", "HAPPENING", "TIME_OF_DAY", "NEW_YORK", "SHANGHAI", "Resolved", "resolve"]
 
 log = logging.getLogger(__name__)
 
@@ -222,24 +222,19 @@ def _anonymous(pattern: re.Pattern[str]) -> str:
     return re.sub(r"\(\?P<\w+>", "(?:", pattern.pattern)
 
 
-# Every way a text names a day this module can place, optionally with a time of day after it
-# ("周五 21:30", "下周三凌晨2点", "周四晚"): how other modules find an event's `when` in a post.
-DAY_WORDS = re.compile(
-    "(?:"
-    + "|".join(_anonymous(p) for p, _, _ in _DAY_RULES)
-    + ")"
-    + r"(?:\s*(?:"
-    + _anonymous(_CLOCK)
-    + r"|"
-    + _PART.pattern
-    + r"|晚|早|盘前|盘后))?"
-)
+# Every way a text names a day this module can place (DAY_ONLY), and a time of day that may
+# follow it (TIME_OF_DAY): how other modules find an event's `when` in a post ("周五 21:30",
+# "下周三凌晨2点", "周四晚").
+DAY_ONLY = "(?:" + "|".join(_anonymous(p) for p, _, _ in _DAY_RULES) + ")"
+TIME_OF_DAY = r"(?:\s*(?:" + _anonymous(_CLOCK) + r"|" + _PART.pattern + r"|晚|早|盘前|盘后))"
+DAY_WORDS = re.compile(DAY_ONLY + TIME_OF_DAY + "?")
 # Words naming a dated happening: releases, meetings, earnings, market closures, listings…
 HAPPENING = re.compile(
     r"非农|就业数据|就业报告|CPI|PPI|PCE|GDP|PMI|社融|LPR|零售销售|初请|FOMC|议息|利率决议|"
     r"降息|加息|财报|季报|年报|中报|一季报|业绩预告|业绩会|发布会|大会|会议|开幕|闭幕|峰会|"
     r"两会|政治局|国常会|休市|闭市|开市|放假|假期|春节|国庆|元旦|清明|端午|中秋|劳动节|上市|"
-    r"解禁|交割|生效|选举|讲话|听证|投票|复牌|停牌|分红|申购|发布|公布|出炉",
+    r"解禁|交割|生效|选举|讲话|听证|投票|复牌|停牌|分红|申购|零售|最后一个交易日|双十一|双11|"
+    r"复盘|展望|发布|公布|披露|出炉",
     re.I,
 )
 

@@ -279,11 +279,9 @@ def _events(
 ) -> tuple[list[Event], list[Event]]:
     """The model's events whose date the post gives next to them, then the post's own dated
     macro events the model missed."""
-    headings = [b.text for b in doc.blocks if b.kind.value == "heading"]
-    whole = "\n".join([doc.title, *(s.text for s in doc.sentences)])
     events: list[Event] = []
     for event in proposed:
-        when = dated(whole, event.title, event.when, headings)
+        when = dated(doc, event.title, event.when)
         if when is None:
             dropped["events"].append(
                 {
