@@ -162,6 +162,11 @@ def dated(doc: Document, title: str, when: str) -> str | None:
     if not core or not wanted or core in headings:
         return None
     terms = happenings(title)
+    for event in dated_events(doc):  # the post's own, a clause's 公布 given its happening
+        if day_of(event.when) == day_of(when) and (
+            terms & happenings(event.title) or _most(core, _core(event.title))
+        ):
+            return when.strip()
     pattern = re.compile("|".join(sorted({_SAME.get(t, re.escape(t)) for t in terms})), re.I)
     calendar = _calendar_items(doc)
     for sentence in [None, *doc.sentences]:

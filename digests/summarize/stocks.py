@@ -32,6 +32,7 @@ _CHINESE_NAME = re.compile(r"^[\u4e00-\u9fff]{3,6}$")
 _LATIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9&.-]{1,24}$")
 _FUNCTION = re.compile(r"[的是了在和与及或也都就要会很把被这那我你他们个些不没有将已可能更最]")
 _TAIL = re.compile(r"(?:等等|等|们)$")
+LIST_ITEM_CHARS = 12  # an item of a list of names: a name and a word or two around it
 # how Chinese company names end (a listing the dictionary does not have yet still does)
 _COMPANY = re.compile(
     r"(?:科技|股份|集团|控股|电子|技术|光电|通信|智能|材料|新材|医药|药业|生物|能源|电气|电器|"
@@ -108,8 +109,14 @@ class Stocks:
         """The items of the list of stocks a sentence is (or ends with): two dictionary names
         at least, and half its items; [] for prose."""
         items = listed_items(text)
-        known = sum(bool(self._names.find(item)) for item in items)
+        known = sum(self._is_name(item) for item in items)
         return items if known >= 2 and known * 2 >= len(items) else []
+
+    def _is_name(self, item: str) -> bool:
+        """A short item that ends with a name the dictionary has (龙头天孚通信, 腾讯的科华数据)."""
+        if len(item) > LIST_ITEM_CHARS:
+            return False
+        return any(fold(item).endswith(fold(m.text)) for m in self._names.find(item) if not m.common)
 
     def _add_unknown(self, item: str, number: int) -> None:
         named = self.named.setdefault(item, Named(item, listed=True))
@@ -177,9 +184,12 @@ def _halves(name: str, key: str) -> bool:
 
 def _abbreviated(form: str, name: str) -> bool:
     """A Chinese form shorter than the listed name that is not the name without its
-    share-class or HK marker (京东方A → 京东方 and 美团-W → 美团 are the name; 腾讯 is not)."""
+    share-class or HK marker (京东方A → 京东方 and 美团-W → 美团 are the name; 腾讯 is not), or
+    a Latin form of three letters or fewer (BD, GE: as often words as names)."""
     whole = fold(name).upper()
-    if form.isascii() or len(form) >= len(whole):
+    if form.isascii():
+        return len(form) <= 3
+    if len(form) >= len(whole):
         return False
     bare = re.sub(r"^\*?ST|[-－]?[A-Z]{1,3}$", "", whole)
     return fold(form).upper() != bare
