@@ -124,6 +124,7 @@ class Document:
         previous: Kind | None = None
         for block in self.blocks:
             if not block.first:
+                previous = None  # a rule between two lists keeps them apart
                 continue
             body = "".join(f"[{n}]{self.sentences[n - 1].text}" for n in block.numbers)
             if block.kind is Kind.heading:

@@ -177,12 +177,22 @@ def dated(doc: Document, title: str, when: str) -> str | None:
             if not said and not (listed and _most(core, unit)):
                 continue
             for day in DAYS.finditer(unit):
-                bare = _core(day.group()).removeprefix("本").removeprefix("这")
-                mine = wanted.removeprefix("本").removeprefix("这")
-                same = bare.startswith(mine) or mine.startswith(bare)  # 周五晚 is 周五; 下周五 not
-                if same and (listed or min(_gap(t, day) for t in said) <= NEAR):
+                if _same_day(_core(day.group()), wanted) and (
+                    listed or min(_gap(t, day) for t in said) <= NEAR
+                ):
                     return when.strip()
     return None
+
+
+def _same_day(said: str, wanted: str) -> bool:
+    """The post's day words name the `when`: 周五晚 is 周五, 节后2月24日 is 2月24日; 下周五 is
+    not 周五."""
+    said, wanted = (w.removeprefix("本").removeprefix("这") for w in (said, wanted))
+    for longer, shorter in ((said, wanted), (wanted, said)):
+        at = longer.find(shorter)
+        if shorter and at >= 0 and longer[at - 1 : at] not in ("下", "上"):
+            return True
+    return False
 
 
 def _most(core: str, unit: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from digests.summarize.completion import LIST_LABEL, topic
 from digests.summarize.document import Block, Document, Kind, clip
 from digests.summarize.events import dated_events
 from digests.summarize.schema import Claim, Digest, Section
@@ -23,7 +24,6 @@ from digests.summarize.stocks import Stocks
 SECTIONS, POINTS, RISKS = 6, 4, 6
 # a short sentence that ends on 风险 announces the risks rather than stating one
 _LEAD_IN = re.compile(r"^.{0,16}风险(?:如下|有这些|有几个|有)?[。：:！!]?$")
-_LIST_LABEL = re.compile(r"^([^：:，,。！？]{1,10}?)[：:]\s*\S")
 _MIN_POINT = 6  # characters: shorter sentences ("对不。") say nothing on their own
 
 
@@ -41,7 +41,7 @@ def extractive_digest(title: str, markdown: str, names: Any) -> Digest:
             continue
         name = block.label or block.text
         if "风险" in name or "风险" in _under(doc, block):  # 本周风险 and the items under it
-            risks += [_claim(doc, n, block) for n in numbers if n != _heading_number(block)]
+            risks += [_claim(doc, n) for n in numbers if n != _heading_number(block)]
             continue
         named = [n.name for n in stocks.within(numbers)]
         points = _points(doc, numbers, block, stocks)
@@ -84,9 +84,9 @@ def _parts(doc: Document, stocks: Stocks) -> list[tuple[Block | None, list[Block
         current: tuple[Block | None, list[Block]] = (block, [])
         lists: list[tuple[Block | None, list[Block]]] = []
         for child in under:
-            label = _LIST_LABEL.match(child.text)
+            label = LIST_LABEL.match(child.text)
             if child.kind is Kind.paragraph and label and stocks.list_in(child.text):
-                lists.append((_relabelled(child, label.group(1)), []))
+                lists.append((_relabelled(child, topic(label.group(1))), []))
             else:
                 current[1].append(child)
         parts += [current, *lists]

@@ -23,9 +23,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from digests.summarize.claims import Evidence, norm
-from digests.summarize.document import Document, clip
-from digests.summarize.events import day_of, dated, dated_events, happenings
+from digests.summarize.claims import Evidence
+from digests.summarize.completion import Completion, left_out, post_lists
+from digests.summarize.document import Document
+from digests.summarize.events import dated, dated_events, day_of, happenings
 from digests.summarize.schema import Claim, Digest, Event, Section
 from digests.summarize.stocks import Named, Stocks, finder
 
@@ -158,23 +159,25 @@ def ground(
                 found.append(stock)
         return found
 
-    sections: list[Section] = []
-    taken: list[Named] = []
+    kept_sections: list[Section] = []
+    kept_stocks: list[list[Named]] = []
     for section in digest.sections:
-        kept = named(section.stocks)
-        more = [n for n in _post_section(doc, stocks, section.name) if n not in kept + taken]
-        added = more[: max(LIMITS.stocks - len(kept), 0)]
-        kept += added
+        stocks_here = named(section.stocks)
         points = held(section.points, "points")
-        if points or kept:
-            sections.append(
-                Section(name=section.name, points=points, stocks=[n.name for n in kept])
-            )
-            taken += kept
-            dropped["added_stocks"] += [n.name for n in added]
+        if points or stocks_here:
+            kept_sections.append(Section(name=section.name, points=points, stocks=[]))
+            kept_stocks.append(stocks_here)
         else:
             dropped["sections"].append({"text": section.name, "why": "nothing in it held"})
-    own = _left_out(doc, stocks, taken) if sections else []
+    lists = post_lists(doc, stocks)
+    completion = Completion(kept_sections, kept_stocks, LIMITS.stocks, dropped["added_stocks"])
+    completion.fill(lists, stocks)
+    taken = [n for kept in kept_stocks for n in kept]
+    own = left_out(doc, lists, stocks, taken, LIMITS.stocks) if kept_sections else []
+    sections = [
+        Section(name=s.name, points=s.points, stocks=[n.name for n in kept])
+        for s, kept in zip(kept_sections, kept_stocks, strict=True)
+    ]
     for name, point, more in own[: max(LIMITS.sections - len(sections), 0)]:
         sections.append(Section(name=name, points=[point], stocks=[n.name for n in more]))
         taken += more
@@ -231,47 +234,6 @@ def _unmarked(text: str) -> str:
 
 def _clauses(text: str) -> list[str]:
     return [c for c in re.split(r"[，,；;：:！!。]", text) if c.strip()]
-
-
-def _post_section(doc: Document, stocks: Stocks, name: str) -> list[Named]:
-    """The stocks the post names under the section a digest section is named after (the
-    same name, or a part of it: "通信" and "通信/CPO")."""
-    mine = _parts(name)
-    for block, under in doc.sections():
-        if block is None:
-            continue
-        if mine & _parts(block.label or block.text):
-            numbers = [n for b in (block, *under) for n in b.numbers]
-            return stocks.within(numbers)
-    return []
-
-
-def _parts(name: str) -> set[str]:
-    """A section name's parts: "通信/CPO" is 通信 and cpo."""
-    return {p for p in re.split(r"[/、，,|&＆+-]+", norm(name)) if len(p) >= 2}
-
-
-def _left_out(
-    doc: Document, stocks: Stocks, taken: list[Named]
-) -> list[tuple[str, Claim, list[Named]]]:
-    """Sections of the post that list stocks none of which the digest has: (name, their
-    first sentence as a point, their stocks)."""
-    found: list[tuple[str, Claim, list[Named]]] = []
-    for block, under in doc.sections():
-        if block is None:
-            continue
-        numbers = [n for b in (block, *under) for n in b.numbers]
-        everyone = stocks.within(numbers)
-        named = [n for n in everyone if n not in taken]
-        if len(named) < len(everyone) or not any(n.listed for n in named):
-            continue  # the digest speaks of this section already, or it lists nothing
-        first = next((n for n in numbers if n != block.first or block.label), None)
-        if first is None:
-            continue
-        point = Claim(text=clip(doc.sentences[first - 1].text), cites=[first])
-        found.append((block.label or block.text, point, named[: LIMITS.stocks]))
-        taken = [*taken, *named]
-    return found
 
 
 def _events(

@@ -213,7 +213,9 @@ def conflict(claim: str, source: str, *, wider: str = "", negations: bool = True
     # an axis the claim itself takes both ways ("复苏可能偏弱") says no one direction, nor
     # does a family ("重仓建议节前部分止盈": 重仓 is the condition, 止盈 the advice)
     mixed = {d.axis for d in mine if any(o.axis == d.axis and o.sign != d.sign for o in mine)}
-    either = {d.family for d in mine if any(o.family == d.family and o.sign != d.sign for o in mine)}
+    either = {
+        d.family for d in mine if any(o.family == d.family and o.sign != d.sign for o in mine)
+    }
     mine = [d for d in mine if d.axis not in mixed]
     for place in (source, fronted(wider)) if wider else (source,):
         theirs = directions(place)

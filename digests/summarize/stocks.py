@@ -116,7 +116,9 @@ class Stocks:
         """A short item that ends with a name the dictionary has (龙头天孚通信, 腾讯的科华数据)."""
         if len(item) > LIST_ITEM_CHARS:
             return False
-        return any(fold(item).endswith(fold(m.text)) for m in self._names.find(item) if not m.common)
+        return any(
+            fold(item).endswith(fold(m.text)) for m in self._names.find(item) if not m.common
+        )
 
     def _add_unknown(self, item: str, number: int) -> None:
         named = self.named.setdefault(item, Named(item, listed=True))
