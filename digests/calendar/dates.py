@@ -19,7 +19,16 @@ from zoneinfo import ZoneInfo
 from digests.calendar import trading
 from digests.calendar.trading import TradingCalendar
 
-__all__ = ["DAY_ONLY", "DAY_WORDS", "HAPPENING", "TIME_OF_DAY", "NEW_YORK", "SHANGHAI", "Resolved", "resolve"]
+__all__ = [
+    "DAY_ONLY",
+    "DAY_WORDS",
+    "HAPPENING",
+    "NEW_YORK",
+    "SHANGHAI",
+    "TIME_OF_DAY",
+    "Resolved",
+    "resolve",
+]
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,12 @@ some of the stocks the post lists there, or leaves a listed group out, loses non
 
 The post's *lists* are its sections (a heading, a labelled item, a labelled paragraph under no
 heading, with what is under it) and each paragraph that is a labelled list of stocks ("OCS代表：
-源杰科技、仕佳光子…", named by its topic: OCS). A digest section named after a list (the same name, or a part of it:
-"通信" and "通信/CPO") gets that list's stocks; a list no section is named after goes whole to
-the first section that speaks of its label (a 光模块 section saying "OCS也在走独立新高"), when
-it fits; a list of listed stocks none of which the digest has becomes a section of its own,
-beside sections that held, never in place of them. Only stocks the post names count
-(stocks.Stocks), so nothing a post does not list is ever added.
+源杰科技、仕佳光子…", named by its topic: OCS). A digest section named after a list (the same
+name, or a part of it: "通信" and "通信/CPO") gets that list's stocks; a list no section is
+named after goes whole to the first section that speaks of its label (a 光模块 section saying
+"OCS也在走独立新高"), when it fits; a list of listed stocks most of which the digest lacks
+becomes a section of its own, beside sections that held, never in place of them. Only stocks
+the post names count (stocks.Stocks), so nothing a post does not list is ever added.
 """
 
 from __future__ import annotations
@@ -87,9 +87,13 @@ class Completion:
             speaker = next(
                 (k for k, text in enumerate(said) if len(label) >= 2 and label in text), None
             )
-            if i not in used and speaker is not None:
-                if self._give(speaker, named.within(list(post_list.numbers)), taken, whole=True):
-                    used.add(i)
+            found = named.within(list(post_list.numbers))
+            if (
+                i not in used
+                and speaker is not None
+                and self._give(speaker, found, taken, whole=True)
+            ):
+                used.add(i)
 
     def _give(self, index: int, found: list[Named], taken: list[Named], *, whole: bool) -> bool:
         more = [n for n in found if n not in taken]
