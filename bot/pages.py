@@ -56,6 +56,13 @@ p{margin:.6em 0}
 .stocks b{color:var(--fg);font-weight:600}
 .note{color:var(--muted);font-size:.88em}
 .disclaimer{margin-top:2em;padding-top:.8em;border-top:1px solid var(--line)}
+details summary{cursor:pointer;list-style:none}
+details summary::-webkit-details-marker{display:none}
+details summary::after{content:" 原文";color:var(--muted);font-size:.78em}
+details[open] summary::after{content:""}
+.source{margin:.3em 0 .6em;padding:.1em .8em;border-left:3px solid var(--line);
+color:var(--muted);font-size:.92em}
+.source p{margin:.2em 0}
 .wm{position:fixed;inset:-40%;z-index:9;pointer-events:none;user-select:none;
 -webkit-user-select:none;display:flex;flex-wrap:wrap;gap:70px 90px;align-content:center;
 justify-content:center;overflow:hidden;transform:rotate(-24deg);opacity:.07;font-size:15px;
@@ -143,10 +150,19 @@ def html_page(lines: list[Line], mark: fingerprint.Mark | None = None) -> str:
         text = line.text
         if mark is not None:  # the chunk cycle runs on from block to block
             text = fingerprint.stamp(fingerprint.template(text, last_line=True), mark, first=number)
-        parts.append(template.format(escape(text)))
+        parts.append(template.format(_with_sources(escape(text), line.sources)))
     if in_list:
         parts.append("</ul>")
     return _document(title, "\n".join(parts))
+
+
+def _with_sources(text: str, sources: tuple[str, ...]) -> str:
+    """A point with the post's sentences it cites shown on a tap (no script: <details>)."""
+    if not sources:
+        return text
+    quoted = "".join(f"<p>{escape(source)}</p>" for source in sources)
+    source = f'<blockquote class="source">{quoted}</blockquote>'
+    return f"<details><summary>{text}</summary>{source}</details>"
 
 
 def watermark(short_id: str) -> str:

@@ -25,6 +25,7 @@ WECOM_LIMIT = 4096  # UTF-8 bytes of markdown
 class Line:
     kind: str  # title | headline | summary | section | point | stocks | heading | item | note
     text: str
+    sources: tuple[str, ...] = ()  # the post's sentences a point or risk cites (the page)
 
 
 def layout(
@@ -38,12 +39,12 @@ def layout(
     lines += [Line("headline", digest.headline), Line("summary", digest.summary_text)]
     for number, section in enumerate(digest.sections, 1):
         lines.append(Line("section", f"{number}. {section.name}"))
-        lines += [Line("point", point.text) for point in section.points]
+        lines += [Line("point", p.text, _cited(digest, p.cites)) for p in section.points]
         if section.stocks:
             lines.append(Line("stocks", "、".join(section.stocks)))
     if digest.risks:
         lines.append(Line("heading", "风险"))
-        lines += [Line("item", risk.text) for risk in digest.risks]
+        lines += [Line("item", r.text, _cited(digest, r.cites)) for r in digest.risks]
     if digest.events:
         lines.append(Line("heading", "事件"))
         lines += [
@@ -51,6 +52,10 @@ def layout(
         ]
     lines.append(Line("note", disclaimer.strip() or DISCLAIMER))
     return [line for line in lines if line.text.strip()]
+
+
+def _cited(digest: Digest, cites: list[int]) -> tuple[str, ...]:
+    return tuple(digest.sources[str(n)] for n in cites if str(n) in digest.sources)
 
 
 # One row per line kind: how Telegram HTML, plain text and markdown show it.

@@ -140,7 +140,8 @@ def test_a_valid_token_shows_the_whole_digest_privately(site: Site) -> None:
     page = fingerprint.strip(answer.text)  # the reader's marks (tests/test_fingerprint.py)
     assert page.startswith("<!DOCTYPE html>") and f"<title>{TITLE}" in page
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
-    assert "<h2>3. 通信</h2>" in page and "<b>标的：</b>天孚通信" in page
+    assert ". 通信</h2>" in page and "<b>标的：</b>天孚通信" in page
+    assert '<blockquote class="source">' in page  # each point's sentences, on a tap
     assert "<h2>风险</h2>" in page and "<h2>事件</h2>" in page and "<li>CPI（周五）</li>" in page
     assert "仅供参考，不构成投资建议" in page and "自动摘录自原文" in page
     assert_private(answer)
@@ -233,6 +234,14 @@ def test_html_page_escapes_every_text() -> None:
     assert "<script>" not in page
 
 
+def test_a_point_shows_the_sentences_it_cites_on_a_tap() -> None:
+    """A point or risk citing the post's sentences opens onto them (<details>, no script),
+    escaped like everything else."""
+    page = html_page([Line("point", "超大规模厂商已支持CPO", ("目前超大规模厂商已明确<支持>。",))])
+    assert "<details><summary>超大规模厂商已支持CPO</summary>" in page
+    assert '<blockquote class="source"><p>目前超大规模厂商已明确&lt;支持&gt;。</p>' in page
+
+
 @contextmanager
 def served(app: Starlette) -> Iterator[str]:
     """The app under uvicorn on 127.0.0.1 in a thread (a browser needs a real socket)."""
@@ -294,9 +303,11 @@ def test_the_page_in_a_real_browser(tmp_path: Path) -> None:
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 answer = page.goto(pagelinks.page_url(base, link(WEEK)))
                 assert answer is not None and answer.status == 200
-                assert page.title().startswith(TITLE) and "3. 通信" in page.inner_text("main")
+                assert page.title().startswith(TITLE) and ". 通信" in page.inner_text("main")
                 assert page.eval_on_selector("main", "m => getComputedStyle(m).maxWidth") == "680px"
                 assert not errors, errors
+                page.click("details summary")  # a point's source sentence, on a tap
+                assert page.inner_text("details[open] blockquote.source").strip()
                 SCREENSHOT.parent.mkdir(exist_ok=True)
                 page.screenshot(path=str(SCREENSHOT), full_page=True)
                 expired = page.goto(pagelinks.page_url(base, link(-timedelta(seconds=1))))
