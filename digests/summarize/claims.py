@@ -19,8 +19,9 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from digests.summarize import polarity
 from digests.summarize.document import MARK, Document
@@ -60,6 +61,7 @@ def norm(text: str) -> str:
     return re.sub(r"\s+", "", text).lower()
 
 
+@lru_cache(maxsize=8192)
 def grams(text: str) -> list[str]:
     """The units of comparison: Chinese character pairs (a lone character alone), Latin
     words and numbers."""
@@ -158,36 +160,26 @@ class Evidence:
     def find(self, text: str) -> tuple[int, ...]:
         """Up to MOST_SOURCES sentence numbers that together cover the (normalised) claim
         best; each added sentence must add a tenth of it."""
-        wanted = Counter(grams(text))
+        wanted = {g: self._weight.get(g, 1.0) for g in grams(text)}
         score: dict[int, float] = defaultdict(float)
-        for gram in wanted:
+        for gram, weight in wanted.items():
             for index in self._where.get(gram, ()):
-                score[index] += self._weight[gram]
+                score[index] += weight
         if not score:
             return ()
-        chosen: list[int] = []
-        covered = 0.0
+        total = sum(wanted.values())
         candidates = sorted(score, key=score.__getitem__, reverse=True)[:12]
+        hits = {i: wanted.keys() & self._grams[i].keys() for i in candidates}
+        chosen: list[int] = []
+        covered: set[str] = set()
         while len(chosen) < MOST_SOURCES:
-            best, gain = None, 0.0
-            for index in candidates:
-                if index in chosen:
-                    continue
-                share = self._covered(wanted, [*chosen, index])
-                if share - covered > gain:
-                    best, gain = index, share - covered
-            if best is None or (chosen and gain < 0.1):
+            gains = {i: sum(wanted[g] for g in hits[i] - covered) / total for i in hits}
+            best = max((i for i in gains if i not in chosen), key=gains.__getitem__, default=None)
+            if best is None or gains[best] <= 0 or (chosen and gains[best] < 0.1):
                 break
             chosen.append(best)
-            covered += gain
+            covered |= hits[best]
         return tuple(sorted(i + 1 for i in chosen))
-
-    def _covered(self, wanted: Counter[str], indexes: Iterable[int]) -> float:
-        have: set[str] = set()
-        for index in indexes:
-            have.update(self._grams[index])
-        total = sum(self._weight.get(g, 1.0) for g in wanted)
-        return sum(self._weight.get(g, 1.0) for g in wanted if g in have) / total
 
     def _judge(self, text: str, cites: Sequence[int], title: bool) -> tuple[str, bool]:
         """Why the claim does not hold against these sentences ("" when it does), and
@@ -344,10 +336,11 @@ def _aligned(
     return [(w, n) for share, _, w, n in scored if share >= max(ALIGN, best - CLOSE)]
 
 
-def _content(text: str) -> set[str]:
+@lru_cache(maxsize=8192)
+def _content(text: str) -> frozenset[str]:
     """The units a clause is aligned on: its pairs and words, without its days and numbers
     (周三人大开幕 is aligned with 周四人大开幕, then found to date it otherwise)."""
-    return {g for g in grams(_DATE.sub("，", text)) if not g[0].isdigit()}
+    return frozenset(g for g in grams(_DATE.sub("，", text)) if not g[0].isdigit())
 
 
 _SYMMETRIC = re.compile(r"^(?:和|与|及|以及|跟|、|，|或|或者)$")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 from digests.calendar.dates import DAY_ONLY, HAPPENING, TIME_OF_DAY
 from digests.summarize.document import Document
@@ -37,6 +38,7 @@ _TODAY = re.compile(r"^(?:今天|今日)")
 _DATED = re.compile(r"^(?:\d|[本这下上]?个?(?:周|星期|礼拜))")  # a date or a weekday
 
 
+@lru_cache(maxsize=16)  # the gate asks it for every event of a digest
 def dated_events(doc: Document) -> list[Event]:
     """The post's dated happenings, once each, in reading order: a happening and its day in
     one clause (a clause with only 公布/发布 takes the happening of the clause before it), and

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 # (axis, family, words one way, words the other way); regular expressions, longest first
 _AXES: tuple[tuple[str, str, str, str], ...] = (
@@ -91,12 +92,16 @@ class Direction:
 _COMPILED = tuple(
     (axis, family, re.compile(up), re.compile(down)) for axis, family, up, down in _AXES
 )
+_ANY = re.compile("|".join(f"{up}|{down}" for _, _, up, down in _AXES))  # most clauses: none
 
 
+@lru_cache(maxsize=4096)  # the same source clauses are read for every claim of a post
 def directions(clause: str) -> list[Direction]:
     """The direction words of a clause (no overlaps: the longest word wins), each signed
     after the negation that stands just before it."""
     found: list[Direction] = []
+    if not _ANY.search(clause):
+        return found
     neutral = [(m.start(), m.end()) for m in _BOTH_WAYS.finditer(clause)]
     for axis, family, up, down in _COMPILED:
         for sign, pattern in ((1, up), (-1, down)):
@@ -142,6 +147,7 @@ def _negated(direction: Direction, negations: list[tuple[int, int]], text: str) 
     )
 
 
+@lru_cache(maxsize=4096)
 def negated_parts(text: str) -> list[tuple[int, int]]:
     """The spans a text's negations negate where no direction word follows them (those flip
     the direction instead): from each to the end of its clause or a contrast (不要幻想下个季度
@@ -183,6 +189,7 @@ def _said_plainly(part: str, text: str) -> bool:
     return bool(wanted) and said * 2 > len(wanted) and said > denied
 
 
+@lru_cache(maxsize=4096)
 def fronted(text: str) -> str:
     """The text with an advice refused after its proposal ("喜欢梭哈一条线，我不建议") put
     before it ("我不建议喜欢梭哈一条线"), so that the refusal negates the proposal."""

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from digests.summarize.document import Document, Kind
@@ -174,6 +175,7 @@ def finder(names: Any) -> Callable[[str], list[tuple[int, int, str]]]:
     that is not an ordinary word (苹果 the fruit); abbreviations (天孚, 小熊) count, a claim
     being as precise about whom it speaks of as its post."""
 
+    @lru_cache(maxsize=4096)  # a post's sentences and clauses are looked up again and again
     def find(text: str) -> list[tuple[int, int, str]]:
         return [(m.start, m.end, m.security.name) for m in names.find(text) if not m.common]
 
