@@ -28,7 +28,6 @@ from digests.summarize.schema import Digest
 from digests.summarize.stocks import Stocks, finder
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTS, IDEALS = ROOT / "examples" / "posts", ROOT / "examples" / "ideal"
 MODES = ("cited", "uncited")
 
 
@@ -61,8 +60,16 @@ def cites_of(source: str, evidence: Evidence) -> list[int]:
     ]
 
 
-def tally(slug: str, markdown: str, title: str, ideal: dict[str, Any], names: Dictionary) -> Tally:
-    """The gate's verdicts on one post's faithful and contradicting claims."""
+def tally(
+    slug: str,
+    markdown: str,
+    title: str,
+    ideal: dict[str, Any],
+    names: Dictionary,
+    loose: list[dict[str, str]] = (),  # type: ignore[assignment]
+) -> Tally:
+    """The gate's verdicts on one post's faithful and contradicting claims (`loose`: claims
+    without a source, checked as a model that cites nothing would send them)."""
     doc = Document(title, markdown)
     evidence = Evidence(doc, finder(names))
     stocks = Stocks(doc, names)
@@ -70,11 +77,13 @@ def tally(slug: str, markdown: str, title: str, ideal: dict[str, Any], names: Di
     subjects = sorted(set(counted), key=len, reverse=True)
     result = Tally(slug)
     claims = [p for s in ideal["sections"] for p in s["points"]] + list(ideal["risks"])
-    faithful = [c for c in claims if isinstance(c, dict) and c.get("source")]
+    faithful: list[dict[str, str]] = [c for c in claims if isinstance(c, dict) and c.get("source")]
     contradictions = [(c["text"], c["kind"], c["source"]) for c in ideal.get("contradictions", [])]
     for claim in faithful:
         for mutant in mutate(claim["text"], claim["source"], post=markdown, names=subjects):
             contradictions.append((mutant.text, f"made {mutant.kind}", mutant.source))
+    faithful += [{"text": c["text"], "source": ""} for c in loose if c["kind"] == "faithful"]
+    contradictions += [(c["text"], c["kind"], "") for c in loose if c["kind"] != "faithful"]
     # the whole gate on a digest of realistic size, before the claims below warm its caches
     digest = Digest.model_validate(ideal)
     started = time.perf_counter()
@@ -83,14 +92,16 @@ def tally(slug: str, markdown: str, title: str, ideal: dict[str, Any], names: Di
     started = time.perf_counter()
     for mode in MODES:
         for claim in faithful:
-            cites = cites_of(claim["source"], evidence) if mode == "cited" else []
+            cites = (
+                cites_of(claim["source"], evidence) if mode == "cited" and claim["source"] else []
+            )
             verdict = evidence.check(claim["text"], cites)
             result.faithful[mode] += 1
             result.kept[mode] += verdict.holds
             if not verdict.holds:
                 result.misses.append(f"{mode} faithful dropped: {claim['text']} ({verdict.reason})")
         for text, kind, source in contradictions:
-            cites = cites_of(source, evidence) if mode == "cited" else []
+            cites = cites_of(source, evidence) if mode == "cited" and source else []
             verdict = evidence.check(text, cites)
             key = f"{mode} {kind}"
             result.contradictions[key] += 1
@@ -101,18 +112,23 @@ def tally(slug: str, markdown: str, title: str, ideal: dict[str, Any], names: Di
     return result
 
 
-def run(names: Dictionary | None = None) -> list[Tally]:
-    """Every ideal whose points carry their sources."""
+def run(names: Dictionary | None = None, *, examples: Path = ROOT / "examples") -> list[Tally]:
+    """Every ideal whose points carry their sources, and, when `examples` has one, the claims
+    of its contradictions.json ([{"post", "text", "kind"}], kind "faithful" or a way of
+    contradicting), which cite nothing."""
     names = names or load()
     names.find("中际旭创")  # the matcher is built once per process, not on the first digest
     tallies: list[Tally] = []
-    for path in sorted(POSTS.glob("*.md")):
+    listed = examples / "contradictions.json"
+    loose = json.loads(listed.read_text(encoding="utf-8")) if listed.exists() else []
+    for path in sorted((examples / "posts").glob("*.md")):
         draft = read_post_file(path, tz=ZoneInfo("Asia/Shanghai"))
-        ideal_file = IDEALS / f"{draft.slug}.json"
+        ideal_file = examples / "ideal" / f"{draft.slug}.json"
         if not ideal_file.exists():
             continue
         ideal = json.loads(ideal_file.read_text(encoding="utf-8"))
-        result = tally(draft.slug, draft.body_markdown, draft.title, ideal, names)
+        mine = [c for c in loose if c.get("post") == draft.slug]
+        result = tally(draft.slug, draft.body_markdown, draft.title, ideal, names, mine)
         if sum(result.faithful.values()):
             tallies.append(result)
     return tallies

@@ -39,7 +39,8 @@ from digests.summarize.pipeline import Produced, summarize
 from digests.summarize.schema import Digest
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTS, IDEALS = ROOT / "examples" / "posts", ROOT / "examples" / "ideal"
+EXAMPLES = ROOT / "examples"  # posts/ and ideal/; --examples names another such folder
+POSTS, IDEALS = EXAMPLES / "posts", EXAMPLES / "ideal"
 NAMES = load()  # the shipped securities dictionary
 _JOINED = re.compile(r"[、,，;；/|｜]")  # a list separator: several names passed off as one
 _LATIN = re.compile(r"[a-z][a-z0-9.&-]*")
@@ -179,7 +180,12 @@ async def digest_of(
 
 
 async def run(
-    settings: Settings, *, offline: bool = False, only: str = "", show: bool = False
+    settings: Settings,
+    *,
+    offline: bool = False,
+    only: str = "",
+    show: bool = False,
+    examples: Path = EXAMPLES,
 ) -> list[Score]:
     """Digest and score every post that has an ideal (or the one `only` names); a failed
     digest scores as empty; `show` prints each digest as stored."""
@@ -196,9 +202,9 @@ async def run(
         )
     scores: list[Score] = []
     try:
-        for path in sorted(POSTS.glob("*.md")):
+        for path in sorted((examples / "posts").glob("*.md")):
             draft = read_post_file(path, tz=settings.tz)
-            ideal_file = IDEALS / f"{draft.slug}.json"
+            ideal_file = examples / "ideal" / f"{draft.slug}.json"
             if not ideal_file.exists() or (only and draft.slug != only):
                 continue
             ideal = json.loads(ideal_file.read_text(encoding="utf-8"))
@@ -286,17 +292,23 @@ def main() -> None:
     parser.add_argument("--post", default="", help="only this slug (e.g. 2-10-zhui-zong)")
     parser.add_argument("--show", action="store_true", help="print each digest and its drops")
     parser.add_argument("--claims", action="store_true", help="also print every wrong verdict")
+    parser.add_argument(
+        "--examples", type=Path, default=EXAMPLES, help="a folder of posts/ and ideal/ (a set "
+        "kept outside the repository); its contradictions.json, if any, is scored too",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = Settings()
     offline = args.offline or not settings.llm_configured
     model = "extractive" if offline else settings.digest_model
-    scores = asyncio.run(run(settings, offline=offline, only=args.post, show=args.show))
+    scores = asyncio.run(
+        run(settings, offline=offline, only=args.post, show=args.show, examples=args.examples)
+    )
     if args.json:
         print(json.dumps(as_json(scores, model), ensure_ascii=False, indent=2))
         return
     report(scores, model)
     print()
-    claims.report(claims.run(NAMES), show=args.claims)
+    claims.report(claims.run(NAMES, examples=args.examples), show=args.claims)
 
 
 if __name__ == "__main__":
