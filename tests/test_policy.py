@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.pages import html_page
 from digests import admin, render
+from digests import names as dictionary
 from digests.admin import AdminContext
 from digests.ingest.core import IngestContext, ingest
 from digests.models import StoredDigest
@@ -24,12 +25,14 @@ from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.extractive import extractive_digest
 from digests.summarize.policy import DigestPolicy, PolicyRules, enforce, short_names
-from digests.summarize.schema import Digest
+from digests.summarize.schema import GATES_OWN, Digest
 from tests.conftest import EXAMPLES, SHANGHAI, reader
 from tests.fake_llm import GOOD, FakeLLM, completion
 
 SEED = "2-10-zhui-zong"
 LEVERAGE = "节前建议卸掉融资杠杆，仓位六到七成"  # the issue's example of what must go
+# the same advice in the post's words (its sentences [91] and [92]): grounding keeps it
+ADDED = "节前建议把融资杠杆卸掉，仓位6-7成比较合理"
 NO_ADVICE = PolicyRules(DigestPolicy.no_advice)
 SECTORS_ONLY = PolicyRules(DigestPolicy.sectors_only)
 IDEAL_FILE = EXAMPLES.parent / "ideal" / f"{SEED}.json"
@@ -37,10 +40,11 @@ IDEAL_FILE = EXAMPLES.parent / "ideal" / f"{SEED}.json"
 
 def ideal_with_advice() -> dict[str, Any]:
     """The seed post's ideal digest, plus the advice a model may add despite the prompt (all
-    of it in the post's words, so grounding keeps it: only the policy check removes it)."""
+    of it in the post's words, so grounding keeps it: only the policy check removes it); the
+    added risk is a claim citing its sentences, as the prompt asks."""
     ideal = json.loads(IDEAL_FILE.read_text())
-    answer = {key: ideal[key] for key in Digest.model_fields}
-    answer["risks"] = [*answer["risks"], LEVERAGE]
+    answer = {key: ideal[key] for key in Digest.model_fields if key not in GATES_OWN}
+    answer["risks"] = [*answer["risks"], {"text": ADDED, "cites": [91, 92]}]
     return answer
 
 
@@ -111,10 +115,67 @@ def test_sectors_only_rewrites_a_point_without_its_names() -> None:
     assert "中际" in names and "通信" not in names
     kept, removed = enforce(digest, SECTORS_ONLY, title="2.10 追踪", names=names)
     assert kept.sections[0].name == "影视" and kept.sections[0].stocks == []
-    assert kept.sections[0].points == ["大涨必有抛压。"]
-    assert kept.headline == "2.10 追踪" and kept.summary == "CPO需求扩张。"
-    assert kept.risks == ["板块会有一次调整。"] and kept.events == []
+    assert [p.text for p in kept.sections[0].points] == ["大涨必有抛压。"]
+    assert kept.headline == "2.10 追踪" and kept.summary_text == "CPO需求扩张。"
+    assert [r.text for r in kept.risks] == ["板块会有一次调整。"] and kept.events == []
     assert removed["policy"]["stocks"] == ["天孚通信", "中文在线"]
+
+
+def test_enforce_keeps_cites_and_sources_and_hides_codes_only_under_sectors_only() -> None:
+    """A claim the policy keeps keeps its cites, and the gate's sources stay; the codes stay
+    under no_advice and are emptied under sectors_only, with the stock lists."""
+    digest = Digest(
+        headline="CPO需求扩张",
+        summary=[{"text": "CPO需求扩张。", "cites": [3]}],
+        sections=[
+            {
+                "name": "通信",
+                "points": [
+                    {"text": "CPO占比预期超70%", "cites": [4]},
+                    {"text": "节前建议卸掉融资杠杆", "cites": [9]},
+                ],
+                "stocks": ["天孚通信"],
+            }
+        ],
+        risks=[{"text": "季度报要来了，业绩不够硬股价就会软", "cites": [7, 8]}],
+        events=[],
+        codes={"天孚通信": "300394.SZ"},
+        sources={"3": "CPO需求要扩了。", "4": "当前预期该占比将超70%。"},
+    )
+    for rules in (NO_ADVICE, SECTORS_ONLY):
+        kept, removed = enforce(digest, rules, title="t", names=["天孚通信"])
+        assert [(c.text, c.cites) for c in kept.summary] == [("CPO需求扩张。", [3])]
+        assert [(c.text, c.cites) for c in kept.sections[0].points] == [("CPO占比预期超70%", [4])]
+        assert [c.cites for c in kept.risks] == [[7, 8]]
+        assert kept.sources == digest.sources
+        assert removed["policy"]["points"] == ["节前建议卸掉融资杠杆"]
+    assert enforce(digest, NO_ADVICE, title="t")[0].codes == {"天孚通信": "300394.SZ"}
+    hidden = enforce(digest, SECTORS_ONLY, title="t", names=["天孚通信"])[0]
+    assert hidden.codes == {} and hidden.sections[0].stocks == []
+
+
+def test_sectors_only_finds_the_post_s_stocks_with_the_dictionary() -> None:
+    """Under sectors_only the names to hide are the model's entries and the stocks the
+    securities dictionary finds in the post, as written (an abbreviation too: 腾讯, 天孚),
+    never an ordinary word (苹果 the fruit); the other policies look for none."""
+    digest = Digest(
+        headline="h",
+        summary=[],
+        sections=[{"name": "x", "points": [], "stocks": ["某某新股"]}],
+        risks=[],
+        events=[],
+    )
+    post = "龙头天孚通信，小弟腾景科技、源杰科技。天孚是做面粉的。腾讯的科华数据也在涨。苹果好吃。"
+    rules = PolicyRules(DigestPolicy.sectors_only, dictionary=dictionary.load())
+    found = set(rules.names(digest, "标题", post, ""))
+    assert found >= {"某某新股", "天孚通信", "腾景科技", "源杰科技", "科华数据", "腾讯", "天孚"}
+    assert "苹果" not in found
+    assert (
+        PolicyRules(DigestPolicy.no_advice, dictionary=dictionary.load()).names(
+            digest, "标题", post, ""
+        )
+        == []
+    )
 
 
 async def seeded(ctx: IngestContext, **changes: Any) -> DigestContext:
@@ -136,8 +197,8 @@ async def test_offline_seed_under_no_advice_keeps_sectors_and_stocks(ctx: Ingest
     digest, row = await seed_digest(await seeded(ctx, rules=NO_ADVICE, disclaimer="不构成建议"))
     assert [s.name for s in digest.sections] == [s.name for s in full.sections]
     assert [s.stocks for s in digest.sections] == [s.stocks for s in full.sections]
-    assert any("杠杆" in risk for risk in full.risks)
-    assert not any("杠杆" in risk for risk in digest.risks)
+    assert any("杠杆" in risk.text for risk in full.risks)
+    assert not any("杠杆" in risk.text for risk in digest.risks)
     assert any("杠杆" in risk for risk in row.dropped["policy"]["risks"])
     assert row.policy == "no_advice" and row.status == "ready"
 
@@ -146,7 +207,7 @@ async def test_a_model_that_ignores_the_prompt_is_still_cleaned(
     dctx: DigestContext, server: FakeLLM
 ) -> None:
     """The prompt asks for no advice; the fake model answers with it anyway and the check
-    removes it: sectors and stocks stay, "节前建议卸掉融资杠杆，仓位六到七成" goes."""
+    removes it: sectors and stocks stay, "节前建议把融资杠杆卸掉，仓位6-7成比较合理" goes."""
     server.answers = [completion(ideal_with_advice())]
     strict = replace(dctx, rules=NO_ADVICE, disclaimer="仅供学习交流")
     digest, row = await seed_digest(strict)
@@ -154,17 +215,20 @@ async def test_a_model_that_ignores_the_prompt_is_still_cleaned(
     ideal = json.loads(IDEAL_FILE.read_text())
     assert [s.name for s in digest.sections] == [s["name"] for s in ideal["sections"]]
     assert {n for s in digest.sections for n in s.stocks} >= {"中际旭创", "天孚通信", "中文在线"}
-    texts = [digest.headline, digest.summary, *digest.risks]
-    texts += [p for s in digest.sections for p in s.points]
+    texts = [digest.headline, *(claim.text for claim in digest.claims())]
     assert not any(NO_ADVICE.advises(text) for text in texts)
-    assert LEVERAGE not in digest.risks and LEVERAGE in row.dropped["policy"]["risks"]
+    assert ADDED not in [r.text for r in digest.risks]
+    assert ADDED in row.dropped["policy"]["risks"] and "risks" not in row.dropped
     assert (
         "影视股是节前必炒分支，节后多兑现，重仓参与建议节前部分止盈"
         in (row.dropped["policy"]["points"])
     )
-    # the summary loses its sentences with 止盈 and 杠杆, and keeps the others
-    assert digest.summary.startswith("花旗称超大规模厂商支持CPO") and "杠杆" not in digest.summary
-    assert len(row.dropped["policy"]["summary"]) == 2
+    # the summary loses its sentences with 止盈 (grounding: it sums up more than its sources
+    # say) and 杠杆 (the policy: grounding kept it), and keeps the others
+    summary = digest.summary_text
+    assert summary.startswith("花旗称超大规模厂商支持CPO") and len(digest.summary) == 2
+    assert "杠杆" not in summary and "止盈" not in summary
+    assert row.dropped["policy"]["summary"] == ["本周非农周三、CPI周五，节前建议卸掉融资杠杆。"]
 
 
 def renderings(digest: Digest, title: str, disclaimer: str) -> dict[str, str]:
@@ -182,7 +246,7 @@ def renderings(digest: Digest, title: str, disclaimer: str) -> dict[str, str]:
 def known_names() -> set[str]:
     """Every stock the seed post's lists and its ideal digest name."""
     markdown = (EXAMPLES / f"{SEED}.md").read_text()
-    offline = extractive_digest("", markdown)
+    offline = extractive_digest("", markdown, dictionary.load())
     ideal = json.loads(IDEAL_FILE.read_text())
     names = {n for s in offline.sections for n in s.stocks}
     return names | {n for s in ideal["sections"] for n in s["stocks"]}

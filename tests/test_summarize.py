@@ -6,6 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -13,10 +14,11 @@ from typing import Any
 import pytest
 
 from digests.ingest.core import IngestContext
+from digests.names import Dictionary, Listing, load
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.llm import LLM
-from digests.summarize.prompts import POST_CLOSE, POST_OPEN, REDUCE_SYSTEM
+from digests.summarize.prompts import POST_CLOSE, POST_OPEN, PROMPT_VERSION, REDUCE_SYSTEM
 from tests.fake_llm import (
     GOOD,
     FakeLLM,
@@ -160,15 +162,77 @@ async def test_hallucinated_stock_and_number_are_dropped_and_counted(
     server.answers = [completion(bad)]
     row = await digest_of(dctx)
     assert row.data["sections"][0]["stocks"][:2] == ["天孚通信", "中际旭创"]  # then added
-    assert "CPO占比预期超70%" in row.data["sections"][0]["points"]
+    assert "CPO占比预期超70%" in [p["text"] for p in row.data["sections"][0]["points"]]
     # then the lists the post gives that the answer left out, as sections of their own
     assert [s["name"] for s in row.data["sections"]] == ["通信", "传媒", "OCS", "计算机"]
-    assert row.dropped.pop("added")  # those, and the 通信 stocks the post lists
-    assert row.dropped == {
+    added = row.dropped.pop("added")  # those, and the 通信 stocks the post lists
+    assert added["sections"] == ["OCS", "计算机"] and "英维克" in added["stocks"]
+    texts = {field: [d["text"] for d in dropped] for field, dropped in row.dropped.items()}
+    assert texts == {
         "stocks": ["贵州茅台", "五粮液"],
         "points": ["CPO渗透率明年将达到 85%"],
         "sections": ["白酒"],
     }
+    assert all(d["why"] for dropped in row.dropped.values() for d in dropped)
+
+
+def numbered(request: dict[str, Any]) -> dict[int, str]:
+    """The post's sentences as a request shows them ("[12]…"), by number."""
+    shown = request["messages"][1]["content"].split(POST_OPEN, 1)[1]
+    return {int(n): text.strip() for n, text in re.findall(r"\[(\d+)\]([^\[\n]*)", shown)}
+
+
+async def test_claims_cite_the_numbered_sentences_and_the_digest_shows_them(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """The prompt shows the post as numbered sentences; a claim citing the right one keeps
+    its cite and the digest carries that sentence's text (`sources`) and each stock's code
+    (`codes`); a claim citing a sentence that does not say it is cited anew with sentences
+    that do; one citing a sentence the post does not have is dropped."""
+    answer = json.loads(json.dumps(GOOD))
+    server.answers = [completion(answer)]
+    await digest_of(dctx)  # the first call shows the numbering
+    sentences = numbered(server.requests[0])
+    assert sentences[1] == "今天科技板块大爆发。" and len(sentences) > 90
+    assert "[n]" in server.requests[0]["messages"][0]["content"]  # the rule that explains them
+    [seventy] = [n for n, text in sentences.items() if "当前预期该占比将超 70%" in text]
+    answer["sections"][0]["points"] = [
+        {"text": "CPO占比预期超70%", "cites": [seventy]},
+        {"text": "CPO+OCS 是新一代交换机趋势", "cites": [seventy]},
+        {"text": "Coherent成为CPO激光组件第二供应商", "cites": [9999]},
+    ]
+    server.answers = [completion(answer)]
+    row = await digest_of(dctx, refresh=True)
+    assert row.prompt_version == PROMPT_VERSION and PROMPT_VERSION.startswith("v2")
+    points = row.data["sections"][0]["points"]
+    assert points[0] == {"text": "CPO占比预期超70%", "cites": [seventy]}
+    assert points[1]["text"] == "CPO+OCS 是新一代交换机趋势" and points[1]["cites"]
+    assert seventy not in points[1]["cites"] and len(points) == 2
+    cited = {n for p in points for n in p["cites"]}
+    assert {str(n) for n in cited} <= set(row.data["sources"])
+    assert row.data["sources"][str(seventy)] == sentences[seventy]
+    assert row.data["codes"]["天孚通信"] == "300394.SZ"
+    [dropped] = row.dropped["points"]
+    assert dropped["text"] == "Coherent成为CPO激光组件第二供应商" and "9999" in dropped["why"]
+
+
+async def test_the_context_s_dictionary_decides_what_is_a_stock(
+    dctx: DigestContext, server: FakeLLM
+) -> None:
+    """DigestContext.names is the securities dictionary the gate names stocks by: 美光, which
+    the shipped snapshot lacks, is dropped with it and kept, with its code, with a
+    dictionary that has it."""
+    answer = json.loads(json.dumps(GOOD))
+    answer["sections"].append({"name": "存储", "points": [], "stocks": ["美光"]})
+    server.answers = [completion(answer), completion(answer)]
+    shipped = await digest_of(dctx, refresh=True)
+    assert [d["text"] for d in shipped.dropped["stocks"]] == ["美光"]
+    assert "美光" not in shipped.data["codes"]
+    extra = Listing(code="MU.US", market="US", name="美光", forms=("美光",))
+    dctx.names = Dictionary.from_listings([*load().listings, extra])
+    row = await digest_of(dctx, refresh=True)
+    assert "stocks" not in row.dropped and row.data["codes"]["美光"] == "MU.US"
+    assert ["美光"] in [s["stocks"][:1] for s in row.data["sections"] if s["name"] == "存储"]
 
 
 async def test_a_runaway_answer_is_bounded_and_what_was_cut_is_counted(
@@ -252,14 +316,17 @@ async def test_an_answer_far_longer_than_asked_for_is_not_taken(
 
 
 async def test_long_post_is_map_reduced_not_truncated(dctx: DigestContext, server: FakeLLM) -> None:
-    """A post over the budget is split by paragraphs: one call per part plus one merge, and
-    every part of the text reaches the model."""
+    """A post over the budget is split by paragraphs: one call per part plus the merges (in
+    rounds when the parts' digests do not fit one), and every part of the text reaches the
+    model."""
     dctx.budget_chars = 1500
     server.handler = lambda request: completion(GOOD)
     row = await digest_of(dctx)
     post = await digesting.find_post(dctx, SEED)
     map_calls = [r for r in server.requests if "部分" in r["messages"][1]["content"]]
-    assert len(map_calls) >= 3 and len(server.requests) == len(map_calls) + 1
+    merges = [r for r in server.requests if is_merge(r)]
+    assert len(map_calls) >= 3 and len(server.requests) == len(map_calls) + len(merges)
+    assert 1 <= len(merges) < len(map_calls)
     sent = "".join(r["messages"][1]["content"] for r in map_calls)
     assert "等得到花开" in sent and "今天科技板块大爆发" in sent  # first and last lines
     assert row.llm_calls == len(server.requests) and row.status == "ready"
@@ -317,18 +384,18 @@ async def test_a_part_cut_off_at_the_context_is_split_not_given_more_room(
 async def test_a_merge_too_big_for_one_prompt_is_made_in_rounds(
     dctx: DigestContext, server: FakeLLM
 ) -> None:
-    """LLM_CONTEXT_TOKENS=2500 leaves room for two parts' digests per merge: the parts are
+    """LLM_CONTEXT_TOKENS=3000 leaves room for two parts' digests per merge: the parts are
     merged in rounds, and no request exceeds the server's context."""
-    server.context = 2500
+    server.context = 3000
     server.handler = lambda request: completion(GOOD)
     assert dctx.llm is not None
-    dctx.llm = LLM(dctx.llm.client, model="fake-model", max_output_tokens=1000, context_tokens=2500)
+    dctx.llm = LLM(dctx.llm.client, model="fake-model", max_output_tokens=1000, context_tokens=3000)
     row = await digest_of(dctx)
     merges = [r for r in server.requests if is_merge(r)]
     parts = len(server.requests) - len(merges)
     assert row.status == "ready" and parts >= 4
     assert len(merges) == parts - 1  # pairs, round after round
-    assert all(prompt_tokens(r) + r["max_tokens"] <= 2500 for r in server.requests)
+    assert all(prompt_tokens(r) + r["max_tokens"] <= 3000 for r in server.requests)
 
 
 async def test_finished_parts_are_not_asked_again(dctx: DigestContext, server: FakeLLM) -> None:
@@ -339,7 +406,7 @@ async def test_finished_parts_are_not_asked_again(dctx: DigestContext, server: F
     def handle(request: dict[str, Any]) -> Reply:
         text = post_text(request)
         if "今天科技板块大爆发" in text and len(text) > 700:
-            return overflow(2800, 2500)
+            return overflow(3600, 3200)
         return completion(GOOD)
 
     server.handler = handle
