@@ -31,6 +31,7 @@ HEADLINE_COVER = 0.35  # a headline's clause sums up in its own words ("节前�
 ALIGN = 0.3  # of a clause's pairs its source clause must share to be compared with it
 CLOSE = 0.1  # source clauses aligned within this of the best are compared too
 MOST_SOURCES = 3  # sentences found for a claim that cites none
+NEARBY = 3  # sentences apart a point's sources may be (outside one section)
 BEFORE = 8  # sentences before its source in which an attributed source may be named
 # A claim attributed to someone: "瑞银：…", "据高盛…", "花旗认为…"
 _ATTRIBUTED = re.compile(
@@ -131,10 +132,14 @@ class Evidence:
         total = len(self.texts) or 1
         self._weight = {g: math.log(1 + total / len(i)) for g, i in self._where.items()}
 
-    def check(self, claim: str, cites: Sequence[int] = (), *, title: bool = False) -> Verdict:
+    def check(
+        self, claim: str, cites: Sequence[int] = (), *, title: bool = False, spread: bool = False
+    ) -> Verdict:
         """The claim against its cites (or the "[12]" marks in it), else against the
-        sentences found for it; `title` lets the post's title support it (a headline). A
-        claim that contradicts what it cites is not looked for elsewhere."""
+        sentences found for it; `title` lets the post's title support it (a headline),
+        `spread` lets it rest on sentences far apart (a headline or summary sums up; a point
+        is said in one place). A claim that contradicts what it cites is not looked for
+        elsewhere."""
         cites = tuple(cites) or tuple(int(n) for n in MARK.findall(claim))
         text = norm(claim)
         if not grams(text):
@@ -149,7 +154,7 @@ class Evidence:
                 return Verdict(cites)
             if not thin:
                 return Verdict(cites, reason)
-        found = self.find(text)
+        found = self.find(text, spread=spread or title)
         if not found:
             return Verdict(cites, reason or "nothing in the post says this")
         second, _ = self._judge(text, found, title)
@@ -157,9 +162,11 @@ class Evidence:
             return Verdict(cites, reason)
         return Verdict(found, second, found=True)
 
-    def find(self, text: str) -> tuple[int, ...]:
+    def find(self, text: str, *, spread: bool = False) -> tuple[int, ...]:
         """Up to MOST_SOURCES sentence numbers that together cover the (normalised) claim
-        best; each added sentence must add a tenth of it."""
+        best; each added sentence must add a tenth of it and, unless `spread`, be near the
+        first (within NEARBY sentences, or in its section): "涨价周期还没结束" is not made of
+        one paragraph's 还没结束 and another's 涨价."""
         wanted = {g: self._weight.get(g, 1.0) for g in grams(text)}
         score: dict[int, float] = defaultdict(float)
         for gram, weight in wanted.items():
@@ -173,13 +180,21 @@ class Evidence:
         chosen: list[int] = []
         covered: set[str] = set()
         while len(chosen) < MOST_SOURCES:
-            gains = {i: sum(wanted[g] for g in hits[i] - covered) / total for i in hits}
+            gains = {
+                i: sum(wanted[g] for g in hits[i] - covered) / total
+                for i in hits
+                if spread or not chosen or self._near_to(i, chosen[0])
+            }
             best = max((i for i in gains if i not in chosen), key=gains.__getitem__, default=None)
             if best is None or gains[best] <= 0 or (chosen and gains[best] < 0.1):
                 break
             chosen.append(best)
             covered |= hits[best]
         return tuple(sorted(i + 1 for i in chosen))
+
+    def _near_to(self, index: int, first: int) -> bool:
+        one, other = self.doc.sentences[index], self.doc.sentences[first]
+        return abs(index - first) <= NEARBY or (one.section >= 0 and one.section == other.section)
 
     def _judge(self, text: str, cites: Sequence[int], title: bool) -> tuple[str, bool]:
         """Why the claim does not hold against these sentences ("" when it does), and

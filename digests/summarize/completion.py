@@ -21,6 +21,7 @@ from digests.summarize.document import Document, Kind, clip
 from digests.summarize.schema import Claim, Section
 from digests.summarize.stocks import Named, Stocks
 
+MIN_POINT = 6  # characters: shorter sentences ("对不。") say nothing on their own
 LIST_LABEL = re.compile(r"^([^：:，,。！？]{1,10}?)[：:]\s*\S")  # "OCS代表：…"
 # the words that introduce a list after its topic ("OCS代表：", "液冷标的：")
 _INTRODUCING = re.compile(r"(?<=.)(?:代表|标的|龙头|推荐|关注|包括|个股|公司|相关)$")
@@ -106,6 +107,22 @@ class Completion:
         return True
 
 
+def _point(doc: Document, post_list: PostList, named: Stocks) -> Claim | None:
+    """A list's first sentence that says something, without its label: not a bare list of
+    names ("新消费： 泡泡玛特、老铺黄金…")."""
+    if not post_list.opening:
+        return None
+    for number in (n for n in post_list.numbers if n >= post_list.opening):
+        sentence = doc.sentences[number - 1]
+        label = doc.blocks[sentence.block].label
+        text = sentence.text
+        if label and text.startswith(label):
+            text = text[len(label) :].lstrip(" ：:")
+        if len(text) >= MIN_POINT and not named.list_in(text):
+            return Claim(text=clip(text), cites=[number])
+    return None
+
+
 def left_out(
     doc: Document, lists: list[PostList], named: Stocks, taken: list[Named], limit: int
 ) -> list[tuple[str, Claim, list[Named]]]:
@@ -117,11 +134,9 @@ def left_out(
         fresh = [n for n in everyone if n not in taken]
         if not fresh or len(fresh) * 2 < len(everyone) or not any(n.listed for n in fresh):
             continue  # the digest has most of this list already, or it lists nothing
-        if not post_list.opening:
+        point = _point(doc, post_list, named)
+        if point is None:
             continue
-        point = Claim(
-            text=clip(doc.sentences[post_list.opening - 1].text), cites=[post_list.opening]
-        )
         found.append((post_list.label, point, fresh[:limit]))
         taken = [*taken, *fresh]
     return found

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from digests.summarize.completion import LIST_LABEL, topic
+from digests.summarize.completion import LIST_LABEL, MIN_POINT, topic
 from digests.summarize.document import Block, Document, Kind, clip
 from digests.summarize.events import dated_events
 from digests.summarize.schema import Claim, Digest, Section
@@ -24,7 +24,6 @@ from digests.summarize.stocks import Stocks
 SECTIONS, POINTS, RISKS = 6, 4, 6
 # a short sentence that ends on 风险 announces the risks rather than stating one
 _LEAD_IN = re.compile(r"^.{0,16}风险(?:如下|有这些|有几个|有)?[。：:！!]?$")
-_MIN_POINT = 6  # characters: shorter sentences ("对不。") say nothing on their own
 
 
 def extractive_digest(title: str, markdown: str, names: Any) -> Digest:
@@ -50,7 +49,7 @@ def extractive_digest(title: str, markdown: str, names: Any) -> Digest:
             last.stocks += [n for n in named if n not in last.stocks]
         elif points or named:
             sections.append(Section(name=_name(block), points=points, stocks=named))
-    prose = [n for n in outside if len(doc.sentences[n - 1].text) >= _MIN_POINT]
+    prose = [n for n in outside if len(doc.sentences[n - 1].text) >= MIN_POINT]
     leftover = [n.name for n in stocks.within(outside) if not _held(n.name, sections)]
     if leftover or not sections:  # the prose's own stocks, or an unstructured post
         points = [_claim(doc, n) for n in prose[1 : 1 + POINTS]]
@@ -134,7 +133,7 @@ def _points(doc: Document, numbers: list[int], block: Block, stocks: Stocks) -> 
         if number == _heading_number(block):
             continue
         text = _unlabelled(doc.sentences[number - 1].text, block)
-        if len(text) < _MIN_POINT or stocks.list_in(text):
+        if len(text) < MIN_POINT or stocks.list_in(text):
             continue
         points.append(Claim(text=clip(text), cites=[number]))
         if len(points) == POINTS:

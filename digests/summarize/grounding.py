@@ -142,7 +142,7 @@ def ground(
         for claim in claims:
             if not claim.text.strip():
                 continue
-            verdict = evidence.check(claim.text, claim.cites)
+            verdict = evidence.check(claim.text, claim.cites, spread=field == "summary")
             if verdict.holds:
                 kept.append(Claim(text=_unmarked(claim.text), cites=list(verdict.cites)))
             else:

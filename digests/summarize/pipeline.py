@@ -27,7 +27,7 @@ from digests.summarize.limits import estimate_tokens
 from digests.summarize.llm import LLM, AnswerCutOff, ContextOverflow, Usage
 from digests.summarize.policy import DigestPolicy, PolicyRules, enforce
 from digests.summarize.prompts import PROMPT_VERSION, post_messages, reduce_messages
-from digests.summarize.schema import Digest
+from digests.summarize.schema import GATES_OWN, Digest
 
 log = logging.getLogger(__name__)
 EXTRACTIVE_VERSION = "extractive-v3"  # v3: numbered sentences, the securities dictionary
@@ -172,7 +172,7 @@ class _Run:
         groups: list[list[Digest]] = [[]]
         used = 0
         for partial in partials:
-            size = cost(partial.model_dump_json()) + 1
+            size = cost(partial.model_dump_json(exclude=set(GATES_OWN))) + 1
             if len(groups[-1]) >= 2 and used + size > limit:
                 groups.append([])
                 used = 0
@@ -183,7 +183,7 @@ class _Run:
     async def _merge_group(self, group: list[Digest]) -> list[Digest]:
         if len(group) == 1:
             return group  # the odd one out joins the next round
-        partials = [p.model_dump_json() for p in group]
+        partials = [p.model_dump_json(exclude=set(GATES_OWN)) for p in group]
         try:
             answer = await self.llm.digest(
                 reduce_messages(self.title, partials, policy=self.policy), self.usage

@@ -74,6 +74,7 @@ _CLAUSE = re.compile(r"[，,；;。！!？?：:\n]")
 _BREAK = re.compile(r"[，,；;。！!？?：:\n]|但是?|而且?|却|可是|不过|只是|反而")
 # a verb, 不/没, and a complement of result ("跟不上", "撑不住", "做不完")
 _COMPLEMENT = re.compile(r"[\u4e00-\u9fff][不没][上下了住到动起完掉出来去好成懂清见开过透着]")
+_CONDITION = re.compile(r"的时候|时候|时|的话|前提下|之前|之后|以前|以后")
 _PLAIN = set("的了是在和与及也都就还而但又很更最个家只")  # says nothing of what is negated
 
 
@@ -158,8 +159,11 @@ def negated_parts(text: str) -> list[tuple[int, int]]:
     for start, end in spans:
         stop = _BREAK.search(text, end)
         until = stop.start() if stop else len(text)
-        # to the next negation or list comma at the latest (未完、看不到拐点)
+        # to the next negation, list comma or condition's end at the latest (未完、看不到拐点;
+        # 没有杠杆时，6-7成比较合理)
         until = min([until, *(s for s, _ in spans if s >= end)])
+        if condition := _CONDITION.search(text, end, until):
+            until = condition.start()
         if (comma := text.find("、", end, until)) >= 0:
             until = comma
         if _COMPLEMENT.match(text, start - 1) and start > 0:

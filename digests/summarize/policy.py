@@ -174,7 +174,7 @@ def enforce(
         risks=claims(digest.risks, "risks"),
         events=events,
         codes={} if rules.hides_names else digest.codes,
-        sources=digest.sources,
+        sources=_sources(digest.sources, rules, known),
     )
     return kept, ({"policy": removed} if removed else {})
 
@@ -187,6 +187,14 @@ _GENERIC = frozenset(
         "重工实业发展国际",
     )
 )
+
+
+def _sources(sources: dict[str, str], rules: PolicyRules, known: list[str]) -> dict[str, str]:
+    """The post's sentences the claims cite, as the policy lets a reader see them (the page
+    shows them on a tap): without advice, and under sectors_only without the clauses naming a
+    stock; a sentence left with nothing is not shown."""
+    shown = {number: scrub(text, rules, known) for number, text in sources.items()}
+    return {number: text for number, text in shown.items() if text.strip()}
 
 
 def stock_names(digest: Digest, title: str, text: str, markdown: str, names: Any) -> list[str]:
