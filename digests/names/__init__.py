@@ -25,7 +25,9 @@ The API, for the digest pipeline and the commands:
 Common names are found like any other: callers decide whether to count them (in a list of
 names, or beside a code). Matching rules are in matcher.py, forms in forms.py, the snapshot
 format in snapshot.py, building one in build.py and sources.py; the shipped snapshot's sources,
-dates and licences are in snapshot/SOURCE.md.
+dates and licences are in snapshot/SOURCE.md. Foreign companies' Chinese names (英伟达, 台积电,
+SK海力士), which no usable package ships, and corrections of known package errors are kept by
+hand in curated/ (its README.md has the criterion) and applied by every build.
 """
 
 from digests.names.matcher import Dictionary, Mention, Security

@@ -6,6 +6,13 @@ Merging: rows are keyed by code and a newer source's name replaces an older one'
 A-shares date from 2023-10, matchina's from 2026-03), except where the newer name already
 belongs to another listing of the same market: a name names one listing at a time, so that is
 a source error (matchina gives 中联重科 to 002523) and the older name stays.
+
+Two hand-maintained files in `curated/` (its README.md says how they are kept) take part:
+`corrections.csv` fixes known errors of a package's rows before they are merged (matchina names
+09961.HK, Trip.com, 阿里巴巴-SW), and `foreign.csv`, the Chinese and English names of foreign
+companies that no usable package ships, is laid over the merged rows last: a curated row gives
+the listed name and adds its forms to those the packages give (NVDA.US: 英伟达 beside Nvidia and
+NVDA), and its forms meet the same lexicon for `common` as every other form.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from digests.names.snapshot import CODE_PATTERNS, MARKETS, Listing
 # 平高电气, 外高桥). SOURCE.md has the table and what this flags.
 COMMON_THRESHOLD = 30
 PACKAGES = ("adata", "matchina", "cnequity", "pytickersymbols", "jieba")
+CURATED = Path(__file__).parent / "curated"  # foreign.csv, corrections.csv, README.md
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Build:
     listings: list[Listing] = field(default_factory=list)
     used: list[str] = field(default_factory=list)  # `adata 2.9.5`…
     notes: list[str] = field(default_factory=list)
+    corrected: int = 0  # corrections applied
 
     def counts(self) -> Counter[str]:
         """Listings per market."""
@@ -77,6 +86,65 @@ def merge(
     return merged
 
 
+def correct(
+    rows: Iterable[sources.SourceRow], fixes: Sequence[sources.Correction], build: Build
+) -> list[sources.SourceRow]:
+    """One package's rows with the corrections for that package applied; a correction whose row
+    is missing, or whose field no longer holds the wrong value (a newer version fixed it), is
+    left unapplied and noted, to be reviewed."""
+    made = list(rows)
+    at = {row.code: i for i, row in enumerate(made)}
+    for fix in fixes:
+        if fix.code not in at:
+            build.notes.append(f"correction not applied: {fix.source} has no row {fix.code}")
+            continue
+        row = made[at[fix.code]]
+        if fix.value(row) != fix.was:
+            build.notes.append(
+                f"correction not applied: {fix.source}'s {fix.code} {fix.field} is "
+                f"{fix.value(row)!r}, not {fix.was!r}"
+            )
+            continue
+        made[at[fix.code]] = replace(fix.apply(row), source=_corrected(row.source))
+        build.corrected += 1
+    return made
+
+
+def _corrected(source: str) -> str:
+    return source if source.endswith(" (corrected)") else f"{source} (corrected)"
+
+
+def overlay(
+    rows: Iterable[sources.SourceRow], curated: Iterable[sources.SourceRow], build: Build
+) -> list[sources.SourceRow]:
+    """The curated rows laid over the packages' rows: a curated row for a code the packages
+    have gives its name and adds its forms, keeping the package's name, short names and English
+    name as forms (a form already there, folded, is not added twice); a new code is added."""
+    merged = {row.code: row for row in rows}
+    names = {(row.market, fold(row.name)): row.code for row in merged.values()}
+    for row in curated:
+        holder = names.get((row.market, fold(row.name)))
+        if holder is not None and holder != row.code:
+            build.notes.append(f"curated: {row.code} {row.name}: {holder} has that name too")
+        names[(row.market, fold(row.name))] = row.code
+        old = merged.get(row.code)
+        if old is None:
+            merged[row.code] = row
+            continue
+        kept = [old.name, *old.short] if fold(old.name) != fold(row.name) else list(old.short)
+        have = {fold(form) for form in [row.name, *kept]}
+        if old.english:
+            have.add(fold(rules.english_short(old.english)))
+        added = [form for form in row.short if fold(form) not in have]
+        merged[row.code] = replace(
+            old,
+            name=row.name,
+            short=tuple(dict.fromkeys(kept + added)),
+            source=f"{old.source} + {row.source}",
+        )
+    return list(merged.values())
+
+
 def listings(rows: Iterable[sources.SourceRow], lexicon: rules.Lexicon | None) -> list[Listing]:
     """Source rows made listings: forms by the market rules, `common` by the lexicon."""
     made = []
@@ -91,8 +159,10 @@ def listings(rows: Iterable[sources.SourceRow], lexicon: rules.Lexicon | None) -
     return made
 
 
-def from_packages(*, downloads: Path | None = None) -> Build:
-    """A snapshot from the source packages found (downloaded into `downloads`, or installed)."""
+def from_packages(*, downloads: Path | None = None, curated: Path | None = None) -> Build:
+    """A snapshot from the source packages found (downloaded into `downloads`, or installed),
+    corrected and overlaid by the curated files in `curated` (the package's `curated/`)."""
+    curated = CURATED if curated is None else curated
     found = {name: sources.find_package(name, downloads=downloads) for name in PACKAGES}
     build = Build(used=[p.label for p in found.values() if p is not None])
     adata, matchina, cnequity = found["adata"], found["matchina"], found["cnequity"]
@@ -102,17 +172,24 @@ def from_packages(*, downloads: Path | None = None) -> Build:
             "no source package found: `pip download --no-deps adata matchina pytickersymbols "
             "cnequity jieba -d DIR` and pass --downloads DIR, or pass --csv FILE"
         )
+    fixes = sources.corrections(curated / "corrections.csv")
+    foreign = sources.curated_rows(curated / "foreign.csv")
     layers: list[list[sources.SourceRow]] = []
-    if tickers:
-        layers.append(list(sources.pytickersymbols_rows(tickers)))
-    if adata:
-        layers.append(list(sources.adata_rows(adata)))
-    if matchina:
-        layers.append(list(sources.matchina_rows(matchina)))
+    for package, read in (
+        (tickers, sources.pytickersymbols_rows),
+        (adata, sources.adata_rows),
+        (matchina, sources.matchina_rows),
+    ):
+        if package is not None:
+            mine = [fix for fix in fixes if fix.source == package.name]
+            layers.append(correct(read(package), mine, build))
     rows = list(merge(layers, build).values())
     if cnequity:
         moved = sources.cnequity_bj_codes(cnequity)
         rows = [_moved(row, moved) for row in rows]
+    rows = overlay(rows, foreign, build)
+    build.used.append(f"curated foreign.csv ({len(foreign)} rows)")
+    build.used.append(f"corrections.csv ({build.corrected} of {len(fixes)} applied)")
     lexicon = _lexicon(jieba, build)
     build.listings = listings(rows, lexicon)
     return build

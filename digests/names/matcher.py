@@ -7,7 +7,8 @@ match that its context allows:
   original text (`Lite` is not in `Satellite`; `京东方A` is not in `京东方AB`);
 - a ticker of three letters or fewer counts only in ticker syntax (`$MU`, `MU.US`, `MU.O`,
   `(MU)`, `（MU）`) and written in capitals: `AI`, `IT`, `ON`, `ALL` are words in every post;
-- a longer ticker counts as a whole word written in capitals or capitalised (`NVDA`, `Nvda`).
+- a longer ticker counts as a whole word written in capitals or capitalised (`NVDA`, `Nvda`),
+  and so does a ticker that is also the listed name (`AMD`, `IBM`): the name posts write.
 
 When a rejected match hides a shorter acceptable one (`XSK海力士` holds `海力士`), the shorter
 one is found: the automaton reports overlapping matches and the choice is made here.
@@ -85,6 +86,7 @@ class _Entry:
     security: Security
     form: str
     ticker: bool
+    named: bool = False  # a ticker that is also the listed name (AMD): a word, not only $AMD
 
 
 def _is_word(char: str) -> bool:
@@ -153,7 +155,9 @@ class Dictionary:
                     key = fold(form)
                     same = entries.setdefault(key, [])
                     if not any(e.security is security for e in same):
-                        same.append(_Entry(security, form, ticker=form in tickers))
+                        ticker = form in tickers
+                        named = ticker and key == fold(security.name)
+                        same.append(_Entry(security, form, ticker=ticker, named=named))
 
             def preference(entry: _Entry, key: str) -> tuple[object, ...]:
                 # the security listed under exactly this name first, then a name before a
@@ -216,7 +220,7 @@ class Dictionary:
         if not entry.ticker:
             return True
         written = original[first:last]
-        if sum(c.isalnum() for c in entry.form) > SHORT_TICKER:
+        if sum(c.isalnum() for c in entry.form) > SHORT_TICKER or entry.named:
             return written.isupper() or (written[:1].isupper() and written[1:].islower())
         if not written.isupper():
             return False

@@ -33,7 +33,12 @@ REQUIRED = ("code", "market", "name", "forms", "common")
 FILE_NAME = re.compile(r"^securities-(\d{4}-\d{2}-\d{2})\.csv$")
 _SIX_DIGITS = r"\d{6}"
 _TICKER = r"[A-Z0-9][A-Z0-9.\-]*"
-CODE_PATTERNS = {"SH": _SIX_DIGITS, "SZ": _SIX_DIGITS, "BJ": _SIX_DIGITS, "HK": r"\d{5}"}
+# Korea (KRX, `005930`), Taiwan (TWSE/TPEx, `2330`, ETFs `00878`), Japan (TSE, `8035`, and the
+# letter codes issued since 2024, `285A`); other markets take tickers (`ASML.NL`, `NOKIA.FI`)
+CODE_PATTERNS = {
+    "SH": _SIX_DIGITS, "SZ": _SIX_DIGITS, "BJ": _SIX_DIGITS, "HK": r"\d{5}",
+    "KR": _SIX_DIGITS, "TW": r"\d{4,6}[A-Z]?", "JP": r"\d[0-9A-Z]\d[0-9A-Z]",
+}  # fmt: skip
 # A-share boards, Hong Kong, the US and the other markets the sources list (ISO country codes)
 MARKETS = frozenset(
     {"SH", "SZ", "BJ", "HK", "US", "KR", "TW", "JP", "SG", "GB", "DE", "FR", "NL", "ES"}
@@ -96,9 +101,9 @@ def _check(row: dict[str, str | None], number: int, path: Path) -> Listing:
 
 
 def _example(market: str) -> str:
-    return {"SH": "600519.SH", "SZ": "300308.SZ", "BJ": "920047.BJ", "HK": "00772.HK"}.get(
-        market, f"NVDA.{market}"
-    )
+    examples = {"SH": "600519.SH", "SZ": "300308.SZ", "BJ": "920047.BJ", "HK": "00772.HK"}
+    examples |= {"KR": "005930.KR", "TW": "2330.TW", "JP": "8035.JP"}
+    return examples.get(market, f"NVDA.{market}")
 
 
 def read(path: Path) -> list[Listing]:

