@@ -125,18 +125,16 @@ def _point(doc: Document, post_list: PostList, named: Stocks) -> Claim | None:
 
 def left_out(
     doc: Document, lists: list[PostList], named: Stocks, taken: list[Named], limit: int
-) -> list[tuple[str, Claim, list[Named]]]:
-    """The lists of listed stocks none of which the digest has: (label, their opening
-    sentence as a point, their stocks)."""
-    found: list[tuple[str, Claim, list[Named]]] = []
+) -> list[tuple[str, list[Claim], list[Named]]]:
+    """The lists of listed stocks most of which the digest lacks: (label, their first
+    sentence that says something as a point, their stocks)."""
+    found: list[tuple[str, list[Claim], list[Named]]] = []
     for post_list in lists:
         everyone = named.within(list(post_list.numbers))
         fresh = [n for n in everyone if n not in taken]
         if not fresh or len(fresh) * 2 < len(everyone) or not any(n.listed for n in fresh):
             continue  # the digest has most of this list already, or it lists nothing
-        point = _point(doc, post_list, named)
-        if point is None:
-            continue
-        found.append((post_list.label, point, fresh[:limit]))
+        point = _point(doc, post_list, named)  # a bare labelled list has its stocks only
+        found.append((post_list.label, [point] if point else [], fresh[:limit]))
         taken = [*taken, *fresh]
     return found

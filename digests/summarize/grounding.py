@@ -178,8 +178,8 @@ def ground(
         Section(name=s.name, points=s.points, stocks=[n.name for n in kept])
         for s, kept in zip(kept_sections, kept_stocks, strict=True)
     ]
-    for name, point, more in own[: max(LIMITS.sections - len(sections), 0)]:
-        sections.append(Section(name=name, points=[point], stocks=[n.name for n in more]))
+    for name, points, more in own[: max(LIMITS.sections - len(sections), 0)]:
+        sections.append(Section(name=name, points=points, stocks=[n.name for n in more]))
         taken += more
         dropped["added_stocks"] += [n.name for n in more]
     for stock in taken:

@@ -204,7 +204,7 @@ def stock_names(digest: Digest, title: str, text: str, markdown: str, names: Any
     found = [n for s in digest.sections for entry in s.stocks for n in split_names(entry)]
     if markdown or text:
         stocks = Stocks(Document(title, markdown or text), names)
-        found += [*stocks.named, *stocks.written]
+        found += [n.name for n in stocks.named.values() if n.counts] + sorted(stocks.written)
     return found + short_names(found, f"{title}\n{text}")
 
 

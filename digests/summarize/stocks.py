@@ -72,14 +72,15 @@ class Stocks:
     def __init__(self, doc: Document, names: Any) -> None:
         self.doc, self._names = doc, names
         self.named: dict[str, Named] = {}
-        self.written: set[str] = set()  # every form in which the post writes a stock
+        self.written: set[str] = set()  # every form in which the post writes a stock as one
         for sentence in doc.sentences:
             mentions = names.find(sentence.text)
             listed = self.list_in(sentence.text)
             for mention in mentions:
                 listed_here = _in(mention.text, listed)
                 self._add(mention, sentence.number, listed_here)
-                self.written.add(mention.text)
+                if not mention.common:  # 苹果 the fruit is no stock's writing
+                    self.written.add(mention.text)
             known = {fold(m.text) for m in mentions}
             dictionary = sum(any(k in fold(i) for k in known) for i in listed)
             for item in listed:  # a name the dictionary lacks, in a list of names
