@@ -91,9 +91,11 @@ def test_broker_note_labels_are_points_of_its_heading_and_the_target_list_its_st
     note = digest.sections[0]
     assert note.name == "📢 某券商电子组-存储行业交流要点"
     assert [p.text.split("：")[0] for p in note.points] == ["价格", "需求", "供给"]
-    assert ["兆易创新", "北京君正", "江波龙", "佰维存储", "德明利"] == [
-        s for s in note.stocks if s not in ("三星", "SK海力士", "美光")  # named in 供给: context
-    ]
+    assert [
+        s
+        for s in note.stocks
+        if s not in ("三星", "SK海力士", "美光")  # named in 供给: context
+    ] == ["兆易创新", "北京君正", "江波龙", "佰维存储", "德明利"]
     assert any("美光财报" in risk.text for risk in digest.risks)
     assert ("美光财报", "3月中旬") in {(e.title, e.when) for e in digest.events}
 
