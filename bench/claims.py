@@ -71,8 +71,8 @@ def tally(
     """The gate's verdicts on one post's faithful and contradicting claims (`loose`: claims
     without a source, checked as a model that cites nothing would send them)."""
     doc = Document(title, markdown)
-    evidence = Evidence(doc, finder(names))
     stocks = Stocks(doc, names)
+    evidence = Evidence(doc, finder(names, stocks))
     counted = [n.name for n in stocks.named.values() if n.counts and n.code]
     subjects = sorted(set(counted), key=len, reverse=True)
     result = Tally(slug)

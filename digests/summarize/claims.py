@@ -255,6 +255,8 @@ class Evidence:
             here = self._names(clause)
             mine = [(clause[s:e], key) for s, e, key in here]
             windows = _aligned(_outside(clause, here), blanked, pieces, self._weight)
+            if mine and (reason := self._stance(clause, mine)):
+                return reason
             if not windows:
                 if polarity.directions(clause):  # 今明两天加仓 of 今天明天不加仓
                     whole = "，".join(self.texts[n - 1] for n in cites)
@@ -266,6 +268,26 @@ class Evidence:
             for window, number in windows:  # the best, and those aligned about as well
                 if reason := self._against(clause, window, number, mine, claimed, text):
                     return reason
+        return ""
+
+    def _stance(self, clause: str, mine: list[tuple[str, str]]) -> str:
+        """The author's view of a name and advice on it hold through a post: a clause saying
+        看好 or 加仓 of a name the post elsewhere says 不看好 or 减仓 of (in a clause naming
+        it, on the same axis, never the same way) contradicts it."""
+        views = [d for d in polarity.directions(clause) if d.family in polarity.OPINION]
+        for written, key in mine:
+            said: list[tuple[polarity.Direction, str]] = []
+            for index, keys in enumerate(self._keys):
+                if key not in keys:
+                    continue
+                for piece in polarity.clauses(polarity.fronted(self.texts[index])):
+                    if any(k == key for *_, k in self._names(piece)):
+                        said += [(d, piece) for d in polarity.directions(piece)]
+            for view in views:
+                same = [(d, p) for d, p in said if d.axis == view.axis]
+                if same and all(d.sign == -view.sign for d, _ in same):
+                    word, (d, piece) = clause[view.start : view.end], same[0]
+                    return f"says {word} of {written} where the post says {piece[d.start : d.end]}"
         return ""
 
     def _against(

@@ -133,7 +133,7 @@ def ground(
     digest, over = bound(digest)
     doc = Document(title, markdown or text)
     stocks = Stocks(doc, names)
-    evidence = Evidence(doc, finder(names))
+    evidence = Evidence(doc, finder(names, stocks))
     dropped: dict[str, Any] = {key: [] for key in (*_DROPPED, "added_stocks")}
     codes: dict[str, str] = {}
 

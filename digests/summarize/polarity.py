@@ -29,7 +29,8 @@ _AXES: tuple[tuple[str, str, str, str], ...] = (
     ("valuation", "value", "便宜|低估|性价比高", "贵|高估|泡沫"),
     ("membership", "membership", "进入|加入|纳入|入选|入围|打入|切入|获得订单|拿到订单",
      "排除|出局|剔除|踢出|退出|无缘|落选|移出|丢失订单"),
-    ("position", "risk", "加仓|增持|买入|建仓|抄底|上车|补仓|加配|超配|追高|梭哈|押注",
+    ("position", "risk",
+     "加仓|增持|买入|建仓|抄底|上车|补仓|加配|超配|追高|追涨|梭哈|押注|追(?![踪求溯问究责加赶])",
      "减仓|减持|卖出|清仓|止盈|离场|下车|低配|减配|止损|落袋"),
     ("fullness", "risk", "满仓|重仓|加满|高仓位", "降仓|轻仓|空仓|低仓位|小仓位"),
     ("leverage", "risk", r"加[^，,。；;]{0,3}杠杆|上杠杆|带[^，,。；;]{0,2}杠杆|加杠杆|融资买入",
@@ -48,6 +49,7 @@ _AXES: tuple[tuple[str, str, str, str], ...] = (
     ("timing", "timing", "提前|提早", "推迟|延后|延迟|延期|往后推|后推|推后"),
     ("result", "result", "盈利|赚钱|扭亏|增收", "亏损|亏钱|亏"),
 )  # fmt: skip
+OPINION = frozenset({"view", "risk"})  # what the author thinks of a name, and advises on it
 # Negators, and the words in which 不/没/无/未/非/别 negate nothing.
 _NEGATOR = re.compile(
     r"不要|不用|不必|不能|不会|不该|不宜|不是|并非|绝非|而非|没有|没人|没|未|无人|无一|无需|"

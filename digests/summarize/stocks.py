@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -153,6 +154,25 @@ class Stocks:
         found = [n for n in self.named.values() if n.counts and wanted & set(n.sentences)]
         return sorted(found, key=lambda n: min(s for s in n.sentences if s in wanted))
 
+    def halves(self) -> dict[str, str]:
+        """The post's own short forms of its four-character stocks: the half fewer listed
+        names share (宁德 of 宁德时代, 平安 of 中国平安; never one many share: 中国, 科技), where
+        the post writes it outside the full name; half → the stock's key."""
+        text = "".join(s.text for s in self.doc.sentences)
+        shared = _shared_halves(self._names)
+        found: dict[str, str] = {}
+        for key, named in self.named.items():
+            name = named.name
+            chinese = re.fullmatch(r"[\u4e00-\u9fff]+", name)
+            if not named.code or not named.counts or len(name) < 4 or not chinese:
+                continue
+            rest = text.replace(name, "，")
+            # the half fewer names share is the one a name goes by: 宁德 of 宁德时代
+            half = min((name[:2], name[-2:]), key=lambda h: shared[h])
+            if half in rest and shared[half] <= SHARED and half not in found:
+                found[half] = key
+        return found
+
     def resolve(self, written: str) -> Named | None:
         """The post's stock a digest's entry names, or None when the post names no such
         stock: a dictionary name it writes (a common word only where it lists it), a name it
@@ -171,16 +191,41 @@ class Stocks:
         return counted[0] if len(counted) == 1 else None
 
 
-def finder(names: Any) -> Callable[[str], list[tuple[int, int, str]]]:
+def finder(names: Any, stocks: Stocks | None = None) -> Callable[[str], list[tuple[int, int, str]]]:
     """The dictionary as claims.Evidence looks names up: (start, end, key) of every mention
     that is not an ordinary word (苹果 the fruit); abbreviations (天孚, 小熊) count, a claim
-    being as precise about whom it speaks of as its post."""
+    being as precise about whom it speaks of as its post. With the post's `stocks`, the
+    halves of its four-character names that it writes on their own count too (沐曦 for
+    沐曦股份 where the post says 沐曦), unless a half is a company-name ending (股份, 科技)."""
+    halves = stocks.halves() if stocks is not None else {}
+    pattern = re.compile("|".join(map(re.escape, sorted(halves, key=len, reverse=True))))
 
     @lru_cache(maxsize=4096)  # a post's sentences and clauses are looked up again and again
     def find(text: str) -> list[tuple[int, int, str]]:
-        return [(m.start, m.end, m.security.name) for m in names.find(text) if not m.common]
+        found = [(m.start, m.end, m.security.name) for m in names.find(text) if not m.common]
+        if halves:
+            found += [
+                (m.start(), m.end(), halves[m.group()])
+                for m in pattern.finditer(text)
+                if not any(s <= m.start() < e for s, e, _ in found)
+            ]
+        return sorted(found)
 
     return find
+
+
+SHARED = 3  # listed names starting or ending with a half, past which it names none of them
+
+
+@lru_cache(maxsize=4)
+def _shared_halves(names: Any) -> Counter[str]:
+    """How many listed Chinese names start or end with each two characters."""
+    counted: Counter[str] = Counter()
+    for security in names.securities:
+        name = fold(security.name)
+        if len(name) >= 4 and re.fullmatch(r"[\u4e00-\u9fff]+", name):
+            counted.update({name[:2], name[-2:]})
+    return counted
 
 
 def _halves(name: str, key: str) -> bool:
