@@ -125,9 +125,11 @@ def run(names: Dictionary | None = None, *, examples: Path = ROOT / "examples") 
         draft = read_post_file(path, tz=ZoneInfo("Asia/Shanghai"))
         ideal_file = examples / "ideal" / f"{draft.slug}.json"
         if not ideal_file.exists():
+            ideal_file = examples / "ideal" / f"{path.stem}.json"
+        if not ideal_file.exists():
             continue
         ideal = json.loads(ideal_file.read_text(encoding="utf-8"))
-        mine = [c for c in loose if c.get("post") == draft.slug]
+        mine = [c for c in loose if c.get("post") in (draft.slug, path.stem)]
         result = tally(draft.slug, draft.body_markdown, draft.title, ideal, names, mine)
         if sum(result.faithful.values()):
             tallies.append(result)
@@ -156,7 +158,7 @@ def report(tallies: list[Tally], *, show: bool = False) -> None:
         for k in sorted(total.contradictions)
     ))  # fmt: skip
     claims = sum(total.faithful.values()) + sum(total.contradictions.values())
-    per_digest = sorted(total.gate_ms)
+    per_digest = sorted(total.gate_ms) or [0.0]
     print(
         f"gate time: {1000 * total.seconds / max(claims, 1):.2f} ms per claim; a whole digest"
         f" (ground() of an ideal): median {per_digest[len(per_digest) // 2]:.1f} ms,"

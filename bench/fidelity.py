@@ -155,6 +155,12 @@ def score(post: str, text: str, digest: Digest, ideal: dict[str, Any]) -> Score:
     )
 
 
+def ideal_of(examples: Path, slug: str, post: Path) -> Path:
+    """A post's ideal: named by its slug, or by its file's name."""
+    by_slug = examples / "ideal" / f"{slug}.json"
+    return by_slug if by_slug.exists() else examples / "ideal" / f"{post.stem}.json"
+
+
 def dropped_count(dropped: dict[str, Any]) -> int:
     """Items the grounding gate removed, with fields cut or dropped for size."""
     return sum(
@@ -204,7 +210,7 @@ async def run(
     try:
         for path in sorted((examples / "posts").glob("*.md")):
             draft = read_post_file(path, tz=settings.tz)
-            ideal_file = examples / "ideal" / f"{draft.slug}.json"
+            ideal_file = ideal_of(examples, draft.slug, path)
             if not ideal_file.exists() or (only and draft.slug != only):
                 continue
             ideal = json.loads(ideal_file.read_text(encoding="utf-8"))

@@ -66,7 +66,7 @@ async def test_alerts_follow_watch_teasers_and_the_watchlist_at_send(actx: Admin
     await lists.unwatch(store, erin, "天孚通信")
     channel = ConsoleChannel()
     await send_queued(store, {"console": channel})
-    assert len(channel.inbox["carol"]) == 1 and "首推cpo+ocs" in channel.inbox["carol"][0]
+    assert len(channel.inbox["carol"]) == 1 and "龙头天孚通信" in channel.inbox["carol"][0]
     assert channel.inbox["carol"][0].startswith("⭐ 你关注的：天孚通信\n《")
     assert "[open:" in channel.inbox["carol"][0]  # the 阅读摘要 button
     assert "dave" not in channel.inbox and "erin" not in channel.inbox

@@ -16,7 +16,7 @@ from tests.fake_telegram import FakeTelegram, running_bot
 from tests.test_telegram import SEED_TITLE, said, subscribe, until
 
 ADMIN, ALICE, BOB, CAROL, DAVE = 1000, 2001, 2002, 2003, 2004
-POINT = "首推cpo+ocs"  # a point of the seed digest's 通信 section, which names 天孚通信
+POINT = "龙头天孚通信"  # the point of the seed digest that names 天孚通信
 
 
 @pytest.fixture

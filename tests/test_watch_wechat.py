@@ -24,7 +24,7 @@ from tests.test_wechat_sender import follower
 
 SEED = "2-10-zhui-zong"
 world = test_wechat_sender.world  # the fake WeChat API, the services and the channel
-POINT = "首推cpo+ocs"
+POINT = "龙头天孚通信"  # the point of the seed digest that names 天孚通信
 
 
 @pytest.fixture
