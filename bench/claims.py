@@ -153,6 +153,12 @@ def report(tallies: list[Tally], *, show: bool = False) -> None:
                 f"{t.post[:34]:<34} {mode:<8} {_share(t.kept[mode], t.faithful[mode]):>16}"
                 f" {_share(part, whole):>24}"
             )
+    for mode in MODES:
+        for label, made in (("hand-written", False), ("generated", True)):
+            keys = [k for k in total.contradictions if k.startswith(mode) and ("made" in k) == made]
+            whole = sum(total.contradictions[k] for k in keys)
+            part = sum(total.dropped[k] for k in keys)
+            print(f"{mode} {label} contradictions dropped: {_share(part, whole)}")
     print("by kind: " + "; ".join(
         f"{k}: {_share(total.dropped[k], total.contradictions[k])}"
         for k in sorted(total.contradictions)
@@ -171,7 +177,9 @@ def report(tallies: list[Tally], *, show: bool = False) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--show", action="store_true", help="print every wrong verdict")
-    report(run(), show=parser.parse_args().show)
+    parser.add_argument("--examples", type=Path, default=ROOT / "examples", help="posts/, ideal/")
+    args = parser.parse_args()
+    report(run(examples=args.examples), show=args.show)
 
 
 if __name__ == "__main__":
