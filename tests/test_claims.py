@@ -122,6 +122,24 @@ def test_contradictions_of_the_seed_are_caught(seed: Evidence, claim: str, why: 
     assert not verdict.holds and why in verdict.reason.lower(), verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("claim", "source", "why"),
+    [
+        ("配比光四成、铜三成、PCB两成", "光四成，PCB三成，铜两成，剩下一成机动。", "gives 铜 三"),
+        ("A股估值比港股便宜一半", "港股的估值比A股便宜差不多一半。", "compares a股 with 港股"),
+    ],
+)
+def test_a_share_or_a_comparison_given_the_other_way_is_caught(
+    claim: str, source: str, why: str
+) -> None:
+    """A share given to the wrong subject (铜三成 of 铜两成), or two markets compared the
+    other way round, contradicts the sentence that says them."""
+    evidence = Evidence(Document("t", source), lambda text: [])
+    verdict = evidence.check(claim, [1])
+    assert not verdict.holds and why in verdict.reason, verdict.reason
+    assert evidence.check(source.rstrip("。"), [1]).holds
+
+
 def test_a_citation_is_checked_and_a_missing_sentence_is_no_crash(seed: Evidence) -> None:
     """A claim citing its sentence holds with that citation; one citing a sentence the post
     does not have is dropped, not a crash; one citing the wrong sentence is re-cited to the

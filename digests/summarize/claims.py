@@ -257,6 +257,9 @@ class Evidence:
             windows = _aligned(_outside(clause, here), blanked, pieces, self._weight)
             if mine and (reason := self._stance(clause, mine)):
                 return reason
+            cited = "，".join(self.texts[n - 1] for n in cites)
+            if reason := _shares(clause, cited) or _compared(clause, cited):
+                return reason
             if not windows:
                 if polarity.directions(clause):  # 今明两天加仓 of 今天明天不加仓
                     whole = "，".join(self.texts[n - 1] for n in cites)
@@ -315,6 +318,39 @@ class Evidence:
 
 
 _PLAIN = set("的了是在和与及也都就还而但又很更最年月日个家只元亿万点成倍")
+
+
+# a share given to a subject: 军工三成, PCB两成, 光模块40%
+_SHARE = re.compile(
+    r"([\u4e00-\u9fffa-z]{1,4}?)([一二两三四五六七八九十]{1,3}|\d+(?:\.\d+)?)(?=成|%|倍)"
+)
+# two markets compared: 港股的估值比A股便宜
+_MARKET = r"a股|港股|美股|h股|中概股?"
+_COMPARED = re.compile(rf"({_MARKET})[^，,。；;]{{0,10}}?比({_MARKET})")
+
+
+def _shares(clause: str, source: str) -> str:
+    """Why a share the clause gives a subject is not the one its sentence gives it
+    ("铜三成" where the post says 铜两成)."""
+    theirs = [(subject, _value(n)) for subject, n in _SHARE.findall(source)]
+    for subject, n in _SHARE.findall(clause):
+        same = [(s, v) for s, v in theirs if s and (s in subject or subject in s)]
+        if same and all(v != _value(n) for _, v in same):
+            return f"gives {subject} {n} where the post gives {same[0][0]} {same[0][1]}"
+    return ""
+
+
+def _value(number: str) -> str:
+    return number if number[0].isdigit() else str(_cn_number(number))
+
+
+def _compared(clause: str, source: str) -> str:
+    """Why the clause compares two markets the other way round from its sentence."""
+    theirs = _COMPARED.findall(source)
+    for one, other in _COMPARED.findall(clause):
+        if (other, one) in theirs and (one, other) not in theirs:
+            return f"compares {one} with {other}, the post {other} with {one}"
+    return ""
 
 
 def _numbers_near(clause: str, pieces: dict[int, list[str]]) -> set[str]:
