@@ -28,6 +28,7 @@ from digests.summarize.document import MARK, Document
 
 COVER = 0.5  # of a claim's character pairs, words and numbers, outside the names it holds
 HEADLINE_COVER = 0.35  # a headline's clause sums up in its own words ("节前注意非农与CPI")
+COPIED = 0.9  # of a claim its found sentences hold word for word: it was copied from them
 ALIGN = 0.3  # of a clause's pairs its source clause must share to be compared with it
 CLOSE = 0.1  # source clauses aligned within this of the best are compared too
 MOST_SOURCES = 3  # sentences found for a claim that cites none
@@ -139,12 +140,14 @@ class Evidence:
         sentences found for it; `title` lets the post's title support it (a headline),
         `spread` lets it rest on sentences far apart (a headline or summary sums up; a point
         is said in one place). A claim that contradicts what it cites is not looked for
-        elsewhere."""
+        elsewhere, unless other sentences say nearly all of it, word for word: a model that
+        copies a sentence often cites the one next to it."""
         cites = tuple(cites) or tuple(int(n) for n in MARK.findall(claim))
         text = norm(claim)
         if not grams(text):
             return Verdict(cites)
         reason = ""
+        found = self.find(text, spread=spread or title)
         if cites:
             missing = [n for n in cites if self.doc.sentence(n) is None]
             if missing:
@@ -152,9 +155,11 @@ class Evidence:
             reason, thin = self._judge(text, cites, title)
             if not reason:
                 return Verdict(cites)
+            copied = found and set(found) != set(cites) and self._share(text, found) >= COPIED
+            if copied and not self._judge(text, found, title)[0]:
+                return Verdict(found, found=True)
             if not thin:
                 return Verdict(cites, reason)
-        found = self.find(text, spread=spread or title)
         if not found:
             return Verdict(cites, reason or "nothing in the post says this")
         second, _ = self._judge(text, found, title)
@@ -191,6 +196,12 @@ class Evidence:
             chosen.append(best)
             covered |= hits[best]
         return tuple(sorted(i + 1 for i in chosen))
+
+    def _share(self, text: str, cites: Sequence[int]) -> float:
+        """How much of the claim's pairs, words and numbers these sentences hold."""
+        units = grams(text)
+        have = set().union(*(self._grams[n - 1].keys() for n in cites))
+        return sum(u in have for u in units) / len(units) if units else 1.0
 
     def _near_to(self, index: int, first: int) -> bool:
         one, other = self.doc.sentences[index], self.doc.sentences[first]
@@ -268,8 +279,8 @@ class Evidence:
                 continue
             if missing := numbers(clause) - _numbers_near(clause, pieces):
                 return f"says {sorted(missing)[0]} where its sentence says otherwise"
-            for window, number in windows:  # the best, and those aligned about as well
-                if reason := self._against(clause, window, number, mine, claimed, text):
+            for rank, (window, number) in enumerate(windows):  # the best, and those as good
+                if reason := self._against(clause, window, number, mine, claimed, text, rank):
                     return reason
         return ""
 
@@ -301,12 +312,16 @@ class Evidence:
         mine: list[tuple[str, str]],
         claimed: list[tuple[int, int, str]],
         text: str,
+        rank: int,
     ) -> str:
-        """Why the clause contradicts the source clause it was aligned with ("" if not)."""
+        """Why the clause contradicts the source clause it was aligned with ("" if not): a
+        direction on any of the clauses aligned about as well, days and roles on the best."""
         # a direction the clause has and its source clause lacks may be said elsewhere in
         # the sentence ("节前如果有融资杠杆的话，建议把杠杆卸掉")
         if reason := polarity.conflict(clause, window, wider=self.texts[number - 1]):
             return reason
+        if rank:
+            return ""
         # a day named two ways (周三 and 3月11日) is read alike; 节前 and 今天 are no day
         mine_days = {d for d in dates(clause) if _DAY.match(d)}
         days = dates(window) if len(mine_days) == 1 else dates(self.texts[number - 1])

@@ -142,7 +142,8 @@ def ground(
         for claim in claims:
             if not claim.text.strip():
                 continue
-            verdict = evidence.check(claim.text, claim.cites, spread=field == "summary")
+            summary = field == "summary"  # sums up: from far apart, the title too
+            verdict = evidence.check(claim.text, claim.cites, title=summary, spread=summary)
             if verdict.holds:
                 kept.append(Claim(text=_unmarked(claim.text), cites=list(verdict.cites)))
             else:

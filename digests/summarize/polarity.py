@@ -233,7 +233,8 @@ def conflict(claim: str, source: str, *, wider: str = "", negations: bool = True
     for place in (source, fronted(wider)) if wider else (source,):
         theirs = directions(place)
         for direction in mine:
-            for key in ("axis", "family") if direction.family not in either else ("axis",):
+            families = direction.family not in either and place is source  # not the wider's
+            for key in ("axis", "family") if families else ("axis",):
                 same = [d for d in theirs if getattr(d, key) == getattr(direction, key)]
                 if not same:
                     continue
