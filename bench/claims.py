@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 from bench.mutations import mutate
 from digests.ingest.hexo import read_post_file
 from digests.names import Dictionary, load
-from digests.summarize.claims import Evidence, norm
+from digests.summarize.claims import Evidence
 from digests.summarize.document import Document
 from digests.summarize.grounding import ground
 from digests.summarize.schema import Digest
 from digests.summarize.stocks import Stocks, finder
+from digests.summarize.units import norm
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("cited", "uncited")

@@ -9,9 +9,10 @@ import pytest
 from digests.ingest.hexo import read_post_file
 from digests.names import load
 from digests.summarize import polarity
-from digests.summarize.claims import Evidence, dates, numbers
+from digests.summarize.claims import Evidence
 from digests.summarize.document import Document
 from digests.summarize.stocks import finder
+from digests.summarize.units import dates, numbers
 from tests.conftest import EXAMPLES, SHANGHAI
 
 

@@ -17,20 +17,26 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from digests.summarize import polarity
 from digests.summarize.document import MARK, Document
+from digests.summarize.roles import (
+    aligned,
+    compared,
+    mentions,
+    numbers_near,
+    outside,
+    shares,
+    swapped,
+)
+from digests.summarize.units import DAY, LATIN, dates, grams, norm, numbers
 
 COVER = 0.5  # of a claim's character pairs, words and numbers, outside the names it holds
 HEADLINE_COVER = 0.35  # a headline's clause sums up in its own words ("节前注意非农与CPI")
 COPIED = 0.9  # of a claim its found sentences hold word for word: it was copied from them
-ALIGN = 0.3  # of a clause's pairs its source clause must share to be compared with it
-CLOSE = 0.1  # source clauses aligned within this of the best are compared too
 MOST_SOURCES = 3  # sentences found for a claim that cites none
 NEARBY = 3  # sentences apart a point's sources may be (outside one section)
 BEFORE = 8  # sentences before its source in which an attributed source may be named
@@ -38,67 +44,11 @@ BEFORE = 8  # sentences before its source in which an attributed source may be n
 _ATTRIBUTED = re.compile(
     r"^(?:据)?([\u4e00-\u9fffa-z&]{2,8}?)(?:[：:]|认为|称|表示|指出|预计|测算|强调|报告)"
 )
-_LATIN = r"[a-z][a-z0-9+&-]*(?:\.[a-z0-9]+)*"  # a word, "hbm4", "node.js"; not a trailing dot
 _SELF = re.compile(r"^(?:作者|博主|笔者|我)")  # the post's own author: always "named"
 _SELF_SAID = re.compile(r"^(?:作者|博主|笔者)(?:认为|表示|觉得|建议|提醒|指出|说)?")
-_UNIT = re.compile(rf"[\u4e00-\u9fff]+|{_LATIN}|\d+(?:\.\d+)?")
-_NUMBER = re.compile(r"(?<![a-z0-9.])\d+(?:\.\d+)?")
-_CN_NUMBER = re.compile(r"([一二两三四五六七八九十]{1,3})(?=成|倍|个点|个百分点)")
-_DATE = re.compile(
-    r"(?:(?P<rel>本|这|下下|下|上)个?)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
-    r"|(?P<md>\d{1,2}月\d{1,2})[日号]?|今晚|今天|明天|后天|明晚|节前|节后|月底|月初"
-)
-_DAY = re.compile(r"^(?:下下|下|上)?周|^\d")  # a weekday or a month's day
-_WEEKDAY = {"天": "日", "7": "日"} | dict(zip("123456", "一二三四五六", strict=True))
-_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
 
 # (start, end, key) of each name found in a text; names with one key are one security
 Names = Callable[[str], list[tuple[int, int, str]]]
-
-
-def norm(text: str) -> str:
-    """NFKC, lower case, no whitespace, no "[12]" marks and no ellipsis (a point cut short):
-    the form claims are compared in."""
-    text = MARK.sub("", unicodedata.normalize("NFKC", text)).replace("...", "")
-    return re.sub(r"\s+", "", text).lower()
-
-
-@lru_cache(maxsize=8192)
-def grams(text: str) -> list[str]:
-    """The units of comparison: Chinese character pairs (a lone character alone), Latin
-    words and numbers."""
-    units: list[str] = []
-    for run in _UNIT.findall(text):
-        if "\u4e00" <= run[0] <= "\u9fff":
-            units += [run[i : i + 2] for i in range(len(run) - 1)] if len(run) > 1 else [run]
-        else:
-            units.append(run)
-    return units
-
-
-def numbers(text: str) -> set[str]:
-    """Numbers in a normalised text, Chinese ones before 成/倍/个点 as digits."""
-    found = {n.rstrip("0").rstrip(".") if "." in n else n for n in _NUMBER.findall(text)}
-    return found | {str(_cn_number(m)) for m in _CN_NUMBER.findall(text)}
-
-
-def dates(text: str) -> set[str]:
-    """Date words in a normalised text, in one spelling: 星期五 and 本周五 are 周五."""
-    found: set[str] = set()
-    for m in _DATE.finditer(text):
-        if m["wd"]:
-            rel = m["rel"] if m["rel"] in ("下", "下下", "上") else ""
-            found.add(f"{rel}周{_WEEKDAY.get(m['wd'], m['wd'])}")
-        else:
-            found.add(m["md"] or m[0])
-    return found
-
-
-def _cn_number(text: str) -> int:
-    if "十" not in text:
-        return sum(_CN_DIGITS[c] * 10**i for i, c in enumerate(reversed(text)))
-    tens, _, ones = text.partition("十")
-    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
 
 
 @dataclass(frozen=True)
@@ -218,8 +168,8 @@ class Evidence:
             return f"attributes it to {who.group(1)}, whom the post does not name there", False
         context = "".join(self.texts[n - 1] + self.headings[n - 1] for n in cites)
         context += self._title if title else ""
-        outside = _SELF_SAID.sub("", _outside(text, claimed))  # "博主认为…" is the post's say
-        units = grams(outside)
+        said = _SELF_SAID.sub("", outside(text, claimed))  # "博主认为…" is the post's say
+        units = grams(said)
         have = set(grams(context))
         share = sum(u in have for u in units) / len(units) if units else 1.0
         if share < (HEADLINE_COVER if title else COVER):
@@ -228,7 +178,7 @@ class Evidence:
         for start, end, key in claimed:
             if key not in keys and not self._near(text[start:end], cites, whole=True):
                 return f"names {text[start:end]}, which its sentences do not", True
-        for word in re.findall(_LATIN, outside):
+        for word in re.findall(LATIN, said):
             if len(word) > 1 and word not in context:  # not the A of A股
                 return f"says {word!r}, which its sentences do not", True
         if missing := numbers(text) - numbers(context):
@@ -248,7 +198,7 @@ class Evidence:
         when it shares most of its words."""
         near = range(max(min(cites) - BEFORE, 1), max(cites) + 1)
         said = self._title + "".join(self.texts[n - 1] + self.headings[n - 1] for n in near)
-        if _mentions(said, who):
+        if mentions(said, who):
             return True
         wanted = set(grams(who))
         return not whole and len(wanted & set(grams(said))) * 2 >= len(wanted)
@@ -261,15 +211,15 @@ class Evidence:
         numbers where its subject is, and its names in the roles the source gives them (a
         source clause that names no one speaks of its sentence's names: "它…")."""
         pieces = {n: polarity.clauses(polarity.fronted(self.texts[n - 1])) for n in cites}
-        blanked = {n: [_outside(p, self._names(p)) for p in parts] for n, parts in pieces.items()}
+        blanked = {n: [outside(p, self._names(p)) for p in parts] for n, parts in pieces.items()}
         for clause in polarity.clauses(polarity.fronted(text)):
             here = self._names(clause)
             mine = [(clause[s:e], key) for s, e, key in here]
-            windows = _aligned(_outside(clause, here), blanked, pieces, self._weight)
+            windows = aligned(outside(clause, here), blanked, pieces, self._weight)
             if mine and (reason := self._stance(clause, mine)):
                 return reason
             cited = "，".join(self.texts[n - 1] for n in cites)
-            if reason := _shares(clause, cited) or _compared(clause, cited):
+            if reason := shares(clause, cited) or compared(clause, cited):
                 return reason
             if not windows:
                 if polarity.directions(clause):  # 今明两天加仓 of 今天明天不加仓
@@ -277,7 +227,7 @@ class Evidence:
                     if reason := polarity.conflict(clause, whole, negations=False):
                         return reason
                 continue
-            if missing := numbers(clause) - _numbers_near(clause, pieces):
+            if missing := numbers(clause) - numbers_near(clause, pieces):
                 return f"says {sorted(missing)[0]} where its sentence says otherwise"
             for rank, (window, number) in enumerate(windows):  # the best, and those as good
                 if reason := self._against(clause, window, number, mine, claimed, text, rank):
@@ -323,137 +273,10 @@ class Evidence:
         if rank:
             return ""
         # a day named two ways (周三 and 3月11日) is read alike; 节前 and 今天 are no day
-        mine_days = {d for d in dates(clause) if _DAY.match(d)}
+        mine_days = {d for d in dates(clause) if DAY.match(d)}
         days = dates(window) if len(mine_days) == 1 else dates(self.texts[number - 1])
-        if {d for d in days if _DAY.match(d)} and (missing := mine_days - days):
+        if {d for d in days if DAY.match(d)} and (missing := mine_days - days):
             return f"dates it {sorted(missing)[0]} where its sentence says otherwise"
         theirs = {key for *_, key in self._names(window)} or self._keys[number - 1]
-        theirs |= {key for s, e, key in claimed if _mentions(window, text[s:e])}
-        return _swapped(window, mine, theirs) if mine else ""
-
-
-_PLAIN = set("的了是在和与及也都就还而但又很更最年月日个家只元亿万点成倍")
-
-
-# a share given to a subject: 军工三成, PCB两成, 光模块40%
-_SHARE = re.compile(
-    r"([\u4e00-\u9fffa-z]{1,4}?)([一二两三四五六七八九十]{1,3}|\d+(?:\.\d+)?)(?=成|%|倍)"
-)
-# two markets compared: 港股的估值比A股便宜
-_MARKET = r"a股|港股|美股|h股|中概股?"
-_COMPARED = re.compile(rf"({_MARKET})[^，,。；;]{{0,10}}?比({_MARKET})")
-
-
-def _shares(clause: str, source: str) -> str:
-    """Why a share the clause gives a subject is not the one its sentence gives it
-    ("铜三成" where the post says 铜两成)."""
-    theirs = [(subject, _value(n)) for subject, n in _SHARE.findall(source)]
-    for subject, n in _SHARE.findall(clause):
-        same = [(s, v) for s, v in theirs if s and (s in subject or subject in s)]
-        if same and all(v != _value(n) for _, v in same):
-            return f"gives {subject} {n} where the post gives {same[0][0]} {same[0][1]}"
-    return ""
-
-
-def _value(number: str) -> str:
-    return number if number[0].isdigit() else str(_cn_number(number))
-
-
-def _compared(clause: str, source: str) -> str:
-    """Why the clause compares two markets the other way round from its sentence."""
-    theirs = _COMPARED.findall(source)
-    for one, other in _COMPARED.findall(clause):
-        if (other, one) in theirs and (one, other) not in theirs:
-            return f"compares {one} with {other}, the post {other} with {one}"
-    return ""
-
-
-def _numbers_near(clause: str, pieces: dict[int, list[str]]) -> set[str]:
-    """The numbers of the source clauses that share a character with the clause (numbers
-    and plain words aside): a number is checked where its subject is ("2027年底" is not in
-    "2027-2028年…占比"; "增72%" is in "同比增长72%")."""
-    chars = {c for c in clause if "\u4e00" <= c <= "\u9fff"} - _PLAIN
-    return {
-        n for parts in pieces.values() for part in parts if chars & set(part) for n in numbers(part)
-    }
-
-
-def _outside(text: str, claimed: list[tuple[int, int, str]]) -> str:
-    """The text with the names blanked out: what it says about them."""
-    for start, end, _ in sorted(claimed, reverse=True):
-        text = text[:start] + "，" + text[end:]
-    return text
-
-
-def _mentions(text: str, name: str) -> bool:
-    """`name` (normalised) is in `text`, or by its first or last two characters when it is a
-    Chinese name of four or more (天孚 for 天孚通信, 旭创 for 中际旭创)."""
-    name = norm(name)
-    if name in text:
-        return True
-    chinese = all("\u4e00" <= ch <= "\u9fff" for ch in name)
-    return chinese and len(name) >= 4 and (name[:2] in text or name[-2:] in text)
-
-
-def _aligned(
-    said: str, blanked: dict[int, list[str]], pieces: dict[int, list[str]], weight: dict[str, float]
-) -> list[tuple[str, int]]:
-    """The source clauses (or two in a row of one sentence) sharing at least ALIGN of what
-    the clause says (`said`: its names blanked, as in `blanked`), as `pieces` writes them,
-    with their sentence's number, best first. Shares are weighed by how rare a pair is in
-    the post (评级 tells more than 下调); a pair of clauses counts as better than one of
-    them only when it shares a fifth more."""
-    wanted = _content(said)
-    if not wanted:
-        return []
-    total = sum(weight.get(g, 1.0) for g in wanted)
-
-    def share(text: str) -> float:
-        return sum(weight.get(g, 1.0) for g in wanted & _content(text)) / total
-
-    scored: list[tuple[float, int, str, int]] = []
-    for number, parts in blanked.items():
-        whole = pieces[number]
-        for i, part in enumerate(parts):
-            scored.append((share(part), 0, whole[i], number))
-            if i + 1 < len(parts):
-                two = share(part + "，" + parts[i + 1])
-                scored.append((two - 0.2, 1, "，".join(whole[i : i + 2]), number))
-    scored.sort(key=lambda item: (-item[0], item[1]))
-    best = scored[0][0] if scored else 0.0
-    return [(w, n) for share, _, w, n in scored if share >= max(ALIGN, best - CLOSE)]
-
-
-@lru_cache(maxsize=8192)
-def _content(text: str) -> frozenset[str]:
-    """The units a clause is aligned on: its pairs and words, without its days and numbers
-    (周三人大开幕 is aligned with 周四人大开幕, then found to date it otherwise)."""
-    return frozenset(g for g in grams(_DATE.sub("，", text)) if not g[0].isdigit())
-
-
-_SYMMETRIC = re.compile(r"^(?:和|与|及|以及|跟|、|，|或|或者)$")
-
-
-def _swapped(window: str, mine: list[tuple[str, str]], theirs: set[str]) -> str:
-    """Why the clause gives its names other roles than its source clause does: one of its
-    names (written, key) is not there while another name is, or two names come in the other
-    order with more than "和/与/、" between them. `theirs`: the keys named in the window."""
-    present = [(w, k) for w, k in mine if k in theirs or _mentions(window, w)]
-    absent = [w for w, k in mine if (w, k) not in present]
-    others = sorted(theirs - {k for _, k in mine})
-    if absent and others:
-        return f"says of {absent[0]} what the post says of {others[0]}"
-    if len(present) >= 2:
-        (first, _), (second, _) = present[0], present[1]
-        a, b = _place(window, first), _place(window, second)
-        if a > b >= 0 and not _SYMMETRIC.match(window[b + len(norm(second)) : a]):
-            return f"swaps {first} and {second}"
-    return ""
-
-
-def _place(text: str, name: str) -> int:
-    name = norm(name)
-    at = text.find(name)
-    if at < 0 and len(name) >= 4:
-        at = max(text.find(name[:2]), text.find(name[-2:]))
-    return at
+        theirs |= {key for s, e, key in claimed if mentions(window, text[s:e])}
+        return swapped(window, mine, theirs) if mine else ""

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from digests.summarize.claims import norm
 from digests.summarize.document import Document, Kind, clip
 from digests.summarize.schema import Claim, Section
 from digests.summarize.stocks import Named, Stocks
+from digests.summarize.units import norm
 
 MIN_POINT = 6  # characters: shorter sentences ("对不。") say nothing on their own
 LIST_LABEL = re.compile(r"^([^：:，,。！？]{1,10}?)[：:]\s*\S")  # "OCS代表：…"
