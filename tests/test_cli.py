@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, cli_on
 from tests.fake_llm import GOOD, completion, error, fake_llm
 from tests.fake_telegram import TOKEN, fake_telegram
 from tests.telegram_html import problems
@@ -70,9 +70,14 @@ def test_posts_json_contract(cli: CliRunner) -> None:
     )
 
 
-def test_db_upgrade_and_a_bad_setting(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`db upgrade` reaches head; a wrong setting is one sentence and exit status 2."""
+def test_db_upgrade_and_a_bad_setting(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`db upgrade` takes an empty database to head; a wrong setting is one sentence and exit
+    status 2."""
+    cli = cli_on(empty_database_url, monkeypatch, tmp_path)
     assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert cli.invoke(app, ["deliveries", "--json"]).output.strip() == "[]"  # the tables are there
     monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
     result = cli.invoke(app, ["posts"])
     assert (
