@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import sys
 import threading
 import uuid
@@ -172,11 +173,31 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield url
 
 
+def need(present: bool, required_by: str, missing: str) -> None:
+    """Skip the test when a service or tool is `missing`, or fail it when the environment
+    variable `required_by` is set (CI sets them: there a skip would hide untested code)."""
+    if present:
+        return
+    if os.environ.get(required_by):
+        pytest.fail(f"{missing}, and {required_by} is set")
+    pytest.skip(missing)
+
+
 def _need_postgres() -> None:
-    if not POSTGRES_UP:
-        if os.environ.get("REQUIRE_POSTGRES"):
-            pytest.fail("PostgreSQL is required (REQUIRE_POSTGRES) but 127.0.0.1:5432 is down")
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    need(POSTGRES_UP, "REQUIRE_POSTGRES", "PostgreSQL is not reachable on 127.0.0.1:5432")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Redis on 127.0.0.1:6379 (database 15); tests keep to keys of their own there, since
+    parallel workers share it."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        up = True
+    except OSError:
+        up = False
+    need(up, "REQUIRE_REDIS", "Redis is not reachable on 127.0.0.1:6379")
+    return "redis://127.0.0.1:6379/15"
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from xml.etree import ElementTree as ET
@@ -230,21 +231,17 @@ def test_unfollow_marks_the_subscriber_gone(client: TestClient, database_url: st
     assert asyncio.run(status()) == "gone"
 
 
-def test_the_replay_cache_lives_in_redis_when_configured(database_url: str) -> None:
+def test_the_replay_cache_lives_in_redis_when_configured(database_url: str, redis_url: str) -> None:
     """With REDIS_URL the nonce cache is in Redis (shared by every process), not the table."""
-    url = "redis://127.0.0.1:6379/15"
-    try:
-        redis.Redis.from_url(url).flushdb()
-    except redis.ConnectionError:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    with TestClient(build_app(settings_for(database_url, redis_url=url))) as running:
+    nonce, reader = f"r{uuid.uuid4().hex}", f"o-erin-{uuid.uuid4().hex[:8]}"  # ours alone
+    with TestClient(build_app(settings_for(database_url, redis_url=redis_url))) as running:
         ts = int(time.time())
-        assert follow(running, "o-erin")[0] == 200
-        xml = wx.event_xml("o-erin", OA, "subscribe", ts + 1)
-        assert post(running, xml, timestamp=ts, nonce="r1")[0] == 200
-        assert post(running, xml, timestamp=ts, nonce="r1")[0] == 403
+        assert follow(running, reader)[0] == 200
+        xml = wx.event_xml(reader, OA, "subscribe", ts + 1)
+        assert post(running, xml, timestamp=ts, nonce=nonce)[0] == 200
+        assert post(running, xml, timestamp=ts, nonce=nonce)[0] == 403
     assert asyncio.run(_count(database_url, SeenKey)) == 0
-    assert redis.Redis.from_url(url).exists(f"digestbot:seen:wx:nonce:{ts}:r1") == 1
+    assert redis.Redis.from_url(redis_url).exists(f"digestbot:seen:wx:nonce:{ts}:{nonce}") == 1
 
 
 def test_with_redis_down_readers_are_answered_and_replays_still_refused(
