@@ -52,6 +52,12 @@ BOT = {
 }
 
 
+def _open_gate() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
+
+
 @dataclass
 class FakeTelegram:
     root: str = ""
@@ -76,6 +82,9 @@ class FakeTelegram:
     chat_burst: int = 3
     flood_wait: int = 1  # seconds of the first 429's retry_after; each refused retry adds as much
     floods: int = 0
+    # sendMessage calls wait while this is clear: a test holds a sender mid-broadcast (its
+    # requests in flight) for as long as it needs, instead of racing it
+    gate: threading.Event = field(default_factory=_open_gate)
     said: list[tuple[float, int, str]] = field(default_factory=list)  # (monotonic, user, text)
     sent: list[tuple[float, int, str]] = field(default_factory=list)  # delivered, in order
     _overall: tuple[float, float] | None = None  # the bot-wide bucket: (tokens, refilled at)
@@ -242,6 +251,7 @@ class FakeTelegram:
         if "chat_id" not in params:  # a request cut short (tests kill senders mid-request)
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request"}
         chat_id, text = int(params["chat_id"]), str(params["text"])
+        self.gate.wait()
         if self.latency:
             time.sleep(self.latency)
         wait = self._flooded(chat_id) if self.per_second else 0

@@ -81,13 +81,18 @@ def test_healthz_reports_redis_when_configured(
 def test_healthz_answers_when_the_database_goes_silent(database_url: str) -> None:
     """PostgreSQL that accepts and never answers: /healthz says 503 within its own bound
     (it hung for minutes), without the server's address; /metrics says 503 once the
-    statement timeout passes."""
+    client-side timeouts (statement, connection) pass."""
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no server")
     target = make_url(database_url)
     with tcp_proxy(("127.0.0.1", target.port or 5432)) as proxy:
         url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
-        settings = settings_for(url, metrics_token=METRICS, database_statement_timeout_seconds=1)
+        settings = settings_for(
+            url,
+            metrics_token=METRICS,
+            database_statement_timeout_seconds=1,
+            database_connect_timeout_seconds=1,  # /metrics may need a new connection
+        )
         with TestClient(build_app(settings)) as client:
             assert client.get("/healthz").status_code == 200
             proxy.blackhole()

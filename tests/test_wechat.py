@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -264,11 +265,13 @@ def test_with_redis_down_readers_are_answered_and_replays_still_refused(
 
 
 def test_a_slow_llm_still_gets_an_answer_within_five_seconds(database_url: str) -> None:
-    """发布 from a WeChat admin while the LLM takes 10 s: WeChat gets `success` within 5 s, and
-    the result follows as a customer-service message through the outbox."""
+    """发布 from a WeChat admin while the LLM has not answered yet (it answers only once WeChat
+    has had its reply): WeChat gets `success` within 5 s, and the result follows as a
+    customer-service message through the outbox."""
+    answered = threading.Event()
 
     def slow(request: dict[str, object]) -> Reply:
-        time.sleep(10)
+        answered.wait(60)  # held until WeChat has had its answer, however long that took
         return completion(GOOD)
 
     with fake_llm() as llm, fake_wechat(appid=APP_ID) as api:
@@ -289,6 +292,8 @@ def test_a_slow_llm_still_gets_an_answer_within_five_seconds(database_url: str) 
             started = time.monotonic()
             status, reply = text(running, "o-admin", "发布 2-10-zhui-zong")
             assert time.monotonic() - started < 5 and (status, reply) == (200, "success")
+            assert not api.inbox.get("o-admin")  # the digest was not made yet
+            answered.set()
             deadline = time.monotonic() + 40
             while not api.inbox.get("o-admin") and time.monotonic() < deadline:
                 time.sleep(0.2)
