@@ -86,6 +86,7 @@ class FakeTelegram:
     # requests in flight) for as long as it needs, instead of racing it
     gate: threading.Event = field(default_factory=_open_gate)
     said: list[tuple[float, int, str]] = field(default_factory=list)  # (monotonic, user, text)
+    refused: list[float] = field(default_factory=list)  # monotonic times of the 429s answered
     sent: list[tuple[float, int, str]] = field(default_factory=list)  # delivered, in order
     _overall: tuple[float, float] | None = None  # the bot-wide bucket: (tokens, refilled at)
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
@@ -256,6 +257,7 @@ class FakeTelegram:
             time.sleep(self.latency)
         wait = self._flooded(chat_id) if self.per_second else 0
         if wait:
+            self.refused.append(time.monotonic())
             return _too_many(wait)
         if chat_id in self.blocked:
             return 403, {
@@ -278,6 +280,7 @@ class FakeTelegram:
             }
         if self.rate_limited > 0:
             self.rate_limited -= 1
+            self.refused.append(time.monotonic())
             return _too_many(self.retry_after)
         found = problems(text) if params.get("parse_mode") == "HTML" else []
         if found or not 1 <= len(text.encode("utf-16-le")) // 2 <= 4096:
