@@ -1,5 +1,5 @@
-"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable) and a loopback
-HTTP server standing in for the blog."""
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable: tests/databases.py)
+and a loopback HTTP server standing in for the blog (tests/loopback.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,12 @@ import asyncio
 import os
 import shutil
 import socket
-import sys
-import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import pytest
 import time_machine
@@ -35,6 +28,9 @@ from digests.models import Subscriber, utcnow
 from digests.readers import account
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
+from tests import databases
+from tests.databases import PG_ADMIN as PG_ADMIN  # for bench/outage.py
+from tests.loopback import Blog, LoopbackHandler, Route, serve
 
 if TYPE_CHECKING:
     from tests.fake_llm import FakeLLM
@@ -42,7 +38,6 @@ if TYPE_CHECKING:
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -130,36 +125,39 @@ async def publish_to_readers(
 def sqlite_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to head once per test process; tests get copies of it."""
     path = tmp_path_factory.mktemp("template") / "head.db"
-    asyncio.run(_migrate(f"sqlite:///{path}"))
+    asyncio.run(databases.migrate(f"sqlite:///{path}"))
     return path
 
 
 @pytest.fixture(scope="session")
-def postgres_head() -> Iterator[str]:
-    """A PostgreSQL database migrated to head once per test process (xdist worker); each test
-    gets `CREATE DATABASE … TEMPLATE` of it, a file copy on the server (~30 ms) instead of every
-    migration (~300 ms). Nothing stays connected to it, or the copy would be refused."""
-    name = f"head_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+def postgres_pool() -> Iterator[databases.PostgresPool]:
+    """This process's PostgreSQL databases at head (tests/databases.py)."""
+    template = databases.create()
     try:
-        asyncio.run(_migrate(_on_server(name)))
-        yield name
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(databases.migrate(databases.on_server(template)))
+    except BaseException:
+        databases.drop(template)
+        raise
+    pool = databases.PostgresPool(template)
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of each kind, migrated to head (a copy of the process's template;
-    one test walks the migrations themselves: tests/test_migrations.py)."""
-    path = tmp_path / "test.db"
+    """A database of each kind at head, with no rows, for this test alone (a copy of the
+    process's SQLite template; a PostgreSQL database of its pool). One test walks the
+    migrations themselves: tests/test_migrations.py."""
     if request.param == "sqlite":
+        path = tmp_path / "test.db"
         shutil.copyfile(request.getfixturevalue("sqlite_head"), path)
         yield f"sqlite:///{path}"
         return
     _need_postgres()
-    with _postgres_database(request.getfixturevalue("postgres_head")) as url:
-        yield url
+    pool: databases.PostgresPool = request.getfixturevalue("postgres_pool")
+    name = pool.take()
+    yield databases.on_server(name)
+    pool.give_back(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -169,8 +167,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     _need_postgres()
-    with _postgres_database(None) as url:
-        yield url
+    name = databases.create()
+    yield databases.on_server(name)
+    databases.drop(name)
 
 
 def need(present: bool, required_by: str, missing: str) -> None:
@@ -198,36 +197,6 @@ def redis_url() -> str:
         up = False
     need(up, "REQUIRE_REDIS", "Redis is not reachable on 127.0.0.1:6379")
     return "redis://127.0.0.1:6379/15"
-
-
-@contextmanager
-def _postgres_database(template: str | None) -> Iterator[str]:
-    """A database of its own for one test (a uuid in the name: no two tests or xdist workers
-    share one), dropped after it."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"{copy}'))
-    try:
-        yield _on_server(name)
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _on_server(name: str) -> str:
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-async def _migrate(database_url: str) -> None:
-    async with db.open_engine(database_url) as engine:
-        await db.upgrade(engine)
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -290,41 +259,6 @@ async def dctx(ctx: IngestContext, server: FakeLLM) -> AsyncIterator[DigestConte
         yield digests
 
 
-@dataclass
-class Route:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Blog:
-    """A loopback HTTP server: tests set `routes`, read `requests` (path, headers)."""
-
-    base: str
-    routes: dict[str, Route] = field(default_factory=dict)
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-
-class LoopbackHandler(BaseHTTPRequestHandler):
-    """Base of the loopback fakes (blog, LLM, Telegram, WeChat, WeCom): one way to answer,
-    and no request log on stderr."""
-
-    def respond(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def blog() -> Iterator[Blog]:
     """Serve `blog.routes` on 127.0.0.1; conditional GET is honoured like a real server."""
@@ -344,25 +278,3 @@ def blog() -> Iterator[Blog]:
     with serve(Handler) as base:
         state.base = base
         yield state
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hung up (a long poll cancelled at shutdown) is not a test failure.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-@contextmanager
-def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Run an HTTP handler on 127.0.0.1 in a thread; yields its base URL."""
-    server = _Server(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
