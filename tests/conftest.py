@@ -49,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: in a parallel run (pytest -n) a long test started last would keep
+    one worker busy after the others are done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _moved_clock(request: pytest.FixtureRequest) -> Iterator[None]:
     """With --clock (or TEST_CLOCK), the process's wall clock starts at that moment; monotonic

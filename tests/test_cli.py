@@ -240,6 +240,7 @@ def start_refused(folder: Path, **settings: str) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_run_refuses_a_half_configured_channel(tmp_path: Path) -> None:
     """WeChat with a token but no AppID or AppSecret: one sentence naming them, exit 2, no
     traceback, and nothing started."""
@@ -251,6 +252,7 @@ def test_run_refuses_a_half_configured_channel(tmp_path: Path) -> None:
     assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_bad_aes_key_is_one_sentence_at_start(tmp_path: Path) -> None:
     """A malformed WECHAT_ENCODING_AES_KEY stops the start with exit 2 and one line that
     names the setting but not its value (it answered every callback with a 500)."""
@@ -268,6 +270,7 @@ def example_env(folder: Path, database_url: str) -> None:
     (folder / ".env").write_text(text)
 
 
+@pytest.mark.slow
 def test_the_example_settings_run_and_serve_healthz(database_url: str, tmp_path: Path) -> None:
     """A fresh copy of `.env.example` (database and port changed) runs: /healthz is ok, the
     start names the channels on and off, and the access log keeps reader tokens out."""
@@ -285,6 +288,7 @@ def test_the_example_settings_run_and_serve_healthz(database_url: str, tmp_path:
     assert token not in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_verbose_logs_keep_the_bot_token_out(tmp_path: Path) -> None:
     """`digestbot -v run` polling Telegram logs each Bot API request, with the token hidden."""
     example_env(tmp_path, f"sqlite:///{tmp_path / 'bot.db'}")

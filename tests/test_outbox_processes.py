@@ -32,6 +32,7 @@ OUTAGE_READERS = 180  # at 30/s: the cut comes 2.5 s in, with sends still to go 
 FIRST_CHAT = 10_000
 CRASH_BOUND = IN_FLIGHT + FLUSH_ROWS  # docs/architecture.md's "at most" for one killed sender
 WITHIN = 120.0  # seconds any one step may take on a busy machine before the test gives up
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
