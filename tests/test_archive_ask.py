@@ -148,9 +148,11 @@ def test_wechat_slow_answer_follows_through_the_outbox(database_url: str, server
     settings = settings_for(database_url).model_copy(update={"openai_base_url": server.base_url})
     with TestClient(build_app(settings)) as running:
         follow(running, "o-slow")
-        status, reply = text(running, "o-slow", "问 节后有什么规矩？")
-        assert status == 200 and reply in ("", "success")
-        answered.set()
+        try:
+            status, reply = text(running, "o-slow", "问 节后有什么规矩？")
+            assert status == 200 and reply in ("", "success")
+        finally:
+            answered.set()  # a failed test must not leave the app waiting on the model
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not asyncio.run(_follow_ups(database_url)):
             time.sleep(0.2)
