@@ -74,6 +74,7 @@ def test_random_texts_of_every_kind_of_character() -> None:
         "液冷存储芯片光模块涨价周期天孚通信中际旭创々〆〇ー・ｶﾞｧ한국ㄱ"
         "abcXYZ019_ éÉßẞΣσςİıﬁ№①⑴㈱㍻ＣＰＯ１２ｈｂｍ\u0301\u0308\u3099\u309a"
         "，。！？：；（）【】「」《》、…—“”‘’　 \n\t-/.,%$#＿～｡｢｣､･\U0002000b\U0001f600"
+        "\uf900\ufa0e\ufa11\ufa24\ufaff\u3400\u4dbf\u9fff\uac00\ud7af\u3040\u30ff"  # range ends
     )
     rng = random.Random(23)
     for _ in range(20_000):

@@ -23,8 +23,11 @@ _CJK = "".join(f"{chr(first)}-{chr(last)}" for first, last in _RANGES)
 _RUNS = re.compile(rf"([{_CJK}]+)|([^\W_{_CJK}]+)")  # a CJK run, or a run of other letters/digits
 MAX_TERMS = 8  # words of a query; more only slows the query down
 
-# every CJK character → its five hex digits, for str.translate: a run's codes in one C call
-_HEX = {c: f"{c:05x}" for first, last in _RANGES for c in range(first, last + 1)}
+# every CJK character → its five hex digits, for str.translate: a run's codes in one C call (a
+# list indexed by code point: faster to look up than a dict; a run holds only CJK characters)
+_HEX: list[str | None] = [None] * (max(last for _, last in _RANGES) + 1)
+for _first, _last in _RANGES:
+    _HEX[_first : _last + 1] = [f"{c:05x}" for c in range(_first, _last + 1)]
 # Chinese punctuation, which NFKC would only turn into other punctuation (no token either way):
 # as spaces, most posts are already NFKC-normal and skip its cost (a third of tokenising).
 # Not here: what NFKC makes a letter, digit or CJK character (･ → ・ U+30FB, say), and anything
@@ -68,7 +71,8 @@ def as_text(text: str) -> str:
         elif len(run) == 1:
             out.append(_code(run)[1:])
         else:
-            out += map(run.translate(_HEX).__getitem__, _bigrams(len(run)))
+            where = _BIGRAMS.get(len(run)) or _bigrams(len(run))
+            out += map(run.translate(_HEX).__getitem__, where)
     return ("x" + " x".join(out)).replace("x" + _WORD, "") if out else ""
 
 

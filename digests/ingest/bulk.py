@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 POSTS = table_of(Post)
 REVISIONS = table_of(PostRevision)
 CHUNK = 200  # new posts per transaction in a bulk import
-_TURN = 8  # posts prepared between two turns of the event loop
+_TURN = 2  # posts prepared between two turns of the event loop
 
 
 @dataclass
@@ -63,16 +63,13 @@ async def insert_together(
     try:
         async with sessions() as session, session.begin():
             conn = await session.connection()
-            inserted = await conn.execute(
-                insert(POSTS).returning(POSTS.c.id, sort_by_parameter_order=True), rows
-            )
-            ids = [post_id for (post_id,) in inserted]
-            revisions = [revision_row(i, 1, p.draft) for i, p in zip(ids, posts, strict=True)]
-            await conn.execute(insert(REVISIONS), revisions)
-            docs = [
-                archive.post_doc({**p.row, "id": i}, p.words)
-                for i, p in zip(ids, posts, strict=True)
-            ]
+            # RETURNING in the rows' order would make SQLAlchemy send SQLite one INSERT a row
+            # (SQLite does not promise that order): the ids are matched by slug instead
+            inserted = await conn.execute(insert(POSTS).returning(POSTS.c.id, POSTS.c.slug), rows)
+            ids = {slug: post_id for post_id, slug in inserted}
+            stored = [(ids[post.row["slug"]], post) for post in posts]
+            await conn.execute(insert(REVISIONS), [revision_row(i, 1, p.draft) for i, p in stored])
+            docs = [archive.post_doc(p.row | {"id": i}, p.words) for i, p in stored]
             await archive.add(conn, docs)  # the search index, in the same transaction
     except Exception as exc:  # the database's refusal, or one post's bug: find out singly
         log.info("batch insert of %d posts failed (%s); storing them one by one", len(rows), exc)
