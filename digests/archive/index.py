@@ -90,8 +90,8 @@ async def put(conn: AsyncConnection, docs: Sequence[Doc]) -> None:
 
 async def add(conn: AsyncConnection, docs: Sequence[Doc]) -> None:
     """Index docs that have none yet (the posts just created)."""
-    if docs:
-        await conn.execute(insert(DOCS), [doc.row() for doc in docs])
+    if docs:  # RETURNING: SQLAlchemy sends it as one multi-row INSERT, not a row at a time
+        await conn.execute(insert(DOCS).returning(DOCS.c.id), [doc.row() for doc in docs])
 
 
 async def follow_post(conn: AsyncConnection, post_id: int) -> None:

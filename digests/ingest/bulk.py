@@ -68,7 +68,10 @@ async def insert_together(
             inserted = await conn.execute(insert(POSTS).returning(POSTS.c.id, POSTS.c.slug), rows)
             ids = {slug: post_id for post_id, slug in inserted}
             stored = [(ids[post.row["slug"]], post) for post in posts]
-            await conn.execute(insert(REVISIONS), [revision_row(i, 1, p.draft) for i, p in stored])
+            await conn.execute(  # RETURNING: one multi-row INSERT (see archive.add)
+                insert(REVISIONS).returning(REVISIONS.c.id),
+                [revision_row(i, 1, p.draft) for i, p in stored],
+            )
             docs = [archive.post_doc(p.row | {"id": i}, p.words) for i, p in stored]
             await archive.add(conn, docs)  # the search index, in the same transaction
     except Exception as exc:  # the database's refusal, or one post's bug: find out singly
