@@ -10,8 +10,10 @@ endif
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv>=0.5,<1"
 
+# Bytecode compiled at install: an environment with PYTHONDONTWRITEBYTECODE set would
+# otherwise compile every module again in every process (1.5 s of each start).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	touch $@
 
 demo: .venv/.synced  ## ingest the sample posts into ./data (SQLite) and list them, offline
@@ -29,9 +31,15 @@ DATED := tests/test_calendar_dates.py tests/test_calendar_events.py tests/test_c
 	tests/test_ical.py tests/test_scheduler.py tests/test_access.py tests/test_readers.py \
 	tests/test_editions.py tests/test_passwords.py
 
+# Parallel workers (pytest-xdist): most tests wait on loopback servers and real processes,
+# so more workers than cores; each has its own databases (tests/databases.py). Our own
+# modules' bytecode is kept for the run's other processes, whatever PYTHONDONTWRITEBYTECODE says.
+WORKERS ?= 6
+PYTEST := PYTHONDONTWRITEBYTECODE= $(UV) run pytest
+
 test: lint  ## lint, then the suite on SQLite and (when reachable) PostgreSQL
-	$(UV) run pytest
-	$(UV) run pytest -q -p no:cacheprovider -k "not postgresql" --clock $(LATER) $(DATED)
+	$(PYTEST) -n $(WORKERS)
+	$(PYTEST) -n 4 -q -p no:cacheprovider -k "not postgresql" --clock $(LATER) $(DATED)
 
 bench: .venv/.synced
 	$(UV) run python -m bench.ingest

@@ -8,8 +8,8 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.routing import Route
 from telegram.ext import Application
@@ -28,6 +28,9 @@ from bot.wecom import WeComChannel, register_robots
 from digests.outbox.dispatcher import requeue_orphans
 from digests.outbox.leader import lead
 from digests.outbox.types import Channel
+
+if TYPE_CHECKING:  # redis is imported when REDIS_URL is set: half a second off every start
+    from redis.asyncio import Redis
 from digests.replies import Reply
 from digests.settings import Settings
 
@@ -110,6 +113,8 @@ def _redis(settings: Settings) -> Redis | None:
     """The shared Redis, if configured; a dead one fails a call in seconds, never hangs it."""
     if not settings.redis_url:
         return None
+    from redis.asyncio import Redis
+
     return Redis.from_url(
         settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
     )

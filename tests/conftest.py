@@ -1,23 +1,18 @@
-"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable) and a loopback
-HTTP server standing in for the blog."""
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable: tests/databases.py)
+and a loopback HTTP server standing in for the blog (tests/loopback.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import threading
-import uuid
+import shutil
+import socket
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import pytest
 import time_machine
@@ -33,6 +28,9 @@ from digests.models import Subscriber, utcnow
 from digests.readers import account
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
+from tests import databases
+from tests.databases import PG_ADMIN as PG_ADMIN  # for bench/outage.py
+from tests.loopback import Blog, LoopbackHandler, Route, serve
 
 if TYPE_CHECKING:
     from tests.fake_llm import FakeLLM
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples" / "posts"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run every test with the wall clock moved to this ISO date or time (it still "
         "ticks): a test that is green today and red on that day depends on today's date",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: in a parallel run (pytest -n) a long test started last would keep
+    one worker busy after the others are done."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)
@@ -124,34 +127,93 @@ async def publish_to_readers(
             await admin.publish_post(actx, "2026-02-20-public-new-year", by=by)
 
 
+@pytest.fixture(scope="session")
+def sqlite_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per test process; tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "head.db"
+    asyncio.run(databases.migrate(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_pool() -> Iterator[databases.PostgresPool]:
+    """This process's PostgreSQL databases at head (tests/databases.py)."""
+    template = databases.create()
+    try:
+        asyncio.run(databases.migrate(databases.on_server(template)))
+    except BaseException:
+        databases.drop(template)
+        raise
+    pool = databases.PostgresPool(template)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each kind; PostgreSQL gets a database per test."""
+    """A database of each kind at head, with no rows, for this test alone (a copy of the
+    process's SQLite template; a PostgreSQL database of its pool). One test walks the
+    migrations themselves: tests/test_migrations.py."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_head"), path)
+        yield f"sqlite:///{path}"
         return
-    if not POSTGRES_UP:
-        if os.environ.get("REQUIRE_POSTGRES"):
-            pytest.fail("PostgreSQL is required (REQUIRE_POSTGRES) but 127.0.0.1:5432 is down")
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _need_postgres()
+    pool: databases.PostgresPool = request.getfixturevalue("postgres_pool")
+    name = pool.take()
+    yield databases.on_server(name)
+    pool.give_back(name)
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind (no migration applied), for the migrations' tests."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    _need_postgres()
+    name = databases.create()
+    yield databases.on_server(name)
+    databases.drop(name)
+
+
+def need(present: bool, required_by: str, missing: str) -> None:
+    """Skip the test when a service or tool is `missing`, or fail it when the environment
+    variable `required_by` is set (CI sets them: there a skip would hide untested code)."""
+    if present:
+        return
+    if os.environ.get(required_by):
+        pytest.fail(f"{missing}, and {required_by} is set")
+    pytest.skip(missing)
+
+
+def _need_postgres() -> None:
+    need(POSTGRES_UP, "REQUIRE_POSTGRES", "PostgreSQL is not reachable on 127.0.0.1:5432")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Redis on 127.0.0.1:6379 (database 15); tests keep to keys of their own there, since
+    parallel workers share it."""
     try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+        up = True
+    except OSError:
+        up = False
+    need(up, "REQUIRE_REDIS", "Redis is not reachable on 127.0.0.1:6379")
+    return "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture
 def cli(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     """A `digestbot` runner whose environment points at a fresh database and no `.env`."""
-    monkeypatch.chdir(tmp_path)  # keep the developer's .env out of the test
+    return cli_on(database_url, monkeypatch, tmp_path)
+
+
+def cli_on(database_url: str, monkeypatch: pytest.MonkeyPatch, folder: Path) -> CliRunner:
+    """A `digestbot` runner on this database, in `folder`, with no `.env`."""
+    monkeypatch.chdir(folder)  # keep the developer's .env out of the test
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("TIMEZONE", "Asia/Shanghai")
     return CliRunner()
@@ -203,41 +265,6 @@ async def dctx(ctx: IngestContext, server: FakeLLM) -> AsyncIterator[DigestConte
         yield digests
 
 
-@dataclass
-class Route:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Blog:
-    """A loopback HTTP server: tests set `routes`, read `requests` (path, headers)."""
-
-    base: str
-    routes: dict[str, Route] = field(default_factory=dict)
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-
-class LoopbackHandler(BaseHTTPRequestHandler):
-    """Base of the loopback fakes (blog, LLM, Telegram, WeChat, WeCom): one way to answer,
-    and no request log on stderr."""
-
-    def respond(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def blog() -> Iterator[Blog]:
     """Serve `blog.routes` on 127.0.0.1; conditional GET is honoured like a real server."""
@@ -257,25 +284,3 @@ def blog() -> Iterator[Blog]:
     with serve(Handler) as base:
         state.base = base
         yield state
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        # A client that hung up (a long poll cancelled at shutdown) is not a test failure.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-
-@contextmanager
-def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """Run an HTTP handler on 127.0.0.1 in a thread; yields its base URL."""
-    server = _Server(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()

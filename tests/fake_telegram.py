@@ -52,6 +52,12 @@ BOT = {
 }
 
 
+def _open_gate() -> threading.Event:
+    gate = threading.Event()
+    gate.set()
+    return gate
+
+
 @dataclass
 class FakeTelegram:
     root: str = ""
@@ -76,7 +82,11 @@ class FakeTelegram:
     chat_burst: int = 3
     flood_wait: int = 1  # seconds of the first 429's retry_after; each refused retry adds as much
     floods: int = 0
+    # sendMessage calls wait while this is clear: a test holds a sender mid-broadcast (its
+    # requests in flight) for as long as it needs, instead of racing it
+    gate: threading.Event = field(default_factory=_open_gate)
     said: list[tuple[float, int, str]] = field(default_factory=list)  # (monotonic, user, text)
+    refused: list[float] = field(default_factory=list)  # monotonic times of the 429s answered
     sent: list[tuple[float, int, str]] = field(default_factory=list)  # delivered, in order
     _overall: tuple[float, float] | None = None  # the bot-wide bucket: (tokens, refilled at)
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
@@ -242,10 +252,12 @@ class FakeTelegram:
         if "chat_id" not in params:  # a request cut short (tests kill senders mid-request)
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request"}
         chat_id, text = int(params["chat_id"]), str(params["text"])
+        self.gate.wait()
         if self.latency:
             time.sleep(self.latency)
         wait = self._flooded(chat_id) if self.per_second else 0
         if wait:
+            self.refused.append(time.monotonic())
             return _too_many(wait)
         if chat_id in self.blocked:
             return 403, {
@@ -268,6 +280,7 @@ class FakeTelegram:
             }
         if self.rate_limited > 0:
             self.rate_limited -= 1
+            self.refused.append(time.monotonic())
             return _too_many(self.retry_after)
         found = problems(text) if params.get("parse_mode") == "HTML" else []
         if found or not 1 <= len(text.encode("utf-16-le")) // 2 <= 4096:

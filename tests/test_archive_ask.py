@@ -4,6 +4,7 @@ the titles retrieved, the daily limit, the cache, and search results when no mod
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,7 +18,6 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from bot.app import build_app
-from bot.wechat.endpoint import ANSWER_WITHIN
 from digests import db
 from digests.admin import AdminContext
 from digests.archive.ask import NOT_COVERED, AskContext, ask, ask_terms, check_citations
@@ -134,11 +134,13 @@ def test_wechat_ask_offline_gives_search_results(client: TestClient) -> None:  #
 
 
 def test_wechat_slow_answer_follows_through_the_outbox(database_url: str, server: FakeLLM) -> None:
-    """问 with a model slower than WeChat waits: the callback answers at once, and the answer
-    becomes an outbox row (a customer-service message) once the model is done."""
+    """问 with a model slower than WeChat waits (it answers only once the callback has, after
+    ANSWER_WITHIN): the callback answers at once, and the answer becomes an outbox row (a
+    customer-service message) once the model is done."""
+    answered = threading.Event()
 
     def slow(_request: dict[str, object]) -> Reply:
-        time.sleep(ANSWER_WITHIN + 0.5)
+        answered.wait(60)
         return completion("《节后第一篇：写给新朋友》(2026-02-20)讲了博客的规矩。")
 
     server.handler = slow
@@ -146,8 +148,11 @@ def test_wechat_slow_answer_follows_through_the_outbox(database_url: str, server
     settings = settings_for(database_url).model_copy(update={"openai_base_url": server.base_url})
     with TestClient(build_app(settings)) as running:
         follow(running, "o-slow")
-        status, reply = text(running, "o-slow", "问 节后有什么规矩？")
-        assert status == 200 and reply in ("", "success")
+        try:
+            status, reply = text(running, "o-slow", "问 节后有什么规矩？")
+            assert status == 200 and reply in ("", "success")
+        finally:
+            answered.set()  # a failed test must not leave the app waiting on the model
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not asyncio.run(_follow_ups(database_url)):
             time.sleep(0.2)

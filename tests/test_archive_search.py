@@ -123,10 +123,10 @@ def test_wechat_search(client: TestClient) -> None:  # noqa: F811
 
 
 async def test_migration_indexes_the_posts_and_ready_digests_already_stored(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
     """Upgrading a database with posts builds their docs, and the ready digest's, searchable."""
-    async with db.open_engine(database_url) as engine:
+    async with db.open_engine(empty_database_url) as engine:
         await db.upgrade(engine, "0014")
         async with engine.begin() as conn:
             post = await conn.run_sync(

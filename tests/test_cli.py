@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, cli_on
 from tests.fake_llm import GOOD, completion, error, fake_llm
 from tests.fake_telegram import TOKEN, fake_telegram
 from tests.telegram_html import problems
@@ -70,9 +70,14 @@ def test_posts_json_contract(cli: CliRunner) -> None:
     )
 
 
-def test_db_upgrade_and_a_bad_setting(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`db upgrade` reaches head; a wrong setting is one sentence and exit status 2."""
+def test_db_upgrade_and_a_bad_setting(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`db upgrade` takes an empty database to head; a wrong setting is one sentence and exit
+    status 2."""
+    cli = cli_on(empty_database_url, monkeypatch, tmp_path)
     assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert cli.invoke(app, ["deliveries", "--json"]).output.strip() == "[]"  # the tables are there
     monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
     result = cli.invoke(app, ["posts"])
     assert (
@@ -235,6 +240,7 @@ def start_refused(folder: Path, **settings: str) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_run_refuses_a_half_configured_channel(tmp_path: Path) -> None:
     """WeChat with a token but no AppID or AppSecret: one sentence naming them, exit 2, no
     traceback, and nothing started."""
@@ -246,6 +252,7 @@ def test_run_refuses_a_half_configured_channel(tmp_path: Path) -> None:
     assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_bad_aes_key_is_one_sentence_at_start(tmp_path: Path) -> None:
     """A malformed WECHAT_ENCODING_AES_KEY stops the start with exit 2 and one line that
     names the setting but not its value (it answered every callback with a 500)."""
@@ -263,6 +270,7 @@ def example_env(folder: Path, database_url: str) -> None:
     (folder / ".env").write_text(text)
 
 
+@pytest.mark.slow
 def test_the_example_settings_run_and_serve_healthz(database_url: str, tmp_path: Path) -> None:
     """A fresh copy of `.env.example` (database and port changed) runs: /healthz is ok, the
     start names the channels on and off, and the access log keeps reader tokens out."""
@@ -280,6 +288,7 @@ def test_the_example_settings_run_and_serve_healthz(database_url: str, tmp_path:
     assert token not in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_verbose_logs_keep_the_bot_token_out(tmp_path: Path) -> None:
     """`digestbot -v run` polling Telegram logs each Bot API request, with the token hidden."""
     example_env(tmp_path, f"sqlite:///{tmp_path / 'bot.db'}")

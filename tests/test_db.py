@@ -87,13 +87,13 @@ async def test_a_server_that_never_answers_fails_the_connection_in_time(database
     assert not bound.expired()  # the engine gave up, not the test
 
 
-async def test_a_statement_the_server_never_answers_times_out(database_url: str) -> None:
+async def test_a_statement_the_server_never_answers_times_out(empty_database_url: str) -> None:
     """Connected, then the server goes silent: the statement gives up after the statement
     timeout, and migrations (run before the silence) are not held to it."""
-    if not database_url.startswith("postgresql"):
+    if not empty_database_url.startswith("postgresql"):
         pytest.skip("SQLite has no server")
-    with tcp_proxy(("127.0.0.1", make_url(database_url).port or 5432)) as proxy:
-        url = _through(database_url, proxy.port)
+    with tcp_proxy(("127.0.0.1", make_url(empty_database_url).port or 5432)) as proxy:
+        url = _through(empty_database_url, proxy.port)
         async with db.open_engine(url, statement_timeout=0.5) as engine:
             await db.upgrade(engine)
             async with engine.connect() as conn:

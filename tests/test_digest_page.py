@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from playwright.sync_api import sync_playwright
 from pydantic import SecretStr
 from sqlmodel import select
 from starlette.applications import Starlette
@@ -33,7 +34,7 @@ from digests.models import Post, Publication, Subscriber, utcnow
 from digests.readers import account, pagelinks, passwords
 from digests.render import Line
 from digests.settings import Settings
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, need
 from tests.fake_telegram import TOKEN, fake_telegram
 
 GATED, PUBLIC = "2-10-zhui-zong", "2026-02-20-public-new-year"
@@ -262,12 +263,11 @@ def served(app: Starlette) -> Iterator[str]:
         sock.close()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 def test_the_page_in_a_real_browser(tmp_path: Path) -> None:
     """Chromium shows the digest on a phone-sized screen with the inline style applied (the
     CSP allows it) and no console errors, and shows only the refusal for an expired link;
     the screenshot goes to docs/. SQLite only: the page logic is covered on both above."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    need(CHROMIUM.exists(), "REQUIRE_BROWSER", "Debian's chromium is not installed")
     with fake_telegram() as fake:
         settings = settings_for(f"sqlite:///{tmp_path / 'page.db'}", fake.root)
         alice, _, gated, _ = asyncio.run(_prepare(settings))
@@ -276,7 +276,7 @@ def test_the_page_in_a_real_browser(tmp_path: Path) -> None:
         def link(expires: timedelta) -> str:
             return pagelinks.make_token(secret, alice, gated, utcnow() + expires)
 
-        with served(build_app(settings)) as base, sync_api.sync_playwright() as playwright:
+        with served(build_app(settings)) as base, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=str(CHROMIUM),
                 args=[

@@ -6,7 +6,7 @@ cost of failed calls. Also the pure policies behind them, as tables."""
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -165,14 +165,18 @@ async def test_silence_longer_than_the_timeout_fails_without_a_resend(
 ) -> None:
     """A server silent for longer than the timeout: LLMUnavailable after one request; it is
     not sent again behind a generation the server may still be running."""
+    silent = threading.Event()  # set when the test is over: the server says nothing till then
     if where == "mid-answer":
         server.answers = [completion(GOOD, gap=2.0)]
     else:
-        server.handler = lambda request: (time.sleep(2.0), completion(GOOD))[1]
+        server.handler = lambda request: (silent.wait(30), completion(GOOD))[1]
     usage = Usage()
-    async with llm_for(server, silence=0.5) as llm:
-        with pytest.raises(LLMUnavailable, match=r"did not answer in time|silent"):
-            await llm.digest(ask(), usage)
+    try:
+        async with llm_for(server, silence=0.5) as llm:
+            with pytest.raises(LLMUnavailable, match=r"did not answer in time|silent"):
+                await llm.digest(ask(), usage)
+    finally:
+        silent.set()
     assert len(server.requests) == 1 and (usage.calls, usage.failed) == (1, 1)
 
 

@@ -28,9 +28,9 @@ def _revisions() -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
-async def test_stairway_up_and_down_every_revision(database_url: str) -> None:
+async def test_stairway_up_and_down_every_revision(empty_database_url: str) -> None:
     """Each revision upgrades, downgrades and upgrades again (the stairway test)."""
-    async with db.open_engine(database_url) as engine:
+    async with db.open_engine(empty_database_url) as engine:
         previous = "base"
         for revision in _revisions():
             await db.upgrade(engine, revision)
@@ -43,9 +43,9 @@ async def test_stairway_up_and_down_every_revision(database_url: str) -> None:
         assert set(tables) <= {"alembic_version"}
 
 
-async def test_head_schema_matches_the_models(database_url: str) -> None:
+async def test_head_schema_matches_the_models(empty_database_url: str) -> None:
     """No model change is missing a migration."""
-    async with db.open_engine(database_url) as engine:
+    async with db.open_engine(empty_database_url) as engine:
         await db.upgrade(engine)
         async with engine.connect() as conn:
             diff = await conn.run_sync(
@@ -56,10 +56,10 @@ async def test_head_schema_matches_the_models(database_url: str) -> None:
     assert diff == []
 
 
-async def test_publication_rounds_number_earlier_duplicates(database_url: str) -> None:
+async def test_publication_rounds_number_earlier_duplicates(empty_database_url: str) -> None:
     """A database where a post was published twice (before publishing became once) upgrades:
     rounds 1 and 2 in publishing order, each with its digest's revision."""
-    async with db.open_engine(database_url) as engine:
+    async with db.open_engine(empty_database_url) as engine:
         await db.upgrade(engine, "0010")
         async with engine.begin() as conn:
             post = await conn.run_sync(_insert, "post", slug="p", revision=2)

@@ -6,11 +6,18 @@ editions do not carry a revision twice."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 from typer.testing import CliRunner
 
@@ -112,14 +119,15 @@ async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
 
 
 async def test_simultaneous_presses_in_two_processes_publish_once(
-    actx: AdminContext, database_url: str
+    actx: AdminContext, database_url: str, engine: AsyncEngine
 ) -> None:
     """Six presses at the same moment through two engines (as two processes would) make one
-    publication and one row per reader; four simultaneous --again make one more round."""
+    publication and one row per reader; four simultaneous --again (each has read the rounds
+    before any writes) make one more round."""
     for name in ("r1", "r2", "r3"):
         await reader(actx, name)
-    async with db.open_engine(database_url) as engine:
-        sessions = db.make_sessionmaker(engine)
+    async with db.open_engine(database_url) as second:
+        sessions = db.make_sessionmaker(second)
         other = replace(
             actx, store=StoreContext(sessions, SHANGHAI), digests=DigestContext(sessions, llm=None)
         )
@@ -132,11 +140,59 @@ async def test_simultaneous_presses_in_two_processes_publish_once(
         assert sum("已发布（" in r.text for r in replies) == 5
         assert (await count(actx, Publication), await count(actx, Delivery)) == (1, 3)
         await reader(actx, "late")
-        agains = await asyncio.gather(
-            *(admin.publish_post(ctx, PUBLIC, by="test", again=True) for ctx in [actx, other] * 2)
-        )
-    assert sum("已再次发布" in r.text for r in agains) == 1
+        async with inserts_held(database_url, [engine, second], "publication") as waiting:
+            agains = [
+                asyncio.ensure_future(admin.publish_post(ctx, PUBLIC, by="test", again=True))
+                for ctx in [actx, other] * 2
+            ]
+            await waiting(len(agains))
+        done = await asyncio.gather(*agains)
+    assert sum("已再次发布" in r.text for r in done) == 1
     assert (await count(actx, Publication), await count(actx, Delivery)) == (2, 4)
+
+
+@asynccontextmanager
+async def inserts_held(
+    database_url: str, engines: list[AsyncEngine], table: str
+) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
+    """Writes to `table` wait until the block ends (another connection holds the lock that
+    INSERTs need, as a slow first writer would); `waiting(n)` returns once n INSERTs into it
+    are waiting. Calls started in the block all read before any of them writes: the race of
+    simultaneous presses, whatever the machine's speed."""
+    tried = [0]
+    prefix = f"INSERT INTO {table} "
+
+    def count(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        tried[0] += statement.startswith(prefix)
+
+    async def waiting(inserts: int) -> None:
+        async with asyncio.timeout(60):
+            while tried[0] < inserts:  # noqa: ASYNC110 (the callers run on this loop)
+                await asyncio.sleep(0.01)
+
+    for each in engines:
+        event.listen(each.sync_engine, "before_cursor_execute", count)
+    url = make_url(database_url)
+    try:
+        if url.get_backend_name() == "sqlite":
+            holder = sqlite3.connect(url.database or "", isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")  # the one writer SQLite allows
+            try:
+                yield waiting
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+        else:
+            conn = await asyncpg.connect(database_url)
+            try:
+                async with conn.transaction():
+                    await conn.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+                    yield waiting
+            finally:
+                await conn.close()
+    finally:
+        for each in engines:
+            event.remove(each.sync_engine, "before_cursor_execute", count)
 
 
 async def test_the_database_refuses_a_second_publication_of_the_same_round(

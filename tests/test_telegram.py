@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from pydantic import SecretStr
-from sqlmodel import func, select
+from sqlalchemy import and_, or_
+from sqlmodel import col, func, select
 
 from bot.container import Services
-from digests.models import AccessPassword, Post, Publication
+from digests.models import AccessPassword, Delivery, Post, Publication, utcnow
 from digests.readers.account import get_subscriber
 from tests.conftest import FIXTURES, Blog, Route
 from tests.fake_telegram import FakeTelegram, running_bot
@@ -26,6 +27,30 @@ async def until(check: Callable[[], bool], within: float = 10.0) -> None:
     while not check():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("the bot did not do it in time")
+        await asyncio.sleep(0.02)
+
+
+async def outbox_idle(services: Services, within: float = 20.0) -> None:
+    """Wait until no outbox row is due or being sent: every message the bot was going to send
+    now has reached the fake (a lane sends before its outcome is written). What a test then
+    counts is final, where a pause would only guess."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        later = col(Delivery.next_attempt_at)
+        due = or_(later.is_(None), later <= utcnow())
+        async with services.store_context().sessions() as session:
+            busy = await session.exec(
+                select(func.count()).where(
+                    or_(
+                        col(Delivery.status) == "sending",
+                        and_(col(Delivery.status) == "queued", due),
+                    )
+                )
+            )
+            if not busy.one():
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the outbox did not finish in time")
         await asyncio.sleep(0.02)
 
 
@@ -85,7 +110,7 @@ async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
 ) -> None:
     """.md upload → preview with 发布/重新生成/丢弃 → 发布 → unlocked reader gets it once,
     the locked reader does not."""
-    fake, _ = running
+    fake, services = running
     await subscribe(fake, ALICE, BOB)
     fake.user_says(ALICE, "ld2602")
     await until(said(fake, ALICE, "解锁成功"))
@@ -99,7 +124,7 @@ async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
     assert said(fake, ADMIN, "预览《盘后速递》（会员）")()
     fake.user_presses(ADMIN, fake.buttons(ADMIN)[0][1])
     await until(said(fake, ALICE, "盘后速递"))
-    await asyncio.sleep(0.3)  # let any duplicate show itself
+    await outbox_idle(services)  # a duplicate would have been sent by now
     assert sum("盘后速递" in m for m in fake.inbox[ALICE]) == 1
     assert not said(fake, BOB, "盘后速递")()
 
@@ -109,7 +134,7 @@ async def test_publish_pressed_twice_sends_once_and_again_reaches_only_the_rest(
 ) -> None:
     """发布 pressed twice: each reader gets the note once and the admin reads 已发布 with the
     progress; /publish SLUG --again reaches a reader who unlocked since, not the others."""
-    fake, _ = running
+    fake, services = running
     await subscribe(fake, ALICE, BOB)
     fake.user_says(ALICE, "ld2602")
     await until(said(fake, ALICE, "解锁成功"))
@@ -127,7 +152,7 @@ async def test_publish_pressed_twice_sends_once_and_again_reaches_only_the_rest(
     fake.user_says(ADMIN, "/publish 2-10-zhui-zong --again")
     await until(said(fake, ADMIN, "已再次发布"))
     await until(said(fake, BOB, SEED_TITLE))
-    await asyncio.sleep(0.3)  # let any duplicate show itself
+    await outbox_idle(services)  # a duplicate would have been sent by now
     for chat in (ALICE, BOB):
         assert sum("盘后速递" in m for m in fake.inbox[chat]) == 1
         assert sum(SEED_TITLE in m for m in fake.inbox[chat]) == 1
@@ -216,7 +241,7 @@ async def test_blocked_user_is_marked_gone_and_gets_nothing_more(
     attempts = sum(1 for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == BOB)
     fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year --again")
     await until(said(fake, ADMIN, "已再次发布"))
-    await asyncio.sleep(0.3)
+    await outbox_idle(services)  # whatever this publication would send has been sent
     after = sum(1 for m, p in fake.calls if m == "sendMessage" and int(p["chat_id"]) == BOB)
     assert after == attempts
 
@@ -225,14 +250,14 @@ async def test_rate_limited_send_is_retried_not_lost(
     running: tuple[FakeTelegram, Services],
 ) -> None:
     """A 429 with retry_after: the message waits and is sent once."""
-    fake, _ = running
+    fake, services = running
     await subscribe(fake, ALICE)
     fake.rate_limited = 1  # the next sendMessage, whichever it is, answers 429
     fake.user_says(ADMIN, "/publish 2026-02-20-public-new-year")
     await until(said(fake, ADMIN, "已发布"))
     await until(said(fake, ALICE, "节后第一篇"), within=15)
     assert fake.rate_limited == 0
-    await asyncio.sleep(0.2)
+    await outbox_idle(services)  # a second copy would have been sent by now
     assert sum("节后第一篇" in m for m in fake.inbox[ALICE]) == 1
 
 

@@ -101,13 +101,14 @@ async def test_a_reply_facing_a_long_flood_wait_is_kept_in_the_outbox(
 
 
 async def test_replies_overtake_a_running_broadcast(database_url: str) -> None:
-    """While a broadcast goes out at the limit, five readers' /help are each sent before the
-    broadcast's waiting messages (only sends already under way, or granted while the handler
-    ran, come between), and still within the limit: no 429."""
+    """While a broadcast goes out at the bot's limit, a 429 stops every send for its
+    retry_after (3 s) and five readers' /help come in: when the wait ends the replies go first,
+    ahead of the broadcast's sends that queued before them. (Keeping within Telegram's limits
+    is the burst test's and the pacer's tests' to pin: a loaded machine may bunch the sends.)"""
     askers = range(3001, 3006)
+    readers = range(50_000, 50_050)
     async with running_bot(database_url, ADMIN, telegram_rate_limit=10) as (fake, services):
-        fake.per_second = 10
-        rows = subscriber_rows(50, channel="telegram", first=50_000)
+        rows = subscriber_rows(len(readers), channel="telegram", first=readers[0])
         async with services.store_context().sessions() as session, session.begin():
             await session.exec(insert(Subscriber), params=rows)  # type: ignore[call-overload]
         fake.user_says(ADMIN, "/broadcast 今晚八点直播")
@@ -118,16 +119,17 @@ async def test_replies_overtake_a_running_broadcast(database_url: str) -> None:
             return [at for at, _, text in fake.sent if text == "今晚八点直播"]
 
         await until(lambda: len(broadcast()) >= 3, within=20)
-        for chat in askers:
+        fake.retry_after, fake.rate_limited = 3, 1  # the next send: 429, wait 3 s
+        await until(lambda: fake.rate_limited == 0)
+        for chat in askers:  # their replies queue behind the waiting broadcast sends
             fake.user_says(chat, "/help")
-        asked = fake.said[-1][0]
-        await until(lambda: all(said(fake, chat, "/latest")() for chat in askers), within=20)
-        answered = [next(at for at, to, _ in fake.sent if to == chat) for chat in askers]
-        await until(lambda: len(broadcast()) == 50, within=30)
-        # In first-come order each reply would queue behind the 16 lanes' waiting sends.
-        assert all(len([at for at in broadcast() if asked < at < last]) <= 4 for last in answered)
-        assert len([at for at in broadcast() if at > max(answered)]) >= 20
-        assert fake.floods == 0
+        await until(lambda: all(said(fake, chat, "/latest")() for chat in askers), within=30)
+        await until(lambda: len(broadcast()) == len(readers), within=30)
+    # Sends granted before the pause reach the fake within moments of the 429; every later one
+    # was granted once the pause was over, 3 s after the 429 or later.
+    resumed = [to for at, to, _ in fake.sent if at >= fake.refused[0] + fake.retry_after]
+    replies_first = resumed[: max(resumed.index(chat) for chat in askers) + 1]
+    assert not set(replies_first) & set(readers), resumed[:10]
 
 
 async def test_a_handler_that_raises_tells_the_reader_and_once_the_admins(

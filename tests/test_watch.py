@@ -113,10 +113,12 @@ async def test_a_mass_send_leaves_each_readers_star_line_out(actx: AdminContext)
     assert "⭐" not in plan.text and "天孚通信" in plan.text
 
 
-async def test_the_migration_indexes_what_was_published_before(database_url: str) -> None:
+async def test_the_migration_indexes_what_was_published_before(
+    empty_database_url: str,
+) -> None:
     """Upgrading a database with a publication indexes its digest's names (NFKC, casefolded)."""
     data = {"sections": [{"name": "通信", "points": [], "stocks": ["天孚通信", "ＨＢＭ"]}]}
-    async with db.open_engine(database_url) as engine:
+    async with db.open_engine(empty_database_url) as engine:
         await db.upgrade(engine, "0014")
         async with engine.begin() as conn:
             post = await conn.run_sync(_insert, "post", slug="p")

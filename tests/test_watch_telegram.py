@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,7 +12,7 @@ from digests import fingerprint
 from digests.readers.account import get_subscriber
 from digests.watch import lists
 from tests.fake_telegram import FakeTelegram, running_bot
-from tests.test_telegram import SEED_TITLE, said, subscribe, until
+from tests.test_telegram import SEED_TITLE, outbox_idle, said, subscribe, until
 
 ADMIN, ALICE, BOB, CAROL, DAVE = 1000, 2001, 2002, 2003, 2004
 POINT = "龙头天孚通信"  # the point of the seed digest that names 天孚通信
@@ -41,7 +40,7 @@ async def test_watch_publish_star_and_alerts_once_gated_points_only_to_the_entit
     """An entitled instant watcher's digest carries ⭐ (full-width and upper-case names match);
     an entitled edition watcher gets one alert with the points; locked watchers get 🔒 title
     and names only; --again alerts nobody twice."""
-    fake, _ = running
+    fake, services = running
     await subscribe(fake, ALICE, BOB, CAROL, DAVE)
     for chat in (ALICE, CAROL):
         await ask(fake, chat, "ld2602", "解锁成功")
@@ -72,7 +71,7 @@ async def test_watch_publish_star_and_alerts_once_gated_points_only_to_the_entit
 
     fake.user_says(ADMIN, "/publish 2-10-zhui-zong --again")
     await until(said(fake, ADMIN, "已再次发布"))
-    await asyncio.sleep(0.5)  # let any duplicate show itself
+    await outbox_idle(services)  # a duplicate would have been sent by now
     assert [count(fake, c, SEED_TITLE) for c in (ALICE, BOB, CAROL, DAVE)] == [1, 1, 1, 1]
 
 

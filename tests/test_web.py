@@ -64,16 +64,14 @@ def test_healthz_without_telegram(database_url: str) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("redis_url", "status", "state"),
-    [("redis://127.0.0.1:6379/0", 200, "ok"), ("redis://127.0.0.1:1/0", 503, "down")],
-)
+@pytest.mark.parametrize(("up", "status", "state"), [(True, 200, "ok"), (False, 503, "down")])
 def test_healthz_reports_redis_when_configured(
-    tmp_path: Path, redis_url: str, status: int, state: str
+    tmp_path: Path, request: pytest.FixtureRequest, up: bool, status: int, state: str
 ) -> None:
     """With REDIS_URL set, /healthz checks Redis too: a dead Redis (every /wechat call would
     fail) makes it 503."""
-    settings = settings_for(f"sqlite:///{tmp_path / 'h.db'}", redis_url=redis_url)
+    url = request.getfixturevalue("redis_url") if up else "redis://127.0.0.1:1/0"
+    settings = settings_for(f"sqlite:///{tmp_path / 'h.db'}", redis_url=url)
     with TestClient(build_app(settings)) as client:
         answer = client.get("/healthz")
     assert answer.status_code == status
@@ -83,13 +81,18 @@ def test_healthz_reports_redis_when_configured(
 def test_healthz_answers_when_the_database_goes_silent(database_url: str) -> None:
     """PostgreSQL that accepts and never answers: /healthz says 503 within its own bound
     (it hung for minutes), without the server's address; /metrics says 503 once the
-    statement timeout passes."""
+    client-side timeouts (statement, connection) pass."""
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no server")
     target = make_url(database_url)
     with tcp_proxy(("127.0.0.1", target.port or 5432)) as proxy:
         url = target.set(host="127.0.0.1", port=proxy.port).render_as_string(False)
-        settings = settings_for(url, metrics_token=METRICS, database_statement_timeout_seconds=1)
+        settings = settings_for(
+            url,
+            metrics_token=METRICS,
+            database_statement_timeout_seconds=1,
+            database_connect_timeout_seconds=1,  # /metrics may need a new connection
+        )
         with TestClient(build_app(settings)) as client:
             assert client.get("/healthz").status_code == 200
             proxy.blackhole()

@@ -10,15 +10,17 @@ import hmac
 import logging
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from digests.models import SeenKey, utcnow
 from digests.replies import StoreContext
+
+if TYPE_CHECKING:  # imported with a Redis to use (bot/app.py): not on every start
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 WINDOW = 300  # seconds a callback's timestamp may differ from our clock
@@ -53,6 +55,8 @@ class ReplayGuard:
 
     async def first_time(self, key: str) -> bool:
         if self.redis is not None:
+            from redis.exceptions import RedisError
+
             seconds = int(REMEMBER.total_seconds())
             try:
                 return bool(await self.redis.set(f"digestbot:seen:{key}", 1, nx=True, ex=seconds))

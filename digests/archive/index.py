@@ -29,7 +29,8 @@ PG_ONLY = ("tsv", "ttsv", "ix_search_doc_tsv", "ix_search_doc_ttsv")  # PostgreS
 
 @dataclass(frozen=True)
 class Doc:
-    """What one post or digest contributes to the index."""
+    """What one post or digest contributes to the index (`words`: its title's and body's
+    tokens, when already made: see index_words)."""
 
     post_id: int
     kind: str  # post | digest
@@ -37,8 +38,10 @@ class Doc:
     body: str
     published_at: datetime
     gated: bool
+    words: tuple[str, str] | None = None
 
     def row(self) -> dict[str, Any]:
+        title_tokens, body_tokens = self.words or index_words(self.title, self.body)
         return {
             "order_key": order_key(self.published_at, self.post_id, self.kind),
             "post_id": self.post_id,
@@ -47,9 +50,15 @@ class Doc:
             "body": self.body,
             "published_at": self.published_at,
             "gated": self.gated,
-            "title_tokens": as_text(self.title),
-            "body_tokens": as_text(self.body),
+            "title_tokens": title_tokens,
+            "body_tokens": body_tokens,
         }
+
+
+def index_words(title: str, body: str) -> tuple[str, str]:
+    """A doc's title and body as index tokens: the costly part of indexing, which a bulk
+    import does before its transaction (digests/ingest/bulk.py)."""
+    return as_text(title), as_text(body)
 
 
 def order_key(published_at: datetime, post_id: int, kind: str) -> int:
@@ -86,7 +95,13 @@ async def put(conn: AsyncConnection, docs: Sequence[Doc]) -> None:
         return
     keys = [(doc.post_id, doc.kind) for doc in docs]
     await conn.execute(delete(DOCS).where(tuple_(DOCS.c.post_id, DOCS.c.kind).in_(keys)))
-    await conn.execute(insert(DOCS), [doc.row() for doc in docs])
+    await add(conn, docs)
+
+
+async def add(conn: AsyncConnection, docs: Sequence[Doc]) -> None:
+    """Index docs that have none yet (the posts just created)."""
+    if docs:  # RETURNING: SQLAlchemy sends it as one multi-row INSERT, not a row at a time
+        await conn.execute(insert(DOCS).returning(DOCS.c.id), [doc.row() for doc in docs])
 
 
 async def follow_post(conn: AsyncConnection, post_id: int) -> None:
@@ -97,8 +112,8 @@ async def follow_post(conn: AsyncConnection, post_id: int) -> None:
     await conn.execute(delete(DOCS).where(DOCS.c.post_id == post_id, DOCS.c.kind == "digest"))
 
 
-def post_doc(post: Mapping[str, Any] | RowMapping) -> Doc:
-    """A post's columns as its text doc."""
+def post_doc(post: Mapping[str, Any] | RowMapping, words: tuple[str, str] | None = None) -> Doc:
+    """A post's columns as its text doc (`words`: index_words of them, if made already)."""
     return Doc(
         post_id=post["id"],
         kind="post",
@@ -106,6 +121,7 @@ def post_doc(post: Mapping[str, Any] | RowMapping) -> Doc:
         body=post["body_text"],
         published_at=post["published_at"],
         gated=bool(post["gated"]),
+        words=words,
     )
 
 

@@ -14,7 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,17 +25,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from digests import store
 from digests.archive import index as archive
 from digests.errors import DigestbotError
-from digests.ingest import feed, page
+from digests.ingest import bulk, feed, page
 from digests.ingest.draft import Draft, Outcome, Status, unexpected
 from digests.ingest.hexo import MARKDOWN_SUFFIXES, read_post_file
-from digests.ingest.text import markdown_to_text
-from digests.models import Post, PostRevision, table_of, utcnow
+from digests.models import Post, PostRevision, table_of
 
 log = logging.getLogger(__name__)
-POSTS = table_of(Post)
 REVISIONS = table_of(PostRevision)
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
-_CHUNK = 200  # new posts per transaction in a bulk import
 
 
 @dataclass
@@ -167,16 +163,18 @@ async def save_drafts(drafts: list[Draft], ctx: IngestContext) -> AsyncIterator[
     """Store drafts; outcomes come back in input order.
 
     Unchanged posts are recognised from one lookup and cost no write. Posts not yet known are
-    inserted together, whole posts per transaction (a post and its first revision), in chunks;
-    if a chunk's transaction fails, its posts are retried one transaction each, so one bad
-    post never takes the others down and none is half-written.
+    inserted together, whole posts per transaction (a post and its first revision), in chunks
+    (digests/ingest/bulk.py), each chunk prepared while the one before is written; if a
+    chunk's transaction fails, its posts are retried one transaction each, so one bad post
+    never takes the others down and none is half-written.
     """
     async with ctx.sessions() as session:
         known = await store.get_post_fingerprints(session=session, slugs=(d.slug for d in drafts))
     seen: dict[str, str] = {}
-    for start in range(0, len(drafts), _CHUNK):
+    writing: tuple[list[Outcome | Draft], asyncio.Task[bool] | None] | None = None
+    for start in range(0, len(drafts), bulk.CHUNK):
         outcomes: list[Outcome | Draft] = []
-        for draft in drafts[start : start + _CHUNK]:
+        for draft in drafts[start : start + bulk.CHUNK]:
             where = draft.source_ref or draft.slug
             if draft.slug in seen:
                 message = f"slug {draft.slug!r} is already used by {seen[draft.slug]}"
@@ -189,41 +187,28 @@ async def save_drafts(drafts: list[Draft], ctx: IngestContext) -> AsyncIterator[
                 outcomes.append(await save_draft(draft, ctx.sessions))
             else:
                 outcomes.append(draft)  # new: inserted with the chunk below
-        fresh = [item for item in outcomes if isinstance(item, Draft)]
-        if fresh and not await _insert_together(fresh, ctx.sessions):
-            for draft in fresh:
-                outcomes[outcomes.index(draft)] = await save_draft(draft, ctx.sessions)
-        for item in outcomes:
-            yield item if isinstance(item, Outcome) else Outcome("new", item.slug, item.title)
+        fresh = await bulk.prepare([item for item in outcomes if isinstance(item, Draft)])
+        if writing is not None:
+            async for outcome in _written(*writing, ctx):
+                yield outcome
+        insert = bulk.insert_together(fresh, ctx.sessions) if fresh else None
+        writing = (outcomes, asyncio.ensure_future(insert) if insert else None)
         await asyncio.sleep(0)  # a long batch must not starve the bot's other work
+    if writing is not None:
+        async for outcome in _written(*writing, ctx):
+            yield outcome
 
 
-async def _insert_together(drafts: list[Draft], sessions: async_sessionmaker[AsyncSession]) -> bool:
-    """Insert new posts and their first revisions in one transaction; False if it failed."""
-    now = utcnow()
-    rows = [
-        {"slug": d.slug, "source": d.source, "revision": 1, "created_at": now, **_fields(d)}
-        for d in drafts
-    ]
-    try:
-        async with sessions() as session, session.begin():
-            conn = await session.connection()
-            inserted = await conn.execute(
-                insert(POSTS).returning(POSTS.c.id, sort_by_parameter_order=True), rows
-            )
-            revisions = [
-                _revision_row(post_id, 1, d) for (post_id,), d in zip(inserted, drafts, strict=True)
-            ]
-            await conn.execute(insert(REVISIONS), revisions)
-            docs = [
-                archive.post_doc({**r, "id": rev["post_id"]})
-                for r, rev in zip(rows, revisions, strict=True)
-            ]
-            await archive.put(conn, docs)  # the search index, in the same transaction
-    except Exception as exc:  # the database's refusal, or one post's bug: find out singly
-        log.info("batch insert of %d posts failed (%s); storing them one by one", len(drafts), exc)
-        return False
-    return True
+async def _written(
+    outcomes: list[Outcome | Draft], inserting: asyncio.Task[bool] | None, ctx: IngestContext
+) -> AsyncIterator[Outcome]:
+    """A chunk's outcomes once its insert is done (its new posts stored singly if it failed)."""
+    if inserting is not None and not await inserting:
+        for n, item in enumerate(outcomes):
+            if isinstance(item, Draft):
+                outcomes[n] = await save_draft(item, ctx.sessions)
+    for item in outcomes:
+        yield item if isinstance(item, Outcome) else Outcome("new", item.slug, item.title)
 
 
 async def save_draft(draft: Draft, sessions: async_sessionmaker[AsyncSession]) -> Outcome:
@@ -257,53 +242,18 @@ async def _write(session: AsyncSession, draft: Draft) -> Outcome:
     if post is not None and post.content_hash == draft.content_hash:
         return Outcome("unchanged", draft.slug, post.title)
     if post is None:
-        post = Post(slug=draft.slug, source=draft.source, **_fields(draft))
+        post = Post(slug=draft.slug, source=draft.source, **bulk.post_fields(draft))
         status: Status = "new"
     else:
-        post.sqlmodel_update({**_fields(draft), "revision": post.revision + 1})
+        post.sqlmodel_update({**bulk.post_fields(draft), "revision": post.revision + 1})
         status = "updated"
     session.add(post)
     await session.flush()
     assert post.id is not None
     conn = await session.connection()
-    await conn.execute(insert(REVISIONS), [_revision_row(post.id, post.revision, draft)])
+    await conn.execute(insert(REVISIONS), [bulk.revision_row(post.id, post.revision, draft)])
     await archive.follow_post(conn, post.id)  # the search index, in the same transaction
     return Outcome(status, draft.slug, draft.title)
-
-
-def _fields(draft: Draft) -> dict[str, Any]:
-    """A post's columns from a draft (rendering its plain text)."""
-    plain = markdown_to_text(draft.body_markdown)
-    return {
-        "title": draft.title,
-        "url": draft.url,
-        "source_ref": draft.source_ref,
-        "published_at": draft.published_at,
-        "updated_at": draft.updated_at,
-        "categories": draft.categories,
-        "tags": draft.tags,
-        "abstract": draft.abstract,
-        "body_markdown": draft.body_markdown,
-        "body_text": plain.text,
-        "links": plain.links,
-        "images": plain.images,
-        "gated": draft.gated,
-        "encrypted": draft.encrypted,
-        "content_hash": draft.content_hash,
-        "digest_stale": True,
-        "ingested_at": utcnow(),
-    }
-
-
-def _revision_row(post_id: int, revision: int, draft: Draft) -> dict[str, Any]:
-    return {
-        "post_id": post_id,
-        "revision": revision,
-        "title": draft.title,
-        "body_markdown": draft.body_markdown,
-        "content_hash": draft.content_hash,
-        "created_at": utcnow(),
-    }
 
 
 def _reason(exc: Exception) -> str:

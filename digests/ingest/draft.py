@@ -35,7 +35,7 @@ class Draft:
     @cached_property
     def content_hash(self) -> str:
         """Hash of everything a reader sees; line endings and trailing spaces do not count."""
-        body = "\n".join(line.rstrip() for line in self.body_markdown.strip().splitlines())
+        body = "\n".join(map(str.rstrip, self.body_markdown.strip().splitlines()))
         seen = [
             self.title.strip(),
             self.published_at.isoformat(),

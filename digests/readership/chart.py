@@ -15,11 +15,11 @@ import logging
 import os
 from functools import cache
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import findSystemFonts, fontManager
-
 from digests.readership.stats import Week
+
+# matplotlib (and numpy under it) is imported where a chart is drawn, not with this module: it
+# is a second of CPU on every start of every process (`digestbot send`, each test worker),
+# and most never draw.
 
 log = logging.getLogger(__name__)
 WIDTH, HEIGHT, DPI = 900, 500, 100  # pixels of the PNG
@@ -63,6 +63,8 @@ _CJK_FILES = ("cjk", "wqy", "wenquanyi", "droidsansfallback", "sourcehan", "umin
 
 
 def _known_cjk() -> str | None:
+    from matplotlib.font_manager import fontManager
+
     for hint in _CJK_HINTS:
         for font in fontManager.ttflist:
             if font.name.startswith(hint):
@@ -75,6 +77,8 @@ def cjk_font() -> str | None:
     """The family name of an installed CJK font, or None (looked up once per process).
     matplotlib caches its font list on first use and never rescans: a font installed later
     (fonts-noto-cjk after the cache was built) is found among the system's font files."""
+    from matplotlib.font_manager import findSystemFonts, fontManager
+
     found = _known_cjk()
     if found is None:
         for path in findSystemFonts():
@@ -90,6 +94,9 @@ def cjk_font() -> str | None:
 def draw(weeks: list[Week], *, font: str | None = None, cjk: bool = True) -> bytes:
     """The chart as PNG bytes, WIDTH × HEIGHT pixels. `font`: a family to use (default: the
     CJK font found, if any); `cjk=False` draws the English labels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     family = font or (cjk_font() if cjk else None)
     words = ZH if family else EN
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
