@@ -44,8 +44,10 @@ _AXES: tuple[tuple[str, str, str, str], ...] = (
      "减少|下降|缩小|减产|收窄|缩量|降低|放缓|减弱|萎缩|减半|下滑"),
     ("trend", "direction", "回暖|复苏|改善|好转|向好|走强|强势|偏强",
      "恶化|走弱|弱势|偏弱|转差|疲软|低迷"),
-    ("compare", "direction", "高于|多于|大于|超过|强于|领先|跑赢",
-     r"低于|少于|小于|弱于|落后|跑输|不及|(?:不到|不足)(?=\d|[一二两三四五六七八九十半])"),
+    ("compare", "direction",
+     r"高于|多于|大于|超过|强于|领先|跑赢|比[^，,。；;]{1,12}?(?:还|更)?(?:高|多|大|强)(?![\u4e00-\u9fff])",
+     r"低于|少于|小于|弱于|落后|跑输|不及|(?:不到|不足)(?=\d|[一二两三四五六七八九十半])|"
+     r"比[^，,。；;]{1,12}?(?:还|更)?(?:低|少|小|弱)(?![\u4e00-\u9fff])"),
     ("timing", "timing", "提前|提早", "推迟|延后|延迟|延期|往后推|后推|推后"),
     ("result", "result", "盈利|赚钱|扭亏|增收", "亏损|亏钱|亏"),
 )  # fmt: skip
@@ -76,6 +78,8 @@ _CLAUSE = re.compile(r"[，,；;。！!？?：:\n]")
 _BREAK = re.compile(r"[，,；;。！!？?：:\n]|但是?|而且?|却|可是|不过|只是|反而")
 # a verb, 不/没, and a complement of result ("跟不上", "撑不住", "做不完")
 _COMPLEMENT = re.compile(r"[\u4e00-\u9fff][不没][上下了住到动起完掉出来去好成懂清见开过透着]")
+_VERBS = set("加减买卖追碰拿跟动")  # what a trader does, said in one character
+_MODAL = "(?<![不没别])(?:要|可以|可|能|会|就|再|先|去|也|应该)"
 _CONDITION = re.compile(r"的时候|时候|时|的话|前提下|之前|之后|以前|以后")
 _PLAIN = set("的了是在和与及也都就还而但又很更最个家只")  # says nothing of what is negated
 
@@ -185,11 +189,14 @@ def _units(text: str) -> set[str]:
 
 def _said_plainly(part: str, text: str) -> bool:
     """Most of `part` (the characters a negation of the other side covers) is in `text`
-    outside its negations, and `text` does not negate it too ("不高" and "性价比不高")."""
+    outside its negations, and `text` does not negate it too ("不高" and "性价比不高"). A
+    one-character part is a trading verb said plainly at a clause's end ("别追" of "要追")."""
     flipped = [(d.start, d.end) for d in directions(text) if d.negated]
     spans = negated_parts(text) + flipped
     negated = set("".join(text[s:e] for s, e in spans))
     plain = {ch for i, ch in enumerate(text) if not any(s <= i < e for s, e in spans)}
+    if len(part) == 1:
+        return part in _VERBS and bool(re.search(rf"{_MODAL}{part}(?![\u4e00-\u9fff])", text))
     wanted = {ch for ch in part if "\u4e00" <= ch <= "\u9fff" or ch.isalnum()} - _PLAIN
     said, denied = len(wanted & plain), len(wanted & negated)
     return bool(wanted) and said * 2 > len(wanted) and said > denied
@@ -222,6 +229,8 @@ def conflict(claim: str, source: str, *, wider: str = "", negations: bool = True
     claim, source = fronted(claim), fronted(source)
     if HYPOTHETICAL.search(claim) and not HYPOTHETICAL.search(source):
         return ""  # "若没降息…" is no claim about what the post expects ("预期降息")
+    if reason := _in_place(claim, source):
+        return reason
     mine = directions(claim)
     # an axis the claim itself takes both ways ("复苏可能偏弱") says no one direction, nor
     # does a family ("重仓建议节前部分止盈": 重仓 is the condition, 止盈 the advice)
@@ -254,6 +263,19 @@ def conflict(claim: str, source: str, *, wider: str = "", negations: bool = True
     for start, end in negated_parts(source):
         if _said_plainly(source[start:end], claim):
             return f"drops the post's negation of {source[start:end]}"
+    return ""
+
+
+def _in_place(claim: str, source: str) -> str:
+    """A direction word after the same two characters on both sides, the other way round
+    ("环比下滑20%" of "环比增长20%", "可能偏强" of "可能偏弱"): found even where either side also
+    says the other way elsewhere (a clause with both 放量 and 下滑)."""
+    theirs = {source[max(d.start - 2, 0) : d.start]: d for d in directions(source) if d.start >= 2}
+    for mine in directions(claim):
+        other = theirs.get(claim[max(mine.start - 2, 0) : mine.start]) if mine.start >= 2 else None
+        if other is not None and other.axis == mine.axis and other.sign == -mine.sign:
+            word, said = claim[mine.start : mine.end], source[other.start : other.end]
+            return f"says {word} where the post says {said}"
     return ""
 
 
