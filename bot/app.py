@@ -16,6 +16,7 @@ from telegram.ext import Application
 
 from bot import pages, web
 from bot.container import open_services
+from bot.review import routes as review
 from bot.scheduler import Notify, build_scheduler, catch_up
 from bot.startup import channel_report
 from bot.telegram.application import build_application, start, stop
@@ -105,6 +106,9 @@ def build_app(settings: Settings) -> Starlette:
         Route("/calendar/{token}.ics", web.calendar_feed),
         Route("/wechat", wechat_callback, methods=["GET", "POST"]),
         Route("/d/{token}", pages.digest_page),
+        Route("/review/{token}", review.show),
+        Route("/review/{token}", review.save, methods=["POST"]),
+        Route("/review/{token}/publish", review.publish, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -39,9 +39,13 @@ class Review:
 
 @dataclass(frozen=True)
 class Refused:
-    """An edit not saved: a sentence per problem."""
+    """An edit not saved: a sentence per problem (`unchanged`: it changed nothing)."""
 
     problems: list[str]
+    unchanged: bool = False
+
+
+UNCHANGED = "没有改动，未保存新版本。"
 
 
 def _names(ctx: DigestContext) -> Any:
@@ -85,7 +89,7 @@ async def submit(
     new = check.finish(new, review.text, review.digest)
     changes = [*(f"恢复：{line}" for line in restored or []), *check.changes(review.digest, new)]
     if not changes:
-        return Refused(["没有改动，未保存新版本。"])
+        return Refused([UNCHANGED], unchanged=True)
     warnings = check.opinion(review.digest, new, review.text)
     return await save(
         ctx,

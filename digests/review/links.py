@@ -20,9 +20,7 @@ from digests.readers.pagelinks import b64, unb64
 
 LIFETIME = timedelta(minutes=15)
 _LABEL = b"digestbot review links"
-_PAYLOAD = re.compile(
-    rb"(telegram|wechat|console):([A-Za-z0-9_-]{1,64}):([0-9]{1,18}):([0-9]{1,12})"
-)
+_PAYLOAD = re.compile(rb"(telegram|wechat):([A-Za-z0-9_-]{1,64}):([0-9]{1,18}):([0-9]{1,12})")
 _MAX_TOKEN = 300
 
 
