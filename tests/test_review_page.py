@@ -22,6 +22,7 @@ from bot.app import build_app
 from bot.console import ConsoleChannel
 from bot.container import open_services
 from bot.review import access
+from bot.wechat import commands as wechat
 from digests import admin
 from digests.ingest.core import ingest
 from digests.models import utcnow
@@ -76,6 +77,7 @@ def settings_for(database_url: str, telegram_root: str, llm_url: str) -> Setting
         telegram_bot_token=TOKEN,
         telegram_api_base_url=telegram_root,
         telegram_admin_ids=[ADMIN, OTHER_ADMIN],
+        wechat_admin_openids=["o-admin"],
         openai_base_url=llm_url,
         digest_model="fake",
         llm_max_retries=0,
@@ -237,3 +239,36 @@ def test_the_edit_in_a_real_browser(database_url: str) -> None:
     assert FIX in inbox[0] and INVENTED in inbox[0]
     stocks = [line for line in inbox[0].splitlines() if line.startswith("标的：")]
     assert stocks and not any("中文在线" in line for line in stocks)
+
+
+async def _wechat_publish(settings: Settings, openid: str) -> str:
+    async with open_services(settings, migrate=False) as services:
+        return await wechat.on_text(
+            services.admin_context(),
+            openid,
+            f"发布 {SEED}",
+            base_url="https://digest.example",
+            admins=["o-admin"],
+            page_secret=pagelinks.page_secret(settings),
+        )
+
+
+def test_wechat_admins_publish_carries_the_review_link_and_a_fix_goes_again(site: Site) -> None:
+    """An admin's 发布 on WeChat answers with a 15-minute review link of their own, which opens
+    the page; a fix saved there and published goes to the reader again (the text they had
+    is not the fixed one); a reader's 发布 gets no link."""
+    answer = asyncio.run(_wechat_publish(site.settings, "o-admin"))
+    assert "已发布" in answer
+    found = re.search(r"https://digest\.example/review/(\S+)", answer)
+    assert found is not None
+    token = found.group(1)
+    assert site.client.get(f"/review/{token}").status_code == 200
+    link = links.open_token(access.secret(site.settings), token)
+    assert link is not None and link.admin == "wechat:o-admin"
+    assert "/review/" not in asyncio.run(_wechat_publish(site.settings, "o-reader"))
+    first = asyncio.run(_deliver(site.settings)).inbox["alice"]
+    fields = site.form(token) | {"section.0.point.1.text": FIX, "then": "publish"}
+    published = site.client.post(f"/review/{token}", data=fields)
+    assert published.status_code == 200 and "已再次发布" in published.text
+    again = asyncio.run(_deliver(site.settings)).inbox["alice"]
+    assert FIX not in first[0] and len(again) == 1 and FIX in again[0]

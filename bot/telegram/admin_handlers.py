@@ -10,6 +10,7 @@ import httpx
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.telegram import review_handlers as review
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.outbox import shared_outbox
 from digests import admin
@@ -31,7 +32,7 @@ async def post_text(update: Update, context: Context, text: str, *, name: str) -
         reply = await admin.post_and_preview(actx, admin.admin_draft(text, ctx=actx, name=name))
     except DigestbotError as exc:
         reply = Reply(f"没有保存：{exc}")
-    await answer(update, context, reply)
+    await answer(update, context, await review.offered(update, context, reply))
 
 
 async def on_post(update: Update, context: Context) -> None:
@@ -47,7 +48,8 @@ async def on_post(update: Update, context: Context) -> None:
             reason = failed.detail if failed else "nothing found"
             await answer(update, context, Reply(f"没有保存：{reason}"))
             return
-        await answer(update, context, await admin.preview(s.admin_context(), outcomes[-1].slug))
+        preview = await admin.preview(s.admin_context(), outcomes[-1].slug)
+        await answer(update, context, await review.offered(update, context, preview))
     elif body:
         await post_text(update, context, body, name="")
     else:
@@ -207,8 +209,11 @@ async def on_button(update: Update, context: Context) -> None:
     elif action == "publish":
         await publish_and_send(update, context, value)
         return
-    elif action == "regen":
-        reply = await admin.preview(s.admin_context(), value, refresh=True)
+    elif action in ("regen", review.REPLACE):
+        reply = await review.regenerate(update, context, value, replace=action == review.REPLACE)
+    elif action == review.EDIT:
+        await review.send_for_editing(update, context, value)
+        return
     elif action == "discard":
         reply = await admin.discard(s.admin_context(), value)
     elif action == "bcast":

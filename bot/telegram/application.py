@@ -34,6 +34,7 @@ from bot.telegram import archive_handlers as s
 from bot.telegram import calendar_handlers as c
 from bot.telegram import handlers as h
 from bot.telegram import payments as p
+from bot.telegram import review_handlers as r
 from bot.telegram import watch_handlers as w
 from bot.telegram.errors import NoticeThrottle, on_error
 from bot.telegram.pacer import pacer_for
@@ -108,6 +109,10 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
         )
     )
     app.add_handler(MessageHandler(filters.Document.ALL, a.on_document))
+    # an admin's reply to the 编辑 text is an edit, not a new post: before the catch-all
+    app.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & r.EditReply(), r.on_edit_reply)
+    )
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
     app.add_handler(CallbackQueryHandler(c.on_event_button, pattern=r"^ev(ok|no):"))
     app.add_handler(CallbackQueryHandler(w.on_stock_more, pattern=r"^stock:"))

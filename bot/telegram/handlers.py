@@ -33,7 +33,16 @@ ADMIN_COMMANDS = {
     *CALENDAR_ADMIN,
     *ACCESS_ADMIN,
 }
-ADMIN_ACTIONS = ("publish:", "regen:", "discard:", "bcast:", "evok:", "evno:")
+ADMIN_ACTIONS = (
+    "publish:",
+    "regen:",
+    "regen-edit:",
+    "edit:",
+    "discard:",
+    "bcast:",
+    "evok:",
+    "evno:",
+)
 MENU = [
     ("latest", "最新摘要"),
     ("digests", "最近 10 篇"),

@@ -12,10 +12,13 @@ from digests import admin, fingerprint, render
 from digests.admin import AdminContext
 from digests.archive import ask, search
 from digests.calendar import commands as calendar
-from digests.models import Subscriber
+from digests.errors import DigestbotError
+from digests.models import Subscriber, utcnow
 from digests.outbox.dispatcher import wake_waiting
 from digests.readers import account, codes, pagelinks, passwords, reading
 from digests.replies import Reply, StoreContext
+from digests.review import links
+from digests.summarize import digesting
 
 HELP = "\n".join(
     (
@@ -101,6 +104,8 @@ async def on_text(
         if openid in admins:
             slug, again = admin.publish_args(rest)
             reply = await admin.publish_post(actx, slug, by=f"wechat:{openid}", again=again)
+            if page_secret is not None:  # a fix: the review page, then 发布 there
+                reply.text += await review_note(actx, slug, openid, page_secret, base_url)
         else:
             reply = Reply("此命令仅限管理员。")
     elif word == "退订":
@@ -123,6 +128,19 @@ async def on_text(
         return as_text(reply, mark=mark)
     link = pagelinks.link(page_secret, base_url, reader.id or 0, shown.publication_id)
     return as_text(reply, link, mark=mark)
+
+
+async def review_note(
+    actx: AdminContext, slug: str, openid: str, page_secret: bytes, base_url: str
+) -> str:
+    """The admin's 15-minute review link to the post (nothing for a slug that is not one)."""
+    try:
+        post = await digesting.find_post(actx.digests, slug)
+    except DigestbotError:
+        return ""
+    secret = links.review_secret(page_secret)
+    link = links.link(secret, base_url, f"wechat:{openid}", post.id or 0, utcnow())
+    return f"\n审阅与修改（15 分钟内有效）：{link}"
 
 
 def as_text(reply: Reply, link: str = "", *, mark: fingerprint.Mark | None = None) -> str:

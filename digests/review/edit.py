@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlmodel import select
+
 from digests import names as securities
 from digests import store
 from digests.errors import NotFound, RejectedInput, StaleRevision
-from digests.models import DigestRevision, Post, StoredDigest
+from digests.models import DigestRevision, Post, Publication, StoredDigest
 from digests.review import check, plain
 from digests.review.check import PostText
 from digests.review.revisions import Saved, save
@@ -117,6 +119,17 @@ async def submit_text(ctx: DigestContext, text: str, *, replying_to: str, author
     if isinstance(outcome, Refused):
         raise RejectedInput("；".join(outcome.problems))
     return outcome
+
+
+async def published_before(ctx: DigestContext, row: StoredDigest) -> bool:
+    """The post went out before, but never with this revision of this digest: publishing it
+    now is a round of --again (to the readers who have not got this text)."""
+    query = select(Publication.digest_id, Publication.digest_revision).where(
+        Publication.post_id == row.post_id
+    )
+    async with ctx.sessions() as session:
+        sent = set((await session.exec(query)).all())
+    return bool(sent) and (row.id, row.current_revision) not in sent
 
 
 async def as_text(ctx: DigestContext, slug: str) -> str:
