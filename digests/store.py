@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -112,12 +114,26 @@ async def get_digest_revision(
     return (await session.exec(query)).first()
 
 
+# a revision's texts, as the ORM attributes defer() takes (SQLModel types them as dicts)
+_TEXTS = [
+    cast(QueryableAttribute[Any], DigestRevision.data),
+    cast(QueryableAttribute[Any], DigestRevision.dropped),
+]
+
+
 async def list_digest_revisions(
-    *, session: AsyncSession, digest_id: int
+    *, session: AsyncSession, digest_id: int, limit: int | None = None
 ) -> Sequence[DigestRevision]:
-    """A digest's revisions, newest first."""
-    query = select(DigestRevision).where(DigestRevision.digest_id == digest_id)
-    return (await session.exec(query.order_by(col(DigestRevision.number).desc()))).all()
+    """A digest's revisions, newest first, as a history: their texts (`data`, `dropped`) are
+    not loaded (get_digest_revision reads one), so a long history stays cheap to list."""
+    query = (
+        select(DigestRevision)
+        .where(DigestRevision.digest_id == digest_id)
+        .options(*(defer(text, raiseload=True) for text in _TEXTS))
+        .order_by(col(DigestRevision.number).desc())
+        .limit(limit)
+    )
+    return (await session.exec(query)).all()
 
 
 def next_revision(

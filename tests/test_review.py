@@ -6,12 +6,16 @@ compact text reads back what it wrote, and a malformed line names itself."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlmodel import select
+from typer.testing import CliRunner
 
+from bot.cli import app as cli_app
 from bot.console import ConsoleChannel
-from digests import admin
+from bot.container import open_services
+from digests import admin, store
 from digests.admin import AdminContext
 from digests.archive import search
 from digests.errors import EditedDigest, StaleRevision
@@ -21,9 +25,10 @@ from digests.readership import audit
 from digests.review import edit, plain
 from digests.review.edit import Refused
 from digests.review.revisions import Saved
+from digests.settings import Settings
 from digests.summarize import digesting
 from digests.summarize.schema import Claim, Digest
-from tests.conftest import reader
+from tests.conftest import EXAMPLES, reader
 
 SEED = "2-10-zhui-zong"  # the seed post (/work/shared/seeds), gated
 PUBLIC = "2026-02-20-public-new-year"
@@ -112,8 +117,9 @@ async def test_regenerating_asks_before_replacing_an_edit(actx: AdminContext) ->
     assert FIX in str(kept.data) and kept.edited
     fresh = await digesting.digest_post(actx.digests, post, refresh=True, replace_edit=True)
     assert (fresh.current_revision, fresh.edited) == (3, False) and FIX not in str(fresh.data)
-    review = await opened(actx)
-    assert FIX in str(review.revisions[1].data)
+    async with actx.store.sessions() as session:
+        kept = await store.get_digest_revision(session=session, digest_id=fresh.id or 0, number=2)
+    assert kept is not None and FIX in str(kept.data)
 
 
 async def test_two_saves_on_one_revision_the_second_is_refused(actx: AdminContext) -> None:
@@ -169,3 +175,32 @@ async def test_compact_text_round_trips_and_a_bad_line_names_itself(actx: AdminC
     assert saved.number == 2 and (await opened(actx, SEED)).digest.headline.startswith("【修订】")
     with pytest.raises(StaleRevision):  # the same reply again: made on revision 1
         await edit.submit_text(actx.digests, changed, replying_to=text, author="telegram:1")
+
+
+def test_the_digest_command_shows_the_revision_and_asks_before_regenerating(
+    cli: CliRunner, database_url: str
+) -> None:
+    """`digest SLUG --format json` says revision 2, edited; `--refresh` of the edited digest
+    refuses with the way to do it; `--refresh --replace-edit` makes revision 3."""
+    assert cli.invoke(cli_app, ["ingest", str(EXAMPLES)]).exit_code == 0
+    assert cli.invoke(cli_app, ["digest", PUBLIC]).exit_code == 0
+
+    async def edited() -> None:
+        settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+        async with open_services(settings, migrate=False) as services:
+            review = await edit.open_review(
+                services.digest_context(),
+                (await digesting.find_post(services.digest_context(), PUBLIC)).id or 0,
+            )
+            new = with_point(review.digest, FIX)
+            await edit.submit(services.digest_context(), review, new, base=1, author="cli-test")
+
+    asyncio.run(edited())
+    shown = json.loads(cli.invoke(cli_app, ["digest", PUBLIC, "--format", "json"]).stdout)
+    assert (shown["meta"]["revision"], shown["meta"]["edited"]) == (2, True)
+    refused = cli.invoke(cli_app, ["digest", PUBLIC, "--refresh"])
+    assert refused.exit_code == 1 and "add --replace-edit" in refused.stderr
+    replaced = cli.invoke(cli_app, ["digest", PUBLIC, "--refresh", "--replace-edit"])
+    assert replaced.exit_code == 0 and FIX not in replaced.stdout
+    shown = json.loads(cli.invoke(cli_app, ["digest", PUBLIC, "--format", "json"]).stdout)
+    assert (shown["meta"]["revision"], shown["meta"]["edited"]) == (3, False)

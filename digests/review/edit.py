@@ -32,7 +32,7 @@ class Review:
     row: StoredDigest
     digest: Digest
     text: PostText  # the post's numbered sentences
-    revisions: list[DigestRevision] = field(default_factory=list)  # newest first
+    revisions: list[DigestRevision] = field(default_factory=list)  # newest first, no texts
 
     @property
     def dropped(self) -> dict[str, Any]:
@@ -48,6 +48,7 @@ class Refused:
 
 
 UNCHANGED = "没有改动，未保存新版本。"
+HISTORY = 30  # revisions the page lists
 
 
 def _names(ctx: DigestContext) -> Any:
@@ -65,7 +66,9 @@ async def open_review(ctx: DigestContext, post_id: int) -> Review:
     if row.status == "pending":
         raise NotFound(f"《{post.title}》的摘要还没有生成（{row.error}）。")
     async with ctx.sessions() as session:
-        revisions = list(await store.list_digest_revisions(session=session, digest_id=row.id or 0))
+        revisions = list(
+            await store.list_digest_revisions(session=session, digest_id=row.id or 0, limit=HISTORY)
+        )
     text = PostText.of(post.title, post.body_markdown or post.body_text, _names(ctx))
     return Review(post, row, Digest.model_validate(row.data), text, revisions)
 

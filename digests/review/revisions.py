@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
-from digests import store
 from digests.archive import index as archive
 from digests.errors import NotFound, StaleRevision
 from digests.models import DigestRevision, Post, StoredDigest, utcnow
@@ -81,9 +80,3 @@ async def save(
         # search and /ask read the edited words from now on
         await archive.put(await session.connection(), [archive.digest_doc(post, data)])
     return Saved(digest_id, base + 1, list(changes), list(warnings))
-
-
-async def history(ctx: DigestContext, digest_id: int) -> list[DigestRevision]:
-    """The digest's revisions, newest first."""
-    async with ctx.sessions() as session:
-        return list(await store.list_digest_revisions(session=session, digest_id=digest_id))
