@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -19,8 +20,9 @@ from digests import admin, store
 from digests.admin import AdminContext
 from digests.archive import search
 from digests.errors import EditedDigest, StaleRevision
-from digests.models import Publication
+from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
+from digests.outbox.editions import make_edition
 from digests.readership import audit
 from digests.review import edit, plain
 from digests.review.edit import Refused
@@ -204,3 +206,19 @@ def test_the_digest_command_shows_the_revision_and_asks_before_regenerating(
     assert replaced.exit_code == 0 and FIX not in replaced.stdout
     shown = json.loads(cli.invoke(cli_app, ["digest", PUBLIC, "--format", "json"]).stdout)
     assert (shown["meta"]["revision"], shown["meta"]["edited"]) == (3, False)
+
+
+async def test_an_edition_carries_the_fixed_text_once(actx: AdminContext) -> None:
+    """Published, fixed, published again before the edition: the edition carries the post
+    once, in its fixed text."""
+    await reader(actx, "eve", delivery="edition")
+    await admin.publish_post(actx, PUBLIC, by="test")
+    review = await opened(actx)
+    await edit.submit(actx.digests, review, with_point(review.digest, FIX), base=1, author="t:1")
+    await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    edition, queued = await make_edition(actx.store, utcnow() + timedelta(minutes=1))
+    assert edition is not None and queued == 1 and len(edition.publication_ids) == 1
+    channel = ConsoleChannel()
+    await send_queued(actx.store, {"console": channel})
+    [text] = channel.inbox["eve"]
+    assert "合集：1 篇摘要" in text and FIX in text, text

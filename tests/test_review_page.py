@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,6 +48,7 @@ ANSWER: dict[str, Any] = {
     ],
 }
 FIX = "CPO占比预期超过七成（作者订正）"
+SCREENSHOT = Path(__file__).parent.parent / "docs" / "review-page.png"
 
 
 @dataclass
@@ -225,6 +227,7 @@ def test_the_edit_in_a_real_browser(database_url: str) -> None:
                 text = page.inner_text("main")
                 assert "摘要第 2 版" in text and "已保存" in text
                 assert "闸门的意见" in text and INVENTED in text  # warned, not blocked
+                page.screenshot(path=str(SCREENSHOT))  # the top of the page, for docs/
                 page.click('button[value="save"]')  # nothing changed: refused politely
                 assert "没有改动" in page.inner_text(".notice.ok")
                 page.goto(f"{base}/review/{token}")

@@ -17,6 +17,7 @@ from bot.review import access
 from bot.telegram.context import Context, answer, is_admin, services
 from digests import admin
 from digests.errors import DigestbotError, EditedDigest
+from digests.render import TELEGRAM_LIMIT
 from digests.replies import Reply
 from digests.review import edit, plain
 from digests.summarize import digesting
@@ -64,6 +65,9 @@ async def send_for_editing(update: Update, context: Context, slug: str) -> None:
         text = await edit.as_text(services(context).digest_context(), slug)
     except DigestbotError as exc:
         await answer(update, context, Reply(str(exc)))
+        return
+    if len(text.encode("utf-16-le")) // 2 > TELEGRAM_LIMIT:  # one message, or no edit by reply
+        await answer(update, context, Reply("这份摘要太长，无法在一条消息里编辑；请用审阅页。"))
         return
     how = "修改后整段发回（回复这条消息）；每行的开头不要改，句末 [数字] 是引用的原文句号。"
     await context.bot.send_message(chat.id, how)
