@@ -98,3 +98,26 @@ async def test_regenerating_an_edited_digest_asks_first(
     fake.user_presses(ADMIN, f"regen-edit:{PUBLIC}")
     await until(lambda: ("编辑", f"edit:{PUBLIC}") in fake.buttons(ADMIN))
     assert await revision(services) == 3
+
+
+async def test_a_fix_of_a_published_digest_goes_to_readers_again_with_one_press(
+    running: tuple[FakeTelegram, Services],
+) -> None:
+    """Published and read; 编辑, the reply, 发布 on the new preview: the reader gets the fixed
+    text (a round of --again without typing it); 发布 once more sends nothing."""
+    fake, services = running
+    await subscribe(fake, ALICE)
+    fake.user_presses(ADMIN, f"publish:{PUBLIC}")
+    await until(said(fake, ALICE, "节后第一篇"))
+    fake.user_presses(ADMIN, f"edit:{PUBLIC}")
+    await until(lambda: any(t.startswith("#编辑") for t in fake.inbox.get(ADMIN, [])))
+    text = edit_text(fake)
+    fake.user_replies(ADMIN, text.replace("核心：", f"核心：{FIX}。", 1), to=text)
+    await until(said(fake, ADMIN, "已保存为第 2 版"))
+    fake.user_presses(ADMIN, f"publish:{PUBLIC}")
+    await until(said(fake, ALICE, FIX))
+    await until(said(fake, ADMIN, "已再次发布"))
+    fake.user_presses(ADMIN, f"publish:{PUBLIC}")
+    await until(said(fake, ADMIN, "已发布（"))
+    await outbox_idle(services)
+    assert sum(FIX in t for t in fake.inbox[ALICE]) == 1

@@ -104,7 +104,7 @@ async def _publish(request: Request, admitted: access.Admitted, revision: int) -
         )
         return _page(admitted, review, problems=[problem], status=409)
     actx = request.app.state.services.admin_context()
-    again = await edit.published_before(actx.digests, review.row)  # a fix of a sent digest
+    again = await edit.published_before(actx.digests, review.row)  # a fix of a sent text
     reply = await admin.publish_post(actx, review.post.slug, by=admitted.link.admin, again=again)
     return _page(admitted, await _open(request, admitted), notice=reply.text)
 

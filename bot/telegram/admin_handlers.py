@@ -21,6 +21,7 @@ from digests.outbox.dispatcher import send_queued
 from digests.readers import account, reading
 from digests.readership import actions
 from digests.replies import Reply
+from digests.review.edit import is_unsent_fix
 
 log = logging.getLogger(__name__)
 PASSWORD_ADD_USAGE = "用法：/password_add 密码 YYYY-MM-DD YYYY-MM-DD [标签]"
@@ -206,8 +207,9 @@ async def on_button(update: Update, context: Context) -> None:
             reminders={"remind-on": True, "remind-off": False}.get(value),
         )
         reply = Reply("设置已更新。")
-    elif action == "publish":
-        await publish_and_send(update, context, value)
+    elif action == "publish":  # an edited digest that went out before goes to those without it
+        again = await is_unsent_fix(s.digest_context(), value)
+        await publish_and_send(update, context, value, again=again)
         return
     elif action in ("regen", review.REPLACE):
         reply = await review.regenerate(update, context, value, replace=action == review.REPLACE)

@@ -125,14 +125,22 @@ async def submit_text(ctx: DigestContext, text: str, *, replying_to: str, author
 
 
 async def published_before(ctx: DigestContext, row: StoredDigest) -> bool:
-    """The post went out before, but never with this revision of this digest: publishing it
-    now is a round of --again (to the readers who have not got this text)."""
-    query = select(Publication.digest_id, Publication.digest_revision).where(
-        Publication.post_id == row.post_id
-    )
+    """This digest went out before, but never in its current revision (an edit or a
+    regeneration since): publishing it is a round of --again, to the readers who have not got
+    this text. A new revision of the post is another digest, and keeps to --again as typed."""
+    query = select(Publication.digest_revision).where(Publication.digest_id == row.id)
     async with ctx.sessions() as session:
         sent = set((await session.exec(query)).all())
-    return bool(sent) and (row.id, row.current_revision) not in sent
+    return bool(sent) and row.current_revision not in sent
+
+
+async def is_unsent_fix(ctx: DigestContext, slug: str) -> bool:
+    """published_before() of the post's digest, by slug (False for no such post)."""
+    try:
+        post = await digesting.find_post(ctx, slug)
+    except NotFound:
+        return False
+    return await published_before(ctx, await digesting.digest_post(ctx, post))
 
 
 async def as_text(ctx: DigestContext, slug: str) -> str:
