@@ -22,12 +22,12 @@ from digests.models import (
     AccessPassword,
     Broadcast,
     Post,
+    Status,
     Subscriber,
     utcnow,
 )
 from digests.outbox.enqueue import Published, publish, queue_broadcast
 from digests.outbox.progress import delivery_counts, progress_of
-from digests.outbox.types import Status
 from digests.readers import access
 from digests.readers.entitlement import grant_holders
 from digests.readership.report import readership_reply

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -21,8 +22,6 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
-
-from digests.outbox.types import Status
 
 
 def utcnow() -> datetime:
@@ -291,6 +290,17 @@ class Publication(SQLModel, table=True):
     published_by: str = Field(default="", max_length=64)
 
 
+class Status(StrEnum):
+    """A delivery row's lifecycle; the values are what the `delivery.status` column holds."""
+
+    QUEUED = "queued"  # due (or backing off until next_attempt_at)
+    SENDING = "sending"  # claimed by a send run (claimed_by) until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # a bad request, or MAX_ATTEMPTS transient failures (outbox/retry.py)
+    SKIPPED = "skipped"  # nothing to send: not entitled, the reader is gone, or too late
+    WAITING = "waiting"  # until the reader writes to us (WeChat's 48 hours), or a mass-send
+
+
 # One outgoing message to one reader, on any channel: the row exists before the send, so
 # nothing is sent twice and nothing is lost (the outbox, digests/outbox/).
 class Delivery(SQLModel, table=True):
@@ -301,7 +311,7 @@ class Delivery(SQLModel, table=True):
     ref: str = Field(max_length=64)  # publication id, broadcast id…
     channel: str = Field(max_length=16)
     subscriber_id: int = _owner("subscriber")
-    # a Status (digests/outbox/types.py): queued | sending (claimed, lease_until set) | sent |
+    # a Status (above): queued | sending (claimed, lease_until set) | sent |
     # failed | skipped | waiting (for the reader to write: WeChat's 48-hour window; woken to
     # queued, or sent by a mass-send). A plain string column: stored rows keep their values.
     status: str = Field(default=Status.QUEUED, max_length=16, index=True)

@@ -17,10 +17,9 @@ from bot.cli import app
 from bot.console import ConsoleChannel
 from bot.wecom import WeComChannel, register_robots
 from digests.admin import AdminContext, publish_post
-from digests.models import Delivery, Publication, ReaderAction, utcnow
+from digests.models import Delivery, Publication, ReaderAction, Status, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
-from digests.outbox.types import Status
 from digests.readers.account import get_subscriber
 from digests.readership import actions, audit
 from digests.replies import StoreContext

@@ -14,10 +14,10 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel
 from digests import admin, db
 from digests.admin import AdminContext
-from digests.models import Delivery, Subscriber, utcnow
+from digests.models import Delivery, Status, Subscriber, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.progress import publication_progress
-from digests.outbox.types import Reader, SendResult, Status
+from digests.outbox.types import Reader, SendResult
 from digests.readers import account, passwords
 from digests.replies import Reply, StoreContext
 from tests.conftest import SHANGHAI, fresh, reader, subscriber_rows

@@ -25,9 +25,8 @@ from bot.scheduler import add_readership_jobs
 from digests import admin, db
 from digests.admin import AdminContext
 from digests.ingest.core import IngestContext, ingest
-from digests.models import AccessGrant, Delivery, Publication, Subscriber
+from digests.models import AccessGrant, Delivery, Publication, Status, Subscriber
 from digests.outbox.dispatcher import send_queued
-from digests.outbox.types import Status
 from digests.readers import account
 from digests.readership import actions, chart
 from digests.readership.audit import sent_hash

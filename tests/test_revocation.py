@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 from bot.console import ConsoleChannel, handle
 from digests import admin
 from digests.admin import AdminContext
-from digests.models import Delivery
+from digests.models import Delivery, Status
 from digests.outbox.dispatcher import send_queued
-from digests.outbox.types import Status
 from digests.readers import account, passwords, revocation
 from digests.readers.expiry import queue_expiry_notices
 from tests.conftest import SHANGHAI, fresh, reader

@@ -15,10 +15,9 @@ from bot.console import ConsoleChannel, handle
 from bot.wechat.sender import teaser
 from digests import admin, db
 from digests.admin import AdminContext
-from digests.models import Delivery
+from digests.models import Delivery, Status
 from digests.outbox import mass
 from digests.outbox.dispatcher import send_queued
-from digests.outbox.types import Status
 from digests.readers import passwords
 from digests.watch import lists, names, popular
 from tests.conftest import SHANGHAI, reader

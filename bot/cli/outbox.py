@@ -17,10 +17,10 @@ from bot.telegram.sender import pacer_for
 from bot.wechat.mass import MassReport, MassSender
 from bot.wechat.sender import WeChatChannel
 from digests import admin
-from digests.models import Delivery
+from digests.models import Delivery, Status
 from digests.outbox.dispatcher import requeue_orphans, send_queued
 from digests.outbox.progress import publication_progress
-from digests.outbox.types import Channel, Counts, Status
+from digests.outbox.types import Channel, Counts
 from digests.settings import Settings
 
 

@@ -33,10 +33,10 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from digests.db import reason
-from digests.models import Delivery, Subscriber, table_of, utcnow
+from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.kinds import KINDS
 from digests.outbox.recorder import FLUSH_ROWS, Recorder, patiently
-from digests.outbox.types import Batch, Channel, Claim, Counts, Reader, SendResult, Status
+from digests.outbox.types import Batch, Channel, Claim, Counts, Reader, SendResult
 from digests.redact import error_text
 from digests.replies import Reply, StoreContext
 

@@ -19,12 +19,12 @@ from digests.models import (
     Delivery,
     Post,
     Publication,
+    Status,
     StoredDigest,
     Subscriber,
     UTCDateTime,
     utcnow,
 )
-from digests.outbox.types import Status
 from digests.readers.entitlement import active_readers, holds_grant_at
 from digests.replies import StoreContext
 

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
 
-from digests.models import Delivery, Subscriber, table_of, utcnow
+from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.dispatcher import NOT_ENTITLED, resolve
 from digests.outbox.kinds import SHARED
-from digests.outbox.types import Claim, Status
+from digests.outbox.types import Claim
 from digests.readers.entitlement import holds_grant_at
 from digests.readership.audit import sent_hash
 from digests.render import clip_utf8

@@ -30,10 +30,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from digests.db import reason
-from digests.models import Delivery, Subscriber, table_of, utcnow
+from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox import retry
 from digests.outbox.kinds import TIMELY
-from digests.outbox.types import Claim, Counts, SendResult, Status
+from digests.outbox.types import Claim, Counts, SendResult
 from digests.replies import StoreContext
 
 log = logging.getLogger(__name__)

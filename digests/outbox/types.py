@@ -1,9 +1,6 @@
-"""The outbox's vocabulary: a row's Status, what a channel answers (SendResult), whom it sends
-to (Reader), the Channel protocol every channel implements, a claimed row (Claim), a run's
-Counts, and the Batch a kind's resolver reads from.
-
-digests/models.py takes Status from here, so this module imports nothing of digests at run
-time (only for type checking): an import of replies or models would be a cycle.
+"""The outbox's vocabulary: what a channel answers (SendResult), whom it sends to (Reader),
+the Channel protocol every channel implements, a claimed row (Claim), a run's Counts, and the
+Batch a kind's resolver reads from. A row's Status lives beside its table (digests/models.py).
 """
 
 from __future__ import annotations
@@ -11,25 +8,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from digests.replies import Reply, StoreContext
-
-
-class Status(StrEnum):
-    """A delivery row's lifecycle; the values are what the `delivery.status` column holds."""
-
-    QUEUED = "queued"  # due (or backing off until next_attempt_at)
-    SENDING = "sending"  # claimed by a send run (claimed_by) until lease_until
-    SENT = "sent"
-    FAILED = "failed"  # a bad request, or MAX_ATTEMPTS transient failures (outbox/retry.py)
-    SKIPPED = "skipped"  # nothing to send: not entitled, the reader is gone, or too late
-    WAITING = "waiting"  # until the reader writes to us (WeChat's 48 hours), or a mass-send
-
+from digests.replies import Reply, StoreContext
 
 # wait: the channel cannot reach this reader until they write (WeChat's 48-hour window)
 Outcome = Literal["ok", "retry", "gone", "bad_request", "transient", "wait"]
@@ -119,5 +102,4 @@ class Batch:
 
 # kind → what each of a batch's rows of that kind says (None: nothing to send, skip the row).
 # Entitlement lives here: a resolver answers None for a reader who may not have the message.
-# (Quoted: Reply is imported for type checking only.)
-Resolver: TypeAlias = "Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]"
+Resolver = Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]

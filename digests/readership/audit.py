@@ -20,8 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from digests.models import Delivery, Edition, Post, Publication, ReaderAction, utcnow
-from digests.outbox.types import Status
+from digests.models import Delivery, Edition, Post, Publication, ReaderAction, Status, utcnow
 from digests.replies import StoreContext
 
 SEPARATOR = "\x1e"
