@@ -13,9 +13,8 @@ from digests.admin import AdminContext
 from digests.archive import ask, search
 from digests.errors import DigestbotError
 from digests.models import Subscriber
-from digests.outbox.types import Reader, SendResult
+from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.readers import account, codes, passwords, reading, revocation
-from digests.readership.audit import sent_hash
 from digests.render import plain_text
 from digests.replies import Reply
 from digests.watch import lists, timeline

@@ -16,7 +16,9 @@ from digests import db
 from digests.admin import AdminContext
 from digests.archive.ask import AskContext
 from digests.ingest.core import IngestContext
+from digests.kinds import registry
 from digests.outbox.leader import Leader
+from digests.outbox.types import Kinds
 from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
@@ -35,6 +37,7 @@ class Services:
     http: httpx.AsyncClient
     llm: LLM | None
     leader: Leader  # only the leader runs the scheduler and sends the outbox
+    kinds: Kinds  # the outbox's message kinds (digests/kinds.py): the engine imports no feature
 
     def ingest_context(self, extra_passwords: list[str] | None = None) -> IngestContext:
         """Ingestion's view: sessions, HTTP, time zone and every known password."""
@@ -100,7 +103,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             )
         try:
             async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
-                yield Services(settings, engine, http, llm, leader)
+                yield Services(settings, engine, http, llm, leader, registry())
         finally:
             await leader.release()
             if client is not None:

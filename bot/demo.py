@@ -74,7 +74,7 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
         echo(f"== admin: /publish {slug}")
         echo(show(await admin.publish_post(actx, slug, by="demo")))
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {channel.name: channel})
+    counts = await send_queued(actx.store, services.kinds, {channel.name: channel})
     echo(f"== sent {counts.sent}, skipped {counts.skipped}, failed {counts.failed}")
     for name, _ in READERS:
         inbox = channel.inbox.get(name, [])
@@ -99,7 +99,7 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
     queued = await reminders.queue_due(
         actx.store, leads=["eve", "30m"], grace=timedelta(hours=2), now=clock
     )
-    counts = await send_queued(actx.store, {channel.name: channel})
+    counts = await send_queued(actx.store, services.kinds, {channel.name: channel})
     echo(f"== reminder tick at {clock:%H:%M}: {queued} queued, {counts.sent} sent")
     for message in channel.inbox.get("alice", [])[-1:]:
         echo(f"[alice] 📩 {message}")

@@ -65,7 +65,7 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
     admins hear of messages that failed for good."""
     if not channels:
         return
-    counts = await send_queued(services.store_context(), channels)
+    counts = await send_queued(services.store_context(), services.kinds, channels)
     if counts.sent or counts.failed or counts.retried:
         log.info(
             "delivery tick: %s sent, %s retrying, %s failed",
@@ -80,7 +80,7 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
 async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
     """Queue the access-expiry notices that fell due and send what is queued."""
     queued = await queue_expiry_notices(services.store_context())
-    counts = await send_queued(services.store_context(), channels)
+    counts = await send_queued(services.store_context(), services.kinds, channels)
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
 
 
@@ -219,7 +219,7 @@ def build_scheduler(
     )
     wechat = channels.get("wechat")
     if isinstance(wechat, WeChatChannel) and settings.wechat_delivery == "mass_send_tag":
-        sender = MassSender(wechat)
+        sender = MassSender(wechat, services.kinds)
         mass_at = cron_trigger(settings.wechat_mass_schedule, settings.tz)
         scheduler.add_job(mass_job, mass_at, args=(sender, notify), id="wechat-mass")
         scheduler.add_job(tag_prune_job, "cron", hour=0, minute=5, args=(sender,), id="wechat-tag")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from bot.console import ConsoleChannel, handle
 from digests import admin
 from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.outbox.dispatcher import send_queued
 from digests.replies import StoreContext
 from tests.conftest import SHANGHAI, reader
@@ -60,5 +61,5 @@ async def test_broadcast_is_stored_confirmed_once_and_survives_a_restart(
     assert "已经发送过" in (await admin.confirm_broadcast(actx, broadcast_id)).text
     restarted = StoreContext(actx.store.sessions, SHANGHAI)  # nothing kept in memory
     channel = ConsoleChannel()
-    assert (await send_queued(restarted, {"console": channel})).sent == 1
+    assert (await send_queued(restarted, registry(), {"console": channel})).sent == 1
     assert channel.inbox["alice"] == ["今晚八点直播"]

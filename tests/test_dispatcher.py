@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel
 from digests import admin, db
 from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import Delivery, Status, Subscriber, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.progress import publication_progress
@@ -34,12 +35,12 @@ async def test_publish_reaches_the_entitled_once_and_not_the_others(actx: AdminC
     assert "即时推送 1 人" in gated.text
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.failed) == (3, 0)
     assert len(channel.inbox["alice"]) == 2 and len(channel.inbox["bob"]) == 1
     assert "carol" not in channel.inbox
     assert "2.10科技大爆发" not in channel.inbox["bob"][0]
-    again = await send_queued(actx.store, {"console": channel})
+    again = await send_queued(actx.store, registry(), {"console": channel})
     assert again.sent == 0 and len(channel.inbox["alice"]) == 2
 
 
@@ -50,7 +51,7 @@ async def test_entitlement_is_checked_again_at_send_time(actx: AdminContext) -> 
     await admin.publish_post(actx, "2-10-zhui-zong", by="test")
     await account.update_settings(actx.store, alice, status="stopped")
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.skipped) == (0, 1) and not channel.inbox
 
 
@@ -63,11 +64,11 @@ async def test_a_blocked_reader_is_marked_gone_and_gets_nothing_more(actx: Admin
 
     dave = await reader(actx, "dave")
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
-    counts = await send_queued(actx.store, {"console": Blocking()})
+    counts = await send_queued(actx.store, registry(), {"console": Blocking()})
     assert counts.gone == [dave.id] and (await fresh(actx, dave)).status == "gone"
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test", again=True)
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 0
 
 
 async def test_two_send_loops_side_by_side_send_each_row_once(actx: AdminContext) -> None:
@@ -77,8 +78,8 @@ async def test_two_send_loops_side_by_side_send_each_row_once(actx: AdminContext
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
     channel = ConsoleChannel()
     first, second = await asyncio.gather(
-        send_queued(actx.store, {"console": channel}),
-        send_queued(actx.store, {"console": channel}),
+        send_queued(actx.store, registry(), {"console": channel}),
+        send_queued(actx.store, registry(), {"console": channel}),
     )
     assert first.sent + second.sent == 5
     assert all(len(inbox) == 1 for inbox in channel.inbox.values()) and len(channel.inbox) == 5
@@ -99,7 +100,7 @@ async def test_a_crashed_senders_rows_are_sent_after_the_lease_and_sent_rows_nev
         leased.status, leased.lease_until = "sending", utcnow() + timedelta(minutes=5)
         done.status = "sent"
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert counts.sent == 1 and list(channel.inbox) == ["r1"]
 
 
@@ -121,7 +122,7 @@ async def test_publication_progress_counts_and_rate(actx: AdminContext) -> None:
     [before] = await publication_progress(actx.store)
     assert (before["queued"], before["sent"], before["title"]) == (2, 0, "节后第一篇：写给新朋友")
     assert list(before)[:7] == ["publication", *STORED]  # the --json keys, in this order
-    await send_queued(actx.store, {"console": ConsoleChannel()})
+    await send_queued(actx.store, registry(), {"console": ConsoleChannel()})
     [after] = await publication_progress(actx.store)
     assert (after["queued"], after["sent"], after["eta_seconds"]) == (0, 2, 0)
 
@@ -139,8 +140,8 @@ async def test_two_senders_with_their_own_pools_deliver_2000_messages_exactly_on
     async with db.open_engine(database_url) as other:
         second = StoreContext(db.make_sessionmaker(other), SHANGHAI)
         one, two = await asyncio.gather(
-            send_queued(actx.store, {"console": channel}, batch=100),
-            send_queued(second, {"console": channel}, batch=100),
+            send_queued(actx.store, registry(), {"console": channel}, batch=100),
+            send_queued(second, registry(), {"console": channel}, batch=100),
         )
     assert one.sent + two.sent == 2000 and one.sent > 0 and two.sent > 0
     assert len(channel.inbox) == 2000 and all(len(m) == 1 for m in channel.inbox.values())
@@ -158,14 +159,14 @@ async def test_transient_failures_back_off_then_fail_for_good(actx: AdminContext
     await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
     waits = []
     for _ in range(5):
-        counts = await send_queued(actx.store, {"console": Flaky()})
+        counts = await send_queued(actx.store, registry(), {"console": Flaky()})
         async with actx.store.sessions() as session:
             row = (await session.exec(select(Delivery))).one()
         if row.next_attempt_at is None:
             break
         waits.append((row.next_attempt_at - utcnow()).total_seconds())
         # still backing off: a send run now leaves it alone
-        assert (await send_queued(actx.store, {"console": Flaky()})).retried == 0
+        assert (await send_queued(actx.store, registry(), {"console": Flaky()})).retried == 0
         async with actx.store.sessions() as session, session.begin():
             due = await session.get(Delivery, row.id)
             assert due is not None

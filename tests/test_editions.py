@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from bot.console import ConsoleChannel
 from digests import admin
 from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
@@ -39,7 +40,7 @@ async def test_editions_bundle_what_was_published_since_the_last_one(actx: Admin
     edition, queued = await make_edition(actx.store, first_due)
     assert edition is not None and queued == 1
     assert edition.publication_ids == await publication_ids(actx)
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert len(channel.inbox["ed"]) == 1
     assert "合集：1 篇摘要" in channel.inbox["ed"][0] and "2.10科技大爆发" in channel.inbox["ed"][0]
 
@@ -49,7 +50,7 @@ async def test_editions_bundle_what_was_published_since_the_last_one(actx: Admin
     second, queued = await make_edition(actx.store, second_due)
     assert second is not None and queued == 1
     assert second.publication_ids == (await publication_ids(actx))[1:]
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert len(channel.inbox["ed"]) == 2
     text = channel.inbox["ed"][1]
     assert "合集：2 篇摘要" in text and "节后第一篇" in text and "存储涨价周期复盘" in text
@@ -73,7 +74,7 @@ async def test_edition_leaves_out_gated_digests_the_reader_may_not_read(
     edition, queued = await make_edition(actx.store, utcnow())
     assert edition is not None and len(edition.publication_ids) == 2 and queued == 2
     channel = ConsoleChannel()
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     [feb_text], [mar_text] = channel.inbox["feb"], channel.inbox["mar"]
     assert "合集：1 篇摘要" in feb_text and "节后第一篇" in feb_text
     assert "3月第一周" not in feb_text

@@ -30,6 +30,7 @@ from bot.wechat.sender import WeChatChannel
 from digests import admin, fingerprint, render, tracing
 from digests.fingerprint import Medium
 from digests.ingest.core import ingest
+from digests.kinds import registry
 from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
@@ -78,7 +79,7 @@ async def sent(database_url: str) -> AsyncIterator[Sent]:
             await admin.publish_post(services.admin_context(), PUBLIC, by="test")
             await make_edition(ctx, utcnow())
             async with TelegramOutbox(settings, Pacer(per_second=1000)) as channel:
-                await send_queued(ctx, {"telegram": channel})
+                await send_queued(ctx, registry(), {"telegram": channel})
             async with ctx.sessions() as session:
                 publication = await session.get(Publication, 1)
             assert publication is not None and publication.id is not None
@@ -202,7 +203,7 @@ async def test_a_wechat_message_traces_to_its_reader(database_url: str) -> None:
                 fake.user_wrote(openid)
             await admin.publish_post(services.admin_context(), PUBLIC, by="test")
             channel = WeChatChannel(services.settings, ctx)
-            await send_queued(ctx, {"wechat": channel})
+            await send_queued(ctx, registry(), {"wechat": channel})
             key = fingerprint.key(services.settings.fingerprint_material())
             for openid in ("o-a", "o-b"):
                 [text] = fake.inbox[openid]

@@ -26,6 +26,7 @@ from bot.console import ConsoleChannel, handle
 from bot.wechat import commands as wechat
 from digests import admin, db
 from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import Delivery, Post, Publication, StoredDigest, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
@@ -63,10 +64,10 @@ async def test_publishing_twice_answers_already_with_the_first_progress(
     assert f"/publish {PUBLIC} --again" in again.text
     assert (await count(actx, Publication), await count(actx, Delivery)) == (1, 2)
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 2
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 2
     after = await admin.publish_post(actx, PUBLIC, by="test")
     assert "已发送 2，排队 0" in after.text
-    assert (await send_queued(actx.store, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 0
     assert received(channel, "alice") == 1 and received(channel, "bob") == 1
 
 
@@ -80,7 +81,7 @@ async def test_again_goes_only_to_readers_who_did_not_get_the_revision(
     await admin.publish_post(actx, PUBLIC, by="test")
     await account.update_settings(actx.store, dave, status="stopped")  # skipped at send
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.skipped) == (1, 1)
     await account.update_settings(actx.store, dave, status="active")
     await reader(actx, "carol")  # subscribed after the first publication
@@ -88,11 +89,11 @@ async def test_again_goes_only_to_readers_who_did_not_get_the_revision(
     admin_reader = await reader(actx, "admin")
     second = await handle(actx, admin_reader, f"/publish {PUBLIC} --again", is_admin=True)
     assert "已再次发布" in second.text and "即时推送 3 人" in second.text  # carol, dave, admin
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert [received(channel, n) for n in ("alice", "carol", "dave")] == [1, 1, 1]
     third = await admin.publish_post(actx, PUBLIC, by="test", again=True)
     assert "即时推送 0 人" in third.text
-    assert (await send_queued(actx.store, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 0
 
 
 async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
@@ -113,7 +114,7 @@ async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
     again = await admin.publish_post(actx, "pan-hou", by="test", again=True)
     assert "即时推送 1 人" in again.text and "修订 2" in again.text
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 2
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 2
     assert ["天孚通信" in m for m in channel.inbox["alice"]] == [True, False]
     assert "中际旭创" in channel.inbox["alice"][1]
 

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from bot.console import ConsoleChannel, handle
 from digests import admin
 from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.readers import passwords
@@ -66,7 +67,7 @@ async def test_expiry_notices_three_days_one_day_and_ended_once_each(actx: Admin
     ]
     assert queued == [0, 1, 0, 1, 1, 0]
     channel = ConsoleChannel()
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     notices = channel.inbox["alice"]
     assert len(notices) == 3 and "bob" not in channel.inbox
     assert "3 天内结束" in notices[0] and "1 天内结束" in notices[1] and "已结束" in notices[2]

@@ -25,11 +25,12 @@ from bot.scheduler import add_readership_jobs
 from digests import admin, db
 from digests.admin import AdminContext
 from digests.ingest.core import IngestContext, ingest
+from digests.kinds import registry
 from digests.models import AccessGrant, Delivery, Publication, Status, Subscriber
 from digests.outbox.dispatcher import send_queued
+from digests.outbox.types import sent_hash
 from digests.readers import account
 from digests.readership import actions, chart
-from digests.readership.audit import sent_hash
 from digests.readership.stats import Week, readership
 from digests.replies import StoreContext
 from digests.settings import Settings
@@ -60,7 +61,7 @@ async def seed_console_delivery(database_url: str) -> tuple[int, int, str]:
         alice, _ = await account.register(actx.store, channel="console", external_id="alice")
         await admin.publish_post(actx, PUBLIC_SLUG, by="test")
         console = ConsoleChannel()
-        await send_queued(actx.store, {"console": console})
+        await send_queued(actx.store, registry(), {"console": console})
         async with actx.store.sessions() as session:
             publication = (await session.exec(select(Publication.id))).one()
     assert alice.id is not None and publication is not None

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from bot.console import ConsoleChannel, handle
 from digests import admin
 from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import Delivery, Status
 from digests.outbox.dispatcher import send_queued
 from digests.readers import account, passwords, revocation
@@ -30,7 +31,7 @@ async def test_a_revoked_reader_gets_nothing_after_the_revocation(actx: AdminCon
     revoked = await handle(actx, alice, "/revoke alice", is_admin=True)
     assert "已收回 #" in revoked.text and "1 个会员期" in revoked.text
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert "alice" not in channel.inbox and len(channel.inbox["bob"]) == 1
     assert counts.skipped == 1
     async with actx.store.sessions() as session:

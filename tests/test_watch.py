@@ -15,6 +15,7 @@ from bot.console import ConsoleChannel, handle
 from bot.wechat.sender import teaser
 from digests import admin, db
 from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import Delivery, Status
 from digests.outbox import mass
 from digests.outbox.dispatcher import send_queued
@@ -64,7 +65,7 @@ async def test_alerts_follow_watch_teasers_and_the_watchlist_at_send(actx: Admin
     await admin.publish_post(quiet, SEED, by="test")
     await lists.unwatch(store, erin, "天孚通信")
     channel = ConsoleChannel()
-    await send_queued(store, {"console": channel})
+    await send_queued(store, registry(), {"console": channel})
     assert len(channel.inbox["carol"]) == 1 and "龙头天孚通信" in channel.inbox["carol"][0]
     assert channel.inbox["carol"][0].startswith("⭐ 你关注的：天孚通信\n《")
     assert "[open:" in channel.inbox["carol"][0]  # the 阅读摘要 button
@@ -107,7 +108,9 @@ async def test_a_mass_send_leaves_each_readers_star_line_out(actx: AdminContext)
         await admin.publish_post(actx, SEED, by="test")
         async with actx.store.sessions() as session, session.begin():
             await session.exec(update(Delivery).values(status=Status.WAITING))
-        plan = await mass.plan(actx.store, "console", teaser, limit=2000, footer="仅供参考")
+        plan = await mass.plan(
+            actx.store, registry(), "console", teaser, limit=2000, footer="仅供参考"
+        )
     assert plan is not None and set(plan.audience) == {alice.id, bob.id}
     assert "⭐" not in plan.text and "天孚通信" in plan.text
 

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from bot.app import build_app
 from bot.container import open_services
 from digests import admin, fingerprint
+from digests.kinds import registry
 from digests.outbox.dispatcher import send_queued
 from digests.readers import passwords
 from digests.readers.account import get_subscriber
@@ -76,7 +77,7 @@ async def test_a_watchers_digest_carries_the_star_line_on_wechat(world: Any) -> 
     await lists.watch(ctx, ann, "天孚通信")
     await lists.watch(ctx, bob, "液冷")
     await admin.publish_post(services.admin_context(), SEED, by="test")
-    assert (await send_queued(ctx, {"wechat": channel})).sent == 2
+    assert (await send_queued(ctx, registry(), {"wechat": channel})).sent == 2
     # each copy carries its reader's invisible marks (digests/fingerprint.py): read without
     [to_ann] = [fingerprint.strip(m) for m in fake.inbox["o-ann"]]
     [to_bob] = [fingerprint.strip(m) for m in fake.inbox["o-bob"]]

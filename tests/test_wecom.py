@@ -17,6 +17,7 @@ from bot.wecom import WeComChannel, register_robots, robot_id
 from digests import admin
 from digests.admin import AdminContext
 from digests.calendar import events, reminders
+from digests.kinds import registry
 from digests.models import utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
@@ -55,7 +56,7 @@ def robot() -> Iterator[Robot]:
 async def send(actx: AdminContext, robot: Robot) -> Any:
     async with httpx.AsyncClient() as http:
         channel = WeComChannel([robot.url], http)
-        return await send_queued(actx.store, {"wecom": channel})
+        return await send_queued(actx.store, registry(), {"wecom": channel})
 
 
 async def test_an_edition_reaches_the_group_as_markdown_public_digests_only(

@@ -102,7 +102,7 @@ def wechat_mass(
             typer.echo("the running bot leads: it sends at WECHAT_MASS_SCHEDULE.", err=True)
             raise typer.Exit(1)
         channel = WeChatChannel(settings, services.store_context())
-        return await MassSender(channel).run(dry_run=dry_run)
+        return await MassSender(channel, services.kinds).run(dry_run=dry_run)
 
     report = run_with_services(settings, job)
     if report.text:
@@ -134,7 +134,9 @@ async def _send_all(services: Services) -> None:
                 bar.update(total - done[0])
                 done[0] = total
 
-            counts = await send_queued(services.store_context(), channels, progress=progress)
+            counts = await send_queued(
+                services.store_context(), services.kinds, channels, progress=progress
+            )
     typer.echo(
         f"sent {counts.sent}, skipped {counts.skipped} ({len(counts.gone)} gone), "
         f"retrying later {counts.retried}, failed {counts.failed}"

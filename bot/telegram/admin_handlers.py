@@ -126,7 +126,7 @@ async def send_now(context: Context) -> None:
     if not await s.leader.try_acquire():
         return
     async with shared_outbox(context.application.bot_data, s.settings) as channel:
-        counts = await send_queued(s.store_context(), {channel.name: channel})
+        counts = await send_queued(s.store_context(), s.kinds, {channel.name: channel})
     log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
 
 

@@ -35,9 +35,8 @@ from wechatpy.session.redisstorage import RedisStorage
 
 from digests import fingerprint, render
 from digests.models import Subscriber, utcnow
-from digests.outbox.types import Reader, SendResult
+from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.readers import pagelinks
-from digests.readership.audit import sent_hash
 from digests.redact import error_text, redact
 from digests.replies import Reply, StoreContext
 from digests.settings import Settings
