@@ -13,12 +13,12 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
-from digests.admin import AdminContext
 from digests.archive.ask import AskContext
 from digests.ingest.core import IngestContext
 from digests.kinds import registry
 from digests.outbox.leader import Leader
 from digests.outbox.types import Kinds
+from digests.publishing.context import AdminContext
 from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext

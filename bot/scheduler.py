@@ -19,12 +19,13 @@ from wechatpy.exceptions import WeChatClientException
 from bot.container import Services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin, posts
+from digests import posts
 from digests.calendar import closures, events, reminders, trading
 from digests.models import Post, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
 from digests.outbox.types import Channel
+from digests.publishing import drafts
 from digests.readers.expiry import queue_expiry_notices
 from digests.readership import audit
 from digests.readership.report import readership_reply
@@ -43,7 +44,7 @@ async def poll_job(services: Services, notify: Notify) -> None:
     actx = services.admin_context()
     async for outcome in posts.poll_sources(services.settings, services.ingest_context()):
         if outcome.status in ("new", "updated"):
-            await notify(await admin.preview(actx, outcome.slug))
+            await notify(await drafts.preview(actx, outcome.slug))
         elif outcome.failed:
             log.warning("poll: %s", outcome.line())
 
@@ -57,7 +58,7 @@ async def retry_job(services: Services, notify: Notify) -> None:
             async with actx.store.sessions() as session:
                 post = await session.get(Post, row.post_id)
             if post is not None:
-                await notify(await admin.preview(actx, post.slug))
+                await notify(await drafts.preview(actx, post.slug))
 
 
 async def deliver_job(services: Services, notify: Notify, channels: dict[str, Channel]) -> None:

@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.console import ConsoleChannel
 from bot.wecom import WeComChannel, register_robots
-from digests.admin import AdminContext, publish_post
 from digests.kinds import registry
 from digests.models import Delivery, Publication, ReaderAction, Status, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
 from digests.outbox.types import sent_hash
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers.account import get_subscriber
 from digests.readership import actions, audit
 from digests.replies import StoreContext
@@ -105,7 +106,7 @@ async def test_the_policy_in_force_and_the_console_text_are_recorded(
     alice = await reader(actx, "alice")
     rules = PolicyRules(DigestPolicy.no_advice)
     store = StoreContext(actx.store.sessions, actx.store.tz, rules=rules)
-    await publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     console = ConsoleChannel()
     counts = await send_queued(store, registry(), {"console": console})
     assert counts.sent == 1
@@ -118,7 +119,7 @@ async def test_retention_prunes_only_old_final_rows(actx: AdminContext) -> None:
     """Rows older than the retention go; younger rows and old rows still queued stay."""
     now = utcnow()
     alice = await reader(actx, "alice")
-    await publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     publication = await _publication_id(actx.store)
     old, young = now - timedelta(days=1100), now - timedelta(days=1000)
     async with actx.store.sessions() as session, session.begin():
@@ -174,7 +175,7 @@ async def test_wechat_and_wecom_hashes_match_what_their_apis_received(
     store = services.store_context()
     await follower(services, fake, "o-ann")
     await register_robots(store, [robot.url])
-    await publish_post(services.admin_context(), PUBLIC, by="test")
+    await publish.publish_post(services.admin_context(), PUBLIC, by="test")
     await make_edition(store, utcnow())
     async with httpx.AsyncClient() as http:
         channels = {"wechat": channel, "wecom": WeComChannel([robot.url], http)}

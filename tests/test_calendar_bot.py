@@ -22,7 +22,6 @@ from bot.app import build_app
 from bot.cli import app as cli_app
 from bot.container import Services, open_services
 from bot.scheduler import closures_job, edition_job, last_fire_time, reminder_job
-from digests import admin
 from digests.calendar import closures, events, trading
 from digests.calendar.commands import ADD_USAGE
 from digests.ingest.core import ingest
@@ -36,6 +35,7 @@ from digests.models import (
     Subscriber,
     utcnow,
 )
+from digests.publishing import publish
 from digests.readers import account
 from digests.replies import Reply
 from digests.settings import Settings
@@ -405,7 +405,7 @@ async def test_edition_job_trading_days_catch_up_and_once(database_url: str) -> 
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
         reader, _ = await account.register(actx.store, channel="console", external_id="ed")
         await account.update_settings(actx.store, reader, delivery="edition")
-        await admin.publish_post(actx, SEED, by="test")
+        await publish.publish_post(actx, SEED, by="test")
         async with actx.store.sessions() as session, session.begin():
             # the clock is frozen for the job only: date the publication before the holiday
             await session.exec(update(Publication).values(published_at=bj(2026, 2, 13, 10)))  # type: ignore[call-overload]

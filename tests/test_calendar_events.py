@@ -10,12 +10,12 @@ import pytest
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel
-from digests.admin import AdminContext
 from digests.calendar import closures, commands, events, reminders, trading
 from digests.calendar.events import Proposals
 from digests.kinds import registry
 from digests.models import Delivery, Event, Post, Publication
 from digests.outbox.dispatcher import send_queued
+from digests.publishing.context import AdminContext
 from digests.readers import account, passwords
 from digests.summarize import digesting
 from digests.summarize.schema import Digest

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel
-from digests import admin
-from digests.admin import AdminContext
 from digests.kinds import registry
 from digests.models import Delivery, Subscriber, utcnow
 from digests.outbox.dispatcher import FLUSH_ROWS, IN_FLIGHT, requeue_orphans, send_queued
 from digests.outbox.recorder import Recorder
 from digests.outbox.types import Claim, Counts, Reader, SendResult
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.replies import Reply
 from tests.conftest import subscriber_rows
 
@@ -55,7 +55,7 @@ async def publish_to(actx: AdminContext, readers: int) -> None:
     """`readers` console readers and the public sample post published to them."""
     async with actx.store.sessions() as session, session.begin():
         await session.exec(insert(Subscriber), params=subscriber_rows(readers, channel="console"))
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
 
 
 async def statuses(actx: AdminContext) -> Counter[str]:

@@ -22,12 +22,13 @@ from bot.scheduler import build_scheduler, mass_job
 from bot.wechat import commands
 from bot.wechat.mass import TAG_NAME, MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin
 from digests.ingest.core import ingest
 from digests.kinds import registry
 from digests.models import AccessGrant, Delivery, Subscriber, utcnow
 from digests.outbox import mass
 from digests.outbox.dispatcher import send_queued
+from digests.publishing import broadcasts, drafts, publish
+from digests.readers import periods
 from digests.replies import Reply
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, Tag, fake_wechat
@@ -46,8 +47,8 @@ async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, 
         ) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
             today = utcnow().astimezone(services.settings.tz).date()
-            await admin.add_password(
-                services.admin_context(),
+            await periods.add_password(
+                services.admin_context().store,
                 PASSWORD,
                 today - timedelta(days=10),
                 today + timedelta(days=20),
@@ -88,15 +89,17 @@ async def gated_post(services: Services, title: str) -> str:
         "## 计算机\n\n算力租赁订单饱满，关注：中科曙光、浪潮信息。\n\n"
         "## 通信\n\n光模块出货超预期，关注：中际旭创、新易盛。\n"
     )
-    draft = admin.admin_draft(text, ctx=services.admin_context(), name=f"{title}.md")
-    await admin.post_and_preview(services.admin_context(), draft)
-    await admin.publish_post(services.admin_context(), draft.slug, by="test")
+    draft = drafts.admin_draft(text, ctx=services.admin_context(), name=f"{title}.md")
+    await drafts.post_and_preview(services.admin_context(), draft)
+    await publish.publish_post(services.admin_context(), draft.slug, by="test")
     return draft.slug
 
 
 async def broadcast(services: Services, text: str) -> None:
-    reply = await admin.prepare_broadcast(services.admin_context(), text, by="test")
-    await admin.confirm_broadcast(services.admin_context(), int(reply.choices[0][1].split(":")[1]))
+    reply = await broadcasts.prepare_broadcast(services.admin_context(), text, by="test")
+    await broadcasts.confirm_broadcast(
+        services.admin_context(), int(reply.choices[0][1].split(":")[1])
+    )
 
 
 async def rows_of(services: Services, openid: str) -> list[Delivery]:
@@ -148,7 +151,7 @@ async def test_a_mass_send_carries_only_what_all_its_readers_wait_for(world: Any
     fake, services, channel = world
     await unlocked(services, fake, "o-dan", "o-eve")
     await fall_silent(services, fake, "o-eve")
-    await admin.publish_post(services.admin_context(), PUBLIC, by="test")
+    await publish.publish_post(services.admin_context(), PUBLIC, by="test")
     assert (await send_queued(services.store_context(), registry(), {"wechat": channel})).sent == 1
     await fall_silent(services, fake, "o-dan")
     await broadcast(services, "周五休市提醒：节前请注意仓位。")

@@ -16,13 +16,14 @@ from sqlmodel import select, update
 from bot.container import Services, open_services
 from bot.wechat import commands
 from bot.wechat.sender import WeChatChannel
-from digests import admin
 from digests.calendar import events
 from digests.ingest.core import ingest
 from digests.kinds import registry
 from digests.models import Delivery, Subscriber, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.enqueue import queue_message
+from digests.publishing import publish
+from digests.readers import periods
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import SECRET, FakeWeChat, fake_wechat
 
@@ -35,8 +36,12 @@ async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, 
     with fake_wechat() as fake:
         async with open_services(fake.settings(database_url)) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-            await admin.add_password(
-                services.admin_context(), "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+            await periods.add_password(
+                services.admin_context().store,
+                "ld2602",
+                date(2026, 2, 1),
+                date(2026, 2, 28),
+                "2026-02",
             )
             yield fake, services, WeChatChannel(services.settings, services.store_context())
 
@@ -48,7 +53,7 @@ async def follower(services: Services, fake: FakeWeChat, openid: str) -> None:
 
 
 async def publish_and_send(services: Services, channel: WeChatChannel) -> Any:
-    await admin.publish_post(services.admin_context(), PUBLIC, by="test")
+    await publish.publish_post(services.admin_context(), PUBLIC, by="test")
     return await send_queued(services.store_context(), registry(), {"wechat": channel})
 
 

@@ -16,11 +16,11 @@ from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for
 from bot.wechat.mass import MassReport, MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin
 from digests.models import Delivery, Status
 from digests.outbox.dispatcher import requeue_orphans, send_queued
 from digests.outbox.progress import publication_progress
 from digests.outbox.types import Channel, Counts
+from digests.publishing import publish as publishing
 from digests.settings import Settings
 
 
@@ -76,7 +76,7 @@ def publish(
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> None:
-        reply = await admin.publish_post(services.admin_context(), slug, by="cli", again=again)
+        reply = await publishing.publish_post(services.admin_context(), slug, by="cli", again=again)
         typer.echo(reply.text)
         if and_send:
             await _send_all(services)

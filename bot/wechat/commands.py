@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from bot.wechat import watch_commands
 from bot.wechat.sender import touch
-from digests import admin, fingerprint, render
-from digests.admin import AdminContext
+from digests import fingerprint, render
 from digests.archive import ask, search
 from digests.calendar import commands as calendar
 from digests.models import Subscriber
 from digests.outbox.dispatcher import wake_waiting
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers import account, codes, pagelinks, passwords, reading
 from digests.replies import Reply, StoreContext
 
@@ -99,8 +100,8 @@ async def on_text(
         reply = await account.status(ctx, reader)
     elif word == "发布" and rest:  # may take a while (the LLM): the callback follows up
         if openid in admins:
-            slug, again = admin.publish_args(rest)
-            reply = await admin.publish_post(actx, slug, by=f"wechat:{openid}", again=again)
+            slug, again = publish.publish_args(rest)
+            reply = await publish.publish_post(actx, slug, by=f"wechat:{openid}", again=again)
         else:
             reply = Reply("此命令仅限管理员。")
     elif word == "退订":
