@@ -345,7 +345,10 @@ class Broadcast(SQLModel, table=True):
 # A dated happening readers care about (a data release, earnings, a market holiday). Proposed
 # from a digest's events (the text kept in `when_text`), added by an admin, or made from the
 # exchange calendar. Reminders are Delivery rows (kind "reminder", ref "EVENT_ID:LEAD").
-class Event(SQLModel, table=True):
+# (Named apart from the digest's own Event, summarize/schema.py: what a post says is coming.)
+class CalendarEvent(SQLModel, table=True):
+    __tablename__ = "event"
+
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(unique=True, max_length=200)  # stable across edits (iCalendar UID)
     title: str = Field(sa_type=Text)

@@ -27,9 +27,9 @@ from digests.calendar.commands import ADD_USAGE
 from digests.ingest.core import ingest
 from digests.models import (
     AccessGrant,
+    CalendarEvent,
     Delivery,
     Edition,
-    Event,
     Post,
     Publication,
     Subscriber,
@@ -77,14 +77,16 @@ async def stored_subscriber(services: Services, user: int) -> Subscriber:
     return found
 
 
-async def all_events(services: Services) -> list[Event]:
+async def all_events(services: Services) -> list[CalendarEvent]:
     async with services.store_context().sessions() as session:
-        return list((await session.exec(select(Event).order_by(col(Event.id)))).all())
+        return list(
+            (await session.exec(select(CalendarEvent).order_by(col(CalendarEvent.id)))).all()
+        )
 
 
-async def get_event(services: Services, event_id: int) -> Event:
+async def get_event(services: Services, event_id: int) -> CalendarEvent:
     async with services.store_context().sessions() as session:
-        found = await session.get(Event, event_id)
+        found = await session.get(CalendarEvent, event_id)
     assert found is not None
     return found
 
@@ -291,7 +293,7 @@ def test_calendar_feed_shows_a_gated_posts_events_to_current_members_only(
                 )
             )
             await session.flush()
-            gated = Event(
+            gated = CalendarEvent(
                 uid="gated@test",
                 title="会员事件",
                 post_id=post.id,
@@ -303,7 +305,7 @@ def test_calendar_feed_shows_a_gated_posts_events_to_current_members_only(
         tokens = [await events.calendar_token(ctx, who) for who in (member, outsider)]
         # the exchange's closures are added by the leader once it leads (catch_up), a moment
         # after the start: the feeds are read once they are there
-        closures_in = select(func.count()).where(col(Event.uid).startswith("xshg-"))
+        closures_in = select(func.count()).where(col(CalendarEvent.uid).startswith("xshg-"))
         for _ in range(1000):
             async with ctx.sessions() as session:
                 if (await session.exec(closures_in)).one():

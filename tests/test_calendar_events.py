@@ -13,7 +13,7 @@ from bot.console import ConsoleChannel
 from digests.calendar import closures, commands, events, reminders, trading
 from digests.calendar.events import Proposals
 from digests.kinds import registry
-from digests.models import Delivery, Event, Post, Publication
+from digests.models import CalendarEvent, Delivery, Post, Publication
 from digests.outbox.dispatcher import send_queued
 from digests.publishing.context import AdminContext
 from digests.readers import account, passwords
@@ -46,14 +46,16 @@ async def propose_seed(actx: AdminContext, *extra: dict[str, str]) -> tuple[Post
     return post, await events.propose_from_digest(actx.store, post, digest)
 
 
-async def all_events(actx: AdminContext) -> list[Event]:
+async def all_events(actx: AdminContext) -> list[CalendarEvent]:
     async with actx.store.sessions() as session:
-        return list((await session.exec(select(Event).order_by(col(Event.id)))).all())
+        return list(
+            (await session.exec(select(CalendarEvent).order_by(col(CalendarEvent.id)))).all()
+        )
 
 
-async def get_event(actx: AdminContext, event_id: int | None) -> Event:
+async def get_event(actx: AdminContext, event_id: int | None) -> CalendarEvent:
     async with actx.store.sessions() as session:
-        found = await session.get(Event, event_id)
+        found = await session.get(CalendarEvent, event_id)
     assert found is not None
     return found
 
