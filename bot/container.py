@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 import httpx
+from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
@@ -22,10 +23,24 @@ from digests.publishing.context import AdminContext
 from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
-from digests.summarize.llm import LLM, make_client
+from digests.summarize.llm import LLM
 
 T = TypeVar("T")
 USER_AGENT = "digestbot/0.1 (+research digest bot)"
+
+
+def make_client(settings: Settings) -> AsyncOpenAI | None:
+    """The openai client for the configured server, or None when no LLM is configured (built
+    here, from the settings: the digest core is handed the client, never the settings)."""
+    if not settings.llm_configured:
+        return None
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+    return AsyncOpenAI(
+        api_key=key,  # local servers (Ollama, llama.cpp) ignore it, the client requires one
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout_seconds,  # per read: the longest silence of a stream
+        max_retries=settings.llm_max_retries,  # LLM resends 429/503 itself, nothing else
+    )
 
 
 @dataclass

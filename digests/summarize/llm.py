@@ -27,7 +27,6 @@ import openai
 from openai import AsyncOpenAI, AsyncStream
 
 from digests.errors import LLMBadAnswer, LLMError, LLMUnavailable
-from digests.settings import Settings
 from digests.summarize import limits
 from digests.summarize.prompts import schema_instructions
 from digests.summarize.schema import Digest, strict_json_schema
@@ -81,19 +80,6 @@ class Answer:
     digest: Digest
     mode: str  # the output mode that gave it
     usage: Usage  # what the calls were counted into (the caller's Usage when one was given)
-
-
-def make_client(settings: Settings) -> AsyncOpenAI | None:
-    """The openai client for the configured server, or None when no LLM is configured."""
-    if not settings.llm_configured:
-        return None
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-    return AsyncOpenAI(
-        api_key=key,  # local servers (Ollama, llama.cpp) ignore it, the client requires one
-        base_url=settings.openai_base_url,
-        timeout=settings.llm_timeout_seconds,  # per read: the longest silence of a stream
-        max_retries=settings.llm_max_retries,  # LLM resends 429/503 itself, nothing else
-    )
 
 
 class LLM:
