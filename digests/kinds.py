@@ -11,11 +11,11 @@ nothing more than their stored rows (and a watcher's ⭐ line), live here.
 from __future__ import annotations
 
 from digests.calendar import reminders
+from digests.entitlement import entitled_among
 from digests.models import Broadcast, Publication
 from digests.outbox import editions
 from digests.outbox.types import Batch, Claim, Kind, Kinds
 from digests.readers import expiry
-from digests.readers.entitlement import entitled_among
 from digests.replies import Reply, view
 from digests.watch import alerts
 

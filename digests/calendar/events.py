@@ -16,8 +16,8 @@ from sqlmodel import and_, col, or_, select
 
 from digests.calendar import closures
 from digests.calendar.dates import resolve
+from digests.entitlement import grant_holders
 from digests.models import CalendarEvent, Post, Subscriber, utcnow
-from digests.readers.entitlement import grant_holders
 from digests.replies import StoreContext
 from digests.summarize.schema import Digest
 

@@ -15,10 +15,10 @@ from sqlalchemy import Integer, literal
 from sqlmodel import col, select
 
 from digests.calendar.events import shown_to, when_text
+from digests.entitlement import active_readers
 from digests.models import CalendarEvent, Delivery, Subscriber, utcnow
 from digests.outbox.enqueue import queue_rows
 from digests.outbox.types import Batch, Claim
-from digests.readers.entitlement import active_readers
 from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)

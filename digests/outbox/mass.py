@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
 
+from digests.entitlement import holds_grant_at
 from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.dispatcher import NOT_ENTITLED, resolve
 from digests.outbox.types import Claim, Kinds, sent_hash
-from digests.readers.entitlement import holds_grant_at
 from digests.render import clip_utf8
 from digests.replies import Reply, StoreContext
 

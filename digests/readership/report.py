@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import select
 
+from digests.entitlement import grant_holders
 from digests.models import Status, Subscriber, utcnow
 from digests.outbox.progress import delivery_counts
-from digests.readers.entitlement import grant_holders
 from digests.readership import chart
 from digests.readership.stats import WEEKS, readership, summary
 from digests.replies import Reply, StoreContext
