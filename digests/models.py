@@ -473,7 +473,7 @@ class DigestName(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100, index=True)
 
 
-# What the archive search finds (digests/archive/index.py): a post's title and text, or its
+# What the archive search finds (digests/index/documents.py): a post's title and text, or its
 # ready digest's words, with their index tokens. Each database keeps its own full-text index
 # over the tokens by triggers (SQLite FTS5, PostgreSQL tsvector + GIN; migration 0016).
 class SearchDoc(SQLModel, table=True):
@@ -490,7 +490,7 @@ class SearchDoc(SQLModel, table=True):
     body: str = Field(sa_type=Text)  # the words snippets are cut from
     published_at: datetime = _ts()  # the post's: entitlement is decided by it
     gated: bool = False
-    title_tokens: str = Field(sa_type=Text)  # digests/archive/tokens.py, space-separated
+    title_tokens: str = Field(sa_type=Text)  # digests/index/tokens.py, space-separated
     body_tokens: str = Field(sa_type=Text)
 
 

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from bot import console
 from digests import db
 from digests.archive.search import find
-from digests.archive.tokens import query_terms, tokens
+from digests.index.tokens import query_terms, tokens
 from digests.ingest.core import ingest
 from digests.models import Post, SearchDoc
 from digests.publishing.context import AdminContext
