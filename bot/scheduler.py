@@ -20,7 +20,8 @@ from bot.container import Services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
 from digests import posts
-from digests.calendar import closures, events, reminders, trading
+from digests.calendar import closures, events, reminders
+from digests.days import trading
 from digests.models import Post, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition

@@ -22,8 +22,9 @@ from bot.app import build_app
 from bot.cli import app as cli_app
 from bot.container import Services, open_services
 from bot.scheduler import closures_job, edition_job, last_fire_time, reminder_job
-from digests.calendar import closures, events, trading
+from digests.calendar import closures, events
 from digests.calendar.commands import ADD_USAGE
+from digests.days import trading
 from digests.ingest.core import ingest
 from digests.models import (
     AccessGrant,

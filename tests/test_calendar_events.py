@@ -10,8 +10,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel
-from digests.calendar import closures, commands, events, reminders, trading
+from digests.calendar import closures, commands, events, reminders
 from digests.calendar.events import Proposals
+from digests.days import trading
 from digests.kinds import registry
 from digests.models import CalendarEvent, Delivery, Post, Publication
 from digests.outbox.dispatcher import send_queued

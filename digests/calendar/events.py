@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, literal
 from sqlmodel import and_, col, or_, select
 
 from digests.calendar import closures
-from digests.calendar.dates import resolve
+from digests.days.dates import resolve
 from digests.entitlement import grant_holders
 from digests.models import CalendarEvent, Post, Subscriber, utcnow
 from digests.replies import StoreContext
