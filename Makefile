@@ -23,6 +23,7 @@ lint: .venv/.synced
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy bot digests
+	$(UV) run lint-imports  # the layers run one way, no cycles (pyproject.toml [tool.importlinter])
 
 # Date-bound specs again with the wall clock 13 months ahead (SQLite only: the store does not
 # matter here): a test green today and red next month is a defect (DESIGN.md rule 12).
