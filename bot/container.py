@@ -1,4 +1,4 @@
-"""The long-lived clients, opened and closed in one place (DESIGN.md rule 6)."""
+"""The long-lived clients, opened and closed in one place (docs/design.md rule 6)."""
 
 from __future__ import annotations
 
