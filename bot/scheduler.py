@@ -22,8 +22,8 @@ from bot.wechat.sender import WeChatChannel
 from digests import admin, posts
 from digests.calendar import closures, events, reminders, trading
 from digests.models import Post, utcnow
-from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
+from digests.outbox.running import SendLoop
 from digests.outbox.types import Channel
 from digests.readers.expiry import queue_expiry_notices
 from digests.readership import audit
@@ -60,12 +60,10 @@ async def retry_job(services: Services, notify: Notify) -> None:
                 await notify(await admin.preview(actx, post.slug))
 
 
-async def deliver_job(services: Services, notify: Notify, channels: dict[str, Channel]) -> None:
-    """Send whatever is due (after a restart, a backoff, or rows a publish's send left); the
-    admins hear of messages that failed for good."""
-    if not channels:
-        return
-    counts = await send_queued(services.store_context(), channels)
+async def deliver_job(notify: Notify, sending: SendLoop) -> None:
+    """Send whatever is due (after a restart, a backoff, or rows a publish's send left), in the
+    process's one send run; the admins hear of messages that failed for good."""
+    counts = await sending.send()
     if counts.sent or counts.failed or counts.retried:
         log.info(
             "delivery tick: %s sent, %s retrying, %s failed",
@@ -77,10 +75,10 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
         await notify(Reply(f"⚠️ {counts.failed} 条消息多次发送失败，已放弃；详见 /stats 与日志。"))
 
 
-async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
+async def expiry_job(services: Services, sending: SendLoop) -> None:
     """Queue the access-expiry notices that fell due and send what is queued."""
     queued = await queue_expiry_notices(services.store_context())
-    counts = await send_queued(services.store_context(), channels)
+    counts = await sending.send()
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
 
 
@@ -182,10 +180,16 @@ async def closures_job(services: Services, notify: Notify, today: date | None = 
 
 
 def build_scheduler(
-    services: Services, notify: Notify, channels: dict[str, Channel]
+    services: Services,
+    notify: Notify,
+    channels: dict[str, Channel],
+    sending: SendLoop | None = None,
 ) -> AsyncIOScheduler:
-    """The jobs, in TIMEZONE; a job never overlaps itself and missed runs collapse into one."""
+    """The jobs, in TIMEZONE; a job never overlaps itself and missed runs collapse into one.
+    Jobs that send go through `sending`, the process's one send run (one for `channels` if
+    not given)."""
     settings = services.settings
+    sending = sending or SendLoop(services.store_context(), channels)
     scheduler = AsyncIOScheduler(
         timezone=settings.timezone, job_defaults={"coalesce": True, "max_instances": 1}
     )
@@ -203,10 +207,10 @@ def build_scheduler(
         deliver_job,
         "interval",
         seconds=DELIVER_EVERY,
-        args=(services, notify, channels),
+        args=(notify, sending),
         id="deliver",
     )
-    scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, channels), id="expiry")
+    scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, sending), id="expiry")
     scheduler.add_job(reminder_job, "interval", minutes=1, args=(services,), id="reminders")
     scheduler.add_job(
         edition_job,

@@ -15,6 +15,7 @@ from bot.console import ConsoleChannel
 from bot.container import Services, open_services
 from bot.scheduler import build_scheduler, expiry_job, poll_job, retry_job
 from digests import admin
+from digests.outbox.running import SendLoop
 from digests.readers import account, passwords
 from digests.replies import Reply
 from digests.settings import Settings
@@ -110,7 +111,7 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
     reader, _ = await account.register(actx.store, channel="console", external_id="alice")
     await passwords.unlock(actx.store, reader, "pw")
     channel = ConsoleChannel()
-    await expiry_job(services, {"console": channel})
+    await expiry_job(services, SendLoop(services.store_context(), {"console": channel}))
     assert "天内结束" in channel.inbox["alice"][0]
 
     async def notify(reply: Reply) -> None:

@@ -97,6 +97,12 @@ class Counts:
     waiting: int = 0  # until the reader writes to us (WeChat)
     gone: list[int] = field(default_factory=list)
 
+    def add(self, other: Counts) -> None:
+        """Add another run's counts to these."""
+        for name in ("sent", "skipped", "failed", "retried", "waiting"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.gone += other.gone
+
     def tally(self, counter: Tally, subscriber_id: int) -> None:
         """Count one outcome of a row of this reader's."""
         if counter == "gone":

@@ -1,0 +1,72 @@
+"""The process's one send run (digests/outbox/running.py), on SQLite and PostgreSQL: requests
+while a run goes on join it instead of starting a second one, rows queued meanwhile are sent
+by it, and stopping it (the app's shutdown) records what went out and puts the rest back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from sqlalchemy import insert
+
+from digests import admin
+from digests.admin import AdminContext
+from digests.models import Subscriber
+from digests.outbox.running import SendLoop
+from tests.conftest import subscriber_rows
+from tests.test_dispatcher_outage import Gated, entered, publish_to, statuses
+
+PUBLIC = "2026-02-20-public-new-year"
+
+
+async def test_requests_during_a_run_join_it(actx: AdminContext) -> None:
+    """Three requests while a run sends (the delivery tick, a publish, the notices) make one
+    run: the sends never run two at a time, and everyone gets the message once."""
+    await publish_to(actx, 20)
+    slow = Gated()
+    sending = SendLoop(actx.store, {"console": slow})
+    first = asyncio.create_task(sending.send())
+    await entered(slow, 16)  # its lanes are all busy
+    others = [asyncio.create_task(sending.send()) for _ in range(3)]
+    await asyncio.sleep(0)
+    slow.gate.set()
+    results = await asyncio.gather(first, *others)
+    assert {counts.sent for counts in results} == {20}  # all of them saw the one run
+    assert sending.runs == 2  # the run, and once round again for the requests it got
+    assert Counter(len(messages) for messages in slow.inbox.values()) == {1: 20}
+
+
+async def test_rows_queued_during_a_run_are_sent_by_it(actx: AdminContext) -> None:
+    """Rows queued while a run is busy is sent by that run (its request makes it
+    claim once more), not left for the next delivery tick."""
+    await publish_to(actx, 4)
+    slow = Gated()
+    sending = SendLoop(actx.store, {"console": slow})
+    run = asyncio.create_task(sending.send())
+    await entered(slow, 4)
+    async with actx.store.sessions() as session, session.begin():
+        rows = subscriber_rows(3, channel="console", first=100)
+        await session.exec(insert(Subscriber), params=rows)
+    await admin.publish_post(actx, PUBLIC, by="test", again=True)  # to the three new ones
+    joined = asyncio.create_task(sending.send())
+    await asyncio.sleep(0)
+    slow.gate.set()
+    assert (await run).sent == (await joined).sent
+    assert await statuses(actx) == {"sent": 4 + 3}
+
+
+async def test_stopping_records_what_went_out_and_puts_back_the_rest(
+    actx: AdminContext,
+) -> None:
+    """The app's shutdown stops the run: what went out is recorded, what it claimed but never
+    handed to the platform is queued again at once, a request afterwards sends nothing, and
+    a caller waiting on the run gets back what it did instead of an error."""
+    await publish_to(actx, 20)
+    slow = Gated()
+    sending = SendLoop(actx.store, {"console": slow})
+    waiting = asyncio.create_task(sending.send())
+    await entered(slow, 16)
+    await sending.stop()
+    assert (await waiting).sent == 0 and not sending.running
+    assert await statuses(actx) == {"queued": 4, "sending": 16}  # 16 cut off mid-send
+    assert (await sending.send()).sent == 0
