@@ -62,7 +62,10 @@ async def retry_job(services: Services, notify: Notify) -> None:
 
 async def deliver_job(notify: Notify, sending: SendLoop) -> None:
     """Send whatever is due (after a restart, a backoff, or rows a publish's send left), in the
-    process's one send run; the admins hear of messages that failed for good."""
+    process's one send run; the admins hear of messages that failed for good. A tick during
+    a run (a broadcast takes minutes) only asks it to look again: the run's caller reports."""
+    if sending.poke():
+        return
     counts = await sending.send()
     if counts.sent or counts.failed or counts.retried:
         log.info(
@@ -209,6 +212,7 @@ def build_scheduler(
         seconds=DELIVER_EVERY,
         args=(notify, sending),
         id="deliver",
+        max_instances=2,  # the tick during a long run pokes it and ends, instead of skipping
     )
     scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, sending), id="expiry")
     scheduler.add_job(reminder_job, "interval", minutes=1, args=(services,), id="reminders")

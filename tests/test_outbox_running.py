@@ -55,18 +55,36 @@ async def test_rows_queued_during_a_run_are_sent_by_it(actx: AdminContext) -> No
     assert await statuses(actx) == {"sent": 4 + 3}
 
 
-async def test_stopping_records_what_went_out_and_puts_back_the_rest(
+async def test_stopping_lets_the_sends_under_way_finish_and_puts_back_the_rest(
     actx: AdminContext,
 ) -> None:
-    """The app's shutdown stops the run: what went out is recorded, what it claimed but never
-    handed to the platform is queued again at once, a request afterwards sends nothing, and
-    a caller waiting on the run gets back what it did instead of an error."""
+    """The app's shutdown stops the run: the sends under way finish and are recorded, what it
+    claimed but never handed to the platform is queued again at once (a restart sends
+    nothing twice), a request afterwards sends nothing, and a caller waiting on the run gets
+    back what it did."""
     await publish_to(actx, 20)
     slow = Gated()
     sending = SendLoop(actx.store, {"console": slow})
     waiting = asyncio.create_task(sending.send())
     await entered(slow, 16)
-    await sending.stop()
-    assert (await waiting).sent == 0 and not sending.running
-    assert await statuses(actx) == {"queued": 4, "sending": 16}  # 16 cut off mid-send
+    stopping = asyncio.create_task(sending.stop())
+    await asyncio.sleep(0)
+    slow.gate.set()  # the platform answers the sends under way
+    await stopping
+    assert (await waiting).sent == 16 and not sending.running
+    assert await statuses(actx) == {"sent": 16, "queued": 4}
     assert (await sending.send()).sent == 0
+
+
+async def test_a_run_that_cannot_finish_in_time_is_cancelled(actx: AdminContext) -> None:
+    """Sends that never end (the platform hangs) do not hold the shutdown past its grace: the
+    run is cancelled, its unsent claims are queued again, and the ones cut off mid-send stay
+    claimed until their lease runs out (they may have gone out)."""
+    await publish_to(actx, 20)
+    hung = Gated()
+    sending = SendLoop(actx.store, {"console": hung})
+    waiting = asyncio.create_task(sending.send())
+    await entered(hung, 16)
+    await sending.stop(grace=0.2)
+    assert (await waiting).sent == 0
+    assert await statuses(actx) == {"queued": 4, "sending": 16}

@@ -43,7 +43,7 @@ PER_GROUP_INTERVAL = 3.0  # 20 a minute to one group or channel
 PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
 HEADROOM = 0.98
 WINDOW = 1.0  # Telegram's limits hold in any window of this many seconds
-WINDOW_MARGIN = 0.01  # seconds: the network's and the server's jitter on arrival times
+WINDOW_MARGIN = 0.03  # seconds: the network's and the server's jitter on arrival times
 
 
 class Priority(IntEnum):

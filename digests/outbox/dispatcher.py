@@ -62,17 +62,22 @@ async def send_queued(
     in_flight: int = IN_FLIGHT,
     batch: int = CLAIM_BATCH,
     progress: Callable[[Counts], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Counts:
     """Send every due row whose channel is here, until none is due; returns what happened.
-    Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots)."""
+    Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots). Once
+    `stop` is set, nothing new is handed to a channel: the sends under way finish and are
+    recorded, and every claim not sent is put back in the queue (a clean shutdown)."""
     counts = Counts()
     claimant = f"{_PROCESS}:{next(_RUNS)}"
+    stop = stop or asyncio.Event()
     LIVE.add(claimant)
     try:
         # a claim whose answer was lost to an outage is held by us but unknown: put back in
         # the queue at the end of a pass, and sent by another pass
-        while await _pass(ctx, channels, claimant, counts, in_flight, batch, progress):
-            pass
+        while await _pass(ctx, channels, claimant, counts, in_flight, batch, progress, stop):
+            if stop.is_set():
+                break
     finally:
         LIVE.discard(claimant)
     return counts
@@ -86,8 +91,10 @@ async def _pass(
     in_flight: int,
     batch: int,
     progress: Callable[[Counts], None] | None,
+    stop: asyncio.Event,
 ) -> int:
-    """Claim and send until nothing is due; returns how many claims were put back unsent."""
+    """Claim and send until nothing is due (or `stop`); returns how many claims were put
+    back unsent."""
     recorder = Recorder(ctx, claimant, counts, progress, slots=max(1, in_flight) + FLUSH_ROWS)
     lanes: list[asyncio.Queue[Item | None]] = [asyncio.Queue() for _ in range(max(1, in_flight))]
     room = asyncio.Semaphore(batch)  # claim ahead by one batch at most: short leases, fresh checks
@@ -97,7 +104,7 @@ async def _pass(
 
     async def feed() -> None:
         try:
-            while not recorder.lost:
+            while not recorder.lost and not stop.is_set():
                 await recorder.writable.wait()  # a sender that cannot record claims nothing
                 claimed = await patiently(
                     "claim due rows", _claim_batch, ctx, list(channels), batch, claimant
@@ -122,7 +129,7 @@ async def _pass(
             # back-pressure: nothing new while writes fail, nor more than the slots unwritten
             await recorder.writable.wait()
             await recorder.slots.acquire()
-            if failed or recorder.lost:
+            if failed or recorder.lost or stop.is_set():
                 recorder.slots.release()
                 room.release()
                 continue

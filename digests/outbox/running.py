@@ -6,8 +6,11 @@ at its own batch ends, and two recorders writing), and a shutdown would have to 
     request ─► no run going: start one ─────────────────────► send_queued ─┐ once more if a
     request ─► a run going: it goes round once more, and we wait for it ◄──┘ request came meanwhile
 
-`stop()` (the app's shutdown) cancels the run: its outcomes are written and its unsent claims
-put back in the queue (digests/outbox/dispatcher.py), and later requests send nothing.
+`stop()` (the app's shutdown) lets the sends under way finish, writes their outcomes and puts
+every claim not sent back in the queue, so a restart sends nobody anything twice; a run that
+cannot finish within STOP_GRACE (a long flood wait, the database away) is cancelled, and then
+only its sends cut off mid-request may go out again (digests/outbox/dispatcher.py). Later
+requests send nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from digests.outbox.dispatcher import send_queued
 from digests.outbox.types import Channel, Counts
 from digests.replies import StoreContext
 
+STOP_GRACE = 10.0  # seconds the sends under way get to finish at shutdown
+
 
 class SendLoop:
     """At most one send run at a time for these channels."""
@@ -29,6 +34,7 @@ class SendLoop:
         self._task: asyncio.Task[Counts] | None = None
         self._again = False
         self._stopped = False
+        self._stop = asyncio.Event()  # tells the run to hand nothing new to a channel
 
     @property
     def running(self) -> bool:
@@ -51,19 +57,34 @@ class SendLoop:
                 return Counts()  # stopped by the shutdown: not the caller's cancellation
             raise
 
+    def poke(self) -> bool:
+        """If a run goes on, make it claim once more after its current pass and return True
+        (without waiting for it); False if none runs."""
+        if not self.running:
+            return False
+        self._again = True
+        return True
+
     async def _run(self) -> Counts:
         total = Counts()
         while True:
             self._again = False
             self.runs += 1
-            total.add(await send_queued(self.ctx, self.channels))
-            if not self._again:
+            total.add(await send_queued(self.ctx, self.channels, stop=self._stop))
+            if not self._again or self._stopped:
                 return total
 
-    async def stop(self) -> None:
-        """Stop the run, if one goes (outcomes written, unsent claims back in the queue)."""
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop the run, if one goes: the sends under way finish within `grace` seconds (else
+        it is cancelled); outcomes written, unsent claims back in the queue."""
         self._stopped = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self._stop.set()
+        task = self._task
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
