@@ -10,7 +10,9 @@ before theirs. Slots are handed out at max(now, last slot + interval): evenly sp
 below the limit (room for clock skew between us and Telegram), and never "caught up": after a
 stall, an idle spell or a pause the next slot is now and the one after a whole interval later,
 so nothing bunches (Telegram counts any 1-second window, and answers a bunch with a 429 and a
-flood wait that grows with every send made during it).
+flood wait that grows with every send made during it). The one exception is a timer that
+fires a little late (up to ON_TIME: the event loop's own lateness on a busy machine): its slot
+keeps its planned time, or every slot would lose that lateness and the rate with it.
 
 What Telegram counts is the moment a message arrives, not the moment it got its slot: a lane
 the event loop is slow to resume, or a reply that python-telegram-bot takes milliseconds to
@@ -44,6 +46,7 @@ PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
 HEADROOM = 0.98
 WINDOW = 1.0  # Telegram's limits hold in any window of this many seconds
 WINDOW_MARGIN = 0.03  # seconds: the network's and the server's jitter on arrival times
+ON_TIME = 0.005  # seconds: a timer this late still counts as on time (module docstring)
 
 
 class Priority(IntEnum):
@@ -155,9 +158,10 @@ class Pacer:
             slot = Slot(now)
             waiter.set_result(slot)
             self.recent.append(slot)
-            # from now, not from the last slot's planned time: a timer that fired late, an
-            # idle spell or a pause never turns into slots closer than the interval
-            self.next_slot = now + self.interval
+            # from now, not from the last slot's planned time: a stall, an idle spell or a
+            # pause never turns into slots closer than the interval (nor ON_TIME closer)
+            late = now - self.next_slot
+            self.next_slot = (self.next_slot if 0 <= late <= ON_TIME else now) + self.interval
             break
         self._arm()
 
