@@ -75,13 +75,13 @@ async def product(readers: int, server_url: str | None, *, paid: bool) -> None:
             bot = Bot(url, fake.root, **settings)
             try:
                 await asyncio.to_thread(bot.wait_ready)
-                cpu = bot.cpu()
+                cpu, fake_cpu = bot.cpu(), fake.ask("cpu")
                 load = load_average()
                 await asyncio.to_thread(bot.command, "publish", SEED_POST)
                 chats = list(range(FIRST_CHAT, FIRST_CHAT + readers))
                 within = readers / limit * 4 + 60
                 done = await asyncio.to_thread(wait_for, fake, ("answered", chats), readers, within)
-                cpu = bot.cpu() - cpu
+                cpu, fake_cpu = bot.cpu() - cpu, fake.ask("cpu") - fake_cpu
                 # one more delivery tick (5 s): anything it would send twice
                 await asyncio.sleep(6)
             finally:
@@ -93,6 +93,7 @@ async def product(readers: int, server_url: str | None, *, paid: bool) -> None:
                 + ("" if done else " NOT FINISHED")
             )
             print(figures(fake, readers, limit, cpu))
+            print(f"  the fake Bot API's own CPU: {fake_cpu / readers * 1000:.2f} ms per message")
             print(stopped(bot, code, took))
 
 

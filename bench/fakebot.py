@@ -76,6 +76,8 @@ def _serve(conn: Connection, latency: float, per_second: int) -> None:
                 conn.send(sum(1 for chat in command[1] if chat in fake.inbox))
             elif command[0] == "count":  # messages delivered that start with this text
                 conn.send(sum(1 for _, _, text in list(fake.sent) if text.startswith(command[1])))
+            elif command[0] == "cpu":  # this process's CPU seconds (its threads included)
+                conn.send(time.process_time())
             elif command[0] == "delivered":  # messages delivered in all
                 conn.send(len(fake.sent))
             elif command[0] == "log":

@@ -43,7 +43,7 @@ from digests.replies import Reply, StoreContext
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
 NOT_ENTITLED = "not entitled at send time"
-IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
+IN_FLIGHT = 16  # lanes, so network latency does not cap the rate (a channel may ask for more)
 CLAIM_BATCH = 200
 # This process's running sends (claimed_by values): a leader's requeue and an expired lease
 # leave their rows alone, since each will send and record what it holds.
@@ -59,7 +59,7 @@ async def send_queued(
     ctx: StoreContext,
     channels: dict[str, Channel],
     *,
-    in_flight: int = IN_FLIGHT,
+    in_flight: int | None = None,
     batch: int = CLAIM_BATCH,
     progress: Callable[[Counts], None] | None = None,
     stop: asyncio.Event | None = None,
@@ -71,6 +71,8 @@ async def send_queued(
     counts = Counts()
     claimant = f"{_PROCESS}:{next(_RUNS)}"
     stop = stop or asyncio.Event()
+    if in_flight is None:  # lanes: what the most demanding channel asks for (Channel)
+        in_flight = max(getattr(channel, "lanes", IN_FLIGHT) for channel in channels.values())
     LIVE.add(claimant)
     try:
         # a claim whose answer was lost to an outage is held by us but unknown: put back in

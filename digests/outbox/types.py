@@ -62,7 +62,9 @@ class Reader:
 
 class Channel(Protocol):
     """A way to reach readers (Telegram, WeChat, a WeCom group robot, the console): send the
-    parts of one reply and say how it went."""
+    parts of one reply and say how it went. A channel whose rate needs more sends in flight
+    than the dispatcher's lanes (Telegram's paid broadcast: 1,000/s at ~40 ms a request) says
+    how many in a `lanes` attribute."""
 
     name: str
 
