@@ -86,7 +86,7 @@ class Bot:
         }
         self.cwd = tempfile.mkdtemp(prefix="bench-run-")
         command = [sys.executable, "-m", "bot", "run"]
-        profile = os.environ.get("BENCH_PROFILE")
+        profile = self.profile = os.environ.get("BENCH_PROFILE")
         if profile:
             command = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "bot", "run"]
         self.process = subprocess.Popen(
@@ -139,9 +139,11 @@ class Bot:
         return done.stdout
 
     def stop(self) -> tuple[int, float]:
-        """SIGTERM, as a service manager stops it: (exit code, seconds it took)."""
+        """SIGTERM, as a service manager stops it: (exit code, seconds it took). Under
+        cProfile SIGINT: uvicorn raises the signal it caught again once it has shut down, and
+        only a KeyboardInterrupt leaves cProfile the chance to write its file."""
         started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
         try:
             code = self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
