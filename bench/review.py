@@ -29,8 +29,8 @@ from pydantic import SecretStr
 from bench.ingest import scratch_database
 from bench.unlock import _free_port, _ready
 from bot.container import open_services
-from bot.review import access
 from digests.ingest.core import ingest
+from digests.review import links
 from digests.settings import Settings
 from digests.summarize import digesting
 
@@ -55,7 +55,7 @@ async def main(loads: int, server_url: str | None) -> None:
                 [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
                 post = await digesting.find_post(services.digest_context(), SEED)
                 await digesting.digest_post(services.digest_context(), post)  # offline digest
-            link = access.review_link(settings, f"wechat:{ADMIN}", post.id or 0)
+            link = links.admin_link(settings, f"wechat:{ADMIN}", post.id or 0)
             path = link.split(str(settings.public_base_url).rstrip("/"), 1)[1]
             async with _server(settings, tmp):
                 await measure(f"http://127.0.0.1:{settings.web_port}", path, loads, url)

@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from digests import admin, admin_codes, replies
-from digests.admin import AdminContext
+from digests import replies
 from digests.archive import ask, search
 from digests.errors import DigestbotError
 from digests.models import Subscriber
-from digests.outbox.types import Reader, SendResult
-from digests.readers import account, codes, passwords, reading, revocation
-from digests.readership.audit import sent_hash
+from digests.outbox.types import Reader, SendResult, sent_hash
+from digests.publishing import drafts, publish
+from digests.publishing.context import AdminContext
+from digests.readers import account, code_batches, codes, passwords, periods, reading, revocation
+from digests.readership import report
 from digests.render import plain_text
 from digests.replies import Reply
 from digests.watch import lists, timeline
@@ -132,24 +133,26 @@ async def _watch(m: replies.StoreContext, subscriber: Subscriber, command: str, 
 
 async def _admin(ctx: AdminContext, command: str, rest: str) -> Reply:
     if command == "/post":
-        return await admin.post_and_preview(ctx, admin.admin_draft(rest, ctx=ctx))
+        return await drafts.post_and_preview(ctx, drafts.admin_draft(rest, ctx=ctx))
     if command == "/publish":
-        slug, again = admin.publish_args(rest)
-        return await admin.publish_post(ctx, slug, by="console", again=again)
+        slug, again = publish.publish_args(rest)
+        return await publish.publish_post(ctx, slug, by="console", again=again)
     if command == "/passwords":
-        return await admin.list_passwords(ctx)
+        return await periods.list_passwords(ctx.store)
     if command == "/password_add":
         password, start, end, *label = shlex.split(rest)
         first, last = date.fromisoformat(start), date.fromisoformat(end)
-        return await admin.add_password(ctx, password, first, last, label[0] if label else "")
+        return await periods.add_password(
+            ctx.store, password, first, last, label[0] if label else ""
+        )
     if command == "/password_remove":
-        return await admin.remove_password(ctx, rest.strip())
+        return await periods.remove_password(ctx.store, rest.strip())
     if command == "/subscribers":
-        return await admin.subscriber_counts(ctx)
+        return await report.subscriber_counts(ctx.store)
     if command == "/stats":
-        return await admin.stats(ctx)
+        return await report.stats(ctx.store, ctx.digests)
     if command == "/codes":
-        return await admin_codes.list_reply(ctx.store)
+        return await code_batches.list_reply(ctx.store)
     if command == "/revoke":
         return await revocation.revoke_reader(ctx.store, rest)
     if command == "/readers":

@@ -19,12 +19,14 @@ from wechatpy.exceptions import WeChatClientException
 from bot.container import Services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin, posts
-from digests.calendar import closures, events, reminders, trading
+from digests import posts
+from digests.calendar import closures, events, reminders
+from digests.days import trading
 from digests.models import Post, utcnow
-from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
+from digests.outbox.running import SendLoop
 from digests.outbox.types import Channel
+from digests.publishing import drafts
 from digests.readers.expiry import queue_expiry_notices
 from digests.readership import audit
 from digests.readership.report import readership_reply
@@ -43,7 +45,7 @@ async def poll_job(services: Services, notify: Notify) -> None:
     actx = services.admin_context()
     async for outcome in posts.poll_sources(services.settings, services.ingest_context()):
         if outcome.status in ("new", "updated"):
-            await notify(await admin.preview(actx, outcome.slug))
+            await notify(await drafts.preview(actx, outcome.slug))
         elif outcome.failed:
             log.warning("poll: %s", outcome.line())
 
@@ -57,15 +59,16 @@ async def retry_job(services: Services, notify: Notify) -> None:
             async with actx.store.sessions() as session:
                 post = await session.get(Post, row.post_id)
             if post is not None:
-                await notify(await admin.preview(actx, post.slug))
+                await notify(await drafts.preview(actx, post.slug))
 
 
-async def deliver_job(services: Services, notify: Notify, channels: dict[str, Channel]) -> None:
-    """Send whatever is due (after a restart, a backoff, or rows a publish's send left); the
-    admins hear of messages that failed for good."""
-    if not channels:
+async def deliver_job(notify: Notify, sending: SendLoop) -> None:
+    """Send whatever is due (after a restart, a backoff, or rows a publish's send left), in the
+    process's one send run; the admins hear of messages that failed for good. A tick during
+    a run (a broadcast takes minutes) only asks it to look again: the run's caller reports."""
+    if sending.poke():
         return
-    counts = await send_queued(services.store_context(), channels)
+    counts = await sending.send()
     if counts.sent or counts.failed or counts.retried:
         log.info(
             "delivery tick: %s sent, %s retrying, %s failed",
@@ -77,10 +80,10 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
         await notify(Reply(f"⚠️ {counts.failed} 条消息多次发送失败，已放弃；详见 /stats 与日志。"))
 
 
-async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
+async def expiry_job(services: Services, sending: SendLoop) -> None:
     """Queue the access-expiry notices that fell due and send what is queued."""
     queued = await queue_expiry_notices(services.store_context())
-    counts = await send_queued(services.store_context(), channels)
+    counts = await sending.send()
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
 
 
@@ -182,10 +185,16 @@ async def closures_job(services: Services, notify: Notify, today: date | None = 
 
 
 def build_scheduler(
-    services: Services, notify: Notify, channels: dict[str, Channel]
+    services: Services,
+    notify: Notify,
+    channels: dict[str, Channel],
+    sending: SendLoop | None = None,
 ) -> AsyncIOScheduler:
-    """The jobs, in TIMEZONE; a job never overlaps itself and missed runs collapse into one."""
+    """The jobs, in TIMEZONE; a job never overlaps itself and missed runs collapse into one.
+    Jobs that send go through `sending`, the process's one send run (one for `channels` if
+    not given)."""
     settings = services.settings
+    sending = sending or SendLoop(services.store_context(), services.kinds, channels)
     scheduler = AsyncIOScheduler(
         timezone=settings.timezone, job_defaults={"coalesce": True, "max_instances": 1}
     )
@@ -203,10 +212,11 @@ def build_scheduler(
         deliver_job,
         "interval",
         seconds=DELIVER_EVERY,
-        args=(services, notify, channels),
+        args=(notify, sending),
         id="deliver",
+        max_instances=2,  # the tick during a long run pokes it and ends, instead of skipping
     )
-    scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, channels), id="expiry")
+    scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, sending), id="expiry")
     scheduler.add_job(reminder_job, "interval", minutes=1, args=(services,), id="reminders")
     scheduler.add_job(
         edition_job,
@@ -219,7 +229,7 @@ def build_scheduler(
     )
     wechat = channels.get("wechat")
     if isinstance(wechat, WeChatChannel) and settings.wechat_delivery == "mass_send_tag":
-        sender = MassSender(wechat)
+        sender = MassSender(wechat, services.kinds)
         mass_at = cron_trigger(settings.wechat_mass_schedule, settings.tz)
         scheduler.add_job(mass_job, mass_at, args=(sender, notify), id="wechat-mass")
         scheduler.add_job(tag_prune_job, "cron", hour=0, minute=5, args=(sender,), id="wechat-tag")

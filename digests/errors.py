@@ -11,7 +11,7 @@
      │                            not a chat completion, far longer than asked for)
      ├── EditedDigest          a regeneration that would replace an admin's edit: ask first
      ├── StaleRevision         an edit made on a revision another save has replaced
-     ├── CalendarDataMissing   a day the exchange calendar cannot place (calendar/trading.py)
+     ├── CalendarDataMissing   a day the exchange calendar cannot place (days/trading.py)
      ├── NamesSnapshotInvalid  a securities snapshot that cannot be used; names the file and row
      ├── NamesSourceMissing    `names update` found no source package and was given no CSV
      └── PageSecretMissing     no secret to sign digest-page links with (pagelinks.py)

@@ -16,13 +16,15 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from bot.console import ConsoleChannel
 from bot.container import open_services
-from digests import admin, store
-from digests.admin import AdminContext
+from digests import store
 from digests.archive import search
 from digests.errors import EditedDigest, StaleRevision
+from digests.kinds import registry
 from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readership import audit
 from digests.review import edit, plain
 from digests.review.edit import Refused
@@ -75,9 +77,9 @@ async def test_an_edit_is_the_next_revision_and_what_publishing_sends(actx: Admi
         (2, "telegram:1", "edit"),
         (1, "", "model"),
     ]
-    await admin.publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 1
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 1
     assert FIX in channel.inbox["alice"][0]
     found = await search.search(actx.store, await reader(actx, "carol"), "光模块订单超预期")
     assert "光模块订单超预期" in found.text
@@ -94,16 +96,16 @@ async def test_an_edit_after_publishing_goes_out_with_again_to_those_who_had_the
     """Readers who got revision 1 keep it as sent (their page shows it); --again sends the fix
     to them, once."""
     await reader(actx, "alice")
-    await admin.publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     channel = ConsoleChannel()
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     review = await opened(actx)
     await edit.submit(actx.digests, review, with_point(review.digest, FIX), base=1, author="t:1")
-    again = await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    again = await publish.publish_post(actx, PUBLIC, by="test", again=True)
     assert "即时推送 1 人" in again.text
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert [FIX in text for text in channel.inbox["alice"]] == [False, True]
-    once_more = await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    once_more = await publish.publish_post(actx, PUBLIC, by="test", again=True)
     assert "即时推送 0 人" in once_more.text
 
 
@@ -212,13 +214,13 @@ async def test_an_edition_carries_the_fixed_text_once(actx: AdminContext) -> Non
     """Published, fixed, published again before the edition: the edition carries the post
     once, in its fixed text."""
     await reader(actx, "eve", delivery="edition")
-    await admin.publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     review = await opened(actx)
     await edit.submit(actx.digests, review, with_point(review.digest, FIX), base=1, author="t:1")
-    await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    await publish.publish_post(actx, PUBLIC, by="test", again=True)
     edition, queued = await make_edition(actx.store, utcnow() + timedelta(minutes=1))
     assert edition is not None and queued == 1 and len(edition.publication_ids) == 1
     channel = ConsoleChannel()
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     [text] = channel.inbox["eve"]
     assert "合集：1 篇摘要" in text and FIX in text, text

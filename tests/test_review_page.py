@@ -24,11 +24,11 @@ from bot.console import ConsoleChannel
 from bot.container import open_services
 from bot.review import access
 from bot.wechat import commands as wechat
-from digests import admin
 from digests.ingest.core import ingest
+from digests.kinds import registry
 from digests.models import utcnow
 from digests.outbox.dispatcher import send_queued
-from digests.readers import account, pagelinks, passwords
+from digests.readers import account, pagelinks, passwords, periods
 from digests.review import links
 from digests.settings import Settings
 from digests.summarize import digesting
@@ -91,7 +91,9 @@ async def _prepare(settings: Settings) -> int:
     async with open_services(settings) as services:
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
         actx = services.admin_context()
-        await admin.add_password(actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
+        await periods.add_password(
+            actx.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+        )
         alice, _ = await account.register(actx.store, channel="console", external_id="alice")
         await passwords.unlock(actx.store, alice, "ld2602")
         post = await digesting.find_post(actx.digests, SEED)
@@ -103,7 +105,7 @@ async def _prepare(settings: Settings) -> int:
 async def _deliver(settings: Settings) -> ConsoleChannel:
     async with open_services(settings, migrate=False) as services:
         channel = ConsoleChannel()
-        await send_queued(services.store_context(), {"console": channel})
+        await send_queued(services.store_context(), registry(), {"console": channel})
         return channel
 
 

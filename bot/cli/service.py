@@ -81,7 +81,7 @@ def chat(
                 reader = await session.get(Subscriber, reader.id) or reader
             limit = settings.ask_daily_limit
             typer.echo(show(await handle(actx, reader, line, is_admin=as_admin, ask_limit=limit)))
-            await send_queued(actx.store, {channel.name: channel})
+            await send_queued(actx.store, services.kinds, {channel.name: channel})
             for message in channel.inbox.pop(user, []):
                 typer.echo(f"📩 {message}")
 

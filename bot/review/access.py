@@ -51,8 +51,3 @@ def admit(settings: Settings, token: str) -> Admitted:
     if link.expired(utcnow()):
         raise Refused(410)
     return Admitted(link, token, key)
-
-
-def review_link(settings: Settings, admin: str, post_id: int) -> str:
-    """A fresh 15-minute link for `admin` to review the post, under PUBLIC_BASE_URL."""
-    return links.link(secret(settings), settings.public_base_url, admin, post_id, utcnow())

@@ -17,8 +17,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot import pages, web
 from bot.review import access, form, html
-from digests import admin
 from digests.errors import DigestbotError, NotFound, StaleRevision
+from digests.publishing import publish as publishing
 from digests.review import edit, links
 from digests.review.edit import Refused, Review
 
@@ -105,7 +105,9 @@ async def _publish(request: Request, admitted: access.Admitted, revision: int) -
         return _page(admitted, review, problems=[problem], status=409)
     actx = request.app.state.services.admin_context()
     again = await edit.published_before(actx.digests, review.row)  # a fix of a sent text
-    reply = await admin.publish_post(actx, review.post.slug, by=admitted.link.admin, again=again)
+    reply = await publishing.publish_post(
+        actx, review.post.slug, by=admitted.link.admin, again=again
+    )
     return _page(admitted, await _open(request, admitted), notice=reply.text)
 
 

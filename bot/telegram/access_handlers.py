@@ -8,8 +8,7 @@ from telegram import Update
 
 from bot.telegram import payments
 from bot.telegram.context import Context, answer, command_name, services, subscriber
-from digests import admin_codes
-from digests.readers import codes, revocation
+from digests.readers import code_batches, codes, revocation
 from digests.replies import Reply
 
 ACCESS_ADMIN = frozenset({"codes", "revoke", "readers"})
@@ -39,7 +38,7 @@ async def on_access_admin(update: Update, context: Context) -> None:
     rest = " ".join(context.args or [])
     ctx = services(context).store_context()
     if command == "codes":
-        reply = await admin_codes.list_reply(ctx)
+        reply = await code_batches.list_reply(ctx)
     elif command == "revoke":
         reply = await revocation.revoke_reader(ctx, rest)
         # a revoked reader's Stars subscription must not renew: they would pay for nothing

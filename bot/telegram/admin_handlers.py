@@ -13,13 +13,15 @@ from telegram.error import TelegramError
 from bot.telegram import review_handlers as review
 from bot.telegram.context import Context, answer, command_name, is_admin, services, subscriber
 from bot.telegram.outbox import shared_outbox
-from digests import admin
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest
 from digests.ingest.hexo import MAX_POST_BYTES
 from digests.outbox.dispatcher import send_queued
-from digests.readers import account, reading
-from digests.readership import actions
+from digests.outbox.running import SendLoop
+from digests.publishing import broadcasts, drafts, publish
+from digests.publishing.context import AdminContext
+from digests.readers import account, periods, reading
+from digests.readership import actions, report
 from digests.replies import Reply
 from digests.review.edit import is_unsent_fix
 
@@ -30,7 +32,7 @@ PASSWORD_ADD_USAGE = "用法：/password_add 密码 YYYY-MM-DD YYYY-MM-DD [标�
 async def post_text(update: Update, context: Context, text: str, *, name: str) -> None:
     actx = services(context).admin_context()
     try:
-        reply = await admin.post_and_preview(actx, admin.admin_draft(text, ctx=actx, name=name))
+        reply = await drafts.post_and_preview(actx, drafts.admin_draft(text, ctx=actx, name=name))
     except DigestbotError as exc:
         reply = Reply(f"没有保存：{exc}")
     await answer(update, context, await review.offered(update, context, reply))
@@ -49,7 +51,7 @@ async def on_post(update: Update, context: Context) -> None:
             reason = failed.detail if failed else "nothing found"
             await answer(update, context, Reply(f"没有保存：{reason}"))
             return
-        preview = await admin.preview(s.admin_context(), outcomes[-1].slug)
+        preview = await drafts.preview(s.admin_context(), outcomes[-1].slug)
         await answer(update, context, await review.offered(update, context, preview))
     elif body:
         await post_text(update, context, body, name="")
@@ -104,9 +106,9 @@ async def download_at_most(http: httpx.AsyncClient, url: str, limit: int) -> byt
 
 async def on_publish(update: Update, context: Context) -> None:
     """/publish SLUG [--again]."""
-    slug, again = admin.publish_args(" ".join(context.args or []))
+    slug, again = publish.publish_args(" ".join(context.args or []))
     if not slug:
-        await answer(update, context, Reply(admin.PUBLISH_USAGE))
+        await answer(update, context, Reply(publish.PUBLISH_USAGE))
         return
     await publish_and_send(update, context, slug, again=again)
 
@@ -118,7 +120,7 @@ async def publish_and_send(
     user = update.effective_user
     by = f"telegram:{user.id}" if user else "telegram"
     actx = services(context).admin_context()
-    await answer(update, context, await admin.publish_post(actx, slug, by=by, again=again))
+    await answer(update, context, await publish.publish_post(actx, slug, by=by, again=again))
     context.application.create_task(send_now(context), name=f"send {slug}")
 
 
@@ -128,8 +130,13 @@ async def send_now(context: Context) -> None:
     s = services(context)
     if not await s.leader.try_acquire():
         return
+    sending = context.application.bot_data.get("sending")
+    if isinstance(sending, SendLoop):  # the app's one send run (digestbot run)
+        counts = await sending.send()
+        log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
+        return
     async with shared_outbox(context.application.bot_data, s.settings) as channel:
-        counts = await send_queued(s.store_context(), {channel.name: channel})
+        counts = await send_queued(s.store_context(), s.kinds, {channel.name: channel})
     log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
 
 
@@ -142,26 +149,26 @@ async def on_admin_command(update: Update, context: Context) -> None:
     actx = services(context).admin_context()
     try:
         if command == "passwords":
-            reply = await admin.list_passwords(actx)
+            reply = await periods.list_passwords(actx.store)
         elif command == "password_add":
             reply = await password_add(actx, args)
         elif command == "password_remove":
-            reply = await admin.remove_password(actx, " ".join(args))
+            reply = await periods.remove_password(actx.store, " ".join(args))
         elif command == "subscribers":
-            reply = await admin.subscriber_counts(actx)
+            reply = await report.subscriber_counts(actx.store)
         elif command == "stats":
-            reply = await admin.stats(actx)
+            reply = await report.stats(actx.store, actx.digests)
         else:  # broadcast: stored, sent only after the confirm button
             text = message.text.partition(" ")[2]
             user = update.effective_user
             by = f"telegram:{user.id}" if user else "telegram"
-            reply = await admin.prepare_broadcast(actx, text, by=by)
+            reply = await broadcasts.prepare_broadcast(actx, text, by=by)
     except (ValueError, DigestbotError) as exc:
         reply = Reply(str(exc))
     await answer(update, context, reply)
 
 
-async def password_add(actx: admin.AdminContext, args: list[str]) -> Reply:
+async def password_add(actx: AdminContext, args: list[str]) -> Reply:
     """/password_add 密码 开始 结束 [标签]. The message carries a password as soon as it has an
     argument, so it is deleted whatever the answer; the answer never repeats an argument (one
     typed in the wrong place may be the password)."""
@@ -169,7 +176,7 @@ async def password_add(actx: admin.AdminContext, args: list[str]) -> Reply:
         if len(args) < 3:
             raise ValueError(PASSWORD_ADD_USAGE)
         first, last = _day(args[1], "开始日期"), _day(args[2], "结束日期")
-        reply = await admin.add_password(actx, args[0], first, last, " ".join(args[3:]))
+        reply = await periods.add_password(actx.store, args[0], first, last, " ".join(args[3:]))
     except ValueError as exc:
         reply = Reply(str(exc))
     reply.delete_incoming = bool(args)
@@ -217,9 +224,9 @@ async def on_button(update: Update, context: Context) -> None:
         await review.send_for_editing(update, context, value)
         return
     elif action == "discard":
-        reply = await admin.discard(s.admin_context(), value)
+        reply = await drafts.discard(s.admin_context(), value)
     elif action == "bcast":
-        reply = await admin.confirm_broadcast(s.admin_context(), int(value))
+        reply = await broadcasts.confirm_broadcast(s.admin_context(), int(value))
         context.application.create_task(send_now(context))
     else:
         return

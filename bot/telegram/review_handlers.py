@@ -13,13 +13,12 @@ from telegram import ForceReply, Message, Update
 from telegram.ext import filters
 
 from bot.container import Services
-from bot.review import access
 from bot.telegram.context import Context, answer, is_admin, services
-from digests import admin
 from digests.errors import DigestbotError, EditedDigest
+from digests.publishing import drafts
 from digests.render import TELEGRAM_LIMIT
 from digests.replies import Reply
-from digests.review import edit, plain
+from digests.review import edit, links, plain
 from digests.summarize import digesting
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ async def for_admin(s: Services, user_id: int, reply: Reply) -> Reply:
         return reply
     try:
         post = await digesting.find_post(s.digest_context(), slug)
-        link = access.review_link(s.settings, f"telegram:{user_id}", post.id or 0)
+        link = links.admin_link(s.settings, f"telegram:{user_id}", post.id or 0)
     except DigestbotError as exc:  # no secret to sign with: the button alone
         log.warning("no review link for %s: %s", slug, exc)
         link = ""
@@ -101,14 +100,14 @@ async def on_edit_reply(update: Update, context: Context) -> None:
     lines += [f"⚠️ 闸门：{w['where']}「{w['text']}」{w['why']}" for w in saved.warnings]
     await answer(update, context, Reply("\n".join(lines)))
     slug = header.slug if header else ""
-    preview = await admin.preview(s.admin_context(), slug)
+    preview = await drafts.preview(s.admin_context(), slug)
     await answer(update, context, await offered(update, context, preview))
 
 
 async def regenerate(update: Update, context: Context, slug: str, *, replace: bool) -> Reply:
     """重新生成: asks before it would replace an admin's edit (`replace`: asked and said yes)."""
     try:
-        preview = await admin.preview(
+        preview = await drafts.preview(
             services(context).admin_context(), slug, refresh=True, replace_edit=replace
         )
     except EditedDigest as edited:

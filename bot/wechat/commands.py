@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from bot.wechat import watch_commands
 from bot.wechat.sender import touch
-from digests import admin, fingerprint, render
-from digests.admin import AdminContext
+from digests import fingerprint, render
 from digests.archive import ask, search
 from digests.calendar import commands as calendar
 from digests.errors import DigestbotError
 from digests.models import Subscriber, utcnow
 from digests.outbox.dispatcher import wake_waiting
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers import account, codes, pagelinks, passwords, reading
 from digests.replies import Reply, StoreContext
 from digests.review import links
@@ -102,8 +103,8 @@ async def on_text(
         reply = await account.status(ctx, reader)
     elif word == "发布" and rest:  # may take a while (the LLM): the callback follows up
         if openid in admins:
-            slug, again = admin.publish_args(rest)
-            reply = await admin.publish_post(actx, slug, by=f"wechat:{openid}", again=again)
+            slug, again = publish.publish_args(rest)
+            reply = await publish.publish_post(actx, slug, by=f"wechat:{openid}", again=again)
             if page_secret is not None:  # a fix: the review page, then 发布 there
                 reply.text += await review_note(actx, slug, openid, page_secret, base_url)
         else:

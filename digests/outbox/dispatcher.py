@@ -33,17 +33,16 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from digests.db import reason
-from digests.models import Delivery, Subscriber, table_of, utcnow
-from digests.outbox.kinds import KINDS
+from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.recorder import FLUSH_ROWS, Recorder, patiently
-from digests.outbox.types import Batch, Channel, Claim, Counts, Reader, SendResult, Status
+from digests.outbox.types import Batch, Channel, Claim, Counts, Kinds, Reader, SendResult
 from digests.redact import error_text
 from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
 NOT_ENTITLED = "not entitled at send time"
-IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
+IN_FLIGHT = 16  # lanes, so network latency does not cap the rate (a channel may ask for more)
 CLAIM_BATCH = 200
 # This process's running sends (claimed_by values): a leader's requeue and an expired lease
 # leave their rows alone, since each will send and record what it holds.
@@ -57,22 +56,30 @@ Item = tuple[Claim, Reader, Reply]
 
 async def send_queued(
     ctx: StoreContext,
+    kinds: Kinds,
     channels: dict[str, Channel],
     *,
-    in_flight: int = IN_FLIGHT,
+    in_flight: int | None = None,
     batch: int = CLAIM_BATCH,
     progress: Callable[[Counts], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Counts:
     """Send every due row whose channel is here, until none is due; returns what happened.
-    Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots)."""
+    Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots). Once
+    `stop` is set, nothing new is handed to a channel: the sends under way finish and are
+    recorded, and every claim not sent is put back in the queue (a clean shutdown)."""
     counts = Counts()
     claimant = f"{_PROCESS}:{next(_RUNS)}"
+    stop = stop or asyncio.Event()
+    if in_flight is None:  # lanes: what the most demanding channel asks for (Channel)
+        in_flight = max(getattr(channel, "lanes", IN_FLIGHT) for channel in channels.values())
     LIVE.add(claimant)
     try:
         # a claim whose answer was lost to an outage is held by us but unknown: put back in
         # the queue at the end of a pass, and sent by another pass
-        while await _pass(ctx, channels, claimant, counts, in_flight, batch, progress):
-            pass
+        while await _pass(ctx, kinds, channels, claimant, counts, in_flight, batch, progress, stop):
+            if stop.is_set():
+                break
     finally:
         LIVE.discard(claimant)
     return counts
@@ -80,15 +87,19 @@ async def send_queued(
 
 async def _pass(
     ctx: StoreContext,
+    kinds: Kinds,
     channels: dict[str, Channel],
     claimant: str,
     counts: Counts,
     in_flight: int,
     batch: int,
     progress: Callable[[Counts], None] | None,
+    stop: asyncio.Event,
 ) -> int:
-    """Claim and send until nothing is due; returns how many claims were put back unsent."""
-    recorder = Recorder(ctx, claimant, counts, progress, slots=max(1, in_flight) + FLUSH_ROWS)
+    """Claim and send until nothing is due (or `stop`); returns how many claims were put
+    back unsent."""
+    slots = max(1, in_flight) + FLUSH_ROWS
+    recorder = Recorder(ctx, claimant, counts, progress, slots=slots, timely=kinds.timely)
     lanes: list[asyncio.Queue[Item | None]] = [asyncio.Queue() for _ in range(max(1, in_flight))]
     room = asyncio.Semaphore(batch)  # claim ahead by one batch at most: short leases, fresh checks
     cache: dict[str, Any] = {}
@@ -97,7 +108,7 @@ async def _pass(
 
     async def feed() -> None:
         try:
-            while not recorder.lost:
+            while not recorder.lost and not stop.is_set():
                 await recorder.writable.wait()  # a sender that cannot record claims nothing
                 claimed = await patiently(
                     "claim due rows", _claim_batch, ctx, list(channels), batch, claimant
@@ -105,7 +116,7 @@ async def _pass(
                 if not claimed:
                     return
                 for item in await patiently(
-                    "prepare rows", _prepare, ctx, claimed, cache, recorder
+                    "prepare rows", _prepare, ctx, kinds, claimed, cache, recorder
                 ):
                     await room.acquire()
                     lanes[item[0].subscriber_id % len(lanes)].put_nowait(item)
@@ -122,7 +133,7 @@ async def _pass(
             # back-pressure: nothing new while writes fail, nor more than the slots unwritten
             await recorder.writable.wait()
             await recorder.slots.acquire()
-            if failed or recorder.lost:
+            if failed or recorder.lost or stop.is_set():
                 recorder.slots.release()
                 room.release()
                 continue
@@ -252,7 +263,7 @@ async def wake_waiting(ctx: StoreContext, subscriber_id: int) -> int:
 
 
 async def resolve(
-    ctx: StoreContext, claimed: list[Claim], cache: dict[str, Any]
+    ctx: StoreContext, kinds: Kinds, claimed: list[Claim], cache: dict[str, Any]
 ) -> list[tuple[Claim, Reader | None, Reply | None]]:
     """Each row with its active reader and the message it carries now (None: the reader left
     or is not entitled any more), in one session: the dispatcher and WeChat's mass-send."""
@@ -268,17 +279,22 @@ async def resolve(
         replies: dict[int, Reply | None] = {}
         for kind in {d.kind for d in claimed}:
             rows = [d for d in claimed if d.kind == kind]
-            if kind in KINDS:
-                replies.update(await KINDS[kind].resolve(Batch(session, ctx, readers, cache), rows))
+            if kind in kinds.by_name:
+                batch = Batch(session, ctx, readers, cache)
+                replies.update(await kinds.by_name[kind].resolve(batch, rows))
     return [(d, readers.get(d.subscriber_id), replies.get(d.id)) for d in claimed]
 
 
 async def _prepare(
-    ctx: StoreContext, claimed: list[Claim], cache: dict[str, Any], recorder: Recorder
+    ctx: StoreContext,
+    kinds: Kinds,
+    claimed: list[Claim],
+    cache: dict[str, Any],
+    recorder: Recorder,
 ) -> list[Item]:
     """The batch's readers and messages; rows with nothing to send are skipped."""
     ready = []
-    for delivery, reader, reply in await resolve(ctx, claimed, cache):
+    for delivery, reader, reply in await resolve(ctx, kinds, claimed, cache):
         if reply is None or reader is None:
             await recorder.add(delivery, SendResult("ok"), skipped=NOT_ENTITLED)
         else:

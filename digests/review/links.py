@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from digests.readers.pagelinks import b64, unb64
+from digests.models import utcnow
+from digests.readers.pagelinks import b64, page_secret, unb64
+from digests.settings import Settings
 
 LIFETIME = timedelta(minutes=15)
 _LABEL = b"digestbot review links"
@@ -79,6 +81,13 @@ def link(secret: bytes, base_url: str, admin: str, post_id: int, now: datetime) 
     """A fresh review link, valid for LIFETIME from `now`."""
     token = make_token(secret, admin, post_id, now + LIFETIME)
     return f"{base_url.rstrip('/')}/review/{token}"
+
+
+def admin_link(settings: Settings, admin: str, post_id: int) -> str:
+    """A fresh link for `admin` to review the post, under PUBLIC_BASE_URL, signed with the
+    key derived from the bot's secrets (PageSecretMissing when it has none)."""
+    secret = review_secret(page_secret(settings))
+    return link(secret, settings.public_base_url, admin, post_id, utcnow())
 
 
 def _sign(secret: bytes, payload: bytes) -> bytes:

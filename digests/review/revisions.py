@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
-from digests.archive import index as archive
 from digests.errors import NotFound, StaleRevision
+from digests.index import documents as search_index
 from digests.models import DigestRevision, Post, StoredDigest, utcnow
 from digests.summarize.digesting import DigestContext
 from digests.summarize.schema import Digest
@@ -78,5 +78,5 @@ async def save(
             )
         )
         # search and /ask read the edited words from now on
-        await archive.put(await session.connection(), [archive.digest_doc(post, data)])
+        await search_index.put(await session.connection(), [search_index.digest_doc(post, data)])
     return Saved(digest_id, base + 1, list(changes), list(warnings))
