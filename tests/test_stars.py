@@ -325,8 +325,8 @@ async def test_a_post_written_before_the_payment_and_published_after_it_reaches_
     database_url: str, tmp_path: Path
 ) -> None:
     """A gated post written at 20:00, a reader who pays in Stars at 20:30, the digest published
-    at 21:00: the payer receives it, /latest and the stock's timeline show it; a reader who did
-    not pay gets neither."""
+    at 21:00: the payer receives it, and /latest, the stock's timeline and /search show it; a
+    reader who did not pay gets none of it."""
     with time_machine.travel(PAYS_AT, tick=True) as clock:
         async with running_bot(database_url, ADMIN, stars_monthly_price=PRICE) as bot:
             fake, services = bot
@@ -350,8 +350,12 @@ async def test_a_post_written_before_the_payment_and_published_after_it_reaches_
             await until(lambda: sum("3.10晚间速递" in m for m in fake.inbox[ALICE]) >= 2)
             fake.user_says(ALICE, "/stock 天孚通信")  # the stock's timeline judges alike
             await until(said(fake, ALICE, "2026-03-10《3.10晚间速递》·"))
+            fake.user_says(ALICE, "/search 获大单")  # and the search
+            await until(said(fake, ALICE, "1. 《3.10晚间速递》2026-03-10"))
             fake.user_says(BOB, "/latest")
             await until(said(fake, BOB, "是会员文章"))
+            fake.user_says(BOB, "/search 获大单")
+            await until(said(fake, BOB, "1. 🔒《3.10晚间速递》2026-03-10"))
             fake.user_says(BOB, "/stock 天孚通信")
             await until(said(fake, BOB, "🔒 2026-03-10《3.10晚间速递》"))
             assert said(fake, ALICE, "天孚通信获大单")()
