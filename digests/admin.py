@@ -28,7 +28,7 @@ from digests.models import (
 from digests.outbox.enqueue import Published, publish, queue_broadcast
 from digests.outbox.progress import delivery_counts, progress_of
 from digests.outbox.types import Status
-from digests.readers import access
+from digests.readers import access, shapes
 from digests.readers.entitlement import grant_holders
 from digests.readership.report import readership_reply
 from digests.replies import DigestView, Reply, StoreContext
@@ -65,7 +65,13 @@ async def add_password(
     try:
         async with ctx.store.sessions() as session, session.begin():
             session.add(
-                AccessPassword(label=label, password_hash=hashed, starts_at=starts, ends_at=ends)
+                AccessPassword(
+                    label=label,
+                    password_hash=hashed,
+                    shape=shapes.shape(password),
+                    starts_at=starts,
+                    ends_at=ends,
+                )
             )
     except IntegrityError:
         return Reply(f"会员期 {label} 已存在；先 /password_remove {label}。")

@@ -25,6 +25,7 @@ from bot.scheduler import closures_job, edition_job, last_fire_time, reminder_jo
 from digests import admin
 from digests.calendar import closures, events, trading
 from digests.calendar.commands import ADD_USAGE
+from digests.commands import Channel, spell
 from digests.ingest.core import ingest
 from digests.models import (
     AccessGrant,
@@ -146,7 +147,7 @@ async def test_admin_adds_lists_and_cancels_an_event(
 
     fake.user_says(ADMIN, "/event_add 明天 美国CPI")
     await until(lambda: len(fake.inbox[ADMIN]) == 2)
-    assert last(fake, ADMIN) == ADD_USAGE
+    assert last(fake, ADMIN) == spell(ADD_USAGE, Channel.TELEGRAM)
 
     fake.user_says(ADMIN, "/events")
     await until(said(fake, ADMIN, f"#{event.id} [已确认]"))

@@ -256,9 +256,11 @@ def test_cli_publish_once_then_again_on_purpose(
 async def test_wechat_publish_follows_the_same_rule(actx: AdminContext) -> None:
     """WeChat's 发布 SLUG twice publishes once; 发布 SLUG --again is the explicit round."""
     answers = [
-        await wechat.on_text(
-            actx, "o-admin", text, base_url="https://bot.example.com", admins=["o-admin"]
-        )
+        (
+            await wechat.on_text(
+                actx, "o-admin", text, base_url="https://bot.example.com", admins=["o-admin"]
+            )
+        ).text
         for text in (f"发布 {PUBLIC}", f"发布 {PUBLIC}", f"发布 {PUBLIC} --again")
     ]
     assert "已发布《节后第一篇" in answers[0] and "》已发布（" in answers[1]

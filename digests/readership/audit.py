@@ -7,11 +7,16 @@ The hash: SHA-256 (hex) of the message's parts as sent, UTF-8, joined by U+001E 
 separator, which none of our texts contain). A one-part message's hash is its text's hash.
 Channels compute it at their last point, from the very strings handed to the platform
 (bot/telegram/outbox.py, bot/wechat/sender.py, bot/wecom.py, bot/console.py).
+
+A conversation's reply that shows a digest (/latest, 最新, a button of the list) is no outbox
+row, but it is a copy of the digest all the same: `record_reply` keeps it as a sent row of
+kind "reply" whose ref is `PUBLICATION:NONCE`, so the record lists it with the others.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -25,6 +30,7 @@ from digests.outbox.types import Status
 from digests.replies import StoreContext
 
 SEPARATOR = "\x1e"
+REPLY = "reply"  # the kind of a conversation's reply that showed a digest
 # rows whose outcome is final: the only ones pruning may delete (a queued row is still work)
 _FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
 
@@ -32,6 +38,35 @@ _FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
 def sent_hash(parts: Iterable[str]) -> str:
     """SHA-256 hex of the parts as sent (see the module docstring)."""
     return hashlib.sha256(SEPARATOR.join(parts).encode("utf-8")).hexdigest()
+
+
+async def record_reply(
+    ctx: StoreContext,
+    *,
+    subscriber_id: int,
+    channel: str,
+    publication_ids: Iterable[int],
+    content_sha256: str,
+) -> None:
+    """Keep a reply that showed digests in the record: one sent row per publication shown
+    (a preview, publication 0, is no copy of a published digest)."""
+    now = utcnow()
+    async with ctx.sessions() as session, session.begin():
+        for publication_id in publication_ids:
+            if publication_id <= 0:
+                continue
+            session.add(
+                Delivery(
+                    kind=REPLY,
+                    ref=f"{publication_id}:{secrets.token_hex(8)}",  # every reply its own row
+                    channel=channel,
+                    subscriber_id=subscriber_id,
+                    status=Status.SENT,
+                    sent_at=now,
+                    content_sha256=content_sha256,
+                    policy=ctx.rules.policy.value,
+                )
+            )
 
 
 def day_start(day: date, tz: ZoneInfo) -> datetime:
@@ -44,6 +79,9 @@ async def _publications_of(ctx: StoreContext, rows: list[Delivery]) -> dict[str,
     editions = {row.ref for row in rows if row.kind == "edition"}
     found: dict[str, list[int]] = {
         f"digest:{row.ref}": [int(row.ref)] for row in rows if row.kind == "digest"
+    }
+    found |= {
+        f"{REPLY}:{row.ref}": [int(row.ref.partition(":")[0])] for row in rows if row.kind == REPLY
     }
     if editions:
         async with ctx.sessions() as session:
@@ -114,6 +152,9 @@ async def publication_record(
             if publication_id in e.publication_ids
         ]
         carried = (col(Delivery.kind) == "digest") & (col(Delivery.ref) == str(publication_id))
+        carried = carried | (
+            (col(Delivery.kind) == REPLY) & col(Delivery.ref).startswith(f"{publication_id}:")
+        )
         if editions:
             carried = carried | (
                 (col(Delivery.kind) == "edition") & col(Delivery.ref).in_(editions)
