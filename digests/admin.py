@@ -31,7 +31,7 @@ from digests.outbox.types import Status
 from digests.readers import access, shapes
 from digests.readers.entitlement import grant_holders
 from digests.readership.report import readership_reply
-from digests.replies import DigestView, Reply, StoreContext
+from digests.replies import OWN_ARGS, DigestView, Reply, StoreContext, command
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from digests.summarize.schema import Digest
@@ -74,7 +74,7 @@ async def add_password(
                 )
             )
     except IntegrityError:
-        return Reply(f"会员期 {label} 已存在；先 /password_remove {label}。")
+        return Reply(f"会员期 {label} 已存在；先 {command('password_remove', label)}。")
     return Reply(f"已添加会员期 {label}（{ctx.store.period(starts, ends)}）。")
 
 
@@ -109,7 +109,7 @@ async def list_passwords(ctx: AdminContext) -> Reply:
         for p in periods
     ]
     return Reply(
-        "\n".join(lines) or "还没有会员期密码；用 /password_add 密码 开始日期 结束日期 添加。"
+        "\n".join(lines) or f"还没有会员期密码；用 {command('password_add', OWN_ARGS)} 添加。"
     )
 
 
@@ -231,7 +231,6 @@ async def preview(ctx: AdminContext, slug: str, *, refresh: bool = False) -> Rep
 
 
 AGAIN = "--again"
-PUBLISH_USAGE = "用法：/publish SLUG [--again]"
 
 
 def publish_args(text: str) -> tuple[str, bool]:
@@ -290,13 +289,14 @@ async def _already(ctx: AdminContext, post: Post, revision: int, published: Publ
     )
     if first.revision != revision:
         text += f"\n这篇文章已修订（第 {revision} 版），修订版还没有发布。"
-    return Reply(text + f"\n要再次发送（只发给还没收到这一版的读者）：/publish {post.slug} {AGAIN}")
+    again = command("publish", f"{post.slug} {AGAIN}")
+    return Reply(text + f"\n要再次发送（只发给还没收到这一版的读者）：{again}")
 
 
 async def prepare_broadcast(ctx: AdminContext, text: str, *, by: str) -> Reply:
     """/broadcast: store the text and ask for confirmation; nothing is sent yet."""
     if not text.strip():
-        return Reply("用法：/broadcast 文本")
+        return Reply(f"用法：{command('broadcast', '文本')}")
     async with ctx.store.sessions() as session, session.begin():
         broadcast = Broadcast(text=text.strip(), created_by=by)
         session.add(broadcast)
