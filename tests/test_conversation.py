@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from datetime import date
@@ -142,14 +143,31 @@ def wechat(database_url: str) -> Iterator[tuple[Say, Callable[[], int]]]:
         with TestClient(build_app(settings)) as client:
 
             def say(who: str, line: str, expected: str) -> str:
-                api.user_wrote(openids[who])  # what WeChat knows: the user wrote just now
-                status, answer = text(client, openids[who], line)
+                openid = openids[who]
+                api.user_wrote(openid)  # what WeChat knows: the user wrote just now
+                seen = len(api.inbox.get(openid, []))
+                status, answer = text(client, openid, line)
                 assert status == 200
+                if answer == "success":  # not ready within 4 s: it follows, through the outbox
+                    arrived(lambda: len(api.inbox.get(openid, [])) > seen)
+                    answer = "\n".join(api.inbox[openid][seen:])
                 return answer
+
+            def pictures() -> int:  # after the figures, as a customer-service image message
+                arrived(lambda: bool(api.images.get(openids[ADMIN])))
+                return len(api.images[openids[ADMIN]])
 
             assert "欢迎关注" in follow(client, openids[READER])[1]
             follow(client, openids[ADMIN])
-            yield say, lambda: len(api.images.get(openids[ADMIN], []))
+            yield say, pictures
+
+
+def arrived(check: Callable[[], bool], within: float = 60.0) -> None:
+    """Wait (the app runs in TestClient's thread) until `check` holds."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "it did not arrive in time"
+        time.sleep(0.05)
 
 
 async def _samples(settings: object) -> None:
