@@ -61,9 +61,8 @@ async def main(readers: int, server_url: str | None) -> None:
     print(f"{readers} readers, {where}")
     for kind, spent in times.items():
         q = statistics.quantiles(spent, n=20)
-        print(
-            f"  {kind:16} {len(spent):5} messages  p50 {q[9] * 1000:6.2f} ms  p95 {q[18] * 1000:6.2f} ms"
-        )
+        p50, p95 = q[9] * 1000, q[18] * 1000
+        print(f"  {kind:16} {len(spent):5} messages  p50 {p50:6.2f} ms  p95 {p95:6.2f} ms")
     small = readers * len(MESSAGES["small talk"])
     print(
         f"  password tries counted: {tries} (of {small} small-talk and {readers} shaped messages)"
