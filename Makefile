@@ -23,9 +23,10 @@ lint: .venv/.synced
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy bot digests
+	$(UV) run lint-imports  # the layers run one way, no cycles (pyproject.toml [tool.importlinter])
 
 # Date-bound specs again with the wall clock 13 months ahead (SQLite only: the store does not
-# matter here): a test green today and red next month is a defect (DESIGN.md rule 12).
+# matter here): a test green today and red next month is a defect (docs/design.md rule 12).
 LATER := $(shell date -d '+13 months' +%Y-%m-%dT10:00:00+08:00)
 DATED := tests/test_calendar_dates.py tests/test_calendar_events.py tests/test_calendar_bot.py \
 	tests/test_ical.py tests/test_scheduler.py tests/test_access.py tests/test_readers.py \

@@ -102,7 +102,9 @@ async def ours(chats: int, *, latency: float, per_second: int, paid: bool) -> No
                 async with TelegramOutbox(settings, pacer_for(settings)) as channel:
                     await publish(services.store_context(), stored, by="bench")
                     started, cpu = time.perf_counter(), time.process_time()
-                    await send_queued(services.store_context(), {"telegram": channel})
+                    await send_queued(
+                        services.store_context(), services.kinds, {"telegram": channel}
+                    )
                     seconds = time.perf_counter() - started
                     cpu = time.process_time() - cpu
         stats = stop()

@@ -20,10 +20,10 @@ from sqlmodel import func, select
 
 from bench.ingest import scratch_database
 from bot.container import open_services
-from digests import admin, commands
+from digests import commands
 from digests.commands import Call, Channel
 from digests.models import UnlockAttempt
-from digests.readers import account
+from digests.readers import account, periods
 from digests.settings import Settings
 
 MESSAGES = {
@@ -39,8 +39,8 @@ async def main(readers: int, server_url: str | None) -> None:
             settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
             async with open_services(settings) as services:
                 actx = services.admin_context()
-                await admin.add_password(
-                    actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+                await periods.add_password(
+                    actx.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
                 )
                 times: dict[str, list[float]] = {kind: [] for kind in MESSAGES}
                 for n in range(readers):

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import claims
+from bot.container import make_client
 from digests.errors import LLMError
 from digests.ingest.hexo import read_post_file
 from digests.ingest.text import markdown_to_text
 from digests.names import load
 from digests.settings import Settings
-from digests.summarize.llm import LLM, Usage, make_client
+from digests.summarize.llm import LLM, Usage
 from digests.summarize.pipeline import Produced, summarize
 from digests.summarize.schema import Digest
 

@@ -2,7 +2,7 @@
 
     uv run python -m bench.ingest [--posts 2000] [--postgres postgresql://postgres@127.0.0.1/test]
 
-Goal (DESIGN/issue 2, this 2-core machine, SQLite): ≥ 500 new posts/s, ≥ 2,000 unchanged/s.
+Goal (issue 2, this 2-core machine, SQLite): ≥ 500 new posts/s, ≥ 2,000 unchanged/s.
 """
 
 from __future__ import annotations

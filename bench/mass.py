@@ -25,10 +25,10 @@ from bench.ingest import scratch_database
 from bot.container import Services, open_services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin
 from digests.ingest.core import ingest
 from digests.models import AccessGrant, Broadcast, Delivery, Subscriber, utcnow
 from digests.outbox.enqueue import queue_broadcast
+from digests.publishing import publish
 from tests.conftest import EXAMPLES, subscriber_rows
 from tests.fake_wechat import fake_wechat
 
@@ -43,7 +43,7 @@ async def main(readers: int, server_url: str | None) -> None:
                 [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
                 ctx = services.store_context()
                 await load(services, readers)
-                await admin.publish_post(services.admin_context(), PUBLIC, by="bench")
+                await publish.publish_post(services.admin_context(), PUBLIC, by="bench")
                 async with ctx.sessions() as session, session.begin():  # a tenth had it already
                     await session.exec(
                         update(Delivery)

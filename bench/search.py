@@ -26,11 +26,11 @@ import httpx
 from sqlalchemy import text
 
 from bench.ingest import postgres_up, scratch_database
-from digests import admin, db
-from digests.admin import AdminContext
+from digests import db
 from digests.archive import search
 from digests.ingest.core import IngestContext, ingest
-from digests.readers import account, passwords
+from digests.publishing.context import AdminContext
+from digests.readers import account, passwords, periods
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
 
@@ -85,7 +85,9 @@ async def run(url: str, folder: Path, posts: int, queries: int) -> None:
                 await conn.execute(text("ANALYZE"))
         store = StoreContext(sessions, TZ)
         actx = AdminContext(store, DigestContext(sessions, llm=None), ictx)
-        await admin.add_password(actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
+        await periods.add_password(
+            actx.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+        )
         reader, _ = await account.register(store, channel="console", external_id="bench")
         await passwords.unlock(store, reader, "ld2602")
         for query in QUERIES:  # warm the caches once

@@ -37,7 +37,6 @@ from sqlmodel import col, select
 from bench.ingest import scratch_database
 from bot.app import build_app
 from bot.container import Services, open_services
-from digests import admin
 from digests.models import Subscriber
 from digests.readers import account, passwords
 from digests.settings import Settings
@@ -71,7 +70,7 @@ async def load(services: Services, periods: int, readers: int) -> None:
     actx = services.admin_context()
     for i in range(periods):
         first = date(2024 + i // 12, 1 + i % 12, 1)
-        await admin.add_password(actx, f"pw{first:%Y%m}", first, first.replace(day=28))
+        await periods.add_password(actx.store, f"pw{first:%Y%m}", first, first.replace(day=28))
     for i in range(readers):
         await account.register(actx.store, channel="wechat", external_id=f"o-bench-{i}")
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from digests import commands, fingerprint
-from digests.admin import AdminContext
 from digests.commands import Call, Channel
 from digests.errors import DigestbotError
 from digests.models import Subscriber
-from digests.outbox.types import Reader, SendResult
+from digests.outbox.types import Reader, SendResult, sent_hash
+from digests.publishing.context import AdminContext
 from digests.readership import audit
 from digests.render import plain_text
 from digests.replies import Reply
@@ -63,7 +63,7 @@ class ConsoleChannel:
     async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
         text = show(reply, mark=mark_of(reply, self.key, subscriber.external_id))
         self.inbox.setdefault(subscriber.external_id, []).append(text)
-        return SendResult("ok", content_sha256=audit.sent_hash([text]))  # the record
+        return SendResult("ok", content_sha256=sent_hash([text]))  # the record
 
 
 async def handle(
@@ -105,6 +105,6 @@ async def answer(
             subscriber_id=subscriber.id or 0,
             channel="console",
             publication_ids=[shown.publication_id for shown in reply.views],
-            content_sha256=audit.sent_hash([text]),
+            content_sha256=sent_hash([text]),
         )
     return text

@@ -1,4 +1,4 @@
-"""The long-lived clients, opened and closed in one place (DESIGN.md rule 6)."""
+"""The long-lived clients, opened and closed in one place (docs/design.md rule 6)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,37 @@ from datetime import timedelta
 from typing import TypeVar
 
 import httpx
+from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from digests import db
-from digests.admin import AdminContext
 from digests.archive.ask import AskContext
 from digests.ingest.core import IngestContext
+from digests.kinds import registry
 from digests.outbox.leader import Leader
+from digests.outbox.types import Kinds
+from digests.publishing.context import AdminContext
 from digests.replies import StoreContext
 from digests.settings import Settings
 from digests.summarize.digesting import DigestContext
-from digests.summarize.llm import LLM, make_client
+from digests.summarize.llm import LLM
 
 T = TypeVar("T")
 USER_AGENT = "digestbot/0.1 (+research digest bot)"
+
+
+def make_client(settings: Settings) -> AsyncOpenAI | None:
+    """The openai client for the configured server, or None when no LLM is configured (built
+    here, from the settings: the digest core is handed the client, never the settings)."""
+    if not settings.llm_configured:
+        return None
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+    return AsyncOpenAI(
+        api_key=key,  # local servers (Ollama, llama.cpp) ignore it, the client requires one
+        base_url=settings.openai_base_url,
+        timeout=settings.llm_timeout_seconds,  # per read: the longest silence of a stream
+        max_retries=settings.llm_max_retries,  # LLM resends 429/503 itself, nothing else
+    )
 
 
 @dataclass
@@ -35,6 +52,7 @@ class Services:
     http: httpx.AsyncClient
     llm: LLM | None
     leader: Leader  # only the leader runs the scheduler and sends the outbox
+    kinds: Kinds  # the outbox's message kinds (digests/kinds.py): the engine imports no feature
 
     def ingest_context(self, extra_passwords: list[str] | None = None) -> IngestContext:
         """Ingestion's view: sessions, HTTP, time zone and every known password."""
@@ -100,7 +118,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             )
         try:
             async with httpx.AsyncClient(timeout=timeout, headers=headers) as http:
-                yield Services(settings, engine, http, llm, leader)
+                yield Services(settings, engine, http, llm, leader, registry())
         finally:
             await leader.release()
             if client is not None:

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from bot.console import ConsoleChannel, post_line, show
 from bot.container import Services
-from digests import admin, posts, render
+from digests import posts, render
 from digests.calendar import commands, events, reminders
 from digests.ingest.core import ingest
 from digests.outbox.dispatcher import send_queued
-from digests.readers import account, passwords
+from digests.publishing import publish
+from digests.readers import account, passwords, periods
 from digests.summarize import digesting
 from digests.summarize.schema import Digest
 from digests.watch import lists, timeline
@@ -58,8 +59,8 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
 
     actx = services.admin_context()
     echo(f"\n== admin: /password_add {DEMO_PASSWORD} 2026-02-01 2026-02-28 2026-02")
-    added = await admin.add_password(
-        actx, DEMO_PASSWORD, date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+    added = await periods.add_password(
+        actx.store, DEMO_PASSWORD, date(2026, 2, 1), date(2026, 2, 28), "2026-02"
     )
     echo(show(added))
     for name, password in READERS:
@@ -72,9 +73,9 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
         echo(f"[{name}] /watch 天孚通信 → {show(watched)}")
     for slug in PUBLISH:
         echo(f"== admin: /publish {slug}")
-        echo(show(await admin.publish_post(actx, slug, by="demo")))
+        echo(show(await publish.publish_post(actx, slug, by="demo")))
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {channel.name: channel})
+    counts = await send_queued(actx.store, services.kinds, {channel.name: channel})
     echo(f"== sent {counts.sent}, skipped {counts.skipped}, failed {counts.failed}")
     for name, _ in READERS:
         inbox = channel.inbox.get(name, [])
@@ -99,7 +100,7 @@ async def run_demo(services: Services, echo: Callable[[str], None]) -> None:
     queued = await reminders.queue_due(
         actx.store, leads=["eve", "30m"], grace=timedelta(hours=2), now=clock
     )
-    counts = await send_queued(actx.store, {channel.name: channel})
+    counts = await send_queued(actx.store, services.kinds, {channel.name: channel})
     echo(f"== reminder tick at {clock:%H:%M}: {queued} queued, {counts.sent} sent")
     for message in channel.inbox.get("alice", [])[-1:]:
         echo(f"[alice] 📩 {message}")

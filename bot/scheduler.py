@@ -19,12 +19,14 @@ from wechatpy.exceptions import WeChatClientException
 from bot.container import Services
 from bot.wechat.mass import MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin, posts
-from digests.calendar import closures, events, reminders, trading
+from digests import posts
+from digests.calendar import closures, events, reminders
+from digests.days import trading
 from digests.models import Post, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
 from digests.outbox.types import Channel
+from digests.publishing import drafts
 from digests.readers.expiry import queue_expiry_notices
 from digests.readership import audit
 from digests.readership.report import readership_reply
@@ -43,7 +45,7 @@ async def poll_job(services: Services, notify: Notify) -> None:
     actx = services.admin_context()
     async for outcome in posts.poll_sources(services.settings, services.ingest_context()):
         if outcome.status in ("new", "updated"):
-            await notify(await admin.preview(actx, outcome.slug))
+            await notify(await drafts.preview(actx, outcome.slug))
         elif outcome.failed:
             log.warning("poll: %s", outcome.line())
 
@@ -57,7 +59,7 @@ async def retry_job(services: Services, notify: Notify) -> None:
             async with actx.store.sessions() as session:
                 post = await session.get(Post, row.post_id)
             if post is not None:
-                await notify(await admin.preview(actx, post.slug))
+                await notify(await drafts.preview(actx, post.slug))
 
 
 async def deliver_job(services: Services, notify: Notify, channels: dict[str, Channel]) -> None:
@@ -65,7 +67,7 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
     admins hear of messages that failed for good."""
     if not channels:
         return
-    counts = await send_queued(services.store_context(), channels)
+    counts = await send_queued(services.store_context(), services.kinds, channels)
     if counts.sent or counts.failed or counts.retried:
         log.info(
             "delivery tick: %s sent, %s retrying, %s failed",
@@ -80,7 +82,7 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
 async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
     """Queue the access-expiry notices that fell due and send what is queued."""
     queued = await queue_expiry_notices(services.store_context())
-    counts = await send_queued(services.store_context(), channels)
+    counts = await send_queued(services.store_context(), services.kinds, channels)
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
 
 
@@ -219,7 +221,7 @@ def build_scheduler(
     )
     wechat = channels.get("wechat")
     if isinstance(wechat, WeChatChannel) and settings.wechat_delivery == "mass_send_tag":
-        sender = MassSender(wechat)
+        sender = MassSender(wechat, services.kinds)
         mass_at = cron_trigger(settings.wechat_mass_schedule, settings.tz)
         scheduler.add_job(mass_job, mass_at, args=(sender, notify), id="wechat-mass")
         scheduler.add_job(tag_prune_job, "cron", hour=0, minute=5, args=(sender,), id="wechat-tag")

@@ -19,9 +19,8 @@ from typing import Any
 import httpx
 
 from digests import fingerprint, render
-from digests.outbox.types import Reader, SendResult
+from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.readers import account
-from digests.readership.audit import sent_hash
 from digests.redact import error_text
 from digests.replies import Reply, StoreContext
 

@@ -83,7 +83,7 @@ def make_engine(
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions keep loaded objects usable after commit (DESIGN.md rule 4)."""
+    """Sessions keep loaded objects usable after commit (docs/design.md rule 4)."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 

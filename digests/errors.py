@@ -9,7 +9,7 @@
      │    ├── LLMUnavailable      unreachable, rate-limited or failing after the retries
      │    └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON,
      │                            not a chat completion, far longer than asked for)
-     ├── CalendarDataMissing   a day the exchange calendar cannot place (calendar/trading.py)
+     ├── CalendarDataMissing   a day the exchange calendar cannot place (days/trading.py)
      ├── NamesSnapshotInvalid  a securities snapshot that cannot be used; names the file and row
      ├── NamesSourceMissing    `names update` found no source package and was given no CSV
      └── PageSecretMissing     no secret to sign digest-page links with (pagelinks.py)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -21,8 +22,6 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
-
-from digests.outbox.types import Status
 
 
 def utcnow() -> datetime:
@@ -294,6 +293,17 @@ class Publication(SQLModel, table=True):
     published_by: str = Field(default="", max_length=64)
 
 
+class Status(StrEnum):
+    """A delivery row's lifecycle; the values are what the `delivery.status` column holds."""
+
+    QUEUED = "queued"  # due (or backing off until next_attempt_at)
+    SENDING = "sending"  # claimed by a send run (claimed_by) until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # a bad request, or MAX_ATTEMPTS transient failures (outbox/retry.py)
+    SKIPPED = "skipped"  # nothing to send: not entitled, the reader is gone, or too late
+    WAITING = "waiting"  # until the reader writes to us (WeChat's 48 hours), or a mass-send
+
+
 # One outgoing message to one reader, on any channel: the row exists before the send, so
 # nothing is sent twice and nothing is lost (the outbox, digests/outbox/).
 class Delivery(SQLModel, table=True):
@@ -304,7 +314,7 @@ class Delivery(SQLModel, table=True):
     ref: str = Field(max_length=64)  # publication id, broadcast id…
     channel: str = Field(max_length=16)
     subscriber_id: int = _owner("subscriber")
-    # a Status (digests/outbox/types.py): queued | sending (claimed, lease_until set) | sent |
+    # a Status (above): queued | sending (claimed, lease_until set) | sent |
     # failed | skipped | waiting (for the reader to write: WeChat's 48-hour window; woken to
     # queued, or sent by a mass-send). A plain string column: stored rows keep their values.
     status: str = Field(default=Status.QUEUED, max_length=16, index=True)
@@ -338,7 +348,10 @@ class Broadcast(SQLModel, table=True):
 # A dated happening readers care about (a data release, earnings, a market holiday). Proposed
 # from a digest's events (the text kept in `when_text`), added by an admin, or made from the
 # exchange calendar. Reminders are Delivery rows (kind "reminder", ref "EVENT_ID:LEAD").
-class Event(SQLModel, table=True):
+# (Named apart from the digest's own Event, summarize/schema.py: what a post says is coming.)
+class CalendarEvent(SQLModel, table=True):
+    __tablename__ = "event"
+
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(unique=True, max_length=200)  # stable across edits (iCalendar UID)
     title: str = Field(sa_type=Text)
@@ -463,7 +476,7 @@ class DigestName(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=100, index=True)
 
 
-# What the archive search finds (digests/archive/index.py): a post's title and text, or its
+# What the archive search finds (digests/index/documents.py): a post's title and text, or its
 # ready digest's words, with their index tokens. Each database keeps its own full-text index
 # over the tokens by triggers (SQLite FTS5, PostgreSQL tsvector + GIN; migration 0016).
 class SearchDoc(SQLModel, table=True):
@@ -480,7 +493,7 @@ class SearchDoc(SQLModel, table=True):
     body: str = Field(sa_type=Text)  # the words snippets are cut from
     published_at: datetime = _ts()  # the post's: entitlement is decided by it
     gated: bool = False
-    title_tokens: str = Field(sa_type=Text)  # digests/archive/tokens.py, space-separated
+    title_tokens: str = Field(sa_type=Text)  # digests/index/tokens.py, space-separated
     body_tokens: str = Field(sa_type=Text)
 
 

@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from bench.ingest import postgres_up
-from digests import admin, db
-from digests.admin import AdminContext
+from digests import db
 from digests.ingest.core import IngestContext, ingest
 from digests.models import Subscriber, utcnow
-from digests.readers import account
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
+from digests.readers import account, periods
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
 from tests import databases
@@ -124,7 +125,7 @@ async def publish_to_readers(
             async with sessions() as session, session.begin():
                 rows = subscriber_rows(readers, channel="telegram", first=first_chat)
                 await session.exec(insert(Subscriber), params=rows)
-            await admin.publish_post(actx, "2026-02-20-public-new-year", by=by)
+            await publish.publish_post(actx, "2026-02-20-public-new-year", by=by)
 
 
 @pytest.fixture(scope="session")
@@ -243,7 +244,9 @@ async def actx(ctx: IngestContext) -> AsyncIterator[AdminContext]:
     context = AdminContext(
         StoreContext(ctx.sessions, SHANGHAI), DigestContext(ctx.sessions, llm=None), ctx
     )
-    await admin.add_password(context, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
+    await periods.add_password(
+        context.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+    )
     yield context
 
 

@@ -32,8 +32,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bot.container import Services, open_services
 from bot.telegram.application import build_application, start, stop
-from digests import admin
 from digests.ingest.core import ingest
+from digests.readers import periods
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, LoopbackHandler, serve
 from tests.fake_stars import METHODS as STARS_METHODS
@@ -383,8 +383,12 @@ async def running_bot(
         )
         async with open_services(settings) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-            await admin.add_password(
-                services.admin_context(), "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+            await periods.add_password(
+                services.admin_context().store,
+                "ld2602",
+                date(2026, 2, 1),
+                date(2026, 2, 28),
+                "2026-02",
             )
             app = build_application(services, polling=True)
             await start(app, polling=True, poll_timeout=1)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.console import ConsoleChannel, handle
-from digests import admin
-from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.outbox.dispatcher import send_queued
+from digests.publishing import broadcasts, drafts, publish
+from digests.publishing.context import AdminContext
 from digests.replies import StoreContext
 from tests.conftest import SHANGHAI, reader
 
@@ -38,13 +39,13 @@ async def test_two_notes_in_the_same_second_stay_two_posts(actx: AdminContext) -
     texts = ("早盘速递\n\n通信板块走强，关注天孚通信。", "午盘速递\n\n传媒板块回调，关注中文在线。")
     slugs = []
     for text in texts:
-        preview = await admin.post_and_preview(actx, admin.admin_draft(text, ctx=actx, now=now))
-        publish = next(action for label, action in preview.choices if label == "发布")
-        slugs.append(publish.removeprefix("publish:"))
+        preview = await drafts.post_and_preview(actx, drafts.admin_draft(text, ctx=actx, now=now))
+        button = next(action for label, action in preview.choices if label == "发布")
+        slugs.append(button.removeprefix("publish:"))
     assert slugs[0] != slugs[1] and all(s.startswith("note-20260212-103000-") for s in slugs)
-    titles = [(await admin.publish_post(actx, slug, by="test")).text for slug in slugs]
+    titles = [(await publish.publish_post(actx, slug, by="test")).text for slug in slugs]
     assert "已发布《早盘速递》" in titles[0] and "已发布《午盘速递》" in titles[1]
-    same = admin.admin_draft(texts[0], ctx=actx, now=now + timedelta(milliseconds=100))
+    same = drafts.admin_draft(texts[0], ctx=actx, now=now + timedelta(milliseconds=100))
     assert same.slug == slugs[0]  # the same text in the same second is the same note
 
 
@@ -54,11 +55,11 @@ async def test_broadcast_is_stored_confirmed_once_and_survives_a_restart(
     """The text lives in the store: rows queued before a restart are sent after it; a second
     confirmation queues nothing."""
     await reader(actx, "alice")
-    prepared = await admin.prepare_broadcast(actx, "今晚八点直播", by="test")
+    prepared = await broadcasts.prepare_broadcast(actx, "今晚八点直播", by="test")
     broadcast_id = int(prepared.choices[0][1].removeprefix("bcast:"))
-    assert "已排队：1 人" in (await admin.confirm_broadcast(actx, broadcast_id)).text
-    assert "已经发送过" in (await admin.confirm_broadcast(actx, broadcast_id)).text
+    assert "已排队：1 人" in (await broadcasts.confirm_broadcast(actx, broadcast_id)).text
+    assert "已经发送过" in (await broadcasts.confirm_broadcast(actx, broadcast_id)).text
     restarted = StoreContext(actx.store.sessions, SHANGHAI)  # nothing kept in memory
     channel = ConsoleChannel()
-    assert (await send_queued(restarted, {"console": channel})).sent == 1
+    assert (await send_queued(restarted, registry(), {"console": channel})).sent == 1
     assert channel.inbox["alice"] == ["今晚八点直播"]

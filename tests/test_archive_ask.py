@@ -19,10 +19,10 @@ from starlette.testclient import TestClient
 
 from bot.app import build_app
 from digests import db
-from digests.admin import AdminContext
 from digests.archive.ask import NOT_COVERED, AskContext, ask, ask_terms, check_citations
 from digests.ingest.core import ingest
 from digests.models import Broadcast
+from digests.publishing.context import AdminContext
 from digests.readers import passwords
 from digests.summarize.llm import LLM
 from digests.summarize.policy import DigestPolicy, PolicyRules

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.search import QUERIES, write_posts
 from digests import db
 from digests.archive.search import TOP, find
-from digests.archive.tokens import query_terms, single_char
+from digests.index.tokens import query_terms, single_char
 from digests.ingest.core import IngestContext, ingest
 from tests.conftest import SHANGHAI
 from tests.test_archive_tokens import reference

@@ -12,11 +12,11 @@ from starlette.testclient import TestClient
 
 from bot import console
 from digests import db
-from digests.admin import AdminContext
 from digests.archive.search import find
-from digests.archive.tokens import query_terms, tokens
+from digests.index.tokens import query_terms, tokens
 from digests.ingest.core import ingest
 from digests.models import Post, SearchDoc
+from digests.publishing.context import AdminContext
 from digests.readers import passwords
 from digests.summarize.digesting import digest_post
 from digests.summarize.policy import DigestPolicy, PolicyRules

@@ -1,4 +1,4 @@
-"""The index's tokeniser (digests/archive/tokens.py) against the plain statement of what it
+"""The index's tokeniser (digests/index/tokens.py) against the plain statement of what it
 does, a character at a time: any text, the same tokens. The fast one skips NFKC for texts that
 are normal once Chinese punctuation is blanked, and joins hex codes in C; these tests pin that
 neither changes a token, so search results stay what they were."""
@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench.ingest import write_posts
-from digests.archive.tokens import _CJK, PUNCTUATION, as_text
+from digests.index.tokens import _CJK, PUNCTUATION, as_text
 from digests.ingest.hexo import read_post_file
 from digests.ingest.text import markdown_to_text
 from tests.conftest import EXAMPLES

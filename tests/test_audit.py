@@ -16,11 +16,13 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.console import ConsoleChannel
 from bot.wecom import WeComChannel, register_robots
-from digests.admin import AdminContext, publish_post
-from digests.models import Delivery, Publication, ReaderAction, utcnow
+from digests.kinds import registry
+from digests.models import Delivery, Publication, ReaderAction, Status, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
-from digests.outbox.types import Status
+from digests.outbox.types import sent_hash
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers.account import get_subscriber
 from digests.readership import actions, audit
 from digests.replies import StoreContext
@@ -73,7 +75,7 @@ async def test_audit_hashes_match_what_the_fake_bot_api_received(database_url: s
         publication = await _publication_id(store)
         rows = await audit.reader_record(store, alice.id)
         assert [(r["kind"], r["publications"]) for r in rows] == [("digest", [publication])]
-        assert rows[0]["sha256"] == audit.sent_hash(received)
+        assert rows[0]["sha256"] == sent_hash(received)
         assert rows[0]["policy"] == "full"
         assert await audit.reader_record(store, bob.id or 0) == []
         who = await audit.publication_record(store, publication)
@@ -104,20 +106,20 @@ async def test_the_policy_in_force_and_the_console_text_are_recorded(
     alice = await reader(actx, "alice")
     rules = PolicyRules(DigestPolicy.no_advice)
     store = StoreContext(actx.store.sessions, actx.store.tz, rules=rules)
-    await publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     console = ConsoleChannel()
-    counts = await send_queued(store, {"console": console})
+    counts = await send_queued(store, registry(), {"console": console})
     assert counts.sent == 1
     [row] = await audit.reader_record(store, alice.id or 0)
     assert row["policy"] == "no_advice"
-    assert row["sha256"] == audit.sent_hash(console.inbox["alice"])
+    assert row["sha256"] == sent_hash(console.inbox["alice"])
 
 
 async def test_retention_prunes_only_old_final_rows(actx: AdminContext) -> None:
     """Rows older than the retention go; younger rows and old rows still queued stay."""
     now = utcnow()
     alice = await reader(actx, "alice")
-    await publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     publication = await _publication_id(actx.store)
     old, young = now - timedelta(days=1100), now - timedelta(days=1000)
     async with actx.store.sessions() as session, session.begin():
@@ -173,15 +175,15 @@ async def test_wechat_and_wecom_hashes_match_what_their_apis_received(
     store = services.store_context()
     await follower(services, fake, "o-ann")
     await register_robots(store, [robot.url])
-    await publish_post(services.admin_context(), PUBLIC, by="test")
+    await publish.publish_post(services.admin_context(), PUBLIC, by="test")
     await make_edition(store, utcnow())
     async with httpx.AsyncClient() as http:
         channels = {"wechat": channel, "wecom": WeComChannel([robot.url], http)}
-        assert (await send_queued(store, channels)).sent == 2
+        assert (await send_queued(store, registry(), channels)).sent == 2
     publication = await _publication_id(store)
     by_channel = {r["channel"]: r for r in await audit.publication_record(store, publication)}
-    assert by_channel["wechat"]["sha256"] == audit.sent_hash(fake.inbox["o-ann"])
+    assert by_channel["wechat"]["sha256"] == sent_hash(fake.inbox["o-ann"])
     content = [post["markdown"]["content"] for post in robot.posts]
-    assert by_channel["wecom"]["sha256"] == audit.sent_hash(content)
+    assert by_channel["wecom"]["sha256"] == sent_hash(content)
     assert by_channel["wecom"]["kind"] == "edition"
     assert by_channel["wecom"]["publications"] == [publication]

@@ -22,21 +22,22 @@ from bot.app import build_app
 from bot.cli import app as cli_app
 from bot.container import Services, open_services
 from bot.scheduler import closures_job, edition_job, last_fire_time, reminder_job
-from digests import admin
-from digests.calendar import closures, events, trading
+from digests.calendar import closures, events
 from digests.calendar.commands import ADD_USAGE
 from digests.commands import Channel, spell
+from digests.days import trading
 from digests.ingest.core import ingest
 from digests.models import (
     AccessGrant,
+    CalendarEvent,
     Delivery,
     Edition,
-    Event,
     Post,
     Publication,
     Subscriber,
     utcnow,
 )
+from digests.publishing import publish
 from digests.readers import account
 from digests.replies import Reply
 from digests.settings import Settings
@@ -78,14 +79,16 @@ async def stored_subscriber(services: Services, user: int) -> Subscriber:
     return found
 
 
-async def all_events(services: Services) -> list[Event]:
+async def all_events(services: Services) -> list[CalendarEvent]:
     async with services.store_context().sessions() as session:
-        return list((await session.exec(select(Event).order_by(col(Event.id)))).all())
+        return list(
+            (await session.exec(select(CalendarEvent).order_by(col(CalendarEvent.id)))).all()
+        )
 
 
-async def get_event(services: Services, event_id: int) -> Event:
+async def get_event(services: Services, event_id: int) -> CalendarEvent:
     async with services.store_context().sessions() as session:
-        found = await session.get(Event, event_id)
+        found = await session.get(CalendarEvent, event_id)
     assert found is not None
     return found
 
@@ -292,7 +295,7 @@ def test_calendar_feed_shows_a_gated_posts_events_to_current_members_only(
                 )
             )
             await session.flush()
-            gated = Event(
+            gated = CalendarEvent(
                 uid="gated@test",
                 title="会员事件",
                 post_id=post.id,
@@ -304,7 +307,7 @@ def test_calendar_feed_shows_a_gated_posts_events_to_current_members_only(
         tokens = [await events.calendar_token(ctx, who) for who in (member, outsider)]
         # the exchange's closures are added by the leader once it leads (catch_up), a moment
         # after the start: the feeds are read once they are there
-        closures_in = select(func.count()).where(col(Event.uid).startswith("xshg-"))
+        closures_in = select(func.count()).where(col(CalendarEvent.uid).startswith("xshg-"))
         for _ in range(1000):
             async with ctx.sessions() as session:
                 if (await session.exec(closures_in)).one():
@@ -406,7 +409,7 @@ async def test_edition_job_trading_days_catch_up_and_once(database_url: str) -> 
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
         reader, _ = await account.register(actx.store, channel="console", external_id="ed")
         await account.update_settings(actx.store, reader, delivery="edition")
-        await admin.publish_post(actx, SEED, by="test")
+        await publish.publish_post(actx, SEED, by="test")
         async with actx.store.sessions() as session, session.begin():
             # the clock is frozen for the job only: date the publication before the holiday
             await session.exec(update(Publication).values(published_at=bj(2026, 2, 13, 10)))  # type: ignore[call-overload]

@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from digests.calendar import trading
-from digests.calendar.dates import SHANGHAI, resolve
+from digests.days import trading
+from digests.days.dates import SHANGHAI, resolve
 from digests.errors import DigestbotError
 
 BEIJING = timezone(timedelta(hours=8))

@@ -10,11 +10,13 @@ import pytest
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel
-from digests.admin import AdminContext
-from digests.calendar import closures, commands, events, reminders, trading
+from digests.calendar import closures, commands, events, reminders
 from digests.calendar.events import Proposals
-from digests.models import Delivery, Event, Post, Publication
+from digests.days import trading
+from digests.kinds import registry
+from digests.models import CalendarEvent, Delivery, Post, Publication
 from digests.outbox.dispatcher import send_queued
+from digests.publishing.context import AdminContext
 from digests.readers import account, passwords
 from digests.summarize import digesting
 from digests.summarize.schema import Digest
@@ -45,14 +47,16 @@ async def propose_seed(actx: AdminContext, *extra: dict[str, str]) -> tuple[Post
     return post, await events.propose_from_digest(actx.store, post, digest)
 
 
-async def all_events(actx: AdminContext) -> list[Event]:
+async def all_events(actx: AdminContext) -> list[CalendarEvent]:
     async with actx.store.sessions() as session:
-        return list((await session.exec(select(Event).order_by(col(Event.id)))).all())
+        return list(
+            (await session.exec(select(CalendarEvent).order_by(col(CalendarEvent.id)))).all()
+        )
 
 
-async def get_event(actx: AdminContext, event_id: int | None) -> Event:
+async def get_event(actx: AdminContext, event_id: int | None) -> CalendarEvent:
     async with actx.store.sessions() as session:
-        found = await session.get(Event, event_id)
+        found = await session.get(CalendarEvent, event_id)
     assert found is not None
     return found
 
@@ -314,7 +318,7 @@ async def test_reminders_eve_and_thirty_minutes_for_opted_in_readers_once(
     assert {r.ref for r in rows} == {f"{cpi.id}:eve", f"{retail.id}:eve"}
     assert {r.subscriber_id for r in rows} == {on.id}
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.skipped, counts.failed) == (2, 0, 0)
     assert set(channel.inbox) == {"on"}
     eve = next(text for text in channel.inbox["on"] if "美国CPI" in text)
@@ -323,7 +327,7 @@ async def test_reminders_eve_and_thirty_minutes_for_opted_in_readers_once(
     assert await queue(actx, bj(2, 12, 20, 0, 30)) == 0
     assert await queue(actx, bj(2, 13, 21)) == 1
     assert [r.ref for r in await deliveries(actx, "reminder")][-1] == f"{cpi.id}:30m"
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert "30 分钟后：美国CPI" in channel.inbox["on"][-1]
     assert await queue(actx, bj(2, 13, 21, 10)) == 0
     refs = {r.ref for r in await deliveries(actx, "reminder")}
@@ -343,7 +347,7 @@ async def test_downtime_catch_up_within_grace_only(actx: AdminContext) -> None:
     assert [r.ref for r in rows] == [f"{late.id}:eve"]
     assert f"{stale.id}:eve" not in {r.ref for r in rows}
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 1
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 1
     assert "明天：某公司财报" in channel.inbox["on"][0]
 
 
@@ -380,7 +384,7 @@ async def test_cancelled_events_get_no_reminders(actx: AdminContext) -> None:
     assert await queue(actx, bj(2, 12, 20, 1)) == 1
     await events.decide(actx.store, kept.id or 0, confirm=False)
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.skipped) == (0, 1) and not channel.inbox
     assert [r.status for r in await deliveries(actx, "reminder")] == ["skipped"]
 

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.console import handle
 from bot.wechat import commands
-from digests import admin, admin_codes
-from digests.admin import AdminContext
 from digests.models import AccessCode, AccessGrant
-from digests.readers import account, codes, passwords
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
+from digests.readers import account, code_batches, codes, passwords
 from tests.conftest import fresh, reader
 
 FEBRUARY = (date(2026, 2, 1), date(2026, 2, 28))
@@ -44,9 +44,9 @@ def test_codes_are_grouped_unambiguous_and_forgive_case_and_separators() -> None
 async def test_a_code_unlocks_one_reader_and_refuses_the_second(actx: AdminContext) -> None:
     """The first reader to send the code gets its period (and the gated digest); the second
     is told it is used and gets nothing; the first sending it again changes nothing."""
-    [code] = await admin_codes.create_codes(actx.store, *FEBRUARY, 1, "shop")
+    [code] = await code_batches.create_codes(actx.store, *FEBRUARY, 1, "shop")
     alice, bob = await reader(actx, "alice"), await reader(actx, "bob")
-    await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    await publish.publish_post(actx, "2-10-zhui-zong", by="test")
     first = await handle(actx, alice, code.lower().replace("-", " "), is_admin=False)
     assert "兑换成功" in first.text and "2026-02-01 至 2026-02-28" in first.text
     assert first.delete_incoming
@@ -65,7 +65,7 @@ async def test_a_code_unlocks_one_reader_and_refuses_the_second(actx: AdminConte
         stored = (await session.exec(select(AccessCode))).one()
     assert [(g.subscriber_id, g.label) for g in grants] == [(alice.id, f"code:{stored.id}")]
     assert stored.code_hash == codes.code_hash(code.replace("-", "")) and code not in str(stored)
-    [batch] = await admin_codes.batches(actx.store)
+    [batch] = await code_batches.batches(actx.store)
     assert (batch.label, batch.first_day, batch.last_day, batch.total, batch.used) == (
         "shop",
         "2026-02-01",
@@ -78,7 +78,7 @@ async def test_a_code_unlocks_one_reader_and_refuses_the_second(actx: AdminConte
 async def test_readers_redeeming_one_code_at_once_get_it_once(actx: AdminContext) -> None:
     """Eight readers sending the same code at the same moment: exactly one succeeds, the
     others are told it is used, and one grant exists."""
-    [code] = await admin_codes.create_codes(actx.store, *FEBRUARY, 1)
+    [code] = await code_batches.create_codes(actx.store, *FEBRUARY, 1)
     readers = [await reader(actx, f"r{i}") for i in range(8)]
     replies = await asyncio.gather(*(codes.redeem(actx.store, r, code) for r in readers))
     texts = [reply.text for reply in replies]
@@ -92,7 +92,7 @@ async def test_readers_redeeming_one_code_at_once_get_it_once(actx: AdminContext
 
 async def test_wrong_codes_count_toward_the_password_lockout(actx: AdminContext) -> None:
     """Three wrong codes and two wrong passwords lock both ways of unlocking for 15 minutes."""
-    [code] = await admin_codes.create_codes(actx.store, *FEBRUARY, 1)
+    [code] = await code_batches.create_codes(actx.store, *FEBRUARY, 1)
     carol = await reader(actx, "carol")
     for guess in ("AAAA-BBBB-CCCC", "AAAA-BBBB-CCCD", "not a code"):
         assert "兑换码无效" in (await codes.redeem(actx.store, carol, guess)).text
@@ -108,19 +108,19 @@ async def test_revoked_codes_are_refused_and_end_access_ends_their_grants(
 ) -> None:
     """Revoking a label stops its unused codes; revoking one used code with end_access ends
     the access it gave; a label with another period is refused."""
-    first, second, third = await admin_codes.create_codes(actx.store, *FEBRUARY, 3, "zsxq")
+    first, second, third = await code_batches.create_codes(actx.store, *FEBRUARY, 3, "zsxq")
     dave, erin = await reader(actx, "dave"), await reader(actx, "erin")
-    await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    await publish.publish_post(actx, "2-10-zhui-zong", by="test")
     assert "兑换成功" in (await codes.redeem(actx.store, dave, first)).text
-    assert await admin_codes.revoke_codes(actx.store, "zsxq") == (2, 0)
+    assert await code_batches.revoke_codes(actx.store, "zsxq") == (2, 0)
     assert "已作废" in (await codes.redeem(actx.store, erin, second)).text
     assert (await handle(actx, dave, "/latest", is_admin=False)).digest is not None
-    assert await admin_codes.revoke_codes(actx.store, first.lower(), end_access=True) == (0, 1)
+    assert await code_batches.revoke_codes(actx.store, first.lower(), end_access=True) == (0, 1)
     assert (await handle(actx, dave, "/latest", is_admin=False)).digest is None
-    with pytest.raises(admin_codes.RejectedInput):
-        await admin_codes.create_codes(actx.store, date(2026, 3, 1), date(2026, 3, 31), 1, "zsxq")
-    with pytest.raises(admin_codes.RejectedInput):
-        await admin_codes.revoke_codes(actx.store, "no-such-label")
+    with pytest.raises(code_batches.RejectedInput):
+        await code_batches.create_codes(actx.store, date(2026, 3, 1), date(2026, 3, 31), 1, "zsxq")
+    with pytest.raises(code_batches.RejectedInput):
+        await code_batches.revoke_codes(actx.store, "no-such-label")
     listing = await handle(actx, dave, "/codes", is_admin=True)
     assert "zsxq  2026-02-01 至 2026-02-28  共 3，已用 1，作废 2" in listing.text
     assert third  # never redeemed, revoked with its label
@@ -159,7 +159,7 @@ def test_cli_create_prints_only_the_codes_then_list_and_revoke(cli: CliRunner) -
 async def test_wechat_redeems_with_the_word_or_the_code_alone(actx: AdminContext) -> None:
     """On WeChat `兑换 CODE` and a bare code (groups separated by spaces) both redeem; the
     second code is refused to the second reader."""
-    first, second = await admin_codes.create_codes(actx.store, *FEBRUARY, 2)
+    first, second = await code_batches.create_codes(actx.store, *FEBRUARY, 2)
     said = (await commands.on_text(actx, "o-amy", f"兑换 {first}", base_url="", admins=[])).text
     assert "兑换成功" in said
     bare = second.replace("-", " ").lower()

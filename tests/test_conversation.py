@@ -21,9 +21,11 @@ from starlette.testclient import TestClient
 from bot import console
 from bot.app import build_app
 from bot.container import open_services
-from digests import admin, commands
+from digests import commands
 from digests.commands import Channel
 from digests.ingest.core import ingest
+from digests.publishing import publish
+from digests.readers import periods
 from digests.readers.account import register
 from digests.replies import MARK_OPEN
 from tests.conftest import EXAMPLES
@@ -96,7 +98,7 @@ def telegram(database_url: str) -> Iterator[tuple[Say, Callable[[], int]]]:
     with asyncio.Runner() as runner:
         stack = AsyncExitStack()
         fake, services = runner.run(stack.enter_async_context(running_bot(database_url, 1000)))
-        runner.run(admin.publish_post(services.admin_context(), PUBLIC, by="test"))
+        runner.run(publish.publish_post(services.admin_context(), PUBLIC, by="test"))
 
         async def wait(chat: int, seen: int, expected: str) -> str:
             deadline = asyncio.get_running_loop().time() + 30
@@ -174,8 +176,10 @@ async def _samples(settings: object) -> None:
     async with open_services(settings) as services:  # type: ignore[arg-type]
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
         actx = services.admin_context()
-        await admin.add_password(actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
-        await admin.publish_post(actx, PUBLIC, by="test")
+        await periods.add_password(
+            actx.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+        )
+        await publish.publish_post(actx, PUBLIC, by="test")
 
 
 @contextmanager

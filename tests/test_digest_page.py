@@ -28,10 +28,11 @@ from starlette.testclient import TestClient
 from bot.app import build_app
 from bot.container import open_services
 from bot.pages import html_page
-from digests import admin, fingerprint
+from digests import fingerprint
 from digests.ingest.core import ingest
 from digests.models import Post, Publication, Subscriber, utcnow
-from digests.readers import account, pagelinks, passwords
+from digests.publishing import publish
+from digests.readers import account, pagelinks, passwords, periods
 from digests.render import Line
 from digests.settings import Settings
 from tests.conftest import EXAMPLES, need
@@ -86,12 +87,14 @@ async def _prepare(settings: Settings) -> tuple[int, int, int, int]:
     async with open_services(settings) as services:
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
         actx = services.admin_context()
-        await admin.add_password(actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
+        await periods.add_password(
+            actx.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+        )
         alice, _ = await account.register(actx.store, channel="wechat", external_id="o-alice")
         bob, _ = await account.register(actx.store, channel="wechat", external_id="o-bob")
         await passwords.unlock(actx.store, alice, "ld2602")
         for slug in (GATED, PUBLIC):
-            await admin.publish_post(actx, slug, by="test")
+            await publish.publish_post(actx, slug, by="test")
         async with actx.store.sessions() as session:
             rows = await session.exec(select(Post.slug, Publication.id).join(Publication))
             ids = dict(rows.all())

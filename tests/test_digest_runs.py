@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlmodel import select
 
-from digests.admin import AdminContext, preview, stats
 from digests.ingest.core import IngestContext
 from digests.models import DigestRun, LLMMode
+from digests.publishing import drafts
+from digests.publishing.context import AdminContext
+from digests.readership import report
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from tests.conftest import SHANGHAI
@@ -54,7 +56,7 @@ async def test_a_failed_regenerate_shows_the_admin_the_digest_made_before(
     server.answers = [completion(GOOD)]
     await digest_of(dctx)
     server.handler = lambda request: error(503, "overloaded")
-    reply = await preview(replace(actx, digests=dctx), SEED, refresh=True)
+    reply = await drafts.preview(replace(actx, digests=dctx), SEED, refresh=True)
     assert "重新生成失败" in reply.text and "503" in reply.text
     assert reply.digest is not None and reply.digest.digest.headline == GOOD["headline"]
     assert [label for label, _ in reply.choices] == ["发布", "重新生成", "丢弃"]
@@ -92,7 +94,7 @@ async def test_every_run_is_kept_failed_ones_too(
     costs = await digesting.llm_costs(dctx)
     assert (costs.calls, costs.failed_calls) == (2, 1)
     assert costs.posts == [(SEED, 2, first.prompt_tokens + 50 + 50)]
-    text = (await stats(actx)).text
+    text = (await report.stats(actx.store, actx.digests)).text
     assert "2 次调用（失败 1 次）" in text and f"{SEED} 2 次" in text
 
 

@@ -12,12 +12,14 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel
-from digests import admin, db
-from digests.admin import AdminContext
-from digests.models import Delivery, Subscriber, utcnow
+from digests import db
+from digests.kinds import registry
+from digests.models import Delivery, Status, Subscriber, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.progress import publication_progress
-from digests.outbox.types import Reader, SendResult, Status
+from digests.outbox.types import Reader, SendResult
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers import account, passwords
 from digests.replies import Reply, StoreContext
 from tests.conftest import SHANGHAI, fresh, reader, subscriber_rows
@@ -30,16 +32,16 @@ async def test_publish_reaches_the_entitled_once_and_not_the_others(actx: AdminC
     await passwords.unlock(actx.store, alice, "ld2602")
     await account.update_settings(actx.store, carol, delivery="edition")
     await passwords.unlock(actx.store, carol, "ld2602")
-    gated = await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    gated = await publish.publish_post(actx, "2-10-zhui-zong", by="test")
     assert "即时推送 1 人" in gated.text
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.failed) == (3, 0)
     assert len(channel.inbox["alice"]) == 2 and len(channel.inbox["bob"]) == 1
     assert "carol" not in channel.inbox
     assert "2.10科技大爆发" not in channel.inbox["bob"][0]
-    again = await send_queued(actx.store, {"console": channel})
+    again = await send_queued(actx.store, registry(), {"console": channel})
     assert again.sent == 0 and len(channel.inbox["alice"]) == 2
 
 
@@ -47,10 +49,10 @@ async def test_entitlement_is_checked_again_at_send_time(actx: AdminContext) -> 
     """A reader who unsubscribes after the publish is queued gets nothing."""
     alice = await reader(actx, "alice")
     await passwords.unlock(actx.store, alice, "ld2602")
-    await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    await publish.publish_post(actx, "2-10-zhui-zong", by="test")
     await account.update_settings(actx.store, alice, status="stopped")
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.skipped) == (0, 1) and not channel.inbox
 
 
@@ -62,23 +64,23 @@ async def test_a_blocked_reader_is_marked_gone_and_gets_nothing_more(actx: Admin
             return SendResult("gone", detail="Forbidden: bot was blocked by the user")
 
     dave = await reader(actx, "dave")
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
-    counts = await send_queued(actx.store, {"console": Blocking()})
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    counts = await send_queued(actx.store, registry(), {"console": Blocking()})
     assert counts.gone == [dave.id] and (await fresh(actx, dave)).status == "gone"
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test", again=True)
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test", again=True)
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 0
 
 
 async def test_two_send_loops_side_by_side_send_each_row_once(actx: AdminContext) -> None:
     """A publish's send and the scheduler's tick running together: every row goes out once."""
     for name in ("r1", "r2", "r3", "r4", "r5"):
         await reader(actx, name)
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     channel = ConsoleChannel()
     first, second = await asyncio.gather(
-        send_queued(actx.store, {"console": channel}),
-        send_queued(actx.store, {"console": channel}),
+        send_queued(actx.store, registry(), {"console": channel}),
+        send_queued(actx.store, registry(), {"console": channel}),
     )
     assert first.sent + second.sent == 5
     assert all(len(inbox) == 1 for inbox in channel.inbox.values()) and len(channel.inbox) == 5
@@ -91,7 +93,7 @@ async def test_a_crashed_senders_rows_are_sent_after_the_lease_and_sent_rows_nev
     still leased is left alone; a row marked sent is never sent again."""
     for name in ("r1", "r2", "r3"):
         await reader(actx, name)
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     async with actx.store.sessions() as session, session.begin():
         rows = (await session.exec(select(Delivery).order_by(col(Delivery.id)))).all()
         crashed, leased, done = rows
@@ -99,7 +101,7 @@ async def test_a_crashed_senders_rows_are_sent_after_the_lease_and_sent_rows_nev
         leased.status, leased.lease_until = "sending", utcnow() + timedelta(minutes=5)
         done.status = "sent"
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert counts.sent == 1 and list(channel.inbox) == ["r1"]
 
 
@@ -117,11 +119,11 @@ async def test_publication_progress_counts_and_rate(actx: AdminContext) -> None:
     """`digestbot deliveries`: per publication counts by status, then nothing left to send."""
     for name in ("r1", "r2"):
         await reader(actx, name)
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     [before] = await publication_progress(actx.store)
     assert (before["queued"], before["sent"], before["title"]) == (2, 0, "节后第一篇：写给新朋友")
     assert list(before)[:7] == ["publication", *STORED]  # the --json keys, in this order
-    await send_queued(actx.store, {"console": ConsoleChannel()})
+    await send_queued(actx.store, registry(), {"console": ConsoleChannel()})
     [after] = await publication_progress(actx.store)
     assert (after["queued"], after["sent"], after["eta_seconds"]) == (0, 2, 0)
 
@@ -134,13 +136,13 @@ async def test_two_senders_with_their_own_pools_deliver_2000_messages_exactly_on
     rows = subscriber_rows(2000, channel="console")
     async with actx.store.sessions() as session, session.begin():
         await session.exec(insert(Subscriber), params=rows)
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     channel = ConsoleChannel()
     async with db.open_engine(database_url) as other:
         second = StoreContext(db.make_sessionmaker(other), SHANGHAI)
         one, two = await asyncio.gather(
-            send_queued(actx.store, {"console": channel}, batch=100),
-            send_queued(second, {"console": channel}, batch=100),
+            send_queued(actx.store, registry(), {"console": channel}, batch=100),
+            send_queued(second, registry(), {"console": channel}, batch=100),
         )
     assert one.sent + two.sent == 2000 and one.sent > 0 and two.sent > 0
     assert len(channel.inbox) == 2000 and all(len(m) == 1 for m in channel.inbox.values())
@@ -155,17 +157,17 @@ async def test_transient_failures_back_off_then_fail_for_good(actx: AdminContext
             return SendResult("transient", detail="HTTP 502 Bad Gateway")
 
     await reader(actx, "alice")
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     waits = []
     for _ in range(5):
-        counts = await send_queued(actx.store, {"console": Flaky()})
+        counts = await send_queued(actx.store, registry(), {"console": Flaky()})
         async with actx.store.sessions() as session:
             row = (await session.exec(select(Delivery))).one()
         if row.next_attempt_at is None:
             break
         waits.append((row.next_attempt_at - utcnow()).total_seconds())
         # still backing off: a send run now leaves it alone
-        assert (await send_queued(actx.store, {"console": Flaky()})).retried == 0
+        assert (await send_queued(actx.store, registry(), {"console": Flaky()})).retried == 0
         async with actx.store.sessions() as session, session.begin():
             due = await session.get(Delivery, row.id)
             assert due is not None

@@ -8,12 +8,13 @@ from datetime import date
 from sqlmodel import col, select
 
 from bot.console import ConsoleChannel
-from digests import admin
-from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
-from digests.readers import passwords
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
+from digests.readers import passwords, periods
 from tests.conftest import reader
 
 SEED = "2-10-zhui-zong"  # published 2026-02-12 13:27 Beijing: 非农周三, CPI周五, 周五后放假
@@ -34,22 +35,22 @@ async def test_editions_bundle_what_was_published_since_the_last_one(actx: Admin
     channel = ConsoleChannel()
     assert await make_edition(actx.store, utcnow()) == (None, 0)
 
-    await admin.publish_post(actx, SEED, by="test")
+    await publish.publish_post(actx, SEED, by="test")
     first_due = utcnow()
     edition, queued = await make_edition(actx.store, first_due)
     assert edition is not None and queued == 1
     assert edition.publication_ids == await publication_ids(actx)
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert len(channel.inbox["ed"]) == 1
     assert "合集：1 篇摘要" in channel.inbox["ed"][0] and "2.10科技大爆发" in channel.inbox["ed"][0]
 
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
-    await admin.publish_post(actx, "2026-02-26-broker-note-storage", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-26-broker-note-storage", by="test")
     second_due = utcnow()
     second, queued = await make_edition(actx.store, second_due)
     assert second is not None and queued == 1
     assert second.publication_ids == (await publication_ids(actx))[1:]
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert len(channel.inbox["ed"]) == 2
     text = channel.inbox["ed"][1]
     assert "合集：2 篇摘要" in text and "节后第一篇" in text and "存储涨价周期复盘" in text
@@ -63,17 +64,17 @@ async def test_edition_leaves_out_gated_digests_the_reader_may_not_read(
 ) -> None:
     """A March members' post in an edition reaches a March member but not a reader holding
     only February; the public post reaches both."""
-    await admin.add_password(actx, "ld2603", date(2026, 3, 1), date(2026, 3, 31), "2026-03")
+    await periods.add_password(actx.store, "ld2603", date(2026, 3, 1), date(2026, 3, 31), "2026-03")
     february = await reader(actx, "feb", delivery="edition")
     await passwords.unlock(actx.store, february, "ld2602")
     march = await reader(actx, "mar", delivery="edition")
     await passwords.unlock(actx.store, march, "ld2603")
-    await admin.publish_post(actx, "3-2-ben-zhou-feng-xian", by="test")
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "3-2-ben-zhou-feng-xian", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     edition, queued = await make_edition(actx.store, utcnow())
     assert edition is not None and len(edition.publication_ids) == 2 and queued == 2
     channel = ConsoleChannel()
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     [feb_text], [mar_text] = channel.inbox["feb"], channel.inbox["mar"]
     assert "合集：1 篇摘要" in feb_text and "节后第一篇" in feb_text
     assert "3月第一周" not in feb_text

@@ -27,14 +27,16 @@ from bot.telegram.sender import Pacer, plain, reply_parts
 from bot.wechat import commands
 from bot.wechat.mass import mass_teaser
 from bot.wechat.sender import WeChatChannel
-from digests import admin, fingerprint, render, tracing
+from digests import fingerprint, render, tracing
 from digests.fingerprint import Medium
 from digests.ingest.core import ingest
+from digests.kinds import registry
 from digests.models import Publication, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
 from digests.outbox.types import Reader
-from digests.readers import account, pagelinks
+from digests.publishing import publish
+from digests.readers import account, pagelinks, periods
 from digests.replies import DigestView, Reply
 from digests.settings import Settings
 from tests.conftest import EXAMPLES
@@ -75,10 +77,10 @@ async def sent(database_url: str) -> AsyncIterator[Sent]:
                 await account.register(ctx, channel="telegram", external_id=str(chat))
             bundled, _ = await account.register(ctx, channel="telegram", external_id=str(EDITION))
             await account.update_settings(ctx, bundled, delivery="edition")
-            await admin.publish_post(services.admin_context(), PUBLIC, by="test")
+            await publish.publish_post(services.admin_context(), PUBLIC, by="test")
             await make_edition(ctx, utcnow())
             async with TelegramOutbox(settings, Pacer(per_second=1000)) as channel:
-                await send_queued(ctx, {"telegram": channel})
+                await send_queued(ctx, registry(), {"telegram": channel})
             async with ctx.sessions() as session:
                 publication = await session.get(Publication, 1)
             assert publication is not None and publication.id is not None
@@ -200,9 +202,9 @@ async def test_a_wechat_message_traces_to_its_reader(database_url: str) -> None:
             for openid in ("o-a", "o-b"):
                 await commands.on_follow(ctx, openid)
                 fake.user_wrote(openid)
-            await admin.publish_post(services.admin_context(), PUBLIC, by="test")
+            await publish.publish_post(services.admin_context(), PUBLIC, by="test")
             channel = WeChatChannel(services.settings, ctx)
-            await send_queued(ctx, {"wechat": channel})
+            await send_queued(ctx, registry(), {"wechat": channel})
             key = fingerprint.key(services.settings.fingerprint_material())
             for openid in ("o-a", "o-b"):
                 [text] = fake.inbox[openid]
@@ -254,9 +256,11 @@ def _page_reader(settings: Settings) -> int:
         async with open_services(settings) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
             actx = services.admin_context()
-            await admin.add_password(actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "x")
+            await periods.add_password(
+                actx.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "x"
+            )
             reader, _ = await account.register(actx.store, channel="wechat", external_id="o-p")
-            await admin.publish_post(actx, PUBLIC, by="test")
+            await publish.publish_post(actx, PUBLIC, by="test")
             assert reader.id is not None
             return reader.id
 

@@ -11,7 +11,7 @@ from icalendar import Alarm, Calendar
 from icalendar import Event as VEvent
 
 from digests.calendar.ical import PRODID, calendar_ics
-from digests.models import Event
+from digests.models import CalendarEvent
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CREATED = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
@@ -19,13 +19,13 @@ UPDATED = datetime(2026, 2, 3, 10, 15, tzinfo=UTC)
 CPI_AT = datetime(2026, 3, 11, 20, 30, tzinfo=SHANGHAI)
 
 
-def _event(uid: str, **fields: Any) -> Event:
+def _event(uid: str, **fields: Any) -> CalendarEvent:
     fields.setdefault("title", uid)
     fields.setdefault("status", "confirmed")
-    return Event(uid=uid, created_at=CREATED, updated_at=UPDATED, **fields)
+    return CalendarEvent(uid=uid, created_at=CREATED, updated_at=UPDATED, **fields)
 
 
-def _events() -> list[Event]:
+def _events() -> list[CalendarEvent]:
     return [
         _event(
             "cpi@digestbot",
@@ -56,7 +56,7 @@ def _events() -> list[Event]:
     ]
 
 
-def _export(events: list[Event]) -> bytes:
+def _export(events: list[CalendarEvent]) -> bytes:
     return calendar_ics(events, name="研报日历", tz=SHANGHAI)
 
 

@@ -14,10 +14,10 @@ from sqlalchemy import Connection, MetaData, Table, inspect
 from sqlmodel import SQLModel
 
 from digests import db
-from digests.archive.index import include_name, include_object
+from digests.index.documents import include_name, include_object
 from digests.models import utcnow
 
-# the databases' own full-text structures (digests/archive/index.py) are no models
+# the databases' own full-text structures (digests/index/documents.py) are no models
 FILTERS = {"include_name": include_name, "include_object": include_object}
 
 

@@ -15,10 +15,9 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from digests import admin
-from digests.admin import AdminContext
 from digests.models import AccessPassword, UnlockAttempt, utcnow
-from digests.readers import access, passwords
+from digests.publishing.context import AdminContext
+from digests.readers import access, passwords, periods
 from tests.conftest import reader
 
 
@@ -41,7 +40,7 @@ async def add_months(actx: AdminContext, count: int) -> None:
     for i in range(count):
         year, month = 2024 + i // 12, 1 + i % 12
         first, last = date(year, month, 1), date(year, month, 28)
-        await admin.add_password(actx, f"pw-{first:%Y-%m}", first, last, f"{first:%Y-%m}")
+        await periods.add_password(actx.store, f"pw-{first:%Y-%m}", first, last, f"{first:%Y-%m}")
 
 
 async def test_one_scrypt_in_a_worker_thread_finds_the_period_among_24(

@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.pages import html_page
-from digests import admin, render
 from digests import names as dictionary
-from digests.admin import AdminContext
+from digests import render
 from digests.ingest.core import IngestContext, ingest
 from digests.models import StoredDigest
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers import passwords, reading
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
@@ -305,7 +306,7 @@ async def test_a_publication_made_before_the_switch_is_read_under_the_policy_in_
     sectors_only: /latest shows no stock and ends with the DISCLAIMER in force."""
     member = await reader(actx, "member")
     await passwords.unlock(actx.store, member, "ld2602")
-    await admin.publish_post(actx, SEED, by="test")
+    await publish.publish_post(actx, SEED, by="test")
     before = await reading.latest(actx.store, member)
     assert before.digest is not None and before.digest.digest.sections[0].stocks
     strict = replace(actx.store, rules=SECTORS_ONLY, disclaimer="本摘要不构成投资建议")

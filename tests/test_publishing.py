@@ -1,4 +1,4 @@
-"""Publishing once (digests/delivery.publish, admin.publish_post) on SQLite and PostgreSQL: a
+"""Publishing once (digests/delivery.publish, publish.publish_post) on SQLite and PostgreSQL: a
 repeat answers 已发布 with the first publication's progress, `--again` reaches only readers who
 have not got the revision, simultaneous presses in two "processes" make one publication, and
 editions do not carry a revision twice."""
@@ -24,12 +24,14 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from bot.console import ConsoleChannel, handle
 from bot.wechat import commands as wechat
-from digests import admin, db
-from digests.admin import AdminContext
+from digests import db
+from digests.kinds import registry
 from digests.models import Delivery, Post, Publication, StoredDigest, utcnow
+from digests.outbox import enqueue
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
-from digests.outbox.enqueue import publish
+from digests.publishing import drafts, publish
+from digests.publishing.context import AdminContext
 from digests.readers import account
 from digests.replies import StoreContext, command
 from digests.summarize import digesting
@@ -56,17 +58,17 @@ async def test_publishing_twice_answers_already_with_the_first_progress(
     已发布 with the first publication's counts, before and after sending."""
     await reader(actx, "alice")
     await reader(actx, "bob")
-    first = await admin.publish_post(actx, PUBLIC, by="test")
+    first = await publish.publish_post(actx, PUBLIC, by="test")
     assert "已发布《节后第一篇：写给新朋友》：即时推送 2 人" in first.text
-    again = await admin.publish_post(actx, PUBLIC, by="test")
+    again = await publish.publish_post(actx, PUBLIC, by="test")
     assert "已发布（" in again.text and "已发送 0，排队 2" in again.text
     assert command("publish", f"{PUBLIC} --again") in again.text  # spelled by each channel
     assert (await count(actx, Publication), await count(actx, Delivery)) == (1, 2)
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 2
-    after = await admin.publish_post(actx, PUBLIC, by="test")
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 2
+    after = await publish.publish_post(actx, PUBLIC, by="test")
     assert "已发送 2，排队 0" in after.text
-    assert (await send_queued(actx.store, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 0
     assert received(channel, "alice") == 1 and received(channel, "bob") == 1
 
 
@@ -77,10 +79,10 @@ async def test_again_goes_only_to_readers_who_did_not_get_the_revision(
     or whose row was skipped gets it; a third --again finds nobody left."""
     await reader(actx, "alice")
     dave = await reader(actx, "dave")
-    await admin.publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     await account.update_settings(actx.store, dave, status="stopped")  # skipped at send
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert (counts.sent, counts.skipped) == (1, 1)
     await account.update_settings(actx.store, dave, status="active")
     await reader(actx, "carol")  # subscribed after the first publication
@@ -88,11 +90,11 @@ async def test_again_goes_only_to_readers_who_did_not_get_the_revision(
     admin_reader = await reader(actx, "admin")
     second = await handle(actx, admin_reader, f"/publish {PUBLIC} --again", is_admin=True)
     assert "已再次发布" in second.text and "即时推送 3 人" in second.text  # carol, dave, admin
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     assert [received(channel, n) for n in ("alice", "carol", "dave")] == [1, 1, 1]
-    third = await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    third = await publish.publish_post(actx, PUBLIC, by="test", again=True)
     assert "即时推送 0 人" in third.text
-    assert (await send_queued(actx.store, {"console": channel})).sent == 0
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 0
 
 
 async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
@@ -102,18 +104,18 @@ async def test_a_corrected_revision_needs_again_and_then_reaches_everyone(
     with --again its digest reaches the readers who got the first version."""
     await reader(actx, "alice")
     note = "---\ntitle: 盘后速递\ndate: 2026-02-13 15:30:00\n---\n\n## 通信\n\n- {}\n"
-    first = admin.admin_draft(note.format("龙头天孚通信"), ctx=actx, name="pan-hou.md")
-    await admin.post_and_preview(actx, first)
-    await admin.publish_post(actx, "pan-hou", by="test")
-    fixed = admin.admin_draft(note.format("龙头中际旭创"), ctx=actx, name="pan-hou.md")
-    await admin.post_and_preview(actx, fixed)
-    plain = await admin.publish_post(actx, "pan-hou", by="test")
+    first = drafts.admin_draft(note.format("龙头天孚通信"), ctx=actx, name="pan-hou.md")
+    await drafts.post_and_preview(actx, first)
+    await publish.publish_post(actx, "pan-hou", by="test")
+    fixed = drafts.admin_draft(note.format("龙头中际旭创"), ctx=actx, name="pan-hou.md")
+    await drafts.post_and_preview(actx, fixed)
+    plain = await publish.publish_post(actx, "pan-hou", by="test")
     assert "已发布（" in plain.text and "已修订（第 2 版）" in plain.text
     assert await count(actx, Publication) == 1
-    again = await admin.publish_post(actx, "pan-hou", by="test", again=True)
+    again = await publish.publish_post(actx, "pan-hou", by="test", again=True)
     assert "即时推送 1 人" in again.text and "修订 2" in again.text
     channel = ConsoleChannel()
-    assert (await send_queued(actx.store, {"console": channel})).sent == 2
+    assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 2
     assert ["天孚通信" in m for m in channel.inbox["alice"]] == [True, False]
     assert "中际旭创" in channel.inbox["alice"][1]
 
@@ -132,9 +134,9 @@ async def test_simultaneous_presses_in_two_processes_publish_once(
             actx, store=StoreContext(sessions, SHANGHAI), digests=DigestContext(sessions, llm=None)
         )
         # the digest exists before the race: the race is about the publication
-        await admin.preview(actx, PUBLIC)
+        await drafts.preview(actx, PUBLIC)
         replies = await asyncio.gather(
-            *(admin.publish_post(ctx, PUBLIC, by="test") for ctx in [actx, other] * 3)
+            *(publish.publish_post(ctx, PUBLIC, by="test") for ctx in [actx, other] * 3)
         )
         assert sum("即时推送 3 人" in r.text for r in replies) == 1
         assert sum("已发布（" in r.text for r in replies) == 5
@@ -142,7 +144,7 @@ async def test_simultaneous_presses_in_two_processes_publish_once(
         await reader(actx, "late")
         async with inserts_held(database_url, [engine, second], "publication") as waiting:
             agains = [
-                asyncio.ensure_future(admin.publish_post(ctx, PUBLIC, by="test", again=True))
+                asyncio.ensure_future(publish.publish_post(ctx, PUBLIC, by="test", again=True))
                 for ctx in [actx, other] * 2
             ]
             await waiting(len(agains))
@@ -199,7 +201,7 @@ async def test_the_database_refuses_a_second_publication_of_the_same_round(
     actx: AdminContext,
 ) -> None:
     """The unique key on (post, round) holds whatever the code above it does."""
-    await admin.publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     async with actx.store.sessions() as session:
         existing = (await session.exec(select(Publication))).one()
     with pytest.raises(IntegrityError):
@@ -215,10 +217,10 @@ async def test_an_again_round_of_the_same_revision_is_not_in_the_next_edition(
     """Edition readers got the revision in an edition: --again of it adds nothing to the
     next one, while a corrected revision is carried."""
     await reader(actx, "ed", delivery="edition")
-    await admin.publish_post(actx, PUBLIC, by="test")
+    await publish.publish_post(actx, PUBLIC, by="test")
     edition, _ = await make_edition(actx.store, utcnow())
     assert edition is not None
-    await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    await publish.publish_post(actx, PUBLIC, by="test", again=True)
     assert await make_edition(actx.store, utcnow()) == (None, 0)
 
     async with actx.store.sessions() as session, session.begin():
@@ -226,7 +228,7 @@ async def test_an_again_round_of_the_same_revision_is_not_in_the_next_edition(
         stored = (await session.exec(select(StoredDigest))).one()
         post.revision = stored.revision = 2  # as a revised post's new digest would be
         session.add_all([post, stored])
-    await admin.publish_post(actx, PUBLIC, by="test", again=True)
+    await publish.publish_post(actx, PUBLIC, by="test", again=True)
     carried, queued = await make_edition(actx.store, utcnow())
     assert carried is not None and queued == 1
     async with actx.store.sessions() as session:
@@ -279,6 +281,6 @@ async def test_work_done_within_a_publication_is_all_or_nothing(actx: AdminConte
         raise RuntimeError("the process died mid-publish")
 
     with pytest.raises(RuntimeError):
-        await publish(actx.store, stored, by="test", within=crash)
+        await enqueue.publish(actx.store, stored, by="test", within=crash)
     assert (await count(actx, Publication), await count(actx, Delivery)) == (0, 0)
-    assert "即时推送 1 人" in (await admin.publish_post(actx, PUBLIC, by="test")).text
+    assert "即时推送 1 人" in (await publish.publish_post(actx, PUBLIC, by="test")).text

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from bot.console import ConsoleChannel, handle
-from digests import admin
-from digests.admin import AdminContext
+from digests.kinds import registry
 from digests.models import utcnow
 from digests.outbox.dispatcher import send_queued
-from digests.readers import passwords
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
+from digests.readers import passwords, periods
 from digests.readers.expiry import queue_expiry_notices
 from tests.conftest import SHANGHAI, fresh, reader
 
@@ -23,7 +24,7 @@ async def test_start_wrong_then_right_password_then_latest(actx: AdminContext) -
     right = await handle(actx, await fresh(actx, alice), "ld2602", is_admin=False)
     assert "解锁成功" in right.text and "2026-02-01 至 2026-02-28" in right.text
     assert (await handle(actx, alice, "/latest", is_admin=False)).text == "还没有发布的摘要。"
-    await admin.publish_post(actx, "2-10-zhui-zong", by="test")
+    await publish.publish_post(actx, "2-10-zhui-zong", by="test")
     latest = await handle(actx, alice, "/latest", is_admin=False)
     assert latest.digest is not None and latest.digest.title.startswith("2.10科技大爆发")
 
@@ -45,7 +46,7 @@ async def test_expiry_notices_three_days_one_day_and_ended_once_each(actx: Admin
     """With a fixed clock: 3-day and 1-day reminders and one 'ended' notice, each once; a
     reader who already holds the next period gets none."""
     alice, bob = [await reader(actx, n) for n in ("alice", "bob")]
-    await admin.add_password(actx, "ld2603", date(2026, 3, 1), date(2026, 3, 31), "2026-03")
+    await periods.add_password(actx.store, "ld2603", date(2026, 3, 1), date(2026, 3, 31), "2026-03")
     for who in (alice, bob):
         await passwords.unlock(actx.store, who, "ld2602", now=utcnow())
     await passwords.unlock(actx.store, bob, "ld2603", now=utcnow())
@@ -66,7 +67,7 @@ async def test_expiry_notices_three_days_one_day_and_ended_once_each(actx: Admin
     ]
     assert queued == [0, 1, 0, 1, 1, 0]
     channel = ConsoleChannel()
-    await send_queued(actx.store, {"console": channel})
+    await send_queued(actx.store, registry(), {"console": channel})
     notices = channel.inbox["alice"]
     assert len(notices) == 3 and "bob" not in channel.inbox
     assert "3 天内结束" in notices[0] and "1 天内结束" in notices[1] and "已结束" in notices[2]

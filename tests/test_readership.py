@@ -22,15 +22,16 @@ from bot.cli import app
 from bot.console import ConsoleChannel
 from bot.container import open_services
 from bot.scheduler import add_readership_jobs
-from digests import admin, db
-from digests.admin import AdminContext
+from digests import db
 from digests.ingest.core import IngestContext, ingest
-from digests.models import AccessGrant, Delivery, Publication, Subscriber
+from digests.kinds import registry
+from digests.models import AccessGrant, Delivery, Publication, Status, Subscriber
 from digests.outbox.dispatcher import send_queued
-from digests.outbox.types import Status
+from digests.outbox.types import sent_hash
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers import account
 from digests.readership import actions, chart
-from digests.readership.audit import sent_hash
 from digests.readership.stats import Week, readership
 from digests.replies import StoreContext
 from digests.settings import Settings
@@ -59,9 +60,9 @@ async def seed_console_delivery(database_url: str) -> tuple[int, int, str]:
         await db.upgrade(engine)
         actx = await _admin_context(db.make_sessionmaker(engine), http)
         alice, _ = await account.register(actx.store, channel="console", external_id="alice")
-        await admin.publish_post(actx, PUBLIC_SLUG, by="test")
+        await publish.publish_post(actx, PUBLIC_SLUG, by="test")
         console = ConsoleChannel()
-        await send_queued(actx.store, {"console": console})
+        await send_queued(actx.store, registry(), {"console": console})
         async with actx.store.sessions() as session:
             publication = (await session.exec(select(Publication.id))).one()
     assert alice.id is not None and publication is not None
@@ -75,7 +76,7 @@ async def _seed_readership(database_url: str) -> int:
         await db.upgrade(engine)
         actx = await _admin_context(db.make_sessionmaker(engine), http)
         with time_machine.travel(NOW, tick=False):
-            await admin.publish_post(actx, PUBLIC_SLUG, by="test")
+            await publish.publish_post(actx, PUBLIC_SLUG, by="test")
         async with actx.store.sessions() as session, session.begin():
             await session.exec(delete(Delivery))  # type: ignore[call-overload]
             people = {

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from digests.models import Status
 from digests.outbox.retry import Decision, decide
-from digests.outbox.types import Outcome, Status
+from digests.outbox.types import Outcome
 
 QUEUED, SENT, FAILED, SKIPPED, WAITING = (
     Status.QUEUED,

@@ -10,11 +10,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.console import ConsoleChannel, handle
-from digests import admin
-from digests.admin import AdminContext
-from digests.models import Delivery
+from digests.kinds import registry
+from digests.models import Delivery, Status
 from digests.outbox.dispatcher import send_queued
-from digests.outbox.types import Status
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.readers import account, passwords, revocation
 from digests.readers.expiry import queue_expiry_notices
 from tests.conftest import SHANGHAI, fresh, reader
@@ -27,11 +27,11 @@ async def test_a_revoked_reader_gets_nothing_after_the_revocation(actx: AdminCon
     alice, bob = await reader(actx, "alice"), await reader(actx, "bob")
     for who in (alice, bob):
         assert "解锁成功" in (await passwords.unlock(actx.store, who, "ld2602")).text
-    await admin.publish_post(actx, "2-10-zhui-zong", by="test")  # queued for both
+    await publish.publish_post(actx, "2-10-zhui-zong", by="test")  # queued for both
     revoked = await handle(actx, alice, "/revoke alice", is_admin=True)
     assert "已收回 #" in revoked.text and "1 个会员期" in revoked.text
     channel = ConsoleChannel()
-    counts = await send_queued(actx.store, {"console": channel})
+    counts = await send_queued(actx.store, registry(), {"console": channel})
     assert "alice" not in channel.inbox and len(channel.inbox["bob"]) == 1
     assert counts.skipped == 1
     async with actx.store.sessions() as session:

@@ -14,8 +14,7 @@ from openai import AsyncOpenAI
 from bot.console import ConsoleChannel
 from bot.container import Services, open_services
 from bot.scheduler import build_scheduler, expiry_job, poll_job, retry_job
-from digests import admin
-from digests.readers import account, passwords
+from digests.readers import account, passwords, periods
 from digests.replies import Reply
 from digests.settings import Settings
 from digests.summarize.llm import LLM
@@ -106,7 +105,9 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
     the edition on DIGEST_SCHEDULE with crontab weekdays (1-5 = Monday to Friday)."""
     actx = services.admin_context()
     today = date.today()
-    await admin.add_password(actx, "pw", today - timedelta(days=20), today + timedelta(days=1))
+    await periods.add_password(
+        actx.store, "pw", today - timedelta(days=20), today + timedelta(days=1)
+    )
     reader, _ = await account.register(actx.store, channel="console", external_id="alice")
     await passwords.unlock(actx.store, reader, "pw")
     channel = ConsoleChannel()

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from bot.container import Services
-from digests import admin_codes
+from digests.readers import code_batches
 from tests.fake_telegram import FakeTelegram, running_bot
 from tests.test_telegram import ADMIN, ALICE, BOB, said, subscribe, until
 
@@ -28,7 +28,7 @@ async def test_redeem_once_then_refused_then_revoked_by_username(
     refused; a reader's /revoke is refused; the admin's /codes counts the use, /readers finds
     Alice and /revoke @username ends her access, so /latest is locked again."""
     fake, services = running
-    [code] = await admin_codes.create_codes(
+    [code] = await code_batches.create_codes(
         services.store_context(), date(2026, 2, 1), date(2026, 2, 28), 1, "tg"
     )
     fake.user_says(ADMIN, "/publish 2-10-zhui-zong")

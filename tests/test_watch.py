@@ -13,12 +13,13 @@ from sqlalchemy import update
 
 from bot.console import ConsoleChannel, handle
 from bot.wechat.sender import teaser
-from digests import admin, db
-from digests.admin import AdminContext
-from digests.models import Delivery
+from digests import db
+from digests.kinds import registry
+from digests.models import Delivery, Status
 from digests.outbox import mass
 from digests.outbox.dispatcher import send_queued
-from digests.outbox.types import Status
+from digests.publishing import drafts, publish
+from digests.publishing.context import AdminContext
 from digests.readers import passwords
 from digests.watch import lists, names, popular
 from tests.conftest import SHANGHAI, reader
@@ -62,10 +63,10 @@ async def test_alerts_follow_watch_teasers_and_the_watchlist_at_send(actx: Admin
         await passwords.unlock(store, unlocked, "ld2602")
     for watcher in (carol, dave, erin):
         await lists.watch(store, watcher, "天孚通信")
-    await admin.publish_post(quiet, SEED, by="test")
+    await publish.publish_post(quiet, SEED, by="test")
     await lists.unwatch(store, erin, "天孚通信")
     channel = ConsoleChannel()
-    await send_queued(store, {"console": channel})
+    await send_queued(store, registry(), {"console": channel})
     assert len(channel.inbox["carol"]) == 1 and "龙头天孚通信" in channel.inbox["carol"][0]
     assert channel.inbox["carol"][0].startswith("⭐ 你关注的：天孚通信\n《")
     assert "[open:" in channel.inbox["carol"][0]  # the 阅读摘要 button
@@ -80,9 +81,9 @@ async def test_timeline_pages_ten_at_a_time_newest_first(actx: AdminContext) -> 
     start = datetime(2026, 3, 1, 9, tzinfo=SHANGHAI)
     for n in range(12):
         text = f"盘后速递{n}\n\n## 通信\n\n- 龙头天孚通信，第{n}次提到"
-        draft = admin.admin_draft(text, ctx=actx, now=start + timedelta(days=n))
-        await admin.post_and_preview(actx, draft)
-        await admin.publish_post(actx, draft.slug, by="test")
+        draft = drafts.admin_draft(text, ctx=actx, now=start + timedelta(days=n))
+        await drafts.post_and_preview(actx, draft)
+        await publish.publish_post(actx, draft.slug, by="test")
     first = await handle(actx, alice, "/stock 天孚通信", is_admin=False)
     assert "出现在 12 篇摘要中（第 1–10 篇）" in first.text
     assert first.text.index("盘后速递11") < first.text.index("盘后速递2")
@@ -105,10 +106,12 @@ async def test_a_mass_send_leaves_each_readers_star_line_out(actx: AdminContext)
         for unlocked in (alice, bob):
             await passwords.unlock(actx.store, unlocked, "ld2602")
         await lists.watch(actx.store, alice, "天孚通信")
-        await admin.publish_post(actx, SEED, by="test")
+        await publish.publish_post(actx, SEED, by="test")
         async with actx.store.sessions() as session, session.begin():
             await session.exec(update(Delivery).values(status=Status.WAITING))
-        plan = await mass.plan(actx.store, "console", teaser, limit=2000, footer="仅供参考")
+        plan = await mass.plan(
+            actx.store, registry(), "console", teaser, limit=2000, footer="仅供参考"
+        )
     assert plan is not None and set(plan.audience) == {alice.id, bob.id}
     assert "⭐" not in plan.text and "天孚通信" in plan.text
 

@@ -12,8 +12,10 @@ from starlette.testclient import TestClient
 
 from bot.app import build_app
 from bot.container import open_services
-from digests import admin, fingerprint
+from digests import fingerprint
+from digests.kinds import registry
 from digests.outbox.dispatcher import send_queued
+from digests.publishing import publish
 from digests.readers import passwords
 from digests.readers.account import get_subscriber
 from digests.watch import lists
@@ -39,7 +41,7 @@ def client(database_url: str) -> Iterator[TestClient]:
 
 async def _publish_seed(settings: Any) -> None:
     async with open_services(settings) as services:
-        await admin.publish_post(services.admin_context(), SEED, by="test")
+        await publish.publish_post(services.admin_context(), SEED, by="test")
 
 
 def test_watch_words_timeline_and_locks_through_the_callback(client: TestClient) -> None:
@@ -75,8 +77,8 @@ async def test_a_watchers_digest_carries_the_star_line_on_wechat(world: Any) -> 
         await passwords.unlock(ctx, unlocked, "ld2602")
     await lists.watch(ctx, ann, "天孚通信")
     await lists.watch(ctx, bob, "液冷")
-    await admin.publish_post(services.admin_context(), SEED, by="test")
-    assert (await send_queued(ctx, {"wechat": channel})).sent == 2
+    await publish.publish_post(services.admin_context(), SEED, by="test")
+    assert (await send_queued(ctx, registry(), {"wechat": channel})).sent == 2
     # each copy carries its reader's invisible marks (digests/fingerprint.py): read without
     [to_ann] = [fingerprint.strip(m) for m in fake.inbox["o-ann"]]
     [to_bob] = [fingerprint.strip(m) for m in fake.inbox["o-bob"]]

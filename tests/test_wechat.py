@@ -21,9 +21,11 @@ from starlette.testclient import TestClient
 
 from bot.app import build_app
 from bot.container import open_services
-from digests import admin, db
+from digests import db
 from digests.ingest.core import ingest
 from digests.models import SeenKey, Subscriber
+from digests.publishing import publish
+from digests.readers import periods
 from digests.settings import Settings
 from tests import wechat_crypto as wx
 from tests.conftest import EXAMPLES
@@ -60,8 +62,10 @@ async def _publish_samples(settings: Settings) -> None:
     async with open_services(settings) as services:
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
         actx = services.admin_context()
-        await admin.add_password(actx, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02")
-        await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+        await periods.add_password(
+            actx.store, "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+        )
+        await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
 
 
 def post(

@@ -22,11 +22,13 @@ from bot.scheduler import build_scheduler, mass_job
 from bot.wechat import commands
 from bot.wechat.mass import TAG_NAME, MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin
 from digests.ingest.core import ingest
+from digests.kinds import registry
 from digests.models import AccessGrant, Delivery, Subscriber, utcnow
 from digests.outbox import mass
 from digests.outbox.dispatcher import send_queued
+from digests.publishing import broadcasts, drafts, publish
+from digests.readers import periods
 from digests.replies import Reply
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, Tag, fake_wechat
@@ -45,8 +47,8 @@ async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, 
         ) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
             today = utcnow().astimezone(services.settings.tz).date()
-            await admin.add_password(
-                services.admin_context(),
+            await periods.add_password(
+                services.admin_context().store,
                 PASSWORD,
                 today - timedelta(days=10),
                 today + timedelta(days=20),
@@ -88,15 +90,17 @@ async def gated_post(services: Services, title: str) -> str:
         "## 计算机\n\n算力租赁订单饱满，关注：中科曙光、浪潮信息。\n\n"
         "## 通信\n\n光模块出货超预期，关注：中际旭创、新易盛。\n"
     )
-    draft = admin.admin_draft(text, ctx=services.admin_context(), name=f"{title}.md")
-    await admin.post_and_preview(services.admin_context(), draft)
-    await admin.publish_post(services.admin_context(), draft.slug, by="test")
+    draft = drafts.admin_draft(text, ctx=services.admin_context(), name=f"{title}.md")
+    await drafts.post_and_preview(services.admin_context(), draft)
+    await publish.publish_post(services.admin_context(), draft.slug, by="test")
     return draft.slug
 
 
 async def broadcast(services: Services, text: str) -> None:
-    reply = await admin.prepare_broadcast(services.admin_context(), text, by="test")
-    await admin.confirm_broadcast(services.admin_context(), int(reply.choices[0][1].split(":")[1]))
+    reply = await broadcasts.prepare_broadcast(services.admin_context(), text, by="test")
+    await broadcasts.confirm_broadcast(
+        services.admin_context(), int(reply.choices[0][1].split(":")[1])
+    )
 
 
 async def rows_of(services: Services, openid: str) -> list[Delivery]:
@@ -117,10 +121,10 @@ async def test_readers_outside_the_window_get_the_mass_send_and_nobody_gets_it_t
     await unlocked(services, fake, "o-ann", "o-ben", "o-cat")
     await fall_silent(services, fake, "o-ben", "o-cat")
     await gated_post(services, "11月策略：算力与光模块")
-    counts = await send_queued(services.store_context(), {"wechat": channel})
+    counts = await send_queued(services.store_context(), registry(), {"wechat": channel})
     assert (counts.sent, counts.waiting) == (1, 2) and len(fake.inbox["o-ann"]) == 1
 
-    report = await MassSender(channel).run()
+    report = await MassSender(channel, registry()).run()
     [sent] = fake.mass
     [tag_id] = [i for i, tag in fake.tags.items() if tag.name == TAG_NAME]
     assert (sent.tag_id, sorted(sent.recipients)) == (tag_id, ["o-ben", "o-cat"])
@@ -137,7 +141,7 @@ async def test_readers_outside_the_window_get_the_mass_send_and_nobody_gets_it_t
             [report.msg_id],
             "mass-send",
         )
-    again = await MassSender(channel).run()  # nothing waits: no API call at all
+    again = await MassSender(channel, registry()).run()  # nothing waits: no API call at all
     assert again.rows == 0 and len(fake.sent("message/mass/sendall")) == 1
 
 
@@ -148,13 +152,13 @@ async def test_a_mass_send_carries_only_what_all_its_readers_wait_for(world: Any
     fake, services, channel = world
     await unlocked(services, fake, "o-dan", "o-eve")
     await fall_silent(services, fake, "o-eve")
-    await admin.publish_post(services.admin_context(), PUBLIC, by="test")
-    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1
+    await publish.publish_post(services.admin_context(), PUBLIC, by="test")
+    assert (await send_queued(services.store_context(), registry(), {"wechat": channel})).sent == 1
     await fall_silent(services, fake, "o-dan")
     await broadcast(services, "周五休市提醒：节前请注意仓位。")
-    await send_queued(services.store_context(), {"wechat": channel})
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
 
-    report = await MassSender(channel).run()
+    report = await MassSender(channel, registry()).run()
     [sent] = fake.mass
     assert sorted(sent.recipients) == ["o-dan", "o-eve"] and "周五休市提醒" in sent.content
     assert "节后第一篇" not in sent.content
@@ -164,7 +168,7 @@ async def test_a_mass_send_carries_only_what_all_its_readers_wait_for(world: Any
 
     await say(services, "o-eve", "状态")  # she writes: her window opens, the digest goes
     fake.user_wrote("o-eve")
-    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1
+    assert (await send_queued(services.store_context(), registry(), {"wechat": channel})).sent == 1
     assert "节后第一篇" in fake.inbox["o-eve"][-1]
 
 
@@ -183,9 +187,9 @@ async def test_the_tag_follows_unlocks_and_expiries(world: Any) -> None:
         )
     fake.tags[7] = Tag(TAG_NAME, ["o-old"])  # made by an earlier run; o-old left since
     await broadcast(services, "本周策略会改到周四晚八点。")
-    await send_queued(services.store_context(), {"wechat": channel})
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
 
-    report = await MassSender(channel).run()
+    report = await MassSender(channel, registry()).run()
     assert fake.tags[7].members == ["o-fay"] and fake.mass[0].recipients == ["o-fay"]
     assert (report.tagged, report.untagged) == (1, 1)
     [gus_row] = await rows_of(services, "o-gus")
@@ -193,7 +197,7 @@ async def test_the_tag_follows_unlocks_and_expiries(world: Any) -> None:
 
     async with services.store_context().sessions() as session, session.begin():
         await session.exec(update(AccessGrant).values(ends_at=utcnow() - timedelta(minutes=1)))
-    assert await MassSender(channel).prune() == 1 and fake.tags[7].members == []
+    assert await MassSender(channel, registry()).prune() == 1 and fake.tags[7].members == []
 
 
 async def test_quota_spent_means_the_rows_wait_for_tomorrow(world: Any) -> None:
@@ -203,20 +207,20 @@ async def test_quota_spent_means_the_rows_wait_for_tomorrow(world: Any) -> None:
     await unlocked(services, fake, "o-hal")
     await fall_silent(services, fake, "o-hal")
     await broadcast(services, "明早九点电话会。")
-    await send_queued(services.store_context(), {"wechat": channel})
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
     fake.fail_next(45028, path="message/mass/sendall")
     told: list[str] = []
 
     async def notify(reply: Reply) -> None:
         told.append(reply.text)
 
-    await mass_job(MassSender(channel), notify)
+    await mass_job(MassSender(channel, registry()), notify)
     assert fake.mass == [] and "今天的群发次数已用完" in told[0] and "1 条消息继续等待" in told[0]
     [row] = await rows_of(services, "o-hal")
     assert (row.status, row.lease_until) == ("waiting", None)
 
     fake.advance(DAY)
-    report = await MassSender(channel).run()
+    report = await MassSender(channel, registry()).run()
     assert report.rows == 1 and fake.mass[0].recipients == ["o-hal"]
 
 
@@ -228,12 +232,12 @@ async def test_a_mass_send_whose_answer_was_lost_is_not_sent_again(world: Any) -
     await unlocked(services, fake, "o-ivy")
     await fall_silent(services, fake, "o-ivy")
     await broadcast(services, "今晚八点直播复盘。")
-    await send_queued(services.store_context(), {"wechat": channel})
-    first = await MassSender(channel).run()
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
+    first = await MassSender(channel, registry()).run()
     async with services.store_context().sessions() as session, session.begin():
         await session.exec(update(Delivery).values(status="waiting", message_ids=None))
 
-    second = await MassSender(channel).run()
+    second = await MassSender(channel, registry()).run()
     assert len(fake.mass) == 1 and second.msg_id == first.msg_id is not None
     [row] = await rows_of(services, "o-ivy")
     assert (row.status, row.message_ids) == ("sent", [first.msg_id])
@@ -247,10 +251,10 @@ async def test_what_does_not_fit_one_message_waits_for_the_next_day(world: Any) 
     await fall_silent(services, fake, "o-jon")
     for n in range(12):
         await broadcast(services, f"第{n:02d}条：" + "仓位提示。" * 20)
-    await send_queued(services.store_context(), {"wechat": channel})
-    today = await MassSender(channel).run()
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
+    today = await MassSender(channel, registry()).run()
     fake.advance(DAY)
-    tomorrow = await MassSender(channel).run()
+    tomorrow = await MassSender(channel, registry()).run()
     assert today.rows + tomorrow.rows == 12 and 0 < today.rows < 12
     first, second = (m.content for m in fake.mass)
     assert "第00条" in first and "第00条" not in second and "第11条" in second
@@ -266,8 +270,8 @@ async def test_the_tag_is_made_again_when_deleted_and_notices_never_go_in_a_mass
     await unlocked(services, fake, "o-kim")
     await fall_silent(services, fake, "o-kim")
     await broadcast(services, "第一条。")
-    await send_queued(services.store_context(), {"wechat": channel})
-    sender = MassSender(channel)
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
+    sender = MassSender(channel, registry())
     await sender.run()
     fake.tags.clear()
     async with services.store_context().sessions() as session, session.begin():
@@ -281,7 +285,7 @@ async def test_the_tag_is_made_again_when_deleted_and_notices_never_go_in_a_mass
         )
         session.add(notice)
     await broadcast(services, "第二条。")
-    await send_queued(services.store_context(), {"wechat": channel})
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
     fake.advance(DAY)
     report = await sender.run()
     assert report.rows == 1 and [t.name for t in fake.tags.values()] == [TAG_NAME]
@@ -297,7 +301,7 @@ async def test_dry_run_and_the_schedule(world: Any, tmp_path: Path) -> None:
     await unlocked(services, fake, "o-lea")
     await fall_silent(services, fake, "o-lea")
     await broadcast(services, "试运行。")
-    await send_queued(services.store_context(), {"wechat": channel})
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
 
     env = {
         "DATABASE_URL": services.settings.database_url,
@@ -356,8 +360,8 @@ async def test_one_item_longer_than_a_message_is_cut_but_the_disclaimer_stays(
     await unlocked(services, fake, "o-max")
     await fall_silent(services, fake, "o-max")
     await broadcast(services, "长文。" * 334)
-    await send_queued(services.store_context(), {"wechat": channel})
-    assert (await MassSender(channel).run()).rows == 1
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
+    assert (await MassSender(channel, registry()).run()).rows == 1
     [sent] = fake.mass
     assert len(sent.content.encode()) <= 2000 and "……\n\n回复「最新」" in sent.content
     assert sent.content.endswith("仅供参考，不构成投资建议")
@@ -372,9 +376,9 @@ async def test_a_reader_who_writes_while_the_mass_send_is_made_gets_the_rest_at_
     await unlocked(services, fake, "o-ned")
     await fall_silent(services, fake, "o-ned")
     await broadcast(services, "盘前要点。")
-    await send_queued(services.store_context(), {"wechat": channel})
+    await send_queued(services.store_context(), registry(), {"wechat": channel})
     plan = await mass.plan(
-        services.store_context(), "wechat", str, limit=2000, footer="回复「最新」"
+        services.store_context(), registry(), "wechat", str, limit=2000, footer="回复「最新」"
     )
     assert plan is not None and len(plan.claimed) == 1
     await say(services, "o-ned", "状态")  # he writes while the mass-send is being made
@@ -382,4 +386,4 @@ async def test_a_reader_who_writes_while_the_mass_send_is_made_gets_the_rest_at_
     await mass.finish(services.store_context(), plan, None)  # WeChat refused it, say
     [row] = await rows_of(services, "o-ned")
     assert (row.status, row.lease_until) == ("queued", None)
-    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1
+    assert (await send_queued(services.store_context(), registry(), {"wechat": channel})).sent == 1

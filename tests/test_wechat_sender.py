@@ -16,12 +16,14 @@ from sqlmodel import select, update
 from bot.container import Services, open_services
 from bot.wechat import commands
 from bot.wechat.sender import WeChatChannel
-from digests import admin
 from digests.calendar import events
 from digests.ingest.core import ingest
+from digests.kinds import registry
 from digests.models import Delivery, Subscriber, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.enqueue import queue_message
+from digests.publishing import publish
+from digests.readers import periods
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import SECRET, FakeWeChat, fake_wechat
 
@@ -34,8 +36,12 @@ async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, 
     with fake_wechat() as fake:
         async with open_services(fake.settings(database_url)) as services:
             [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-            await admin.add_password(
-                services.admin_context(), "ld2602", date(2026, 2, 1), date(2026, 2, 28), "2026-02"
+            await periods.add_password(
+                services.admin_context().store,
+                "ld2602",
+                date(2026, 2, 1),
+                date(2026, 2, 28),
+                "2026-02",
             )
             yield fake, services, WeChatChannel(services.settings, services.store_context())
 
@@ -47,8 +53,8 @@ async def follower(services: Services, fake: FakeWeChat, openid: str) -> None:
 
 
 async def publish_and_send(services: Services, channel: WeChatChannel) -> Any:
-    await admin.publish_post(services.admin_context(), PUBLIC, by="test")
-    return await send_queued(services.store_context(), {"wechat": channel})
+    await publish.publish_post(services.admin_context(), PUBLIC, by="test")
+    return await send_queued(services.store_context(), registry(), {"wechat": channel})
 
 
 async def rows(services: Services) -> list[Delivery]:
@@ -87,7 +93,7 @@ async def test_outside_the_window_the_message_waits_for_the_reader(world: Any) -
     assert fake.sent("message/custom/send") == []
     await commands.on_text(services.admin_context(), "o-ben", "状态", base_url="", admins=[])
     fake.user_wrote("o-ben")
-    assert (await send_queued(services.store_context(), {"wechat": channel})).sent == 1
+    assert (await send_queued(services.store_context(), registry(), {"wechat": channel})).sent == 1
     assert len(fake.inbox["o-ben"]) == 1
 
 
@@ -109,7 +115,7 @@ async def test_quota_errors_back_off_and_unfollowed_readers_are_gone(world: Any)
     async with services.store_context().sessions() as session, session.begin():
         await session.exec(update(Delivery).values(next_attempt_at=None))
     fake.fail_next(43004, path="message/custom/send")
-    counts = await send_queued(services.store_context(), {"wechat": channel})
+    counts = await send_queued(services.store_context(), registry(), {"wechat": channel})
     assert counts.gone and counts.skipped == 1
 
 
@@ -142,7 +148,7 @@ async def test_a_reminder_the_reader_cannot_get_now_is_dropped_not_held(world: A
             kind="reminder", ref=f"{event.id}:eve", channel="wechat", subscriber_id=reader.id or 0
         )
         session.add(row)
-    counts = await send_queued(services.store_context(), {"wechat": channel})
+    counts = await send_queued(services.store_context(), registry(), {"wechat": channel})
     assert (counts.sent, counts.waiting, counts.skipped) == (0, 0, 1)
     [row] = await rows(services)
     assert row.status == "skipped" and "48-hour" in row.last_error
@@ -167,12 +173,16 @@ async def test_an_unreachable_api_leaves_no_secret_in_the_store_or_the_log(
             reader = (await rows(services))[0].subscriber_id
             await queue_message(ctx, reader, "一条消息", by="test")
             caplog.set_level(logging.DEBUG)
-            assert (await send_queued(ctx, {"wechat": channel})).retried == 1  # with the token
+            assert (
+                await send_queued(ctx, registry(), {"wechat": channel})
+            ).retried == 1  # with the token
             errors = [row.last_error for row in await rows(services)]
             fresh = WeChatChannel(settings, ctx)  # no token yet: fetching one fails
             async with ctx.sessions() as session, session.begin():
                 await session.exec(update(Delivery).values(next_attempt_at=None, attempts=4))
-            assert (await send_queued(ctx, {"wechat": fresh})).failed == 1  # the fifth try
+            assert (
+                await send_queued(ctx, registry(), {"wechat": fresh})
+            ).failed == 1  # the fifth try
             errors += [row.last_error for row in await rows(services)]
     assert any("access_token=***" in e for e in errors) and any("secret=***" in e for e in errors)
     assert "delivery" in caplog.text and "secret=***" in caplog.text

@@ -14,13 +14,14 @@ import httpx
 import pytest
 
 from bot.wecom import WeComChannel, register_robots, robot_id
-from digests import admin
-from digests.admin import AdminContext
 from digests.calendar import events, reminders
+from digests.kinds import registry
 from digests.models import utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
 from digests.outbox.types import Reader
+from digests.publishing import publish
+from digests.publishing.context import AdminContext
 from digests.replies import Reply
 from tests.conftest import SHANGHAI, LoopbackHandler, serve
 
@@ -55,7 +56,7 @@ def robot() -> Iterator[Robot]:
 async def send(actx: AdminContext, robot: Robot) -> Any:
     async with httpx.AsyncClient() as http:
         channel = WeComChannel([robot.url], http)
-        return await send_queued(actx.store, {"wecom": channel})
+        return await send_queued(actx.store, registry(), {"wecom": channel})
 
 
 async def test_an_edition_reaches_the_group_as_markdown_public_digests_only(
@@ -64,8 +65,8 @@ async def test_an_edition_reaches_the_group_as_markdown_public_digests_only(
     """The robot takes editions: one markdown message with the public digest; the members'
     post is left out (nobody checked the group's members)."""
     await register_robots(actx.store, [robot.url])
-    await admin.publish_post(actx, "2-10-zhui-zong", by="test")  # gated
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2-10-zhui-zong", by="test")  # gated
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     edition, queued = await make_edition(actx.store, utcnow())
     assert edition is not None and queued == 1
     assert (await send(actx, robot)).sent == 1
@@ -92,7 +93,7 @@ async def test_robot_errors(actx: AdminContext, robot: Robot) -> None:
     """45009 (too frequent) → tried again later; 93000 (invalid webhook) → the robot is gone;
     the URL's key is never stored (the subscriber id is its hash)."""
     await register_robots(actx.store, [robot.url])
-    await admin.publish_post(actx, "2026-02-20-public-new-year", by="test")
+    await publish.publish_post(actx, "2026-02-20-public-new-year", by="test")
     await make_edition(actx.store, utcnow())
     robot.errcode = 45009
     assert (await send(actx, robot)).retried == 1

@@ -10,10 +10,9 @@ from typing import Annotated
 import typer
 
 from bot.container import Services, run_with_services
-from digests import admin_codes
 from digests.commands import Channel, spell
 from digests.errors import DigestbotError
-from digests.readers import revocation
+from digests.readers import code_batches, revocation
 from digests.settings import Settings
 
 codes_app = typer.Typer(help="One-use redemption codes.", no_args_is_help=True)
@@ -47,7 +46,7 @@ def create(
     first, last = _day(start, "--from"), _day(until, "--until")
 
     async def job(services: Services) -> list[str]:
-        return await admin_codes.create_codes(services.store_context(), first, last, count, label)
+        return await code_batches.create_codes(services.store_context(), first, last, count, label)
 
     try:
         made = run_with_services(settings, job)
@@ -64,7 +63,7 @@ def list_codes(
 ) -> None:
     """Batches of codes: label, period, total, used (and revoked)."""
     settings: Settings = ctx.obj
-    found = run_with_services(settings, lambda s: admin_codes.batches(s.store_context()))
+    found = run_with_services(settings, lambda s: code_batches.batches(s.store_context()))
     if as_json:
         typer.echo(json.dumps([b.as_json() for b in found], ensure_ascii=False, indent=2))
         return
@@ -89,7 +88,7 @@ def revoke(
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> tuple[int, int]:
-        return await admin_codes.revoke_codes(
+        return await code_batches.revoke_codes(
             services.store_context(), target, end_access=end_access
         )
 

@@ -30,7 +30,7 @@ def _fail(exc: DigestbotError) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _per_market(rows: list[snapshot.Listing]) -> str:
+def _per_market(rows: list[names.Listing]) -> str:
     counts = Counter(row.market for row in rows)
     return ", ".join(f"{m} {counts[m]:,}" for m in sorted(counts, key=market_rank))
 

@@ -16,11 +16,12 @@ from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for
 from bot.wechat.mass import MassReport, MassSender
 from bot.wechat.sender import WeChatChannel
-from digests import admin, commands
-from digests.models import Delivery
+from digests import commands
+from digests.models import Delivery, Status
 from digests.outbox.dispatcher import requeue_orphans, send_queued
 from digests.outbox.progress import publication_progress
-from digests.outbox.types import Channel, Counts, Status
+from digests.outbox.types import Channel, Counts
+from digests.publishing import publish as publishing
 from digests.settings import Settings
 
 
@@ -76,7 +77,7 @@ def publish(
     settings: Settings = ctx.obj
 
     async def job(services: Services) -> None:
-        reply = await admin.publish_post(services.admin_context(), slug, by="cli", again=again)
+        reply = await publishing.publish_post(services.admin_context(), slug, by="cli", again=again)
         typer.echo(commands.spell(reply.text, commands.Channel.CONSOLE))
         if and_send:
             await _send_all(services)
@@ -102,7 +103,7 @@ def wechat_mass(
             typer.echo("the running bot leads: it sends at WECHAT_MASS_SCHEDULE.", err=True)
             raise typer.Exit(1)
         channel = WeChatChannel(settings, services.store_context())
-        return await MassSender(channel).run(dry_run=dry_run)
+        return await MassSender(channel, services.kinds).run(dry_run=dry_run)
 
     report = run_with_services(settings, job)
     if report.text:
@@ -134,7 +135,9 @@ async def _send_all(services: Services) -> None:
                 bar.update(total - done[0])
                 done[0] = total
 
-            counts = await send_queued(services.store_context(), channels, progress=progress)
+            counts = await send_queued(
+                services.store_context(), services.kinds, channels, progress=progress
+            )
     typer.echo(
         f"sent {counts.sent}, skipped {counts.skipped} ({len(counts.gone)} gone), "
         f"retrying later {counts.retried}, failed {counts.failed}"

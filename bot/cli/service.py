@@ -87,7 +87,7 @@ def chat(
             typer.echo(
                 await answer(actx, reader, line, is_admin=as_admin, ask_limit=limit, key=key)
             )
-            await send_queued(actx.store, {channel.name: channel})
+            await send_queued(actx.store, services.kinds, {channel.name: channel})
             for message in channel.inbox.pop(user, []):
                 typer.echo(f"📩 {message}")
 

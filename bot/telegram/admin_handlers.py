@@ -11,11 +11,12 @@ from telegram.error import TelegramError
 
 from bot.telegram.context import Context, answer, is_admin, services
 from bot.telegram.outbox import shared_outbox
-from digests import admin, commands
+from digests import commands
 from digests.commands import Channel
 from digests.errors import DigestbotError
 from digests.ingest.hexo import MAX_POST_BYTES
 from digests.outbox.dispatcher import send_queued
+from digests.publishing import drafts
 from digests.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 async def post_text(update: Update, context: Context, text: str, *, name: str) -> None:
     actx = services(context).admin_context()
     try:
-        reply = await admin.post_and_preview(actx, admin.admin_draft(text, ctx=actx, name=name))
+        reply = await drafts.post_and_preview(actx, drafts.admin_draft(text, ctx=actx, name=name))
     except DigestbotError as exc:
         reply = Reply(f"没有保存：{exc}")
     await answer(update, context, reply)
@@ -83,5 +84,5 @@ async def send_now(context: Context) -> None:
     if not await s.leader.try_acquire():
         return
     async with shared_outbox(context.application.bot_data, s.settings) as channel:
-        counts = await send_queued(s.store_context(), {channel.name: channel})
+        counts = await send_queued(s.store_context(), s.kinds, {channel.name: channel})
     log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)

@@ -14,6 +14,7 @@ from bot.telegram.sender import NotSentInTime, mark_of, plain, reply_parts, send
 from digests import fingerprint
 from digests.models import Subscriber
 from digests.outbox.enqueue import queue_message
+from digests.outbox.types import sent_hash
 from digests.readers import account, revocation
 from digests.readership import audit
 from digests.replies import Reply
@@ -77,7 +78,7 @@ async def answer(update: Update, context: Context, reply: Reply) -> None:
                 subscriber_id=reader.id or 0,
                 channel="telegram",
                 publication_ids=[shown.publication_id for shown in reply.views],
-                content_sha256=audit.sent_hash(reply_parts(reply, mark_of(reply, key, chat.id))),
+                content_sha256=sent_hash(reply_parts(reply, mark_of(reply, key, chat.id))),
             )
     if reply.delete_incoming and update.effective_message is not None:
         try:

@@ -29,8 +29,7 @@ from bot.telegram.pacer import Pacer, Priority, pacer_for
 from bot.telegram.sender import RETRY_AFTER_ATTEMPTS, keyboard, mark_of, plain, reply_parts
 from digests import fingerprint
 from digests.outbox.dispatcher import IN_FLIGHT
-from digests.outbox.types import Reader, SendResult
-from digests.readership.audit import sent_hash
+from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.redact import error_text
 from digests.replies import Reply
 from digests.settings import Settings

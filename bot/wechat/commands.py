@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from bot.wechat.sender import touch
 from digests import commands, fingerprint, render
-from digests.admin import AdminContext
 from digests.commands import Call, Channel
 from digests.models import Subscriber
 from digests.outbox.dispatcher import wake_waiting
+from digests.outbox.types import sent_hash
+from digests.publishing.context import AdminContext
 from digests.readers import account, pagelinks
 from digests.readership import audit
 from digests.replies import Reply, StoreContext
@@ -97,7 +98,7 @@ async def on_text(
             subscriber_id=reader.id or 0,
             channel="wechat",
             publication_ids=[view.publication_id for view in reply.views],
-            content_sha256=audit.sent_hash([answer]),
+            content_sha256=sent_hash([answer]),
         )
     return Answer(answer, reply.image)
 

@@ -1,6 +1,6 @@
-"""What wechatpy leaves to us (DESIGN.md): signatures compared in constant time, a ±300 s
-timestamp window, and a replay cache on nonce and MsgId, in Redis when REDIS_URL is set, else
-in the database (table seen_key). While Redis is unreachable the database stands in, so
+"""What wechatpy leaves to us (docs/design.md, WeChat): signatures compared in constant time,
+a ±300 s timestamp window, and a replay cache on nonce and MsgId, in Redis when REDIS_URL is
+set, else in the database (table seen_key). While Redis is unreachable the database stands in, so
 readers are still answered (/healthz reports Redis as down)."""
 
 from __future__ import annotations

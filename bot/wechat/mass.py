@@ -30,6 +30,7 @@ from wechatpy.exceptions import WeChatClientException
 from bot.wechat.sender import WeChatChannel, teaser
 from digests import fingerprint, render
 from digests.outbox import mass
+from digests.outbox.types import Kinds
 from digests.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,14 @@ class MassReport:
 class MassSender:
     """The mass-send and its tag, over the channel's wechatpy client (in worker threads)."""
 
-    def __init__(self, channel: WeChatChannel) -> None:
-        self.ctx, self.client = channel.ctx, channel.client
+    def __init__(self, channel: WeChatChannel, kinds: Kinds) -> None:
+        self.ctx, self.client, self.kinds = channel.ctx, channel.client, kinds
         self.tag_id: int | None = None
 
     async def run(self, *, dry_run: bool = False) -> MassReport:
         """Plan, tag, send and record one mass-send (dry run: plan only, nothing changes)."""
         plan = await mass.plan(
-            self.ctx, "wechat", mass_teaser, limit=render.WECHAT_LIMIT, footer=FOOTER
+            self.ctx, self.kinds, "wechat", mass_teaser, limit=render.WECHAT_LIMIT, footer=FOOTER
         )
         if plan is None:
             return MassReport()

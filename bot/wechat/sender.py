@@ -1,6 +1,6 @@
 """The WeChat side of the Channel protocol: customer-service text messages through wechatpy.
 
-WeChat's rules (DESIGN.md): only to readers who wrote within 48 hours, at most 5 messages per
+WeChat's rules (docs/design.md): only to readers who wrote within 48 hours, at most 5 messages per
 message of theirs, ≲ 2048 bytes each. We keep both in step per subscriber (last_contact_at,
 replies_left: the callback refreshes them) and answer `wait` when a message must wait for the
 reader's next contact; WeChat's own answers decide in the end:
@@ -39,9 +39,8 @@ from wechatpy.session.redisstorage import RedisStorage
 from digests import commands, fingerprint, render
 from digests.commands import Channel
 from digests.models import Subscriber, utcnow
-from digests.outbox.types import Reader, SendResult
+from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.readers import pagelinks
-from digests.readership.audit import sent_hash
 from digests.redact import error_text, redact
 from digests.replies import Reply, StoreContext
 from digests.settings import Settings

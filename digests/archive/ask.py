@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests.archive import search
 from digests.archive.search import Hit, Period, periods_of
-from digests.archive.tokens import query_terms
+from digests.index.tokens import query_terms
 from digests.models import AskAnswer, AskUse, Subscriber, utcnow
 from digests.replies import Reply, StoreContext, command
 from digests.summarize.llm import LLM

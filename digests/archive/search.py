@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.archive.index import DOCS, FTS_TABLE
-from digests.archive.tokens import query_terms, single_char, words
+from digests.index.documents import DOCS, FTS_TABLE
+from digests.index.tokens import query_terms, single_char, words
 from digests.models import AccessGrant, Post, Publication, Subscriber
 from digests.readers.passwords import grants_of
 from digests.replies import Reply, StoreContext, command

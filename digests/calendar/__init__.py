@@ -1,1 +1,2 @@
-"""The event calendar: dates in digests resolved against the Shanghai exchange calendar, reminders, iCalendar."""  # noqa: E501
+"""The event calendar: events proposed from digests (their dates resolved by digests/days/),
+the exchange's closures, reminders, iCalendar, and the admin's calendar commands."""

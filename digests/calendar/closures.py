@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
-from digests.calendar import trading
-from digests.calendar.trading import Override, TradingCalendar
+from digests.days import trading
+from digests.days.trading import Override, TradingCalendar
 from digests.models import MarketClosure, NoticeSent
 from digests.replies import StoreContext
 

@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, literal
 from sqlmodel import and_, col, or_, select
 
 from digests.calendar import closures
-from digests.calendar.dates import resolve
-from digests.models import Event, Post, Subscriber, utcnow
-from digests.readers.entitlement import grant_holders
+from digests.days.dates import resolve
+from digests.entitlement import grant_holders
+from digests.models import CalendarEvent, Post, Subscriber, utcnow
 from digests.replies import StoreContext, command
 from digests.summarize.schema import Digest
 
@@ -29,14 +29,14 @@ KINDS = ("macro", "earnings", "holiday", "policy", "other")
 class Proposals:
     """What publishing a digest did to the calendar."""
 
-    proposed: list[Event]
+    proposed: list[CalendarEvent]
     past: int  # already over at publish time: no event, no reminder
 
 
 async def propose_from_digest(ctx: StoreContext, post: Post, digest: Digest) -> Proposals:
     """One proposed event per digest event not yet past, dated in code (digests/calendar/
     dates.py); the same event from a re-published post keeps its row (its UID is stable)."""
-    proposed: dict[str, Event] = {}  # by UID: a digest may list one event twice
+    proposed: dict[str, CalendarEvent] = {}  # by UID: a digest may list one event twice
     past = 0
     market = await closures.load(ctx)
     async with ctx.sessions() as session, session.begin():
@@ -47,10 +47,12 @@ async def propose_from_digest(ctx: StoreContext, post: Post, digest: Digest) -> 
                 continue
             fingerprint = hashlib.sha1(f"{item.title}|{item.when}".encode()).hexdigest()[:12]
             uid = f"post-{post.id}-{fingerprint}@digestbot"
-            found = await session.exec(select(Event).where(Event.uid == uid))
+            found = await session.exec(select(CalendarEvent).where(CalendarEvent.uid == uid))
             event = found.first()
             if event is None:
-                event = Event(uid=uid, title=item.title, when_text=item.when, post_id=post.id)
+                event = CalendarEvent(
+                    uid=uid, title=item.title, when_text=item.when, post_id=post.id
+                )
             elif event.status != "proposed":
                 continue  # the admin decided already
             event.starts_at, event.all_day = when.starts_at, when.all_day
@@ -62,10 +64,10 @@ async def propose_from_digest(ctx: StoreContext, post: Post, digest: Digest) -> 
     return Proposals(list(proposed.values()), past)
 
 
-async def decide(ctx: StoreContext, event_id: int, *, confirm: bool) -> Event | None:
+async def decide(ctx: StoreContext, event_id: int, *, confirm: bool) -> CalendarEvent | None:
     """确认 (confirmed: reminders go out) or 忽略 / cancel (cancelled: calendars drop it)."""
     async with ctx.sessions() as session, session.begin():
-        event = await session.get(Event, event_id)
+        event = await session.get(CalendarEvent, event_id)
         if event is None:
             return None
         if confirm and event.starts_at is None:
@@ -81,14 +83,14 @@ async def decide(ctx: StoreContext, event_id: int, *, confirm: bool) -> Event | 
 
 async def add(
     ctx: StoreContext, day: date, at: time | None, title: str, importance: int = 2
-) -> Event:
+) -> CalendarEvent:
     """/event_add: a confirmed event the admin typed (all-day when no time is given)."""
     if not 1 <= importance <= 3:
         raise ValueError("重要性是 1、2 或 3。")
     if not title.strip():
         raise ValueError("请写上事件标题。")
     starts = datetime.combine(day, at or time.min, tzinfo=ctx.tz)
-    event = Event(
+    event = CalendarEvent(
         uid=f"admin-{secrets.token_hex(8)}@digestbot",
         title=title.strip(),
         starts_at=starts,
@@ -129,10 +131,12 @@ async def sync_market_closures(ctx: StoreContext, today: date, *, days: int = 60
     changed = 0
     async with ctx.sessions() as session, session.begin():
         found = await session.exec(
-            select(Event).where(
+            select(CalendarEvent).where(
                 or_(
-                    col(Event.uid).in_(wanted),  # a closure under way began before today
-                    and_(col(Event.uid).startswith("xshg-"), col(Event.day) >= today),
+                    col(CalendarEvent.uid).in_(wanted),  # a closure under way began before today
+                    and_(
+                        col(CalendarEvent.uid).startswith("xshg-"), col(CalendarEvent.day) >= today
+                    ),
                 )
             )
         )
@@ -148,7 +152,7 @@ async def sync_market_closures(ctx: StoreContext, today: date, *, days: int = 60
             session.add(event)
             changed += 1
         for uid, (title, first, last) in wanted.items():
-            event = existing.get(uid) or Event(
+            event = existing.get(uid) or CalendarEvent(
                 uid=uid,
                 starts_at=datetime.combine(first, time.min, tzinfo=ctx.tz),
                 all_day=True,
@@ -191,31 +195,36 @@ async def listing(
     days: int | None = None,
     statuses: tuple[str, ...] = ("confirmed",),
     now: datetime | None = None,
-) -> list[Event]:
+) -> list[CalendarEvent]:
     """Events by start time (unresolved proposals last); from `start` for `days` if given.
     `reader` sees only what `shown_to` lets them see at `now`; None (the admin) sees all."""
     async with ctx.sessions() as session:
-        query = select(Event).where(col(Event.status).in_(statuses))
+        query = select(CalendarEvent).where(col(CalendarEvent.status).in_(statuses))
         if reader is not None:
             query = query.where(
                 shown_to(
-                    now or utcnow(), post_id=col(Event.post_id), subscriber_id=literal(reader.id)
+                    now or utcnow(),
+                    post_id=col(CalendarEvent.post_id),
+                    subscriber_id=literal(reader.id),
                 )
             )
         if start is not None:
             # an all-day range that began earlier is still on while its last day is ahead
             lower = datetime.combine(start.astimezone(ctx.tz).date(), time.min, tzinfo=ctx.tz)
             query = query.where(
-                or_(col(Event.starts_at) >= lower, col(Event.end_day) >= lower.date())
+                or_(
+                    col(CalendarEvent.starts_at) >= lower,
+                    col(CalendarEvent.end_day) >= lower.date(),
+                )
             )
             if days is not None:
-                query = query.where(col(Event.starts_at) < start + timedelta(days=days))
+                query = query.where(col(CalendarEvent.starts_at) < start + timedelta(days=days))
         rows = list((await session.exec(query)).all())
     far = datetime.max.replace(tzinfo=ctx.tz)
     return sorted(rows, key=lambda e: (e.starts_at or far, e.id or 0))
 
 
-def when_text(event: Event, tz: ZoneInfo) -> str:
+def when_text(event: CalendarEvent, tz: ZoneInfo) -> str:
     """How a reader sees the date: 2月13日 周五 21:30, or 2月16日 周一–2月23日 for a range."""
     if event.starts_at is None:
         return f"日期待定（{event.when_text}）" if event.when_text else "日期待定"
@@ -227,7 +236,7 @@ def when_text(event: Event, tz: ZoneInfo) -> str:
     return f"{local:%-m月%-d日} 周{weekday} {local:%H:%M}"
 
 
-def line(event: Event, tz: ZoneInfo) -> str:
+def line(event: CalendarEvent, tz: ZoneInfo) -> str:
     """One calendar line: ⭐ for importance 3."""
     star = "⭐ " if event.importance >= 3 else ""
     return f"{when_text(event, tz)}  {star}{event.title}"
@@ -244,7 +253,7 @@ async def week_ahead(ctx: StoreContext, subscriber: Subscriber, now: datetime | 
     return "📅 未来 7 天（北京时间）\n" + "\n".join(lines) + f"\n\n提醒：{state}（/remind on|off）"
 
 
-def event_json(event: Event, tz: ZoneInfo, slug: str | None) -> dict[str, Any]:
+def event_json(event: CalendarEvent, tz: ZoneInfo, slug: str | None) -> dict[str, Any]:
     """The `digestbot events --json` contract."""
     starts: str | None = None
     if event.starts_at is not None:

@@ -16,7 +16,7 @@ from icalendar import Alarm, Calendar, Timezone
 from icalendar import Event as VEvent
 from icalendar.enums import STATUS, TRANSP
 
-from digests.models import Event
+from digests.models import CalendarEvent
 
 PRODID = "-//digestbot//research digest calendar//ZH"
 # A release is a moment, but a zero-length event is hard to see in most calendar apps.
@@ -35,7 +35,7 @@ _PRIORITY = {3: 1, 2: 5, 1: 9}
 
 
 def calendar_ics(
-    events: Iterable[Event],
+    events: Iterable[CalendarEvent],
     *,
     name: str,
     tz: ZoneInfo,
@@ -71,7 +71,7 @@ def _vtimezone(tz: ZoneInfo) -> Timezone:
     return Timezone.from_tzinfo(tz, tzid=tz.key)
 
 
-def _all_day(event: Event, tz: ZoneInfo) -> date | None:
+def _all_day(event: CalendarEvent, tz: ZoneInfo) -> date | None:
     """The first day of an all-day event, None for a timed one."""
     if event.starts_at is None:
         return event.day  # only a day is known: nothing to be timed by
@@ -80,7 +80,7 @@ def _all_day(event: Event, tz: ZoneInfo) -> date | None:
     return event.day or _aware(event.starts_at).astimezone(tz).date()
 
 
-def _sort_start(event: Event, tz: ZoneInfo) -> datetime:
+def _sort_start(event: CalendarEvent, tz: ZoneInfo) -> datetime:
     day = _all_day(event, tz)
     if day is not None:
         return datetime.combine(day, time.min, tzinfo=tz)
@@ -95,7 +95,7 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-def _vevent(event: Event, tz: ZoneInfo, lead_minutes: Sequence[int]) -> VEvent:
+def _vevent(event: CalendarEvent, tz: ZoneInfo, lead_minutes: Sequence[int]) -> VEvent:
     vevent = VEvent()
     vevent.add("UID", event.uid)
     vevent.add("SUMMARY", event.title)
@@ -130,7 +130,7 @@ def _vevent(event: Event, tz: ZoneInfo, lead_minutes: Sequence[int]) -> VEvent:
     return vevent
 
 
-def _description(event: Event) -> str:
+def _description(event: CalendarEvent) -> str:
     lines = [f"地区：{event.region}"]
     if event.when_text:
         # The digest's own words, so a reader can check how the date was resolved.

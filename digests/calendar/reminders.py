@@ -15,17 +15,17 @@ from sqlalchemy import Integer, literal
 from sqlmodel import col, select
 
 from digests.calendar.events import shown_to, when_text
-from digests.models import Delivery, Event, Subscriber, utcnow
+from digests.entitlement import active_readers
+from digests.models import CalendarEvent, Delivery, Subscriber, utcnow
 from digests.outbox.enqueue import queue_rows
 from digests.outbox.types import Batch, Claim
-from digests.readers.entitlement import active_readers
 from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)
 EVENING = time(20, 0)  # "eve": the evening before, Beijing time
 
 
-def moment(event: Event, lead: str, tz: ZoneInfo) -> datetime | None:
+def moment(event: CalendarEvent, lead: str, tz: ZoneInfo) -> datetime | None:
     """When the `lead` reminder of an event is due, or None if that lead does not apply (the
     N-minutes-before reminder is for importance-3 timed events only)."""
     assert event.starts_at is not None
@@ -45,10 +45,10 @@ async def queue_due(
     queued = 0
     async with ctx.sessions() as session, session.begin():
         events = await session.exec(
-            select(Event).where(
-                col(Event.status) == "confirmed",
-                col(Event.starts_at) > now,  # a reminder after the start is noise
-                col(Event.starts_at) <= now + timedelta(days=2),  # "eve" is < 28 h ahead
+            select(CalendarEvent).where(
+                col(CalendarEvent.status) == "confirmed",
+                col(CalendarEvent.starts_at) > now,  # a reminder after the start is noise
+                col(CalendarEvent.starts_at) <= now + timedelta(days=2),  # "eve" is < 28 h ahead
             )
         )
         for event in events.all():
@@ -85,8 +85,8 @@ async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
         event_id, lead = row.ref.split(":")
         key = f"event:{event_id}"
         if key not in batch.cache:
-            batch.cache[key] = await batch.session.get(Event, int(event_id))
-        event: Event | None = batch.cache[key]
+            batch.cache[key] = await batch.session.get(CalendarEvent, int(event_id))
+        event: CalendarEvent | None = batch.cache[key]
         reader = batch.readers.get(row.subscriber_id)
         wanted = reader is not None and reader.reminders
         if not (wanted and event is not None and event.status == "confirmed"):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from digests import admin, admin_codes
 from digests.calendar import commands as calendar_commands
 from digests.commands.call import Call
 from digests.errors import DigestbotError
 from digests.ingest.core import ingest
-from digests.readers import revocation
+from digests.publishing import broadcasts, drafts
+from digests.publishing import publish as publishing
+from digests.readers import code_batches, periods, revocation
+from digests.readership import report
 from digests.replies import OWN_ARGS, Reply, command
 
 
@@ -24,33 +26,33 @@ async def post(call: Call) -> Reply:
         failed = next((o for o in outcomes if o.failed), None)
         if failed is not None or not outcomes:
             return Reply(f"没有保存：{failed.detail if failed else 'nothing found'}")
-        return await admin.preview(call.ctx, outcomes[-1].slug)
+        return await drafts.preview(call.ctx, outcomes[-1].slug)
     try:
-        return await admin.post_and_preview(call.ctx, admin.admin_draft(body, ctx=call.ctx))
+        return await drafts.post_and_preview(call.ctx, drafts.admin_draft(body, ctx=call.ctx))
     except DigestbotError as exc:
         return Reply(f"没有保存：{exc}")
 
 
 async def publish(call: Call) -> Reply:
     """/publish SLUG [--again], 发布, and the preview's 发布 button; sending starts at once."""
-    slug, again = admin.publish_args(call.rest)
+    slug, again = publishing.publish_args(call.rest)
     if not slug:
         return Reply(f"用法：{command('publish', OWN_ARGS)}")
-    reply = await admin.publish_post(call.ctx, slug, by=call.by, again=again)
+    reply = await publishing.publish_post(call.ctx, slug, by=call.by, again=again)
     await call.hooks.queued()
     return reply
 
 
 async def regenerate(call: Call) -> Reply:
-    return await admin.preview(call.ctx, call.rest.strip(), refresh=True)
+    return await drafts.preview(call.ctx, call.rest.strip(), refresh=True)
 
 
 async def discard(call: Call) -> Reply:
-    return await admin.discard(call.ctx, call.rest.strip())
+    return await drafts.discard(call.ctx, call.rest.strip())
 
 
 async def passwords(call: Call) -> Reply:
-    return await admin.list_passwords(call.ctx)
+    return await periods.list_passwords(call.store)
 
 
 async def password_add(call: Call) -> Reply:
@@ -63,7 +65,7 @@ async def password_add(call: Call) -> Reply:
         if len(args) < 3:
             raise ValueError(usage)
         first, last = _day(args[1], "开始日期", usage), _day(args[2], "结束日期", usage)
-        reply = await admin.add_password(call.ctx, args[0], first, last, " ".join(args[3:]))
+        reply = await periods.add_password(call.store, args[0], first, last, " ".join(args[3:]))
     except ValueError as exc:
         reply = Reply(str(exc))
     reply.delete_incoming = bool(args)
@@ -79,35 +81,35 @@ def _day(text: str, name: str, usage: str) -> date:
 
 
 async def password_remove(call: Call) -> Reply:
-    return await admin.remove_password(call.ctx, call.rest.strip())
+    return await periods.remove_password(call.store, call.rest.strip())
 
 
 async def subscribers(call: Call) -> Reply:
-    return await admin.subscriber_counts(call.ctx)
+    return await report.subscriber_counts(call.store)
 
 
 async def stats(call: Call) -> Reply:
     """/stats, 统计: the figures and the readership chart (an image on every channel that
     shows one)."""
-    return await admin.stats(call.ctx)
+    return await report.stats(call.store, call.ctx.digests)
 
 
 async def broadcast(call: Call) -> Reply:
     """/broadcast TEXT, 广播: stored, sent only after 确认发送."""
-    return await admin.prepare_broadcast(call.ctx, call.rest, by=call.by)
+    return await broadcasts.prepare_broadcast(call.ctx, call.rest, by=call.by)
 
 
 async def confirm_broadcast(call: Call) -> Reply:
     number = call.rest.strip().lstrip("#")
     if not number.isdigit():
         return Reply("这条广播已经发送过或不存在。")
-    reply = await admin.confirm_broadcast(call.ctx, int(number))
+    reply = await broadcasts.confirm_broadcast(call.ctx, int(number))
     await call.hooks.queued()
     return reply
 
 
 async def codes(call: Call) -> Reply:
-    return await admin_codes.list_reply(call.store)
+    return await code_batches.list_reply(call.store)
 
 
 async def revoke(call: Call) -> Reply:

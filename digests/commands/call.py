@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from digests.admin import AdminContext
 from digests.models import Subscriber
+from digests.publishing.context import AdminContext
 from digests.replies import StoreContext
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.archive import index as archive
+from digests.index import documents as search_index
 from digests.ingest.draft import Draft
 from digests.ingest.text import markdown_to_text
 from digests.models import Post, PostRevision, table_of, utcnow
@@ -48,7 +48,7 @@ async def prepare(drafts: Sequence[Draft]) -> list[Prepared]:
     for n, draft in enumerate(drafts, 1):
         row: dict[str, Any] = {"slug": draft.slug, "source": draft.source, "revision": 1}
         row |= {"created_at": now, **post_fields(draft)}
-        ready.append(Prepared(draft, row, archive.index_words(row["title"], row["body_text"])))
+        ready.append(Prepared(draft, row, search_index.index_words(row["title"], row["body_text"])))
         if n % _TURN == 0:
             await asyncio.sleep(0)
     return ready
@@ -68,12 +68,12 @@ async def insert_together(
             inserted = await conn.execute(insert(POSTS).returning(POSTS.c.id, POSTS.c.slug), rows)
             ids = {slug: post_id for post_id, slug in inserted}
             stored = [(ids[post.row["slug"]], post) for post in posts]
-            await conn.execute(  # RETURNING: one multi-row INSERT (see archive.add)
+            await conn.execute(  # RETURNING: one multi-row INSERT (see search_index.add)
                 insert(REVISIONS).returning(REVISIONS.c.id),
                 [revision_row(i, 1, p.draft) for i, p in stored],
             )
-            docs = [archive.post_doc(p.row | {"id": i}, p.words) for i, p in stored]
-            await archive.add(conn, docs)  # the search index, in the same transaction
+            docs = [search_index.post_doc(p.row | {"id": i}, p.words) for i, p in stored]
+            await search_index.add(conn, docs)  # the search index, in the same transaction
     except Exception as exc:  # the database's refusal, or one post's bug: find out singly
         log.info("batch insert of %d posts failed (%s); storing them one by one", len(rows), exc)
         return False

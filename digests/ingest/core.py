@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
-from digests.archive import index as archive
 from digests.errors import DigestbotError
+from digests.index import documents as search_index
 from digests.ingest import bulk, feed, page
 from digests.ingest.draft import Draft, Outcome, Status, unexpected
 from digests.ingest.hexo import MARKDOWN_SUFFIXES, read_post_file
@@ -252,7 +252,7 @@ async def _write(session: AsyncSession, draft: Draft) -> Outcome:
     assert post.id is not None
     conn = await session.connection()
     await conn.execute(insert(REVISIONS), [bulk.revision_row(post.id, post.revision, draft)])
-    await archive.follow_post(conn, post.id)  # the search index, in the same transaction
+    await search_index.follow_post(conn, post.id)  # the search index, in the same transaction
     return Outcome(status, draft.slug, draft.title)
 
 

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import digests.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from digests.archive.index import include_name, include_object
 from digests.db import open_engine
+from digests.index.documents import include_name, include_object
 from digests.settings import Settings
 
 target_metadata = SQLModel.metadata

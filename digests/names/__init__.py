@@ -30,7 +30,7 @@ SK海力士), which no usable package ships, and corrections of known package er
 hand in curated/ (its README.md has the criterion) and applied by every build.
 """
 
-from digests.names.matcher import Dictionary, Mention, Security
-from digests.names.snapshot import SHIPPED, Listing, load
+from digests.names.matcher import Dictionary, Listing, Mention, Security
+from digests.names.snapshot import SHIPPED, load
 
 __all__ = ["SHIPPED", "Dictionary", "Listing", "Mention", "Security", "load"]

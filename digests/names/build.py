@@ -29,7 +29,8 @@ from digests.errors import NamesSnapshotInvalid, NamesSourceMissing
 from digests.names import forms as rules
 from digests.names import sources
 from digests.names.fold import fold, listed
-from digests.names.snapshot import CODE_PATTERNS, MARKETS, Listing
+from digests.names.matcher import Listing
+from digests.names.snapshot import CODE_PATTERNS, MARKETS
 
 # jieba's frequencies are counts in its training corpus. From 30 up, the listed names that are
 # ordinary words are words in a post's own sense (黑芝麻, 百合花, 粉笔, 驱动力, 机器人, 太阳能);

@@ -21,19 +21,29 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import ahocorasick_rs
 
 from digests.names.fold import Folded, fold, fold_char
 from digests.names.forms import ticker_of
 
-if TYPE_CHECKING:
-    from digests.names.snapshot import Listing
-
 MARKET_ORDER = ("SH", "SZ", "BJ", "HK", "US")  # posts are A-share first; other markets after
 TICKER_SUFFIXES = (".us", ".o", ".n")  # `MU.US`; `.O`/`.N` are Wind's Nasdaq/NYSE suffixes
 SHORT_TICKER = 3
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One row of a snapshot (snapshot.py): one listing of a company, what a Dictionary is
+    built from."""
+
+    code: str  # `300308.SZ`, `00772.HK`, `NVDA.US`
+    market: str
+    name: str  # the short name as listed, NFKC, trimmed
+    forms: tuple[str, ...]
+    common: bool = False
+    common_forms: tuple[str, ...] = ()
+    source: str = ""  # the package and version (or CSV) the row came from
 
 
 def market_rank(market: str) -> tuple[int, str]:

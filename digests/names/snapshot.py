@@ -17,13 +17,12 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from digests.errors import NamesSnapshotInvalid
 from digests.names.fold import written
-from digests.names.matcher import Dictionary
+from digests.names.matcher import Dictionary, Listing
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +43,6 @@ MARKETS = frozenset(
     {"SH", "SZ", "BJ", "HK", "US", "KR", "TW", "JP", "SG", "GB", "DE", "FR", "NL", "ES"}
     | {"IT", "CH", "SE", "FI", "BE", "DK", "NO", "AT", "IE", "PT"}
 )
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One row of a snapshot: one listing of a company."""
-
-    code: str  # `300308.SZ`, `00772.HK`, `NVDA.US`
-    market: str
-    name: str  # the short name as listed, NFKC, trimmed
-    forms: tuple[str, ...]
-    common: bool = False
-    common_forms: tuple[str, ...] = ()
-    source: str = ""  # the package and version (or CSV) the row came from
 
 
 def snapshot_date(path: Path) -> dt.date | None:

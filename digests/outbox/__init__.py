@@ -2,12 +2,13 @@
 sent; the dispatcher sends due rows under each channel's limits and records the outcome.
 
     enqueue     publish / broadcast / one-off message → rows (set-based)
-    kinds       the one registry of message kinds and how their rows become replies
     dispatcher  claim → resolve → send (channels pace) → record (recorder)
     retry       the policy: what an outcome makes of its row (a pure function)
     editions    the scheduled bundle of digests;  mass  WeChat's daily mass-send plan
     leader      which process sends (PostgreSQL advisory lock);  progress  counts read back
 
 What channels and jobs use is imported from the submodules named here; `types` holds the
-vocabulary a channel implements (SendResult, Reader, Channel) and a row's Status.
+vocabulary a channel implements (SendResult, Reader, Channel) and the Kinds registry the
+engine is handed: the kinds themselves are assembled above it (digests/kinds.py), so the engine
+imports no feature.
 """

@@ -33,10 +33,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from digests.db import reason
-from digests.models import Delivery, Subscriber, table_of, utcnow
-from digests.outbox.kinds import KINDS
+from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.recorder import FLUSH_ROWS, Recorder, patiently
-from digests.outbox.types import Batch, Channel, Claim, Counts, Reader, SendResult, Status
+from digests.outbox.types import Batch, Channel, Claim, Counts, Kinds, Reader, SendResult
 from digests.redact import error_text
 from digests.replies import Reply, StoreContext
 
@@ -57,6 +56,7 @@ Item = tuple[Claim, Reader, Reply]
 
 async def send_queued(
     ctx: StoreContext,
+    kinds: Kinds,
     channels: dict[str, Channel],
     *,
     in_flight: int = IN_FLIGHT,
@@ -71,7 +71,7 @@ async def send_queued(
     try:
         # a claim whose answer was lost to an outage is held by us but unknown: put back in
         # the queue at the end of a pass, and sent by another pass
-        while await _pass(ctx, channels, claimant, counts, in_flight, batch, progress):
+        while await _pass(ctx, kinds, channels, claimant, counts, in_flight, batch, progress):
             pass
     finally:
         LIVE.discard(claimant)
@@ -80,6 +80,7 @@ async def send_queued(
 
 async def _pass(
     ctx: StoreContext,
+    kinds: Kinds,
     channels: dict[str, Channel],
     claimant: str,
     counts: Counts,
@@ -88,7 +89,8 @@ async def _pass(
     progress: Callable[[Counts], None] | None,
 ) -> int:
     """Claim and send until nothing is due; returns how many claims were put back unsent."""
-    recorder = Recorder(ctx, claimant, counts, progress, slots=max(1, in_flight) + FLUSH_ROWS)
+    slots = max(1, in_flight) + FLUSH_ROWS
+    recorder = Recorder(ctx, claimant, counts, progress, slots=slots, timely=kinds.timely)
     lanes: list[asyncio.Queue[Item | None]] = [asyncio.Queue() for _ in range(max(1, in_flight))]
     room = asyncio.Semaphore(batch)  # claim ahead by one batch at most: short leases, fresh checks
     cache: dict[str, Any] = {}
@@ -105,7 +107,7 @@ async def _pass(
                 if not claimed:
                     return
                 for item in await patiently(
-                    "prepare rows", _prepare, ctx, claimed, cache, recorder
+                    "prepare rows", _prepare, ctx, kinds, claimed, cache, recorder
                 ):
                     await room.acquire()
                     lanes[item[0].subscriber_id % len(lanes)].put_nowait(item)
@@ -252,7 +254,7 @@ async def wake_waiting(ctx: StoreContext, subscriber_id: int) -> int:
 
 
 async def resolve(
-    ctx: StoreContext, claimed: list[Claim], cache: dict[str, Any]
+    ctx: StoreContext, kinds: Kinds, claimed: list[Claim], cache: dict[str, Any]
 ) -> list[tuple[Claim, Reader | None, Reply | None]]:
     """Each row with its active reader and the message it carries now (None: the reader left
     or is not entitled any more), in one session: the dispatcher and WeChat's mass-send."""
@@ -268,17 +270,22 @@ async def resolve(
         replies: dict[int, Reply | None] = {}
         for kind in {d.kind for d in claimed}:
             rows = [d for d in claimed if d.kind == kind]
-            if kind in KINDS:
-                replies.update(await KINDS[kind].resolve(Batch(session, ctx, readers, cache), rows))
+            if kind in kinds.by_name:
+                batch = Batch(session, ctx, readers, cache)
+                replies.update(await kinds.by_name[kind].resolve(batch, rows))
     return [(d, readers.get(d.subscriber_id), replies.get(d.id)) for d in claimed]
 
 
 async def _prepare(
-    ctx: StoreContext, claimed: list[Claim], cache: dict[str, Any], recorder: Recorder
+    ctx: StoreContext,
+    kinds: Kinds,
+    claimed: list[Claim],
+    cache: dict[str, Any],
+    recorder: Recorder,
 ) -> list[Item]:
     """The batch's readers and messages; rows with nothing to send are skipped."""
     ready = []
-    for delivery, reader, reply in await resolve(ctx, claimed, cache):
+    for delivery, reader, reply in await resolve(ctx, kinds, claimed, cache):
         if reply is None or reader is None:
             await recorder.add(delivery, SendResult("ok"), skipped=NOT_ENTITLED)
         else:

@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests.entitlement import active_readers, entitled_among
 from digests.models import Edition, Publication, Subscriber, utcnow
 from digests.outbox.enqueue import queue_rows
 from digests.outbox.types import Batch, Claim
-from digests.readers.entitlement import active_readers, entitled_among
 from digests.replies import Reply, StoreContext, view
 
 

@@ -14,18 +14,18 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from digests.entitlement import active_readers, holds_grant_at
 from digests.models import (
     Broadcast,
     Delivery,
     Post,
     Publication,
+    Status,
     StoredDigest,
     Subscriber,
     UTCDateTime,
     utcnow,
 )
-from digests.outbox.types import Status
-from digests.readers.entitlement import active_readers, holds_grant_at
 from digests.replies import StoreContext
 
 # A reader has got a revision when a row of it is sent or still on its way; a failed or

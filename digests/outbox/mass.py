@@ -6,8 +6,8 @@ member is waiting for: anything more would repeat a message they already had, or
 digest to a reader not entitled to it. The plan picks the items (a digest's, an edition's or a
 broadcast's text, as the channel renders it) and the audience (the unlocked readers waiting
 for all of them) that deliver the most rows, within one message's size; what it leaves keeps
-waiting, for the reader's next message or the next mass-send. Only kinds registered `shared`
-go in one (digests, editions, broadcasts); notices and reminders are personal or timed.
+
+
 
 The rows are claimed (`sending`, with a lease) while the mass is made, so neither the
 dispatcher nor a reader's message touches them meanwhile; finish() records the outcome.
@@ -25,12 +25,10 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlalchemy import update
 
-from digests.models import Delivery, Subscriber, table_of, utcnow
+from digests.entitlement import holds_grant_at
+from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.dispatcher import NOT_ENTITLED, resolve
-from digests.outbox.kinds import SHARED
-from digests.outbox.types import Claim, Status
-from digests.readers.entitlement import holds_grant_at
-from digests.readership.audit import sent_hash
+from digests.outbox.types import Claim, Kinds, sent_hash
 from digests.render import clip_utf8
 from digests.replies import Reply, StoreContext
 
@@ -72,19 +70,25 @@ async def unlocked(ctx: StoreContext, channel: str) -> dict[int, str]:
 
 
 async def plan(
-    ctx: StoreContext, channel: str, render: Callable[[Reply], str], *, limit: int, footer: str
+    ctx: StoreContext,
+    kinds: Kinds,
+    channel: str,
+    render: Callable[[Reply], str],
+    *,
+    limit: int,
+    footer: str,
 ) -> Plan | None:
     """Claim the channel's waiting rows of unlocked readers and plan the mass-send that
     delivers the most of them; None (and nothing held) when nothing waits."""
     claimed_at = utcnow()
-    claims = await _claim(ctx, channel)
+    claims = await _claim(ctx, channel, kinds.shared)
     if not claims:
         return None
     wanted: dict[int, dict[str, list[int]]] = {}  # reader → item text → its rows
     order: dict[str, int] = {}  # item text → its first row id: publication order
     result = Plan("", {}, [], claimed=[c.id for c in claims], claimed_at=claimed_at)
     rendered: dict[int, str] = {}  # resolvers share one Reply per message: rendered once
-    for claim, reader, reply in await resolve(ctx, claims, {}):
+    for claim, reader, reply in await resolve(ctx, kinds, claims, {}):
         if reader is None or reply is None:
             result.skipped.append(claim.id)
             continue
@@ -129,13 +133,13 @@ def choose(
     return best
 
 
-async def _claim(ctx: StoreContext, channel: str) -> list[Claim]:
+async def _claim(ctx: StoreContext, channel: str, shared: frozenset[str]) -> list[Claim]:
     """Waiting rows of unlocked readers → sending. In steps, not one nested statement: without
     statistics PostgreSQL nested-looped that over the status index (5 s for 30,000 rows)."""
     table = table_of(Delivery)
     readers = set((await unlocked(ctx, channel)).keys())
     waiting = sa_select(table.c.id, table.c.subscriber_id).where(
-        table.c.status == Status.WAITING, table.c.channel == channel, table.c.kind.in_(SHARED)
+        table.c.status == Status.WAITING, table.c.channel == channel, table.c.kind.in_(shared)
     )
     async with ctx.sessions() as session, session.begin():
         conn = await session.connection()

@@ -14,8 +14,8 @@ from digests.models import (
     Delivery,
     Post,
     Publication,
+    Status,
 )
-from digests.outbox.types import Status
 from digests.replies import StoreContext
 
 

@@ -30,10 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from digests.db import reason
-from digests.models import Delivery, Subscriber, table_of, utcnow
+from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox import retry
-from digests.outbox.kinds import TIMELY
-from digests.outbox.types import Claim, Counts, SendResult, Status
+from digests.outbox.types import Claim, Counts, SendResult
 from digests.replies import StoreContext
 
 log = logging.getLogger(__name__)
@@ -70,9 +69,17 @@ class Recorder:
     """One send run's outcomes, written in batches by the task running `run()`."""
 
     def __init__(
-        self, ctx: StoreContext, claimant: str, counts: Counts, progress: Any, slots: int
+        self,
+        ctx: StoreContext,
+        claimant: str,
+        counts: Counts,
+        progress: Any,
+        slots: int,
+        *,
+        timely: frozenset[str],  # kinds dropped, not held, out of reach (Kinds.timely)
     ) -> None:
         self.ctx, self.claimant, self.counts, self.progress = ctx, claimant, counts, progress
+        self.timely = timely
         self.rows: list[tuple[dict[str, Any], bool]] = []  # (the UPDATE's values, held a slot)
         self.writing = 0  # the first rows, being written now
         self.gone: list[tuple[int, str]] = []
@@ -93,7 +100,7 @@ class Recorder:
         decision = retry.decide(
             result.outcome,
             attempts=delivery.attempts,
-            timely=delivery.kind in TIMELY,
+            timely=delivery.kind in self.timely,
             skipped=bool(skipped),
             retry_after=result.retry_after,
         )

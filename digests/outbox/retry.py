@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from digests.outbox.types import Outcome, Status, Tally
+from digests.models import Status
+from digests.outbox.types import Outcome, Tally
 
 MAX_ATTEMPTS = 5  # sends of one row before it is `failed`
 BACKOFF = 30.0  # seconds before the second try; doubling after

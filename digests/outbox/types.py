@@ -1,34 +1,34 @@
-"""The outbox's vocabulary: a row's Status, what a channel answers (SendResult), whom it sends
-to (Reader), the Channel protocol every channel implements, a claimed row (Claim), a run's
-Counts, and the Batch a kind's resolver reads from.
+"""The outbox's vocabulary: what a channel answers (SendResult) and the hash of what went out
+(sent_hash), whom it sends to (Reader), the Channel protocol every channel implements, a
+claimed row (Claim), a run's Counts, the Batch a kind's resolver reads from, and the registry
+of message kinds (Kinds) the engine is handed. A row's Status lives beside its table
+(digests/models.py).
 
-digests/models.py takes Status from here, so this module imports nothing of digests at run
-time (only for type checking): an import of replies or models would be a cycle.
+The hash: SHA-256 (hex) of the message's parts as sent, UTF-8, joined by U+001E (the record
+separator, which none of our texts contain). A one-part message's hash is its text's hash.
+Channels compute it at their last point, from the very strings handed to the platform
+(bot/telegram/outbox.py, bot/wechat/sender.py, bot/wecom.py, bot/console.py); the audit
+(digests/readership/audit.py) reads it back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hashlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext
+
+SEPARATOR = "\x1e"
 
 
-class Status(StrEnum):
-    """A delivery row's lifecycle; the values are what the `delivery.status` column holds."""
-
-    QUEUED = "queued"  # due (or backing off until next_attempt_at)
-    SENDING = "sending"  # claimed by a send run (claimed_by) until lease_until
-    SENT = "sent"
-    FAILED = "failed"  # a bad request, or MAX_ATTEMPTS transient failures (outbox/retry.py)
-    SKIPPED = "skipped"  # nothing to send: not entitled, the reader is gone, or too late
-    WAITING = "waiting"  # until the reader writes to us (WeChat's 48 hours), or a mass-send
+def sent_hash(parts: Iterable[str]) -> str:
+    """SHA-256 hex of the parts as sent (see the module docstring)."""
+    return hashlib.sha256(SEPARATOR.join(parts).encode("utf-8")).hexdigest()
 
 
 # wait: the channel cannot reach this reader until they write (WeChat's 48-hour window)
@@ -43,7 +43,7 @@ class SendResult:
     retry_after: float = 0.0
     detail: str = ""
     message_ids: list[int] = field(default_factory=list)
-    # SHA-256 of exactly what went out (digests/readership/audit.py sent_hash), for the audit
+    # SHA-256 of exactly what went out (sent_hash above), for the audit
     content_sha256: str = ""
 
 
@@ -119,5 +119,33 @@ class Batch:
 
 # kind → what each of a batch's rows of that kind says (None: nothing to send, skip the row).
 # Entitlement lives here: a resolver answers None for a reader who may not have the message.
-# (Quoted: Reply is imported for type checking only.)
-Resolver: TypeAlias = "Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]"
+Resolver = Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How rows of a kind become replies, and what the kind allows."""
+
+    resolve: Resolver
+    timely: bool = False  # worthless late ("30 分钟后：CPI" days later is noise): dropped, not
+    # held, when the reader is out of reach
+    shared: bool = False  # the same text for whoever gets it: a mass-send may carry it
+
+
+@dataclass(frozen=True)
+class Kinds:
+    """The message kinds the engine sends, by the `delivery.kind` their rows carry. Handed in
+    by the composition root (bot/container.py builds digests/kinds.py's registry): the engine
+    imports no feature, and a row of a kind it was not handed is skipped."""
+
+    by_name: Mapping[str, Kind]
+
+    @property
+    def shared(self) -> frozenset[str]:
+        """Kinds a mass-send may carry (one text for many)."""
+        return frozenset(name for name, kind in self.by_name.items() if kind.shared)
+
+    @property
+    def timely(self) -> frozenset[str]:
+        """Kinds dropped, not held, when the reader is out of reach."""
+        return frozenset(name for name, kind in self.by_name.items() if kind.timely)

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert
 from sqlmodel import col, select
 
-from digests.models import AccessGrant, Delivery, Subscriber, utcnow
-from digests.outbox.types import Batch, Claim, Status
+from digests.models import AccessGrant, Delivery, Status, Subscriber, utcnow
+from digests.outbox.types import Batch, Claim
 from digests.readers import stars
 from digests.replies import Reply, StoreContext
 

@@ -1,2 +1,3 @@
 """The readership: a record of what each reader was sent (audit), what readers did with it
-(actions: page opens, button taps), and the figures and chart built from both (stats, chart)."""
+(actions: page opens, button taps), the figures and chart built from both (stats, chart), and
+the admin's replies made of them (report: /stats, /subscribers, the weekly report)."""

@@ -1,12 +1,7 @@
 """The record of what was sent: each delivery row keeps the SHA-256 of the exact text or HTML
-that went out and the digest policy in force (written by the outbox's recorder); this module
-defines the hash, lists the record by reader or by publication, and prunes it after
-AUDIT_RETENTION_DAYS.
-
-The hash: SHA-256 (hex) of the message's parts as sent, UTF-8, joined by U+001E (the record
-separator, which none of our texts contain). A one-part message's hash is its text's hash.
-Channels compute it at their last point, from the very strings handed to the platform
-(bot/telegram/outbox.py, bot/wechat/sender.py, bot/wecom.py, bot/console.py).
+that went out (the hash is defined beside SendResult: digests/outbox/types.py sent_hash) and the
+digest policy in force (written by the outbox's recorder); this module lists the record by
+reader or by publication, and prunes it after AUDIT_RETENTION_DAYS.
 
 A conversation's reply that shows a digest (/latest, 最新, a button of the list) is no outbox
 row, but it is a copy of the digest all the same: `record_reply` keeps it as a sent row of
@@ -15,7 +10,6 @@ kind "reply" whose ref is `PUBLICATION:NONCE`, so the record lists it with the o
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -25,19 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from digests.models import Delivery, Edition, Post, Publication, ReaderAction, utcnow
-from digests.outbox.types import Status
+from digests.models import Delivery, Edition, Post, Publication, ReaderAction, Status, utcnow
 from digests.replies import StoreContext
 
-SEPARATOR = "\x1e"
 REPLY = "reply"  # the kind of a conversation's reply that showed a digest
 # rows whose outcome is final: the only ones pruning may delete (a queued row is still work)
 _FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
-
-
-def sent_hash(parts: Iterable[str]) -> str:
-    """SHA-256 hex of the parts as sent (see the module docstring)."""
-    return hashlib.sha256(SEPARATOR.join(parts).encode("utf-8")).hexdigest()
 
 
 async def record_reply(

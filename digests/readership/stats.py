@@ -34,11 +34,11 @@ from digests.models import (
     Post,
     Publication,
     ReaderAction,
+    Status,
     Subscriber,
     table_of,
     utcnow,
 )
-from digests.outbox.types import Status
 from digests.readership.actions import PAGE_OPEN, TAP
 from digests.replies import StoreContext
 

@@ -20,8 +20,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
-from digests.archive import index as archive
 from digests.errors import LLMError, NotFound
+from digests.index import documents as search_index
 from digests.models import DigestRun, LLMMode, Post, StoredDigest, utcnow
 from digests.names import Dictionary
 from digests.summarize.llm import LLM, Usage
@@ -153,7 +153,9 @@ async def _save(
             )
         session.add(row)
         if produced is not None and produced.status == "ready":  # readers may search it now
-            await archive.put(await session.connection(), [archive.digest_doc(post, row.data)])
+            await search_index.put(
+                await session.connection(), [search_index.digest_doc(post, row.data)]
+            )
         if run.model != "extractive":  # the offline digest costs nothing worth a row
             session.add(run)
     return row

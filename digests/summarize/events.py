@@ -1,5 +1,5 @@
-"""Dated events in a post: a happening (calendar.dates.HAPPENING: 非农, CPI, FOMC, 财报, 休市…)
-and the day the post gives it in the same clause (calendar.dates.DAY_WORDS, the calendar's own
+"""Dated events in a post: a happening (days.dates.HAPPENING: 非农, CPI, FOMC, 财报, 休市…)
+and the day the post gives it in the same clause (days.dates.DAY_WORDS, the calendar's own
 date words, with a time after them: "周五 21:30"), in the post's words.
 
 The offline digest takes the post's events from here; the grounding gate keeps a model's event
@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 
-from digests.calendar.dates import DAY_ONLY, HAPPENING, TIME_OF_DAY
+from digests.days.dates import DAY_ONLY, HAPPENING, TIME_OF_DAY
 from digests.summarize.document import Document
 from digests.summarize.schema import Event
 

@@ -27,12 +27,11 @@ import openai
 from openai import AsyncOpenAI, AsyncStream
 
 from digests.errors import LLMBadAnswer, LLMError, LLMUnavailable
-from digests.settings import Settings
 from digests.summarize import limits
 from digests.summarize.prompts import schema_instructions
 from digests.summarize.schema import Digest, strict_json_schema
 from digests.summarize.streamed import (
-    Reply,
+    StreamedAnswer,
     check_length,
     json_body,
     parse_digest,
@@ -81,19 +80,6 @@ class Answer:
     digest: Digest
     mode: str  # the output mode that gave it
     usage: Usage  # what the calls were counted into (the caller's Usage when one was given)
-
-
-def make_client(settings: Settings) -> AsyncOpenAI | None:
-    """The openai client for the configured server, or None when no LLM is configured."""
-    if not settings.llm_configured:
-        return None
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-    return AsyncOpenAI(
-        api_key=key,  # local servers (Ollama, llama.cpp) ignore it, the client requires one
-        base_url=settings.openai_base_url,
-        timeout=settings.llm_timeout_seconds,  # per read: the longest silence of a stream
-        max_retries=settings.llm_max_retries,  # LLM resends 429/503 itself, nothing else
-    )
 
 
 class LLM:
@@ -202,7 +188,7 @@ class LLM:
                 usage.failed += 1
                 raise
 
-    async def _more_room(self, reply: Reply, max_tokens: int) -> int:
+    async def _more_room(self, reply: StreamedAnswer, max_tokens: int) -> int:
         if reply.reported and reply.completion_tokens < max_tokens:
             # the server stopped before our limit: its context is full, more room cannot help
             raise AnswerCutOff("the answer filled the model's context")
@@ -216,11 +202,11 @@ class LLM:
 
     async def _send(
         self, messages: list[dict[str, str]], mode: str, max_tokens: int, usage: Usage
-    ) -> Reply:
+    ) -> StreamedAnswer:
         """One request (resent only after a 429/503), its tokens counted whatever happens."""
         attempt = 0
         while True:
-            reply = Reply()
+            reply = StreamedAnswer()
             async with self.gate:
                 if mode in self._refused:  # refused for another request while this one waited
                     raise _Refused("refused earlier")
@@ -248,7 +234,7 @@ class LLM:
             log.info("%s answered HTTP %s; asking again in %.1f s", self.model, status, wait)
             await asyncio.sleep(wait)
 
-    async def _stream(self, body: dict[str, Any], max_tokens: int, reply: Reply) -> None:
+    async def _stream(self, body: dict[str, Any], max_tokens: int, reply: StreamedAnswer) -> None:
         try:
             stream = await self.client.post(
                 "/chat/completions",
@@ -345,7 +331,7 @@ class LLM:
         return None
 
 
-def _count(reply: Reply, body: dict[str, Any], usage: Usage) -> None:
+def _count(reply: StreamedAnswer, body: dict[str, Any], usage: Usage) -> None:
     """Add a request's tokens to `usage`: as reported, else estimated from the characters
     sent and received once the server had begun; a request refused outright costs none."""
     if not reply.reported and reply.started:

@@ -21,7 +21,7 @@ CHARS_PER_TOKEN = 8
 
 
 @dataclass
-class Reply:
+class StreamedAnswer:
     """One request's answer so far; a request cut off midway keeps what had arrived."""
 
     content: str = ""
@@ -32,7 +32,7 @@ class Reply:
     started: bool = False  # the server accepted the request and began answering
 
 
-def read_chunk(chunk: object, reply: Reply) -> None:
+def read_chunk(chunk: object, reply: StreamedAnswer) -> None:
     """Add one streamed chunk to `reply` (the usage chunk has no choices)."""
     if not isinstance(chunk, dict):
         raise LLMBadAnswer("the model server's stream is not chat completion chunks")
@@ -53,7 +53,7 @@ def read_chunk(chunk: object, reply: Reply) -> None:
         reply.finish_reason = finish_reason
 
 
-def read_completion(data: object, reply: Reply) -> None:
+def read_completion(data: object, reply: StreamedAnswer) -> None:
     """Fill `reply` from a whole (not streamed) chat completion."""
     if not isinstance(data, dict):
         raise LLMBadAnswer("the model server's answer is not a chat completion")
@@ -81,7 +81,7 @@ def json_body(raw: bytes, content_type: str) -> object:
         raise LLMBadAnswer("the model server's answer is not JSON") from exc
 
 
-def _read_usage(usage: object, reply: Reply) -> None:
+def _read_usage(usage: object, reply: StreamedAnswer) -> None:
     if not isinstance(usage, dict):
         return
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
@@ -89,7 +89,7 @@ def _read_usage(usage: object, reply: Reply) -> None:
         reply.prompt_tokens, reply.completion_tokens, reply.reported = prompt, completion, True
 
 
-def check_length(reply: Reply, max_tokens: int) -> None:
+def check_length(reply: StreamedAnswer, max_tokens: int) -> None:
     """LLMBadAnswer once the answer is far longer than any digest in `max_tokens`."""
     if len(reply.content) > max_tokens * CHARS_PER_TOKEN:
         raise LLMBadAnswer(

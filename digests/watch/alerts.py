@@ -15,10 +15,10 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests.entitlement import active_readers, entitled_among, holds_grant_at
 from digests.models import Delivery, Post, Publication, Subscriber, Watch
 from digests.outbox.enqueue import queue_rows
 from digests.outbox.types import Batch, Claim
-from digests.readers.entitlement import active_readers, entitled_among, holds_grant_at
 from digests.replies import DigestView, Reply, StoreContext, view
 from digests.summarize.schema import Digest
 from digests.watch import names

@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 import digests.models
-from digests.archive.index import Doc, digest_text, post_doc
+from digests.index.documents import Doc, digest_text, post_doc
 
 revision: str = "0016"
 down_revision: str | None = "0020"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digests.calendar import trading
-from digests.calendar.trading import TradingCalendar
+from digests.days import trading
+from digests.days.trading import TradingCalendar
 
 __all__ = [
     "DAY_ONLY",

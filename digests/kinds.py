@@ -1,33 +1,23 @@
-"""The one registry of the outbox's message kinds: how a batch's rows of each kind become the
-replies they carry (entitlement included: a resolver answers None for a reader who may not
-have the message), and what each kind allows.
+"""The one registry of the outbox's message kinds, assembled from the features: how a batch's
+rows of each kind become the replies they carry (entitlement included: a resolver answers None
+for a reader who may not have the message), and what each kind allows.
 
-A kind's resolver lives beside what it sends (editions, reminders, expiry notices); the
-digest and broadcast kinds, which need nothing more than their stored rows, live here.
+It sits above the features and the engine: the outbox imports none of them, and is handed
+registry() by the composition root (bot/container.py). A kind's resolver lives beside what it
+sends (editions, reminders, expiry notices, alerts); the digest and broadcast kinds, which need
+nothing more than their stored rows (and a watcher's ⭐ line), live here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from digests.calendar import reminders
+from digests.entitlement import entitled_among
 from digests.models import Broadcast, Publication
 from digests.outbox import editions
-from digests.outbox.types import Batch, Claim, Resolver
+from digests.outbox.types import Batch, Claim, Kind, Kinds
 from digests.readers import expiry
-from digests.readers.entitlement import entitled_among
 from digests.replies import Reply, view
 from digests.watch import alerts
-
-
-@dataclass(frozen=True)
-class Kind:
-    """How rows of a kind become replies, and what the kind allows."""
-
-    resolve: Resolver
-    timely: bool = False  # worthless late ("30 分钟后：CPI" days later is noise): dropped, not
-    # held, when the reader is out of reach
-    shared: bool = False  # the same text for whoever gets it: a mass-send may carry it
 
 
 async def resolve_digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
@@ -71,13 +61,15 @@ async def resolve_broadcasts(batch: Batch, rows: list[Claim]) -> dict[int, Reply
     return found
 
 
-KINDS: dict[str, Kind] = {
-    "digest": Kind(resolve_digests, shared=True),
-    "broadcast": Kind(resolve_broadcasts, shared=True),
-    "edition": Kind(editions.resolve, shared=True),
-    "reminder": Kind(reminders.resolve, timely=True),
-    "notice": Kind(expiry.resolve),
-    alerts.KIND: Kind(alerts.resolve),  # personal (names, entitlement): never in a mass-send
-}
-SHARED = frozenset(name for name, kind in KINDS.items() if kind.shared)
-TIMELY = frozenset(name for name, kind in KINDS.items() if kind.timely)
+def registry() -> Kinds:
+    """Every kind the outbox sends: a kind enqueued but missing here would never be sent."""
+    return Kinds(
+        {
+            "digest": Kind(resolve_digests, shared=True),
+            "broadcast": Kind(resolve_broadcasts, shared=True),
+            "edition": Kind(editions.resolve, shared=True),
+            "reminder": Kind(reminders.resolve, timely=True),
+            "notice": Kind(expiry.resolve),
+            alerts.KIND: Kind(alerts.resolve),  # personal (names, entitlement): never in a mass
+        }
+    )

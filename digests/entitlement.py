@@ -1,5 +1,8 @@
 """Who may receive what, as SQL: the active readers, the holders of a grant covering a moment,
 and the entitled among a set of readers (the rule of digests/readers/access.py, set-based).
+
+Plain queries over the store, beside it at the bottom: the outbox, the calendar, the watch
+and the readers all ask them, and none may import a layer above itself.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Admin use cases for one-use redemption codes (digests/readers/codes.py): create a batch,
-list the batches, revoke a batch or one code. Channels check that the caller is an admin."""
+"""The admin's batches of one-use redemption codes (readers redeem them in codes.py): create a
+batch, list the batches, revoke a batch or one code. Channels check that the caller is an
+admin."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ MAX_BATCH = 10_000  # one command's worth; more is a typo (an extra zero)
 
 
 @dataclass(frozen=True)
-class Batch:
+class CodeBatch:
     """The codes sharing a label: their period (local days) and how many are used."""
 
     label: str
@@ -80,7 +81,7 @@ async def create_codes(
     return made
 
 
-async def batches(ctx: StoreContext) -> list[Batch]:
+async def batches(ctx: StoreContext) -> list[CodeBatch]:
     """Every label with its period and counts, earliest period first."""
     period = (AccessCode.label, AccessCode.starts_at, AccessCode.ends_at)
     query = (  # one period per label (create_codes keeps it so)
@@ -95,7 +96,9 @@ async def batches(ctx: StoreContext) -> list[Batch]:
     found = []
     for label, starts, ends, total in rows:
         first, last = _days(ctx, starts, ends)
-        found.append(Batch(label, first, last, total, used.get(label, 0), revoked.get(label, 0)))
+        found.append(
+            CodeBatch(label, first, last, total, used.get(label, 0), revoked.get(label, 0))
+        )
     return found
 
 

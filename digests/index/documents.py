@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import RowMapping, delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from digests.archive.tokens import as_text
+from digests.index.tokens import as_text
 from digests.models import Post, SearchDoc, table_of
 
 DOCS = table_of(SearchDoc)
