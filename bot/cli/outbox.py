@@ -16,6 +16,7 @@ from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for
 from bot.wechat.mass import MassReport, MassSender
 from bot.wechat.sender import WeChatChannel
+from digests import commands
 from digests.models import Delivery, Status
 from digests.outbox.dispatcher import requeue_orphans, send_queued
 from digests.outbox.progress import publication_progress
@@ -77,7 +78,7 @@ def publish(
 
     async def job(services: Services) -> None:
         reply = await publishing.publish_post(services.admin_context(), slug, by="cli", again=again)
-        typer.echo(reply.text)
+        typer.echo(commands.spell(reply.text, commands.Channel.CONSOLE))
         if and_send:
             await _send_all(services)
 

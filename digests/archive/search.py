@@ -26,7 +26,7 @@ from digests.index.documents import DOCS, FTS_TABLE
 from digests.index.tokens import query_terms, single_char, words
 from digests.models import Post, Publication, Subscriber
 from digests.readers.passwords import grants_of
-from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext, command
 from digests.summarize.policy import PolicyRules, scrub
 from digests.summarize.schema import Digest
 
@@ -253,7 +253,10 @@ async def search(ctx: StoreContext, reader: Subscriber, query: str, *, width: in
     """/search 词语: the best ten posts, entitled ones with a snippet, locked ones 🔒."""
     terms = query_terms(query)
     if not terms:
-        return Reply("用法：/search 词语（如 /search 液冷 或 /search CPO）")
+        return Reply(
+            f"用法：{command('search', '词语')}"
+            f"（如 {command('search', '液冷')} 或 {command('search', 'CPO')}）"
+        )
     async with ctx.sessions() as session:
         hits = await find(session, terms)
         periods = await periods_of(session, reader)

@@ -12,9 +12,13 @@ from digests.models import (
 )
 from digests.readers import access
 from digests.readers.passwords import grants_of
-from digests.replies import Reply, StoreContext, view
+from digests.replies import Reply, StoreContext, command, view
 
-LOCKED = "《{title}》是会员文章。发送本月密码（或 /unlock 密码）解锁后即可阅读摘要。"
+LOCKED = (
+    "《{title}》是会员文章。发送本月密码（或 "
+    + command("unlock", "密码")
+    + "）解锁后即可阅读摘要。"
+)
 
 
 async def is_entitled(
