@@ -27,6 +27,7 @@ from bot.wechat.endpoint import wechat_callback
 from bot.wechat.guard import ReplayGuard
 from bot.wechat.sender import WeChatChannel
 from bot.wecom import WeComChannel, register_robots
+from digests import fingerprint
 from digests.outbox.dispatcher import requeue_orphans
 from digests.outbox.leader import lead
 from digests.outbox.running import SendLoop
@@ -71,9 +72,13 @@ def build_app(settings: Settings) -> Starlette:
             notify, channels = await _telegram_outlets(app.state.telegram, settings, stack)
             if settings.wechat_app_secret is not None and settings.wechat_token is not None:
                 channels["wechat"] = WeChatChannel(settings, services.store_context())
+            app.state.wechat_channel = channels.get("wechat")  # the callback's pictures
             if settings.wecom_webhook_urls:
                 await register_robots(services.store_context(), settings.wecom_webhook_urls)
-                channels["wecom"] = WeComChannel(settings.wecom_webhook_urls, services.http)
+                key = fingerprint.key(settings.fingerprint_material())
+                channels["wecom"] = WeComChannel(
+                    settings.wecom_webhook_urls, services.http, key=key
+                )
             # the process's one send run: the delivery tick, the admin's publish, the notices
             sending = SendLoop(services.store_context(), services.kinds, channels)
             if app.state.telegram is not None:

@@ -1,31 +1,21 @@
-"""The console channel: a local subscriber (or admin) talking to the same use cases as Telegram,
-for `digestbot chat` and the offline `make demo`. Command words are Telegram's."""
+"""The console channel: a local subscriber (or admin) talking to the same command table as
+Telegram and WeChat (digests/commands/), for `digestbot chat` and the offline `make demo`.
+Command words are Telegram's; a button shows as [its data], and typing the data presses it."""
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
-from digests import replies
-from digests.archive import ask, search
+from digests import commands, fingerprint
+from digests.commands import Call, Channel
 from digests.errors import DigestbotError
 from digests.models import Subscriber
 from digests.outbox.types import Reader, SendResult, sent_hash
-from digests.publishing import drafts, publish
 from digests.publishing.context import AdminContext
-from digests.readers import account, code_batches, codes, passwords, periods, reading, revocation
-from digests.readership import report
+from digests.readership import audit
 from digests.render import plain_text
 from digests.replies import Reply
-from digests.watch import lists, timeline
-
-ADMIN_HELP = (
-    "管理员：/post 文本 · /publish SLUG [--again] · /passwords"
-    " · /password_add 密码 开始 结束 [标签] · /password_remove 标签 · /subscribers · /stats"
-    " · /codes · /revoke 读者 · /readers 查询"
-)
 
 
 def post_line(row: dict[str, Any]) -> str:
@@ -35,22 +25,31 @@ def post_line(row: dict[str, Any]) -> str:
     return f"{when}  {lock}  {row['slug']}  {row['title']}"
 
 
-def show(reply: Reply) -> str:
-    """A reply as console text: its text, its digest, its buttons as numbered actions."""
+def show(reply: Reply, *, mark: fingerprint.Mark | None = None) -> str:
+    """A reply as console text: its text, its digest (with a reader's `mark` in its lines),
+    its buttons as [data] label."""
+    reply = commands.spelled(reply, Channel.CONSOLE)
     parts = [t for t in (reply.lead, reply.text) if t]
     for shown in reply.views:
-        parts.append(
-            plain_text(
-                shown.digest,
-                title=shown.title,
-                extractive=shown.extractive,
-                disclaimer=shown.disclaimer,
-            )
+        text = plain_text(
+            shown.digest,
+            title=shown.title,
+            extractive=shown.extractive,
+            disclaimer=shown.disclaimer,
         )
+        parts.append(fingerprint.stamp(fingerprint.template(text), mark) if mark else text)
     parts += [f"  [{action}] {label}" for label, action in reply.choices]
     if reply.image is not None:  # a terminal shows no picture: say it is there
         parts.append(f"  [图表 PNG，{len(reply.image)} 字节]")
     return "\n".join(parts)
+
+
+def mark_of(reply: Reply, key: bytes, user: str) -> fingerprint.Mark | None:
+    """The console user's mark in a reply that carries digests (None otherwise)."""
+    if not reply.views:
+        return None
+    medium = fingerprint.Medium.MESSAGE
+    return fingerprint.mark_for(key, "console", user, reply.views[0].publication_id, medium)
 
 
 @dataclass
@@ -59,102 +58,53 @@ class ConsoleChannel:
 
     name: str = "console"
     inbox: dict[str, list[str]] = field(default_factory=dict)
+    key: bytes = field(default_factory=lambda: fingerprint.key(None))  # FINGERPRINT_SECRET's
 
     async def send(self, subscriber: Reader, reply: Reply) -> SendResult:
-        text = show(reply)
+        text = show(reply, mark=mark_of(reply, self.key, subscriber.external_id))
         self.inbox.setdefault(subscriber.external_id, []).append(text)
-        return SendResult("ok", content_sha256=sent_hash([text]))  # the audit: what went out
+        return SendResult("ok", content_sha256=sent_hash([text]))  # the record
 
 
 async def handle(
     ctx: AdminContext, subscriber: Subscriber, line: str, *, is_admin: bool, ask_limit: int = 20
 ) -> Reply:
-    """One line typed by a console user → the use case's reply."""
-    words = line.strip().split(maxsplit=1)
-    if not words:
-        return Reply(account.HELP)
-    command, rest = words[0].lower(), (words[1] if len(words) > 1 else "")
-    m = ctx.store
+    """One line typed by a console user → the reply, through the command table (a button's
+    data typed back, open:12, presses it)."""
+    call = Call(
+        ctx=ctx,
+        channel=Channel.CONSOLE,
+        reader=subscriber,
+        admin=is_admin,
+        by="console",
+        ask_limit=ask_limit,
+    )
     try:
-        if command == "/redeem" or codes.looks_like_code(line):
-            return await codes.redeem(m, subscriber, rest if command == "/redeem" else line)
-        if command == "/unlock" or (not command.startswith("/") and subscriber.awaiting_password):
-            return await passwords.unlock(m, subscriber, rest if command == "/unlock" else line)
-        if command == "/latest":
-            return await reading.latest(m, subscriber)
-        if command == "/digests":
-            return await reading.recent(m, subscriber)
-        if command == "/ask":
-            archive = ask.AskContext(m, ctx.digests.llm, ask_limit)
-            return await ask.ask(archive, subscriber, rest)
-        if command == "/search":
-            return await search.search(m, subscriber, rest)
-        if command == "/open":
-            return await reading.open_publication(m, subscriber, int(rest.removeprefix("open:")))
-        if command == "/status":
-            return await account.status(m, subscriber)
-        if command == "/stop":
-            await account.update_settings(m, subscriber, status="stopped")
-            return Reply("已退订。发送 /start 可重新订阅。")
-        if command == "/settings":
-            return await _settings(m, subscriber, rest)
-        if command in ("/watch", "/unwatch", "/watchlist", "/stock"):
-            return await _watch(m, subscriber, command, rest)
-        if is_admin and command.startswith("/"):
-            return await _admin(ctx, command, rest)
+        pressed = await commands.press(call, line.strip()) if ":" in line.split(" ")[0] else None
+        return pressed or await commands.route_text(call, line)
     except (DigestbotError, ValueError) as exc:
         return Reply(f"没能完成：{exc}")
-    return Reply(account.HELP + ("\n" + ADMIN_HELP if is_admin else ""))
 
 
-async def _settings(m: replies.StoreContext, subscriber: Subscriber, rest: str) -> Reply:
-    choice = rest.strip()
-    if choice in ("instant", "edition"):
-        await account.update_settings(m, subscriber, delivery=choice)
-    elif choice in ("remind on", "remind off"):
-        await account.update_settings(m, subscriber, reminders=choice.endswith("on"))
-    else:
-        return Reply("/settings instant（即时推送）| edition（只收合集）| remind on | remind off")
-    return Reply("设置已更新。")
-
-
-async def _watch(m: replies.StoreContext, subscriber: Subscriber, command: str, rest: str) -> Reply:
-    if command == "/watch":
-        return await lists.watch(m, subscriber, rest)
-    if command == "/unwatch":
-        return await lists.unwatch(m, subscriber, rest)
-    if command == "/watchlist":
-        return await lists.watchlist(m, subscriber)
-    if rest.startswith(timeline.ACTION):  # the 更多 action, typed back
-        offset, name = timeline.more_args(rest)
-        return await timeline.timeline(m, subscriber, name, offset=offset)
-    return await timeline.timeline(m, subscriber, rest)
-
-
-async def _admin(ctx: AdminContext, command: str, rest: str) -> Reply:
-    if command == "/post":
-        return await drafts.post_and_preview(ctx, drafts.admin_draft(rest, ctx=ctx))
-    if command == "/publish":
-        slug, again = publish.publish_args(rest)
-        return await publish.publish_post(ctx, slug, by="console", again=again)
-    if command == "/passwords":
-        return await periods.list_passwords(ctx.store)
-    if command == "/password_add":
-        password, start, end, *label = shlex.split(rest)
-        first, last = date.fromisoformat(start), date.fromisoformat(end)
-        return await periods.add_password(
-            ctx.store, password, first, last, label[0] if label else ""
+async def answer(
+    ctx: AdminContext,
+    subscriber: Subscriber,
+    line: str,
+    *,
+    is_admin: bool,
+    ask_limit: int = 20,
+    key: bytes = fingerprint.key(None),
+) -> str:
+    """`handle`, then the reply as the user sees it: a digest marked with their fingerprint
+    and kept in the audit record, as every channel's copies are."""
+    reply = await handle(ctx, subscriber, line, is_admin=is_admin, ask_limit=ask_limit)
+    text = show(reply, mark=mark_of(reply, key, subscriber.external_id))
+    if reply.views:
+        await audit.record_reply(
+            ctx.store,
+            subscriber_id=subscriber.id or 0,
+            channel="console",
+            publication_ids=[shown.publication_id for shown in reply.views],
+            content_sha256=sent_hash([text]),
         )
-    if command == "/password_remove":
-        return await periods.remove_password(ctx.store, rest.strip())
-    if command == "/subscribers":
-        return await report.subscriber_counts(ctx.store)
-    if command == "/stats":
-        return await report.stats(ctx.store, ctx.digests)
-    if command == "/codes":
-        return await code_batches.list_reply(ctx.store)
-    if command == "/revoke":
-        return await revocation.revoke_reader(ctx.store, rest)
-    if command == "/readers":
-        return await revocation.find_readers(ctx.store, rest)
-    return Reply(ADMIN_HELP)
+    return text

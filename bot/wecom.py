@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from digests import render
+from digests import fingerprint, render
 from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.readers import account
 from digests.redact import error_text
@@ -47,8 +47,16 @@ class WeComChannel:
 
     name = "wecom"
 
-    def __init__(self, urls: list[str], http: httpx.AsyncClient, *, window: float = 60.0) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        http: httpx.AsyncClient,
+        *,
+        window: float = 60.0,
+        key: bytes = fingerprint.key(None),
+    ) -> None:
         self.urls = {robot_id(url): url for url in urls}
+        self.key = key  # FINGERPRINT_SECRET's: a group's copy names its robot
         self.http, self.window = http, window
         self.sent: dict[str, deque[float]] = defaultdict(deque)
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -58,6 +66,14 @@ class WeComChannel:
         if url is None:
             return SendResult("gone", detail="robot no longer in WECOM_WEBHOOK_URLS")
         parts = markdown_parts(reply)
+        if reply.views:  # the group's copy carries its robot's mark, within WeCom's limit
+            medium, first = fingerprint.Medium.MESSAGE, reply.views[0].publication_id
+            mark = fingerprint.mark_for(self.key, "wecom", reader.external_id, first, medium)
+            rooms: list[int | None] = [
+                (render.WECOM_LIMIT - len(part.encode())) // fingerprint.MARK_UTF8 for part in parts
+            ]
+            templates = [fingerprint.template(part) for part in parts]
+            parts = fingerprint.stamp_parts(templates, mark, rooms)
         try:
             for part in parts:
                 await self._pace(reader.external_id)

@@ -244,6 +244,9 @@ class AccessPassword(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     label: str = Field(unique=True, max_length=64)  # "2026-02"
     password_hash: str = Field(max_length=300)
+    # its character classes and length ("a9:6" for ld2602, digests/readers/shapes.py): only a
+    # message of a stored shape is taken as an unlock attempt; "" until known
+    shape: str = Field(default="", max_length=32)
     starts_at: datetime = _ts()  # first day 00:00 in TIMEZONE
     ends_at: datetime = _ts()  # the day after the last day, 00:00 in TIMEZONE (exclusive)
     created_at: datetime = _ts(default_factory=utcnow)

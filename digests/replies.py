@@ -1,6 +1,7 @@
 """The vocabulary every use case and channel shares: the store's context (sessions and the
 time zone readers see), a Reply (what to answer: text, digests, buttons), a DigestView (a
-digest ready to render) and view(), which makes one from a publication.
+digest ready to render) and view(), which makes one from a publication; command() names a
+command inside a reply's text, for each channel to spell as its readers type it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ from digests.models import (
 from digests.store import get_digest_revision
 from digests.summarize.policy import PolicyRules, recheck
 from digests.summarize.schema import Digest
+
+# A command named in a reply's text: ⟦name⟧, ⟦name args⟧, or ⟦name …⟧ for the usage's own
+# arguments. Use cases sit below the command table (digests/commands/) and cannot know the
+# channel; each channel spells the marks at its last point (commands.words.spell).
+MARK_OPEN, MARK_CLOSE, OWN_ARGS = "⟦", "⟧", "…"
+
+
+def command(name: str, args: str = "") -> str:
+    """A command as a reply names it: `command("unlock", "密码")` reads /unlock 密码 on
+    Telegram and 解锁 密码 on WeChat; `args=OWN_ARGS` shows the command's usage arguments."""
+    return f"{MARK_OPEN}{name} {args}{MARK_CLOSE}" if args else f"{MARK_OPEN}{name}{MARK_CLOSE}"
 
 
 @dataclass

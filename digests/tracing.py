@@ -22,7 +22,7 @@ from digests import fingerprint
 from digests.fingerprint import PUBLICATION_BITS, Found, Medium
 from digests.models import Delivery, Edition, Post, Publication, ReaderAction, Subscriber
 from digests.readers.pagelinks import open_token
-from digests.readership import actions
+from digests.readership import actions, audit
 from digests.replies import StoreContext
 
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.S | re.I)
@@ -33,7 +33,7 @@ _TOKEN = re.compile(r"/d/([A-Za-z0-9_-]{4,120}\.[A-Za-z0-9_-]{4,60})")
 class Sent:
     """One outbox row that carried the publication to the reader, or one opening of its page."""
 
-    kind: str  # digest | edition | page
+    kind: str  # digest | edition | reply | page
     channel: str
     status: str
     at: datetime | None  # sent_at, else when it was queued
@@ -123,18 +123,22 @@ async def _publications(
 async def _deliveries(
     session: AsyncSession, reader: Subscriber, publications: list[tuple[Publication, Post]]
 ) -> list[Sent]:
-    """The reader's digest rows of these publications, and edition rows that bundled them."""
+    """The reader's digest rows of these publications, edition rows that bundled them, and the
+    conversation's replies that showed them (audit.REPLY)."""
     wanted = {publication.id for publication, _ in publications}
     rows = (
         await session.exec(
             select(Delivery).where(
-                Delivery.subscriber_id == reader.id, col(Delivery.kind).in_(["digest", "edition"])
+                Delivery.subscriber_id == reader.id,
+                col(Delivery.kind).in_(["digest", "edition", audit.REPLY]),
             )
         )
     ).all()
     sent = []
     for row in rows:
         if row.kind == "digest" and int(row.ref) not in wanted:
+            continue
+        if row.kind == audit.REPLY and int(row.ref.partition(":")[0]) not in wanted:
             continue
         if row.kind == "edition":
             edition = await session.get(Edition, int(row.ref))

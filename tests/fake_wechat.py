@@ -2,7 +2,9 @@
 
 `base_url` has the shape of wechatpy's `WeChatClient.API_BASE_URL`
 ("https://api.weixin.qq.com/cgi-bin/"), so it can be passed straight. It speaks: token,
-message/custom/send, message/mass/sendall (clientmsgid: a repeat answers 45065), tags/get,
+message/custom/send (text, and image with a media_id it issued), media/upload (multipart
+`media`; type image: PNG, JPEG, GIF or BMP of at most 10 MB, else 40005/40006/40004),
+message/mass/sendall (clientmsgid: a repeat answers 45065), tags/get,
 tags/create, tags/members/batch(un)tagging and user/tag/get, with WeChat's errcodes for the
 limits the bot must respect. Time is a fake clock (`now`, epoch seconds); a user's 48-hour
 window opens when the test calls `user_wrote`.
@@ -16,6 +18,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import default
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -28,6 +32,8 @@ START = 1_767_574_800.0  # Monday 2026-01-05 09:00 Beijing: far from a day bound
 WINDOW = 48 * 3600  # customer-service messages only within 48 h of the user's last message
 PER_USER_MESSAGE = 5  # customer-service messages per user message
 TEXT_BYTES = 2048
+IMAGE_BYTES = 10 * 1024 * 1024  # temporary media, type image
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 TAG_BATCH = 50
 Answer = dict[str, Any]
 
@@ -69,6 +75,8 @@ class FakeWeChat:
     tag_page_size: int = 10000
     calls: list[Call] = field(default_factory=list)
     inbox: dict[str, list[str]] = field(default_factory=dict)  # openid → delivered texts
+    images: dict[str, list[bytes]] = field(default_factory=dict)  # openid → delivered images
+    media: dict[str, bytes] = field(default_factory=dict)  # media_id → the uploaded image
     mass: list[MassSend] = field(default_factory=list)
     mass_keys: dict[str, int] = field(default_factory=dict)  # clientmsgid → msg_id
     tags: dict[int, Tag] = field(default_factory=dict)
@@ -130,6 +138,8 @@ class FakeWeChat:
                 if only in (None, path):
                     del self._failures[i]
                     return _err(errcode, "injected failure")
+            if path == "media/upload":
+                return self._media_upload(query, body)
             if path == "tags/get" and body is None:
                 return {
                     "tags": [
@@ -158,19 +168,40 @@ class FakeWeChat:
         self._token_times[token] = self.now
         return {"access_token": token, "expires_in": self.token_ttl}
 
+    def _media_upload(self, query: dict[str, str], body: Any) -> Answer:
+        if query.get("type") not in ("image", "voice", "video", "thumb"):
+            return _err(40004, "invalid media type")
+        data = body.get("media") if isinstance(body, dict) else None
+        if not isinstance(data, bytes) or not data:
+            return _err(41005, "media data missing")
+        if query["type"] != "image" or not data.startswith(_IMAGE_MAGIC):
+            return _err(40005, "invalid file type")
+        if len(data) > IMAGE_BYTES:
+            return _err(40006, "invalid meida size")
+        media_id = f"media-{next(self._msg_ids)}"
+        self.media[media_id] = data
+        return {"type": "image", "media_id": media_id, "created_at": int(self.now)}
+
     def _custom_send(self, body: dict[str, Any]) -> Answer:
         openid, content = body.get("touser", ""), (body.get("text") or {}).get("content")
-        if body.get("msgtype") != "text" or not isinstance(content, str):
+        image = (body.get("image") or {}).get("media_id")
+        if body.get("msgtype") == "image":
+            if image not in self.media:
+                return _err(40007, "invalid media_id")
+        elif body.get("msgtype") != "text" or not isinstance(content, str):
             return _err(40008, "invalid message type")
         wrote = self.last_wrote.get(openid)
         if wrote is None or self.now - wrote > WINDOW:
             return _err(45015, "response out of time limit or subscription is canceled")
-        if len(content.encode()) > TEXT_BYTES:
+        if content is not None and len(content.encode()) > TEXT_BYTES:
             return _err(45002, "content size out of limit")
         if self.replies_left.get(openid, 0) <= 0:
             return _err(45047, "out of response count limit")
         self.replies_left[openid] -= 1
-        self.inbox.setdefault(openid, []).append(content)
+        if image is not None:
+            self.images.setdefault(openid, []).append(self.media[image])
+        else:
+            self.inbox.setdefault(openid, []).append(content)
         return _ok()
 
     def _mass_sendall(self, body: dict[str, Any]) -> Answer:
@@ -248,6 +279,20 @@ def _err(errcode: int, errmsg: str) -> Answer:
     return {"errcode": errcode, "errmsg": errmsg}
 
 
+def _form_files(content_type: str, raw: bytes) -> dict[str, bytes]:
+    """A multipart/form-data body's parts by field name (the file `media`)."""
+    message = BytesParser(policy=default).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    found: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            found[name] = payload
+    return found
+
+
 def _beijing_day(at: float) -> int:
     return int((at + 8 * 3600) // 86400)
 
@@ -266,6 +311,10 @@ def fake_wechat(**settings: Any) -> Iterator[FakeWeChat]:
             # wechatpy posts UTF-8 JSON bytes without a Content-Type: decode regardless
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length) if length else b""
+            kind = self.headers.get("Content-Type", "")
+            if kind.startswith("multipart/form-data"):  # media/upload
+                self._answer(_form_files(kind, raw))
+                return
             try:
                 body = json.loads(raw) if raw else {}
             except ValueError:

@@ -160,10 +160,13 @@ async def test_wechat_redeems_with_the_word_or_the_code_alone(actx: AdminContext
     """On WeChat `兑换 CODE` and a bare code (groups separated by spaces) both redeem; the
     second code is refused to the second reader."""
     first, second = await code_batches.create_codes(actx.store, *FEBRUARY, 2)
-    said = await commands.on_text(actx, "o-amy", f"兑换 {first}", base_url="", admins=[])
+    said = (await commands.on_text(actx, "o-amy", f"兑换 {first}", base_url="", admins=[])).text
     assert "兑换成功" in said
     bare = second.replace("-", " ").lower()
-    assert "兑换成功" in await commands.on_text(actx, "o-ben", bare, base_url="", admins=[])
-    refused = await commands.on_text(actx, "o-cat", second, base_url="", admins=[])
+    assert "兑换成功" in (await commands.on_text(actx, "o-ben", bare, base_url="", admins=[])).text
+    refused = (await commands.on_text(actx, "o-cat", second, base_url="", admins=[])).text
     assert "已被使用" in refused
-    assert "兑换 兑换码" in await commands.on_text(actx, "o-cat", "帮助", base_url="", admins=[])
+    assert (
+        "兑换 兑换码"
+        in (await commands.on_text(actx, "o-cat", "帮助", base_url="", admins=[])).text
+    )

@@ -16,10 +16,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, func, select
+from sqlmodel import col, func, select, update
 
 from digests import db
 from digests.models import Delivery
@@ -259,6 +260,38 @@ def test_a_standby_takes_over_within_a_minute_when_the_leader_is_killed(
     assert "queued again" in standby.finish()
     assert _check_everyone_got_it(fake) <= CRASH_BOUND
     assert asyncio.run(_sent_rows(database_url)) == READERS
+
+
+def test_claims_a_dead_sender_commits_late_are_sent_before_the_send_ends(
+    database_url: str, fake: FakeTelegram, tmp_path: Path, senders: list[Sender]
+) -> None:
+    """A killed leader's last claim can commit after the new leader re-queued what it held
+    (its lock and its claims are on different connections): rows claimed by a sender that
+    is not running, turning up mid-run, are queued again and sent before `digestbot send`
+    ends, not left to their five-minute lease."""
+    asyncio.run(publish_to_readers(database_url, READERS, first_chat=FIRST_CHAT))
+    sender = _start(senders, database_url, fake, tmp_path)
+    _wait_for(fake, 1, sender)
+    fake.gate.clear()  # its first sends hang: rows are still queued behind them
+    assert asyncio.run(_claim_as_dead_sender(database_url, IN_FLIGHT)) == IN_FLIGHT
+    fake.gate.set()
+    assert "left over: queued again" in sender.finish()
+    assert _check_everyone_got_it(fake) == 0
+    assert asyncio.run(_sent_rows(database_url)) == READERS
+
+
+async def _claim_as_dead_sender(database_url: str, count: int) -> int:
+    """Mark `count` queued rows as claimed, for five minutes, by a sender that is gone."""
+    async with db.open_engine(database_url) as engine, db.make_sessionmaker(engine)() as session:
+        queued = select(Delivery.id).where(col(Delivery.status) == "queued")
+        ids = (await session.exec(queued.order_by(col(Delivery.id).desc()).limit(count))).all()
+        lease = datetime.now(UTC) + timedelta(minutes=5)
+        values = {"status": "sending", "claimed_by": "gone:1", "lease_until": lease}
+        done = await session.exec(
+            update(Delivery).where(col(Delivery.id).in_(ids)).values(**values)
+        )
+        await session.commit()
+        return int(done.rowcount or 0)
 
 
 @pytest.mark.parametrize("outage", [3.0, 12.0])

@@ -33,7 +33,7 @@ from digests.outbox.editions import make_edition
 from digests.publishing import drafts, publish
 from digests.publishing.context import AdminContext
 from digests.readers import account
-from digests.replies import StoreContext
+from digests.replies import StoreContext, command
 from digests.summarize import digesting
 from digests.summarize.digesting import DigestContext
 from tests.conftest import EXAMPLES, SHANGHAI, reader
@@ -62,7 +62,7 @@ async def test_publishing_twice_answers_already_with_the_first_progress(
     assert "已发布《节后第一篇：写给新朋友》：即时推送 2 人" in first.text
     again = await publish.publish_post(actx, PUBLIC, by="test")
     assert "已发布（" in again.text and "已发送 0，排队 2" in again.text
-    assert f"/publish {PUBLIC} --again" in again.text
+    assert command("publish", f"{PUBLIC} --again") in again.text  # spelled by each channel
     assert (await count(actx, Publication), await count(actx, Delivery)) == (1, 2)
     channel = ConsoleChannel()
     assert (await send_queued(actx.store, registry(), {"console": channel})).sent == 2
@@ -258,9 +258,11 @@ def test_cli_publish_once_then_again_on_purpose(
 async def test_wechat_publish_follows_the_same_rule(actx: AdminContext) -> None:
     """WeChat's 发布 SLUG twice publishes once; 发布 SLUG --again is the explicit round."""
     answers = [
-        await wechat.on_text(
-            actx, "o-admin", text, base_url="https://bot.example.com", admins=["o-admin"]
-        )
+        (
+            await wechat.on_text(
+                actx, "o-admin", text, base_url="https://bot.example.com", admins=["o-admin"]
+            )
+        ).text
         for text in (f"发布 {PUBLIC}", f"发布 {PUBLIC}", f"发布 {PUBLIC} --again")
     ]
     assert "已发布《节后第一篇" in answers[0] and "》已发布（" in answers[1]

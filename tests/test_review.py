@@ -161,7 +161,7 @@ async def test_compact_text_round_trips_and_a_bad_line_names_itself(actx: AdminC
     refused with its number, the line and why; a reply edits the digest."""
     review = await opened(actx, SEED)
     text = await edit.as_text(actx.digests, SEED)
-    assert text.startswith(f"#编辑 {SEED} 第1版\n核心：")
+    assert text.startswith(f"#编辑 {SEED} 第1版\n# 修改后") and "\n核心：" in text
     back = plain.from_text(text)
     keys = ("headline", "summary", "sections", "risks", "events")
     assert back.model_dump(include=set(keys)) == review.digest.model_dump(include=set(keys))

@@ -248,7 +248,7 @@ def test_the_edit_in_a_real_browser(database_url: str) -> None:
 
 async def _wechat_publish(settings: Settings, openid: str) -> str:
     async with open_services(settings, migrate=False) as services:
-        return await wechat.on_text(
+        answer = await wechat.on_text(
             services.admin_context(),
             openid,
             f"发布 {SEED}",
@@ -256,6 +256,7 @@ async def _wechat_publish(settings: Settings, openid: str) -> str:
             admins=["o-admin"],
             page_secret=pagelinks.page_secret(settings),
         )
+        return answer.text
 
 
 def test_wechat_admins_publish_carries_the_review_link_and_a_fix_goes_again(site: Site) -> None:

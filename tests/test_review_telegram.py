@@ -49,7 +49,7 @@ async def test_edit_reply_publish_reaches_readers_in_three_taps(
     fake.user_presses(ADMIN, f"edit:{PUBLIC}")  # 1
     await until(lambda: any(t.startswith("#编辑") for t in fake.inbox.get(ADMIN, [])))
     text = edit_text(fake)
-    assert text.startswith(f"#编辑 {PUBLIC} 第1版\n核心：")
+    assert text.startswith(f"#编辑 {PUBLIC} 第1版\n# 修改后") and "\n核心：" in text
     edited = text.replace("核心：", f"核心：{FIX}。", 1)
     fake.user_replies(ADMIN, edited, to=text)  # 2
     await until(said(fake, ADMIN, "已保存为第 2 版"))
@@ -93,9 +93,9 @@ async def test_regenerating_an_edited_digest_asks_first(
     await until(said(fake, ADMIN, "已保存为第 2 版"))
     fake.user_presses(ADMIN, f"regen:{PUBLIC}")
     await until(said(fake, ADMIN, "要重新生成吗"))
-    assert fake.buttons(ADMIN) == [("仍然重新生成", f"regen-edit:{PUBLIC}")]
+    assert fake.buttons(ADMIN) == [("仍然重新生成", f"regen_edit:{PUBLIC}")]
     assert await revision(services) == 2
-    fake.user_presses(ADMIN, f"regen-edit:{PUBLIC}")
+    fake.user_presses(ADMIN, f"regen_edit:{PUBLIC}")
     await until(lambda: ("编辑", f"edit:{PUBLIC}") in fake.buttons(ADMIN))
     assert await revision(services) == 3
 

@@ -89,8 +89,8 @@ async def test_timeline_pages_ten_at_a_time_newest_first(actx: AdminContext) -> 
     assert first.text.index("盘后速递11") < first.text.index("盘后速递2")
     assert "盘后速递1》" not in first.text and "第11次提到" in first.text
     [(label, action)] = first.choices
-    assert label == "更多（还有 2 篇）" and action == "stock:10:天孚通信"
-    rest = await handle(actx, alice, f"/stock {action}", is_admin=False)
+    assert label == "更多（还有 2 篇）" and action == "stock:天孚通信 2"
+    rest = await handle(actx, alice, action, is_admin=False)  # the button's data, typed back
     assert "第 11–12 篇" in rest.text and "盘后速递1》" in rest.text and not rest.choices
     top = await popular.most_watched(actx.store)
     assert top == []  # nobody watches anything yet

@@ -58,7 +58,8 @@ async def world(database_url: str) -> AsyncIterator[tuple[FakeWeChat, Services, 
 
 
 async def say(services: Services, openid: str, text: str) -> str:
-    return await commands.on_text(services.admin_context(), openid, text, base_url="", admins=[])
+    answer = await commands.on_text(services.admin_context(), openid, text, base_url="", admins=[])
+    return answer.text
 
 
 async def unlocked(services: Services, fake: FakeWeChat, *openids: str) -> None:

@@ -11,11 +11,12 @@ import uvicorn
 
 from bot import logs
 from bot.app import build_app
-from bot.console import ADMIN_HELP, ConsoleChannel, handle, show
+from bot.console import ConsoleChannel, answer, show
 from bot.container import Services, run_with_services
 from bot.demo import run_demo
 from bot.startup import channel_report
-from digests import db
+from digests import commands, db, fingerprint
+from digests.commands import Channel
 from digests.models import Subscriber
 from digests.outbox.dispatcher import send_queued
 from digests.readers import account
@@ -65,11 +66,14 @@ def chat(
 
     async def job(services: Services) -> None:
         actx = services.admin_context()
-        channel = ConsoleChannel()
+        key = fingerprint.key(settings.fingerprint_material())
+        channel = ConsoleChannel(key=key)
         reader, welcome = await account.register(
             actx.store, channel="console", external_id=user, name=user
         )
-        typer.echo(show(welcome) + ("\n" + ADMIN_HELP if as_admin else ""))
+        if as_admin:  # the admin's commands, which the welcome does not mention
+            welcome.text += "\n\n" + commands.help_text(Channel.CONSOLE, admin=True)
+        typer.echo(show(welcome))
         while True:
             try:
                 line = await asyncio.to_thread(input, f"{user}> ")
@@ -80,7 +84,9 @@ def chat(
             async with actx.store.sessions() as session:  # settings may have changed
                 reader = await session.get(Subscriber, reader.id) or reader
             limit = settings.ask_daily_limit
-            typer.echo(show(await handle(actx, reader, line, is_admin=as_admin, ask_limit=limit)))
+            typer.echo(
+                await answer(actx, reader, line, is_admin=as_admin, ask_limit=limit, key=key)
+            )
             await send_queued(actx.store, services.kinds, {channel.name: channel})
             for message in channel.inbox.pop(user, []):
                 typer.echo(f"📩 {message}")

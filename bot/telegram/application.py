@@ -28,14 +28,10 @@ from telegram.ext import (
 )
 
 from bot.container import Services
-from bot.telegram import access_handlers as x
 from bot.telegram import admin_handlers as a
-from bot.telegram import archive_handlers as s
-from bot.telegram import calendar_handlers as c
 from bot.telegram import handlers as h
 from bot.telegram import payments as p
 from bot.telegram import review_handlers as r
-from bot.telegram import watch_handlers as w
 from bot.telegram.errors import NoticeThrottle, on_error
 from bot.telegram.pacer import pacer_for
 from bot.telegram.sender import PacedLimiter
@@ -73,50 +69,20 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     app.bot_data["error_notices"] = NoticeThrottle()
 
     app.add_handler(TypeHandler(Update, h.gate), group=-1)  # before everything else
-    app.add_handler(CommandHandler("start", h.on_start))
-    app.add_handler(CommandHandler("help", h.on_help))
-    app.add_handler(CommandHandler("unlock", h.on_unlock))
-    app.add_handler(CommandHandler("redeem", x.on_redeem))
-    app.add_handler(CommandHandler("latest", h.on_latest))
-    app.add_handler(CommandHandler("digests", h.on_digests))
-    app.add_handler(CommandHandler("search", s.on_search))
-    app.add_handler(CommandHandler("ask", s.on_ask))
-    app.add_handler(CommandHandler("status", h.on_status))
-    app.add_handler(CommandHandler("settings", h.on_settings))
-    app.add_handler(CommandHandler("stop", h.on_stop))  # also cancels a Stars renewal
+    # Stars payments: Telegram's own, outside the command table
     app.add_handler(CommandHandler("subscribe", p.on_subscribe))
     app.add_handler(CommandHandler("unsubscribe", p.on_unsubscribe))
+    app.add_handler(CommandHandler("refund", p.on_refund))  # admin-only: the gate checks
     app.add_handler(PreCheckoutQueryHandler(p.on_pre_checkout))
     app.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, p.on_successful_payment))
-    app.add_handler(CommandHandler("calendar", c.on_calendar))
-    app.add_handler(CommandHandler("calendar_reset", c.on_calendar_reset))
-    app.add_handler(CommandHandler("remind", c.on_remind))
-    app.add_handler(CommandHandler("watch", w.on_watch))
-    app.add_handler(CommandHandler("unwatch", w.on_unwatch))
-    app.add_handler(CommandHandler("watchlist", w.on_watchlist))
-    app.add_handler(CommandHandler("stock", w.on_stock))
-    app.add_handler(CommandHandler(sorted(c.CALENDAR_ADMIN), c.on_event_admin))
-    app.add_handler(CommandHandler("post", a.on_post))  # admin-only: the gate checks
-    app.add_handler(CommandHandler("publish", a.on_publish))
-    app.add_handler(CommandHandler("refund", p.on_refund))  # admin-only; before the generic one
-    app.add_handler(CommandHandler(sorted(x.ACCESS_ADMIN), x.on_access_admin))
-    app.add_handler(
-        CommandHandler(
-            sorted(
-                h.ADMIN_COMMANDS - {"post", "publish", "refund"} - c.CALENDAR_ADMIN - x.ACCESS_ADMIN
-            ),
-            a.on_admin_command,
-        )
-    )
+    # every command of the table (digests/commands/); the gate has refused admin-only ones
+    app.add_handler(CommandHandler(h.names(), h.on_command))
     app.add_handler(MessageHandler(filters.Document.ALL, a.on_document))
     # an admin's reply to the 编辑 text is an edit, not a new post: before the catch-all
-    app.add_handler(
-        MessageHandler(filters.TEXT & ~filters.COMMAND & r.EditReply(), r.on_edit_reply)
-    )
+    edited = filters.TEXT & ~filters.COMMAND & r.EditReply()
+    app.add_handler(MessageHandler(edited, r.on_edit_reply))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
-    app.add_handler(CallbackQueryHandler(c.on_event_button, pattern=r"^ev(ok|no):"))
-    app.add_handler(CallbackQueryHandler(w.on_stock_more, pattern=r"^stock:"))
-    app.add_handler(CallbackQueryHandler(a.on_button))
+    app.add_handler(CallbackQueryHandler(h.on_button))
     app.add_error_handler(on_error)
     return app
 
@@ -143,7 +109,7 @@ async def stop(app: Application) -> None:  # type: ignore[type-arg]
 async def set_menu(app: Application) -> None:  # type: ignore[type-arg]
     """The command menu is cosmetic: a failure is logged and never stops the bot."""
     try:
-        menu = h.MENU + p.menu(app.bot_data["services"].settings)
+        menu = h.menu() + p.menu(app.bot_data["services"].settings)
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in menu])
     except TelegramError as exc:
         log.warning("could not set the command menu: %s", exc)

@@ -10,11 +10,13 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.container import Services
-from bot.telegram.sender import NotSentInTime, plain, send_reply
+from bot.telegram.sender import NotSentInTime, mark_of, plain, reply_parts, send_reply
 from digests import fingerprint
 from digests.models import Subscriber
 from digests.outbox.enqueue import queue_message
+from digests.outbox.types import sent_hash
 from digests.readers import account, revocation
+from digests.readership import audit
 from digests.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -63,10 +65,21 @@ async def answer(update: Update, context: Context, reply: Reply) -> None:
     password."""
     chat = update.effective_chat
     assert chat is not None
+    key = fingerprint_key(context)
     try:
-        await send_reply(context.bot, chat.id, reply, key=fingerprint_key(context))
+        await send_reply(context.bot, chat.id, reply, key=key)
     except NotSentInTime as late:
         await keep_for_later(context, chat.id, late)
+    else:
+        if reply.views:  # a copy of a digest: in the audit record, as it went out
+            reader = await subscriber(update, context)
+            await audit.record_reply(
+                services(context).store_context(),
+                subscriber_id=reader.id or 0,
+                channel="telegram",
+                publication_ids=[shown.publication_id for shown in reply.views],
+                content_sha256=sent_hash(reply_parts(reply, mark_of(reply, key, chat.id))),
+            )
     if reply.delete_incoming and update.effective_message is not None:
         try:
             await update.effective_message.delete()

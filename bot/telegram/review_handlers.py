@@ -1,28 +1,26 @@
 """The admin's review on Telegram: a preview offers 编辑 and a 15-minute link to the review
-page; 编辑 sends the digest as compact plain text (digests/review/plain.py) that the admin
-changes and sends back as a reply, which replaces the digest as its next revision. A reply
-that cannot be read, or was made on an older revision, is answered with the line and the
-reason; the digest stays as it was. 重新生成 of an edited digest asks first."""
+page; 编辑 (the table's `edit` row) sends the digest as compact plain text
+(digests/review/plain.py) that the admin changes and sends back as a reply, which replaces the
+digest as its next revision. A reply that cannot be read, or was made on an older revision, is
+answered with the line and the reason; the digest stays as it was."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
 
-from telegram import ForceReply, Message, Update
+from telegram import Message, Update
 from telegram.ext import filters
 
 from bot.container import Services
 from bot.telegram.context import Context, answer, is_admin, services
-from digests.errors import DigestbotError, EditedDigest
+from digests.errors import DigestbotError
 from digests.publishing import drafts
-from digests.render import TELEGRAM_LIMIT
 from digests.replies import Reply
 from digests.review import edit, links, plain
 from digests.summarize import digesting
 
 log = logging.getLogger(__name__)
-EDIT, REPLACE = "edit", "regen-edit"  # button actions (the gate: admins only)
 
 
 class EditReply(filters.MessageFilter):
@@ -52,26 +50,7 @@ async def for_admin(s: Services, user_id: int, reply: Reply) -> Reply:
         link = ""
     note = f"\n审阅与修改（15 分钟内有效）：{link}" if link else ""
     return replace(
-        reply, text=reply.text + note, choices=[*reply.choices, ("编辑", f"{EDIT}:{slug}")]
-    )
-
-
-async def send_for_editing(update: Update, context: Context, slug: str) -> None:
-    """编辑: the digest as compact text, as a message the admin replies to."""
-    chat = update.effective_chat
-    assert chat is not None
-    try:
-        text = await edit.as_text(services(context).digest_context(), slug)
-    except DigestbotError as exc:
-        await answer(update, context, Reply(str(exc)))
-        return
-    if len(text.encode("utf-16-le")) // 2 > TELEGRAM_LIMIT:  # one message, or no edit by reply
-        await answer(update, context, Reply("这份摘要太长，无法在一条消息里编辑；请用审阅页。"))
-        return
-    how = "修改后整段发回（回复这条消息）；每行的开头不要改，句末 [数字] 是引用的原文句号。"
-    await context.bot.send_message(chat.id, how)
-    await context.bot.send_message(
-        chat.id, text, reply_markup=ForceReply(input_field_placeholder="改好后发回")
+        reply, text=reply.text + note, choices=[*reply.choices, ("编辑", f"edit:{slug}")]
     )
 
 
@@ -102,18 +81,3 @@ async def on_edit_reply(update: Update, context: Context) -> None:
     slug = header.slug if header else ""
     preview = await drafts.preview(s.admin_context(), slug)
     await answer(update, context, await offered(update, context, preview))
-
-
-async def regenerate(update: Update, context: Context, slug: str, *, replace: bool) -> Reply:
-    """重新生成: asks before it would replace an admin's edit (`replace`: asked and said yes)."""
-    try:
-        preview = await drafts.preview(
-            services(context).admin_context(), slug, refresh=True, replace_edit=replace
-        )
-    except EditedDigest as edited:
-        return Reply(
-            f"这份摘要有管理员的修改（第 {edited.revision} 版，{edited.author or '管理员'}）。"
-            "重新生成会替换它（修改仍留在版本记录里）。要重新生成吗？",
-            choices=[("仍然重新生成", f"{REPLACE}:{slug}")],
-        )
-    return await offered(update, context, preview)

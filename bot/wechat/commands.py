@@ -1,54 +1,51 @@
-"""Chinese text commands of the Official Account, mapped to the same use cases as Telegram's:
-帮助, 解锁 密码 (or the password alone after following), 兑换 CODE (or the code alone), 最新,
-日历, 提醒 开/关, 状态, 退订, the watchlist words (bot/wechat/watch_commands.py), and 发布 SLUG
-[--again] for WECHAT_ADMIN_OPENIDS; a follow event welcomes, an unfollow marks the subscriber
-gone."""
+"""The Official Account's text messages, through the command table (digests/commands/) like
+every channel: the words of each row (最新, 往期, 设置, 问 问题, 统计 …), a code or the
+password alone, an admin's post (WECHAT_ADMIN_OPENIDS), otherwise the help. Replies are
+spelled for WeChat (no /command, buttons as words to send). A follow event welcomes, an
+unfollow marks the subscriber gone."""
 
 from __future__ import annotations
 
-from bot.wechat import watch_commands
+from dataclasses import dataclass, replace
+
 from bot.wechat.sender import touch
-from digests import fingerprint, render
-from digests.archive import ask, search
-from digests.calendar import commands as calendar
+from digests import commands, fingerprint, render
+from digests.commands import Call, Channel
 from digests.errors import DigestbotError
 from digests.models import Subscriber, utcnow
 from digests.outbox.dispatcher import wake_waiting
+from digests.outbox.types import sent_hash
 from digests.publishing import publish
 from digests.publishing.context import AdminContext
-from digests.readers import account, codes, pagelinks, passwords, reading
+from digests.readers import account, pagelinks
+from digests.readership import audit
 from digests.replies import Reply, StoreContext
 from digests.review import links
 from digests.summarize import digesting
 
-HELP = "\n".join(
-    (
-        "发送以下文字：",
-        "最新 —— 最新摘要",
-        "搜索 词语 —— 搜索文章与摘要",
-        "问 问题 —— 向存档提问",
-        "解锁 密码 —— 解锁本期会员",
-        "兑换 兑换码 —— 兑换会员期（也可直接发送兑换码）",
-        "日历 —— 未来 7 天事件",
-        "提醒 开 / 提醒 关 —— 事件提醒",
-        *watch_commands.HELP_LINES,
-        "状态 —— 我的会员期",
-        "退订 —— 不再接收",
-        "帮助 —— 本说明",
-        "",
-        fingerprint.NOTICE,  # readers are told their copies are marked
-    )
-)
-WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n" + HELP
+WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n"
 MORE = "\n……（篇幅所限，仅显示前半部分）"
-SEARCH_USAGE = "用法：搜索 词语（如 搜索 液冷）"
+
+
+@dataclass
+class Answer:
+    """What a message gets: the passive reply's text, and a picture to follow as a
+    customer-service message (the admin's chart)."""
+
+    text: str
+    image: bytes | None = None
+
+
+def help_text() -> str:
+    """The readers' words (what a message the bot cannot read gets)."""
+    return commands.help_text(Channel.WECHAT)
 
 
 async def on_follow(ctx: StoreContext, openid: str) -> str:
     """subscribe event: (re)register and welcome."""
     reader, _ = await account.register(ctx, channel="wechat", external_id=openid)
     await contact(ctx, reader)
-    return WELCOME
+    return WELCOME + help_text()
 
 
 async def contact(ctx: StoreContext, reader: Subscriber) -> None:
@@ -74,80 +71,70 @@ async def on_text(
     page_secret: bytes | None = None,
     ask_limit: int = 20,
     fingerprint_key: bytes | None = None,
-) -> str:
-    """One text message → the reply text (a passive reply: one message, ≤ 2000 bytes); a
-    digest's first part ends with the link to its whole page when `page_secret` is given."""
+) -> Answer:
+    """One text message → the answer (a passive reply: one message, ≤ 2000 bytes); a digest's
+    first part ends with the link to its whole page when `page_secret` is given, carries the
+    reader's fingerprint, and is kept in the audit record."""
     ctx = actx.store
     reader = await _reader(ctx, openid)
     await contact(ctx, reader)
-    word, _, rest = text.strip().partition(" ")
-    rest = rest.strip()
-    if word in ("帮助", "help", "?", "？"):
-        reply = Reply(HELP)
-    elif word == "解锁" and rest:
-        reply = await passwords.unlock(ctx, reader, rest)
-    elif word == "兑换" and rest:
-        reply = await codes.redeem(ctx, reader, rest)
-    elif word == "最新":
-        reply = await reading.latest(ctx, reader)
-    elif word == "搜索":
-        reply = await search.search(ctx, reader, rest, width=30) if rest else Reply(SEARCH_USAGE)
-    elif word == "问":  # the LLM may take longer than WeChat waits: the endpoint follows up
-        archive = ask.AskContext(ctx, actx.digests.llm, ask_limit)
-        reply = await ask.ask(archive, reader, rest)
-    elif word == "日历":
-        reply = await calendar.calendar(ctx, reader, base_url=base_url)
-    elif word == "提醒":
-        reply = await calendar.remind(ctx, reader, rest)
-    elif word == "状态":
-        reply = await account.status(ctx, reader)
-    elif word == "发布" and rest:  # may take a while (the LLM): the callback follows up
-        if openid in admins:
-            slug, again = publish.publish_args(rest)
-            reply = await publish.publish_post(actx, slug, by=f"wechat:{openid}", again=again)
-            if page_secret is not None:  # a fix: the review page, then 发布 there
-                reply.text += await review_note(actx, slug, openid, page_secret, base_url)
-        else:
-            reply = Reply("此命令仅限管理员。")
-    elif word == "退订":
-        await account.update_settings(ctx, reader, status="stopped")
-        reply = Reply("已退订。回复「帮助」可重新开始。")
-    elif codes.looks_like_code(text):  # the code alone, spaces between groups allowed
-        reply = await codes.redeem(ctx, reader, text)
-    elif (watched := await watch_commands.handle(ctx, reader, word, rest)) is not None:
-        reply = watched
-    elif reader.awaiting_password and not rest:
-        reply = await passwords.unlock(ctx, reader, word)
-    else:
-        reply = Reply(HELP)
+    call = Call(
+        ctx=actx,
+        channel=Channel.WECHAT,
+        reader=reader,
+        admin=openid in admins,
+        by=f"wechat:{openid}",
+        ask_limit=ask_limit,
+        base_url=base_url,
+    )
+    reply = await commands.route_text(call, text)
+    if call.admin and page_secret is not None:  # a preview or 发布: the admin's review link
+        reply = await with_review_link(actx, reply, text, openid, page_secret, base_url)
     shown = reply.digest
-    mark = None
-    if shown is not None and fingerprint_key is not None:  # this reader's copy is marked
+    mark, link = None, ""
+    if shown is not None and shown.publication_id and fingerprint_key is not None:
         medium = fingerprint.Medium.MESSAGE
         mark = fingerprint.mark_for(fingerprint_key, "wechat", openid, shown.publication_id, medium)
-    if shown is None or page_secret is None:
-        return as_text(reply, mark=mark)
-    link = pagelinks.link(page_secret, base_url, reader.id or 0, shown.publication_id)
-    return as_text(reply, link, mark=mark)
+    if shown is not None and shown.publication_id and page_secret is not None:
+        link = pagelinks.link(page_secret, base_url, reader.id or 0, shown.publication_id)
+    answer = as_text(reply, link, mark=mark)
+    if reply.views:
+        await audit.record_reply(
+            ctx,
+            subscriber_id=reader.id or 0,
+            channel="wechat",
+            publication_ids=[view.publication_id for view in reply.views],
+            content_sha256=sent_hash([answer]),
+        )
+    return Answer(answer, reply.image)
 
 
-async def review_note(
-    actx: AdminContext, slug: str, openid: str, page_secret: bytes, base_url: str
-) -> str:
-    """The admin's 15-minute review link to the post (nothing for a slug that is not one)."""
+async def with_review_link(
+    actx: AdminContext, reply: Reply, text: str, openid: str, page_secret: bytes, base_url: str
+) -> Reply:
+    """An admin's preview (its 发布 choice) or 发布 answer with a 15-minute link to the post's
+    review page, for that admin; any other reply as it is."""
+    slug = next((a.partition(":")[2] for _, a in reply.choices if a.startswith("publish:")), "")
+    found = commands.find(Channel.WECHAT, text)
+    if not slug and found is not None and found[0].name == "publish":
+        slug = publish.publish_args(found[1])[0]
     try:
-        post = await digesting.find_post(actx.digests, slug)
+        post = await digesting.find_post(actx.digests, slug) if slug else None
     except DigestbotError:
-        return ""
+        post = None
+    if post is None:
+        return reply
     secret = links.review_secret(page_secret)
     link = links.link(secret, base_url, f"wechat:{openid}", post.id or 0, utcnow())
-    return f"\n审阅与修改（15 分钟内有效）：{link}"
+    return replace(reply, text=f"{reply.text}\n审阅与修改（15 分钟内有效）：{link}")
 
 
 def as_text(reply: Reply, link: str = "", *, mark: fingerprint.Mark | None = None) -> str:
-    """Plain text within WeChat's limit: the text, then the digest's first part, then the
-    link to its whole page (never cut off); with a reader's `mark` in its lines."""
-    parts = [reply.text] if reply.text else []
+    """Plain text within WeChat's limit: the text (spelled for WeChat), then the digest's
+    first part, then the link to its whole page (never cut off); with a reader's `mark` in
+    its lines."""
+    reply = commands.spelled(reply, Channel.WECHAT)
+    parts = [t for t in (reply.lead, reply.text) if t]
     if reply.digest is not None:
         shown = reply.digest
         pieces = render.wechat_text(
@@ -157,14 +144,12 @@ def as_text(reply: Reply, link: str = "", *, mark: fingerprint.Mark | None = Non
             disclaimer=shown.disclaimer,
         )
         parts.append(pieces[0] + (MORE if len(pieces) > 1 else ""))
-    text = "\n".join(parts).replace("/unlock 密码", "解锁 密码")
+    text = "\n".join(parts)
     tail = f"\n全文：{link}" if link else ""
+    room = render.WECHAT_LIMIT - len(tail.encode())
     if mark is not None:
-        return (
-            fingerprint.within_utf8(text, mark, render.WECHAT_LIMIT - len(tail.encode()), MORE)
-            + tail
-        )
-    return render.clip_utf8(text, render.WECHAT_LIMIT - len(tail.encode()), MORE) + tail
+        return fingerprint.within_utf8(text, mark, room, MORE) + tail
+    return render.clip_utf8(text, room, MORE) + tail
 
 
 async def _reader(ctx: StoreContext, openid: str) -> Subscriber:

@@ -2,7 +2,9 @@
 message in plain or safe (AES) mode and answers with a passive reply within WeChat's 5 s.
 
 An answer not ready within 4 s (发布 waiting for the LLM, say) is answered `success` at once
-and follows as a customer-service message through the outbox.
+and follows as a customer-service message through the outbox. A picture in an answer (统计's
+chart) follows the passive reply as a customer-service image message: the reader has just
+written, so the 48-hour window is open.
 
 Refused with 403 and nothing stored: a bad signature, a timestamp outside ±300 s, a replayed
 nonce, a ciphertext for another AppID; 413 for a body over 64 KB; 400 for a message we cannot
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from xml.parsers.expat import ExpatError
 
 from lxml import etree
+from starlette.background import BackgroundTask
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -32,8 +36,10 @@ from wechatpy.replies import TextReply
 from bot.container import Services
 from bot.wechat import commands
 from bot.wechat.guard import ReplayGuard, fresh, signed
+from bot.wechat.sender import WeChatChannel
 from digests import fingerprint
 from digests.outbox.enqueue import queue_message
+from digests.outbox.types import Reader
 from digests.readers import pagelinks
 from digests.readers.account import get_subscriber
 from digests.settings import Settings
@@ -86,31 +92,80 @@ async def wechat_callback(request: Request) -> Response:
         return PlainTextResponse("success")  # WeChat's own retry: answered already
     work = asyncio.ensure_future(_handle(services, message))
     try:
-        text = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
+        answer = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
     except TimeoutError:  # answer WeChat now; the reply follows as a customer-service message
-        work.add_done_callback(lambda done: _follow_up(services, str(message.source), done))
+        picture = _picture(request.app.state, str(message.source))
+        work.add_done_callback(
+            lambda done: _follow_up(services, str(message.source), done, picture)
+        )
         _pending.add(work)
         return PlainTextResponse("success")
-    if not text:
-        return PlainTextResponse("success")
-    reply = TextReply(content=text, message=message).render()
+    # a picture goes once the reply has (Starlette runs `background` after the response)
+    after = None
+    if answer.image is not None:
+        after = BackgroundTask(_picture(request.app.state, str(message.source)), answer.image)
+    if not answer.text:
+        return PlainTextResponse("success", background=after)
+    reply = TextReply(content=answer.text, message=message).render()
     if crypto is not None:
         reply = crypto.encrypt_message(reply, nonce, timestamp)
-    return Response(reply, media_type="application/xml")
+    return Response(reply, media_type="application/xml", background=after)
 
 
 _pending: set[asyncio.Future[Any]] = set()  # slow answers still running (kept referenced)
 
 
-def _follow_up(services: Services, openid: str, done: asyncio.Future[str]) -> None:
-    """A slow answer, finished: queued for the reader through the outbox."""
+def _follow_up(
+    services: Services,
+    openid: str,
+    done: asyncio.Future[commands.Answer],
+    picture: Callable[[bytes], Awaitable[None]],
+) -> None:
+    """A slow answer, finished: queued for the reader through the outbox, its picture sent."""
     _pending.discard(done)
-    if done.cancelled() or done.exception() is not None or not done.result():
+    if done.cancelled() or done.exception() is not None or not done.result().text:
         log.warning("wechat: a slow answer for %s failed: %r", openid, done)
         return
-    task = asyncio.ensure_future(_queue_follow_up(services, openid, done.result()))
+    answer = done.result()
+
+    async def later() -> None:
+        await _queue_follow_up(services, openid, answer.text)
+        if answer.image is not None:
+            await picture(answer.image)
+
+    task = asyncio.ensure_future(later())
     _pending.add(task)
     task.add_done_callback(_pending.discard)
+
+
+def _picture(state: Any, openid: str) -> Callable[[bytes], Awaitable[None]]:
+    """How to send `openid` a picture: a customer-service image message (the reader has just
+    written: the 48-hour window is open)."""
+    services: Services = state.services
+    channel: WeChatChannel | None = getattr(state, "wechat_channel", None)
+
+    async def send(image: bytes) -> None:
+        if channel is None:  # no AppSecret: no API calls, so no pictures
+            log.warning("wechat: a picture for %s not sent: no WECHAT_APP_SECRET", openid)
+            return
+        async with services.store_context().sessions() as session:
+            reader = await get_subscriber(session, channel="wechat", external_id=openid)
+        if reader is None or reader.id is None:
+            return
+        recipient = Reader(
+            reader.id,
+            reader.channel,
+            reader.external_id,
+            reader.reminders,
+            reader.delivery,
+            reader.last_contact_at,
+            reader.replies_left,
+        )
+        outcome = await channel.send_image(recipient, image)
+        if outcome.outcome != "ok":
+            log.warning("wechat: a picture for %s not sent: %s", openid, outcome.detail)
+
+    return send
 
 
 async def _queue_follow_up(services: Services, openid: str, text: str) -> None:
@@ -154,15 +209,15 @@ def _message_key(message: BaseMessage) -> str:
     return str(message.id) if message.id else f"{message.source}:{message.create_time}"
 
 
-async def _handle(services: Services, message: BaseMessage) -> str:
+async def _handle(services: Services, message: BaseMessage) -> commands.Answer:
     ctx, settings = services.store_context(), services.settings
     openid = str(message.source)
     kind, event = message.type, getattr(message, "event", "")
     if kind == "event" and event == "subscribe":
-        return await commands.on_follow(ctx, openid)
+        return commands.Answer(await commands.on_follow(ctx, openid))
     if kind == "event" and event == "unsubscribe":
         await commands.on_unfollow(ctx, openid)
-        return ""
+        return commands.Answer("")
     if kind == "text":
         content = str(getattr(message, "content", ""))
         return await commands.on_text(
@@ -175,4 +230,4 @@ async def _handle(services: Services, message: BaseMessage) -> str:
             ask_limit=settings.ask_daily_limit,
             fingerprint_key=fingerprint.key(settings.fingerprint_material()),
         )
-    return commands.HELP if kind != "event" else ""
+    return commands.Answer(commands.help_text() if kind != "event" else "")

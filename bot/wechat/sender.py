@@ -13,12 +13,15 @@ reader's next contact; WeChat's own answers decide in the end:
 
 A digest goes as one message: its title, headline and section names, and the link to its
 page (/d/{token}) with the whole digest, so a reader spends one of their 5 replies on it.
+A picture (the admin's readership chart) is uploaded as temporary media (media/upload, type
+image) and sent as a customer-service image message, under the same two rules.
 wechatpy is synchronous (requests): every call runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import logging
 from collections.abc import Iterable
@@ -33,7 +36,8 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
-from digests import fingerprint, render
+from digests import commands, fingerprint, render
+from digests.commands import Channel
 from digests.models import Subscriber, utcnow
 from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.readers import pagelinks
@@ -81,20 +85,43 @@ class WeChatChannel:
     name = "wechat"
 
     def __init__(self, settings: Settings, ctx: StoreContext) -> None:
+        # one client, so one access token, for the outbox, the mass-send and the callback's
+        # pictures: a second token fetched would invalidate the first
         self.settings, self.ctx = settings, ctx
         self.client = Client(settings, session_storage(settings))
         self.page_secret = pagelinks.page_secret(settings)  # derived once, not per message
         self.key = fingerprint.key(settings.fingerprint_material())
 
     async def send(self, reader: Reader, reply: Reply) -> SendResult:
-        now = utcnow()
-        if reader.last_contact_at is None or now - reader.last_contact_at > WINDOW:
-            return SendResult("wait", detail="outside the 48-hour window: waits for the reader")
-        if reader.replies_left <= 0:
-            return SendResult("wait", detail="5 replies used: waits for the reader's next message")
+        if (closed := _closed(reader)) is not None:
+            return closed
         text = self.message(reader, reply)
+        failed = await self._call(reader, self.client.message.send_text, reader.external_id, text)
+        return failed or SendResult("ok", content_sha256=sent_hash([text]))  # the audit record
+
+    async def send_image(self, reader: Reader, png: bytes) -> SendResult:
+        """A PNG as a customer-service image message: uploaded as temporary media first
+        (WeChat keeps it 3 days; it is sent once, so nothing is kept)."""
+        if (closed := _closed(reader)) is not None:
+            return closed
+        upload = self.client.media.upload
         try:
-            await asyncio.to_thread(self.client.message.send_text, reader.external_id, text)
+            uploaded = await asyncio.to_thread(upload, "image", ("chart.png", io.BytesIO(png)))
+        except WeChatClientException as exc:
+            return _outcome(int(exc.errcode or 0), redact(str(exc)))
+        except requests.RequestException as exc:
+            return SendResult("transient", detail=error_text(exc))
+        media_id = str(uploaded.get("media_id", ""))
+        failed = await self._call(
+            reader, self.client.message.send_image, reader.external_id, media_id
+        )
+        return failed or SendResult("ok")
+
+    async def _call(self, reader: Reader, send: Any, *args: Any) -> SendResult | None:
+        """One customer-service message: the outcome when it failed, None when it went (and
+        one of the reader's 5 replies is spent)."""
+        try:
+            await asyncio.to_thread(send, *args)
         except WeChatClientException as exc:
             return _outcome(int(exc.errcode or 0), redact(str(exc)))
         except requests.RequestException as exc:  # its text holds the URL: secret, access_token
@@ -105,7 +132,7 @@ class WeChatChannel:
                 .where(col(Subscriber.id) == reader.id)
                 .values(replies_left=Subscriber.replies_left - 1)
             )
-        return SendResult("ok", content_sha256=sent_hash([text]))  # the audit: what went out
+        return None
 
     def message(self, reader: Reader, reply: Reply) -> str:
         """The one text a reply becomes: its text, then for a digest a short view and the link
@@ -132,6 +159,7 @@ def teaser(reply: Reply, links: Iterable[str] = ()) -> str:
     """A reply as WeChat text: its text, then per digest its title, headline and sections with
     their stocks, each followed by the next of `links` if any (a mass-send has none: a link is
     signed for one reader)."""
+    reply = commands.spelled(reply, Channel.WECHAT)  # WeChat's words, never a /command
     lines, links = [t for t in (reply.lead, reply.text) if t], iter(links)
     for shown in reply.views:
         d = shown.digest
@@ -139,6 +167,15 @@ def teaser(reply: Reply, links: Iterable[str] = ()) -> str:
         lines += [_section(n, s.name, s.stocks) for n, s in enumerate(d.sections, 1)]
         lines += list(itertools.islice(links, 1))
     return "\n".join(lines)
+
+
+def _closed(reader: Reader) -> SendResult | None:
+    """`wait` when WeChat would refuse a customer-service message to the reader now."""
+    if reader.last_contact_at is None or utcnow() - reader.last_contact_at > WINDOW:
+        return SendResult("wait", detail="outside the 48-hour window: waits for the reader")
+    if reader.replies_left <= 0:
+        return SendResult("wait", detail="5 replies used: waits for the reader's next message")
+    return None
 
 
 def _section(n: int, name: str, stocks: list[str]) -> str:

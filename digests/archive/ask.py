@@ -27,7 +27,7 @@ from digests.archive import search
 from digests.archive.search import Hit, Period, periods_of
 from digests.index.tokens import query_terms
 from digests.models import AskAnswer, AskUse, Subscriber, utcnow
-from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext, command
 from digests.summarize.llm import LLM
 from digests.summarize.policy import scrub
 
@@ -70,7 +70,7 @@ async def ask(ctx: AskContext, reader: Subscriber, question: str) -> Reply:
     """/ask: the answer, the search results when no model answers, or why not."""
     question = question.strip()
     if not question:
-        return Reply("用法：/ask 问题（如 /ask 为什么看好液冷？）")
+        return Reply(f"用法：{command('ask', '问题')}（如 {command('ask', '为什么看好液冷？')}）")
     if not await _count_use(ctx, reader):
         return Reply(f"今天的提问次数已用完（每天 {ctx.daily_limit} 次），明天再来吧。")
     terms = ask_terms(question)

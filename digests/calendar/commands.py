@@ -12,13 +12,14 @@ from digests.calendar import closures, events
 from digests.calendar.events import Proposals
 from digests.models import Subscriber, utcnow
 from digests.readers.account import update_settings
-from digests.replies import Reply, StoreContext
+from digests.replies import OWN_ARGS, Reply, StoreContext, command
 
-ADD_USAGE = "用法：/event_add YYYY-MM-DD [HH:MM] 标题 [重要性1-3]"
+ADD_USAGE = f"用法：{command('event_add', 'YYYY-MM-DD [HH:MM] 标题 [重要性1-3]')}"
 _ADD = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\s+(\d{1,2}:\d{2}))?\s+(.+?)(?:\s+([123]))?$")
 CLOSURE_USAGE = (
-    "用法：/closure_add 起始日 [结束日] 名称（如 /closure_add 2027-02-05 2027-02-12 春节）；"
-    "/closure_remove 起始日 [结束日]"
+    f"用法：{command('closure_add', '起始日 [结束日] 名称')}"
+    f"（如 {command('closure_add', '2027-02-05 2027-02-12 春节')}）；"
+    f"{command('closure_remove', '起始日 [结束日]')}"
 )
 _SPAN = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2})(?:\s+(\d{4}-\d{1,2}-\d{1,2}))?(?:\s+(.+))?$")
 
@@ -48,7 +49,7 @@ async def remind(ctx: StoreContext, reader: Subscriber, arg: str) -> Reply:
     choice = {"on": True, "开": True, "off": False, "关": False}.get(arg.strip().lower())
     if choice is None:
         return Reply(
-            f"用法：/remind on 或 /remind off（现在：{'开' if reader.reminders else '关'}）"
+            f"用法：{command('remind', OWN_ARGS)}（现在：{'开' if reader.reminders else '关'}）"
         )
     await update_settings(ctx, reader, reminders=choice)
     return Reply(
@@ -81,10 +82,10 @@ async def list_events(ctx: StoreContext, now: datetime | None = None) -> Reply:
     undated = [e for e in proposals if e.starts_at is None]
     rows = [*found, *undated]
     if not rows:
-        return Reply("没有待办事件。/event_add 添加。")
+        return Reply(f"没有待办事件。{command('event_add')} 添加。")
     marks = {"proposed": "待确认", "confirmed": "已确认"}
     lines = [f"#{e.id} [{marks[e.status]}] {events.line(e, ctx.tz)}" for e in rows[:50]]
-    return Reply("\n".join(lines) + "\n\n/event_cancel ID 取消 · " + ADD_USAGE)
+    return Reply("\n".join(lines) + f"\n\n{command('event_cancel', 'ID')} 取消 · " + ADD_USAGE)
 
 
 async def add_event(ctx: StoreContext, args: str) -> Reply:
@@ -105,7 +106,7 @@ async def add_event(ctx: StoreContext, args: str) -> Reply:
 async def decide(ctx: StoreContext, args: str, *, confirm: bool) -> Reply:
     """确认 / 忽略 buttons and /event_cancel ID."""
     if not args.strip().lstrip("#").isdigit():
-        return Reply("用法：/event_cancel ID（ID 见 /events）")
+        return Reply(f"用法：{command('event_cancel', 'ID')}（ID 见 {command('events')}）")
     event = await events.decide(ctx, int(args.strip().lstrip("#")), confirm=confirm)
     if event is None:
         return Reply("找不到这个事件。")

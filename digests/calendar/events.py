@@ -18,7 +18,7 @@ from digests.calendar import closures
 from digests.days.dates import resolve
 from digests.entitlement import grant_holders
 from digests.models import CalendarEvent, Post, Subscriber, utcnow
-from digests.replies import StoreContext
+from digests.replies import StoreContext, command
 from digests.summarize.schema import Digest
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ async def decide(ctx: StoreContext, event_id: int, *, confirm: bool) -> Calendar
         if event is None:
             return None
         if confirm and event.starts_at is None:
-            raise ValueError("这个事件没有确定的日期；请用 /event_add 添加带日期的版本。")
+            raise ValueError(
+                f"这个事件没有确定的日期；请用 {command('event_add')} 添加带日期的版本。"
+            )
         event.status = "confirmed" if confirm else "cancelled"
         event.sequence += 1  # calendar apps apply a change only with a higher SEQUENCE
         event.updated_at = utcnow()

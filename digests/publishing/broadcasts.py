@@ -6,13 +6,13 @@ from __future__ import annotations
 from digests.models import Broadcast
 from digests.outbox.enqueue import queue_broadcast
 from digests.publishing.context import AdminContext
-from digests.replies import Reply
+from digests.replies import Reply, command
 
 
 async def prepare_broadcast(ctx: AdminContext, text: str, *, by: str) -> Reply:
     """/broadcast: store the text and ask for confirmation; nothing is sent yet."""
     if not text.strip():
-        return Reply("用法：/broadcast 文本")
+        return Reply(f"用法：{command('broadcast', '文本')}")
     async with ctx.store.sessions() as session, session.begin():
         broadcast = Broadcast(text=text.strip(), created_by=by)
         session.add(broadcast)

@@ -10,13 +10,12 @@ from digests.models import Post, Status
 from digests.outbox.enqueue import Published, publish
 from digests.outbox.progress import progress_of
 from digests.publishing.context import AdminContext
-from digests.replies import Reply
+from digests.replies import Reply, command
 from digests.summarize import digesting
 from digests.summarize.schema import Digest
 from digests.watch import publishing as watch_publishing
 
 AGAIN = "--again"
-PUBLISH_USAGE = "用法：/publish SLUG [--again]"
 
 
 def publish_args(text: str) -> tuple[str, bool]:
@@ -75,4 +74,5 @@ async def _already(ctx: AdminContext, post: Post, revision: int, published: Publ
     )
     if first.revision != revision:
         text += f"\n这篇文章已修订（第 {revision} 版），修订版还没有发布。"
-    return Reply(text + f"\n要再次发送（只发给还没收到这一版的读者）：/publish {post.slug} {AGAIN}")
+    again = command("publish", f"{post.slug} {AGAIN}")
+    return Reply(text + f"\n要再次发送（只发给还没收到这一版的读者）：{again}")

@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests import fingerprint
 from digests.models import (
     AccessGrant,
     Subscriber,
@@ -17,21 +16,12 @@ from digests.models import (
 )
 from digests.readers import stars
 from digests.readers.passwords import grants_of
-from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext, command
 
 WELCOME = (
-    "欢迎订阅投研摘要！\n会员文章的摘要需要本月密码：直接发送密码，或发送 /unlock 密码。\n"
-    "公开文章的摘要所有订阅者都会收到。发送 /help 查看全部命令。"
-)
-
-
-HELP = (
-    "/latest 最新摘要\n/digests 最近 10 篇\n/search 词语 搜索文章与摘要\n/ask 问题 向存档提问\n"
-    "/unlock 密码 解锁会员期\n/redeem 兑换码 兑换会员期\n/status 我的会员期与设置\n"
-    "/settings 推送方式与提醒\n/calendar 未来 7 天日历\n/remind on|off 事件提醒\n"
-    "/watch 名称 关注个股或板块（最多 50 个）\n/unwatch 名称 取消关注\n/watchlist 我的关注\n"
-    "/stock 名称 个股时间线\n"
-    "/stop 退订\n/help 帮助\n\n" + fingerprint.NOTICE  # readers are told their copies are marked
+    "欢迎订阅投研摘要！\n会员文章的摘要需要本月密码：直接发送密码，"
+    f"或发送 {command('unlock', '密码')}。\n"
+    f"公开文章的摘要所有订阅者都会收到。发送 {command('help')} 查看全部命令。"
 )
 
 

@@ -27,14 +27,15 @@ from datetime import datetime
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests.entitlement import CODE_PREFIX
 from digests.models import AccessCode, AccessGrant, Subscriber, UnlockAttempt, utcnow
 from digests.readers.access import LOCKOUT_FAILURES
 from digests.readers.passwords import count_attempt
-from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext, command
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, no 1/I
 LENGTH, GROUP = 12, 4
-GRANT_PREFIX = "code:"  # a redeemed code's grant is labelled code:<code id>
+GRANT_PREFIX = CODE_PREFIX  # a redeemed code's grant is labelled code:<code id>
 # Domain separation: these hashes can never equal another use of SHA-256 on the same text.
 _KEY = b"digestbot redemption code v1"
 _SHAPE = re.compile(rf"[{ALPHABET}]{{{LENGTH}}}")
@@ -99,7 +100,7 @@ async def redeem(
             return Reply(f"兑换码无效，请核对后重试。{hint}", delete_incoming=True)
         if found.redeemed_by == subscriber.id:
             await _succeeded(session, attempt)
-            return Reply("你已兑换过这个兑换码，会员期不变。发送 /status 查看。")
+            return Reply(f"你已兑换过这个兑换码，会员期不变。发送 {command('status')} 查看。")
         if found.revoked_at is not None:
             return Reply(f"这个兑换码已作废，请联系作者。{hint}", delete_incoming=True)
         claimed = await session.exec(
@@ -126,7 +127,9 @@ async def redeem(
             .values(awaiting_password=False)
         )
         period = ctx.period(found.starts_at, found.ends_at)
-    return Reply(f"兑换成功：会员期 {period}。发送 /latest 查看最新摘要。", delete_incoming=True)
+    return Reply(
+        f"兑换成功：会员期 {period}。发送 {command('latest')} 查看最新摘要。", delete_incoming=True
+    )
 
 
 async def _succeeded(session: AsyncSession, attempt: int) -> None:

@@ -19,8 +19,8 @@ from digests.models import (
     UnlockAttempt,
     utcnow,
 )
-from digests.readers import access, revocation
-from digests.replies import Reply, StoreContext
+from digests.readers import access, revocation, shapes
+from digests.replies import Reply, StoreContext, command
 
 log = logging.getLogger(__name__)
 _AT_ONCE = 4  # unlocks at their database work at once
@@ -60,6 +60,12 @@ async def unlock(
         await session.exec(
             update(UnlockAttempt).where(col(UnlockAttempt.id) == attempt).values(success=True)
         )
+        if not match.shape:  # stored before shapes were: now it is known (readers/shapes.py)
+            await session.exec(
+                update(AccessPassword)
+                .where(col(AccessPassword.id) == match.id)
+                .values(shape=shapes.shape(password))
+            )
         if found.rehashed is not None:  # an old per-period salt: now the shared one
             await session.exec(
                 update(AccessPassword)
@@ -91,7 +97,7 @@ async def unlock(
             stored.awaiting_password = False
     period = ctx.period(match.starts_at, match.ends_at)
     return Reply(
-        f"解锁成功：会员期 {match.label}（{period}）。发送 /latest 查看最新摘要。",
+        f"解锁成功：会员期 {match.label}（{period}）。发送 {command('latest')} 查看最新摘要。",
         delete_incoming=True,
     )
 

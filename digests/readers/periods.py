@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from digests.models import AccessGrant, AccessPassword
-from digests.readers import access
-from digests.replies import Reply, StoreContext
+from digests.readers import access, shapes
+from digests.replies import OWN_ARGS, Reply, StoreContext, command
 
 
 async def add_password(
@@ -32,10 +32,16 @@ async def add_password(
     try:
         async with ctx.sessions() as session, session.begin():
             session.add(
-                AccessPassword(label=label, password_hash=hashed, starts_at=starts, ends_at=ends)
+                AccessPassword(
+                    label=label,
+                    password_hash=hashed,
+                    shape=shapes.shape(password),
+                    starts_at=starts,
+                    ends_at=ends,
+                )
             )
     except IntegrityError:
-        return Reply(f"会员期 {label} 已存在；先 /password_remove {label}。")
+        return Reply(f"会员期 {label} 已存在；先 {command('password_remove', label)}。")
     return Reply(f"已添加会员期 {label}（{ctx.period(starts, ends)}）。")
 
 
@@ -70,5 +76,5 @@ async def list_passwords(ctx: StoreContext) -> Reply:
         for p in periods
     ]
     return Reply(
-        "\n".join(lines) or "还没有会员期密码；用 /password_add 密码 开始日期 结束日期 添加。"
+        "\n".join(lines) or f"还没有会员期密码；用 {command('password_add', OWN_ARGS)} 添加。"
     )

@@ -19,7 +19,7 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests.models import AccessGrant, Subscriber, utcnow
-from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext, command
 
 MAX_FOUND = 20
 STATUS = {"active": "活跃", "stopped": "已退订", "gone": "失联"}
@@ -65,7 +65,7 @@ async def find_readers(ctx: StoreContext, text: str, *, now: datetime | None = N
     now = now or utcnow()
     text = text.strip()
     if not text:
-        return Reply("用法：/readers 名字、@用户名、Telegram id 或微信 openid")
+        return Reply(f"用法：{command('readers', '名字、@用户名、Telegram id 或微信 openid')}")
     pattern = f"%{text.lstrip('@').lower()}%"
     async with ctx.sessions() as session:
         named = await resolve(session, text)
@@ -94,14 +94,16 @@ async def revoke_reader(ctx: StoreContext, who: str, *, now: datetime | None = N
     readers is refused with their list (revoke by #id then)."""
     now = now or utcnow()
     if not who.strip():
-        return Reply("用法：/revoke 读者（Telegram id、@用户名、微信 openid 或 #编号）")
+        return Reply(
+            f"用法：{command('revoke', '读者（Telegram id、@用户名、微信 openid 或 #编号）')}"
+        )
     async with ctx.sessions() as session, session.begin():
         readers = await resolve(session, who)
         if len(readers) > 1:
             lines = [await _line(session, s, now, ctx.tz) for s in readers]
             return Reply("有多位读者符合，请用 #编号：\n" + "\n".join(lines))
         if not readers:
-            return Reply(f"没有找到读者「{who.strip()}」；可先用 /readers 查找。")
+            return Reply(f"没有找到读者「{who.strip()}」；可先用 {command('readers')} 查找。")
         reader = readers[0]
         ended = await session.exec(
             update(AccessGrant)

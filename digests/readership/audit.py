@@ -2,10 +2,16 @@
 that went out (the hash is defined beside SendResult: digests/outbox/types.py sent_hash) and the
 digest policy in force (written by the outbox's recorder); this module lists the record by
 reader or by publication, and prunes it after AUDIT_RETENTION_DAYS.
+
+A conversation's reply that shows a digest (/latest, 最新, a button of the list) is no outbox
+row, but it is a copy of the digest all the same: `record_reply` keeps it as a sent row of
+kind "reply" whose ref is `PUBLICATION:NONCE`, so the record lists it with the others.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +22,38 @@ from sqlmodel import col, select
 from digests.models import Delivery, Edition, Post, Publication, ReaderAction, Status, utcnow
 from digests.replies import StoreContext
 
+REPLY = "reply"  # the kind of a conversation's reply that showed a digest
 # rows whose outcome is final: the only ones pruning may delete (a queued row is still work)
 _FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
+
+
+async def record_reply(
+    ctx: StoreContext,
+    *,
+    subscriber_id: int,
+    channel: str,
+    publication_ids: Iterable[int],
+    content_sha256: str,
+) -> None:
+    """Keep a reply that showed digests in the record: one sent row per publication shown
+    (a preview, publication 0, is no copy of a published digest)."""
+    now = utcnow()
+    async with ctx.sessions() as session, session.begin():
+        for publication_id in publication_ids:
+            if publication_id <= 0:
+                continue
+            session.add(
+                Delivery(
+                    kind=REPLY,
+                    ref=f"{publication_id}:{secrets.token_hex(8)}",  # every reply its own row
+                    channel=channel,
+                    subscriber_id=subscriber_id,
+                    status=Status.SENT,
+                    sent_at=now,
+                    content_sha256=content_sha256,
+                    policy=ctx.rules.policy.value,
+                )
+            )
 
 
 def day_start(day: date, tz: ZoneInfo) -> datetime:
@@ -30,6 +66,9 @@ async def _publications_of(ctx: StoreContext, rows: list[Delivery]) -> dict[str,
     editions = {row.ref for row in rows if row.kind == "edition"}
     found: dict[str, list[int]] = {
         f"digest:{row.ref}": [int(row.ref)] for row in rows if row.kind == "digest"
+    }
+    found |= {
+        f"{REPLY}:{row.ref}": [int(row.ref.partition(":")[0])] for row in rows if row.kind == REPLY
     }
     if editions:
         async with ctx.sessions() as session:
@@ -103,6 +142,9 @@ async def publication_record(
             if publication_id in e.publication_ids
         ]
         carried = (col(Delivery.kind) == "digest") & (col(Delivery.ref) == str(publication_id))
+        carried = carried | (
+            (col(Delivery.kind) == REPLY) & col(Delivery.ref).startswith(f"{publication_id}:")
+        )
         if editions:
             carried = carried | (
                 (col(Delivery.kind) == "edition") & col(Delivery.ref).in_(editions)

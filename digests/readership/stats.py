@@ -244,7 +244,7 @@ def summary(report: Readership) -> str:
     rate = report.conversion
     shown = f"{rate:.0%}" if rate is not None else "—"
     lines.append(
-        f"自 {report.since} 起 /start {report.started} 人，解锁 {report.converted} 人（{shown}）"
+        f"自 {report.since} 起新订阅 {report.started} 人，解锁 {report.converted} 人（{shown}）"
     )
     for p in report.publications[-5:]:
         lines.append(

@@ -2,6 +2,7 @@
 Telegram 编辑 button), and that text read back. A line each, told apart by how it starts:
 
     #编辑 SLUG 第3版          the header: which post and which revision the edit starts from
+    # 修改后……                 a line starting with # is a note, never read
     核心：一句话核心观点
     概述：一句概述 [3,4]       a claim ends with the post's sentences it cites (may be left off)
     【计算机】                 a section; the points and stocks below it are its own
@@ -29,6 +30,7 @@ _POINT = ("·", "•", "-", "*")
 _STOCK_SPLIT = re.compile(r"\s*[、,，;；]\s*")
 _LABELS = {"核心": "headline", "概述": "summary", "标的": "stocks", "风险": "risk", "事件": "event"}
 _LABEL = re.compile(r"(核心|概述|标的|风险|事件)\s*[：:]\s*(.*)")
+HOW = "# 修改后整段回复这条消息发回；每行的开头不要改，句末 [数字] 是所引原文的句号。"
 USAGE = "每行以 核心：、概述：、【板块】、· 、标的：、风险：、事件： 开头"
 
 
@@ -60,7 +62,7 @@ def read_header(text: str) -> Header | None:
 
 def to_text(digest: Digest, *, slug: str, revision: int) -> str:
     """The digest as the lines above, under its header."""
-    lines = [header(slug, revision), f"核心：{digest.headline}"]
+    lines = [header(slug, revision), HOW, f"核心：{digest.headline}"]
     lines += [f"概述：{_claim(c)}" for c in digest.summary]
     for section in digest.sections:
         lines.append(f"【{section.name}】")
@@ -78,8 +80,8 @@ def _claim(claim: Claim) -> str:
 
 
 def from_text(text: str) -> Digest:
-    """The digest the lines say (a header line, if copied along, is skipped); Malformed at
-    the first line that cannot be read."""
+    """The digest the lines say (the header and notes, if copied along, are skipped);
+    Malformed at the first line that cannot be read."""
     headline: str | None = None
     summary: list[Claim] = []
     sections: list[Section] = []
@@ -87,7 +89,7 @@ def from_text(text: str) -> Digest:
     events: list[Event] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if not line or (number == 1 and line.startswith(MARK)):
+        if not line or line.startswith("#"):  # the header, a note
             continue
         if line.startswith("【"):
             if not line.endswith("】") or not line[1:-1].strip():

@@ -12,12 +12,12 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests.models import Subscriber, Watch
-from digests.replies import Reply, StoreContext
+from digests.replies import Reply, StoreContext, command
 from digests.watch import archive, names
 
 LIMIT = 50  # names per reader
-WATCH_USAGE = "用法：/watch 名称（个股或板块，例如 /watch 天孚通信）"
-UNWATCH_USAGE = "用法：/unwatch 名称"
+WATCH_USAGE = f"用法：{command('watch', '名称')}（个股或板块，例如 {command('watch', '天孚通信')}）"
+UNWATCH_USAGE = f"用法：{command('unwatch', '名称')}"
 
 
 async def watch(ctx: StoreContext, reader: Subscriber, typed: str) -> Reply:
@@ -33,7 +33,9 @@ async def watch(ctx: StoreContext, reader: Subscriber, typed: str) -> Reply:
         if any(w.key == k for w in kept):
             return Reply(f"已经关注了「{name}」。")
         if len(kept) >= LIMIT:
-            return Reply(f"最多关注 {LIMIT} 个名称；先用 /unwatch 名称 取消不需要的。")
+            return Reply(
+                f"最多关注 {LIMIT} 个名称；先用 {command('unwatch', '名称')} 取消不需要的。"
+            )
         known = await archive.is_named(session, k)
     try:
         async with ctx.sessions() as session, session.begin():
@@ -58,7 +60,7 @@ async def unwatch(ctx: StoreContext, reader: Subscriber, typed: str) -> Reply:
             )
         )
     if not gone.rowcount:
-        return Reply(f"你没有关注「{name}」。发送 /watchlist 查看关注列表。")
+        return Reply(f"你没有关注「{name}」。发送 {command('watchlist')} 查看关注列表。")
     return Reply(f"已取消关注「{name}」。")
 
 
@@ -67,7 +69,7 @@ async def watchlist(ctx: StoreContext, reader: Subscriber) -> Reply:
     async with ctx.sessions() as session:
         kept = await _watching(session, reader)
     if not kept:
-        return Reply("还没有关注任何名称。发送 /watch 名称 关注个股或板块。")
+        return Reply(f"还没有关注任何名称。发送 {command('watch', '名称')} 关注个股或板块。")
     return Reply(f"你关注的（{len(kept)}/{LIMIT}）：" + "、".join(w.name for w in kept))
 
 

@@ -1,21 +1,23 @@
 """A name's timeline: /stock 名称 (WeChat 个股 名称): every published digest that named it,
 newest first: date, title, the section it sits in, and the points that mention it. A post the
 reader may not read shows as 🔒 with its date and title only. PAGE entries at a time; the
-next page is a button (Telegram, console) or 个股 名称 页码 (WeChat).
+next page is a button (Telegram, console) or, on WeChat, the words 个股 名称 页码.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from digests.models import Publication, Subscriber
 from digests.readers import access
 from digests.readers.passwords import grants_of
-from digests.replies import Reply, StoreContext, view
+from digests.replies import Reply, StoreContext, command, view
 from digests.summarize.schema import Digest
 from digests.watch import archive, names
 
 PAGE = 10
-USAGE = "用法：/stock 名称（例如 /stock 天孚通信）"
-ACTION = "stock:"  # the "more" button's data: stock:OFFSET:名称 (Telegram allows 64 bytes)
+USAGE = f"用法：{command('stock', '名称')}（例如 {command('stock', '天孚通信')}）"
+ACTION = "stock:"  # the 更多 button's data: stock:名称 页码 (Telegram allows 64 bytes)
 
 
 async def timeline(
@@ -34,10 +36,12 @@ async def timeline(
         entries = await archive.naming(session, k)
         page = entries[offset : offset + PAGE]
         shown: dict[int, Digest] = {}
+        released: dict[int, datetime] = {}  # a Stars or code grant covers what it published
         for entry in page:  # as the DIGEST_POLICY in force allows (view() re-applies it)
             publication = await session.get(Publication, entry.publication_id)
             if publication is not None:
                 shown[entry.publication_id] = (await view(session, publication, ctx))[1].digest
+                released[entry.publication_id] = publication.published_at
         grants = await grants_of(session, reader.id or 0) if reader.status == "active" else []
     if not entries:
         return Reply(f"还没有哪篇摘要提到过「{name}」。")
@@ -48,7 +52,12 @@ async def timeline(
     ]
     for entry in page:
         day = entry.published_at.astimezone(ctx.tz).strftime("%Y-%m-%d")
-        if not access.entitled(gated=entry.gated, published_at=entry.published_at, grants=grants):
+        if not access.entitled(
+            gated=entry.gated,
+            published_at=entry.published_at,
+            grants=grants,
+            released_at=released.get(entry.publication_id),
+        ):
             lines.append(f"\n🔒 {day}《{entry.title}》")
             continue
         found = (
@@ -62,11 +71,23 @@ async def timeline(
     reply = Reply("\n".join(lines))
     rest = len(entries) - offset - len(page)
     if rest > 0:
-        action = f"{ACTION}{offset + PAGE}:{name}"
-        while len(action.encode()) > 64:  # Telegram's callback_data limit
-            action = action[:-1]
+        number = (offset + len(page)) // PAGE + 1
+        if len(f"{ACTION}{name} {number}".encode()) <= 64:  # Telegram's callback_data limit
+            action = f"{ACTION}{name} {number}"
+        else:  # a name too long for a page number: the offset form keeps the name's start
+            action = f"{ACTION}{offset + PAGE}:{name}"
+            while len(action.encode()) > 64:
+                action = action[:-1]
         reply.choices = [(f"更多（还有 {rest} 篇）", action)]
     return reply
+
+
+def page_args(rest: str) -> tuple[str, int]:
+    """`名称 2` → (名称, 2); a name alone is page 1."""
+    name, _, last = rest.strip().rpartition(" ")
+    if name and last.isdigit() and int(last) >= 1:
+        return name, int(last)
+    return rest.strip(), 1
 
 
 def more_args(data: str) -> tuple[int, str]:

@@ -1,8 +1,8 @@
 """digest revisions: each version of a digest's text (the model's, an admin's edit), the one a
 digest holds now and whether an admin wrote it, and the one each publication sent
 
-Revision ID: 0022
-Revises: 0016
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-07 21:40:00.000000
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 import digests.models
 
 
-revision: str = '0022'
-down_revision: str | None = '0016'
+revision: str = '0023'
+down_revision: str | None = '0022'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
