@@ -246,12 +246,12 @@ def test_the_edit_in_a_real_browser(database_url: str) -> None:
     assert stocks and not any("中文在线" in line for line in stocks)
 
 
-async def _wechat_publish(settings: Settings, openid: str) -> str:
+async def _wechat_publish(settings: Settings, openid: str, words: str = f"发布 {SEED}") -> str:
     async with open_services(settings, migrate=False) as services:
         answer = await wechat.on_text(
             services.admin_context(),
             openid,
-            f"发布 {SEED}",
+            words,
             base_url="https://digest.example",
             admins=["o-admin"],
             page_secret=pagelinks.page_secret(settings),
@@ -278,3 +278,18 @@ def test_wechat_admins_publish_carries_the_review_link_and_a_fix_goes_again(site
     assert published.status_code == 200 and "已再次发布" in published.text
     again = asyncio.run(_deliver(site.settings)).inbox["alice"]
     assert FIX not in first[0] and len(again) == 1 and FIX in again[0]
+
+
+def test_wechat_regenerating_an_edited_digest_asks_first(site: Site) -> None:
+    """An admin's 重新生成 of an edited digest on WeChat answers with the question and the
+    words that confirm it; 仍然重新生成 replaces the edit (revision 3), the preview carrying
+    the admin's review link."""
+    token = site.token()
+    fields = site.form(token) | {"headline": "管理员改过的核心观点"}
+    assert site.client.post(f"/review/{token}", data=fields).status_code == 200
+    asked = asyncio.run(_wechat_publish(site.settings, "o-admin", f"重新生成 {SEED}"))
+    assert "要重新生成吗" in asked and f"仍然重新生成 {SEED}" in asked
+    assert "摘要第 2 版" in site.client.get(f"/review/{token}").text
+    done = asyncio.run(_wechat_publish(site.settings, "o-admin", f"仍然重新生成 {SEED}"))
+    assert "预览《2.10科技大爆发" in done and "/review/" in done
+    assert "摘要第 3 版" in site.client.get(f"/review/{token}").text
