@@ -16,6 +16,7 @@ from digests.readers import code_batches, periods, revocation
 from digests.readership import report
 from digests.replies import OWN_ARGS, Reply, command
 from digests.review import edit as review
+from digests.review import plain
 
 
 async def post(call: Call) -> Reply:
@@ -68,9 +69,12 @@ async def regenerate_edited(call: Call) -> Reply:
 async def edit(call: Call) -> Reply:
     """编辑 (Telegram): the digest as compact text, to be changed and sent back as a reply."""
     try:
-        return Reply(await review.as_text(call.ctx.digests, call.rest.strip()))
+        text = await review.as_text(call.ctx.digests, call.rest.strip())
     except DigestbotError as exc:
         return Reply(str(exc))
+    if len(text.encode("utf-16-le")) // 2 > plain.ONE_MESSAGE:  # a reply must answer one message
+        return Reply("这份摘要太长，无法在一条消息里编辑；请用预览里的审阅链接。")
+    return Reply(text)
 
 
 async def discard(call: Call) -> Reply:

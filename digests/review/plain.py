@@ -24,6 +24,7 @@ from digests.errors import RejectedInput
 from digests.summarize.schema import Claim, Digest, Event, Section
 
 MARK = "#编辑"
+ONE_MESSAGE = 4096  # UTF-16 units in a Telegram message: the edit's text must fit one
 _HEADER = re.compile(r"#编辑\s+(\S+)\s+第(\d{1,6})版")
 _CITES = re.compile(r"\s*\[(\d{1,5}(?:\s*[,，、]\s*\d{1,5})*)\]\s*$")
 _POINT = ("·", "•", "-", "*")
