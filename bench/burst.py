@@ -1,104 +1,35 @@
-"""A burst of new readers, then conversation during a broadcast: the real python-telegram-bot
-Application (polling), handlers, store and pacer against a fake Bot API in a process of its own
-with ~40 ms latency that enforces Telegram's limits (30 messages/s overall, ~1/s per chat with a
-burst of 3, 429 with retry_after and a flood penalty beyond).
+"""A burst of new readers, then conversation during a broadcast, against the product as run:
+`digestbot run` in a process of its own (settings as shipped, polling) and a strict fake Bot API
+in another (bench/fakebot.py: 40 ms latency, 30 messages in any 1-second window, ~1/s per chat,
+the whole bot barred after a 429).
 
     uv run python -m bench.burst [--chats 1000] [--readers 3000] [--status 50]
                                  [--postgres postgresql://postgres@127.0.0.1/test]
 
 1. `--chats` private chats send /start within one second. Goals: every one answered, zero
    429s, p95 time to the first answer ≤ 1.25 × chats / 30 + 3 s.
-2. The admin publishes a public digest to `--readers` readers (the new ones among them); while
-   it goes out, `--status` of them send /status. Goals: p95 answer ≤ 3 s, and every message
-   sent while the broadcast ran (replies included) at ≥ 0.9 of 30/s.
+2. The admin publishes a public digest (/publish in the chat) to `--readers` readers (the new
+   ones among them); while it goes out, `--status` of them send /status. Goals: p95 answer
+   ≤ 3 s, and every message sent while the broadcast ran (replies included) at ≥ 0.9 of 30/s.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
-import multiprocessing
+import os
 import random
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
-from multiprocessing.connection import Connection
-from typing import Any
 
-from sqlalchemy import insert
-
+from bench.broadcast import stopped
+from bench.fakebot import FakeProcess, Sent, fake_process, wait_for
 from bench.ingest import scratch_database
-from bot.container import Services, open_services
-from bot.telegram.application import build_application, start, stop
-from bot.telegram.pacer import Pacer, Priority
-from digests.ingest.core import ingest
-from digests.models import Subscriber
-from digests.settings import Settings
-from tests.conftest import EXAMPLES, subscriber_rows
-from tests.fake_telegram import TOKEN, fake_telegram
+from bench.product import Bot, readers_unlocked
 
 LIMIT = 30
 ADMIN = 1
 FIRST_CHAT = 100_000
 PUBLIC_POST = "2026-02-20-public-new-year"
-Sent = tuple[float, int, str]  # (monotonic time, chat, the message's first characters)
-
-
-class FakeProcess:
-    """The bench's end of a FakeTelegram running in another process. Asked from a thread: the
-    bot runs on this event loop, which must never wait for the pipe."""
-
-    def __init__(self, conn: Connection, root: str) -> None:
-        self.conn, self.root = conn, root
-        self.lock = threading.Lock()
-
-    async def ask(self, *command: Any) -> Any:
-        return await asyncio.to_thread(self._ask, command)
-
-    def _ask(self, command: tuple[Any, ...]) -> Any:
-        with self.lock:
-            self.conn.send(command)
-            return self.conn.recv()
-
-
-@contextlib.contextmanager
-def fake_process(latency: float, per_second: int) -> Iterator[FakeProcess]:
-    """A FakeTelegram with Telegram's limits in another process (so its CPU is not ours)."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(child, latency, per_second))
-    process.start()
-    try:
-        yield FakeProcess(parent, parent.recv())
-    finally:
-        parent.send(("stop",))
-        process.join()
-
-
-def _serve(conn: Connection, latency: float, per_second: int) -> None:
-    """The fake's process: serve the Bot API on loopback; do what the bench asks."""
-    with fake_telegram() as fake:
-        fake.latency, fake.per_second = latency, per_second
-        conn.send(fake.root)
-        while (command := conn.recv())[0] != "stop":
-            if command[0] == "burst":  # chats, text, seconds: spread evenly over the seconds
-                _, chats, text, seconds = command
-                started = time.monotonic()
-                for index, chat in enumerate(chats):
-                    time.sleep(max(0.0, started + seconds * index / len(chats) - time.monotonic()))
-                    fake.user_says(chat, text)
-                conn.send(time.monotonic() - started)
-            elif command[0] == "answered":  # how many of these chats got anything
-                conn.send(sum(1 for chat in command[1] if chat in fake.inbox))
-            elif command[0] == "count":  # messages delivered that start with this text
-                conn.send(sum(1 for _, _, text in fake.sent if text.startswith(command[1])))
-            elif command[0] == "log":
-                sent = [(at, chat, text[:40]) for at, chat, text in fake.sent]
-                attempts = sum(1 for method, _ in fake.calls if method == "sendMessage")
-                conn.send((list(fake.said), sent, attempts, fake.floods))
 
 
 def percentile(values: list[float], share: float) -> str:
@@ -109,15 +40,6 @@ def percentile(values: list[float], share: float) -> str:
         return "n/a"
     found = ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
     return "never" if found == float("inf") else f"{found:.2f} s"
-
-
-async def until(fake: FakeProcess, command: tuple[Any, ...], target: int, within: float) -> None:
-    """Poll the fake until `command` answers `target` (or give up after `within` seconds)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await fake.ask(*command) >= target:
-            return
-        await asyncio.sleep(0.25)
 
 
 def first_answers(said: list[Sent], sent: list[Sent], text: str, match: str) -> list[float]:
@@ -131,13 +53,13 @@ def first_answers(said: list[Sent], sent: list[Sent], text: str, match: str) -> 
     return [answered.get(chat, float("inf")) for chat in asked]
 
 
-async def burst(fake: FakeProcess, chats: int) -> None:
+def burst(fake: FakeProcess, chats: int) -> None:
     """Phase 1: `chats` new readers send /start within one second."""
     ids = list(range(FIRST_CHAT, FIRST_CHAT + chats))
     goal = 1.25 * chats / LIMIT + 3
-    spread = await fake.ask("burst", ids, "/start", 1.0)
-    await until(fake, ("answered", ids), chats, within=goal * 2 + 30)
-    said, sent, attempts, floods = await fake.ask("log")
+    spread = fake.ask("burst", ids, "/start", 1.0)
+    wait_for(fake, ("answered", ids), chats, within=goal * 2 + 30)
+    said, sent, attempts, floods = fake.ask("log")
     waits = first_answers(said, sent, "/start", "欢迎订阅")
     answered = sum(1 for wait in waits if wait < float("inf"))
     print(
@@ -148,24 +70,18 @@ async def burst(fake: FakeProcess, chats: int) -> None:
     )
 
 
-async def broadcast(
-    fake: FakeProcess, services: Services, chats: int, readers: int, asking: int
-) -> None:
+def broadcast(fake: FakeProcess, readers: int, asking: int) -> None:
     """Phase 2: a digest to `readers` readers; `asking` of them send /status meanwhile."""
-    extra = max(0, readers - chats)
-    rows = subscriber_rows(extra, channel="telegram", first=FIRST_CHAT + chats)
-    async with services.store_context().sessions() as session, session.begin():
-        await session.exec(insert(Subscriber), params=rows)
-    _, before, _, floods_before = await fake.ask("log")
-    await fake.ask("burst", [ADMIN], f"/publish {PUBLIC_POST}", 0.0)
-    await until(fake, ("count", "<b>"), 60, within=60)  # the digest is going out
+    _, before, _, floods_before = fake.ask("log")
+    fake.ask("burst", [ADMIN], f"/publish {PUBLIC_POST}", 0.0)
+    wait_for(fake, ("count", "<b>"), 60, within=60)  # the digest is going out
     # the askers, at random moments over the next two thirds of the broadcast
     pick = random.Random(12)
     askers = pick.sample(range(FIRST_CHAT, FIRST_CHAT + readers), asking)
     spread = (readers - 60) / LIMIT * 2 / 3
-    await fake.ask("burst", askers, "/status", spread)
-    await until(fake, ("count", "<b>"), readers, within=readers / LIMIT * 2 + 60)
-    said, sent, _, floods = await fake.ask("log")
+    fake.ask("burst", askers, "/status", spread)
+    wait_for(fake, ("count", "<b>"), readers, within=readers / LIMIT * 2 + 60)
+    said, sent, _, floods = fake.ask("log")
     waits = first_answers(said, sent, "/status", "推送方式")
     digest = [at for at, _, text in sent[len(before) :] if text.startswith("<b>")]
     span = max(digest) - min(digest)
@@ -182,32 +98,29 @@ async def broadcast(
 
 
 async def main(chats: int, readers: int, asking: int, server_url: str | None) -> None:
-    print(f"fake Bot API: 40 ms latency, {LIMIT}/s overall, ~1/s per chat (burst 3), 429 + penalty")
+    print(
+        f"strict fake Bot API: 40 ms latency, {LIMIT} in any 1 s window, ~1/s per chat, the bot "
+        "barred after a 429"
+    )
     with tempfile.TemporaryDirectory() as tmp, fake_process(0.04, LIMIT) as fake:
         async with scratch_database(server_url, tmp) as url:
-            settings = Settings(  # type: ignore[call-arg]
-                _env_file=None,
-                database_url=url,
-                telegram_bot_token=TOKEN,
-                telegram_admin_ids=[ADMIN],
-                telegram_api_base_url=fake.root,
-                telegram_rate_limit=LIMIT,
-            )
-            async with open_services(settings) as services:
-                print(f"database: {services.engine.url.get_backend_name()}")
-                [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-                app = build_application(services, polling=True)
-                await start(app, polling=True, poll_timeout=1)
-                try:
-                    await burst(fake, chats)
-                    await broadcast(fake, services, chats, readers, asking)
-                    pacer: Pacer = app.bot_data["pacer"]
-                    print(
-                        f"pacer slots: {pacer.granted[Priority.REPLY]} replies, "
-                        f"{pacer.granted[Priority.BULK]} bulk"
-                    )
-                finally:
-                    await stop(app)
+            # the broadcast's other readers; the burst's chats register with /start
+            await readers_unlocked(url, readers - chats, first_chat=FIRST_CHAT + chats)
+            bot = Bot(url, fake.root, TELEGRAM_ADMIN_IDS=str(ADMIN))
+            try:
+                await asyncio.to_thread(bot.wait_ready)
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                store = "PostgreSQL" if server_url else "SQLite"
+                print(f"digestbot run, {store} (load {load})")
+                cpu = bot.cpu()
+                await asyncio.to_thread(burst, fake, chats)
+                await asyncio.to_thread(broadcast, fake, readers, asking)
+                cpu = bot.cpu() - cpu
+            finally:
+                code, took = bot.stop()
+            _, sent, _, _ = fake.ask("log")
+            print(f"  CPU {cpu / max(len(sent), 1) * 1000:.2f} ms per message sent")
+            print(stopped(bot, code, took))
 
 
 if __name__ == "__main__":
@@ -219,5 +132,4 @@ if __name__ == "__main__":
         "--postgres", metavar="URL", help="a PostgreSQL server; a scratch database is made on it"
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
     asyncio.run(main(args.chats, max(args.readers, args.chats), args.status, args.postgres))

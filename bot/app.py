@@ -28,6 +28,7 @@ from bot.wecom import WeComChannel, register_robots
 from digests import fingerprint
 from digests.outbox.dispatcher import requeue_orphans
 from digests.outbox.leader import lead
+from digests.outbox.running import SendLoop
 from digests.outbox.types import Channel
 
 if TYPE_CHECKING:  # redis is imported when REDIS_URL is set: half a second off every start
@@ -76,7 +77,11 @@ def build_app(settings: Settings) -> Starlette:
                 channels["wecom"] = WeComChannel(
                     settings.wecom_webhook_urls, services.http, key=key
                 )
-            scheduler = build_scheduler(services, notify, channels)
+            # the process's one send run: the delivery tick, the admin's publish, the notices
+            sending = SendLoop(services.store_context(), services.kinds, channels)
+            if app.state.telegram is not None:
+                app.state.telegram.bot_data["sending"] = sending
+            scheduler = build_scheduler(services, notify, channels, sending)
             scheduler.start(paused=True)  # until this process leads
 
             async def gain() -> None:
@@ -99,7 +104,10 @@ def build_app(settings: Settings) -> Starlette:
             finally:
                 leading.cancel()
                 await asyncio.gather(leading, return_exceptions=True)
-                scheduler.shutdown(wait=False)
+                scheduler.shutdown(wait=False)  # no new job; a running one ends with the run
+                # the run records what it sent and puts its unsent claims back, while the
+                # database and the HTTP pool are still open
+                await sending.stop()
                 if app.state.telegram is not None:
                     await stop(app.state.telegram)
 

@@ -103,7 +103,7 @@ async def digest_page(request: Request) -> HTMLResponse:
         if subscriber is None or publication is None:
             return refusal(403)
         post, shown = await replies.view(session, publication, store)
-        if not await reading.is_entitled(session, subscriber, post):
+        if not await reading.is_entitled(session, subscriber, post, publication):
             log.info("digest page refused: subscriber %s not entitled", subscriber.id)
             return refusal(403)
     # an open through the link, for the readership figures (unique readers per publication)

@@ -23,8 +23,8 @@ from digests import posts
 from digests.calendar import closures, events, reminders
 from digests.days import trading
 from digests.models import Post, utcnow
-from digests.outbox.dispatcher import send_queued
 from digests.outbox.editions import make_edition
+from digests.outbox.running import SendLoop
 from digests.outbox.types import Channel
 from digests.publishing import drafts
 from digests.readers.expiry import queue_expiry_notices
@@ -62,12 +62,13 @@ async def retry_job(services: Services, notify: Notify) -> None:
                 await notify(await drafts.preview(actx, post.slug))
 
 
-async def deliver_job(services: Services, notify: Notify, channels: dict[str, Channel]) -> None:
-    """Send whatever is due (after a restart, a backoff, or rows a publish's send left); the
-    admins hear of messages that failed for good."""
-    if not channels:
+async def deliver_job(notify: Notify, sending: SendLoop) -> None:
+    """Send whatever is due (after a restart, a backoff, or rows a publish's send left), in the
+    process's one send run; the admins hear of messages that failed for good. A tick during
+    a run (a broadcast takes minutes) only asks it to look again: the run's caller reports."""
+    if sending.poke():
         return
-    counts = await send_queued(services.store_context(), services.kinds, channels)
+    counts = await sending.send()
     if counts.sent or counts.failed or counts.retried:
         log.info(
             "delivery tick: %s sent, %s retrying, %s failed",
@@ -79,10 +80,10 @@ async def deliver_job(services: Services, notify: Notify, channels: dict[str, Ch
         await notify(Reply(f"⚠️ {counts.failed} 条消息多次发送失败，已放弃；详见 /stats 与日志。"))
 
 
-async def expiry_job(services: Services, channels: dict[str, Channel]) -> None:
+async def expiry_job(services: Services, sending: SendLoop) -> None:
     """Queue the access-expiry notices that fell due and send what is queued."""
     queued = await queue_expiry_notices(services.store_context())
-    counts = await send_queued(services.store_context(), services.kinds, channels)
+    counts = await sending.send()
     log.info("expiry notices: %s queued, %s sent", queued, counts.sent)
 
 
@@ -184,10 +185,16 @@ async def closures_job(services: Services, notify: Notify, today: date | None = 
 
 
 def build_scheduler(
-    services: Services, notify: Notify, channels: dict[str, Channel]
+    services: Services,
+    notify: Notify,
+    channels: dict[str, Channel],
+    sending: SendLoop | None = None,
 ) -> AsyncIOScheduler:
-    """The jobs, in TIMEZONE; a job never overlaps itself and missed runs collapse into one."""
+    """The jobs, in TIMEZONE; a job never overlaps itself and missed runs collapse into one.
+    Jobs that send go through `sending`, the process's one send run (one for `channels` if
+    not given)."""
     settings = services.settings
+    sending = sending or SendLoop(services.store_context(), services.kinds, channels)
     scheduler = AsyncIOScheduler(
         timezone=settings.timezone, job_defaults={"coalesce": True, "max_instances": 1}
     )
@@ -205,10 +212,11 @@ def build_scheduler(
         deliver_job,
         "interval",
         seconds=DELIVER_EVERY,
-        args=(services, notify, channels),
+        args=(notify, sending),
         id="deliver",
+        max_instances=2,  # the tick during a long run pokes it and ends, instead of skipping
     )
-    scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, channels), id="expiry")
+    scheduler.add_job(expiry_job, "cron", hour=9, minute=0, args=(services, sending), id="expiry")
     scheduler.add_job(reminder_job, "interval", minutes=1, args=(services,), id="reminders")
     scheduler.add_job(
         edition_job,

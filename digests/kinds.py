@@ -29,15 +29,19 @@ async def resolve_digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | 
         key = f"digest:{ref}"
         if key not in cache:
             publication = await session.get(Publication, int(ref))
-            cache[key] = await view(session, publication, batch.ctx) if publication else None
+            cache[key] = (
+                (*await view(session, publication, batch.ctx), publication.published_at)
+                if publication
+                else None
+            )
         shown = cache[key]
         mine = [row for row in rows if row.ref == ref]
         if shown is None:
             found.update((row.id, None) for row in mine)
             continue
-        post, digest = shown
+        post, digest, released = shown
         readers = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
-        allowed = await entitled_among(session, readers, post)
+        allowed = await entitled_among(session, readers, post, released_at=released)
         reply = cache.setdefault(f"reply:{ref}", Reply(digest=digest))
         # a watcher's copy: the same view (rendered once) under their ⭐ line
         leads = await alerts.leads(session, allowed, digest.digest)

@@ -12,6 +12,11 @@ a fifth of a second's allowance: arrival jitter of a paced sender passes, a burs
 about one a second per chat (a bucket of `chat_burst` refilled at 1/s), and beyond either a
 429 with `retry_after`; a send during that wait is refused too and lengthens it (the flood
 penalty).
+
+`strict = True` is the benches' Telegram (bench/fakebot.py): any 1-second window holds at most
+`per_second` accepted messages (a sliding window, counted when a request arrives, before the
+latency: no bucket absorbs jitter), and after any 429 everything is refused for its
+`retry_after`, each refused send lengthening the bar.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -81,6 +87,7 @@ class FakeTelegram:
     per_second: int = 0
     chat_burst: int = 3
     flood_wait: int = 1  # seconds of the first 429's retry_after; each refused retry adds as much
+    strict: bool = False  # a sliding 1 s window, and any 429 bars the whole bot (module docstring)
     floods: int = 0
     # sendMessage calls wait while this is clear: a test holds a sender mid-broadcast (its
     # requests in flight) for as long as it needs, instead of racing it
@@ -91,6 +98,9 @@ class FakeTelegram:
     _overall: tuple[float, float] | None = None  # the bot-wide bucket: (tokens, refilled at)
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
     _barred: dict[int | None, float] = field(default_factory=dict)  # None: the whole bot
+    _window: deque[float] = field(default_factory=deque)  # strict: accepted in the last second
+    # strict: for each 429 of the window, when it came and the arrivals it counted (benches)
+    window_refusals: list[tuple[float, list[float]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Condition = field(default_factory=threading.Condition)
@@ -243,6 +253,24 @@ class FakeTelegram:
             self._buckets[chat_id] = (tokens - 1.0, now)
             return 0
 
+    def _window_flooded(self, chat_id: int) -> int:
+        """Strict limits at arrival: 0 if accepted, else the retry_after of its 429."""
+        now = time.monotonic()
+        with self._lock:
+            if self._barred.get(None, 0.0) > now:
+                return self._bar(None, now, self._barred[None])
+            while self._window and self._window[0] <= now - 1.0:
+                self._window.popleft()
+            tokens, at = self._buckets.get(chat_id, (float(self.chat_burst), now))
+            tokens = min(float(self.chat_burst), tokens + (now - at))
+            if len(self._window) >= self.per_second or tokens < 1.0:
+                if len(self._window) >= self.per_second:
+                    self.window_refusals.append((now, list(self._window)))
+                return self._bar(None, now, now)
+            self._window.append(now)
+            self._buckets[chat_id] = (tokens - 1.0, now)
+            return 0
+
     def _bar(self, scope: int | None, now: float, since: float) -> int:
         self.floods += 1
         self._barred[scope] = since + self.flood_wait
@@ -253,9 +281,11 @@ class FakeTelegram:
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request"}
         chat_id, text = int(params["chat_id"]), str(params["text"])
         self.gate.wait()
+        wait = self._window_flooded(chat_id) if self.per_second and self.strict else 0
         if self.latency:
             time.sleep(self.latency)
-        wait = self._flooded(chat_id) if self.per_second else 0
+        if self.per_second and not self.strict:
+            wait = self._flooded(chat_id)
         if wait:
             self.refused.append(time.monotonic())
             return _too_many(wait)

@@ -57,6 +57,42 @@ def test_gated_post_needs_a_grant_covering_its_publish_time(
     assert access.entitled(gated=False, published_at=published, grants=[]) is True
 
 
+PAID = datetime(2026, 3, 10, 20, 30, tzinfo=SHANGHAI)  # a Stars payment, or a code redeemed
+WRITTEN, EARLIER = PAID - timedelta(minutes=30), PAID - timedelta(minutes=20)  # 20:00, 20:10
+LATER = PAID + timedelta(minutes=30)  # 21:00
+TODAY = datetime(2026, 3, 10, tzinfo=SHANGHAI)  # a code's period that starts today
+DAYS = timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    ("label", "starts", "written", "released", "expected"),
+    [
+        # Stars: what is published while it runs, whenever the post was written
+        ("stars:ch1", PAID, WRITTEN, LATER, True),  # the 20:00 / 20:30 / 21:00 case
+        ("stars:ch1", PAID, WRITTEN, EARLIER, False),  # published before the payment
+        ("stars:ch1", PAID, LATER, LATER, True),
+        ("stars:ch1", PAID, WRITTEN, None, False),  # no publication named: the post's date
+        # a code whose period starts today: the same
+        ("code:7", TODAY, TODAY - timedelta(hours=1), LATER, True),  # written last night
+        ("code:7", TODAY, TODAY - timedelta(hours=1), TODAY - timedelta(minutes=1), False),
+        # a password's period covers the posts dated in it, as the blog's password does
+        ("2026-03", TODAY, TODAY - timedelta(hours=1), LATER, False),
+        ("2026-03", TODAY, LATER, LATER, True),
+        ("2026-03", TODAY, LATER, LATER + timedelta(days=40), True),  # published after it
+    ],
+)
+def test_a_paid_or_code_grant_covers_what_is_published_while_it_runs(
+    label: str, starts: datetime, written: datetime, released: datetime | None, expected: bool
+) -> None:
+    """A Stars or code grant covers a digest published to readers while it runs, or a post
+    dated in it; a password's grant covers the posts dated in its period."""
+    held = [AccessGrant(subscriber_id=1, label=label, starts_at=starts, ends_at=starts + DAYS)]
+    assert (
+        access.entitled(gated=True, published_at=written, grants=held, released_at=released)
+        is expected
+    )
+
+
 def test_password_hash_is_salted_and_checked_in_constant_time() -> None:
     """Two hashes of one password differ; the right one verifies, others and junk do not."""
     first, second = access.hash_password("ld2602"), access.hash_password("ld2602")

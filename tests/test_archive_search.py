@@ -4,6 +4,7 @@ digesting, and /search through Telegram, WeChat and the console, locked hits �
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from digests.archive.search import find
 from digests.index.tokens import query_terms, tokens
 from digests.ingest.core import ingest
 from digests.models import Post, SearchDoc
+from digests.publishing import publish
 from digests.publishing.context import AdminContext
 from digests.readers import passwords
 from digests.summarize.digesting import digest_post
@@ -71,6 +73,26 @@ async def test_console_search_locks_gated_hits_until_unlocked(actx: AdminContext
     assert "液冷" in await _titles(actx, "carol", "液冷")
     assert PUBLIC in await _titles(actx, "dave", "规矩")  # ungated: open to anyone
     assert "没有找到" in await _titles(actx, "dave", "量子引力")
+
+
+async def test_a_running_grant_finds_a_post_published_while_it_ran(actx: AdminContext) -> None:
+    """/ask's retrieval (find with the reader's periods): a Stars or code period that began after
+    the gated post was written opens it once its digest is published within the period; a
+    password's period the same length does not."""
+    async with actx.store.sessions() as session:
+        post = (await session.exec(select(Post).where(Post.title == STORAGE))).one()
+    terms = query_terms("涨价周期")
+    around = (post.published_at + timedelta(hours=1), post.published_at + timedelta(days=36500))
+
+    async def found(running: bool) -> bool:
+        async with actx.store.sessions() as session:
+            hits = await find(session, terms, periods=[(*around, running)])
+        return any(hit.post_id == post.id for hit in hits)
+
+    assert not await found(True)  # not published yet: its date alone decides
+    reply = await publish.publish_post(actx, post.slug, by="test")
+    assert "已发布" in reply.text
+    assert await found(True) and not await found(False)
 
 
 async def test_index_follows_revisions_and_ready_digests(

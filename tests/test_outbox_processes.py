@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, func, select
+from sqlmodel import col, func, select, update
 
 from digests import db
 from digests.models import Delivery
@@ -46,16 +48,22 @@ class Sender:
     """A `digestbot send` process whose stderr is read as it comes, so a test can wait for
     what it says."""
 
-    def __init__(self, database_url: str, fake: FakeTelegram, cwd: Path, rate: int) -> None:
+    def __init__(
+        self, database_url: str, fake: FakeTelegram, cwd: Path, rate: int, command: str = "send"
+    ) -> None:
+        with socket.socket() as probe:  # a free port, for `run`'s web server
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": fake.root,
             "TELEGRAM_RATE_LIMIT": str(rate),
+            "WEB_PORT": str(port),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "send"],
+            [sys.executable, "-m", "bot", command],
             cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -101,6 +109,15 @@ class Sender:
         assert status == 0, self.err
         return self.err
 
+    def terminate(self) -> str:
+        """SIGTERM, as a service manager stops it; returns its stderr once it ended (uvicorn
+        re-raises the signal after a clean shutdown: the exit status is -SIGTERM)."""
+        self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=WITHIN)
+        self._reader.join(WITHIN)
+        assert status in (0, -signal.SIGTERM), self.err
+        return self.err
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=WITHIN)
@@ -119,9 +136,14 @@ def senders(fake: FakeTelegram) -> Iterator[list[Sender]]:
 
 
 def _start(
-    senders: list[Sender], database_url: str, fake: FakeTelegram, cwd: Path, rate: int = 400
+    senders: list[Sender],
+    database_url: str,
+    fake: FakeTelegram,
+    cwd: Path,
+    rate: int = 400,
+    command: str = "send",
 ) -> Sender:
-    sender = Sender(database_url, fake, cwd, rate)
+    sender = Sender(database_url, fake, cwd, rate, command)
     senders.append(sender)
     return sender
 
@@ -175,6 +197,33 @@ def test_a_killed_sender_started_again_finishes_within_the_bound(
     assert asyncio.run(_sent_rows(database_url)) == READERS
 
 
+async def _statuses(database_url: str) -> dict[str, int]:
+    async with db.open_engine(database_url) as engine, db.make_sessionmaker(engine)() as session:
+        found = await session.exec(select(Delivery.status, func.count()).group_by(Delivery.status))
+        return {str(status): int(n) for status, n in found.all()}
+
+
+def test_digestbot_run_stopped_mid_broadcast_and_started_again_sends_each_message_once(
+    database_url: str, fake: FakeTelegram, tmp_path: Path, senders: list[Sender]
+) -> None:
+    """`digestbot run` stopped with SIGTERM while it broadcasts shuts down cleanly: the sends
+    under way finish and are recorded, the rest go back to the queue (none is left claimed),
+    and the next `digestbot run` sends only those: every reader gets the message once."""
+    asyncio.run(publish_to_readers(database_url, READERS, first_chat=FIRST_CHAT))
+    first = _start(senders, database_url, fake, tmp_path, command="run")
+    _wait_for(fake, READERS // 4, first)
+    err = first.terminate()
+    assert "Application shutdown complete" in err
+    left = asyncio.run(_statuses(database_url))
+    assert "sending" not in left and left.get("queued", 0) > 0, left
+    assert _delivered(fake) == left["sent"]
+    second = _start(senders, database_url, fake, tmp_path, command="run")
+    _wait_for(fake, READERS, second)
+    second.terminate()
+    assert _check_everyone_got_it(fake) == 0
+    assert asyncio.run(_statuses(database_url)) == {"sent": READERS}
+
+
 def test_two_processes_on_postgresql_deliver_each_message_exactly_once(
     database_url: str, fake: FakeTelegram, tmp_path: Path, senders: list[Sender]
 ) -> None:
@@ -211,6 +260,38 @@ def test_a_standby_takes_over_within_a_minute_when_the_leader_is_killed(
     assert "queued again" in standby.finish()
     assert _check_everyone_got_it(fake) <= CRASH_BOUND
     assert asyncio.run(_sent_rows(database_url)) == READERS
+
+
+def test_claims_a_dead_sender_commits_late_are_sent_before_the_send_ends(
+    database_url: str, fake: FakeTelegram, tmp_path: Path, senders: list[Sender]
+) -> None:
+    """A killed leader's last claim can commit after the new leader re-queued what it held
+    (its lock and its claims are on different connections): rows claimed by a sender that
+    is not running, turning up mid-run, are queued again and sent before `digestbot send`
+    ends, not left to their five-minute lease."""
+    asyncio.run(publish_to_readers(database_url, READERS, first_chat=FIRST_CHAT))
+    sender = _start(senders, database_url, fake, tmp_path)
+    _wait_for(fake, 1, sender)
+    fake.gate.clear()  # its first sends hang: rows are still queued behind them
+    assert asyncio.run(_claim_as_dead_sender(database_url, IN_FLIGHT)) == IN_FLIGHT
+    fake.gate.set()
+    assert "left over: queued again" in sender.finish()
+    assert _check_everyone_got_it(fake) == 0
+    assert asyncio.run(_sent_rows(database_url)) == READERS
+
+
+async def _claim_as_dead_sender(database_url: str, count: int) -> int:
+    """Mark `count` queued rows as claimed, for five minutes, by a sender that is gone."""
+    async with db.open_engine(database_url) as engine, db.make_sessionmaker(engine)() as session:
+        queued = select(Delivery.id).where(col(Delivery.status) == "queued")
+        ids = (await session.exec(queued.order_by(col(Delivery.id).desc()).limit(count))).all()
+        lease = datetime.now(UTC) + timedelta(minutes=5)
+        values = {"status": "sending", "claimed_by": "gone:1", "lease_until": lease}
+        done = await session.exec(
+            update(Delivery).where(col(Delivery.id).in_(ids)).values(**values)
+        )
+        await session.commit()
+        return int(done.rowcount or 0)
 
 
 @pytest.mark.parametrize("outage", [3.0, 12.0])

@@ -1,13 +1,16 @@
-"""The Telegram pacer: smooth global rate, at least a second between messages to one private
-chat and three to a group, a 429 holds every lane (private chat) or only its group, and a
-waiting reply takes the next slot before any waiting bulk send."""
+"""The Telegram pacer: smooth global rate (slots never closer than the interval, after a stall
+or a pause too, and never more than the limit in a second of messages on the wire), at least a
+second between messages to one private chat and three to a group, a 429 holds every lane
+(private chat) or only its group, and a waiting reply takes the next slot before any waiting
+bulk send."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
-from bot.telegram.pacer import Pacer, Priority
+from bot.telegram.pacer import ON_TIME, WINDOW, Pacer, Priority
 
 
 async def test_one_chat_waits_a_second_between_messages() -> None:
@@ -114,3 +117,55 @@ async def test_the_rate_is_smooth_whoever_waits() -> None:
         *(pacer.wait(chat, Priority.REPLY if chat % 2 else Priority.BULK) for chat in range(20))
     )
     assert time.monotonic() - started >= 19 / (50 * 0.98) - 0.005
+
+
+async def test_slots_after_a_stall_keep_the_interval() -> None:
+    """An event loop held up past several slots' times (a long commit, a collection) does not
+    make the pacer hand out the missed slots at once: every slot comes at least an interval
+    after the one before (less a timer's lateness, ON_TIME), the first after the stall
+    included."""
+    pacer = Pacer(per_second=50)
+    granted: list[float] = []
+    another = asyncio.Event()
+
+    async def send(chat: int) -> None:
+        await pacer.wait(chat)
+        granted.append(time.monotonic())
+        another.set()
+
+    waiting = [asyncio.create_task(send(chat)) for chat in range(12)]
+    # after the 1st slot: the 2nd comes half an interval late; after the 5th: ~10 slots' worth
+    for after, stall in ((1, 1.5 * pacer.interval), (5, 0.2)):
+        while len(granted) < after:
+            another.clear()
+            await another.wait()
+        time.sleep(stall)  # noqa: ASYNC251 (the event loop held up: the point of the test)
+    await asyncio.gather(*waiting)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(granted)]
+    assert min(gaps) >= pacer.interval - ON_TIME - 0.001
+
+
+async def test_a_pause_ends_without_a_burst() -> None:
+    """After a 429's pause the waiting sends go out one interval apart, not all at its end."""
+    pacer = Pacer(per_second=50)
+    pacer.pause(0.2, 7)
+    granted: list[float] = []
+
+    async def send(chat: int) -> None:
+        await pacer.wait(chat)
+        granted.append(time.monotonic())
+
+    await asyncio.gather(*(send(chat) for chat in range(8)))
+    gaps = [later - earlier for earlier, later in itertools.pairwise(granted)]
+    assert min(gaps) >= pacer.interval - ON_TIME - 0.001
+
+
+async def test_no_second_holds_more_than_the_limit_of_messages_on_the_wire() -> None:
+    """Telegram counts when a message arrives: when messages leave late (their slots' holders
+    say so), the slot `limit` places later waits until a second after the late one left."""
+    pacer = Pacer(per_second=10)
+    slots = [await pacer.wait(chat) for chat in range(10)]
+    slots[0].on_wire()
+    slots[0].at += 0.3  # it left 0.3 s after its slot (encoding it took that long)
+    await pacer.wait(10)
+    assert time.monotonic() >= slots[0].at + WINDOW

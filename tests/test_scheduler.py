@@ -14,6 +14,7 @@ from openai import AsyncOpenAI
 from bot.console import ConsoleChannel
 from bot.container import Services, open_services
 from bot.scheduler import build_scheduler, expiry_job, poll_job, retry_job
+from digests.outbox.running import SendLoop
 from digests.readers import account, passwords, periods
 from digests.replies import Reply
 from digests.settings import Settings
@@ -111,7 +112,9 @@ async def test_expiry_job_and_the_schedule(services: Services) -> None:
     reader, _ = await account.register(actx.store, channel="console", external_id="alice")
     await passwords.unlock(actx.store, reader, "pw")
     channel = ConsoleChannel()
-    await expiry_job(services, {"console": channel})
+    await expiry_job(
+        services, SendLoop(services.store_context(), services.kinds, {"console": channel})
+    )
     assert "天内结束" in channel.inbox["alice"][0]
 
     async def notify(reply: Reply) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import time_machine
 from sqlmodel import col, func, select
 
 from bot.container import Services
+from digests.ingest.core import ingest
 from digests.models import AccessGrant, Delivery, Post, StarsCharge, Subscriber
 from digests.readers import access, stars
 from digests.readers.account import get_subscriber
@@ -303,3 +305,58 @@ async def test_subscribe_is_off_without_a_price(database_url: str) -> None:
         fake.user_says(ALICE, "/subscribe")
         await until(said(fake, ALICE, "暂未开通 Telegram Stars 订阅"))
         assert not any(m == "createInvoiceLink" for m, _ in fake.calls)
+
+
+WRITTEN_AT = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # 20:00 in Shanghai
+PAYS_AT = WRITTEN_AT + timedelta(minutes=30)
+PUBLISHED_AT = WRITTEN_AT + timedelta(hours=1)
+EVENING_POST = """---
+title: 3.10晚间速递
+link: 3-10-wan-jian
+date: 2026-03-10 20:00:00
+password: ld2603
+---
+
+晚间消息：光模块龙头天孚通信获大单，通信板块明天值得关注。
+"""
+
+
+async def test_a_post_written_before_the_payment_and_published_after_it_reaches_the_payer(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A gated post written at 20:00, a reader who pays in Stars at 20:30, the digest published
+    at 21:00: the payer receives it, and /latest, the stock's timeline and /search show it; a
+    reader who did not pay gets none of it."""
+    with time_machine.travel(PAYS_AT, tick=True) as clock:
+        async with running_bot(database_url, ADMIN, stars_monthly_price=PRICE) as bot:
+            fake, services = bot
+            (tmp_path / "3-10-wan-jian.md").write_text(EVENING_POST, encoding="utf-8")
+            [outcome] = [o async for o in ingest([str(tmp_path)], services.ingest_context())]
+            assert outcome.status == "new"
+            async with services.store_context().sessions() as session:
+                post = (await session.exec(select(Post).where(Post.slug == "3-10-wan-jian"))).one()
+            assert post.gated and post.published_at == WRITTEN_AT
+            await pay(fake, ALICE)
+            [grant] = await grants(services, ALICE)
+            assert grant.starts_at > post.published_at  # paid after the post was written
+            fake.user_says(BOB, "/start")  # subscribed, not paying
+            await until(said(fake, BOB, "欢迎订阅"))
+
+            clock.move_to(PUBLISHED_AT)
+            fake.user_says(ADMIN, "/publish 3-10-wan-jian")
+            await until(said(fake, ADMIN, "已发布《3.10晚间速递》"))
+            await until(said(fake, ALICE, "3.10晚间速递"))
+            fake.user_says(ALICE, "/latest")
+            await until(lambda: sum("3.10晚间速递" in m for m in fake.inbox[ALICE]) >= 2)
+            fake.user_says(ALICE, "/stock 天孚通信")  # the stock's timeline judges alike
+            await until(said(fake, ALICE, "2026-03-10《3.10晚间速递》·"))
+            fake.user_says(ALICE, "/search 获大单")  # and the search
+            await until(said(fake, ALICE, "1. 《3.10晚间速递》2026-03-10"))
+            fake.user_says(BOB, "/latest")
+            await until(said(fake, BOB, "是会员文章"))
+            fake.user_says(BOB, "/search 获大单")
+            await until(said(fake, BOB, "1. 🔒《3.10晚间速递》2026-03-10"))
+            fake.user_says(BOB, "/stock 天孚通信")
+            await until(said(fake, BOB, "🔒 2026-03-10《3.10晚间速递》"))
+            assert said(fake, ALICE, "天孚通信获大单")()
+            assert not said(fake, BOB, "天孚通信获大单")()

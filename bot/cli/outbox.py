@@ -127,17 +127,28 @@ async def _send_all(services: Services) -> None:
     async with TelegramOutbox(settings, pacer_for(settings)) as outbox:
         channels: dict[str, Channel] = {outbox.name: outbox}
         due = await _due_count(services, list(channels))
+        counts = Counts()  # of the runs before this one
         with typer.progressbar(length=due, label="sending", file=sys.stderr) as bar:
             done = [0]
 
-            def progress(counts: Counts) -> None:
-                total = counts.sent + counts.skipped + counts.failed + counts.retried
+            def progress(run: Counts) -> None:
+                total = sum(c.sent + c.skipped + c.failed + c.retried for c in (counts, run))
                 bar.update(total - done[0])
                 done[0] = total
 
-            counts = await send_queued(
-                services.store_context(), services.kinds, channels, progress=progress
-            )
+            while True:
+                counts.add(
+                    await send_queued(
+                        services.store_context(), services.kinds, channels, progress=progress
+                    )
+                )
+                # a killed leader's last claim can commit after our first requeue (its lock
+                # and its claims are on different connections), and sends whose answer was
+                # lost stay claimed: both would wait out their lease, so they go now
+                late = await requeue_orphans(services.store_context())
+                if not late:
+                    break
+                typer.echo(f"{late} claimed message(s) left over: queued again", err=True)
     typer.echo(
         f"sent {counts.sent}, skipped {counts.skipped} ({len(counts.gone)} gone), "
         f"retrying later {counts.retried}, failed {counts.failed}"

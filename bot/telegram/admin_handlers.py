@@ -16,6 +16,7 @@ from digests.commands import Channel
 from digests.errors import DigestbotError
 from digests.ingest.hexo import MAX_POST_BYTES
 from digests.outbox.dispatcher import send_queued
+from digests.outbox.running import SendLoop
 from digests.publishing import drafts
 from digests.replies import Reply
 
@@ -82,6 +83,11 @@ async def send_now(context: Context) -> None:
     otherwise the leader's delivery tick sends it within seconds."""
     s = services(context)
     if not await s.leader.try_acquire():
+        return
+    sending = context.application.bot_data.get("sending")
+    if isinstance(sending, SendLoop):  # the app's one send run (digestbot run)
+        counts = await sending.send()
+        log.info("sent %s, skipped %s, failed %s", counts.sent, counts.skipped, counts.failed)
         return
     async with shared_outbox(context.application.bot_data, s.settings) as channel:
         counts = await send_queued(s.store_context(), s.kinds, {channel.name: channel})

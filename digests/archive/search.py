@@ -21,16 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests.entitlement import runs
 from digests.index.documents import DOCS, FTS_TABLE
 from digests.index.tokens import query_terms, single_char, words
-from digests.models import AccessGrant, Post, Publication, Subscriber
+from digests.models import Post, Publication, Subscriber
 from digests.readers.passwords import grants_of
 from digests.replies import Reply, StoreContext, command
 from digests.summarize.policy import PolicyRules, scrub
 from digests.summarize.schema import Digest
 
 TOP = 10
-Period = tuple[datetime, datetime]
+# a grant's start and end, and whether it also covers the digests published while it runs
+# (a Stars or code grant: digests/entitlement.py)
+Period = tuple[datetime, datetime, bool]
 
 
 @dataclass
@@ -66,10 +69,18 @@ def ts_query(terms: list[list[str]], *, any_term: bool = False, phrases: bool = 
 
 
 def _within(periods: Sequence[Period] | None) -> ColumnElement[bool] | None:
-    """Docs the reader is entitled to: ungated, or published within one of their grants."""
+    """Docs the reader is entitled to: ungated, dated within one of their grants, or (a Stars
+    or code grant) of a post whose digest was published while it ran."""
     if periods is None:
         return None
-    covered = [and_(DOCS.c.published_at >= s, DOCS.c.published_at < e) for s, e in periods]
+    covered = []
+    for starts, ends, running in periods:
+        covered.append(and_(DOCS.c.published_at >= starts, DOCS.c.published_at < ends))
+        if running:
+            released = select(col(Publication.post_id)).where(
+                col(Publication.published_at) >= starts, col(Publication.published_at) < ends
+            )
+            covered.append(DOCS.c.post_id.in_(released))
     return or_(DOCS.c.gated == false(), *covered)
 
 
@@ -226,13 +237,16 @@ async def periods_of(session: AsyncSession, reader: Subscriber) -> list[Period]:
     """The reader's grant periods (none for a reader who is not active)."""
     if reader.status != "active" or reader.id is None:
         return []
-    return [(g.starts_at, g.ends_at) for g in await grants_of(session, reader.id)]
+    return [(g.starts_at, g.ends_at, runs(g.label)) for g in await grants_of(session, reader.id)]
 
 
-def is_open(hit: Hit, grants: Sequence[AccessGrant] | Sequence[Period]) -> bool:
-    """access.entitled for a hit, from grants or their periods."""
-    periods = [(g.starts_at, g.ends_at) if isinstance(g, AccessGrant) else g for g in grants]
-    return not hit.gated or any(s <= hit.published_at < e for s, e in periods)
+def is_open(hit: Hit, periods: Sequence[Period], released: Sequence[datetime] = ()) -> bool:
+    """access.entitled for a hit, from the reader's periods and when its post's digest was
+    published (`released`: each publication's time)."""
+    return not hit.gated or any(
+        starts <= hit.published_at < ends or (running and any(starts <= r < ends for r in released))
+        for starts, ends, running in periods
+    )
 
 
 async def search(ctx: StoreContext, reader: Subscriber, query: str, *, width: int = 60) -> Reply:
@@ -246,7 +260,8 @@ async def search(ctx: StoreContext, reader: Subscriber, query: str, *, width: in
     async with ctx.sessions() as session:
         hits = await find(session, terms)
         periods = await periods_of(session, reader)
-        open_hits = [hit for hit in hits if is_open(hit, periods)]
+        released = await _released(session, [hit.post_id for hit in hits])
+        open_hits = [hit for hit in hits if is_open(hit, periods, released.get(hit.post_id, []))]
         texts = await bodies(session, open_hits, ctx.rules)
         shown = await _publications(session, [hit.post_id for hit in open_hits])
     if not hits:
@@ -265,6 +280,18 @@ async def search(ctx: StoreContext, reader: Subscriber, query: str, *, width: in
     if len(open_hits) < len(hits):
         lines.append("🔒 为会员文章：发送本月密码（或 /unlock 密码）解锁后可见。")
     return Reply("\n".join(lines), choices=choices)
+
+
+async def _released(session: AsyncSession, post_ids: list[int]) -> dict[int, list[datetime]]:
+    """When each post's digest was published (every round)."""
+    query = select(col(Publication.post_id), col(Publication.published_at)).where(
+        col(Publication.post_id).in_(post_ids)
+    )
+    found: dict[int, list[datetime]] = {}
+    conn = await session.connection()
+    for post_id, published_at in await conn.execute(query):
+        found.setdefault(post_id, []).append(published_at)
+    return found
 
 
 async def _publications(session: AsyncSession, post_ids: list[int]) -> dict[int, int]:

@@ -3,6 +3,7 @@ sent; the dispatcher sends due rows under each channel's limits and records the 
 
     enqueue     publish / broadcast / one-off message → rows (set-based)
     dispatcher  claim → resolve → send (channels pace) → record (recorder)
+    running     the process's one send run (the delivery tick, a publish, the notices)
     retry       the policy: what an outcome makes of its row (a pure function)
     editions    the scheduled bundle of digests;  mass  WeChat's daily mass-send plan
     leader      which process sends (PostgreSQL advisory lock);  progress  counts read back

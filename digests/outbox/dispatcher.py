@@ -42,7 +42,7 @@ from digests.replies import Reply, StoreContext
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)  # longer than one send with its retries
 NOT_ENTITLED = "not entitled at send time"
-IN_FLIGHT = 16  # lanes, so network latency does not cap the rate
+IN_FLIGHT = 16  # lanes, so network latency does not cap the rate (a channel may ask for more)
 CLAIM_BATCH = 200
 # This process's running sends (claimed_by values): a leader's requeue and an expired lease
 # leave their rows alone, since each will send and record what it holds.
@@ -59,20 +59,27 @@ async def send_queued(
     kinds: Kinds,
     channels: dict[str, Channel],
     *,
-    in_flight: int = IN_FLIGHT,
+    in_flight: int | None = None,
     batch: int = CLAIM_BATCH,
     progress: Callable[[Counts], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Counts:
     """Send every due row whose channel is here, until none is due; returns what happened.
-    Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots)."""
+    Waits out a database outage (nothing is sent meanwhile beyond the lanes' slots). Once
+    `stop` is set, nothing new is handed to a channel: the sends under way finish and are
+    recorded, and every claim not sent is put back in the queue (a clean shutdown)."""
     counts = Counts()
     claimant = f"{_PROCESS}:{next(_RUNS)}"
+    stop = stop or asyncio.Event()
+    if in_flight is None:  # lanes: what the most demanding channel asks for (Channel)
+        in_flight = max(getattr(channel, "lanes", IN_FLIGHT) for channel in channels.values())
     LIVE.add(claimant)
     try:
         # a claim whose answer was lost to an outage is held by us but unknown: put back in
         # the queue at the end of a pass, and sent by another pass
-        while await _pass(ctx, kinds, channels, claimant, counts, in_flight, batch, progress):
-            pass
+        while await _pass(ctx, kinds, channels, claimant, counts, in_flight, batch, progress, stop):
+            if stop.is_set():
+                break
     finally:
         LIVE.discard(claimant)
     return counts
@@ -87,8 +94,10 @@ async def _pass(
     in_flight: int,
     batch: int,
     progress: Callable[[Counts], None] | None,
+    stop: asyncio.Event,
 ) -> int:
-    """Claim and send until nothing is due; returns how many claims were put back unsent."""
+    """Claim and send until nothing is due (or `stop`); returns how many claims were put
+    back unsent."""
     slots = max(1, in_flight) + FLUSH_ROWS
     recorder = Recorder(ctx, claimant, counts, progress, slots=slots, timely=kinds.timely)
     lanes: list[asyncio.Queue[Item | None]] = [asyncio.Queue() for _ in range(max(1, in_flight))]
@@ -99,7 +108,7 @@ async def _pass(
 
     async def feed() -> None:
         try:
-            while not recorder.lost:
+            while not recorder.lost and not stop.is_set():
                 await recorder.writable.wait()  # a sender that cannot record claims nothing
                 claimed = await patiently(
                     "claim due rows", _claim_batch, ctx, list(channels), batch, claimant
@@ -124,7 +133,7 @@ async def _pass(
             # back-pressure: nothing new while writes fail, nor more than the slots unwritten
             await recorder.writable.wait()
             await recorder.slots.acquire()
-            if failed or recorder.lost:
+            if failed or recorder.lost or stop.is_set():
                 recorder.slots.release()
                 room.release()
                 continue

@@ -78,17 +78,19 @@ async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
             for publication_id in edition.publication_ids if edition else []:
                 publication = await batch.session.get(Publication, publication_id)
                 if publication is not None:
-                    shown.append(await view(batch.session, publication, batch.ctx))
+                    post, digest = await view(batch.session, publication, batch.ctx)
+                    shown.append((post, digest, publication.published_at))
             batch.cache[key] = shown
         mine = [row for row in rows if row.ref == ref]
         readers = {row.subscriber_id for row in mine}
         allowed = [
-            await entitled_among(batch.session, readers, post) for post, _ in batch.cache[key]
+            await entitled_among(batch.session, readers, post, released_at=released)
+            for post, _, released in batch.cache[key]
         ]
         for row in mine:
             views = [
                 d
-                for (_, d), ok in zip(batch.cache[key], allowed, strict=True)
+                for (_, d, _), ok in zip(batch.cache[key], allowed, strict=True)
                 if row.subscriber_id in ok
             ]
             picked = tuple(view.publication_id for view in views)

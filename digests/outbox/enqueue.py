@@ -82,7 +82,9 @@ async def publish(
             await session.flush()  # the unique key answers here
             readers = active_readers().where(col(Subscriber.delivery) == "instant")
             if post.gated:
-                readers = readers.where(holds_grant_at(post.published_at))
+                # the post's date, or (Stars, codes) the moment it goes out: now
+                released = publication.published_at
+                readers = readers.where(holds_grant_at(post.published_at, released_at=released))
             if earlier:
                 readers = readers.where(col(Subscriber.id).not_in(_got(post.id, stored.revision)))
             queued = await queue_rows(session, "digest", str(publication.id), readers)

@@ -62,7 +62,9 @@ class Reader:
 
 class Channel(Protocol):
     """A way to reach readers (Telegram, WeChat, a WeCom group robot, the console): send the
-    parts of one reply and say how it went."""
+    parts of one reply and say how it went. A channel whose rate needs more sends in flight
+    than the dispatcher's lanes (Telegram's paid broadcast: 1,000/s at ~40 ms a request) says
+    how many in a `lanes` attribute."""
 
     name: str
 
@@ -96,6 +98,12 @@ class Counts:
     retried: int = 0  # backing off, to be sent by a later run
     waiting: int = 0  # until the reader writes to us (WeChat)
     gone: list[int] = field(default_factory=list)
+
+    def add(self, other: Counts) -> None:
+        """Add another run's counts to these."""
+        for name in ("sent", "skipped", "failed", "retried", "waiting"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.gone += other.gone
 
     def tally(self, counter: Tally, subscriber_id: int) -> None:
         """Count one outcome of a row of this reader's."""

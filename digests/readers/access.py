@@ -29,6 +29,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from digests.entitlement import runs
 from digests.models import AccessGrant
 
 T = TypeVar("T")
@@ -153,9 +154,21 @@ def covers(grant: AccessGrant, moment: datetime) -> bool:
     return grant.starts_at <= moment < grant.ends_at
 
 
-def entitled(*, gated: bool, published_at: datetime, grants: Iterable[AccessGrant]) -> bool:
-    """May a subscriber with these grants receive this post's digest?"""
-    return not gated or any(covers(grant, published_at) for grant in grants)
+def entitled(
+    *,
+    gated: bool,
+    published_at: datetime,
+    grants: Iterable[AccessGrant],
+    released_at: datetime | None = None,
+) -> bool:
+    """May a subscriber with these grants receive this post's digest? A grant covers the posts
+    dated (`published_at`) in its period; a Stars or code grant also covers a digest published
+    to readers (`released_at`) while it runs (digests/entitlement.py)."""
+    return not gated or any(
+        covers(grant, published_at)
+        or (released_at is not None and runs(grant.label) and covers(grant, released_at))
+        for grant in grants
+    )
 
 
 def locked_until(failures: Iterable[datetime], now: datetime) -> datetime | None:

@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests.entitlement import CODE_PREFIX
 from digests.models import AccessCode, AccessGrant, Subscriber, UnlockAttempt, utcnow
 from digests.readers.access import LOCKOUT_FAILURES
 from digests.readers.passwords import count_attempt
@@ -34,7 +35,7 @@ from digests.replies import Reply, StoreContext, command
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, no 1/I
 LENGTH, GROUP = 12, 4
-GRANT_PREFIX = "code:"  # a redeemed code's grant is labelled code:<code id>
+GRANT_PREFIX = CODE_PREFIX  # a redeemed code's grant is labelled code:<code id>
 # Domain separation: these hashes can never equal another use of SHA-256 on the same text.
 _KEY = b"digestbot redemption code v1"
 _SHAPE = re.compile(rf"[{ALPHABET}]{{{LENGTH}}}")

@@ -21,12 +21,20 @@ LOCKED = (
 )
 
 
-async def is_entitled(session: AsyncSession, subscriber: Subscriber, post: Post) -> bool:
-    """Entitlement now, from the database: checked again right before every send."""
+async def is_entitled(
+    session: AsyncSession, subscriber: Subscriber, post: Post, publication: Publication
+) -> bool:
+    """Entitlement now, from the database, to this publication of the post (a Stars or code
+    grant covers what was published while it ran: digests/entitlement.py)."""
     if subscriber.status != "active" or subscriber.id is None:
         return False
     grants = await grants_of(session, subscriber.id)
-    return access.entitled(gated=post.gated, published_at=post.published_at, grants=grants)
+    return access.entitled(
+        gated=post.gated,
+        published_at=post.published_at,
+        grants=grants,
+        released_at=publication.published_at,
+    )
 
 
 async def open_publication(ctx: StoreContext, subscriber: Subscriber, publication_id: int) -> Reply:
@@ -36,7 +44,7 @@ async def open_publication(ctx: StoreContext, subscriber: Subscriber, publicatio
         if publication is None:
             return Reply("找不到这篇摘要。")
         post, shown = await view(session, publication, ctx)
-        if await is_entitled(session, subscriber, post):
+        if await is_entitled(session, subscriber, post, publication):
             return Reply(digest=shown)
     return Reply(LOCKED.format(title=post.title))
 
@@ -58,7 +66,7 @@ async def recent(ctx: StoreContext, subscriber: Subscriber) -> Reply:
     async with ctx.sessions() as session:
         for publication in rows:
             post, _ = await view(session, publication)
-            lock = "" if await is_entitled(session, subscriber, post) else "🔒 "
+            lock = "" if await is_entitled(session, subscriber, post, publication) else "🔒 "
             day = post.published_at.astimezone(ctx.tz).strftime("%m-%d")
             choices.append((f"{lock}{day} {post.title}"[:60], f"open:{publication.id}"))
     return Reply("最近的摘要：", choices=choices)

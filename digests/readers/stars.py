@@ -3,8 +3,9 @@ pre-checkout rule, and a payment turned into access.
 
 A subscription is a chain of charges: the first payment, then a renewal every 30 days until the
 reader cancels or a renewal does not come. Each charge is a StarsCharge row and an AccessGrant
-labelled `stars:<charge id>` from the payment to its `subscription_expiration_date`, so, as with
-a password period, posts published in between are covered. A renewal's grant starts where the
+labelled `stars:<charge id>` from the payment to its `subscription_expiration_date`: the
+digests published to readers in between are covered, whenever their posts were written
+(digests/entitlement.py), and so are posts dated in it. A renewal's grant starts where the
 previous one ended when it comes within RENEWAL_GAP of it: Telegram charges the renewal at the
 period's end, and a charge some minutes late must not leave a hole. Cancelling and refunds are
 in digests/readers/stars_manage.py.
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from digests.entitlement import STARS_PREFIX
 from digests.models import AccessGrant, StarsCharge, Subscriber, UnlockAttempt, utcnow
 from digests.readers import access
 from digests.replies import Reply, StoreContext
@@ -31,7 +33,7 @@ CURRENCY = "XTR"  # Telegram Stars
 PERIOD = timedelta(days=30)  # the only subscription period the Bot API takes (2592000 s)
 TITLE = "投研摘要会员"  # Telegram: 1-32 characters
 DESCRIPTION = "会员文章的投研摘要，每 30 天自动续费，可随时发送 /unsubscribe 取消续费。"
-LABEL = "stars:"  # an AccessGrant label's prefix: the grant came from a Stars charge
+LABEL = STARS_PREFIX  # an AccessGrant label's prefix: the grant came from a Stars charge
 RENEWAL_GAP = timedelta(days=3)
 # The ended notice waits this long past a grant's end: the renewal is charged at the end and
 # its update may arrive a little after; a renewal that came is no reason to tell anyone.

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,10 +52,12 @@ async def leads(session: AsyncSession, readers: set[int], digest: Digest) -> dic
     return {r: names.star_line(names.matched(digest, keys)) for r, keys in watched.items()}
 
 
-async def queue_alerts(session: AsyncSession, post: Post, digest: Digest, *, teasers: bool) -> int:
-    """At publish: one `watch` row per reader who watches a name of the digest and does not
-    get the digest itself now, unless they have one for this post already (once per post);
-    `teasers` (WATCH_TEASERS) adds readers the gated post is locked to."""
+async def queue_alerts(
+    session: AsyncSession, post: Post, digest: Digest, *, released_at: datetime, teasers: bool
+) -> int:
+    """At publish (`released_at`): one `watch` row per reader who watches a name of the digest
+    and does not get the digest itself now, unless they have one for this post already (once
+    per post); `teasers` (WATCH_TEASERS) adds readers the gated post is locked to."""
     keys = set(names.named(digest))
     if not keys or post.id is None:
         return 0
@@ -66,12 +70,13 @@ async def queue_alerts(session: AsyncSession, post: Post, digest: Digest, *, tea
         col(Subscriber.id).in_(watchers), col(Subscriber.id).not_in(alerted)
     )
     edition = col(Subscriber.delivery) == "edition"
+    entitled = holds_grant_at(post.published_at, released_at=released_at)
     if not post.gated:
         readers = readers.where(edition)
     elif teasers:  # edition readers, and every reader it is locked to
-        readers = readers.where(or_(edition, ~holds_grant_at(post.published_at)))
+        readers = readers.where(or_(edition, ~entitled))
     else:  # only edition readers who may read it
-        readers = readers.where(edition, holds_grant_at(post.published_at))
+        readers = readers.where(edition, entitled)
     return await queue_rows(session, KIND, ref, readers)
 
 
@@ -85,10 +90,10 @@ async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
         if shown is None:
             found.update((row.id, None) for row in mine)
             continue
-        post, digest = shown
+        post, digest, released = shown
         readers = {row.subscriber_id for row in mine if row.subscriber_id in batch.readers}
         watched = await watched_by(batch.session, readers, digest.digest)
-        allowed = await entitled_among(batch.session, readers, post)
+        allowed = await entitled_among(batch.session, readers, post, released_at=released)
         for row in mine:
             keys = watched.get(row.subscriber_id)
             entitled = row.subscriber_id in allowed
@@ -103,7 +108,8 @@ async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
     return found
 
 
-async def _newest(batch: Batch, ref: str) -> tuple[Post, DigestView] | None:
+async def _newest(batch: Batch, ref: str) -> tuple[Post, DigestView, datetime] | None:
+    """The post's newest publication, viewed, and when it was published."""
     key = f"watch:{ref}"
     if key not in batch.cache:
         query = (
@@ -113,9 +119,11 @@ async def _newest(batch: Batch, ref: str) -> tuple[Post, DigestView] | None:
         )
         publication = (await batch.session.exec(query)).first()
         batch.cache[key] = (
-            await view(batch.session, publication, batch.ctx) if publication else None
+            (*await view(batch.session, publication, batch.ctx), publication.published_at)
+            if publication
+            else None
         )
-    cached: tuple[Post, DigestView] | None = batch.cache[key]
+    cached: tuple[Post, DigestView, datetime] | None = batch.cache[key]
     return cached
 
 

@@ -20,4 +20,6 @@ async def published(
     post = await session.get(Post, publication.post_id)
     assert post is not None
     await archive.record(session, publication.id or 0, digest)
-    return await alerts.queue_alerts(session, post, digest, teasers=ctx.watch_teasers)
+    return await alerts.queue_alerts(
+        session, post, digest, released_at=publication.published_at, teasers=ctx.watch_teasers
+    )

@@ -6,6 +6,8 @@ next page is a button (Telegram, console) or, on WeChat, the words 个股 名称
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from digests.models import Publication, Subscriber
 from digests.readers import access
 from digests.readers.passwords import grants_of
@@ -34,10 +36,12 @@ async def timeline(
         entries = await archive.naming(session, k)
         page = entries[offset : offset + PAGE]
         shown: dict[int, Digest] = {}
+        released: dict[int, datetime] = {}  # a Stars or code grant covers what it published
         for entry in page:  # as the DIGEST_POLICY in force allows (view() re-applies it)
             publication = await session.get(Publication, entry.publication_id)
             if publication is not None:
                 shown[entry.publication_id] = (await view(session, publication, ctx))[1].digest
+                released[entry.publication_id] = publication.published_at
         grants = await grants_of(session, reader.id or 0) if reader.status == "active" else []
     if not entries:
         return Reply(f"还没有哪篇摘要提到过「{name}」。")
@@ -48,7 +52,12 @@ async def timeline(
     ]
     for entry in page:
         day = entry.published_at.astimezone(ctx.tz).strftime("%Y-%m-%d")
-        if not access.entitled(gated=entry.gated, published_at=entry.published_at, grants=grants):
+        if not access.entitled(
+            gated=entry.gated,
+            published_at=entry.published_at,
+            grants=grants,
+            released_at=released.get(entry.publication_id),
+        ):
             lines.append(f"\n🔒 {day}《{entry.title}》")
             continue
         found = (
