@@ -4,6 +4,7 @@ decide which bare message is an unlock attempt."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,6 +13,8 @@ from digests import commands
 from digests.commands import COMMANDS, Channel
 from digests.readers import shapes
 from digests.replies import OWN_ARGS, Reply, command
+from tests.fake_telegram import running_bot
+from tests.test_telegram import ADMIN, ALICE, until
 
 TELEGRAM_COMMAND = re.compile(r"(?<![\w/.:])/[a-z_]{3,}")
 
@@ -140,3 +143,17 @@ def test_a_password_shape() -> None:
     assert shapes.shape("ld2602") == "a9:6"
     assert shapes.shape("spring-2026") == "a-9:11"
     assert shapes.shape("密码2026") == "文9:6"
+
+
+async def test_telegram_menu_and_help_come_from_the_table(database_url: str) -> None:
+    """setMyCommands gets the table's menu rows, in order; /help lists the table's commands
+    (an admin's too, for an admin) and the readers' fingerprint notice."""
+    async with running_bot(database_url, ADMIN) as (fake, _):
+        [menu] = [params for method, params in fake.calls if method == "setMyCommands"]
+        names = [entry["command"] for entry in json.loads(menu["commands"])]
+        assert names == [row.name for row in COMMANDS if row.menu]
+        fake.user_says(ALICE, "/help")
+        fake.user_says(ADMIN, "/help")
+        await until(lambda: bool(fake.inbox.get(ALICE)) and bool(fake.inbox.get(ADMIN)))
+    assert "/ask 问题 向存档提问" in fake.inbox[ALICE][0] and "/stats" not in fake.inbox[ALICE][0]
+    assert "/stats" in fake.inbox[ADMIN][0] and "/closure_add" in fake.inbox[ADMIN][0]
