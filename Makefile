@@ -58,6 +58,7 @@ bench: .venv/.synced
 	$(UV) run python -m bench.policy
 	$(UV) run python -m bench.names
 	$(UV) run python -m bench.search --posts 2000 --queries 100
+	$(UV) run python -m bench.review
 
 clean:
 	rm -rf .venv .tools data .pytest_cache .ruff_cache .mypy_cache

@@ -16,8 +16,10 @@ from telegram.ext import Application
 
 from bot import pages, web
 from bot.container import open_services
+from bot.review import routes as review
 from bot.scheduler import Notify, build_scheduler, catch_up
 from bot.startup import channel_report
+from bot.telegram import review_handlers
 from bot.telegram.application import build_application, start, stop
 from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for, send_reply
@@ -118,6 +120,9 @@ def build_app(settings: Settings) -> Starlette:
         Route("/calendar/{token}.ics", web.calendar_feed),
         Route("/wechat", wechat_callback, methods=["GET", "POST"]),
         Route("/d/{token}", pages.digest_page),
+        Route("/review/{token}", review.show),
+        Route("/review/{token}", review.save, methods=["POST"]),
+        Route("/review/{token}/publish", review.publish, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -148,8 +153,10 @@ async def _telegram_outlets(
     pacer = telegram.bot_data.setdefault("pacer", pacer_for(settings))
 
     async def to_admins(reply: Reply) -> None:
-        for admin_id in settings.telegram_admin_ids:
-            await send_reply(telegram.bot, admin_id, reply)  # paced by the bot
+        services = telegram.bot_data["services"]
+        for admin_id in settings.telegram_admin_ids:  # a preview: each admin's review link
+            mine = await review_handlers.for_admin(services, admin_id, reply)
+            await send_reply(telegram.bot, admin_id, mine)  # paced by the bot
 
     outbox = await stack.enter_async_context(TelegramOutbox(settings, pacer))
     telegram.bot_data["outbox"] = outbox  # the admin's "send now" uses it too

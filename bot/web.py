@@ -171,7 +171,7 @@ async def telegram_webhook(request: Request) -> Response:
     if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
         log.warning("refused a webhook call with a wrong secret from %s", request.client)
         return Response(status_code=403)
-    body = await _read_at_most(request, MAX_UPDATE_BYTES)
+    body = await read_at_most(request, MAX_UPDATE_BYTES)
     if body is None:
         log.warning("refused a webhook call: body over %d bytes", MAX_UPDATE_BYTES)
         return Response(status_code=413)
@@ -183,7 +183,7 @@ async def telegram_webhook(request: Request) -> Response:
     return Response(status_code=200)
 
 
-async def _read_at_most(request: Request, limit: int) -> bytes | None:
+async def read_at_most(request: Request, limit: int) -> bytes | None:
     """The body, or None once it passes `limit` bytes (read no further)."""
     declared = request.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:

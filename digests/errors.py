@@ -9,6 +9,8 @@
      │    ├── LLMUnavailable      unreachable, rate-limited or failing after the retries
      │    └── LLMBadAnswer        answered, but not a usable digest (blank, cut off, not JSON,
      │                            not a chat completion, far longer than asked for)
+     ├── EditedDigest          a regeneration that would replace an admin's edit: ask first
+     ├── StaleRevision         an edit made on a revision another save has replaced
      ├── CalendarDataMissing   a day the exchange calendar cannot place (days/trading.py)
      ├── NamesSnapshotInvalid  a securities snapshot that cannot be used; names the file and row
      ├── NamesSourceMissing    `names update` found no source package and was given no CSV
@@ -57,6 +59,28 @@ class LLMUnavailable(LLMError):
 
 class LLMBadAnswer(LLMError):
     """The model answered something that is not a usable digest."""
+
+
+class EditedDigest(DigestbotError):
+    """The digest holds an admin's edit: regenerating would replace it, so the caller asks."""
+
+    def __init__(self, revision: int, author: str) -> None:
+        super().__init__(
+            f"the digest holds an edit (revision {revision}, by {author or 'an admin'}); "
+            "regenerating replaces it (the edit stays in the revisions)"
+        )
+        self.revision, self.author = revision, author
+
+
+class StaleRevision(DigestbotError):
+    """An edit based on a revision that is no longer the digest's: nothing was saved."""
+
+    def __init__(self, base: int, current: int) -> None:
+        super().__init__(
+            f"not saved: this edit was made on revision {base}, and revision {current} has "
+            "been saved since"
+        )
+        self.base, self.current = base, current
 
 
 class NamesSnapshotInvalid(DigestbotError):

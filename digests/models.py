@@ -152,8 +152,31 @@ class StoredDigest(SQLModel, table=True):
     error: str = Field(default="", sa_type=Text)
     attempts: int = 0
     next_attempt_at: datetime | None = _ts(default=None)
+    # the DigestRevision `data` and `dropped` are a copy of (0: none yet, pending), and whether
+    # an admin wrote it: a regeneration asks before replacing an edit (digests/review/)
+    current_revision: int = 0
+    edited: bool = False
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
+
+
+# One version of a digest's text, never changed once written: the model's (author "") or an
+# admin's edit. Publications name the one they sent, so the audit can say what each reader got.
+class DigestRevision(SQLModel, table=True):
+    __tablename__ = "digest_revision"
+    __table_args__ = (UniqueConstraint("digest_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest_id: int = _owner("digest", index=False)
+    number: int  # 1, 2, …: the unique key turns two saves on the same base into one
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    dropped: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    author: str = Field(default="", max_length=64)  # "" = the model; "telegram:ID", "wechat:…"
+    source: str = Field(default="model", max_length=16)  # model | edit
+    changes: list[str] = _json_list()  # what this revision changed, a line each
+    # the gate's opinion of the lines an edit changed: [{"text", "why"}], shown, never enforced
+    warnings: list[dict[str, str]] = _json_list()
+    created_at: datetime = _ts(default_factory=utcnow)
 
 
 # One attempt to digest a post (digests/summarize/digesting.py), kept whether it made a digest or
@@ -288,6 +311,7 @@ class Publication(SQLModel, table=True):
     post_id: int = _owner("post", index=False)
     digest_id: int = _owner("digest", index=False)
     revision: int = 1  # the post revision the digest summarises
+    digest_revision: int = 1  # the DigestRevision sent: readers get the text as published
     round: int = 1
     published_at: datetime = _ts(default_factory=utcnow, index=True)
     published_by: str = Field(default="", max_length=64)

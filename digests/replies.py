@@ -18,6 +18,7 @@ from digests.models import (
     Publication,
     StoredDigest,
 )
+from digests.store import get_digest_revision
 from digests.summarize.policy import PolicyRules, recheck
 from digests.summarize.schema import Digest
 
@@ -84,12 +85,19 @@ class Reply:
 async def view(
     session: AsyncSession, publication: Publication, ctx: StoreContext | None = None
 ) -> tuple[Post, DigestView]:
-    """A publication's post and digest, ready to render; with `ctx`, as the DIGEST_POLICY and
-    DISCLAIMER in force allow and say (the digest may have been made under another)."""
+    """A publication's post and digest (the revision it published), ready to render; with
+    `ctx`, as the DIGEST_POLICY and DISCLAIMER in force allow and say (the digest may have
+    been made under another)."""
     post = await session.get(Post, publication.post_id)
     stored = await session.get(StoredDigest, publication.digest_id)
     assert post is not None and stored is not None
-    digest = Digest.model_validate(stored.data)
+    data = stored.data
+    if publication.digest_revision != stored.current_revision:  # edited since: as it was sent
+        sent = await get_digest_revision(
+            session=session, digest_id=stored.id or 0, number=publication.digest_revision
+        )
+        data = sent.data if sent is not None else data
+    digest = Digest.model_validate(data)
     disclaimer = stored.disclaimer
     if ctx is not None:
         digest = recheck(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any, cast
 
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from digests.models import Post, PostRevision, Source, StoredDigest
+from digests.models import DigestRevision, Post, PostRevision, Source, StoredDigest
 
 _IN_CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
@@ -89,3 +91,71 @@ async def list_due_pending(*, session: AsyncSession, now: datetime) -> Sequence[
         .order_by(col(StoredDigest.next_attempt_at))
     )
     return (await session.exec(query)).all()
+
+
+async def get_edited_digest(*, session: AsyncSession, post: Post) -> StoredDigest | None:
+    """The digest of the post's current revision an admin edited, if any: the author's word
+    stands whatever model, prompt or policy is in force now (a new one would make a new key)."""
+    query = select(StoredDigest).where(
+        StoredDigest.post_id == post.id,
+        StoredDigest.revision == post.revision,
+        col(StoredDigest.edited).is_(True),
+    )
+    return (await session.exec(query.order_by(col(StoredDigest.updated_at).desc()))).first()
+
+
+async def get_digest_revision(
+    *, session: AsyncSession, digest_id: int, number: int
+) -> DigestRevision | None:
+    """One revision of a digest's text."""
+    query = select(DigestRevision).where(
+        DigestRevision.digest_id == digest_id, DigestRevision.number == number
+    )
+    return (await session.exec(query)).first()
+
+
+# a revision's texts, as the ORM attributes defer() takes (SQLModel types them as dicts)
+_TEXTS = [
+    cast(QueryableAttribute[Any], DigestRevision.data),
+    cast(QueryableAttribute[Any], DigestRevision.dropped),
+]
+
+
+async def list_digest_revisions(
+    *, session: AsyncSession, digest_id: int, limit: int | None = None
+) -> Sequence[DigestRevision]:
+    """A digest's revisions, newest first, as a history: their texts (`data`, `dropped`) are
+    not loaded (get_digest_revision reads one), so a long history stays cheap to list."""
+    query = (
+        select(DigestRevision)
+        .where(DigestRevision.digest_id == digest_id)
+        .options(*(defer(text, raiseload=True) for text in _TEXTS))
+        .order_by(col(DigestRevision.number).desc())
+        .limit(limit)
+    )
+    return (await session.exec(query)).all()
+
+
+def next_revision(
+    row: StoredDigest,
+    *,
+    author: str = "",
+    source: str = "model",
+    changes: Sequence[str] = (),
+    warnings: Sequence[dict[str, str]] = (),
+) -> DigestRevision:
+    """The row's `data` and `dropped` as its next revision, the row moved on to it (not yet
+    added). Two writers on the same revision make the same number: the unique key keeps one."""
+    assert row.id is not None
+    row.current_revision += 1
+    row.edited = source == "edit"
+    return DigestRevision(
+        digest_id=row.id,
+        number=row.current_revision,
+        data=row.data,
+        dropped=row.dropped,
+        author=author,
+        source=source,
+        changes=list(changes),
+        warnings=list(warnings),
+    )

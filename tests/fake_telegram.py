@@ -140,6 +140,12 @@ class FakeTelegram:
             message["caption"] = caption
         return self._push({"message": message})
 
+    def user_replies(self, user_id: int, text: str, to: str) -> int:
+        """A message answering (Telegram's reply) the bot's message whose text was `to`."""
+        message = self._message(user_id, text=text)
+        message["reply_to_message"] = self._message(user_id, text=to, from_bot=True)
+        return self._push({"message": message})
+
     def user_presses(self, user_id: int, data: str) -> int:
         query = {
             "id": f"cq{next(self._ids)}",
@@ -155,8 +161,8 @@ class FakeTelegram:
         for method, params in reversed(self.calls):
             if method == "sendMessage" and int(params["chat_id"]) == chat_id:
                 markup = params.get("reply_markup")
-                if markup:
-                    rows = json.loads(markup) if isinstance(markup, str) else markup
+                rows = json.loads(markup) if isinstance(markup, str) else markup
+                if rows and "inline_keyboard" in rows:  # not a ForceReply
                     return [
                         (b["text"], b["callback_data"])
                         for row in rows["inline_keyboard"]

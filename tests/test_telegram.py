@@ -121,7 +121,7 @@ async def test_admin_uploads_md_previews_publishes_to_the_entitled_once(
     ).encode()
     fake.user_sends_file(ADMIN, "pan-hou.md", post, caption="/post")
     await until(lambda: bool(fake.buttons(ADMIN)))
-    assert [label for label, _ in fake.buttons(ADMIN)] == ["发布", "重新生成", "丢弃"]
+    assert [label for label, _ in fake.buttons(ADMIN)] == ["发布", "重新生成", "丢弃", "编辑"]
     assert said(fake, ADMIN, "预览《盘后速递》（会员）")()
     fake.user_presses(ADMIN, fake.buttons(ADMIN)[0][1])
     await until(said(fake, ALICE, "盘后速递"))

@@ -68,7 +68,8 @@ def audit(
         return
     for row in rows:
         when = (row["sent_at"] or "")[:19].replace("T", " ")
-        titles = "、".join(t for t in row["titles"] if t) or row["ref"]
+        named = zip(row["titles"], row["revisions"], strict=True)
+        titles = "、".join(f"{t}（摘要第 {r} 版）" for t, r in named if t) or row["ref"]
         typer.echo(
             f"{when}  reader {row['reader']} ({row['channel']})  {row['kind']} {titles}  "
             f"sha256 {row['sha256'] or '-'}  policy {row['policy'] or '-'}"

@@ -11,7 +11,7 @@ import typer
 from bot.console import post_line
 from bot.container import Services, run_with_services
 from digests import posts, render
-from digests.errors import DigestbotError
+from digests.errors import DigestbotError, EditedDigest
 from digests.ingest.core import ingest as ingest_targets
 from digests.models import Post, StoredDigest
 from digests.settings import Settings
@@ -88,6 +88,9 @@ def digest(
     ref: Annotated[str, typer.Argument(help="A post's slug, its id, or `latest`.")] = "latest",
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     refresh: Annotated[bool, typer.Option(help="Summarise again, ignoring the cache.")] = False,
+    replace_edit: Annotated[
+        bool, typer.Option(help="With --refresh: replace an admin's edit (kept as a revision).")
+    ] = False,
 ) -> None:
     """Print a post's digest (LLM if configured, extractive otherwise); cached per content."""
     settings: Settings = ctx.obj
@@ -95,7 +98,7 @@ def digest(
     async def job(services: Services) -> tuple[str, StoredDigest]:
         dctx = services.digest_context()
         post = await digesting.find_post(dctx, ref)
-        row = await digesting.digest_post(dctx, post, refresh=refresh)
+        row = await digesting.digest_post(dctx, post, refresh=refresh, replace_edit=replace_edit)
         if row.status == "pending":
             return _pending_message(post.slug, row, settings), row
         return _render(row, post, fmt, settings), row
@@ -103,7 +106,8 @@ def digest(
     try:
         output, row = run_with_services(settings, job)
     except DigestbotError as exc:
-        typer.echo(str(exc), err=True)
+        hint = "; add --replace-edit to do so" if isinstance(exc, EditedDigest) else ""
+        typer.echo(f"{exc}{hint}", err=True)
         raise typer.Exit(1) from exc
     if row.status == "pending":
         typer.echo(output, err=True)

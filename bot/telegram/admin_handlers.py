@@ -9,6 +9,7 @@ import httpx
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.telegram import review_handlers as review
 from bot.telegram.context import Context, answer, is_admin, services
 from bot.telegram.outbox import shared_outbox
 from digests import commands
@@ -29,7 +30,7 @@ async def post_text(update: Update, context: Context, text: str, *, name: str) -
         reply = await drafts.post_and_preview(actx, drafts.admin_draft(text, ctx=actx, name=name))
     except DigestbotError as exc:
         reply = Reply(f"没有保存：{exc}")
-    await answer(update, context, reply)
+    await answer(update, context, await review.offered(update, context, reply))
 
 
 async def on_document(update: Update, context: Context) -> None:

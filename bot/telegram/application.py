@@ -31,6 +31,7 @@ from bot.container import Services
 from bot.telegram import admin_handlers as a
 from bot.telegram import handlers as h
 from bot.telegram import payments as p
+from bot.telegram import review_handlers as r
 from bot.telegram.errors import NoticeThrottle, on_error
 from bot.telegram.pacer import pacer_for
 from bot.telegram.sender import PacedLimiter
@@ -77,6 +78,9 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
     # every command of the table (digests/commands/); the gate has refused admin-only ones
     app.add_handler(CommandHandler(h.names(), h.on_command))
     app.add_handler(MessageHandler(filters.Document.ALL, a.on_document))
+    # an admin's reply to the 编辑 text is an edit, not a new post: before the catch-all
+    edited = filters.TEXT & ~filters.COMMAND & r.EditReply()
+    app.add_handler(MessageHandler(edited, r.on_edit_reply))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, h.on_text))  # last: catch-all
     app.add_handler(CallbackQueryHandler(h.on_button))
     app.add_error_handler(on_error)

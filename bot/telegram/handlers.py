@@ -13,6 +13,7 @@ from telegram.ext import ApplicationHandlerStop
 from bot.telegram.admin_handlers import send_now
 from bot.telegram.context import Context, answer, is_admin, services, subscriber
 from bot.telegram.payments import cancel_renewal, help_lines
+from bot.telegram.review_handlers import offered  # a preview: 编辑 and the review link
 from bot.telegram.sender import send_reply
 from digests import commands
 from digests.commands import Call, Channel
@@ -112,7 +113,7 @@ async def on_command(update: Update, context: Context) -> None:
         return
     row, rest = found
     call = await call_for(update, context, rest, register=not row.admin)
-    await answer(update, context, await commands.run(row, call))
+    await answer(update, context, await offered(update, context, await commands.run(row, call)))
 
 
 async def on_text(update: Update, context: Context) -> None:
@@ -121,7 +122,11 @@ async def on_text(update: Update, context: Context) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
     call = await call_for(update, context)
-    await answer(update, context, await commands.route_text(call, message.text))
+    await answer(
+        update,
+        context,
+        await offered(update, context, await commands.route_text(call, message.text)),
+    )
 
 
 async def on_button(update: Update, context: Context) -> None:
@@ -134,7 +139,7 @@ async def on_button(update: Update, context: Context) -> None:
         return
     row, value = found
     call = await call_for(update, context, value, register=not row.admin)
-    await answer(update, context, await commands.run(row, call))
+    await answer(update, context, await offered(update, context, await commands.run(row, call)))
 
 
 def menu() -> list[tuple[str, str]]:

@@ -6,18 +6,22 @@ unfollow marks the subscriber gone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.wechat.sender import touch
 from digests import commands, fingerprint, render
 from digests.commands import Call, Channel
-from digests.models import Subscriber
+from digests.errors import DigestbotError
+from digests.models import Subscriber, utcnow
 from digests.outbox.dispatcher import wake_waiting
 from digests.outbox.types import sent_hash
+from digests.publishing import publish
 from digests.publishing.context import AdminContext
 from digests.readers import account, pagelinks
 from digests.readership import audit
 from digests.replies import Reply, StoreContext
+from digests.review import links
+from digests.summarize import digesting
 
 WELCOME = "欢迎关注投研摘要！会员文章的摘要需要本月密码：直接回复密码即可解锁。\n\n"
 MORE = "\n……（篇幅所限，仅显示前半部分）"
@@ -84,6 +88,8 @@ async def on_text(
         base_url=base_url,
     )
     reply = await commands.route_text(call, text)
+    if call.admin and page_secret is not None:  # a preview or 发布: the admin's review link
+        reply = await with_review_link(actx, reply, text, openid, page_secret, base_url)
     shown = reply.digest
     mark, link = None, ""
     if shown is not None and shown.publication_id and fingerprint_key is not None:
@@ -101,6 +107,26 @@ async def on_text(
             content_sha256=sent_hash([answer]),
         )
     return Answer(answer, reply.image)
+
+
+async def with_review_link(
+    actx: AdminContext, reply: Reply, text: str, openid: str, page_secret: bytes, base_url: str
+) -> Reply:
+    """An admin's preview (its 发布 choice) or 发布 answer with a 15-minute link to the post's
+    review page, for that admin; any other reply as it is."""
+    slug = next((a.partition(":")[2] for _, a in reply.choices if a.startswith("publish:")), "")
+    found = commands.find(Channel.WECHAT, text)
+    if not slug and found is not None and found[0].name == "publish":
+        slug = publish.publish_args(found[1])[0]
+    try:
+        post = await digesting.find_post(actx.digests, slug) if slug else None
+    except DigestbotError:
+        post = None
+    if post is None:
+        return reply
+    secret = links.review_secret(page_secret)
+    link = links.link(secret, base_url, f"wechat:{openid}", post.id or 0, utcnow())
+    return replace(reply, text=f"{reply.text}\n审阅与修改（15 分钟内有效）：{link}")
 
 
 def as_text(reply: Reply, link: str = "", *, mark: fingerprint.Mark | None = None) -> str:

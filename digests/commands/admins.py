@@ -8,13 +8,14 @@ from datetime import date
 
 from digests.calendar import commands as calendar_commands
 from digests.commands.call import Call
-from digests.errors import DigestbotError
+from digests.errors import DigestbotError, EditedDigest
 from digests.ingest.core import ingest
 from digests.publishing import broadcasts, drafts
 from digests.publishing import publish as publishing
 from digests.readers import code_batches, periods, revocation
 from digests.readership import report
 from digests.replies import OWN_ARGS, Reply, command
+from digests.review import edit as review
 
 
 async def post(call: Call) -> Reply:
@@ -34,17 +35,42 @@ async def post(call: Call) -> Reply:
 
 
 async def publish(call: Call) -> Reply:
-    """/publish SLUG [--again], 发布, and the preview's 发布 button; sending starts at once."""
+    """/publish SLUG [--again], 发布, and the preview's 发布 button; sending starts at once. A
+    digest edited or regenerated since it went out goes again to the readers without its
+    current text (a fix is never answered 已发布 and left unsent)."""
     slug, again = publishing.publish_args(call.rest)
     if not slug:
         return Reply(f"用法：{command('publish', OWN_ARGS)}")
+    again = again or await review.is_unsent_fix(call.ctx.digests, slug)
     reply = await publishing.publish_post(call.ctx, slug, by=call.by, again=again)
     await call.hooks.queued()
     return reply
 
 
 async def regenerate(call: Call) -> Reply:
-    return await drafts.preview(call.ctx, call.rest.strip(), refresh=True)
+    """重新生成; of a digest an admin edited, a question first (仍然重新生成)."""
+    slug = call.rest.strip()
+    try:
+        return await drafts.preview(call.ctx, slug, refresh=True)
+    except EditedDigest as edited:
+        return Reply(
+            f"这份摘要有管理员的修改（第 {edited.revision} 版，{edited.author or '管理员'}）。"
+            "重新生成会替换它（修改仍留在版本记录里）。要重新生成吗？",
+            choices=[("仍然重新生成", f"regen_edit:{slug}")],
+        )
+
+
+async def regenerate_edited(call: Call) -> Reply:
+    """仍然重新生成: the model's new text replaces the edit (kept as a revision)."""
+    return await drafts.preview(call.ctx, call.rest.strip(), refresh=True, replace_edit=True)
+
+
+async def edit(call: Call) -> Reply:
+    """编辑 (Telegram): the digest as compact text, to be changed and sent back as a reply."""
+    try:
+        return Reply(await review.as_text(call.ctx.digests, call.rest.strip()))
+    except DigestbotError as exc:
+        return Reply(str(exc))
 
 
 async def discard(call: Call) -> Reply:

@@ -46,23 +46,25 @@ async def make_edition(ctx: StoreContext, due_at: datetime) -> tuple[Edition | N
 async def _unseen(
     session: AsyncSession, window: list[Publication], since: datetime | None
 ) -> list[int]:
-    """The publications of the window whose post revision no earlier edition carried (an
-    --again round of a revision already bundled would give edition readers it twice)."""
-    seen: set[tuple[int, int]] = set()
+    """The publications of the window whose text (post and digest revision) no earlier
+    edition carried (an --again round of a text already bundled would give edition readers it
+    twice), and of a post published twice in the window only the later: its corrected text."""
+    seen: set[tuple[int, int, int]] = set()
     if since is not None and window:
         earlier = await session.exec(
-            select(Publication.post_id, Publication.revision).where(
+            select(Publication.post_id, Publication.revision, Publication.digest_revision).where(
                 col(Publication.published_at) <= since,
                 col(Publication.post_id).in_({p.post_id for p in window}),
             )
         )
         seen = set(earlier.all())
-    ids = []
+    latest: dict[int, int] = {}  # post → its newest unseen publication, in first-seen order
     for publication in window:
-        if (publication.post_id, publication.revision) not in seen and publication.id:
-            seen.add((publication.post_id, publication.revision))
-            ids.append(publication.id)
-    return ids
+        text = (publication.post_id, publication.revision, publication.digest_revision)
+        if text not in seen and publication.id:
+            seen.add(text)
+            latest[publication.post_id] = publication.id
+    return list(latest.values())
 
 
 async def resolve(batch: Batch, rows: list[ClaimedRow]) -> dict[int, Reply | None]:

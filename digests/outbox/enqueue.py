@@ -75,6 +75,7 @@ async def publish(
                 post_id=post.id or 0,
                 digest_id=stored.id,
                 revision=stored.revision,
+                digest_revision=stored.current_revision,
                 round=round_,
                 published_by=by,
             )
@@ -86,7 +87,8 @@ async def publish(
                 released = publication.published_at
                 readers = readers.where(holds_grant_at(post.published_at, released_at=released))
             if earlier:
-                readers = readers.where(col(Subscriber.id).not_in(_got(post.id, stored.revision)))
+                got = _got(post.id, stored.revision, stored.current_revision)
+                readers = readers.where(col(Subscriber.id).not_in(got))
             queued = await queue_rows(session, "digest", str(publication.id), readers)
             if within is not None:
                 await within(session, publication)
@@ -110,10 +112,13 @@ def _first(publications: list[Publication], revision: int) -> Publication:
     return (same or publications)[0]
 
 
-def _got(post_id: int | None, revision: int) -> SelectOfScalar[int]:
-    """Subscribers a publication of this post revision has reached or is reaching."""
+def _got(post_id: int | None, revision: int, digest_revision: int) -> SelectOfScalar[int]:
+    """Subscribers a publication of this post revision and digest text has reached or is
+    reaching (an edited digest is news to those who got the text before the fix)."""
     refs = select(cast(col(Publication.id), String)).where(
-        col(Publication.post_id) == post_id, col(Publication.revision) == revision
+        col(Publication.post_id) == post_id,
+        col(Publication.revision) == revision,
+        col(Publication.digest_revision) == digest_revision,
     )
     return select(Delivery.subscriber_id).where(
         col(Delivery.kind) == "digest",

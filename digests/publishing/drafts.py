@@ -64,10 +64,15 @@ async def post_and_preview(ctx: AdminContext, draft: Draft) -> Reply:
     return await preview(ctx, draft.slug)
 
 
-async def preview(ctx: AdminContext, slug: str, *, refresh: bool = False) -> Reply:
-    """A post's digest with the review buttons."""
+async def preview(
+    ctx: AdminContext, slug: str, *, refresh: bool = False, replace_edit: bool = False
+) -> Reply:
+    """A post's digest with the review buttons (EditedDigest: `refresh` would replace an
+    admin's edit, and `replace_edit` does not say to)."""
     post = await digesting.find_post(ctx.digests, slug)
-    stored = await digesting.digest_post(ctx.digests, post, refresh=refresh)
+    stored = await digesting.digest_post(
+        ctx.digests, post, refresh=refresh, replace_edit=replace_edit
+    )
     if stored.status == "pending":
         return Reply(
             f"摘要暂时无法生成（{stored.error}），稍后自动重试；也可点“重新生成”。",

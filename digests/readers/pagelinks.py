@@ -75,7 +75,7 @@ def make_token(secret: bytes, subscriber_id: int, publication_id: int, expires_a
     if subscriber_id < 0 or publication_id < 0:
         raise ValueError("ids are not negative")
     payload = f"{subscriber_id}:{publication_id}:{int(expires_at.timestamp())}".encode()
-    return f"{_b64(payload)}.{_b64(_sign(secret, payload))}"
+    return f"{b64(payload)}.{b64(_sign(secret, payload))}"
 
 
 def open_token(secret: bytes, token: str) -> PageLink | None:
@@ -83,7 +83,7 @@ def open_token(secret: bytes, token: str) -> PageLink | None:
     if len(token) > _MAX_TOKEN or token.count(".") != 1:
         return None
     body, signature = token.split(".")
-    payload, mac = _unb64(body), _unb64(signature)
+    payload, mac = unb64(body), unb64(signature)
     if payload is None or mac is None or not hmac.compare_digest(mac, _sign(secret, payload)):
         return None
     match = _PAYLOAD.fullmatch(payload)
@@ -117,11 +117,11 @@ def _sign(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes | None:
+def unb64(text: str) -> bytes | None:
     """Strict URL-safe base64 without padding: other alphabets and padding are refused, so
     one token has exactly one spelling."""
     if not text or not re.fullmatch(r"[A-Za-z0-9_-]+", text) or len(text) % 4 == 1:
@@ -130,4 +130,4 @@ def _unb64(text: str) -> bytes | None:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return None
-    return data if _b64(data) == text else None  # unused trailing bits make a second spelling
+    return data if b64(data) == text else None  # unused trailing bits make a second spelling

@@ -78,14 +78,16 @@ async def _publications_of(ctx: StoreContext, rows: list[Delivery]) -> dict[str,
     return found
 
 
-async def _titles(ctx: StoreContext, publication_ids: set[int]) -> dict[int, str]:
+async def _titles(ctx: StoreContext, publication_ids: set[int]) -> dict[int, tuple[str, int]]:
+    """publication → (its post's title, the digest revision it sent)."""
     async with ctx.sessions() as session:
         query = (
-            select(Publication.id, Post.title)
+            select(Publication.id, Post.title, Publication.digest_revision)
             .join(Post, col(Post.id) == col(Publication.post_id))
             .where(col(Publication.id).in_(publication_ids))
         )
-        return {pid: title for pid, title in (await session.exec(query)).all() if pid}
+        rows = (await session.exec(query)).all()
+    return {pid: (title, revision) for pid, title, revision in rows if pid}
 
 
 async def _listing(ctx: StoreContext, rows: list[Delivery]) -> list[dict[str, Any]]:
@@ -102,7 +104,8 @@ async def _listing(ctx: StoreContext, rows: list[Delivery]) -> list[dict[str, An
                 "kind": row.kind,
                 "ref": row.ref,
                 "publications": pubs,
-                "titles": [titles.get(p, "") for p in pubs],
+                "titles": [titles.get(p, ("", 0))[0] for p in pubs],
+                "revisions": [titles.get(p, ("", 0))[1] for p in pubs],  # of each digest's text
                 "status": row.status,
                 "sent_at": row.sent_at.isoformat() if row.sent_at else None,
                 "sha256": row.content_sha256,

@@ -20,9 +20,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from digests import store
-from digests.errors import LLMError, NotFound
+from digests.errors import EditedDigest, LLMError, NotFound
 from digests.index import documents as search_index
-from digests.models import DigestRun, LLMMode, Post, StoredDigest, utcnow
+from digests.models import DigestRevision, DigestRun, LLMMode, Post, StoredDigest, utcnow
 from digests.names import Dictionary
 from digests.summarize.llm import LLM, Usage
 from digests.summarize.pipeline import Produced, cache_key, identity, summarize
@@ -54,10 +54,14 @@ async def find_post(ctx: DigestContext, ref: str) -> Post:
     return post
 
 
-async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) -> StoredDigest:
+async def digest_post(
+    ctx: DigestContext, post: Post, *, refresh: bool = False, replace_edit: bool = False
+) -> StoredDigest:
     """The post's digest for the current model and prompt: from the cache when it exists
     (zero LLM calls), else made now. On LLM failure a digest already made stays in force,
-    its `error` saying why the refresh failed; with none made, a `pending` row says why."""
+    its `error` saying why the refresh failed; with none made, a `pending` row says why.
+    An admin's edit of the post's current revision is the digest, whatever the model now;
+    `refresh` raises EditedDigest rather than replace it, unless `replace_edit`."""
     model, version = identity(ctx.llm)
     key = cache_key(
         title=post.title,
@@ -67,7 +71,13 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
         policy=ctx.rules.key(),
     )
     async with ctx.sessions() as session:
+        edited = await store.get_edited_digest(session=session, post=post)
         cached = await store.get_digest_by_key(session=session, cache_key=key)
+    if edited is not None and not refresh:
+        return await _with_disclaimer(ctx, edited)
+    if edited is not None and not replace_edit:
+        revision = await _revision_of(ctx, edited)
+        raise EditedDigest(edited.current_revision, revision.author if revision else "")
     if cached is not None and cached.status != "pending" and not refresh:
         return await _with_disclaimer(ctx, cached)
     usage, produced, failure, started = Usage(), None, "", utcnow()
@@ -99,7 +109,14 @@ async def digest_post(ctx: DigestContext, post: Post, *, refresh: bool = False) 
         error=failure,
         started_at=started,  # finished_at: now
     )
-    return await _save(ctx, post, key, run, produced)
+    return await _save(ctx, post, key, run, produced, replace_edit=replace_edit)
+
+
+async def _revision_of(ctx: DigestContext, row: StoredDigest) -> DigestRevision | None:
+    async with ctx.sessions() as session:
+        return await store.get_digest_revision(
+            session=session, digest_id=row.id or 0, number=row.current_revision
+        )
 
 
 async def retry_pending(ctx: DigestContext) -> list[StoredDigest]:
@@ -116,9 +133,20 @@ async def _save(
     key: str,
     run: DigestRun,
     produced: Produced | None,
+    *,
+    replace_edit: bool = False,
 ) -> StoredDigest:
-    """Record the run, and the digest it made; a failed run leaves a made digest as it was."""
+    """Record the run, and the digest it made as the row's next revision; a failed run leaves
+    a made digest as it was, and so does one that finds an edit it was not told to replace
+    (an admin saved while the model ran)."""
     async with ctx.sessions() as session, session.begin():
+        if replace_edit:  # the edits of this post revision give way (kept in their revisions)
+            await session.exec(
+                update(StoredDigest)
+                .where(col(StoredDigest.post_id) == post.id)
+                .where(col(StoredDigest.revision) == post.revision)
+                .values(edited=False)
+            )
         row = await store.get_digest_by_key(session=session, cache_key=key)
         if row is None:
             row = StoredDigest(
@@ -135,6 +163,9 @@ async def _save(
         row.disclaimer = ctx.disclaimer
         row.updated_at = run.finished_at
         row.error = run.error
+        if produced is not None and row.edited and not replace_edit:
+            produced = None
+            row.error = "an admin's edit stands; regenerate to replace it"
         if produced is None:
             if row.status == "pending":
                 row.next_attempt_at = utcnow() + ctx.retry_after
@@ -152,6 +183,9 @@ async def _save(
                 .values(digest_stale=False)
             )
         session.add(row)
+        if produced is not None:
+            await session.flush()  # a new row's id, for its revision
+            session.add(store.next_revision(row))
         if produced is not None and produced.status == "ready":  # readers may search it now
             await search_index.put(
                 await session.connection(), [search_index.digest_doc(post, row.data)]
@@ -276,5 +310,7 @@ def digest_json(row: StoredDigest, post: Post, tz: ZoneInfo) -> dict[str, Any]:
                 "revision": row.revision,
             },
             "made_at": row.updated_at.astimezone(tz).isoformat(),
+            "revision": row.current_revision,  # of the digest's text (digests/review/)
+            "edited": row.edited,
         },
     }
