@@ -50,6 +50,7 @@ bench: .venv/.synced
 	$(UV) run python -m bench.fidelity  # offline (extractive) unless OPENAI_BASE_URL is set
 	$(UV) run python -m bench.mass --readers 2000
 	$(UV) run python -m bench.unlock
+	$(UV) run python -m bench.commands
 	$(UV) run python -m bench.outage
 	$(UV) run python -m bench.burst --chats 300 --readers 1000 --status 20
 	$(UV) run python -m bench.metrics --rows 300000

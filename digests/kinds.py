@@ -14,13 +14,13 @@ from digests.calendar import reminders
 from digests.entitlement import entitled_among
 from digests.models import Broadcast, Publication
 from digests.outbox import editions
-from digests.outbox.types import Batch, Claim, Kind, Kinds
+from digests.outbox.types import Batch, ClaimedRow, Kinds, MessageKind
 from digests.readers import expiry
 from digests.replies import Reply, view
 from digests.watch import alerts
 
 
-async def resolve_digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+async def resolve_digests(batch: Batch, rows: list[ClaimedRow]) -> dict[int, Reply | None]:
     """A publication's digest, to readers entitled to its post now: one grant query per
     publication in the batch, not one per row."""
     session, cache = batch.session, batch.cache
@@ -53,7 +53,7 @@ async def resolve_digests(batch: Batch, rows: list[Claim]) -> dict[int, Reply | 
     return found
 
 
-async def resolve_broadcasts(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+async def resolve_broadcasts(batch: Batch, rows: list[ClaimedRow]) -> dict[int, Reply | None]:
     """A broadcast's text (or a one-off message's), the same for everyone it is queued for."""
     found: dict[int, Reply | None] = {}
     for row in rows:
@@ -69,11 +69,13 @@ def registry() -> Kinds:
     """Every kind the outbox sends: a kind enqueued but missing here would never be sent."""
     return Kinds(
         {
-            "digest": Kind(resolve_digests, shared=True),
-            "broadcast": Kind(resolve_broadcasts, shared=True),
-            "edition": Kind(editions.resolve, shared=True),
-            "reminder": Kind(reminders.resolve, timely=True),
-            "notice": Kind(expiry.resolve),
-            alerts.KIND: Kind(alerts.resolve),  # personal (names, entitlement): never in a mass
+            "digest": MessageKind(resolve_digests, shared=True),
+            "broadcast": MessageKind(resolve_broadcasts, shared=True),
+            "edition": MessageKind(editions.resolve, shared=True),
+            "reminder": MessageKind(reminders.resolve, timely=True),
+            "notice": MessageKind(expiry.resolve),
+            alerts.KIND: MessageKind(
+                alerts.resolve
+            ),  # personal (names, entitlement): never in a mass
         }
     )

@@ -20,7 +20,7 @@ from digests.kinds import registry
 from digests.models import Delivery, Subscriber, utcnow
 from digests.outbox.dispatcher import FLUSH_ROWS, IN_FLIGHT, requeue_orphans, send_queued
 from digests.outbox.recorder import Recorder
-from digests.outbox.types import Claim, Counts, Reader, SendResult
+from digests.outbox.types import ClaimedRow, Counts, Reader, SendResult
 from digests.publishing import publish
 from digests.publishing.context import AdminContext
 from digests.replies import Reply
@@ -91,7 +91,7 @@ async def test_an_outcome_that_could_not_be_written_is_kept_and_written_later(
         rows = (await session.exec(select(Delivery))).all()
         for row in rows:
             row.status, row.claimed_by = "sending", "here:1:1"
-    claims = [Claim(r.id or 0, r.kind, r.ref, r.channel, r.subscriber_id, 0) for r in rows]
+    claims = [ClaimedRow(r.id or 0, r.kind, r.ref, r.channel, r.subscriber_id, 0) for r in rows]
     recorder = Recorder(actx.store, "here:1:1", Counts(), None, slots=3, timely=registry().timely)
     for claim in claims:
         await recorder.slots.acquire()

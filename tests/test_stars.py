@@ -99,7 +99,7 @@ def test_the_fake_refuses_invoices_breaking_the_bot_api_rules(
 @pytest.mark.parametrize(
     ("payload", "plan"),
     [
-        ("sub30:7:250", stars.Plan(7, 250)),
+        ("sub30:7:250", stars.StarsPlan(7, 250)),
         ("sub30:7:250x", None),
         ("sub30:-7:250", None),
         ("sub30:7", None),
@@ -108,7 +108,7 @@ def test_the_fake_refuses_invoices_breaking_the_bot_api_rules(
     ],
 )
 def test_payloads_name_a_reader_and_a_plan_or_nothing(
-    payload: str, plan: stars.Plan | None
+    payload: str, plan: stars.StarsPlan | None
 ) -> None:
     """Only our own payload format is read back; a plan's payload reads back as itself."""
     assert stars.read_payload(payload) == plan

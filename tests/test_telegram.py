@@ -21,8 +21,9 @@ ADMIN, ALICE, BOB = 1000, 2001, 2002
 SEED_TITLE = "2.10科技大爆发，字节模型解读，CPO更新"
 
 
-async def until(check: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait for the bot (running concurrently) to have done something."""
+async def until(check: Callable[[], bool], within: float = 60.0) -> None:
+    """Wait for the bot (running concurrently) to have done something (the limit only ends a
+    test that would hang: a loaded machine renders a chart in seconds, not 10)."""
     deadline = asyncio.get_running_loop().time() + within
     while not check():
         if asyncio.get_running_loop().time() > deadline:

@@ -144,7 +144,10 @@ async def _send_all(services: Services) -> None:
                 )
                 # a killed leader's last claim can commit after our first requeue (its lock
                 # and its claims are on different connections), and sends whose answer was
-                # lost stay claimed: both would wait out their lease, so they go now
+                # lost stay claimed: both would wait out their lease, so they go now; only by
+                # the leader (a sender that lost the lock would take the new leader's claims)
+                if not await services.leader.still_leading():
+                    break
                 late = await requeue_orphans(services.store_context())
                 if not late:
                     break

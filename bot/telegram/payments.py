@@ -62,7 +62,7 @@ async def on_subscribe(update: Update, context: Context) -> None:
         await answer(update, context, instead)
         return
     assert reader.id is not None
-    plan = stars.Plan(reader.id, price)
+    plan = stars.StarsPlan(reader.id, price)
     try:
         link = await context.bot.create_invoice_link(
             title=stars.TITLE,

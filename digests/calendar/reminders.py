@@ -18,7 +18,7 @@ from digests.calendar.events import shown_to, when_text
 from digests.entitlement import active_readers
 from digests.models import CalendarEvent, Delivery, Subscriber, utcnow
 from digests.outbox.enqueue import queue_rows
-from digests.outbox.types import Batch, Claim
+from digests.outbox.types import Batch, ClaimedRow
 from digests.replies import Reply, StoreContext
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ async def queue_due(
     return queued
 
 
-async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+async def resolve(batch: Batch, rows: list[ClaimedRow]) -> dict[int, Reply | None]:
     """The outbox kind `reminder`: the reminder text; nothing for a cancelled event or a
     reader who turned reminders off since the row was queued."""
     found: dict[int, Reply | None] = {}

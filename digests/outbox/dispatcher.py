@@ -35,7 +35,7 @@ from sqlmodel import col
 from digests.db import reason
 from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.recorder import FLUSH_ROWS, Recorder, patiently
-from digests.outbox.types import Batch, Channel, Claim, Counts, Kinds, Reader, SendResult
+from digests.outbox.types import Batch, Channel, ClaimedRow, Counts, Kinds, Reader, SendResult
 from digests.redact import error_text
 from digests.replies import Reply, StoreContext
 
@@ -51,7 +51,7 @@ _RUNS = itertools.count(1)
 # host:pid:random, so two containers with the same host name and pid never share a claimant
 _PROCESS = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(3)}"
 
-Item = tuple[Claim, Reader, Reply]
+Item = tuple[ClaimedRow, Reader, Reply]
 
 
 async def send_queued(
@@ -208,7 +208,7 @@ def _due(now: datetime) -> Any:
 
 async def _claim_batch(
     ctx: StoreContext, channels: list[str], size: int, claimant: str
-) -> list[Claim]:
+) -> list[ClaimedRow]:
     """Due → sending with a lease and our name, up to `size` rows, in one statement."""
     now = utcnow()
     table = table_of(Delivery)
@@ -225,9 +225,9 @@ async def _claim_batch(
             update(table)
             .where(table.c.id.in_(due_ids))
             .values(status=Status.SENDING, lease_until=now + LEASE, claimed_by=claimant)
-            .returning(*(table.c[name] for name in Claim.__slots__))
+            .returning(*(table.c[name] for name in ClaimedRow.__slots__))
         )
-        claimed = [Claim(*row) for row in rows]
+        claimed = [ClaimedRow(*row) for row in rows]
     return sorted(claimed, key=lambda d: d.id)
 
 
@@ -263,8 +263,8 @@ async def wake_waiting(ctx: StoreContext, subscriber_id: int) -> int:
 
 
 async def resolve(
-    ctx: StoreContext, kinds: Kinds, claimed: list[Claim], cache: dict[str, Any]
-) -> list[tuple[Claim, Reader | None, Reply | None]]:
+    ctx: StoreContext, kinds: Kinds, claimed: list[ClaimedRow], cache: dict[str, Any]
+) -> list[tuple[ClaimedRow, Reader | None, Reply | None]]:
     """Each row with its active reader and the message it carries now (None: the reader left
     or is not entitled any more), in one session: the dispatcher and WeChat's mass-send."""
     async with ctx.sessions() as session:
@@ -288,7 +288,7 @@ async def resolve(
 async def _prepare(
     ctx: StoreContext,
     kinds: Kinds,
-    claimed: list[Claim],
+    claimed: list[ClaimedRow],
     cache: dict[str, Any],
     recorder: Recorder,
 ) -> list[Item]:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from digests.entitlement import active_readers, entitled_among
 from digests.models import Edition, Publication, Subscriber, utcnow
 from digests.outbox.enqueue import queue_rows
-from digests.outbox.types import Batch, Claim
+from digests.outbox.types import Batch, ClaimedRow
 from digests.replies import Reply, StoreContext, view
 
 
@@ -67,7 +67,7 @@ async def _unseen(
     return list(latest.values())
 
 
-async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+async def resolve(batch: Batch, rows: list[ClaimedRow]) -> dict[int, Reply | None]:
     """The outbox kind `edition`: each reader gets the edition's digests they are entitled to
     (a reader entitled to none gets nothing): one entitlement query per digest of the batch,
     and one Reply per distinct selection, so the channel renders each selection once."""

@@ -28,7 +28,7 @@ from sqlalchemy import update
 from digests.entitlement import holds_grant_at
 from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox.dispatcher import NOT_ENTITLED, resolve
-from digests.outbox.types import Claim, Kinds, sent_hash
+from digests.outbox.types import ClaimedRow, Kinds, sent_hash
 from digests.render import clip_utf8
 from digests.replies import Reply, StoreContext
 
@@ -39,7 +39,7 @@ WAITS = "waits for the reader's next message or a later mass-send"
 
 
 @dataclass
-class Plan:
+class MassPlan:
     """What one mass-send carries and to whom."""
 
     text: str
@@ -77,7 +77,7 @@ async def plan(
     *,
     limit: int,
     footer: str,
-) -> Plan | None:
+) -> MassPlan | None:
     """Claim the channel's waiting rows of unlocked readers and plan the mass-send that
     delivers the most of them; None (and nothing held) when nothing waits."""
     claimed_at = utcnow()
@@ -86,7 +86,7 @@ async def plan(
         return None
     wanted: dict[int, dict[str, list[int]]] = {}  # reader → item text → its rows
     order: dict[str, int] = {}  # item text → its first row id: publication order
-    result = Plan("", {}, [], claimed=[c.id for c in claims], claimed_at=claimed_at)
+    result = MassPlan("", {}, [], claimed=[c.id for c in claims], claimed_at=claimed_at)
     rendered: dict[int, str] = {}  # resolvers share one Reply per message: rendered once
     for claim, reader, reply in await resolve(ctx, kinds, claims, {}):
         if reader is None or reply is None:
@@ -133,7 +133,7 @@ def choose(
     return best
 
 
-async def _claim(ctx: StoreContext, channel: str, shared: frozenset[str]) -> list[Claim]:
+async def _claim(ctx: StoreContext, channel: str, shared: frozenset[str]) -> list[ClaimedRow]:
     """Waiting rows of unlocked readers → sending. In steps, not one nested statement: without
     statistics PostgreSQL nested-looped that over the status index (5 s for 30,000 rows)."""
     table = table_of(Delivery)
@@ -151,7 +151,7 @@ async def _claim(ctx: StoreContext, channel: str, shared: frozenset[str]) -> lis
         )
 
 
-async def finish(ctx: StoreContext, plan: Plan, message_id: int | None) -> None:
+async def finish(ctx: StoreContext, plan: MassPlan, message_id: int | None) -> None:
     """Record a mass-send: its rows sent (with the channel's message id) and the rest waiting
     again; with message_id None (refused, or a dry run) every row waits again, unchanged."""
     sent = set(plan.rows) if message_id is not None else set()
@@ -178,7 +178,7 @@ async def finish(ctx: StoreContext, plan: Plan, message_id: int | None) -> None:
 
 async def _by_ids(
     conn: Any, ids: set[int], *where: Any, claim: bool = False, **values: Any
-) -> list[Claim]:
+) -> list[ClaimedRow]:
     """UPDATE these deliveries (and `where`), CHUNK ids per statement; with `claim`, the rows
     updated as Claims."""
     table = table_of(Delivery)
@@ -186,7 +186,7 @@ async def _by_ids(
     for start in range(0, len(ordered), CHUNK):
         statement = update(table).where(table.c.id.in_(ordered[start : start + CHUNK]), *where)
         if claim:
-            statement = statement.returning(*(table.c[name] for name in Claim.__slots__))
+            statement = statement.returning(*(table.c[name] for name in ClaimedRow.__slots__))
         result = await conn.execute(statement.values(**values))
-        claimed += [Claim(*row) for row in result] if claim else []
+        claimed += [ClaimedRow(*row) for row in result] if claim else []
     return claimed

@@ -32,7 +32,7 @@ from sqlmodel import col
 from digests.db import reason
 from digests.models import Delivery, Status, Subscriber, table_of, utcnow
 from digests.outbox import retry
-from digests.outbox.types import Claim, Counts, SendResult
+from digests.outbox.types import ClaimedRow, Counts, SendResult
 from digests.replies import StoreContext
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class Recorder:
         self.failing_since = 0.0
 
     async def add(
-        self, delivery: Claim, result: SendResult, *, skipped: str = "", held: bool = False
+        self, delivery: ClaimedRow, result: SendResult, *, skipped: str = "", held: bool = False
     ) -> None:
         """Buffer one outcome (`held`: the lane took a slot for this send)."""
         decision = retry.decide(

@@ -1,6 +1,6 @@
 """The outbox's vocabulary: what a channel answers (SendResult) and the hash of what went out
 (sent_hash), whom it sends to (Reader), the Channel protocol every channel implements, a
-claimed row (Claim), a run's Counts, the Batch a kind's resolver reads from, and the registry
+claimed row (ClaimedRow), a run's Counts, the Batch a kind's resolver reads from, and the registry
 of message kinds (Kinds) the engine is handed. A row's Status lives beside its table
 (digests/models.py).
 
@@ -72,7 +72,7 @@ class Channel(Protocol):
 
 
 @dataclass(slots=True)
-class Claim:
+class ClaimedRow:
     """A claimed outbox row: what sending it needs (plain, not an ORM object: building
     200 SQLModel instances per batch cost a third of a millisecond each)."""
 
@@ -127,11 +127,11 @@ class Batch:
 
 # kind → what each of a batch's rows of that kind says (None: nothing to send, skip the row).
 # Entitlement lives here: a resolver answers None for a reader who may not have the message.
-Resolver = Callable[[Batch, list[Claim]], Awaitable[dict[int, Reply | None]]]
+Resolver = Callable[[Batch, list[ClaimedRow]], Awaitable[dict[int, Reply | None]]]
 
 
 @dataclass(frozen=True)
-class Kind:
+class MessageKind:
     """How rows of a kind become replies, and what the kind allows."""
 
     resolve: Resolver
@@ -146,7 +146,7 @@ class Kinds:
     by the composition root (bot/container.py builds digests/kinds.py's registry): the engine
     imports no feature, and a row of a kind it was not handed is skipped."""
 
-    by_name: Mapping[str, Kind]
+    by_name: Mapping[str, MessageKind]
 
     @property
     def shared(self) -> frozenset[str]:

@@ -14,7 +14,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from digests.models import AccessGrant, Delivery, Status, Subscriber, utcnow
-from digests.outbox.types import Batch, Claim
+from digests.outbox.types import Batch, ClaimedRow
 from digests.readers import stars
 from digests.replies import Reply, StoreContext
 
@@ -83,7 +83,7 @@ def notice_text(ctx: StoreContext, grant: AccessGrant, days: int) -> str:
     return f"提醒：会员期 {grant.label}（{period}）将在 {days} 天内结束，请留意新一期密码。"
 
 
-async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+async def resolve(batch: Batch, rows: list[ClaimedRow]) -> dict[int, Reply | None]:
     """The outbox kind `notice`: the notice's text, from its grant as it is now."""
     refs = {row.id: row.ref.split(":") for row in rows}  # expiry:GRANT:DAYS
     grants = await batch.session.exec(

@@ -43,7 +43,7 @@ _LABEL_ROOM = 64 - len(LABEL)  # AccessGrant.label is 64 characters
 
 
 @dataclass(frozen=True)
-class Plan:
+class StarsPlan:
     """What an invoice sells: 30 days for `price` Stars, to one reader."""
 
     subscriber_id: int
@@ -55,12 +55,12 @@ class Plan:
         return f"sub30:{self.subscriber_id}:{self.price}"
 
 
-def read_payload(payload: str) -> Plan | None:
+def read_payload(payload: str) -> StarsPlan | None:
     """The plan an invoice payload names, or None if it is not one of ours."""
     match = _PAYLOAD.fullmatch(payload)
     if match is None:
         return None
-    return Plan(int(match.group(1)), int(match.group(2)))
+    return StarsPlan(int(match.group(1)), int(match.group(2)))
 
 
 @dataclass(frozen=True)

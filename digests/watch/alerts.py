@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from digests.entitlement import active_readers, entitled_among, holds_grant_at
 from digests.models import Delivery, Post, Publication, Subscriber, Watch
 from digests.outbox.enqueue import queue_rows
-from digests.outbox.types import Batch, Claim
+from digests.outbox.types import Batch, ClaimedRow
 from digests.replies import DigestView, Reply, StoreContext, view
 from digests.summarize.schema import Digest
 from digests.watch import names
@@ -80,7 +80,7 @@ async def queue_alerts(
     return await queue_rows(session, KIND, ref, readers)
 
 
-async def resolve(batch: Batch, rows: list[Claim]) -> dict[int, Reply | None]:
+async def resolve(batch: Batch, rows: list[ClaimedRow]) -> dict[int, Reply | None]:
     """The outbox kind `watch`: each row's alert, built from the post's newest publication
     and the reader's watchlist and entitlement now."""
     found: dict[int, Reply | None] = {}
@@ -128,7 +128,11 @@ async def _newest(batch: Batch, ref: str) -> tuple[Post, DigestView, datetime] |
 
 
 def _alert(
-    ctx: StoreContext, post: Post, shown: DigestView, entries: list[names.Named], entitled: bool
+    ctx: StoreContext,
+    post: Post,
+    shown: DigestView,
+    entries: list[names.NamedInDigest],
+    entitled: bool,
 ) -> Reply:
     """The alert's text: ⭐ names, the title and date, and the points (entitled only)."""
     day = post.published_at.astimezone(ctx.tz).strftime("%Y-%m-%d")

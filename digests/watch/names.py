@@ -31,7 +31,7 @@ def clean(name: str) -> str:
 
 
 @dataclass
-class Named:
+class NamedInDigest:
     """One name a digest holds: its spelling there, the sections it appears in, and the points
     that speak of it."""
 
@@ -40,11 +40,11 @@ class Named:
     points: list[str] = field(default_factory=list)
 
 
-def named(digest: Digest) -> dict[str, Named]:
+def named(digest: Digest) -> dict[str, NamedInDigest]:
     """Every stock and section name of a digest, by key, in the digest's order. A stock's
     points are its sections' points that mention it, else (named only in the list) its
     sections' points; a section's points are its own."""
-    found: dict[str, Named] = {}
+    found: dict[str, NamedInDigest] = {}
     for section in digest.sections:
         said = [point.text for point in section.points]
         entries = [(section.name, said)]
@@ -54,7 +54,7 @@ def named(digest: Digest) -> dict[str, Named]:
         for name, points in entries:
             if not key(name):
                 continue
-            entry = found.setdefault(key(name), Named(name))
+            entry = found.setdefault(key(name), NamedInDigest(name))
             if section.name not in entry.sections:
                 entry.sections.append(section.name)
             entry.points += [p for p in points if p not in entry.points]
@@ -75,12 +75,12 @@ def keys_in(data: Any) -> set[str]:
     return found
 
 
-def matched(digest: Digest, keys: set[str]) -> list[Named]:
+def matched(digest: Digest, keys: set[str]) -> list[NamedInDigest]:
     """The digest's names among `keys`, in the digest's order."""
     return [entry for k, entry in named(digest).items() if k in keys]
 
 
-def points_of(entries: list[Named], limit: int = MAX_POINTS) -> list[str]:
+def points_of(entries: list[NamedInDigest], limit: int = MAX_POINTS) -> list[str]:
     """The points that mention any of these names, each once, at most `limit`."""
     seen: list[str] = []
     for entry in entries:
@@ -88,6 +88,6 @@ def points_of(entries: list[Named], limit: int = MAX_POINTS) -> list[str]:
     return seen[:limit]
 
 
-def star_line(entries: list[Named]) -> str:
+def star_line(entries: list[NamedInDigest]) -> str:
     """⭐ 你关注的：天孚通信、液冷 (empty when nothing is watched)."""
     return "⭐ 你关注的：" + "、".join(e.name for e in entries) if entries else ""
