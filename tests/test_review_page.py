@@ -293,3 +293,19 @@ def test_wechat_regenerating_an_edited_digest_asks_first(site: Site) -> None:
     done = asyncio.run(_wechat_publish(site.settings, "o-admin", f"仍然重新生成 {SEED}"))
     assert "预览《2.10科技大爆发" in done and "/review/" in done
     assert "摘要第 3 版" in site.client.get(f"/review/{token}").text
+
+
+def test_wechat_admin_edits_by_sending_the_text_back(site: Site) -> None:
+    """编辑 on WeChat answers the compact text whole; the admin sends it back changed (no
+    reply-to there: the header says which digest and revision) and gets revision 2 with the
+    new preview; a malformed line is refused with its number, nothing saved."""
+    text = asyncio.run(_wechat_publish(site.settings, "o-admin", f"编辑 {SEED}"))
+    assert text.startswith(f"#编辑 {SEED} 第1版")
+    broken = asyncio.run(_wechat_publish(site.settings, "o-admin", text + "\n乱写一行"))
+    assert "没有保存：第 " in broken and "乱写一行" in broken and "摘要保持原样" in broken
+    changed = text.replace("核心：", "核心：微信上改的。", 1)
+    saved = asyncio.run(_wechat_publish(site.settings, "o-admin", changed))
+    assert "已保存为第 2 版" in saved and "预览《" in saved and "/review/" in saved
+    assert "摘要第 2 版" in site.client.get(f"/review/{site.token()}").text
+    reader = asyncio.run(_wechat_publish(site.settings, "o-reader", changed))
+    assert "已保存" not in reader

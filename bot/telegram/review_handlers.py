@@ -75,9 +75,7 @@ async def on_edit_reply(update: Update, context: Context) -> None:
     except DigestbotError as exc:
         await answer(update, context, Reply(f"没有保存：{exc}\n摘要保持原样。"))
         return
-    lines = [f"已保存为第 {saved.number} 版：", *saved.changes[:10]]
-    lines += [f"⚠️ 闸门：{w['where']}「{w['text']}」{w['why']}" for w in saved.warnings]
-    await answer(update, context, Reply("\n".join(lines)))
+    await answer(update, context, Reply(edit.saved_lines(saved)))
     slug = header.slug if header else ""
     preview = await drafts.preview(s.admin_context(), slug)
     await answer(update, context, await offered(update, context, preview))

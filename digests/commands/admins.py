@@ -4,10 +4,11 @@ and publishing, passwords and codes, readers, the figures, broadcasts, events an
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 from digests.calendar import commands as calendar_commands
-from digests.commands.call import Call
+from digests.commands.call import Call, Channel
 from digests.errors import DigestbotError, EditedDigest
 from digests.ingest.core import ingest
 from digests.publishing import broadcasts, drafts
@@ -67,14 +68,30 @@ async def regenerate_edited(call: Call) -> Reply:
 
 
 async def edit(call: Call) -> Reply:
-    """编辑 (Telegram): the digest as compact text, to be changed and sent back as a reply."""
+    """编辑: the digest as compact text under its header, to be changed and sent back whole
+    (on Telegram also as a reply to it, without the header); never cut: a text that does not
+    fit one message points to the review link instead."""
     try:
         text = await review.as_text(call.ctx.digests, call.rest.strip())
     except DigestbotError as exc:
         return Reply(str(exc))
-    if len(text.encode("utf-16-le")) // 2 > plain.ONE_MESSAGE:  # a reply must answer one message
+    if not plain.fits(text, wechat=call.channel is Channel.WECHAT):
         return Reply("这份摘要太长，无法在一条消息里编辑；请用预览里的审阅链接。")
     return Reply(text)
+
+
+async def revise(call: Call) -> Reply:
+    """An admin's message opening with the 编辑 header: the digest's next revision, answered
+    with what changed, the gate's warnings and the new preview; else why not, nothing saved."""
+    try:
+        saved = await review.submit_text(
+            call.ctx.digests, call.rest, replying_to=call.rest, author=call.by
+        )
+    except DigestbotError as exc:
+        return Reply(f"没有保存：{exc}\n摘要保持原样。")
+    header = plain.read_header(call.rest)
+    preview = await drafts.preview(call.ctx, header.slug if header else "")
+    return replace(preview, text=f"{review.saved_lines(saved)}\n\n{preview.text}")
 
 
 async def discard(call: Call) -> Reply:

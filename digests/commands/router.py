@@ -4,8 +4,9 @@
 2. a redemption code alone (K7QD-M2XA-9HPW),
 3. the password, from a reader asked for one, when the message is shaped like the admin's
    passwords (digests/readers/shapes.py): small talk never costs one of the five tries,
-4. from an admin, a post (a text or a URL) to preview,
-5. anything else: the help.
+4. from an admin, the text 编辑 sent (it opens with its header), changed: that digest's edit,
+5. from an admin, a post (a text or a URL) to preview,
+6. anything else: the help.
 
 A button's data (open:12, publish:SLUG) runs its row too (`press`). Admin-only rows are refused
 to anyone else, a row without the arguments it needs answers its usage, and a digest a reader
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from digests.commands import readers, table
+from digests.commands import admins, readers, table
 from digests.commands.call import Call
 from digests.commands.row import Command
 from digests.errors import DigestbotError
 from digests.readers import codes, shapes
 from digests.readership import actions
 from digests.replies import Reply
+from digests.review import plain
 
 ADMINS_ONLY = "此命令仅限管理员。"
 
@@ -59,6 +61,8 @@ async def route_text(call: Call, text: str) -> Reply:
         return await readers.redeem(replace(call, rest=typed))
     if call.reader.awaiting_password and await shapes.looks_like_password(call.store, typed):
         return await readers.unlock(replace(call, rest=typed))
+    if call.admin and plain.read_header(typed) is not None:  # 编辑's text, sent back changed
+        return await admins.revise(replace(call, rest=typed))
     post = table.by_name("post")
     if call.admin and post is not None and typed:
         return await run(post, replace(call, rest=typed))

@@ -102,11 +102,11 @@ COMMANDS: tuple[Command, ...] = (
         button=True,
         needs_args=True,
     ),
-    Command(  # Telegram's 编辑: the reply to its text replaces the digest
+    Command(  # 编辑: the digest as compact text; sent back, changed, it replaces the digest
         "edit",
         a.edit,
         "以文本编辑摘要",
-        (),
+        ("编辑",),
         "SLUG",
         admin=True,
         button=True,

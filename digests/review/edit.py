@@ -124,6 +124,13 @@ async def submit_text(ctx: DigestContext, text: str, *, replying_to: str, author
     return outcome
 
 
+def saved_lines(saved: Saved) -> str:
+    """What a saved edit did, for the admin: its number, the changes, the gate's warnings."""
+    lines = [f"已保存为第 {saved.number} 版：", *saved.changes[:10]]
+    lines += [f"⚠️ 闸门：{w['where']}「{w['text']}」{w['why']}" for w in saved.warnings]
+    return "\n".join(lines)
+
+
 async def published_before(ctx: DigestContext, row: StoredDigest) -> bool:
     """This digest went out before, but never in its current revision (an edit or a
     regeneration since): publishing it is a round of --again, to the readers who have not got
