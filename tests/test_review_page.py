@@ -29,7 +29,7 @@ from digests.kinds import registry
 from digests.models import utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.readers import account, pagelinks, passwords, periods
-from digests.review import links
+from digests.review import edit, links
 from digests.settings import Settings
 from digests.summarize import digesting
 from tests.conftest import EXAMPLES, need
@@ -295,17 +295,20 @@ def test_wechat_regenerating_an_edited_digest_asks_first(site: Site) -> None:
     assert "摘要第 3 版" in site.client.get(f"/review/{token}").text
 
 
-def test_wechat_admin_edits_by_sending_the_text_back(site: Site) -> None:
-    """编辑 on WeChat answers the compact text whole; the admin sends it back changed (no
-    reply-to there: the header says which digest and revision) and gets revision 2 with the
-    new preview; a malformed line is refused with its number, nothing saved."""
-    text = asyncio.run(_wechat_publish(site.settings, "o-admin", f"编辑 {SEED}"))
-    assert text.startswith(f"#编辑 {SEED} 第1版")
+def test_an_admins_message_opening_with_the_edit_header_is_that_digests_edit(site: Site) -> None:
+    """The compact text sent back whole, header and all (no reply needed; the header names the
+    digest and revision), on WeChat as on Telegram: revision 2 and the new preview with the
+    review link; a malformed line is refused with its number; a reader's copy is no edit."""
+
+    async def compact() -> str:
+        async with open_services(site.settings, migrate=False) as services:
+            return await edit.as_text(services.digest_context(), SEED)
+
+    text = asyncio.run(compact())
     broken = asyncio.run(_wechat_publish(site.settings, "o-admin", text + "\n乱写一行"))
     assert "没有保存：第 " in broken and "乱写一行" in broken and "摘要保持原样" in broken
-    changed = text.replace("核心：", "核心：微信上改的。", 1)
+    changed = text.replace("核心：", "核心：整段发回的修改。", 1)
     saved = asyncio.run(_wechat_publish(site.settings, "o-admin", changed))
     assert "已保存为第 2 版" in saved and "预览《" in saved and "/review/" in saved
     assert "摘要第 2 版" in site.client.get(f"/review/{site.token()}").text
-    reader = asyncio.run(_wechat_publish(site.settings, "o-reader", changed))
-    assert "已保存" not in reader
+    assert "已保存" not in asyncio.run(_wechat_publish(site.settings, "o-reader", changed))

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date
 
 from digests.calendar import commands as calendar_commands
-from digests.commands.call import Call, Channel
+from digests.commands.call import Call, ChatChannel
 from digests.errors import DigestbotError, EditedDigest
 from digests.ingest.core import ingest
 from digests.publishing import broadcasts, drafts
@@ -68,14 +68,17 @@ async def regenerate_edited(call: Call) -> Reply:
 
 
 async def edit(call: Call) -> Reply:
-    """编辑: the digest as compact text under its header, to be changed and sent back whole
-    (on Telegram also as a reply to it, without the header); never cut: a text that does not
-    fit one message points to the review link instead."""
+    """编辑 (Telegram): the digest as compact text under its header, to be changed and sent
+    back (as a reply to it, or whole with the header); never cut: a text that does not fit
+    one message points to the review link instead. WeChat cannot reply to one message: its
+    编辑 points to the review page (the channel adds the admin's link)."""
+    if call.channel is ChatChannel.WECHAT:
+        return Reply(f"在审阅页修改 {call.rest.strip()} 的摘要：逐条对照原文，保存后可发布。")
     try:
         text = await review.as_text(call.ctx.digests, call.rest.strip())
     except DigestbotError as exc:
         return Reply(str(exc))
-    if not plain.fits(text, wechat=call.channel is Channel.WECHAT):
+    if not plain.fits(text):
         return Reply("这份摘要太长，无法在一条消息里编辑；请用预览里的审阅链接。")
     return Reply(text)
 

@@ -24,7 +24,7 @@ from digests.errors import RejectedInput
 from digests.summarize.schema import Claim, Digest, Event, Section
 
 MARK = "#编辑"
-TELEGRAM_UNITS, WECHAT_BYTES = 4096, 2000  # one message (render.py's limits): never cut
+TELEGRAM_UNITS = 4096  # one message (render.py's limit): the text is never sent cut
 _HEADER = re.compile(r"#编辑\s+(\S+)\s+第(\d{1,6})版")
 _CITES = re.compile(r"\s*\[(\d{1,5}(?:\s*[,，、]\s*\d{1,5})*)\]\s*$")
 _POINT = ("·", "•", "-", "*")
@@ -55,10 +55,8 @@ def header(slug: str, revision: int) -> str:
     return f"{MARK} {slug} 第{revision}版"
 
 
-def fits(text: str, *, wechat: bool) -> bool:
-    """The text goes in one message of the channel: a cut one, sent back, would lose lines."""
-    if wechat:
-        return len(text.encode()) <= WECHAT_BYTES
+def fits(text: str) -> bool:
+    """The text goes in one Telegram message: a cut one, sent back, would lose lines."""
     return len(text.encode("utf-16-le")) // 2 <= TELEGRAM_UNITS
 
 
