@@ -21,7 +21,7 @@ import os
 import random
 import tempfile
 
-from bench.broadcast import stopped
+from bench.broadcast import stopped, why_refused
 from bench.fakebot import FakeProcess, Sent, fake_process, wait_for
 from bench.ingest import scratch_database
 from bench.product import Bot, readers_unlocked
@@ -94,6 +94,7 @@ def broadcast(fake: FakeProcess, readers: int, asking: int) -> None:
         f"{percentile(waits, 1.0)} (goal p95 ≤ 3 s) | 429s "
         f"{floods - floods_before} | {len(during)} messages in {span:.1f} s = {rate:.1f}/s = "
         f"{rate / LIMIT:.3f} of {LIMIT}/s (goal ≥ 0.9) | digest delivered {len(digest)}/{readers}"
+        + why_refused(fake)
     )
 
 

@@ -99,8 +99,9 @@ class FakeTelegram:
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
     _barred: dict[int | None, float] = field(default_factory=dict)  # None: the whole bot
     _window: deque[float] = field(default_factory=deque)  # strict: accepted in the last second
-    # strict: for each 429 of the window, when it came and the arrivals it counted (benches)
-    window_refusals: list[tuple[float, list[float]]] = field(default_factory=list)
+    # strict: for each 429 of a limit (not of a bar), when it came, to which chat, and the
+    # arrivals the window counted (an empty list: the chat's own limit) (benches)
+    window_refusals: list[tuple[float, int, list[float]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Condition = field(default_factory=threading.Condition)
@@ -264,8 +265,8 @@ class FakeTelegram:
             tokens, at = self._buckets.get(chat_id, (float(self.chat_burst), now))
             tokens = min(float(self.chat_burst), tokens + (now - at))
             if len(self._window) >= self.per_second or tokens < 1.0:
-                if len(self._window) >= self.per_second:
-                    self.window_refusals.append((now, list(self._window)))
+                counted = list(self._window) if len(self._window) >= self.per_second else []
+                self.window_refusals.append((now, chat_id, counted))
                 return self._bar(None, now, now)
             self._window.append(now)
             self._buckets[chat_id] = (tokens - 1.0, now)
