@@ -10,7 +10,16 @@ import asyncio
 import itertools
 import time
 
+from telegram.ext import ExtBot
+from telegram.request import HTTPXRequest
+
+from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.pacer import ON_TIME, WINDOW, Pacer, Priority
+from bot.telegram.sender import PacedLimiter, on_request
+from digests.outbox.types import Reader
+from digests.replies import Reply
+from digests.settings import Settings
+from tests.fake_telegram import TOKEN, fake_telegram
 
 
 async def test_one_chat_waits_a_second_between_messages() -> None:
@@ -169,3 +178,31 @@ async def test_no_second_holds_more_than_the_limit_of_messages_on_the_wire() -> 
     slots[0].at += 0.3  # it left 0.3 s after its slot (encoding it took that long)
     await pacer.wait(10)
     assert time.monotonic() >= slots[0].at + WINDOW
+
+
+async def test_both_senders_tell_the_pacer_when_a_message_left() -> None:
+    """The outbox (aiohttp) and a conversation reply (python-telegram-bot's httpx) each stamp
+    their slot when the request goes out, not when its answer comes back 0.3 s later: the
+    one-second window counts what Telegram counts."""
+    with fake_telegram() as fake:
+        fake.latency = 0.3
+        settings = Settings(
+            _env_file=None,
+            database_url="sqlite:///unused.db",
+            telegram_bot_token=TOKEN,
+            telegram_api_base_url=fake.root,
+        )
+        pacer = Pacer(per_second=1000)
+        async with TelegramOutbox(settings, pacer) as outbox:
+            await outbox.send(Reader(1, "telegram", "501", True, "instant", None, 0), Reply("a"))
+        answered = time.monotonic()
+        assert pacer.recent[-1].left and pacer.recent[-1].at < answered - 0.2
+        request = HTTPXRequest(httpx_kwargs={"event_hooks": {"request": [on_request]}})
+        bot = ExtBot(
+            TOKEN, base_url=f"{fake.root}/bot", request=request, rate_limiter=PacedLimiter(pacer)
+        )
+        async with bot:
+            await bot.send_message(502, "b")
+        answered = time.monotonic()
+        assert pacer.recent[-1].left and pacer.recent[-1].at < answered - 0.2
+        assert len(pacer.recent) == 2

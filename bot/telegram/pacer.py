@@ -59,14 +59,15 @@ class Priority(IntEnum):
 class Slot:
     """A granted slot: `at` is when its message left (the grant time until told otherwise)."""
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "left")
 
     def __init__(self, at: float) -> None:
         self.at = at
+        self.left = False
 
     def on_wire(self) -> None:
         """The message is on the wire now: the one-second window counts it from here."""
-        self.at = time.monotonic()
+        self.at, self.left = time.monotonic(), True
 
 
 class Pacer:
