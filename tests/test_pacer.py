@@ -180,6 +180,21 @@ async def test_no_second_holds_more_than_the_limit_of_messages_on_the_wire() -> 
     assert time.monotonic() >= slots[0].at + WINDOW
 
 
+async def test_a_message_not_yet_on_the_wire_holds_the_window() -> None:
+    """The message `limit` slots back has its slot but has not left (its request is slow to
+    go): the next slot waits for it, and comes a second after it left."""
+    pacer = Pacer(per_second=10)
+    slots = [await pacer.wait(chat) for chat in range(10)]
+    eleventh = asyncio.create_task(pacer.wait(10))
+    for _ in range(20):  # loop turns enough for a free slot to be granted
+        await asyncio.sleep(0)
+    assert not eleventh.done()
+    slots[0].on_wire()
+    left = slots[0].at
+    await eleventh
+    assert time.monotonic() >= left + WINDOW
+
+
 async def test_both_senders_tell_the_pacer_when_a_message_left() -> None:
     """The outbox (aiohttp) and a conversation reply (python-telegram-bot's httpx) each stamp
     their slot when the request goes out, not when its answer comes back 0.3 s later: the

@@ -46,6 +46,7 @@ PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
 HEADROOM = 0.98
 WINDOW = 1.0  # Telegram's limits hold in any window of this many seconds
 WINDOW_MARGIN = 0.03  # seconds: the network's and the server's jitter on arrival times
+STUCK = 3.0  # seconds a message not yet on the wire counts as leaving now (then as left)
 ON_TIME = 0.005  # seconds: a timer this late still counts as on time (module docstring)
 
 
@@ -130,7 +131,11 @@ class Pacer:
         a second after the message `limit` slots back left."""
         earliest = max(self.next_slot, self.paused_until)
         if len(self.recent) == self.recent.maxlen:
-            earliest = max(earliest, self.recent[0].at + WINDOW + WINDOW_MARGIN)
+            oldest = self.recent[0]
+            at = oldest.at
+            if not oldest.left:  # it may leave any moment (a slot never told: STUCK at most)
+                at = max(at, min(time.monotonic(), at + STUCK))
+            earliest = max(earliest, at + WINDOW + WINDOW_MARGIN)
         return earliest
 
     def _arm(self) -> None:
