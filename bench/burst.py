@@ -66,7 +66,7 @@ def burst(fake: FakeProcess, chats: int) -> None:
         f"burst: {chats} chats sent /start within {spread:.2f} s\n"
         f"  answered {answered}/{chats} | 429s {floods} of {attempts} sends | first answer "
         f"p50 {percentile(waits, 0.5)}, p95 {percentile(waits, 0.95)}, max "
-        f"{percentile(waits, 1.0)} (goal p95 ≤ {goal:.1f} s)"
+        f"{percentile(waits, 1.0)} (goal p95 ≤ {goal:.1f} s)" + why_refused(fake)
     )
 
 
