@@ -17,9 +17,9 @@ keeps its planned time, or every slot would lose that lateness and the rate with
 What Telegram counts is the moment a message arrives, not the moment it got its slot: a lane
 the event loop is slow to resume, or a reply that python-telegram-bot takes milliseconds to
 encode, reaches the wire late, and the slots after it go on time. So each slot says when its
-message left (`Slot.on_wire`: the outbox from aiohttp's trace, a reply when its request
-returns, later than the truth and so on the safe side), and a slot is given only once the
-message `limit` slots back left more than a second (and WINDOW_MARGIN) ago: whatever the
+message left (`Slot.on_wire`: the outbox's from aiohttp's trace of the request, a reply's from
+httpcore's), and a slot is given only once the message `limit` slots back left more than a
+second (and WINDOW_MARGIN) ago, one not yet on the wire counting as leaving now: whatever the
 delays, no second holds more than `limit` messages.
 
 Telegram's limits: about 30 messages/s overall (1000/s with allow_paid_broadcast), about one a
@@ -116,6 +116,7 @@ class Pacer:
                 # a 429 in this group while we queued moved its turn on: the slot is forfeit
                 if self.last[chat_id] + interval <= time.monotonic():
                     break
+                slot.on_wire()  # nothing will use it: it must not hold the window open
             self.last[chat_id] = time.monotonic()
         self.granted[priority] += 1
         return slot
