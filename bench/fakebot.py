@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -70,9 +69,6 @@ def _serve(conn: Connection, latency: float, per_second: int) -> None:
     least 29 ms and 1,030 ms apart on the wire)."""
     with contextlib.suppress(OSError):
         os.nice(-10)
-    # a request's thread stamps its arrival once it holds the GIL: hand the GIL over every
-    # 0.5 ms rather than 5, or a busy moment stamps several arrivals together
-    sys.setswitchinterval(0.0005)
     with fake_telegram() as fake:
         fake.latency, fake.per_second, fake.strict = latency, per_second, True
         conn.send(fake.root)
