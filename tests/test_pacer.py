@@ -14,7 +14,7 @@ from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.telegram.outbox import TelegramOutbox
-from bot.telegram.pacer import ON_TIME, WINDOW, Pacer, Priority
+from bot.telegram.pacer import MARGIN_MAX, MARGIN_STEP, ON_TIME, WINDOW, Pacer, Priority
 from bot.telegram.sender import PacedLimiter, on_request
 from digests.outbox.types import Reader
 from digests.replies import Reply
@@ -178,6 +178,23 @@ async def test_no_second_holds_more_than_the_limit_of_messages_on_the_wire() -> 
     slots[0].at += 0.3  # it left 0.3 s after its slot (encoding it took that long)
     await pacer.wait(10)
     assert time.monotonic() >= slots[0].at + WINDOW
+
+
+def test_a_bot_wide_429_widens_the_window_margin_once_per_pause() -> None:
+    """A 429 of the bot-wide limit means arrivals were more uneven than allowed for: the
+    margin grows (the 429s of the sends already in flight count once), up to its cap; a
+    group's own 429 says nothing about it."""
+    pacer = Pacer(per_second=30)
+    first = pacer.margin
+    pacer.pause(1.0, -100)
+    assert pacer.margin == first
+    pacer.pause(1.0, 7)
+    pacer.pause(2.0, 8)  # in flight when the first came back
+    assert pacer.margin == first + MARGIN_STEP
+    for _ in range(10):
+        pacer.paused_until = 0.0  # each pause over before the next 429
+        pacer.pause(1.0, 7)
+    assert pacer.margin == MARGIN_MAX
 
 
 async def test_a_message_not_yet_on_the_wire_holds_the_window() -> None:
