@@ -24,6 +24,7 @@ saw bunches no client sent.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -31,7 +32,6 @@ import socket
 import struct
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -103,7 +103,8 @@ class FakeTelegram:
     _overall: tuple[float, float] | None = None  # the bot-wide bucket: (tokens, refilled at)
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
     _barred: dict[int | None, float] = field(default_factory=dict)  # None: the whole bot
-    _window: deque[float] = field(default_factory=deque)  # strict: accepted in the last second
+    # strict: arrivals accepted lately, sorted (threads may take them out of arrival order)
+    _window: list[float] = field(default_factory=list)
     # strict: for each 429 of a limit (not of a bar), when it came, to which chat, and the
     # arrivals the window counted (an empty list: the chat's own limit) (benches)
     window_refusals: list[tuple[float, int, list[float]]] = field(default_factory=list)
@@ -266,16 +267,17 @@ class FakeTelegram:
         with self._lock:
             if self._barred.get(None, 0.0) > now:
                 return self._bar(None, now, self._barred[None])
-            while self._window and self._window[0] <= now - 1.0:
-                self._window.popleft()
+            del self._window[: bisect.bisect_right(self._window, now - 2.0)]  # long gone
+            first = bisect.bisect_right(self._window, now - 1.0)
+            counted = self._window[first : bisect.bisect_right(self._window, now)]
             tokens, at = self._buckets.get(chat_id, (float(self.chat_burst), now))
-            tokens = min(float(self.chat_burst), tokens + (now - at))
-            if len(self._window) >= self.per_second or tokens < 1.0:
-                counted = list(self._window) if len(self._window) >= self.per_second else []
-                self.window_refusals.append((now, chat_id, counted))
+            tokens = min(float(self.chat_burst), tokens + max(0.0, now - at))
+            if len(counted) >= self.per_second or tokens < 1.0:
+                full = len(counted) >= self.per_second
+                self.window_refusals.append((now, chat_id, counted if full else []))
                 return self._bar(None, now, now)
-            self._window.append(now)
-            self._buckets[chat_id] = (tokens - 1.0, now)
+            bisect.insort(self._window, now)
+            self._buckets[chat_id] = (tokens - 1.0, max(now, at))
             return 0
 
     def _bar(self, scope: int | None, now: float, since: float) -> int:
