@@ -58,24 +58,36 @@ def figures(fake: FakeProcess, readers: int, limit: int, cpu: float) -> str:
     gaps = sorted((b - a for a, b in itertools.pairwise(times)), reverse=True)
     seconds = Counter(int(at - times[0]) for at in times)
     histogram = " ".join(str(seconds[s]) for s in range(int(span) + 1))
-    refusals = fake.ask("refusals")
-    why = ""
-    if refusals:  # the first: how the second before it looked to the fake
-        at, counted = refusals[0]
-        spacing = [b - a for a, b in itertools.pairwise(counted)]
-        why = (
-            f"\n  first 429 of the window: {len(counted)} arrivals in the second before it, "
-            f"{(at - counted[0]) * 1000:.0f} ms from the first; closest two "
-            f"{min(spacing) * 1000:.1f} ms apart, widest gap {max(spacing) * 1000:.0f} ms"
-        )
     return (
         f"  {len(times)} messages ({parts} per reader) in {span:.1f} s: {rate:.1f} msg/s = "
         f"{rate / limit:.3f} of {limit}/s | 429s {floods} of {attempts} sends | duplicates "
         f"{duplicated} | never reached {lost} | CPU {cpu / max(len(times), 1) * 1000:.2f} ms/msg"
         f"\n  longest silences {', '.join(f'{g * 1000:.0f}' for g in gaps[:3])} ms | per second: "
         + (histogram if len(histogram) < 400 else histogram[:400] + " …")
-        + why
+        + why_refused(fake)
     )
+
+
+def why_refused(fake: FakeProcess) -> str:
+    """The limits the fake's 429s came from (a 429 during a bar is the bar's, not counted),
+    and for the first of the one-second window how that second looked to it."""
+    refusals = fake.ask("refusals")
+    if not refusals:
+        return ""
+    windows = [(at, counted) for at, _, counted in refusals if counted]
+    chats = [chat for _, chat, counted in refusals if not counted]
+    why = (
+        f"\n  429s of a limit: {len(windows)} of the 1 s window, {len(chats)} of a chat {chats[:5]}"
+    )
+    if windows:
+        at, counted = windows[0]
+        spacing = [b - a for a, b in itertools.pairwise(counted)]
+        why += (
+            f"; the first window's: {len(counted)} arrivals in the second before it, "
+            f"{(at - counted[0]) * 1000:.0f} ms from the first, closest two "
+            f"{min(spacing) * 1000:.1f} ms apart, widest gap {max(spacing) * 1000:.0f} ms"
+        )
+    return why
 
 
 async def product(readers: int, server_url: str | None, *, paid: bool) -> None:

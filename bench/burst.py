@@ -21,7 +21,7 @@ import os
 import random
 import tempfile
 
-from bench.broadcast import stopped
+from bench.broadcast import stopped, why_refused
 from bench.fakebot import FakeProcess, Sent, fake_process, wait_for
 from bench.ingest import scratch_database
 from bench.product import Bot, readers_unlocked
@@ -66,7 +66,7 @@ def burst(fake: FakeProcess, chats: int) -> None:
         f"burst: {chats} chats sent /start within {spread:.2f} s\n"
         f"  answered {answered}/{chats} | 429s {floods} of {attempts} sends | first answer "
         f"p50 {percentile(waits, 0.5)}, p95 {percentile(waits, 0.95)}, max "
-        f"{percentile(waits, 1.0)} (goal p95 ≤ {goal:.1f} s)"
+        f"{percentile(waits, 1.0)} (goal p95 ≤ {goal:.1f} s)" + why_refused(fake)
     )
 
 
@@ -94,6 +94,7 @@ def broadcast(fake: FakeProcess, readers: int, asking: int) -> None:
         f"{percentile(waits, 1.0)} (goal p95 ≤ 3 s) | 429s "
         f"{floods - floods_before} | {len(during)} messages in {span:.1f} s = {rate:.1f}/s = "
         f"{rate / LIMIT:.3f} of {LIMIT}/s (goal ≥ 0.9) | digest delivered {len(digest)}/{readers}"
+        + why_refused(fake)
     )
 
 

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -63,16 +62,11 @@ def fake_process(latency: float, per_second: int) -> Iterator[FakeProcess]:
 
 def _serve(conn: Connection, latency: float, per_second: int) -> None:
     """The fake's process: serve the Bot API on loopback; do what the bench asks. It runs
-    at a raised priority where allowed: Telegram's servers do not share our CPU, and on this
-    shared machine (load 10-26 while other sessions test) a fake left waiting tens of
-    milliseconds for a core stamps arrivals late and sees bunches the bot never sent (measured:
-    two arrivals 0.8 ms apart, and 31 within 976 ms, of messages the bot's pacer had put at
-    least 29 ms and 1,030 ms apart on the wire)."""
+    at a raised priority where allowed (Telegram's servers do not share our CPU; on this
+    shared machine the load is 10-26 while other sessions test), and counts arrivals by the
+    kernel's timestamps (tests/fake_telegram.py), not by its threads' late reads of the clock."""
     with contextlib.suppress(OSError):
         os.nice(-10)
-    # a request's thread stamps its arrival once it holds the GIL: hand the GIL over every
-    # 0.5 ms rather than 5, or a busy moment stamps several arrivals together
-    sys.setswitchinterval(0.0005)
     with fake_telegram() as fake:
         fake.latency, fake.per_second, fake.strict = latency, per_second, True
         conn.send(fake.root)

@@ -16,17 +16,22 @@ penalty).
 `strict = True` is the benches' Telegram (bench/fakebot.py): any 1-second window holds at most
 `per_second` accepted messages (a sliding window, counted when a request arrives, before the
 latency: no bucket absorbs jitter), and after any 429 everything is refused for its
-`retry_after`, each refused send lengthening the bar.
+`retry_after`, each refused send lengthening the bar. Arrival is the kernel's timestamp of the
+request's first bytes (SO_TIMESTAMPNS), not the clock read once the handler's thread gets the
+GIL: with tens of threads in this one process that read lagged the arrival by up to 80 ms and
+saw bunches no client sent.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
+import socket
+import struct
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -98,9 +103,11 @@ class FakeTelegram:
     _overall: tuple[float, float] | None = None  # the bot-wide bucket: (tokens, refilled at)
     _buckets: dict[int, tuple[float, float]] = field(default_factory=dict)  # chat → (tokens, at)
     _barred: dict[int | None, float] = field(default_factory=dict)  # None: the whole bot
-    _window: deque[float] = field(default_factory=deque)  # strict: accepted in the last second
-    # strict: for each 429 of the window, when it came and the arrivals it counted (benches)
-    window_refusals: list[tuple[float, list[float]]] = field(default_factory=list)
+    # strict: arrivals accepted lately, sorted (threads may take them out of arrival order)
+    _window: list[float] = field(default_factory=list)
+    # strict: for each 429 of a limit (not of a bar), when it came, to which chat, and the
+    # arrivals the window counted (an empty list: the chat's own limit) (benches)
+    window_refusals: list[tuple[float, int, list[float]]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Condition = field(default_factory=threading.Condition)
@@ -260,21 +267,23 @@ class FakeTelegram:
             return 0
 
     def _window_flooded(self, chat_id: int) -> int:
-        """Strict limits at arrival: 0 if accepted, else the retry_after of its 429."""
-        now = time.monotonic()
+        """Strict limits at arrival: 0 if accepted, else the retry_after of its 429 (times on
+        the wall clock: the kernel's arrival stamps are)."""
+        now = getattr(_arrival, "at", None) or time.time()
         with self._lock:
             if self._barred.get(None, 0.0) > now:
                 return self._bar(None, now, self._barred[None])
-            while self._window and self._window[0] <= now - 1.0:
-                self._window.popleft()
+            del self._window[: bisect.bisect_right(self._window, now - 2.0)]  # long gone
+            first = bisect.bisect_right(self._window, now - 1.0)
+            counted = self._window[first : bisect.bisect_right(self._window, now)]
             tokens, at = self._buckets.get(chat_id, (float(self.chat_burst), now))
-            tokens = min(float(self.chat_burst), tokens + (now - at))
-            if len(self._window) >= self.per_second or tokens < 1.0:
-                if len(self._window) >= self.per_second:
-                    self.window_refusals.append((now, list(self._window)))
+            tokens = min(float(self.chat_burst), tokens + max(0.0, now - at))
+            if len(counted) >= self.per_second or tokens < 1.0:
+                full = len(counted) >= self.per_second
+                self.window_refusals.append((now, chat_id, counted if full else []))
                 return self._bar(None, now, now)
-            self._window.append(now)
-            self._buckets[chat_id] = (tokens - 1.0, now)
+            bisect.insort(self._window, now)
+            self._buckets[chat_id] = (tokens - 1.0, max(now, at))
             return 0
 
     def _bar(self, scope: int | None, now: float, since: float) -> int:
@@ -330,6 +339,25 @@ class FakeTelegram:
         return 200, {"ok": True, "result": self._message(chat_id, from_bot=True, text=text)}
 
 
+_arrival = threading.local()  # the request this thread handles: when the kernel had its bytes
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
+
+
+def _kernel_arrival(connection: socket.socket) -> float | None:
+    """Wait for the next request's first bytes and return when the kernel received them
+    (time.time() seconds), without taking them; None where the kernel does not say."""
+    try:
+        connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        data, ancillary, _, _ = connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return None
+    for level, kind, value in ancillary:
+        if data and level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", value[:16])
+            return seconds + nanoseconds / 1e9
+    return None
+
+
 def _too_many(retry_after: int) -> tuple[int, dict[str, Any]]:
     return 429, {
         "ok": False,
@@ -363,6 +391,11 @@ def fake_telegram() -> Iterator[FakeTelegram]:
 
     class Handler(LoopbackHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Telegram's servers do
+
+        def handle_one_request(self) -> None:
+            # strict limits count a request from when the kernel had it (module docstring)
+            _arrival.at = _kernel_arrival(self.connection) if state.strict else None
+            super().handle_one_request()
 
         def do_POST(self) -> None:
             method = urlsplit(self.path).path.rsplit("/", 1)[-1]

@@ -89,3 +89,17 @@ async def test_a_run_that_cannot_finish_in_time_is_cancelled(actx: AdminContext)
     await sending.stop(grace=0.2)
     assert (await waiting).sent == 0
     assert await statuses(actx) == {"queued": 4, "sending": 16}
+
+
+async def test_a_tick_during_a_run_only_pokes_it(actx: AdminContext) -> None:
+    """The delivery tick finds a run going: it asks it to look again and returns at once
+    (no second run, no job left waiting); with no run going there is nothing to poke."""
+    await publish_to(actx, 20)
+    slow = Gated()
+    sending = SendLoop(actx.store, {"console": slow})
+    assert not sending.poke()
+    run = asyncio.create_task(sending.send())
+    await entered(slow, 16)
+    assert sending.poke()
+    slow.gate.set()
+    assert (await run).sent == 20 and sending.runs == 2

@@ -10,7 +10,16 @@ import asyncio
 import itertools
 import time
 
-from bot.telegram.pacer import ON_TIME, WINDOW, Pacer, Priority
+from telegram.ext import ExtBot
+from telegram.request import HTTPXRequest
+
+from bot.telegram.outbox import TelegramOutbox
+from bot.telegram.pacer import MARGIN_MAX, MARGIN_STEP, ON_TIME, WINDOW, Pacer, Priority
+from bot.telegram.sender import PacedLimiter, on_request
+from digests.outbox.types import Reader
+from digests.replies import Reply
+from digests.settings import Settings
+from tests.fake_telegram import TOKEN, fake_telegram
 
 
 async def test_one_chat_waits_a_second_between_messages() -> None:
@@ -169,3 +178,63 @@ async def test_no_second_holds_more_than_the_limit_of_messages_on_the_wire() -> 
     slots[0].at += 0.3  # it left 0.3 s after its slot (encoding it took that long)
     await pacer.wait(10)
     assert time.monotonic() >= slots[0].at + WINDOW
+
+
+def test_a_bot_wide_429_widens_the_window_margin_once_per_pause() -> None:
+    """A 429 of the bot-wide limit means arrivals were more uneven than allowed for: the
+    margin grows (the 429s of the sends already in flight count once), up to its cap; a
+    group's own 429 says nothing about it."""
+    pacer = Pacer(per_second=30)
+    first = pacer.margin
+    pacer.pause(1.0, -100)
+    assert pacer.margin == first
+    pacer.pause(1.0, 7)
+    pacer.pause(2.0, 8)  # in flight when the first came back
+    assert pacer.margin == first + MARGIN_STEP
+    for _ in range(10):
+        pacer.paused_until = 0.0  # each pause over before the next 429
+        pacer.pause(1.0, 7)
+    assert pacer.margin == MARGIN_MAX
+
+
+async def test_a_message_not_yet_on_the_wire_holds_the_window() -> None:
+    """The message `limit` slots back has its slot but has not left (its request is slow to
+    go): the next slot waits for it, and comes a second after it left."""
+    pacer = Pacer(per_second=10)
+    slots = [await pacer.wait(chat) for chat in range(10)]
+    eleventh = asyncio.create_task(pacer.wait(10))
+    for _ in range(20):  # loop turns enough for a free slot to be granted
+        await asyncio.sleep(0)
+    assert not eleventh.done()
+    slots[0].on_wire()
+    left = slots[0].at
+    await eleventh
+    assert time.monotonic() >= left + WINDOW
+
+
+async def test_both_senders_tell_the_pacer_when_a_message_left() -> None:
+    """The outbox (aiohttp) and a conversation reply (python-telegram-bot's httpx) each stamp
+    their slot when the request goes out, not when its answer comes back 0.3 s later: the
+    one-second window counts what Telegram counts."""
+    with fake_telegram() as fake:
+        fake.latency = 0.3
+        settings = Settings(
+            _env_file=None,
+            database_url="sqlite:///unused.db",
+            telegram_bot_token=TOKEN,
+            telegram_api_base_url=fake.root,
+        )
+        pacer = Pacer(per_second=1000)
+        async with TelegramOutbox(settings, pacer) as outbox:
+            await outbox.send(Reader(1, "telegram", "501", True, "instant", None, 0), Reply("a"))
+        answered = time.monotonic()
+        assert pacer.recent[-1].left and pacer.recent[-1].at < answered - 0.2
+        request = HTTPXRequest(httpx_kwargs={"event_hooks": {"request": [on_request]}})
+        bot = ExtBot(
+            TOKEN, base_url=f"{fake.root}/bot", request=request, rate_limiter=PacedLimiter(pacer)
+        )
+        async with bot:
+            await bot.send_message(502, "b")
+        answered = time.monotonic()
+        assert pacer.recent[-1].left and pacer.recent[-1].at < answered - 0.2
+        assert len(pacer.recent) == 2

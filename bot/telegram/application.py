@@ -26,6 +26,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.container import Services
 from bot.telegram import admin_handlers as a
@@ -34,7 +35,7 @@ from bot.telegram import payments as p
 from bot.telegram import review_handlers as r
 from bot.telegram.errors import NoticeThrottle, on_error
 from bot.telegram.pacer import pacer_for
-from bot.telegram.sender import PacedLimiter
+from bot.telegram.sender import PacedLimiter, on_request
 
 log = logging.getLogger(__name__)
 # Handlers running at once. Below the database pool (5 + 10 overflow) so handlers do not queue
@@ -56,10 +57,13 @@ def build_application(services: Services, *, polling: bool) -> Application:  # t
         .base_file_url(f"{root}/file/bot")
         .concurrent_updates(CONCURRENT_UPDATES)
         .rate_limiter(PacedLimiter(pacer))
+        # PTB's own default pool (256 connections), with the hook that tells the pacer when
+        # a message's request leaves (bot/telegram/pacer.py: what Telegram counts)
+        .request(HTTPXRequest(httpx_kwargs={"event_hooks": {"request": [on_request]}}))
         # getUpdates has a pool of its own, of one connection by default: a long poll cut off
         # mid-flight can leave it checked out, and every later poll (and the last one at
         # shutdown, which confirms the offset) then fails with "Pool timeout" for good
-        .get_updates_connection_pool_size(4)
+        .get_updates_request(HTTPXRequest(connection_pool_size=4))
     )
     if not polling:
         builder = builder.updater(None)

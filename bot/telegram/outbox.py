@@ -125,6 +125,9 @@ class TelegramOutbox:
                 if answer.status != 429 or attempt == RETRY_AFTER_ATTEMPTS:
                     raise
                 self.pacer.pause(answer.retry_after or 1.0, chat_id)
+            finally:
+                if not slot.left:  # no request went (the connection failed): counted from now
+                    slot.on_wire()
         raise AssertionError("unreachable")
 
     async def _post(self, payload: dict[str, Any], slot: Slot) -> int:

@@ -17,10 +17,11 @@ keeps its planned time, or every slot would lose that lateness and the rate with
 What Telegram counts is the moment a message arrives, not the moment it got its slot: a lane
 the event loop is slow to resume, or a reply that python-telegram-bot takes milliseconds to
 encode, reaches the wire late, and the slots after it go on time. So each slot says when its
-message left (`Slot.on_wire`: the outbox from aiohttp's trace, a reply when its request
-returns, later than the truth and so on the safe side), and a slot is given only once the
-message `limit` slots back left more than a second (and WINDOW_MARGIN) ago: whatever the
-delays, no second holds more than `limit` messages.
+message left (`Slot.on_wire`: the outbox's from aiohttp's trace of the request, a reply's from
+httpcore's), and a slot is given only once the message `limit` slots back left more than a
+second (and a margin, 30 ms, for the jitter of arrival; each bot-wide 429 widens it by 20 ms,
+up to 100 ms) ago, one not yet on the wire counting as leaving now: whatever the delays, no
+second holds more than `limit` messages.
 
 Telegram's limits: about 30 messages/s overall (1000/s with allow_paid_broadcast), about one a
 second per private chat (short bursts tolerated), 20 a minute per group or channel (their ids
@@ -46,6 +47,8 @@ PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
 HEADROOM = 0.98
 WINDOW = 1.0  # Telegram's limits hold in any window of this many seconds
 WINDOW_MARGIN = 0.03  # seconds: the network's and the server's jitter on arrival times
+MARGIN_STEP, MARGIN_MAX = 0.02, 0.1  # a bot-wide 429 widens the margin (the jitter is more)
+STUCK = 3.0  # seconds a message not yet on the wire counts as leaving now (then as left)
 ON_TIME = 0.005  # seconds: a timer this late still counts as on time (module docstring)
 
 
@@ -59,14 +62,15 @@ class Priority(IntEnum):
 class Slot:
     """A granted slot: `at` is when its message left (the grant time until told otherwise)."""
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "left")
 
     def __init__(self, at: float) -> None:
         self.at = at
+        self.left = False
 
     def on_wire(self) -> None:
         """The message is on the wire now: the one-second window counts it from here."""
-        self.at = time.monotonic()
+        self.at, self.left = time.monotonic(), True
 
 
 class Pacer:
@@ -76,6 +80,7 @@ class Pacer:
         self.interval = 1 / (per_second * HEADROOM)
         self.next_slot = 0.0  # time.monotonic() of the earliest next slot
         self.paused_until = 0.0
+        self.margin = WINDOW_MARGIN
         # the last `limit` slots given, oldest first: the window rule (module docstring)
         self.recent: deque[Slot] = deque(maxlen=max(1, math.floor(per_second)))
         self.last: dict[int, float] = defaultdict(float)  # each chat's last slot
@@ -94,6 +99,10 @@ class Pacer:
         if chat_id < 0:
             self.last[chat_id] = max(self.last[chat_id], until - PER_GROUP_INTERVAL)
         else:
+            # the arrivals were more uneven than the margin allowed for: allow for more,
+            # once per pause (the sends in flight meet the same 429)
+            if self.paused_until < time.monotonic():
+                self.margin = min(MARGIN_MAX, self.margin + MARGIN_STEP)
             self.paused_until = max(self.paused_until, until)
 
     async def wait(
@@ -114,6 +123,7 @@ class Pacer:
                 # a 429 in this group while we queued moved its turn on: the slot is forfeit
                 if self.last[chat_id] + interval <= time.monotonic():
                     break
+                slot.on_wire()  # nothing will use it: it must not hold the window open
             self.last[chat_id] = time.monotonic()
         self.granted[priority] += 1
         return slot
@@ -129,7 +139,11 @@ class Pacer:
         a second after the message `limit` slots back left."""
         earliest = max(self.next_slot, self.paused_until)
         if len(self.recent) == self.recent.maxlen:
-            earliest = max(earliest, self.recent[0].at + WINDOW + WINDOW_MARGIN)
+            oldest = self.recent[0]
+            at = oldest.at
+            if not oldest.left:  # it may leave any moment (a slot never told: STUCK at most)
+                at = max(at, min(time.monotonic(), at + STUCK))
+            earliest = max(earliest, at + WINDOW + self.margin)
         return earliest
 
     def _arm(self) -> None:
