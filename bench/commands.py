@@ -21,7 +21,7 @@ from sqlmodel import func, select
 from bench.ingest import scratch_database
 from bot.container import open_services
 from digests import commands
-from digests.commands import Call, Channel
+from digests.commands import Call, ChatChannel
 from digests.models import UnlockAttempt
 from digests.readers import account, periods
 from digests.settings import Settings
@@ -47,7 +47,7 @@ async def main(readers: int, server_url: str | None) -> None:
                     reader, _ = await account.register(
                         actx.store, channel="wechat", external_id=f"o-bench-{n}"
                     )
-                    call = Call(ctx=actx, channel=Channel.WECHAT, reader=reader)
+                    call = Call(ctx=actx, channel=ChatChannel.WECHAT, reader=reader)
                     for kind, texts in MESSAGES.items():
                         for text in texts:
                             started = time.perf_counter()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from digests import commands, fingerprint
-from digests.commands import Call, Channel
+from digests.commands import Call, ChatChannel
 from digests.errors import DigestbotError
 from digests.models import Subscriber
 from digests.outbox.types import Reader, SendResult, sent_hash
@@ -28,7 +28,7 @@ def post_line(row: dict[str, Any]) -> str:
 def show(reply: Reply, *, mark: fingerprint.Mark | None = None) -> str:
     """A reply as console text: its text, its digest (with a reader's `mark` in its lines),
     its buttons as [data] label."""
-    reply = commands.spelled(reply, Channel.CONSOLE)
+    reply = commands.spelled(reply, ChatChannel.CONSOLE)
     parts = [t for t in (reply.lead, reply.text) if t]
     for shown in reply.views:
         text = plain_text(
@@ -73,7 +73,7 @@ async def handle(
     data typed back, open:12, presses it)."""
     call = Call(
         ctx=ctx,
-        channel=Channel.CONSOLE,
+        channel=ChatChannel.CONSOLE,
         reader=subscriber,
         admin=is_admin,
         by="console",

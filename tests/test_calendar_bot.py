@@ -24,7 +24,7 @@ from bot.container import Services, open_services
 from bot.scheduler import closures_job, edition_job, last_fire_time, reminder_job
 from digests.calendar import closures, events
 from digests.calendar.commands import ADD_USAGE
-from digests.commands import Channel, spell
+from digests.commands import ChatChannel, spell
 from digests.days import trading
 from digests.ingest.core import ingest
 from digests.models import (
@@ -150,7 +150,7 @@ async def test_admin_adds_lists_and_cancels_an_event(
 
     fake.user_says(ADMIN, "/event_add 明天 美国CPI")
     await until(lambda: len(fake.inbox[ADMIN]) == 2)
-    assert last(fake, ADMIN) == spell(ADD_USAGE, Channel.TELEGRAM)
+    assert last(fake, ADMIN) == spell(ADD_USAGE, ChatChannel.TELEGRAM)
 
     fake.user_says(ADMIN, "/events")
     await until(said(fake, ADMIN, f"#{event.id} [已确认]"))

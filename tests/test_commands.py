@@ -10,7 +10,7 @@ import re
 import pytest
 
 from digests import commands
-from digests.commands import COMMANDS, Channel
+from digests.commands import COMMANDS, ChatChannel
 from digests.readers import shapes
 from digests.replies import OWN_ARGS, Reply, command
 from tests.fake_telegram import running_bot
@@ -33,8 +33,8 @@ def test_every_command_has_wechat_words_and_no_word_is_taken_twice() -> None:
 def test_help_is_spelled_for_each_channel(admin: bool) -> None:
     """WeChat's help names words (问 问题), Telegram's commands (/ask 问题); an admin's help adds
     the admin commands, a reader's has none; buttons' actions are in neither."""
-    wechat = commands.help_text(Channel.WECHAT, admin=admin)
-    telegram = commands.help_text(Channel.TELEGRAM, admin=admin)
+    wechat = commands.help_text(ChatChannel.WECHAT, admin=admin)
+    telegram = commands.help_text(ChatChannel.TELEGRAM, admin=admin)
     assert "问 问题" in wechat and not TELEGRAM_COMMAND.search(wechat)
     assert "/ask 问题" in telegram
     assert ("统计" in wechat) is admin and ("/stats" in telegram) is admin
@@ -58,38 +58,38 @@ def test_a_reply_names_a_command_as_each_channel_types_it(
     text: str, telegram: str, wechat: str
 ) -> None:
     """The marks a use case writes are spelled from the row, never patched."""
-    assert commands.spell(text, Channel.TELEGRAM) == telegram
-    assert commands.spell(text, Channel.CONSOLE) == telegram
-    assert commands.spell(text, Channel.WECHAT) == wechat
+    assert commands.spell(text, ChatChannel.TELEGRAM) == telegram
+    assert commands.spell(text, ChatChannel.CONSOLE) == telegram
+    assert commands.spell(text, ChatChannel.WECHAT) == wechat
 
 
 def test_buttons_become_words_on_wechat() -> None:
     """WeChat has no buttons: each becomes a line saying what to send; Telegram keeps them."""
     reply = Reply("选择：", choices=[("即时推送", "settings:即时"), ("更多", "stock:天孚通信 2")])
-    wechat = commands.spelled(reply, Channel.WECHAT)
+    wechat = commands.spelled(reply, ChatChannel.WECHAT)
     assert not wechat.choices
     assert (
         "即时推送：回复「设置 即时」" in wechat.text
         and "更多：回复「个股 天孚通信 2」" in wechat.text
     )
-    assert commands.spelled(reply, Channel.TELEGRAM).choices == reply.choices
+    assert commands.spelled(reply, ChatChannel.TELEGRAM).choices == reply.choices
 
 
 @pytest.mark.parametrize(
     ("channel", "text", "name", "rest"),
     [
-        (Channel.TELEGRAM, "/latest@digest_bot", "latest", ""),
-        (Channel.TELEGRAM, "/SEARCH 液冷", "search", "液冷"),
-        (Channel.WECHAT, "最新", "latest", ""),
-        (Channel.WECHAT, "问 为什么看好液冷？", "ask", "为什么看好液冷？"),
-        (Channel.WECHAT, "关注天孚通信", "watch", "天孚通信"),
-        (Channel.WECHAT, "取消关注 天孚通信", "unwatch", "天孚通信"),
-        (Channel.WECHAT, "我的关注", "watchlist", ""),
-        (Channel.WECHAT, "设置 合集", "settings", "合集"),
-        (Channel.WECHAT, "统计", "stats", ""),
+        (ChatChannel.TELEGRAM, "/latest@digest_bot", "latest", ""),
+        (ChatChannel.TELEGRAM, "/SEARCH 液冷", "search", "液冷"),
+        (ChatChannel.WECHAT, "最新", "latest", ""),
+        (ChatChannel.WECHAT, "问 为什么看好液冷？", "ask", "为什么看好液冷？"),
+        (ChatChannel.WECHAT, "关注天孚通信", "watch", "天孚通信"),
+        (ChatChannel.WECHAT, "取消关注 天孚通信", "unwatch", "天孚通信"),
+        (ChatChannel.WECHAT, "我的关注", "watchlist", ""),
+        (ChatChannel.WECHAT, "设置 合集", "settings", "合集"),
+        (ChatChannel.WECHAT, "统计", "stats", ""),
     ],
 )
-def test_a_message_finds_its_row(channel: Channel, text: str, name: str, rest: str) -> None:
+def test_a_message_finds_its_row(channel: ChatChannel, text: str, name: str, rest: str) -> None:
     """Each channel's spelling of a command finds the same row."""
     found = commands.find(channel, text)
     assert found is not None and (found[0].name, found[1]) == (name, rest)
@@ -98,7 +98,7 @@ def test_a_message_finds_its_row(channel: Channel, text: str, name: str, rest: s
 @pytest.mark.parametrize("text", ["你好", "在吗", "谢谢", "ld2602", "/latest", "最新消息呢"])
 def test_what_is_no_command(text: str) -> None:
     """Small talk, a password and the other channel's spelling are no command on WeChat."""
-    assert commands.find(Channel.WECHAT, text) is None
+    assert commands.find(ChatChannel.WECHAT, text) is None
 
 
 def test_button_data_runs_its_row() -> None:

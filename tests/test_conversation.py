@@ -22,7 +22,7 @@ from bot import console
 from bot.app import build_app
 from bot.container import open_services
 from digests import commands
-from digests.commands import Channel
+from digests.commands import ChatChannel
 from digests.ingest.core import ingest
 from digests.publishing import publish
 from digests.readers import periods
@@ -83,7 +83,7 @@ TELEGRAM_COMMAND = re.compile(r"(?<![\w/.:])/[a-z_]{3,}")
 Say = Callable[[str, str, str], str]  # who, typed text, expected → the answer
 
 
-def typed(channel: Channel, name: str | None, rest: str) -> str:
+def typed(channel: ChatChannel, name: str | None, rest: str) -> str:
     """What a reader of `channel` types for a step."""
     if name is None:
         return rest
@@ -214,11 +214,15 @@ def terminal(database_url: str) -> Iterator[tuple[Say, Callable[[], int]]]:
             runner.run(stack.aclose())
 
 
-CHANNELS = {Channel.TELEGRAM: telegram, Channel.WECHAT: wechat, Channel.CONSOLE: terminal}
+CHANNELS = {
+    ChatChannel.TELEGRAM: telegram,
+    ChatChannel.WECHAT: wechat,
+    ChatChannel.CONSOLE: terminal,
+}
 
 
 @pytest.mark.parametrize("channel", list(CHANNELS), ids=str)
-def test_one_conversation_on_every_channel(database_url: str, channel: Channel) -> None:
+def test_one_conversation_on_every_channel(database_url: str, channel: ChatChannel) -> None:
     """Every reader command, then every admin command, spelled for the channel: the same
     answer on each (its key phrase, no unspelled command mark), the admin's chart as a
     picture, and on WeChat never a Telegram command."""
@@ -228,7 +232,7 @@ def test_one_conversation_on_every_channel(database_url: str, channel: Channel) 
             step = f"{channel} {who}: {typed(channel, name, rest)!r} → {answer!r}"
             assert expected in answer, step
             assert MARK_OPEN not in answer, step
-            if channel is Channel.WECHAT:
+            if channel is ChatChannel.WECHAT:
                 assert not TELEGRAM_COMMAND.search(answer), step
             if name == "stats" and who == ADMIN:
                 assert pictures() == 1, step  # the readership chart, as an image

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from bot.container import Services
 from bot.telegram.errors import NoticeThrottle
-from digests.commands import Channel, help_text
+from digests.commands import ChatChannel, help_text
 from digests.models import Broadcast, Delivery, Subscriber
 from tests.conftest import subscriber_rows
 from tests.fake_telegram import FakeTelegram, running_bot
@@ -96,7 +96,7 @@ async def test_a_reply_facing_a_long_flood_wait_is_kept_in_the_outbox(
         if await queued():
             break
         await asyncio.sleep(0.05)
-    assert await queued() == [f"telegram-late-reply: {help_text(Channel.TELEGRAM)}"]
+    assert await queued() == [f"telegram-late-reply: {help_text(ChatChannel.TELEGRAM)}"]
     assert not said(fake, ALICE, "/latest")()
 
 

@@ -309,3 +309,19 @@ def test_a_slow_llm_still_gets_an_answer_within_five_seconds(database_url: str) 
 async def _ingest_only(settings: Settings) -> None:
     async with open_services(settings) as services:
         [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
+
+
+def test_an_admins_edit_word_answers_with_a_review_link_that_opens(database_url: str) -> None:
+    """编辑 SLUG from an admin: WeChat cannot reply to one message, so the answer is the
+    post's review page, through a 15-minute link bound to that admin, which opens; a reader
+    sending the same gets no link."""
+    settings = settings_for(database_url).model_copy(update={"wechat_admin_openids": ["o-admin"]})
+    asyncio.run(_publish_samples(settings))
+    with TestClient(build_app(settings)) as running:
+        status, answer = text(running, "o-admin", "编辑 2026-02-20-public-new-year")
+        assert status == 200 and "审阅与修改（15 分钟内有效）：" in answer, answer
+        link = answer.rsplit("：", 1)[1].strip()
+        page = running.get(link.replace(settings.public_base_url.rstrip("/"), ""))
+        assert page.status_code == 200 and "节后第一篇" in page.text
+        status, answer = text(running, "o-reader", "编辑 2026-02-20-public-new-year")
+        assert status == 200 and "/review/" not in answer

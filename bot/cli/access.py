@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from bot.container import Services, run_with_services
-from digests.commands import Channel, spell
+from digests.commands import ChatChannel, spell
 from digests.errors import DigestbotError
 from digests.readers import code_batches, revocation
 from digests.settings import Settings
@@ -108,7 +108,7 @@ def find(
     """Readers whose name, @username or id contains QUERY, with their access."""
     settings: Settings = ctx.obj
     reply = run_with_services(settings, lambda s: revocation.find_readers(s.store_context(), query))
-    typer.echo(spell(reply.text, Channel.CONSOLE))
+    typer.echo(spell(reply.text, ChatChannel.CONSOLE))
 
 
 @readers_app.command("revoke")
@@ -121,4 +121,4 @@ def revoke_reader(
     reply = run_with_services(
         settings, lambda s: revocation.revoke_reader(s.store_context(), reader)
     )
-    typer.echo(spell(reply.text, Channel.CONSOLE))
+    typer.echo(spell(reply.text, ChatChannel.CONSOLE))

@@ -14,7 +14,7 @@ from bot.container import Services, run_with_services
 from digests.calendar import closures, events
 from digests.calendar.commands import closure_add, closure_remove
 from digests.calendar.ical import calendar_ics
-from digests.commands import Channel, spell
+from digests.commands import ChatChannel, spell
 from digests.models import Post, utcnow
 from digests.settings import Settings
 
@@ -144,7 +144,7 @@ def _closure_change(ctx: typer.Context, change: Any, args: str) -> None:
             reply = await change(services.store_context(), args, by="cli")
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        return spell(reply.text, Channel.CONSOLE)
+        return spell(reply.text, ChatChannel.CONSOLE)
 
     typer.echo(run_with_services(settings, job))
 

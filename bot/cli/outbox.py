@@ -78,7 +78,7 @@ def publish(
 
     async def job(services: Services) -> None:
         reply = await publishing.publish_post(services.admin_context(), slug, by="cli", again=again)
-        typer.echo(commands.spell(reply.text, commands.Channel.CONSOLE))
+        typer.echo(commands.spell(reply.text, commands.ChatChannel.CONSOLE))
         if and_send:
             await _send_all(services)
 

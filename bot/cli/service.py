@@ -16,7 +16,7 @@ from bot.container import Services, run_with_services
 from bot.demo import run_demo
 from bot.startup import channel_report
 from digests import commands, db, fingerprint
-from digests.commands import Channel
+from digests.commands import ChatChannel
 from digests.models import Subscriber
 from digests.outbox.dispatcher import send_queued
 from digests.readers import account
@@ -72,7 +72,7 @@ def chat(
             actx.store, channel="console", external_id=user, name=user
         )
         if as_admin:  # the admin's commands, which the welcome does not mention
-            welcome.text += "\n\n" + commands.help_text(Channel.CONSOLE, admin=True)
+            welcome.text += "\n\n" + commands.help_text(ChatChannel.CONSOLE, admin=True)
         typer.echo(show(welcome))
         while True:
             try:

@@ -13,7 +13,7 @@ from bot.telegram import review_handlers as review
 from bot.telegram.context import Context, answer, is_admin, services
 from bot.telegram.outbox import shared_outbox
 from digests import commands
-from digests.commands import Channel
+from digests.commands import ChatChannel
 from digests.errors import DigestbotError
 from digests.ingest.hexo import MAX_POST_BYTES
 from digests.outbox.dispatcher import send_queued
@@ -39,7 +39,7 @@ async def on_document(update: Update, context: Context) -> None:
     assert message is not None and message.document is not None
     document = message.document
     if not is_admin(update, context):
-        help_text = commands.help_text(Channel.TELEGRAM)
+        help_text = commands.help_text(ChatChannel.TELEGRAM)
         await answer(update, context, Reply(help_text))
         return
     if not (document.file_name or "").lower().endswith((".md", ".markdown")):

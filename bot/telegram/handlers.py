@@ -16,7 +16,7 @@ from bot.telegram.payments import cancel_renewal, help_lines
 from bot.telegram.review_handlers import offered  # a preview: 编辑 and the review link
 from bot.telegram.sender import send_reply
 from digests import commands
-from digests.commands import Call, Channel
+from digests.commands import Call, ChatChannel
 from digests.models import Subscriber
 from digests.readers import account
 from digests.replies import Reply
@@ -35,7 +35,7 @@ class TelegramHooks:
     async def access_ended(self, reader: Subscriber) -> str:
         """A stopped or revoked Telegram reader's Stars renewal is cancelled: they would pay
         for nothing."""
-        if reader.channel != Channel.TELEGRAM:
+        if reader.channel != ChatChannel.TELEGRAM:
             return ""
         canceled = await cancel_renewal(self.context, reader)
         return canceled.text if canceled else ""
@@ -56,7 +56,7 @@ async def call_for(
     reader = await subscriber(update, context) if register else await _known(update, context)
     return Call(
         ctx=s.admin_context(),
-        channel=Channel.TELEGRAM,
+        channel=ChatChannel.TELEGRAM,
         reader=reader,
         rest=rest,
         admin=is_admin(update, context),
@@ -84,7 +84,7 @@ def _wants_admin(update: Update) -> str:
         return query.data or "" if found is not None and found[0].admin else ""
     if message is None or not message.text:
         return ""
-    found = commands.find(Channel.TELEGRAM, message.text)
+    found = commands.find(ChatChannel.TELEGRAM, message.text)
     if found is not None and found[0].admin:
         return found[0].name
     head = message.text.split()[0] if message.text.startswith("/") else ""
@@ -108,7 +108,7 @@ async def on_command(update: Update, context: Context) -> None:
     """Any command of the table: its row runs with the words after it."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    found = commands.find(Channel.TELEGRAM, message.text)
+    found = commands.find(ChatChannel.TELEGRAM, message.text)
     if found is None:  # registered from the table, so only a race with a redeploy gets here
         return
     row, rest = found

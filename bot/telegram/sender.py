@@ -25,7 +25,7 @@ from telegram.ext import BaseRateLimiter
 
 from bot.telegram.pacer import Pacer, Priority, pacer_for
 from digests import commands, fingerprint, render
-from digests.commands import Channel
+from digests.commands import ChatChannel
 from digests.replies import DigestView, Reply
 
 __all__ = [
@@ -88,7 +88,7 @@ _rendered: dict[int, _Rendered] = {}
 
 
 def _render(reply: Reply) -> list[str]:
-    reply = commands.spelled(reply, Channel.TELEGRAM)  # ⟦latest⟧ → /latest
+    reply = commands.spelled(reply, ChatChannel.TELEGRAM)  # ⟦latest⟧ → /latest
     parts = [html.escape(reply.text, quote=False)] if reply.text else []
     for shown in reply.views:
         parts += _view_parts(shown)

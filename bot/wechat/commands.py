@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from bot.wechat.sender import touch
 from digests import commands, fingerprint, render
-from digests.commands import Call, Channel
+from digests.commands import Call, ChatChannel
 from digests.errors import DigestbotError
 from digests.models import Subscriber, utcnow
 from digests.outbox.dispatcher import wake_waiting
@@ -38,7 +38,7 @@ class Answer:
 
 def help_text() -> str:
     """The readers' words (what a message the bot cannot read gets)."""
-    return commands.help_text(Channel.WECHAT)
+    return commands.help_text(ChatChannel.WECHAT)
 
 
 async def on_follow(ctx: StoreContext, openid: str) -> str:
@@ -80,7 +80,7 @@ async def on_text(
     await contact(ctx, reader)
     call = Call(
         ctx=actx,
-        channel=Channel.WECHAT,
+        channel=ChatChannel.WECHAT,
         reader=reader,
         admin=openid in admins,
         by=f"wechat:{openid}",
@@ -112,12 +112,14 @@ async def on_text(
 async def with_review_link(
     actx: AdminContext, reply: Reply, text: str, openid: str, page_secret: bytes, base_url: str
 ) -> Reply:
-    """An admin's preview (its 发布 choice) or 发布 answer with a 15-minute link to the post's
+    """An admin's preview (its 发布 choice), 发布 or 编辑 answer with a 15-minute link to the post's
     review page, for that admin; any other reply as it is."""
     slug = next((a.partition(":")[2] for _, a in reply.choices if a.startswith("publish:")), "")
-    found = commands.find(Channel.WECHAT, text)
+    found = commands.find(ChatChannel.WECHAT, text)
     if not slug and found is not None and found[0].name == "publish":
         slug = publish.publish_args(found[1])[0]
+    if not slug and found is not None and found[0].name == "edit":
+        slug = found[1].strip()
     try:
         post = await digesting.find_post(actx.digests, slug) if slug else None
     except DigestbotError:
@@ -133,7 +135,7 @@ def as_text(reply: Reply, link: str = "", *, mark: fingerprint.Mark | None = Non
     """Plain text within WeChat's limit: the text (spelled for WeChat), then the digest's
     first part, then the link to its whole page (never cut off); with a reader's `mark` in
     its lines."""
-    reply = commands.spelled(reply, Channel.WECHAT)
+    reply = commands.spelled(reply, ChatChannel.WECHAT)
     parts = [t for t in (reply.lead, reply.text) if t]
     if reply.digest is not None:
         shown = reply.digest

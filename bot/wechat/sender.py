@@ -37,7 +37,7 @@ from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
 from digests import commands, fingerprint, render
-from digests.commands import Channel
+from digests.commands import ChatChannel
 from digests.models import Subscriber, utcnow
 from digests.outbox.types import Reader, SendResult, sent_hash
 from digests.readers import pagelinks
@@ -159,7 +159,7 @@ def teaser(reply: Reply, links: Iterable[str] = ()) -> str:
     """A reply as WeChat text: its text, then per digest its title, headline and sections with
     their stocks, each followed by the next of `links` if any (a mass-send has none: a link is
     signed for one reader)."""
-    reply = commands.spelled(reply, Channel.WECHAT)  # WeChat's words, never a /command
+    reply = commands.spelled(reply, ChatChannel.WECHAT)  # WeChat's words, never a /command
     lines, links = [t for t in (reply.lead, reply.text) if t], iter(links)
     for shown in reply.views:
         d = shown.digest

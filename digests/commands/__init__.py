@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from digests.commands import words
-from digests.commands.call import Call, Channel, Hooks, NoHooks
+from digests.commands.call import Call, ChatChannel, Hooks, NoHooks
 from digests.commands.router import ADMINS_ONLY, press, route_text, run
 from digests.commands.row import Command
 from digests.commands.table import ADMIN_ONLY, COMMANDS, action, by_name, find
@@ -17,7 +17,7 @@ __all__ = [
     "ADMIN_ONLY",
     "COMMANDS",
     "Call",
-    "Channel",
+    "ChatChannel",
     "Command",
     "Hooks",
     "NoHooks",
@@ -33,16 +33,18 @@ __all__ = [
 ]
 
 
-def help_text(channel: Channel, *, admin: bool = False, rows: Iterable[Command] = COMMANDS) -> str:
+def help_text(
+    channel: ChatChannel, *, admin: bool = False, rows: Iterable[Command] = COMMANDS
+) -> str:
     """The channel's help (words.help_text over the table)."""
     return words.help_text(rows, channel, admin=admin)
 
 
-def spell(text: str, channel: Channel) -> str:
+def spell(text: str, channel: ChatChannel) -> str:
     """A text's command marks as `channel`'s readers type them."""
     return words.spell(text, channel, COMMANDS)
 
 
-def spelled(reply: Reply, channel: Channel) -> Reply:
+def spelled(reply: Reply, channel: ChatChannel) -> Reply:
     """A reply ready for `channel`: commands spelled, buttons as words where there are none."""
     return words.spelled(reply, channel, COMMANDS)

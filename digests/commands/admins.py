@@ -7,7 +7,7 @@ import re
 from datetime import date
 
 from digests.calendar import commands as calendar_commands
-from digests.commands.call import Call
+from digests.commands.call import Call, ChatChannel
 from digests.errors import DigestbotError, EditedDigest
 from digests.ingest.core import ingest
 from digests.publishing import broadcasts, drafts
@@ -66,7 +66,11 @@ async def regenerate_edited(call: Call) -> Reply:
 
 
 async def edit(call: Call) -> Reply:
-    """编辑 (Telegram): the digest as compact text, to be changed and sent back as a reply."""
+    """编辑 (Telegram): the digest as compact text, to be changed and sent back as a reply.
+    WeChat cannot reply to one message: its 编辑 points to the review page (the channel adds
+    the admin's link)."""
+    if call.channel is ChatChannel.WECHAT:
+        return Reply(f"在审阅页修改 {call.rest.strip()} 的摘要：逐条对照原文，保存后可发布。")
     try:
         return Reply(await review.as_text(call.ctx.digests, call.rest.strip()))
     except DigestbotError as exc:

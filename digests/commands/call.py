@@ -12,7 +12,7 @@ from digests.publishing.context import AdminContext
 from digests.replies import StoreContext
 
 
-class Channel(StrEnum):
+class ChatChannel(StrEnum):
     """A channel readers talk to the bot on (WeCom robots only listen)."""
 
     TELEGRAM = "telegram"
@@ -53,7 +53,7 @@ class Call:
     command, whether the caller is an admin, and who they are for the record (`by`)."""
 
     ctx: AdminContext
-    channel: Channel
+    channel: ChatChannel
     reader: Subscriber
     rest: str = ""
     admin: bool = False

@@ -8,7 +8,7 @@ import re
 from digests.archive import ask as archive_ask
 from digests.archive import search as archive_search
 from digests.calendar import commands as calendar_commands
-from digests.commands.call import Call, Channel
+from digests.commands.call import Call, ChatChannel
 from digests.readers import account, codes, passwords, reading
 from digests.replies import Reply, command
 from digests.watch import lists, timeline
@@ -75,7 +75,7 @@ async def open_publication(call: Call) -> Reply:
 
 
 async def search(call: Call) -> Reply:
-    width = 30 if call.channel is Channel.WECHAT else None  # WeChat's lines are narrower
+    width = 30 if call.channel is ChatChannel.WECHAT else None  # WeChat's lines are narrower
     if width is None:
         return await archive_search.search(call.store, call.reader, call.rest)
     return await archive_search.search(call.store, call.reader, call.rest, width=width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from digests.commands.call import Call, Channel
+from digests.commands.call import Call, ChatChannel
 from digests.replies import Reply
 
 UseCase = Callable[[Call], Awaitable[Reply]]
@@ -32,19 +32,19 @@ class Command:
     opens: bool = False  # a digest it shows counts in the readership as an open
     also: tuple[str, ...] = ()  # other names it answers to (the data of buttons sent earlier)
 
-    def word(self, channel: Channel) -> str:
+    def word(self, channel: ChatChannel) -> str:
         """The command as a reader of `channel` types it: /search, 搜索."""
-        if channel is Channel.WECHAT:
+        if channel is ChatChannel.WECHAT:
             return self.wechat[0] if self.wechat else ""
         return f"/{self.name}"
 
-    def arguments(self, channel: Channel) -> str:
+    def arguments(self, channel: ChatChannel) -> str:
         """Its arguments as help shows them on `channel`."""
-        if channel is Channel.WECHAT and self.wechat_args is not None:
+        if channel is ChatChannel.WECHAT and self.wechat_args is not None:
             return self.wechat_args
         return self.args
 
-    def usage(self, channel: Channel) -> str:
+    def usage(self, channel: ChatChannel) -> str:
         """用法：搜索 词语（如 搜索 液冷）, spelled for `channel`."""
         word = self.word(channel)
         text = f"用法：{word} {self.arguments(channel)}".rstrip()
@@ -52,7 +52,7 @@ class Command:
             text += f"（如 {word} {self.example}）"
         return text
 
-    def on(self, channel: Channel) -> bool:
+    def on(self, channel: ChatChannel) -> bool:
         """Whether readers of `channel` can send it (every command is on Telegram and the
         console; WeChat has those with words)."""
-        return channel is not Channel.WECHAT or bool(self.wechat)
+        return channel is not ChatChannel.WECHAT or bool(self.wechat)

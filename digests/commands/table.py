@@ -9,7 +9,7 @@ from __future__ import annotations
 from digests.commands import admins as a
 from digests.commands import readers as r
 from digests.commands import words
-from digests.commands.call import Call, Channel
+from digests.commands.call import Call, ChatChannel
 from digests.commands.row import Command
 from digests.replies import Reply
 
@@ -102,11 +102,11 @@ COMMANDS: tuple[Command, ...] = (
         button=True,
         needs_args=True,
     ),
-    Command(  # Telegram's 编辑: the reply to its text replaces the digest
+    Command(  # Telegram's 编辑: the reply to its text replaces the digest; WeChat's: the page
         "edit",
         a.edit,
         "以文本编辑摘要",
-        (),
+        ("编辑",),
         "SLUG",
         admin=True,
         button=True,
@@ -205,11 +205,11 @@ def by_name(name: str) -> Command | None:
     return _BY_NAME.get(name.lower())
 
 
-def find(channel: Channel, text: str) -> tuple[Command, str] | None:
+def find(channel: ChatChannel, text: str) -> tuple[Command, str] | None:
     """The command a message starts with on `channel`, and the words after it; None for a
     message that is no command (a password, a code, a post, small talk)."""
     text = text.strip()
-    if channel is Channel.WECHAT:
+    if channel is ChatChannel.WECHAT:
         return _wechat(text)
     if not text.startswith("/"):
         return None

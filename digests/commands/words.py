@@ -9,31 +9,31 @@ import re
 from collections.abc import Iterable
 
 from digests import fingerprint
-from digests.commands.call import Channel
+from digests.commands.call import ChatChannel
 from digests.commands.row import Command
 from digests.replies import MARK_CLOSE, MARK_OPEN, OWN_ARGS, Reply
 
 _MARK = re.compile(f"{MARK_OPEN}([a-z_]+)(?: ([^{MARK_CLOSE}]*))?{MARK_CLOSE}")
 
 
-def help_text(rows: Iterable[Command], channel: Channel, *, admin: bool) -> str:
+def help_text(rows: Iterable[Command], channel: ChatChannel, *, admin: bool) -> str:
     """The channel's help: a line per command readers may send, then the admins' for an
     admin, then the fingerprints notice."""
     shown = [row for row in rows if row.on(channel) and not row.button]
     lines = [_line(row, channel) for row in shown if not row.admin]
-    if channel is Channel.WECHAT:
+    if channel is ChatChannel.WECHAT:
         lines.insert(0, "发送以下文字：")
     if admin:
         lines += ["", "管理员：", *(_line(row, channel) for row in shown if row.admin)]
     return "\n".join([*lines, "", fingerprint.NOTICE])  # readers are told their copies are marked
 
 
-def _line(row: Command, channel: Channel) -> str:
+def _line(row: Command, channel: ChatChannel) -> str:
     said = f"{row.word(channel)} {row.arguments(channel)}".rstrip()
-    return f"{said} —— {row.summary}" if channel is Channel.WECHAT else f"{said} {row.summary}"
+    return f"{said} —— {row.summary}" if channel is ChatChannel.WECHAT else f"{said} {row.summary}"
 
 
-def spell(text: str, channel: Channel, rows: Iterable[Command]) -> str:
+def spell(text: str, channel: ChatChannel, rows: Iterable[Command]) -> str:
     """A reply's text with the commands it names as `channel`'s readers type them."""
     if MARK_OPEN not in text:
         return text
@@ -50,13 +50,13 @@ def spell(text: str, channel: Channel, rows: Iterable[Command]) -> str:
     return _MARK.sub(one, text)
 
 
-def spelled(reply: Reply, channel: Channel, rows: Iterable[Command]) -> Reply:
+def spelled(reply: Reply, channel: ChatChannel, rows: Iterable[Command]) -> Reply:
     """The reply with its text, lead and button labels spelled for `channel`; on WeChat,
     which has no buttons, each button becomes a line saying what to send instead."""
     rows = tuple(rows)
     text, lead = spell(reply.text, channel, rows), spell(reply.lead, channel, rows)
     choices = reply.choices
-    if channel is Channel.WECHAT and choices:
+    if channel is ChatChannel.WECHAT and choices:
         text = "\n".join([text, *(_as_words(label, data, rows) for label, data in choices)])
         choices = []
     if (text, lead, choices) == (reply.text, reply.lead, reply.choices):
@@ -77,4 +77,4 @@ def _as_words(label: str, data: str, rows: tuple[Command, ...]) -> str:
     row = next((r for r in rows if name in (r.name, *r.also) and r.wechat), None)
     if row is None:
         return label
-    return f"{label}：回复「{row.word(Channel.WECHAT)} {value}」"
+    return f"{label}：回复「{row.word(ChatChannel.WECHAT)} {value}」"
