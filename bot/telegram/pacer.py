@@ -19,7 +19,7 @@ the event loop is slow to resume, or a reply that python-telegram-bot takes mill
 encode, reaches the wire late, and the slots after it go on time. So each slot says when its
 message left (`Slot.on_wire`: the outbox's from aiohttp's trace of the request, a reply's from
 httpcore's), and a slot is given only once the message `limit` slots back left more than a
-second (and a margin, 30 ms, for the jitter of arrival; each bot-wide 429 widens it by 20 ms,
+second (and a margin, 15 ms, for the jitter of arrival; each bot-wide 429 widens it by 20 ms,
 up to 100 ms) ago, one not yet on the wire counting as leaving now: whatever the delays, no
 second holds more than `limit` messages.
 
@@ -46,7 +46,7 @@ PER_GROUP_INTERVAL = 3.0  # 20 a minute to one group or channel
 PAID_RATE = 1000.0  # messages/s with allow_paid_broadcast
 HEADROOM = 0.98
 WINDOW = 1.0  # Telegram's limits hold in any window of this many seconds
-WINDOW_MARGIN = 0.03  # seconds: the network's and the server's jitter on arrival times
+WINDOW_MARGIN = 0.015  # seconds: the network's and the server's jitter on arrival times
 MARGIN_STEP, MARGIN_MAX = 0.02, 0.1  # a bot-wide 429 widens the margin (the jitter is more)
 STUCK = 3.0  # seconds a message not yet on the wire counts as leaving now (then as left)
 ON_TIME = 0.005  # seconds: a timer this late still counts as on time (module docstring)
