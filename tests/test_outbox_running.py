@@ -96,7 +96,7 @@ async def test_a_tick_during_a_run_only_pokes_it(actx: AdminContext) -> None:
     (no second run, no job left waiting); with no run going there is nothing to poke."""
     await publish_to(actx, 20)
     slow = Gated()
-    sending = SendLoop(actx.store, {"console": slow})
+    sending = SendLoop(actx.store, registry(), {"console": slow})
     assert not sending.poke()
     run = asyncio.create_task(sending.send())
     await entered(slow, 16)
