@@ -25,6 +25,7 @@ from bot.telegram.outbox import TelegramOutbox
 from bot.telegram.sender import pacer_for, send_reply
 from bot.wechat.endpoint import wechat_callback
 from bot.wechat.guard import ReplayGuard
+from bot.wechat.notices import also_to_wechat_admins
 from bot.wechat.sender import WeChatChannel
 from bot.wecom import WeComChannel, register_robots
 from digests import fingerprint
@@ -71,7 +72,9 @@ def build_app(settings: Settings) -> Starlette:
                 app.state.telegram_mode = "webhook" if webhook else "polling"
             notify, channels = await _telegram_outlets(app.state.telegram, settings, stack)
             if settings.wechat_app_secret is not None and settings.wechat_token is not None:
-                channels["wechat"] = WeChatChannel(settings, services.store_context())
+                channels["wechat"] = wechat = WeChatChannel(settings, services.store_context())
+                admins = settings.wechat_admin_openids
+                notify = also_to_wechat_admins(notify, wechat, services.admin_context(), admins)
             app.state.wechat_channel = channels.get("wechat")  # the callback's pictures
             if settings.wecom_webhook_urls:
                 await register_robots(services.store_context(), settings.wecom_webhook_urls)

@@ -454,7 +454,9 @@ async def test_closures_job_warns_the_admins_once_of_an_unannounced_year(
         await closures_job(services, notify, today=date(year - 1, 11, 29))
         await closures_job(services, notify, today=date(year - 1, 11, 30))
     [warning] = told
-    assert f"{year} 年的休市安排还不知道" in warning.text and "/closure_add" in warning.text
+    assert f"{year} 年的休市安排还不知道" in warning.text
+    assert "/closure_add 起始日" in spell(warning.text, ChatChannel.TELEGRAM)
+    assert "添加休市 起始日" in spell(warning.text, ChatChannel.WECHAT)  # each admin's words
     assert f"元旦 {year}-01-01" in warning.text and "（预估）" in warning.text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import socket
 import threading
 import time
@@ -297,13 +298,20 @@ def test_a_slow_llm_still_gets_an_answer_within_five_seconds(database_url: str) 
             try:
                 status, reply = text(running, "o-admin", "发布 2-10-zhui-zong")
                 assert time.monotonic() - started < 5 and (status, reply) == (200, "success")
-                assert not api.inbox.get("o-admin")  # the digest was not made yet
+                # the digest was not made yet (a job's notice, a calendar gap, may be there)
+                assert not any("已发布" in t for t in api.inbox.get("o-admin", []))
             finally:
                 answered.set()  # a failed test must not leave the app waiting on the model
             deadline = time.monotonic() + 40
-            while not api.inbox.get("o-admin") and time.monotonic() < deadline:
+            published = "已发布《2.10科技大爆发"
+            while time.monotonic() < deadline:
+                if any(published in t for t in api.inbox.get("o-admin", [])):
+                    break
                 time.sleep(0.2)
-    assert "已发布《2.10科技大爆发" in api.inbox["o-admin"][0]
+    assert any(published in t for t in api.inbox["o-admin"])
+    assert not any(
+        re.search(r"/[a-z_]+", re.sub(r"https?://\S+", "", t)) for t in api.inbox["o-admin"]
+    )
 
 
 async def _ingest_only(settings: Settings) -> None:

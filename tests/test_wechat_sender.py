@@ -5,6 +5,7 @@ the error codes."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from datetime import date, time, timedelta
@@ -15,6 +16,7 @@ from sqlmodel import select, update
 
 from bot.container import Services, open_services
 from bot.wechat import commands
+from bot.wechat.notices import also_to_wechat_admins
 from bot.wechat.sender import WeChatChannel
 from digests.calendar import events
 from digests.ingest.core import ingest
@@ -22,8 +24,9 @@ from digests.kinds import registry
 from digests.models import Delivery, Subscriber, utcnow
 from digests.outbox.dispatcher import send_queued
 from digests.outbox.enqueue import queue_message
-from digests.publishing import publish
+from digests.publishing import drafts, publish
 from digests.readers import periods
+from digests.replies import Reply
 from tests.conftest import EXAMPLES
 from tests.fake_wechat import SECRET, FakeWeChat, fake_wechat
 
@@ -188,3 +191,23 @@ async def test_an_unreachable_api_leaves_no_secret_in_the_store_or_the_log(
     assert "delivery" in caplog.text and "secret=***" in caplog.text
     for text in [*errors, caplog.text]:
         assert SECRET not in text and token not in text
+
+
+async def test_the_jobs_notices_reach_wechat_admins_with_their_review_link(world: Any) -> None:
+    """A job's notice (here a post's preview, as the poll job sends one) goes to the Telegram
+    side first, then to each WeChat admin who has written to us: in WeChat's words, with that
+    admin's review link; an admin who never wrote gets nothing and costs nothing."""
+    fake, services, channel = world
+    await follower(services, fake, "o-admin")
+    told: list[Reply] = []
+
+    async def first(reply: Reply) -> None:
+        told.append(reply)
+
+    notify = also_to_wechat_admins(first, channel, services.admin_context(), ["o-admin", "o-x"])
+    await notify(await drafts.preview(services.admin_context(), PUBLIC))
+    assert len(told) == 1
+    [text] = fake.inbox["o-admin"]
+    assert "审阅与修改（15 分钟内有效）：" in text and "/review/" in text
+    assert not re.search(r"/[a-z_]+", re.sub(r"https?://\S+", "", text))  # no /command
+    assert "o-x" not in fake.inbox

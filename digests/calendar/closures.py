@@ -14,7 +14,7 @@ from sqlmodel import col, delete, select
 from digests.days import trading
 from digests.days.trading import Override, TradingCalendar
 from digests.models import MarketClosure, NoticeSent
-from digests.replies import StoreContext
+from digests.replies import StoreContext, command
 
 MAX_SPAN = timedelta(days=31)  # the longest closure the exchange has had is 春节's ~9 days
 NAME_CHARS = 40
@@ -129,8 +129,9 @@ async def coverage_notice(ctx: StoreContext, today: date) -> str | None:
         closures = calendar.closures(date(year, 1, 1), date(year, 12, 31))
         listed = "、".join(describe(closure) for closure in closures)
         guess = f"目前按法定假日估算：{listed}"
+    add = command("closure_add", "起始日 [结束日] 名称")  # spelled by the admin's channel
     return (
         f"⚠️ A股日历：{year} 年的休市安排还不知道（{trading.LIBRARY} 只到 {known} 年），"
-        f"{guess}。交易所公告后，请用 /closure_add 起始日 [结束日] 名称 录入全部休市日"
+        f"{guess}。交易所公告后，请用 {add} 录入全部休市日"
         f"（录入后 {year} 年以录入为准；也可 digestbot calendar closure-add），或升级 holidays。"
     )
