@@ -75,16 +75,13 @@ def make_token(secret: bytes, subscriber_id: int, publication_id: int, expires_a
     if subscriber_id < 0 or publication_id < 0:
         raise ValueError("ids are not negative")
     payload = f"{subscriber_id}:{publication_id}:{int(expires_at.timestamp())}".encode()
-    return f"{b64(payload)}.{b64(_sign(secret, payload))}"
+    return seal(secret, payload)
 
 
 def open_token(secret: bytes, token: str) -> PageLink | None:
     """The link a token carries if its signature is ours, expired or not; else None."""
-    if len(token) > _MAX_TOKEN or token.count(".") != 1:
-        return None
-    body, signature = token.split(".")
-    payload, mac = unb64(body), unb64(signature)
-    if payload is None or mac is None or not hmac.compare_digest(mac, _sign(secret, payload)):
+    payload = unseal(secret, token)
+    if payload is None:
         return None
     match = _PAYLOAD.fullmatch(payload)
     if match is None:  # signed by us yet not our format: never issued, refuse anyway
@@ -113,7 +110,24 @@ def link(secret: bytes, base_url: str, subscriber_id: int, publication_id: int) 
     return page_url(base_url, token)
 
 
-def _sign(secret: bytes, payload: bytes) -> bytes:
+def seal(secret: bytes, payload: bytes) -> str:
+    """`payload.signature`, both URL-safe base64: a token that carries its own proof."""
+    return f"{b64(payload)}.{b64(sign(secret, payload))}"
+
+
+def unseal(secret: bytes, token: str, longest: int = _MAX_TOKEN) -> bytes | None:
+    """The payload of a token `seal` made with `secret`; None if forged, malformed or longer
+    than `longest` characters."""
+    if len(token) > longest or token.count(".") != 1:
+        return None
+    body, signature = token.split(".")
+    payload, mac = unb64(body), unb64(signature)
+    if payload is None or mac is None or not hmac.compare_digest(mac, sign(secret, payload)):
+        return None
+    return payload
+
+
+def sign(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()
 
 
