@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import tempfile
 import time
-from datetime import date
 from typing import Any
 
 from sqlalchemy import insert
@@ -23,12 +22,11 @@ from sqlmodel import select
 from bench.ingest import scratch_database
 from bot.container import Services, open_services
 from digests.ingest.core import ingest
-from digests.models import AccessGrant, Subscriber, utcnow
+from digests.models import AccessGrant, Subscriber
 from digests.outbox.enqueue import publish
-from digests.readers import access
 from digests.settings import Settings
 from digests.summarize import digesting
-from tests.conftest import EXAMPLES, subscriber_rows
+from tests.conftest import EXAMPLES, february_grants, subscriber_rows
 
 BATCH = 10_000
 
@@ -47,23 +45,11 @@ async def main(count: int, server_url: str | None) -> None:
 async def load(services: Services, count: int) -> None:
     """The sample posts, and `count` Telegram subscribers, every second one with February."""
     [_ async for _ in ingest([str(EXAMPLES)], services.ingest_context())]
-    now = utcnow()
-    starts, ends = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), services.settings.tz)
     subscribers = subscriber_rows(count, channel="telegram", first=10_000)
     async with services.store_context().sessions() as session, session.begin():
         await insert_rows(session, Subscriber, subscribers)
         ids = (await session.exec(select(Subscriber.id))).all()
-        grants = [
-            {
-                "subscriber_id": i,
-                "label": "2026-02",
-                "starts_at": starts,
-                "ends_at": ends,
-                "reminded_days": 99,
-                "created_at": now,
-            }
-            for i in ids[::2]
-        ]
+        grants = february_grants(ids[::2], services.settings.tz)
         await insert_rows(session, AccessGrant, grants)
 
 

@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -26,9 +25,8 @@ from sqlmodel import select
 from bench.fanout import insert_rows
 from digests import db
 from digests.ingest.core import IngestContext, ingest
-from digests.models import AccessGrant, Subscriber, utcnow
-from digests.readers import access
-from tests.conftest import EXAMPLES, SHANGHAI, subscriber_rows
+from digests.models import AccessGrant, Subscriber
+from tests.conftest import EXAMPLES, SHANGHAI, february_grants, subscriber_rows
 from tests.fake_telegram import TOKEN
 
 SEED_POST = "2-10-zhui-zong"  # the seed's post: gated, February 2026 (password ld2602)
@@ -48,23 +46,11 @@ async def readers_unlocked(database_url: str, readers: int, *, first_chat: int) 
         async with httpx.AsyncClient() as http:
             ictx = IngestContext(sessions=sessions, http=http, tz=SHANGHAI, passwords=[])
             [_ async for _ in ingest([str(EXAMPLES)], ictx)]
-        starts, ends = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), SHANGHAI)
-        now = utcnow()
         async with sessions() as session, session.begin():
             rows = subscriber_rows(readers, channel="telegram", first=first_chat)
             await insert_rows(session, Subscriber, rows)
             ids = (await session.exec(select(Subscriber.id))).all()
-            grants = [
-                {
-                    "subscriber_id": i,
-                    "label": "2026-02",
-                    "starts_at": starts,
-                    "ends_at": ends,
-                    "reminded_days": 99,
-                    "created_at": now,
-                }
-                for i in ids
-            ]
+            grants = february_grants(ids, SHANGHAI)
             await session.exec(insert(AccessGrant), params=grants)
 
 

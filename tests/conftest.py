@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,7 @@ from digests.ingest.core import IngestContext, ingest
 from digests.models import Subscriber, utcnow
 from digests.publishing import publish
 from digests.publishing.context import AdminContext
-from digests.readers import account, periods
+from digests.readers import access, account, periods
 from digests.replies import StoreContext
 from digests.summarize.digesting import DigestContext
 from tests import databases
@@ -89,6 +89,24 @@ def subscriber_rows(count: int, *, channel: str, first: int = 0) -> list[dict[st
             "updated_at": now,
         }
         for i in range(count)
+    ]
+
+
+def february_grants(ids: Iterable[int | None], tz: ZoneInfo) -> list[dict[str, object]]:
+    """Rows giving each of these subscribers February 2026 (the seed post's period), already
+    reminded of its end (tests and benches)."""
+    starts, ends = access.period_bounds(date(2026, 2, 1), date(2026, 2, 28), tz)
+    now = utcnow()
+    return [
+        {
+            "subscriber_id": i,
+            "label": "2026-02",
+            "starts_at": starts,
+            "ends_at": ends,
+            "reminded_days": 99,
+            "created_at": now,
+        }
+        for i in ids
     ]
 
 
